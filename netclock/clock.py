@@ -1,0 +1,188 @@
+"""Vector clocks: an immutable value, the happened-before relation, GoVector's text form."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from netclock.errors import ClockError
+
+MAX_COUNTER = 2**64 - 1
+"""Largest counter a clock may hold (GoVector counters are uint64)."""
+
+
+class Ordering(enum.Enum):
+    """How two vector clocks relate in the happened-before partial order."""
+
+    BEFORE = "before"
+    AFTER = "after"
+    EQUAL = "equal"
+    CONCURRENT = "concurrent"
+
+
+def check_pid(pid: object) -> str:
+    """Return ``pid`` if it can name a process (non-empty str, no white space), else raise."""
+    if not isinstance(pid, str):
+        raise ClockError(f"process id must be a str, not {type(pid).__name__}")
+    if not pid or pid != "".join(pid.split()) or '"' in pid or "\\" in pid:
+        raise ClockError(
+            f"process id {pid!r} must be non-empty, with no white space, quote or backslash"
+        )
+    return pid
+
+
+def _check_counter(pid: str, value: object) -> int:
+    if type(value) is not int:
+        raise ClockError(f"counter for {pid!r} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= MAX_COUNTER:
+        raise ClockError(f"counter for {pid!r} is {value}, outside 0..2**64-1")
+    return value
+
+
+class VectorClock:
+    """An immutable vector clock keyed by process id; missing entries count as 0.
+
+    Operations return new clocks. ``tick`` and ``merge`` follow GoVector: a send or local
+    event ticks the own entry; a receive ticks and then takes the entry-wise maximum.
+    Comparison operators are the partial order: ``a < b`` means ``a`` happened before ``b``.
+    """
+
+    __slots__ = ("_entries",)
+
+    _entries: dict[str, int]
+
+    def __init__(self, entries: Mapping[str, int] | None = None) -> None:
+        checked: dict[str, int] = {}
+        if entries is not None:
+            if not isinstance(entries, Mapping):
+                raise ClockError(f"a clock is a mapping of process id to counter, not {entries!r}")
+            for pid, value in entries.items():
+                if _check_counter(check_pid(pid), value):
+                    checked[pid] = value
+        self._entries = checked
+
+    @classmethod
+    def _trusted(cls, entries: dict[str, int]) -> VectorClock:
+        clock = cls.__new__(cls)
+        clock._entries = entries
+        return clock
+
+    # -- access -------------------------------------------------------------------------
+    def __getitem__(self, pid: str) -> int:
+        return self._entries.get(pid, 0)
+
+    def get(self, pid: str) -> int:
+        """The counter of ``pid`` (0 when absent)."""
+        return self._entries.get(pid, 0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def items(self) -> list[tuple[str, int]]:
+        """The non-zero entries, sorted by process id."""
+        return sorted(self._entries.items())
+
+    def to_dict(self) -> dict[str, int]:
+        """A fresh dict of the non-zero entries (also the wire form)."""
+        return dict(self._entries)
+
+    # -- events ---------------------------------------------------------------------------
+    def tick(self, pid: str) -> VectorClock:
+        """A copy with ``pid``'s entry one higher (a local or send event of ``pid``)."""
+        entries = dict(self._entries)
+        value = entries.get(pid, 0)
+        if value == 0:
+            check_pid(pid)
+        if value >= MAX_COUNTER:
+            raise ClockError(f"counter for {pid!r} would pass 2**64-1")
+        entries[pid] = value + 1
+        return VectorClock._trusted(entries)
+
+    def merge(self, other: VectorClock) -> VectorClock:
+        """The entry-wise maximum of both clocks (commutative, associative, idempotent)."""
+        entries = dict(self._entries)
+        for pid, value in other._entries.items():
+            if value > entries.get(pid, 0):
+                entries[pid] = value
+        return VectorClock._trusted(entries)
+
+    # -- order ------------------------------------------------------------------------------
+    def compare(self, other: VectorClock) -> Ordering:
+        """Where this clock stands relative to ``other``."""
+        mine, theirs = self._entries, other._entries
+        less = greater = False
+        for pid in mine.keys() | theirs.keys():
+            a, b = mine.get(pid, 0), theirs.get(pid, 0)
+            if a < b:
+                less = True
+            elif a > b:
+                greater = True
+            if less and greater:
+                return Ordering.CONCURRENT
+        if less:
+            return Ordering.BEFORE
+        if greater:
+            return Ordering.AFTER
+        return Ordering.EQUAL
+
+    def happens_before(self, other: VectorClock) -> bool:
+        """True when this clock's event happened before ``other``'s."""
+        return self.compare(other) is Ordering.BEFORE
+
+    def concurrent_with(self, other: VectorClock) -> bool:
+        """True when neither event happened before the other (and they differ)."""
+        return self.compare(other) is Ordering.CONCURRENT
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VectorClock):
+            return NotImplemented
+        return self._entries == other._entries
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._entries.items()))
+
+    def __lt__(self, other: VectorClock) -> bool:
+        return self.compare(other) is Ordering.BEFORE
+
+    def __le__(self, other: VectorClock) -> bool:
+        return self.compare(other) in (Ordering.BEFORE, Ordering.EQUAL)
+
+    def __gt__(self, other: VectorClock) -> bool:
+        return self.compare(other) is Ordering.AFTER
+
+    def __ge__(self, other: VectorClock) -> bool:
+        return self.compare(other) in (Ordering.AFTER, Ordering.EQUAL)
+
+    # -- text and wire -------------------------------------------------------------------------
+    def __str__(self) -> str:
+        """GoVector's text form: ``{"a":1, "b":2}``, keys sorted."""
+        return "{" + ", ".join(f'"{pid}":{value}' for pid, value in self.items()) + "}"
+
+    def __repr__(self) -> str:
+        return f"VectorClock({dict(self.items())!r})"
+
+    @classmethod
+    def from_wire(cls, value: Any) -> VectorClock:
+        """A clock from its wire form (a map of str to uint); raises ``ClockError``."""
+        if type(value) is not dict:
+            raise ClockError(f"a clock on the wire is a map, not {type(value).__name__}")
+        return cls(value)
+
+    def to_wire(self) -> dict[str, int]:
+        """The wire form: a map of process id to counter."""
+        return self._entries
+
+    @classmethod
+    def parse(cls, text: str) -> VectorClock:
+        """Read GoVector's text form back (``{"a":1, "b":2}``)."""
+        import json
+
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ClockError(f"not a clock: {text!r}") from exc
+        return cls.from_wire(value)

@@ -1,0 +1,86 @@
+"""The exceptions netclock raises, all in one place.
+
+::
+
+    NetclockError
+    ├── ClockError          a value that cannot be a vector clock (also a ValueError)
+    ├── WireError           bytes from the network that are not a valid envelope
+    │   └── ProtocolViolation   a valid envelope that breaks the protocol's rules
+    ├── UsageError          a local mistake: wrong argument, unserialisable payload
+    │   └── ConfigError     a bad cluster file, certificate folder or option
+    ├── AuthenticationError a peer whose certificate does not prove who it claims to be
+    └── LinkError
+        ├── LinkClosed      you closed it
+        ├── LinkBroken      the world broke it (socket error, peer gone for good)
+        ├── WindowFull      a non-blocking send found the send window full
+        └── DeliveryFailed  a reliable link gave up on messages (they come back with ids)
+
+Errors from the remote side (``WireError`` and below) never escape the event loop:
+links count them, log them at debug level and drop the offending bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class NetclockError(Exception):
+    """Base class of every error netclock raises on purpose."""
+
+
+class ClockError(NetclockError, ValueError):
+    """A value that cannot be a vector clock (bad process id or counter)."""
+
+
+class WireError(NetclockError):
+    """Bytes that are not a valid netclock or GoVector envelope."""
+
+
+class ProtocolViolation(WireError):
+    """A well-formed envelope that breaks the protocol (for example a clock from the future)."""
+
+
+class UsageError(NetclockError, ValueError):
+    """A local mistake in calling netclock; the message says what to fix."""
+
+
+class ConfigError(UsageError):
+    """A bad configuration (cluster file, option, certificate folder); says what to fix."""
+
+
+class AuthenticationError(NetclockError):
+    """A peer whose certificate does not prove the identity it claims."""
+
+
+class LinkError(NetclockError):
+    """Base class for errors about a link's state."""
+
+
+class LinkClosed(LinkError):
+    """The link was closed by this process; nothing more can be sent."""
+
+
+class LinkBroken(LinkError):
+    """The link failed for a reason outside this process's control."""
+
+
+class WindowFull(LinkError):
+    """A non-blocking send found the peer's send window full; wait or retry later."""
+
+    def __init__(self, peer: str, window: int) -> None:
+        super().__init__(
+            f"send window to {peer!r} is full ({window} messages in flight); "
+            "await node.send() to wait for room instead"
+        )
+        self.peer = peer
+        self.window = window
+
+
+class DeliveryFailed(LinkError):
+    """A reliable link gave up on messages to ``peer``; ``failed`` holds them."""
+
+    def __init__(self, peer: str, failed: Sequence[tuple[Any, Any]]) -> None:
+        super().__init__(f"gave up on {len(failed)} message(s) to {peer!r}")
+        self.peer = peer
+        self.failed = list(failed)

@@ -1,0 +1,349 @@
+"""The netclock envelope: one versioned msgpack array for every link kind.
+
+Every datagram (UDP) or frame (TLS) is one msgpack array whose first five items are
+``[version, kind, sender, incarnation, receiver]``; what follows depends on ``kind``.
+The format is specified in ``docs/wire.md``. Decoding is strict and bounded and raises
+only :class:`~netclock.errors.WireError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import msgpack
+
+from netclock.clock import MAX_COUNTER, VectorClock
+from netclock.errors import UsageError, WireError
+
+VERSION = 1
+
+DATA = 1
+"""One application message: ``seq, clock, payload`` (fair-loss and stubborn links)."""
+SEGMENT = 2
+"""Perfect-link segment: ``base, ack, messages`` (several messages and/or an ack)."""
+HELLO = 3
+"""Connection hello with resume point (TLS link): ``peer_incarnation, received``."""
+HEARTBEAT = 4
+"""Liveness beacon for failure detectors: no further fields."""
+
+KIND_NAMES = {DATA: "data", SEGMENT: "segment", HELLO: "hello", HEARTBEAT: "heartbeat"}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds every decode enforces; anything larger is a :class:`WireError`."""
+
+    max_bytes: int = 65_507
+    """Largest datagram or frame accepted (UDP's maximum payload by default)."""
+    max_clock_entries: int = 1024
+    """Most entries a vector clock may carry."""
+    max_messages: int = 4096
+    """Most messages one segment may carry."""
+    max_sack_ranges: int = 64
+    """Most selective-ack ranges one ack may carry."""
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class Data(NamedTuple):
+    """A single application message in its own envelope."""
+
+    sender: str
+    incarnation: int
+    receiver: str
+    seq: int
+    clock: VectorClock
+    payload: Any
+
+
+class Ack(NamedTuple):
+    """What a receiver has of one sender's incarnation.
+
+    ``cumulative`` is the highest sequence number below which everything arrived;
+    ``sacks`` are inclusive ``(first, last)`` ranges received above it; ``window`` is how
+    many messages beyond ``cumulative`` the receiver will accept now.
+    """
+
+    incarnation: int
+    cumulative: int
+    sacks: tuple[tuple[int, int], ...]
+    window: int
+
+
+class Message(NamedTuple):
+    """One application message inside a segment."""
+
+    seq: int
+    clock: VectorClock
+    payload: Any
+
+
+class Segment(NamedTuple):
+    """A perfect-link segment: messages and/or an ack, from one sender to one receiver.
+
+    ``base`` is the sender's lowest sequence number not yet acknowledged or given up:
+    the receiver may consider everything below it settled.
+    """
+
+    sender: str
+    incarnation: int
+    receiver: str
+    base: int
+    ack: Ack | None
+    messages: tuple[Message, ...]
+
+
+class Hello(NamedTuple):
+    """First frame on a connection: who I am and what I have received of you.
+
+    ``peer_incarnation`` is the incarnation of the receiver that ``received`` refers to
+    (0 when nothing was ever received from it).
+    """
+
+    sender: str
+    incarnation: int
+    receiver: str
+    peer_incarnation: int
+    received: int
+
+
+class Heartbeat(NamedTuple):
+    """A liveness beacon; carries no clock and is not an event."""
+
+    sender: str
+    incarnation: int
+    receiver: str
+
+
+Envelope = Data | Segment | Hello | Heartbeat
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def _pack(obj: list[Any]) -> bytes:
+    try:
+        return _packer.pack(obj)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError) as exc:
+        _packer.reset()
+        raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
+
+
+def pack_ack(ack: Ack | None) -> list[Any] | None:
+    """The wire form of an ack (``None`` stays ``None``)."""
+    if ack is None:
+        return None
+    flat: list[int] = []
+    for first, last in ack.sacks:
+        flat.append(first)
+        flat.append(last)
+    return [ack.incarnation, ack.cumulative, flat, ack.window]
+
+
+def encode_data(
+    sender: str, incarnation: int, receiver: str, seq: int, clock: VectorClock, payload: Any
+) -> bytes:
+    """Encode one application message as a DATA envelope."""
+    return _pack([VERSION, DATA, sender, incarnation, receiver, seq, clock.to_wire(), payload])
+
+
+def encode_segment(
+    sender: str,
+    incarnation: int,
+    receiver: str,
+    base: int,
+    ack: Ack | None,
+    messages: list[list[Any]],
+) -> bytes:
+    """Encode a segment; ``messages`` are already in wire form (see :func:`message_wire`)."""
+    return _pack([VERSION, SEGMENT, sender, incarnation, receiver, base, pack_ack(ack), messages])
+
+
+def array_header(n: int) -> bytes:
+    """The msgpack header of an array of ``n`` items."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
+    """One segment message packed once, to be reused by every (re)transmission."""
+    return _pack([seq, clock.to_wire(), payload])
+
+
+def encode_segment_packed(
+    sender: str,
+    incarnation: int,
+    receiver: str,
+    base: int,
+    ack: Ack | None,
+    packed_messages: list[bytes],
+) -> bytes:
+    """Encode a segment from messages packed by :func:`pack_message` (no re-encoding)."""
+    head = _pack([VERSION, SEGMENT, sender, incarnation, receiver, base, pack_ack(ack)])
+    # ``head`` is a 7-item array; widen it to 8 items and append the message array.
+    return b"\x98" + head[1:] + array_header(len(packed_messages)) + b"".join(packed_messages)
+
+
+def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
+    """The wire form of one message inside a segment."""
+    return [seq, clock.to_wire(), payload]
+
+
+def packed_size(obj: Any) -> int:
+    """How many bytes ``obj`` takes in msgpack (raises :class:`UsageError` if it cannot)."""
+    return len(_pack(obj))
+
+
+def encode_hello(
+    sender: str, incarnation: int, receiver: str, peer_incarnation: int, received: int
+) -> bytes:
+    """Encode a HELLO envelope."""
+    return _pack([VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received])
+
+
+def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
+    """Encode a HEARTBEAT envelope."""
+    return _pack([VERSION, HEARTBEAT, sender, incarnation, receiver])
+
+
+def encode(envelope: Envelope) -> bytes:
+    """Encode any decoded envelope back to bytes (the inverse of :func:`decode`)."""
+    if isinstance(envelope, Data):
+        return encode_data(*envelope)
+    if isinstance(envelope, Segment):
+        msgs = [message_wire(*m) for m in envelope.messages]
+        return encode_segment(
+            envelope.sender,
+            envelope.incarnation,
+            envelope.receiver,
+            envelope.base,
+            envelope.ack,
+            msgs,
+        )
+    if isinstance(envelope, Hello):
+        return encode_hello(*envelope)
+    return encode_heartbeat(*envelope)
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def _uint(value: Any, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_COUNTER:
+        raise WireError(f"{what} must be an unsigned 64-bit int, got {value!r:.40}")
+    return value
+
+
+def _text(value: Any, what: str) -> str:
+    if type(value) is not str or not value or len(value) > 255:
+        raise WireError(f"{what} must be a non-empty str of at most 255 characters")
+    return value
+
+
+def _clock(value: Any, limits: Limits) -> VectorClock:
+    if type(value) is not dict:
+        raise WireError(f"clock must be a map, got {type(value).__name__}")
+    if len(value) > limits.max_clock_entries:
+        raise WireError(
+            f"clock has {len(value)} entries, more than the limit of {limits.max_clock_entries}"
+        )
+    try:
+        return VectorClock(value)
+    except ValueError as exc:
+        raise WireError(f"bad clock: {exc}") from exc
+
+
+def _ack(value: Any, limits: Limits) -> Ack | None:
+    if value is None:
+        return None
+    if type(value) is not list or len(value) != 4:
+        raise WireError("ack must be nil or a 4-item array")
+    incarnation = _uint(value[0], "ack incarnation")
+    cumulative = _uint(value[1], "cumulative ack")
+    flat = value[2]
+    if type(flat) is not list or len(flat) % 2 or len(flat) > 2 * limits.max_sack_ranges:
+        raise WireError("selective acks must be an even-length array within the range limit")
+    sacks = []
+    previous = cumulative
+    for i in range(0, len(flat), 2):
+        first = _uint(flat[i], "sack start")
+        last = _uint(flat[i + 1], "sack end")
+        if not previous + 1 < first <= last:
+            raise WireError("selective-ack ranges must be ascending, disjoint and above the ack")
+        sacks.append((first, last))
+        previous = last
+    window = _uint(value[3], "window")
+    return Ack(incarnation, cumulative, tuple(sacks), window)
+
+
+def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
+    if type(value) is not list or len(value) > limits.max_messages:
+        raise WireError("segment messages must be an array within the message limit")
+    out = []
+    for item in value:
+        if type(item) is not list or len(item) != 3:
+            raise WireError("a segment message must be a 3-item array [seq, clock, payload]")
+        seq = _uint(item[0], "sequence number")
+        if seq == 0:
+            raise WireError("sequence numbers start at 1")
+        out.append(Message(seq, _clock(item[1], limits), item[2]))
+    return tuple(out)
+
+
+def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
+    size = len(data)
+    if size > limits.max_bytes:
+        raise WireError(f"envelope of {size} bytes exceeds the limit of {limits.max_bytes}")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            max_str_len=size,
+            max_bin_len=size,
+            max_array_len=size,
+            max_map_len=size // 2,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
+        raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
+
+
+def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+    """Decode one envelope; raises :class:`WireError` (and nothing else) on bad input."""
+    obj = _unpack(data, limits)
+    if type(obj) is not list or len(obj) < 5:
+        raise WireError("envelope must be an array of at least 5 items")
+    if obj[0] != VERSION or type(obj[0]) is not int:
+        raise WireError(f"unknown envelope version {obj[0]!r:.20}")
+    kind = obj[1]
+    sender = _text(obj[2], "sender")
+    incarnation = _uint(obj[3], "incarnation")
+    receiver = _text(obj[4], "receiver")
+    n = len(obj)
+    if kind == DATA and n == 8 and type(kind) is int:
+        seq = _uint(obj[5], "sequence number")
+        return Data(sender, incarnation, receiver, seq, _clock(obj[6], limits), obj[7])
+    if kind == SEGMENT and n == 8 and type(kind) is int:
+        base = _uint(obj[5], "base")
+        if base == 0:
+            raise WireError("segment base starts at 1")
+        return Segment(
+            sender, incarnation, receiver, base, _ack(obj[6], limits), _messages(obj[7], limits)
+        )
+    if kind == HELLO and n == 7 and type(kind) is int:
+        return Hello(
+            sender,
+            incarnation,
+            receiver,
+            _uint(obj[5], "peer incarnation"),
+            _uint(obj[6], "resume point"),
+        )
+    if kind == HEARTBEAT and n == 5 and type(kind) is int:
+        return Heartbeat(sender, incarnation, receiver)
+    raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")

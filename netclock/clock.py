@@ -12,6 +12,11 @@ MAX_COUNTER = 2**64 - 1
 """Largest counter a clock may hold (GoVector counters are uint64)."""
 
 
+_KNOWN_PIDS: set[str] = set()
+_KNOWN_PIDS_MAX = 4096
+"""Process ids already validated, so decoding a clock does not re-check the same ids."""
+
+
 class Ordering(enum.Enum):
     """How two vector clocks relate in the happened-before partial order."""
 
@@ -53,13 +58,22 @@ class VectorClock:
     _entries: dict[str, int]
 
     def __init__(self, entries: Mapping[str, int] | None = None) -> None:
+        if entries is None:
+            self._entries = {}
+            return
+        if not isinstance(entries, Mapping):
+            raise ClockError(f"a clock is a mapping of process id to counter, not {entries!r:.60}")
         checked: dict[str, int] = {}
-        if entries is not None:
-            if not isinstance(entries, Mapping):
-                raise ClockError(f"a clock is a mapping of process id to counter, not {entries!r}")
-            for pid, value in entries.items():
-                if _check_counter(check_pid(pid), value):
-                    checked[pid] = value
+        known = _KNOWN_PIDS
+        for pid, value in entries.items():
+            if pid not in known:
+                check_pid(pid)
+                if len(known) < _KNOWN_PIDS_MAX:
+                    known.add(pid)
+            if type(value) is not int or not 0 <= value <= MAX_COUNTER:
+                _check_counter(pid, value)
+            if value:
+                checked[pid] = value
         self._entries = checked
 
     @classmethod
@@ -108,6 +122,26 @@ class VectorClock:
         for pid, value in other._entries.items():
             if value > entries.get(pid, 0):
                 entries[pid] = value
+        return VectorClock._trusted(entries)
+
+    def receive(self, pid: str, message_clock: VectorClock) -> VectorClock:
+        """GoVector's receive rule for ``pid``: own entry + 1, entry-wise max for the others.
+
+        Raises :class:`ClockError` when ``message_clock`` claims more for ``pid`` than this
+        clock holds: a message cannot know of events its receiver has not had yet.
+        """
+        entries = dict(self._entries)
+        own = entries.get(pid, 0)
+        for other, value in message_clock._entries.items():
+            if value > entries.get(other, 0):
+                if other == pid:
+                    raise ClockError(
+                        f"message clock claims {pid}:{value} but {pid} is only at {own}"
+                    )
+                entries[other] = value
+        if own >= MAX_COUNTER:
+            raise ClockError(f"counter for {pid!r} would pass 2**64-1")
+        entries[pid] = own + 1
         return VectorClock._trusted(entries)
 
     # -- order ------------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""Fair-loss link over UDP: one datagram per message, the sender's clock in each.
+
+Textbook FLL1 fair-loss, FLL2 finite duplication, FLL3 no creation. Messages may be
+lost, duplicated or reordered (by the network or a :class:`~netclock.faults.FaultPlan`);
+nothing is retransmitted. A full inbox drops the message, as a lossy link may.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from netclock.clock import VectorClock
+from netclock.udp import UdpEndpoint
+from netclock.wire import Data, Envelope, encode_data
+
+log = logging.getLogger("netclock.fairloss")
+
+
+class FairLossLink(UdpEndpoint):
+    """A fair-loss link: ``send`` is one datagram, delivery is whatever arrives."""
+
+    kind = "fairloss"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._next_seq: dict[str, int] = {}
+        self.counters.update(sent=0, delivered=0, inbox_full=0, not_data=0)
+
+    def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
+        seq, data = self.stamp(peer, clock, payload)
+        self.transmit(peer, data, (seq,), 0)
+        return seq
+
+    def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
+        """Give the next message to ``peer`` its sequence number and encode it."""
+        seq = self._next_seq.get(peer, 0) + 1
+        data = encode_data(self.node_id, self.incarnation, peer, seq, clock, payload)
+        self._next_seq[peer] = seq
+        self.counters["sent"] += 1
+        return seq, data
+
+    def writable(self, peer: str) -> bool:
+        return True
+
+    async def wait_writable(self, peer: str) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+    async def flush(self) -> None:
+        await asyncio.sleep(0)
+
+    def on_envelope(self, envelope: Envelope) -> None:
+        if type(envelope) is not Data:
+            self.counters["not_data"] += 1
+            return
+        if self.user.link_room() <= 0:
+            self.counters["inbox_full"] += 1
+            log.debug("%s: inbox full, dropped %s#%d", self.node_id, envelope.sender, envelope.seq)
+            return
+        self.counters["delivered"] += 1
+        self.user.link_deliver(
+            envelope.sender, envelope.incarnation, envelope.seq, envelope.clock, envelope.payload
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.counters, "faults": self.fault_stats()}

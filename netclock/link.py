@@ -1,0 +1,109 @@
+"""What every link kind offers the Node, and what the Node offers every link.
+
+A link moves application messages, each stamped with its sender's vector clock, between
+this node and named peers. The Node owns the clock; a link only carries it. Links call
+back into their :class:`LinkUser` (the Node) from the event loop, never from a task per
+message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from netclock.clock import VectorClock
+
+Address = tuple[str, int]
+
+PROMISES: Mapping[str, tuple[str, ...]] = {
+    "fairloss": ("no_creation",),
+    "stubborn": ("no_creation",),
+    "reliable": ("no_creation", "no_duplication", "reliable_delivery"),
+    "tls": ("no_creation", "no_duplication", "reliable_delivery", "authenticity"),
+}
+"""The textbook properties each link kind promises (``fifo`` is added when FIFO is on)."""
+
+LINK_KINDS = tuple(PROMISES)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUnreachable:
+    """The link has had no answer from ``peer`` for a while; its messages are kept."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerReachable:
+    """``peer`` answers again after a :class:`PeerUnreachable`."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    """A reliable link gave up on these messages to ``peer``: ``(seq, payload)`` pairs."""
+
+    peer: str
+    incarnation: int
+    messages: tuple[tuple[int, Any], ...]
+
+
+LinkEvent = PeerUnreachable | PeerReachable | SendFailed
+
+
+class LinkUser(Protocol):
+    """The callbacks a link makes into its owner (the Node)."""
+
+    def link_deliver(
+        self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
+    ) -> None:
+        """One message arrived for the application."""
+
+    def link_room(self) -> int:
+        """How many more messages the application's inbox can take now."""
+
+    def link_event(self, event: LinkEvent) -> None:
+        """Something the application may want to know about a peer."""
+
+
+class Link(Protocol):
+    """The one interface every link kind implements."""
+
+    kind: str
+
+    @property
+    def address(self) -> Address:
+        """The local address the link is bound to (port read back after binding to 0)."""
+
+    @property
+    def peers(self) -> Mapping[str, Address]:
+        """The known peers and their addresses."""
+
+    async def start(self) -> None:
+        """Bind sockets; after this :attr:`address` is valid."""
+
+    def add_peer(self, peer: str, address: Address) -> None:
+        """Make ``peer`` reachable at ``address`` (replaces a previous address)."""
+
+    def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
+        """Queue one message; returns its sequence number. May raise ``WindowFull``."""
+
+    def writable(self, peer: str) -> bool:
+        """True when :meth:`send` to ``peer`` would not raise ``WindowFull``."""
+
+    async def wait_writable(self, peer: str) -> None:
+        """Wait until :meth:`writable` may be true for ``peer``."""
+
+    def resume_reading(self) -> None:
+        """The owner's inbox has room again: deliver what is being held back."""
+
+    async def flush(self) -> None:
+        """Wait until every message sent so far is acknowledged (at once when unacked)."""
+
+    async def close(self) -> None:
+        """Release sockets and timers; idempotent."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for progress displays and benchmarks."""

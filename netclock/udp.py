@@ -1,0 +1,166 @@
+"""The UDP plumbing every datagram link shares: binding, peers, faults, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+from netclock.errors import ConfigError, LinkClosed, WireError
+from netclock.faults import FaultInjector, FaultPlan
+from netclock.link import Address, LinkUser
+from netclock.wire import DEFAULT_LIMITS, Envelope, Limits, decode
+
+log = logging.getLogger("netclock.udp")
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    """One bound UDP socket of a node: decodes datagrams and applies the fault plan.
+
+    Subclasses implement :meth:`on_envelope`. Undecodable datagrams, datagrams for
+    another node and datagrams from unknown peers are counted and dropped here.
+    """
+
+    kind = "udp"
+
+    def __init__(
+        self,
+        node_id: str,
+        incarnation: int,
+        user: LinkUser,
+        *,
+        bind: Address = ("127.0.0.1", 0),
+        faults: FaultPlan | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.node_id = node_id
+        self.incarnation = incarnation
+        self.user = user
+        self._bind = bind
+        self._limits = limits
+        self._transport: asyncio.DatagramTransport | None = None
+        self._peers: dict[str, Address] = {}
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._faults = (
+            None if faults is None or faults.is_quiet else FaultInjector(faults, node_id, time.time())
+        )
+        self.counters: dict[str, int] = {
+            "datagrams_sent": 0,
+            "datagrams_received": 0,
+            "bad_datagrams": 0,
+            "misaddressed": 0,
+            "unknown_peer": 0,
+            "send_errors": 0,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind the socket (port 0 picks a free one; read it back from :attr:`address`)."""
+        self._loop = asyncio.get_running_loop()
+        host, port = self._bind
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            await self._loop.create_datagram_endpoint(
+                lambda: self, local_addr=(host, port), family=family
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot bind UDP {host}:{port} for node {self.node_id!r}: {exc.strerror}; "
+                "choose another address or port 0"
+            ) from exc
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+                except OSError:
+                    log.debug("could not enlarge socket buffer %s", opt)
+
+    @property
+    def address(self) -> Address:
+        if self._transport is None:
+            raise LinkClosed("link is not started")
+        sockname = self._transport.get_extra_info("sockname")
+        return (sockname[0], sockname[1])
+
+    def add_peer(self, peer: str, address: Address) -> None:
+        self._peers[peer] = (address[0], int(address[1]))
+
+    @property
+    def peers(self) -> dict[str, Address]:
+        return self._peers
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.on_close()
+        if self._transport is not None:
+            self._transport.close()
+
+    def on_close(self) -> None:
+        """Hook for subclasses: cancel timers before the socket closes."""
+
+    # -- sending -----------------------------------------------------------------------------
+    def transmit(self, peer: str, data: bytes, key: tuple[int, ...], attempt: int) -> None:
+        """Send one datagram to ``peer`` through the fault plan."""
+        transport = self._transport
+        if transport is None or self._closed:
+            return
+        address = self._peers[peer]
+        injector = self._faults
+        if injector is None:
+            self.counters["datagrams_sent"] += 1
+            transport.sendto(data, address)
+            return
+        assert self._loop is not None
+        fate = injector.decide(peer, key, attempt, time.time())
+        for delay in fate.delays:
+            if delay <= 0:
+                self.counters["datagrams_sent"] += 1
+                transport.sendto(data, address)
+            else:
+                self._loop.call_later(delay, self._send_later, data, address)
+
+    def _send_later(self, data: bytes, address: Address) -> None:
+        if self._transport is not None and not self._closed:
+            self.counters["datagrams_sent"] += 1
+            self._transport.sendto(data, address)
+
+    # -- receiving ------------------------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.counters["datagrams_received"] += 1
+        try:
+            envelope = decode(data, self._limits)
+        except WireError as exc:
+            self.counters["bad_datagrams"] += 1
+            log.debug("%s: dropped datagram from %s: %s", self.node_id, addr, exc)
+            return
+        if envelope.receiver != self.node_id:
+            self.counters["misaddressed"] += 1
+            log.debug("%s: dropped datagram for %r", self.node_id, envelope.receiver)
+            return
+        if envelope.sender not in self._peers:
+            self.counters["unknown_peer"] += 1
+            log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
+            return
+        self.on_envelope(envelope)
+
+    def on_envelope(self, envelope: Envelope) -> None:
+        """Handle one decoded envelope addressed to this node from a known peer."""
+        raise NotImplementedError
+
+    def error_received(self, exc: Exception) -> None:
+        self.counters["send_errors"] += 1
+        log.debug("%s: socket error: %s", self.node_id, exc)
+
+    def fault_stats(self) -> dict[str, dict[str, int]]:
+        """Per-destination fault statistics (empty when no fault plan is active)."""
+        return {} if self._faults is None else self._faults.stats_dict()

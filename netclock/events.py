@@ -42,10 +42,10 @@ class EventRecorder:
                 ) from exc
         self._pending: list[str] = []
 
-    def record(self, ev: str, clock: VectorClock, text: str, **fields: Any) -> None:
-        """Record one event: ``text`` goes to the GoVector log, ``fields`` to the JSON log."""
+    def record(self, ev: str, clock: VectorClock, logged: str, **fields: Any) -> None:
+        """Record one event: ``logged`` goes to the GoVector log, ``fields`` to the JSON log."""
         if self._govector is not None and ev not in ("failed", "drop", "stop"):
-            self._govector.write(self.node_id, clock, text)
+            self._govector.write(self.node_id, clock, logged)
         if self._jsonl is not None:
             entry = {
                 "t": time.time(),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 from netclock.errors import ConfigError, LinkClosed, WireError
 from netclock.faults import FaultInjector, FaultPlan
@@ -73,8 +73,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             ) from exc
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self._transport = transport
+        self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's is not a subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):

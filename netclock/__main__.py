@@ -1,0 +1,7 @@
+"""``python -m netclock``."""
+
+import sys
+
+from netclock.cli import main
+
+sys.exit(main())

@@ -1,0 +1,218 @@
+"""Cluster files: a small TOML description of the nodes of a run and what they run.
+
+::
+
+    name = "pingpong"
+    link = "reliable"          # fairloss | stubborn | reliable | tls
+    duration = 20              # longest the run may take, seconds
+    [faults]                   # optional: a FaultPlan (seed, loss, duplicate, ...)
+    loss = 0.1
+    [[node]]
+    id = "server"
+    address = "127.0.0.1:0"    # port 0: the launcher learns the real port from READY
+    program = "pingpong.py:server"
+    args = { rounds = 3 }
+
+Every mistake is a :class:`~netclock.errors.ConfigError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from netclock.clock import check_pid
+from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.faults import FaultPlan
+from netclock.link import LINK_KINDS, Address
+from netclock.node import parse_address
+
+Program = Callable[..., Awaitable[Any]]
+
+_TOP_KEYS = {
+    "name": str,
+    "link": str,
+    "duration": (int, float),
+    "fifo": bool,
+    "give_up_after": (int, float),
+    "inbox_size": int,
+    "cert_dir": str,
+    "program": str,
+    "args": dict,
+    "faults": dict,
+    "node": list,
+    "log_events": bool,
+}
+_NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of a cluster: its id, address, program and the program's arguments."""
+
+    id: str
+    address: Address
+    program: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A parsed, validated cluster file."""
+
+    name: str
+    link: str
+    nodes: tuple[NodeSpec, ...]
+    base_dir: Path
+    duration: float = 30.0
+    fifo: bool = True
+    give_up_after: float | None = None
+    inbox_size: int = 1024
+    cert_dir: Path | None = None
+    faults: FaultPlan | None = None
+    log_events: bool = True
+    source: Path | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def node(self, node_id: str) -> NodeSpec:
+        """The spec of ``node_id``; ConfigError if the file has no such node."""
+        for spec in self.nodes:
+            if spec.id == node_id:
+                return spec
+        known = ", ".join(n.id for n in self.nodes)
+        raise ConfigError(f"the cluster has no node {node_id!r}; its nodes are {known}")
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.nodes]
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "a table", list: "an array of tables"}
+    if isinstance(kind, tuple):
+        return names[float]
+    return names[kind]
+
+
+def _check_table(table: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown key {where}{key!r}; allowed keys are {', '.join(sorted(allowed))}"
+            )
+        kind = allowed[key]
+        ok = isinstance(value, kind) and not (kind in (int, (int, float)) and type(value) is bool)
+        if not ok:
+            raise ConfigError(f"{where}{key} must be {_type_name(kind)}, not {value!r}")
+
+
+def load_cluster(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Cluster:
+    """Read and validate a cluster file; ``overrides`` replace top-level keys (``link``...)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"cluster file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cluster file {path} is not valid TOML: {exc}") from None
+    data = {**data, **(overrides or {})}
+    cluster = parse_cluster(
+        data, base_dir=path.resolve().parent, default_name=path.stem, source=path.resolve()
+    )
+    return replace(cluster, overrides=dict(overrides or {}))
+
+
+def parse_cluster(
+    data: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    default_name: str = "cluster",
+    source: Path | None = None,
+) -> Cluster:
+    """Validate a cluster description already read from TOML."""
+    _check_table(data, _TOP_KEYS, "")
+    link = data.get("link", "reliable")
+    if link not in LINK_KINDS:
+        raise ConfigError(f"link must be one of {', '.join(LINK_KINDS)}, not {link!r}")
+    default_program = data.get("program")
+    default_args = data.get("args", {})
+    raw_nodes = data.get("node", [])
+    if not raw_nodes:
+        raise ConfigError("the cluster file has no [[node]] tables; add one per process")
+    nodes: list[NodeSpec] = []
+    for i, raw in enumerate(raw_nodes):
+        where = f"node[{i}]."
+        if not isinstance(raw, dict):
+            raise ConfigError(f"node[{i}] must be a table")
+        _check_table(raw, _NODE_KEYS, where)
+        if "id" not in raw:
+            raise ConfigError(f"node[{i}] has no id")
+        try:
+            node_id = check_pid(raw["id"])
+        except ClockError as exc:
+            raise ConfigError(f"node[{i}].id: {exc}") from None
+        if node_id in (n.id for n in nodes):
+            raise ConfigError(f"node id {node_id!r} appears twice")
+        program = raw.get("program", default_program)
+        if program is None:
+            raise ConfigError(f"node {node_id!r} has no program (e.g. program = \"algo.py:main\")")
+        try:
+            address = parse_address(raw.get("address", "127.0.0.1:0"))
+        except UsageError as exc:
+            raise ConfigError(f"node {node_id!r}: {exc}") from None
+        nodes.append(NodeSpec(node_id, address, program, {**default_args, **raw.get("args", {})}))
+    duration = float(data.get("duration", 30.0))
+    if duration <= 0:
+        raise ConfigError("duration must be a positive number of seconds")
+    give_up = data.get("give_up_after")
+    cert_dir = data.get("cert_dir")
+    faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
+    return Cluster(
+        name=data.get("name", default_name),
+        link=link,
+        nodes=tuple(nodes),
+        base_dir=base_dir,
+        duration=duration,
+        fifo=data.get("fifo", True),
+        give_up_after=None if give_up is None else float(give_up),
+        inbox_size=data.get("inbox_size", 1024),
+        cert_dir=None if cert_dir is None else (base_dir / cert_dir),
+        faults=faults,
+        log_events=data.get("log_events", True),
+        source=source,
+    )
+
+
+def load_program(spec: str, base_dir: Path) -> Program:
+    """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:function"``."""
+    module_name, sep, func_name = spec.partition(":")
+    if not sep or not module_name or not func_name:
+        raise ConfigError(f"program {spec!r} must look like \"algo.py:main\" or \"mypkg.algo:main\"")
+    if module_name.endswith(".py") or "/" in module_name:
+        file = (base_dir / module_name).resolve()
+        if not file.is_file():
+            raise ConfigError(f"program file {file} does not exist")
+        unique = f"netclock_program_{file.stem}_{abs(hash(str(file)))}"
+        module_spec = importlib.util.spec_from_file_location(unique, file)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError(f"cannot load program file {file}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[unique] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import program module {module_name!r}: {exc}") from None
+    func = getattr(module, func_name, None)
+    if func is None or not inspect.iscoroutinefunction(func):
+        raise ConfigError(f"{spec}: {func_name} must be an async function taking the node")
+    return func  # type: ignore[no-any-return]

@@ -1,0 +1,38 @@
+"""What happens after a run: the merged ShiViz log, the checker's verdict, the viewer."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from netclock.launcher import RunResult
+
+
+def finish_run(result: RunResult, out: TextIO) -> int:
+    """Write merged.log and viewer.html into the run folder, print the verdict.
+
+    Returns 0 when every node ended cleanly and every promised property holds.
+    """
+    from netclock.check import check_run, format_report, load_run
+    from netclock.shiviz import merge_logs
+    from netclock.viz import build_model, render_html
+
+    run_dir = result.run_dir
+    code = 0
+    for node, error in sorted(result.failed.items()):
+        out.write(f"node {node} failed: {error} (see {run_dir / (node + '.stderr')})\n")
+        code = 1
+    logs = sorted(run_dir.glob("*.log"))
+    logs = [p for p in logs if p.name != "merged.log"]
+    merged = run_dir / "merged.log"
+    if logs:
+        merge_logs(logs, merged)
+    report = check_run(load_run(run_dir))
+    out.write(format_report(report) + "\n")
+    if not report.ok:
+        code = 1
+    viewer = run_dir / "viewer.html"
+    viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
+    out.write(f"\nrun folder: {run_dir}\n")
+    out.write(f"  ShiViz log:  {merged}\n")
+    out.write(f"  viewer:      {viewer}\n")
+    return code

@@ -1,0 +1,154 @@
+"""One node of a cluster, run as its own OS process (``netclock node``).
+
+Under a launcher (``--control``) the process speaks a line protocol: it prints
+``@netclock READY {...}`` with its real address once bound, reads
+``{"cmd": "start", "peers": {...}}`` from standard input, runs the node's program, prints
+``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
+and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
+prints ``@netclock STOPPED {...}``. Without ``--control`` the peers' addresses come from
+the cluster file, so the same command runs a node on another machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from netclock.cluster import Cluster, load_program
+from netclock.errors import ConfigError
+from netclock.node import Node
+
+TAG = "@netclock "
+STATS_PERIOD = 0.5
+
+
+def emit(kind: str, **fields: Any) -> None:
+    """One control line to the launcher."""
+    sys.stdout.write(f"{TAG}{kind} {json.dumps(fields, default=str)}\n")
+    sys.stdout.flush()
+
+
+def make_node(cluster: Cluster, node_id: str, run_dir: Path | None) -> Node:
+    """The Node for ``node_id`` as the cluster file describes it."""
+    spec = cluster.node(node_id)
+    logs: dict[str, Path] = {}
+    if run_dir is not None and cluster.log_events:
+        logs = {
+            "govector_log": run_dir / f"{node_id}.log",
+            "event_log": run_dir / f"{node_id}.events.jsonl",
+        }
+    return Node(
+        node_id,
+        link=cluster.link,
+        address=spec.address,
+        faults=cluster.faults,
+        fifo=cluster.fifo,
+        give_up_after=cluster.give_up_after,
+        inbox_size=cluster.inbox_size,
+        cert_dir=cluster.cert_dir,
+        **logs,
+    )
+
+
+async def _read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            await queue.put({"cmd": "stop", "reason": "launcher gone"})
+            return
+        try:
+            command = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(command, dict):
+            await queue.put(command)
+
+
+async def run_node(cluster: Cluster, node_id: str, run_dir: Path | None, control: bool) -> int:
+    """Run one node to completion; returns the process exit code."""
+    spec = cluster.node(node_id)
+    program = load_program(spec.program, cluster.base_dir)
+    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    node = make_node(cluster, node_id, run_dir)
+    await node.start()
+    reader = asyncio.ensure_future(_read_commands(commands)) if control else None
+    host, port = node.address
+    emit("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
+    if control:
+        command = await commands.get()
+        if command.get("cmd") != "start":
+            await node.close()
+            return 0
+        peers = command.get("peers", {})
+    else:
+        peers = {n.id: n.address for n in cluster.nodes}
+        for peer_id, (peer_host, peer_port) in peers.items():
+            if peer_port == 0 and peer_id != node_id:
+                raise ConfigError(
+                    f"node {peer_id!r} has port 0; give every node a fixed port to run "
+                    "nodes by hand, or start the cluster with `netclock run`"
+                )
+    for peer_id, address in peers.items():
+        if peer_id != node_id:
+            node.add_peer(peer_id, (address[0], int(address[1])))
+
+    exit_code = 0
+    task = asyncio.ensure_future(program(node, **spec.args))
+    stopper = asyncio.ensure_future(commands.get()) if control else None
+    try:
+        while True:
+            waiting: set[asyncio.Future[Any]] = {f for f in (task, stopper) if f is not None}
+            done, _ = await asyncio.wait(
+                waiting, timeout=STATS_PERIOD, return_when=asyncio.FIRST_COMPLETED
+            )
+            if control:
+                emit("STATS", **node.stats())
+            if task in done:
+                if task.exception() is not None:
+                    exc = task.exception()
+                    traceback.print_exception(exc, file=sys.stderr)
+                    emit("FAILED", error=f"{type(exc).__name__}: {exc}")
+                    exit_code = 1
+                else:
+                    emit("DONE", result=task.result())
+                task = None  # type: ignore[assignment]
+                if not control:
+                    break
+            if stopper is not None and stopper in done:
+                command = stopper.result()
+                if command.get("cmd") == "stop":
+                    break
+                stopper = asyncio.ensure_future(commands.get())
+    finally:
+        for pending in (task, stopper, reader):
+            if pending is not None and not pending.done():
+                pending.cancel()
+        await node.close()
+    emit("STOPPED", **node.stats())
+    return exit_code
+
+
+def main_node(cluster: Cluster, node_id: str, run_dir: Path | None, control: bool) -> int:
+    """Entry point of ``netclock node``: run under uvloop when it is installed."""
+    if control:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when we stop
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    return run_async(run_node(cluster, node_id, run_dir, control))
+
+
+def run_async(coro: Any) -> Any:
+    """Run ``coro`` under uvloop when available, plain asyncio otherwise (programs only)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)

@@ -1,0 +1,101 @@
+"""Fair-loss link between two Nodes over real UDP sockets on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from netclock import Node, VectorClock
+from netclock.wire import encode_data
+
+pytestmark = pytest.mark.timeout(10)
+
+
+async def test_course_exchange_gives_govector_clocks(make_nodes) -> None:
+    client, server = await make_nodes("client", "server", link="fairloss")
+    await client.send("server", "message @ now")
+    assert client.clock == VectorClock({"client": 2})
+    msg = await server.receive(timeout=2)
+    assert msg.receive_clock == VectorClock({"client": 2, "server": 2})
+    server.log_local_event("processing")
+    await server.send("client", "reply")
+    assert server.clock == VectorClock({"client": 2, "server": 4})
+    reply = await client.receive(timeout=2)
+    assert reply.receive_clock == VectorClock({"client": 3, "server": 4})
+    client.log_local_event("done")
+    assert client.clock == VectorClock({"client": 4, "server": 4})
+
+
+async def test_payload_types_survive_and_bytes_stay_bytes(make_nodes) -> None:
+    a, b = await make_nodes("a", "b", link="fairloss")
+    payloads = [b"\x00raw", "text", 42, -7, 2**64 - 1, 1.5, None, True, [1, [2, b"x"]], {"k": b"v"}]
+    for p in payloads:
+        await a.send("b", p)
+    got = [(await b.receive(timeout=2)).payload for _ in payloads]
+    assert got == payloads
+    assert type(got[0]) is bytes
+
+
+async def test_fll3_no_creation_message_ids_match_sends(make_nodes) -> None:
+    a, b = await make_nodes("a", "b", link="fairloss")
+    sent = {await a.send("b", i) for i in range(50)}
+    delivered = set()
+    for _ in range(50):
+        delivered.add((await b.receive(timeout=2)).id)
+    assert delivered <= sent
+
+
+async def test_garbage_datagrams_are_counted_and_dropped(make_nodes) -> None:
+    a, b = await make_nodes("a", "b", link="fairloss")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        for junk in (b"", b"\xc1", b"\xdd\xff\x00\x00\x00", b"hello", bytes(range(256))):
+            raw.sendto(junk, b.address)
+        # well-formed but for another node, and from a stranger
+        raw.sendto(encode_data("a", 1, "zed", 1, VectorClock({"a": 1}), b""), b.address)
+        raw.sendto(encode_data("mallory", 1, "b", 1, VectorClock({"mallory": 1}), b""), b.address)
+    await a.send("b", "still works")
+    assert (await b.receive(timeout=2)).payload == "still works"
+    counters = b.stats()["link"]
+    assert counters["bad_datagrams"] == 5
+    assert counters["misaddressed"] == 1
+    assert counters["unknown_peer"] == 1
+
+
+async def test_clock_from_the_future_is_dropped_and_clock_unchanged(make_nodes) -> None:
+    a, b = await make_nodes("a", "b", link="fairloss")
+    before = b.clock
+    forged = encode_data("a", 1, "b", 99, VectorClock({"a": 5, "b": 1000}), "lie")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.sendto(forged, b.address)
+    await a.send("b", "honest")
+    msg = await b.receive(timeout=2)
+    assert msg.payload == "honest"
+    assert b.dropped == 1
+    assert msg.receive_clock.get("b") == before.get("b") + 1
+
+
+async def test_ipv6_loopback_works() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        async with Node("a", link="fairloss", address=("::1", 0)) as a, Node(
+            "b", link="fairloss", address="[::1]:0"
+        ) as b:
+            a.add_peer("b", b.address)
+            await a.send("b", "over v6")
+            assert (await b.receive(timeout=2)).payload == "over v6"
+    except OSError as exc:  # pragma: no cover - machines without ::1
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+
+
+async def test_unknown_peer_and_unserialisable_payload_are_usage_errors(make_nodes) -> None:
+    from netclock import UsageError
+
+    (a,) = await make_nodes("a", link="fairloss")
+    with pytest.raises(UsageError, match="unknown peer"):
+        await a.send("nobody", 1)
+    a.add_peer("b", ("127.0.0.1", 9))
+    with pytest.raises(UsageError, match="msgpack"):
+        await a.send("b", object())
+    assert a.clock == VectorClock({"a": 1})

@@ -6,6 +6,7 @@ Hypothesis prints the falsifying example (and a reproduction blob) when a proper
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -742,3 +743,46 @@ def test_invalid_utf8_in_any_string_is_rejected(items: list[Any], bad: bytes) ->
     decode(raw(*items))
     with pytest.raises(WireError):
         decode(_corrupt(items, bad))
+
+
+# -- the worked examples of docs/wire.md -----------------------------------------------------------
+
+ALICE, BOB = 1_700_000_000_000_000, 1_700_000_000_000_123
+DOC_EXAMPLES = {
+    "data": (
+        encode_data("alice", ALICE, "bob", 1, VectorClock({"alice": 2, "bob": 1}), "ping"),
+        "98 01 01 a5 61 6c 69 63 65 cf 00 06 0a 24 18 1e 40 00 a3 62 6f 62 01 82 a5 61 6c 69 63"
+        " 65 02 a3 62 6f 62 01 a4 70 69 6e 67",
+    ),
+    "segment": (
+        encode_segment_packed(
+            "bob",
+            BOB,
+            "alice",
+            1,
+            Ack(ALICE, 1, ((3, 4),), 64),
+            [pack_message(1, VectorClock({"alice": 2, "bob": 2}), "pong")],
+        ),
+        "98 01 02 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65 01 94 cf 00 06 0a 24"
+        " 18 1e 40 00 01 92 03 04 40 91 93 01 82 a5 61 6c 69 63 65 02 a3 62 6f 62 02 a4 70 6f 6e"
+        " 67",
+    ),
+    "hello": (
+        encode_hello("bob", BOB, "alice", ALICE, 1),
+        "97 01 03 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65 cf 00 06 0a 24 18 1e"
+        " 40 00 01",
+    ),
+    "heartbeat": (
+        encode_heartbeat("bob", BOB, "alice"),
+        "95 01 04 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", DOC_EXAMPLES)
+def test_worked_examples_in_the_spec_match_the_encoder(name: str) -> None:
+    encoded, hex_text = DOC_EXAMPLES[name]
+    assert encoded == bytes.fromhex(hex_text)
+    assert encode(decode(encoded)) == encoded
+    spec = Path(__file__).parents[2] / "docs" / "wire.md"
+    assert hex_text in " ".join(spec.read_text(encoding="utf-8").split()), f"{name} not in {spec}"

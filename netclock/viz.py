@@ -1,0 +1,633 @@
+"""The space-time diagram: a run's events and messages as one self-contained HTML page.
+
+:func:`build_model` reads a run folder (its ``*.events.jsonl`` files, see
+``docs/eventlog.md``) or a GoVector/ShiViz log and returns a plain, JSON-ready dict;
+:func:`render_html` turns that dict into a page that needs no network; :func:`cli` is
+``netclock viz PATH [-o out.html]``.
+
+Matching sends to deliveries. The JSON-lines log carries message ids, so a delivery
+belongs to the send with the same id, a second delivery of one id is a duplicate, and a
+send no one delivered is lost. A GoVector log has no ids: a receive at host ``h`` whose
+clock entry for ``p`` rose to ``k`` above ``h``'s previous event is taken to deliver
+``p``'s event number ``k`` (when several entries rose, the one that explains all of the
+receive's clock wins). An unmatched event whose text names a send ("send ... to b") is
+reported lost; duplicates cannot be seen in a GoVector log.
+
+Every event gets a ``rank``: the length of the longest happened-before chain that ends
+in it. Ranks grow along each process and along each message, so a drawing with one row
+per rank never has an arrow pointing backwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypedDict
+
+from netclock.errors import ConfigError, NetclockError
+from netclock.shiviz import parse_log
+
+__all__ = [
+    "EventKind",
+    "Model",
+    "VizEvent",
+    "VizMessage",
+    "VizProcess",
+    "build_model",
+    "cli",
+    "render_html",
+]
+
+log = logging.getLogger("netclock.viz")
+
+MAX_TEXT = 400
+"""Event texts longer than this many characters are cut (with an ellipsis) in the model."""
+
+EventKind = str
+"""One of ``init send deliver local failed drop stop`` (GoVector logs: ``send deliver local``)."""
+
+_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
+_SEND_TEXT = re.compile(r"(?i)\bsen(?:d|ds|ding|t)\b")
+_TO_PEER = re.compile(r"\bto (\S+)")
+
+
+class VizProcess(TypedDict):
+    """One process line: its id, event count, whether its log ended without ``stop``."""
+
+    id: str
+    events: int
+    crashed: bool | None
+    incarnations: list[int]
+
+
+class VizEvent(TypedDict):
+    """One dot: ``index`` is its position in ``Model.events``; ``rank`` its row."""
+
+    index: int
+    process: str
+    kind: EventKind
+    clock: dict[str, int]
+    text: str
+    rank: int
+    time: float | None
+    inc: int | None
+    id: str | None
+
+
+class VizMessage(TypedDict):
+    """One sent message: its send event, every delivery of it, and what became of it.
+
+    ``lost`` means no delivery at all; ``failed`` means a reliable link handed it back
+    (``failed_event`` is that event). ``to`` is ``None`` when a GoVector text names no peer.
+    """
+
+    id: str | None
+    sender: str
+    to: str | None
+    send: int
+    deliveries: list[int]
+    lost: bool
+    failed: bool
+    failed_event: int | None
+
+
+class Model(TypedDict):
+    """What :func:`render_html` draws; plain JSON types only."""
+
+    version: int
+    title: str
+    source: str
+    processes: list[VizProcess]
+    events: list[VizEvent]
+    messages: list[VizMessage]
+    unmatched: list[int]
+    summary: dict[str, int]
+
+
+@dataclass
+class _Raw:
+    """An event as read, before ranking."""
+
+    process: str
+    kind: str
+    clock: dict[str, int]
+    text: str
+    time: float | None = None
+    inc: int | None = None
+    msg_id: str | None = None
+    peer: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
+
+
+def _clock_of(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, int] = {}
+    for key, count in value.items():
+        if not isinstance(key, str) or type(count) is not int or count < 0:
+            return None
+        if count:
+            out[key] = count
+    return out
+
+
+def _id_text(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 3:
+        return ":".join(str(part) for part in value)
+    return None
+
+
+def _jsonl_text(entry: dict[str, Any], ev: str, msg_id: str | None) -> str:
+    if ev == "local":
+        return str(entry.get("text", ""))
+    if ev == "send":
+        return f"send {msg_id} to {entry.get('to')}"
+    if ev == "deliver":
+        return f"deliver {msg_id} from {entry.get('from')}"
+    if ev == "init":
+        promises = entry.get("promises")
+        listed = ", ".join(map(str, promises)) if isinstance(promises, list) else "none"
+        return f"init: {entry.get('link', '?')} link, promises {listed}"
+    if ev == "failed":
+        return f"failed: the link gave up on {msg_id} to {entry.get('to')}"
+    if ev == "drop":
+        return f"drop from {entry.get('from')}: {entry.get('reason', '')}"
+    clean = entry.get("clean")
+    return "stop (clean)" if clean is True else "stop (not clean)"
+
+
+def _read_jsonl(path: Path, skipped: list[int]) -> list[_Raw]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the event log {path}: {exc.strerror}") from exc
+    out: list[_Raw] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        clock = _clock_of(entry.get("clock")) if isinstance(entry, dict) else None
+        if (
+            not isinstance(entry, dict)
+            or clock is None
+            or not isinstance(entry.get("node"), str)
+            or entry.get("ev") not in _KINDS
+        ):
+            log.debug("%s:%d: not an event, skipped: %.80r", path, number, line)
+            skipped[0] += 1
+            continue
+        ev = entry["ev"]
+        msg_id = _id_text(entry.get("id"))
+        peer = entry.get("to") if ev in ("send", "failed") else entry.get("from")
+        when = entry.get("t")
+        inc = entry.get("inc")
+        extra: dict[str, Any] = {}
+        if ev == "deliver":
+            msg_clock = _clock_of(entry.get("msg_clock"))
+            if msg_clock is not None:
+                extra["msg_clock"] = msg_clock
+        out.append(
+            _Raw(
+                process=entry["node"],
+                kind=ev,
+                clock=clock,
+                text=_short(_jsonl_text(entry, ev, msg_id)),
+                time=float(when) if isinstance(when, int | float) else None,
+                inc=inc if type(inc) is int else None,
+                msg_id=msg_id,
+                peer=peer if isinstance(peer, str) else None,
+                extra=extra,
+            )
+        )
+    return out
+
+
+def _read_govector(paths: Sequence[Path]) -> list[_Raw]:
+    out: list[_Raw] = []
+    for path in paths:
+        for event in parse_log(path):
+            out.append(
+                _Raw(
+                    process=event.host,
+                    kind="local",
+                    clock=event.clock.to_dict(),
+                    text=_short(event.event),
+                )
+            )
+    return out
+
+
+def _run_info(folder: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+# -- building --------------------------------------------------------------------------------
+
+
+class _Graph:
+    """Per-process sequences of events plus message edges; computes ranks."""
+
+    def __init__(self, order: list[str], raws: list[_Raw]) -> None:
+        by_process: dict[str, list[_Raw]] = {pid: [] for pid in order}
+        for raw in raws:
+            by_process.setdefault(raw.process, []).append(raw)
+        self.order = [pid for pid in by_process if by_process[pid]]
+        self.events: list[_Raw] = []
+        self.proc_of: list[int] = []
+        self.first: list[int] = []
+        for number, pid in enumerate(self.order):
+            self.first.append(len(self.events))
+            self.events.extend(by_process[pid])
+            self.proc_of.extend([number] * len(by_process[pid]))
+        self.first.append(len(self.events))
+        self.edges: list[tuple[int, int]] = []
+
+    def ranks(self) -> tuple[list[int], int]:
+        """Longest-chain ranks; message edges that would close a cycle are ignored (counted)."""
+        n = len(self.events)
+        incoming = [0] * n
+        out_edges: list[list[int]] = [[] for _ in range(n)]
+        for send, deliver in self.edges:
+            out_edges[send].append(deliver)
+            incoming[deliver] += 1
+        rank = [0] * n
+        done = [False] * n
+        nxt = list(self.first[:-1])
+        ready = [
+            p for p, start in enumerate(nxt) if start < self.first[p + 1] and not incoming[start]
+        ]
+        broken = 0
+        finished = 0
+        while finished < n:
+            if not ready:
+                # Only a corrupt log gets here: a delivery that precedes its own send.
+                heads = [nxt[p] for p in range(len(self.order)) if nxt[p] < self.first[p + 1]]
+                stuck = min(heads)
+                broken += incoming[stuck]
+                incoming[stuck] = 0
+                ready.append(self.proc_of[stuck])
+            p = ready.pop()
+            i = nxt[p]
+            done[i] = True
+            finished += 1
+            nxt[p] = i + 1
+            # Program order first, then messages: a process is put on ``ready`` exactly
+            # once per event, when its head has no pending edge left.
+            if i + 1 < self.first[p + 1]:
+                rank[i + 1] = max(rank[i + 1], rank[i] + 1)
+                if not incoming[i + 1]:
+                    ready.append(p)
+            for j in out_edges[i]:
+                if done[j]:
+                    continue
+                rank[j] = max(rank[j], rank[i] + 1)
+                incoming[j] -= 1
+                if not incoming[j] and nxt[self.proc_of[j]] == j:
+                    ready.append(self.proc_of[j])
+        return rank, broken
+
+
+def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
+    """Messages from a JSON-lines log: sends and deliveries share an id."""
+    sends: dict[str, int] = {}
+    delivered: dict[str, list[int]] = {}
+    failed: dict[str, int] = {}
+    for i, raw in enumerate(graph.events):
+        if raw.msg_id is None:
+            continue
+        if raw.kind == "send":
+            sends.setdefault(raw.msg_id, i)
+        elif raw.kind == "deliver":
+            delivered.setdefault(raw.msg_id, []).append(i)
+        elif raw.kind == "failed":
+            failed.setdefault(raw.msg_id, i)
+    messages: list[VizMessage] = []
+    for msg_id, i in sends.items():
+        raw = graph.events[i]
+        deliveries = delivered.pop(msg_id, [])
+        for j in deliveries:
+            graph.edges.append((i, j))
+        messages.append(
+            VizMessage(
+                id=msg_id,
+                sender=raw.process,
+                to=raw.peer,
+                send=i,
+                deliveries=deliveries,
+                lost=not deliveries,
+                failed=msg_id in failed,
+                failed_event=failed.get(msg_id),
+            )
+        )
+    unmatched = sorted(j for js in delivered.values() for j in js)
+    return messages, unmatched
+
+
+def _pick_sender(
+    graph: _Graph, own: dict[tuple[str, int], int], host: str, prev: dict[str, int], i: int
+) -> int | None:
+    clock = graph.events[i].clock
+    candidates = [
+        own[(pid, count)]
+        for pid, count in clock.items()
+        if pid != host and count > prev.get(pid, 0) and (pid, count) in own
+    ]
+    if not candidates:
+        return None
+
+    def explains(c: int) -> bool:
+        sent = graph.events[c].clock
+        return all(
+            max(prev.get(pid, 0), sent.get(pid, 0)) == count
+            for pid, count in clock.items()
+            if pid != host
+        )
+
+    def known_by_another(c: int) -> bool:
+        pid = graph.events[c].process
+        count = graph.events[c].clock.get(pid, 0)
+        return any(d != c and graph.events[d].clock.get(pid, 0) >= count for d in candidates)
+
+    for c in candidates:
+        if explains(c):
+            return c
+    latest = [c for c in candidates if not known_by_another(c)]
+    return (latest or candidates)[0]
+
+
+def _match_clocks(graph: _Graph) -> list[VizMessage]:
+    """Messages from a GoVector log, found by the receive rule (see the module docstring)."""
+    own: dict[tuple[str, int], int] = {}
+    for i, raw in enumerate(graph.events):
+        own.setdefault((raw.process, raw.clock.get(raw.process, 0)), i)
+    sent_by: dict[int, list[int]] = {}
+    for p, host in enumerate(graph.order):
+        prev: dict[str, int] = {}
+        for i in range(graph.first[p], graph.first[p + 1]):
+            sender = _pick_sender(graph, own, host, prev, i)
+            if sender is not None:
+                sent_by.setdefault(sender, []).append(i)
+                graph.events[i].kind = "deliver"
+                graph.events[i].peer = graph.events[sender].process
+            prev = graph.events[i].clock
+    hosts = set(graph.order)
+    messages: list[VizMessage] = []
+    for i, raw in enumerate(graph.events):
+        deliveries = sent_by.get(i, [])
+        if deliveries:
+            raw.kind = "send"
+            raw.peer = graph.events[deliveries[0]].process
+        elif _SEND_TEXT.search(raw.text) and raw.kind == "local":
+            raw.kind = "send"
+            named = _TO_PEER.search(raw.text)
+            raw.peer = named.group(1) if named and named.group(1) in hosts else None
+        else:
+            continue
+        for j in deliveries:
+            graph.edges.append((i, j))
+        messages.append(
+            VizMessage(
+                id=None,
+                sender=raw.process,
+                to=raw.peer,
+                send=i,
+                deliveries=deliveries,
+                lost=not deliveries,
+                failed=False,
+                failed_event=None,
+            )
+        )
+    return messages
+
+
+def _sources(path: Path) -> tuple[str, list[Path], str, list[str]]:
+    """(kind, files, title, preferred process order) for a folder or a file."""
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist; give a run folder or a log file")
+    if path.is_file():
+        kind = "events.jsonl" if path.name.endswith(".jsonl") else "govector"
+        return kind, [path], path.name, []
+    info = _run_info(path)
+    title = str(info.get("name") or path.name)
+    nodes = info.get("nodes")
+    order = [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else []
+    jsonl = sorted(path.glob("*.events.jsonl"))
+    if jsonl:
+        return "events.jsonl", jsonl, title, order
+    logs = [p for p in sorted(path.glob("*.log")) if p.name != "merged.log"]
+    if not logs and (path / "merged.log").is_file():
+        logs = [path / "merged.log"]
+    if logs:
+        return "govector", logs, title, order
+    raise ConfigError(
+        f"{path} holds no *.events.jsonl or *.log files; give a run folder or a log file"
+    )
+
+
+def build_model(path: str | Path) -> Model:
+    """Read a run folder or a log file into the model that :func:`render_html` draws.
+
+    Raises :class:`ConfigError` when ``path`` is missing or holds no events. Lines of a
+    JSON-lines log that are not events (a crash can cut the last one) are skipped and
+    counted in ``summary["skipped"]``.
+    """
+    source = Path(path)
+    kind, files, title, order = _sources(source)
+    skipped = [0]
+    if kind == "events.jsonl":
+        raws = [raw for f in files for raw in _read_jsonl(f, skipped)]
+    else:
+        raws = _read_govector(files)
+        raws.sort(key=lambda raw: raw.clock.get(raw.process, 0))
+    if not raws:
+        raise ConfigError(f"{source} holds no events; is the run folder or log file right?")
+    graph = _Graph(order, raws)
+    unmatched: list[int] = []
+    if kind == "events.jsonl":
+        messages, unmatched = _match_ids(graph)
+    else:
+        messages = _match_clocks(graph)
+    rank, broken = graph.ranks()
+    events = [
+        VizEvent(
+            index=i,
+            process=raw.process,
+            kind=raw.kind,
+            clock=raw.clock,
+            text=raw.text,
+            rank=rank[i],
+            time=raw.time,
+            inc=raw.inc,
+            id=raw.msg_id,
+        )
+        for i, raw in enumerate(graph.events)
+    ]
+    processes: list[VizProcess] = []
+    for p, pid in enumerate(graph.order):
+        mine = graph.events[graph.first[p] : graph.first[p + 1]]
+        incs = sorted({raw.inc for raw in mine if raw.inc is not None})
+        crashed = None if kind == "govector" else mine[-1].kind != "stop"
+        processes.append(VizProcess(id=pid, events=len(mine), crashed=crashed, incarnations=incs))
+    deliveries = sum(len(m["deliveries"]) for m in messages)
+    summary = {
+        "processes": len(processes),
+        "events": len(events),
+        "messages": len(messages),
+        "delivered": sum(1 for m in messages if m["deliveries"]),
+        "lost": sum(1 for m in messages if m["lost"]),
+        "duplicates": deliveries - sum(1 for m in messages if m["deliveries"]),
+        "failed": sum(1 for m in messages if m["failed"]),
+        "dropped": sum(1 for e in events if e["kind"] == "drop"),
+        "crashed": sum(1 for p in processes if p["crashed"]),
+        "unmatched": len(unmatched),
+        "inconsistent": broken,
+        "skipped": skipped[0],
+        "rows": max(rank) + 1,
+    }
+    return Model(
+        version=1,
+        title=title,
+        source=kind,
+        processes=processes,
+        events=events,
+        messages=messages,
+        unmatched=unmatched,
+        summary=summary,
+    )
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+_KIND_CODE = {kind: number for number, kind in enumerate(_KINDS)}
+
+
+def _compact(model: Model) -> dict[str, Any]:
+    """The model in the array form the page's script reads (smaller for big runs)."""
+    pindex = {p["id"]: i for i, p in enumerate(model["processes"])}
+    events = [
+        [
+            pindex[e["process"]],
+            _KIND_CODE.get(e["kind"], _KIND_CODE["local"]),
+            e["rank"],
+            e["clock"],
+            e["text"],
+            e["time"],
+            e["inc"],
+            e["id"],
+        ]
+        for e in model["events"]
+    ]
+    messages = [
+        [
+            m["send"],
+            m["deliveries"],
+            -1 if m["to"] is None or m["to"] not in pindex else pindex[m["to"]],
+            1 if m["failed"] else 0,
+            -1 if m["failed_event"] is None else m["failed_event"],
+            m["id"],
+        ]
+        for m in model["messages"]
+    ]
+    return {
+        "title": model["title"],
+        "source": model["source"],
+        "kinds": list(_KINDS),
+        "processes": model["processes"],
+        "events": events,
+        "messages": messages,
+        "unmatched": model["unmatched"],
+        "summary": model["summary"],
+    }
+
+
+def _script_json(value: Any) -> str:
+    """JSON that is inert inside a ``<script>`` element, whatever strings it holds."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _template() -> str:
+    return resources.files("netclock").joinpath("viz_template.html").read_text(encoding="utf-8")
+
+
+def render_html(model: Model) -> str:
+    """One self-contained HTML page (inline script and style, no network) drawing ``model``.
+
+    Event texts are embedded as escaped JSON, so no text can close the script element.
+    Write the result with ``encoding="utf-8"``.
+    """
+    page = _template()
+    page = page.replace("__NETCLOCK_TITLE__", html.escape(f"{model['title']} \u00b7 netclock"))
+    return page.replace("__NETCLOCK_DATA__", _script_json(_compact(model)))
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netclock viz",
+        description="Draw a run as a self-contained HTML space-time diagram.",
+    )
+    parser.add_argument("path", help="a run folder (*.events.jsonl) or a GoVector/ShiViz log")
+    parser.add_argument(
+        "-o",
+        "--output",
+        help="the HTML file to write (default: viewer.html in the run folder, "
+        "or the log's name with .html)",
+    )
+    return parser
+
+
+def cli(argv: Sequence[str]) -> int:
+    """``netclock viz PATH [-o out.html]``; returns 0, or 2 after one sentence on stderr."""
+    try:
+        args = _parser().parse_args(list(argv))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    source = Path(args.path)
+    if args.output:
+        out = Path(args.output)
+    elif source.is_dir():
+        out = source / "viewer.html"
+    else:
+        out = source.with_suffix(".html")
+    try:
+        model = build_model(source)
+        page = render_html(model)
+    except NetclockError as exc:
+        sys.stderr.write(f"netclock viz: {exc}\n")
+        return 2
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"netclock viz: cannot write {out}: {exc.strerror}\n")
+        return 2
+    s = model["summary"]
+    sys.stdout.write(
+        f"wrote {out}: {s['processes']} processes, {s['events']} events, "
+        f"{s['messages']} messages, {s['lost']} lost\n"
+    )
+    return 0

@@ -19,12 +19,30 @@ from netclock.errors import (
     WireError,
 )
 from netclock.faults import FaultPlan
+from netclock.govector import GoVectorLogger, decode_message, encode_message
 from netclock.link import PeerReachable, PeerUnreachable, SendFailed
 from netclock.node import Delivery, Failure, MessageId, Node
+from netclock.shiviz import (
+    SHIVIZ_REGEX,
+    EventLogWriter,
+    LogEvent,
+    merge_logs,
+    parse_log,
+    validate_shiviz,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SHIVIZ_REGEX",
+    "EventLogWriter",
+    "GoVectorLogger",
+    "LogEvent",
+    "decode_message",
+    "encode_message",
+    "merge_logs",
+    "parse_log",
+    "validate_shiviz",
     "AuthenticationError",
     "ClockError",
     "ConfigError",

@@ -64,15 +64,17 @@ def _cmd_node(args: argparse.Namespace) -> int:
     overrides = json.loads(args.override) if args.override else None
     cluster = load_cluster(args.cluster, overrides)
     run_dir = Path(args.run_dir) if args.run_dir else None
-    return int(main_node(cluster, args.id, run_dir, args.control))
+    return int(main_node(cluster, args.id, run_dir, args.control, args.epoch))
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
     from netclock.shiviz import merge_logs
 
-    merge_logs([Path(f) for f in args.files], Path(args.output))
+    problems = merge_logs([Path(f) for f in args.files], Path(args.output))
+    for problem in problems:
+        print(f"netclock: ShiViz would reject: {problem}", file=sys.stderr)
     print(f"wrote {args.output}")
-    return 0
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--run-dir")
     node.add_argument("--control", action="store_true", help="speak to a launcher on stdio")
     node.add_argument("--override", help=argparse.SUPPRESS)
+    node.add_argument(
+        "--epoch", type=float, help="time (epoch seconds) fault-plan schedules count from"
+    )
 
     logs = sub.add_parser("logs", help="GoVector/ShiViz logs")
     logs_sub = logs.add_subparsers(dest="logs_command", metavar="ACTION", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ MAX_COUNTER = 2**64 - 1
 """Largest counter a clock may hold (GoVector counters are uint64)."""
 
 
+_BAD_PID_CHAR = re.compile(r'[\s\x00-\x1f\x7f-\x9f"\\\ud800-\udfff]')
 _KNOWN_PIDS: set[str] = set()
 _KNOWN_PIDS_MAX = 4096
 """Process ids already validated, so decoding a clock does not re-check the same ids."""
@@ -30,9 +32,10 @@ def check_pid(pid: object) -> str:
     """Return ``pid`` if it can name a process (non-empty str, no white space), else raise."""
     if not isinstance(pid, str):
         raise ClockError(f"process id must be a str, not {type(pid).__name__}")
-    if not pid or pid != "".join(pid.split()) or '"' in pid or "\\" in pid:
+    if not pid or _BAD_PID_CHAR.search(pid):
         raise ClockError(
-            f"process id {pid!r} must be non-empty, with no white space, quote or backslash"
+            f"process id {pid!r} must be non-empty, with no white space, control character, "
+            "quote or backslash"
         )
     return pid
 
@@ -179,16 +182,24 @@ class VectorClock:
     def __hash__(self) -> int:
         return hash(frozenset(self._entries.items()))
 
-    def __lt__(self, other: VectorClock) -> bool:
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, VectorClock):
+            return NotImplemented
         return self.compare(other) is Ordering.BEFORE
 
-    def __le__(self, other: VectorClock) -> bool:
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, VectorClock):
+            return NotImplemented
         return self.compare(other) in (Ordering.BEFORE, Ordering.EQUAL)
 
-    def __gt__(self, other: VectorClock) -> bool:
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, VectorClock):
+            return NotImplemented
         return self.compare(other) is Ordering.AFTER
 
-    def __ge__(self, other: VectorClock) -> bool:
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, VectorClock):
+            return NotImplemented
         return self.compare(other) in (Ordering.AFTER, Ordering.EQUAL)
 
     # -- text and wire -------------------------------------------------------------------------
@@ -207,8 +218,8 @@ class VectorClock:
         return cls(value)
 
     def to_wire(self) -> dict[str, int]:
-        """The wire form: a map of process id to counter."""
-        return self._entries
+        """The wire form: a fresh map of process id to counter."""
+        return dict(self._entries)
 
     @classmethod
     def parse(cls, text: str) -> VectorClock:
@@ -217,6 +228,6 @@ class VectorClock:
 
         try:
             value = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ClockError(f"not a clock: {text!r}") from exc
         return cls.from_wire(value)

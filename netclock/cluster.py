@@ -95,8 +95,14 @@ class Cluster:
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             dict: "a table", list: "an array of tables"}
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        dict: "a table",
+        list: "an array of tables",
+    }
     if isinstance(kind, tuple):
         return names[float]
     return names[kind]
@@ -163,7 +169,7 @@ def parse_cluster(
             raise ConfigError(f"node id {node_id!r} appears twice")
         program = raw.get("program", default_program)
         if program is None:
-            raise ConfigError(f"node {node_id!r} has no program (e.g. program = \"algo.py:main\")")
+            raise ConfigError(f'node {node_id!r} has no program (e.g. program = "algo.py:main")')
         try:
             address = parse_address(raw.get("address", "127.0.0.1:0"))
         except UsageError as exc:
@@ -192,10 +198,10 @@ def parse_cluster(
 
 
 def load_program(spec: str, base_dir: Path) -> Program:
-    """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:function"``."""
+    """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:func"``."""
     module_name, sep, func_name = spec.partition(":")
     if not sep or not module_name or not func_name:
-        raise ConfigError(f"program {spec!r} must look like \"algo.py:main\" or \"mypkg.algo:main\"")
+        raise ConfigError(f'program {spec!r} must look like "algo.py:main" or "mypkg.algo:main"')
     if module_name.endswith(".py") or "/" in module_name:
         file = (base_dir / module_name).resolve()
         if not file.is_file():

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from netclock.cluster import Cluster
 from netclock.errors import ConfigError, NetclockError
@@ -74,7 +74,9 @@ class Launcher:
         self.run_dir = run_dir
         self.out = out
         self.children: dict[str, Child] = {}
+        self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
+        self.epoch = time.time()
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -82,7 +84,7 @@ class Launcher:
 
     async def _spawn(self, node_id: str) -> Child:
         assert self.cluster.source is not None
-        stderr = open(self.run_dir / f"{node_id}.stderr", "wb")  # noqa: SIM115
+        stderr = _open(self.run_dir / f"{node_id}.stderr", "wb")
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -94,6 +96,8 @@ class Launcher:
                 "--control",
                 "--run-dir",
                 str(self.run_dir),
+                "--epoch",
+                repr(self.epoch),
                 "--override",
                 json.dumps(dict(self.cluster.overrides)),
                 str(self.cluster.source),
@@ -105,13 +109,12 @@ class Launcher:
         finally:
             stderr.close()
         child = Child(node_id, process)
-        asyncio.ensure_future(self._read(child))
+        self._readers.append(asyncio.ensure_future(self._read(child)))
         return child
 
     async def _read(self, child: Child) -> None:
         assert child.process.stdout is not None
-        output = open(self.run_dir / f"{child.id}.out", "w", encoding="utf-8")  # noqa: SIM115
-        with output:
+        with _open(self.run_dir / f"{child.id}.out", "w") as output:
             while True:
                 raw = await child.process.stdout.readline()
                 if not raw:
@@ -170,7 +173,8 @@ class Launcher:
                     await child.ready.wait()
         except TimeoutError:
             raise NetclockError(
-                f"nodes did not report READY within {READY_TIMEOUT:.0f} s; see {self.run_dir}/*.stderr"
+                f"nodes did not report READY within {READY_TIMEOUT:.0f} s; "
+                f"see {self.run_dir}/*.stderr"
             ) from None
         missing = [c.id for c in self.children.values() if c.address is None]
         if missing:
@@ -181,7 +185,9 @@ class Launcher:
             self._command(child, cmd="start", peers=peers)
         self.say(
             "started "
-            + ", ".join(f"{c.id}@{c.address[0]}:{c.address[1]}" for c in self.children.values() if c.address)
+            + ", ".join(
+                f"{c.id}@{c.address[0]}:{c.address[1]}" for c in self.children.values() if c.address
+            )
             + f" over {self.cluster.link}"
         )
         deadline = time.monotonic() + self.cluster.duration
@@ -223,6 +229,11 @@ class Launcher:
                 await asyncio.wait_for(
                     asyncio.gather(*(c.process.wait() for c in alive)), STOP_TIMEOUT / 2
                 )
+
+
+def _open(path: Path, mode: str) -> IO[Any]:
+    """Open a run-folder file (small, local: not worth a thread)."""
+    return open(path, mode, encoding=None if "b" in mode else "utf-8")
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -97,6 +97,7 @@ class Node:
         peers: Mapping[str, str | Address] | None = None,
         incarnation: int | None = None,
         faults: FaultPlan | None = None,
+        fault_epoch: float | None = None,
         inbox_size: int = 1024,
         fifo: bool = True,
         give_up_after: float | None = None,
@@ -136,6 +137,7 @@ class Node:
             self,
             parse_address(address),
             faults=faults,
+            fault_epoch=fault_epoch,
             fifo=fifo,
             give_up_after=give_up_after,
             cert_dir=cert_dir,
@@ -145,7 +147,9 @@ class Node:
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
         if self._recorder is not None:
-            promises = list(PROMISES[link]) + (["fifo"] if fifo and link in ("reliable", "tls") else [])
+            promises = list(PROMISES[link]) + (
+                ["fifo"] if fifo and link in ("reliable", "tls") else []
+            )
             self._recorder.record(
                 "init", self._clock, "Initialization Complete", link=link, promises=promises
             )
@@ -301,7 +305,9 @@ class Node:
             self.dropped += 1
             log.debug("%s: dropped %s:%d:%d: %s", self.id, sender, incarnation, seq, exc)
             if self._recorder is not None:
-                self._recorder.record("drop", self._clock, "drop", reason=str(exc), **{"from": sender})
+                self._recorder.record(
+                    "drop", self._clock, "drop", reason=str(exc), **{"from": sender}
+                )
             return
         self._clock = new_clock
         msg_id = MessageId(sender, incarnation, seq)
@@ -331,7 +337,9 @@ class Node:
                 msg_id = MessageId(self.id, event.incarnation, seq)
                 self._failures.append(Failure(event.peer, msg_id, payload))
                 if self._recorder is not None:
-                    self._recorder.record("failed", self._clock, "failed", to=event.peer, id=list(msg_id))
+                    self._recorder.record(
+                        "failed", self._clock, "failed", to=event.peer, id=list(msg_id)
+                    )
 
     # -- statistics ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -356,13 +364,14 @@ def _make_link(
     address: Address,
     *,
     faults: FaultPlan | None,
+    fault_epoch: float | None,
     fifo: bool,
     give_up_after: float | None,
     cert_dir: str | Path | None,
     inbox_size: int,
     options: dict[str, Any],
 ) -> Link:
-    common: dict[str, Any] = {"bind": address, "faults": faults}
+    common: dict[str, Any] = {"bind": address, "faults": faults, "fault_epoch": fault_epoch}
     if kind == "fairloss":
         from netclock.fairloss import FairLossLink
 

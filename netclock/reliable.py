@@ -62,7 +62,7 @@ class PerfectLink(UdpEndpoint):
         self._idle: asyncio.Event | None = None
         self._datagram_counter = 0
 
-    # -- peers and sessions -------------------------------------------------------------------
+    # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
         super().add_peer(peer, address)
         if peer not in self.sessions:
@@ -79,7 +79,7 @@ class PerfectLink(UdpEndpoint):
                 **self._session_options,
             )
 
-    # -- sending ------------------------------------------------------------------------------------
+    # -- sending -------------------------------------------------------------------------------
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         assert self._loop is not None
         seq = self.sessions[peer].send(clock, payload, self._loop.time())
@@ -107,7 +107,7 @@ class PerfectLink(UdpEndpoint):
         for peer in self.sessions:
             self._mark(peer)
 
-    # -- receiving -----------------------------------------------------------------------------------
+    # -- receiving -----------------------------------------------------------------------------
     def on_envelope(self, envelope: Envelope) -> None:
         if type(envelope) is not Segment:
             self.counters["not_segment"] = self.counters.get("not_segment", 0) + 1
@@ -117,7 +117,7 @@ class PerfectLink(UdpEndpoint):
         self.sessions[peer].receive_segment(envelope, self._loop.time())
         self._mark(peer)
 
-    # -- the pump ------------------------------------------------------------------------------------
+    # -- the pump ------------------------------------------------------------------------------
     def _mark(self, peer: str) -> None:
         self._dirty.add(peer)
         if self._flush_handle is None and self._loop is not None and not self._closed:

@@ -33,25 +33,26 @@ def emit(kind: str, **fields: Any) -> None:
     sys.stdout.flush()
 
 
-def make_node(cluster: Cluster, node_id: str, run_dir: Path | None) -> Node:
+def make_node(
+    cluster: Cluster, node_id: str, run_dir: Path | None, epoch: float | None = None
+) -> Node:
     """The Node for ``node_id`` as the cluster file describes it."""
     spec = cluster.node(node_id)
-    logs: dict[str, Path] = {}
-    if run_dir is not None and cluster.log_events:
-        logs = {
-            "govector_log": run_dir / f"{node_id}.log",
-            "event_log": run_dir / f"{node_id}.events.jsonl",
-        }
+    logged = run_dir is not None and cluster.log_events
+    govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
+    event_log = run_dir / f"{node_id}.events.jsonl" if logged and run_dir else None
     return Node(
         node_id,
         link=cluster.link,
         address=spec.address,
         faults=cluster.faults,
+        fault_epoch=epoch,
         fifo=cluster.fifo,
         give_up_after=cluster.give_up_after,
         inbox_size=cluster.inbox_size,
         cert_dir=cluster.cert_dir,
-        **logs,
+        govector_log=govector_log,
+        event_log=event_log,
     )
 
 
@@ -72,12 +73,14 @@ async def _read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
             await queue.put(command)
 
 
-async def run_node(cluster: Cluster, node_id: str, run_dir: Path | None, control: bool) -> int:
+async def run_node(
+    cluster: Cluster, node_id: str, run_dir: Path | None, control: bool, epoch: float | None = None
+) -> int:
     """Run one node to completion; returns the process exit code."""
     spec = cluster.node(node_id)
     program = load_program(spec.program, cluster.base_dir)
     commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    node = make_node(cluster, node_id, run_dir)
+    node = make_node(cluster, node_id, run_dir, epoch)
     await node.start()
     reader = asyncio.ensure_future(_read_commands(commands)) if control else None
     host, port = node.address
@@ -90,7 +93,7 @@ async def run_node(cluster: Cluster, node_id: str, run_dir: Path | None, control
         peers = command.get("peers", {})
     else:
         peers = {n.id: n.address for n in cluster.nodes}
-        for peer_id, (peer_host, peer_port) in peers.items():
+        for peer_id, (_, peer_port) in peers.items():
             if peer_port == 0 and peer_id != node_id:
                 raise ConfigError(
                     f"node {peer_id!r} has port 0; give every node a fixed port to run "
@@ -136,13 +139,19 @@ async def run_node(cluster: Cluster, node_id: str, run_dir: Path | None, control
     return exit_code
 
 
-def main_node(cluster: Cluster, node_id: str, run_dir: Path | None, control: bool) -> int:
+def main_node(
+    cluster: Cluster,
+    node_id: str,
+    run_dir: Path | None,
+    control: bool,
+    epoch: float | None = None,
+) -> int:
     """Entry point of ``netclock node``: run under uvloop when it is installed."""
     if control:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when we stop
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-    return run_async(run_node(cluster, node_id, run_dir, control))
+    return int(run_async(run_node(cluster, node_id, run_dir, control, epoch)))
 
 
 def run_async(coro: Any) -> Any:

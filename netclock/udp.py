@@ -33,6 +33,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         *,
         bind: Address = ("127.0.0.1", 0),
         faults: FaultPlan | None = None,
+        fault_epoch: float | None = None,
         limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.node_id = node_id
@@ -45,7 +46,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._faults = (
-            None if faults is None or faults.is_quiet else FaultInjector(faults, node_id, time.time())
+            None
+            if faults is None or faults.is_quiet
+            else FaultInjector(faults, node_id, time.time() if fault_epoch is None else fault_epoch)
         )
         self.counters: dict[str, int] = {
             "datagrams_sent": 0,

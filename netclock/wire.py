@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from netclock.clock import MAX_COUNTER, VectorClock
-from netclock.errors import UsageError, WireError
+from netclock.clock import MAX_COUNTER, VectorClock, check_pid
+from netclock.errors import ClockError, UsageError, WireError
 
 VERSION = 1
 
@@ -45,6 +45,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS_UNBOUNDED = Limits(max_bytes=2**31)
 
 
 class Data(NamedTuple):
@@ -61,7 +62,8 @@ class Data(NamedTuple):
 class Ack(NamedTuple):
     """What a receiver has of one sender's incarnation.
 
-    ``cumulative`` is the highest sequence number below which everything arrived;
+    ``cumulative`` is the highest sequence number such that it and everything before it
+    arrived (0: nothing yet);
     ``sacks`` are inclusive ``(first, last)`` ranges received above it; ``window`` is how
     many messages beyond ``cumulative`` the receiver will accept now.
     """
@@ -145,7 +147,10 @@ def encode_data(
     sender: str, incarnation: int, receiver: str, seq: int, clock: VectorClock, payload: Any
 ) -> bytes:
     """Encode one application message as a DATA envelope."""
-    return _pack([VERSION, DATA, sender, incarnation, receiver, seq, clock.to_wire(), payload])
+    data = _pack([VERSION, DATA, sender, incarnation, receiver, seq, clock._entries, payload])
+    if type(payload) not in _FLAT_TYPES:
+        _check_decodable(data)
+    return data
 
 
 def encode_segment(
@@ -170,8 +175,26 @@ def array_header(n: int) -> bytes:
 
 
 def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
-    """One segment message packed once, to be reused by every (re)transmission."""
-    return _pack([seq, clock.to_wire(), payload])
+    """One segment message packed once, to be reused by every (re)transmission.
+
+    The bytes are checked to decode inside a segment (two array levels deeper), so a
+    reliable link never holds a message no receiver could accept and resend it forever.
+    """
+    packed = _pack([seq, clock._entries, payload])
+    if type(payload) not in _FLAT_TYPES:
+        _check_decodable(b"\x91\x91" + packed)
+    return packed
+
+
+_FLAT_TYPES = frozenset((bytes, str, int, float, bool, type(None)))
+"""Payload types that always decode; anything else is checked once at encode time."""
+
+
+def _check_decodable(packed: bytes) -> None:
+    try:
+        _unpack(packed, DEFAULT_LIMITS_UNBOUNDED)
+    except WireError as exc:
+        raise UsageError(f"payload cannot be carried by netclock: {exc}") from None
 
 
 def encode_segment_packed(
@@ -190,7 +213,7 @@ def encode_segment_packed(
 
 def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
     """The wire form of one message inside a segment."""
-    return [seq, clock.to_wire(), payload]
+    return [seq, clock._entries, payload]
 
 
 def packed_size(obj: Any) -> int:
@@ -239,9 +262,12 @@ def _uint(value: Any, what: str) -> int:
 
 
 def _text(value: Any, what: str) -> str:
-    if type(value) is not str or not value or len(value) > 255:
-        raise WireError(f"{what} must be a non-empty str of at most 255 characters")
-    return value
+    if type(value) is not str or len(value) > 255:
+        raise WireError(f"{what} must be a process id: a str of at most 255 characters")
+    try:
+        return check_pid(value)
+    except ClockError as exc:
+        raise WireError(f"{what}: {exc}") from None
 
 
 def _clock(value: Any, limits: Limits) -> VectorClock:
@@ -294,6 +320,10 @@ def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
     return tuple(out)
 
 
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not allowed")
+
+
 def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
     size = len(data)
     if size > limits.max_bytes:
@@ -309,6 +339,7 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
             max_array_len=size,
             max_map_len=size // 2,
             max_ext_len=0,
+            ext_hook=_no_ext,
         )
     except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
         raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
@@ -328,6 +359,8 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
     n = len(obj)
     if kind == DATA and n == 8 and type(kind) is int:
         seq = _uint(obj[5], "sequence number")
+        if seq == 0:
+            raise WireError("sequence numbers start at 1")
         return Data(sender, incarnation, receiver, seq, _clock(obj[6], limits), obj[7])
     if kind == SEGMENT and n == 8 and type(kind) is int:
         base = _uint(obj[5], "base")

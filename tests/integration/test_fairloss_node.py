@@ -79,9 +79,10 @@ async def test_ipv6_loopback_works() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        async with Node("a", link="fairloss", address=("::1", 0)) as a, Node(
-            "b", link="fairloss", address="[::1]:0"
-        ) as b:
+        async with (
+            Node("a", link="fairloss", address=("::1", 0)) as a,
+            Node("b", link="fairloss", address="[::1]:0") as b,
+        ):
             a.add_peer("b", b.address)
             await a.send("b", "over v6")
             assert (await b.receive(timeout=2)).payload == "over v6"

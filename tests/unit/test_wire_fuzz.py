@@ -232,11 +232,6 @@ def test_hostile_input_is_a_wire_error_fast_and_without_big_allocation(data: byt
     assert elapsed < TIME_LIMIT, f"took {elapsed:.3f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode accepts an ext8 of length 0 (c7 00 05) as a payload (max_ext_len=0 admits "
-    "empty ext data) and returns msgpack.ExtType; every ext type should be a WireError",
-)
 def test_empty_ext_payload_is_a_wire_error() -> None:
     with pytest.raises(WireError):
         decode(_DATA_PREFIX + bytes.fromhex("c7 00 05"))

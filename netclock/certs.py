@@ -367,20 +367,20 @@ class CertPaths:
 
 @dataclass(frozen=True)
 class CertInfo:
-    """What :func:`show` reports about one certificate (``node`` is None for the CA)."""
+    """What :func:`show` reports about one certificate.
+
+    ``node`` is None when the certificate names no netclock node (the CA, or a stranger);
+    ``days_left`` is negative once it has expired.
+    """
 
     path: Path
     subject: str
     node: str | None
     cluster: str | None
+    is_ca: bool
     not_before: dt.datetime
     not_after: dt.datetime
     days_left: int
-
-    @property
-    def is_ca(self) -> bool:
-        """True for the cluster CA's certificate."""
-        return self.node is None
 
 
 def ca_files(directory: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -631,10 +631,11 @@ def add_node(
             f"run `netclock certs add {name}{_dir_option(d)} --force` to re-issue it",
         )
     ca_cert, ca_key = load_ca(d)
-    start = _now(now) - _BACKDATE
+    moment = _now(now)
+    start = moment - _BACKDATE
     end = start + dt.timedelta(days=days)
     ca_end = ca_cert.not_valid_after_utc
-    if ca_end <= _now(now):
+    if ca_end <= moment:
         raise ConfigError(
             f"the cluster CA {ca_files(d)[0]} expired on {ca_end:%Y-%m-%d}; create a new one "
             f"with `netclock certs init --nodes ...{_dir_option(d)} --force`"
@@ -661,11 +662,17 @@ def _info(path: Path, cert: x509.Certificate, now: dt.datetime) -> CertInfo:
             cluster = cluster_of_ca(cert)
         except ConfigError:
             cluster = None
+    try:
+        basic = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        is_ca = basic.ca
+    except (x509.ExtensionNotFound, ValueError):
+        is_ca = False
     return CertInfo(
         path=path,
         subject=cert.subject.rfc4514_string(),
         node=node,
         cluster=cluster,
+        is_ca=is_ca,
         not_before=cert.not_valid_before_utc,
         not_after=not_after,
         days_left=(not_after - now) // dt.timedelta(days=1),
@@ -705,8 +712,8 @@ def check_expiry(
     command renews it) when it has expired or is not valid yet.
     """
     path = Path(cert_path)
-    info = _info(path, _read_cert(path, "create it with `netclock certs init`"), _now(now))
     moment = _now(now)
+    info = _info(path, _read_cert(path, "create it with `netclock certs init`"), moment)
     d = _dir_option(path.parent)
     renew = (
         f"`netclock certs add {info.node}{d} --force`"
@@ -782,7 +789,7 @@ def _table(infos: Sequence[CertInfo]) -> str:
         left = "expired" if i.days_left < 0 else str(i.days_left)
         rows.append(
             (
-                "(CA)" if i.is_ca else str(i.node),
+                "(CA)" if i.is_ca else (i.node or "?"),
                 i.cluster or "?",
                 i.subject,
                 f"{i.not_after:%Y-%m-%d %H:%M} UTC",

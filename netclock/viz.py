@@ -24,6 +24,7 @@ import argparse
 import html
 import json
 import logging
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -210,7 +211,7 @@ def _read_jsonl(path: Path, skipped: list[int]) -> list[_Raw]:
                 kind=ev,
                 clock=clock,
                 text=_short(_jsonl_text(entry, ev, msg_id)),
-                time=float(when) if isinstance(when, int | float) else None,
+                time=float(when) if isinstance(when, int | float) and math.isfinite(when) else None,
                 inc=inc if type(inc) is int else None,
                 msg_id=msg_id,
                 peer=peer if isinstance(peer, str) else None,

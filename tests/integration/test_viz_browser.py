@@ -192,8 +192,8 @@ def screenshot(out: Path, folder: Path, profile: Path) -> None:
     model = build_model(folder)
     page = folder / "viewer.html"
     page.write_text(render_html(model), encoding="utf-8")
-    # Select f2's delivery of the third proposal, so its causal past and future show.
-    chosen = [e for e in model["events"] if e["process"] == "f2" and e["kind"] == "deliver"][2]
+    # Select f1's delivery of the second proposal, so its causal past and future show.
+    chosen = [e for e in model["events"] if e["process"] == "f1" and e["kind"] == "deliver"][1]
     url = page.as_uri() + f"#e{chosen['index']}"
     done = _chromium([f"--screenshot={out.resolve()}", "--window-size=1200,800", url], profile)
     if not out.is_file():

@@ -11,7 +11,9 @@ send no one delivered is lost. A GoVector log has no ids: a receive at host ``h`
 clock entry for ``p`` rose to ``k`` above ``h``'s previous event is taken to deliver
 ``p``'s event number ``k`` (when several entries rose, the one that explains all of the
 receive's clock wins). An unmatched event whose text names a send ("send ... to b") is
-reported lost; duplicates cannot be seen in a GoVector log.
+reported lost; duplicates cannot be seen in a GoVector log, and neither can a message
+whose news reached the receiver first through a third process (its receive raises no
+entry, so its send is reported lost). Prefer the JSON-lines log when both exist.
 
 Every event gets a ``rank``: the length of the longest happened-before chain that ends
 in it. Ranks grow along each process and along each message, so a drawing with one row
@@ -58,6 +60,7 @@ EventKind = str
 _KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
 _SEND_TEXT = re.compile(r"(?i)\bsen(?:d|ds|ding|t)\b")
 _TO_PEER = re.compile(r"\bto (\S+)")
+_INIT_TEXT = re.compile(r"(?i)\binit")
 
 
 class VizProcess(TypedDict):
@@ -225,10 +228,11 @@ def _read_govector(paths: Sequence[Path]) -> list[_Raw]:
     out: list[_Raw] = []
     for path in paths:
         for event in parse_log(path):
+            first = event.clock[event.host] == 1 and _INIT_TEXT.search(event.event)
             out.append(
                 _Raw(
                     process=event.host,
-                    kind="local",
+                    kind="init" if first else "local",
                     clock=event.clock.to_dict(),
                     text=_short(event.event),
                 )

@@ -1,0 +1,662 @@
+"""``netclock bench``: netclock between two OS processes, beside raw UDP measured in the same run.
+
+Every scenario starts two children (``python -m netclock.bench_worker``, see that module for
+the line protocol), each bound to port 0 and read back. Runs alternate baseline, netclock,
+baseline, netclock, ... (``--runs`` of each, at least 5), and the report gives medians and
+the median of the per-pair ratios: a shared machine swings by a third from one second to the
+next, and a ratio between neighbouring runs holds better than any absolute figure.
+
+Scenarios:
+
+* ``one-way`` messages/s: raw asyncio UDP against the fair-loss link, the perfect link with
+  no loss, and the perfect link with 10 % seeded loss in each direction; the fair-loss and
+  perfect links also with the GoVector log on. The rate is what was delivered divided by
+  (receiver's last delivery - sender's first send). Raw UDP and the fair-loss link may lose
+  under overload, and the loss is reported; the perfect link must deliver every message
+  exactly once, or the scenario fails.
+* ``round-trip`` p50/p99 in µs: raw UDP echo against the fair-loss and perfect links
+  (send, await the answer, one at a time, after a warm-up).
+* ``bounded-memory`` (only when asked for): a perfect-link sender whose peer is gone takes
+  a million non-blocking sends, and a sender whose receiver never reads is blocked by
+  backpressure; peak RSS before and after, in each process.
+
+Every child is bounded by ``--timeout`` and killed on any failure. Exit status: 0 when every
+scenario ran (a missed target is a finding, not an error), 1 when one failed, 2 on bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from netclock.errors import ConfigError, NetclockError
+
+SCENARIO_GROUPS = ("one-way", "round-trip", "bounded-memory")
+DEFAULT_GROUPS = ("one-way", "round-trip")
+MAX_SIZE = 8192
+"""Largest payload: several fit one perfect-link batch, and one fits any UDP datagram."""
+LOSSY_IDLE = 0.3
+"""Quiet time after the sender finished that ends a stream which may lose messages."""
+RELIABLE_IDLE = 5.0
+"""Quiet time that ends a perfect-link stream (which must then have delivered everything)."""
+
+
+class BenchError(NetclockError):
+    """A benchmark run went wrong: a child failed, timed out, or a link broke its promise."""
+
+
+# -- settings -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    """What to measure and how often (``--quick`` shrinks everything for a smoke run)."""
+
+    groups: tuple[str, ...] = DEFAULT_GROUPS
+    count: int = 50_000
+    size: int = 64
+    runs: int = 5
+    round_trips: int = 2_000
+    warmup: int = 200
+    loss: float = 0.1
+    seed: int = 1
+    attempts: int = 1_000_000
+    stall_seconds: float = 3.0
+    timeout: float = 60.0
+    yield_every: int = 64
+    quick: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of ``netclock bench``."""
+    p = argparse.ArgumentParser(
+        prog="netclock bench",
+        description="netclock between two OS processes on loopback, beside raw UDP in the same run",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=[*SCENARIO_GROUPS, "all"],
+        help="what to measure (repeatable; default: one-way and round-trip)",
+    )
+    p.add_argument("--count", type=int, help="one-way messages per run (default 50000)")
+    p.add_argument("--size", type=int, default=64, help="payload bytes (default 64)")
+    p.add_argument("--runs", type=int, help="runs of each side, alternating (default 5, min 5)")
+    p.add_argument("--round-trips", type=int, help="timed round trips per run (default 2000)")
+    p.add_argument("--warmup", type=int, help="untimed round trips first (default 200)")
+    p.add_argument("--loss", type=float, default=0.1, help="seeded loss each way (default 0.1)")
+    p.add_argument("--seed", type=int, default=1, help="fault-plan seed (default 1)")
+    p.add_argument("--attempts", type=int, help="bounded-memory sends to a gone peer (1000000)")
+    p.add_argument("--stall-seconds", type=float, help="bounded-memory stalled sending (3.0)")
+    p.add_argument("--timeout", type=float, help="longest one run may take, seconds (default 60)")
+    p.add_argument("--quick", action="store_true", help="small counts, 1 run each: a smoke run")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Validated settings; raises :class:`ConfigError` naming the option to fix."""
+    chosen = args.scenario or list(DEFAULT_GROUPS)
+    everything = "all" in chosen
+    groups = tuple(g for g in SCENARIO_GROUPS if everything or g in chosen)
+    quick = bool(args.quick)
+
+    def pick(value: Any, full: Any, small: Any) -> Any:
+        return value if value is not None else (small if quick else full)
+
+    settings = Settings(
+        groups=groups,
+        count=pick(args.count, 50_000, 2_000),
+        size=args.size,
+        runs=pick(args.runs, 5, 1),
+        round_trips=pick(args.round_trips, 2_000, 200),
+        warmup=pick(args.warmup, 200, 20),
+        loss=args.loss,
+        seed=args.seed,
+        attempts=pick(args.attempts, 1_000_000, 100_000),
+        stall_seconds=pick(args.stall_seconds, 3.0, 0.5),
+        timeout=pick(args.timeout, 60.0, 30.0),
+        quick=quick,
+    )
+    if settings.runs < (1 if quick else 5):
+        raise ConfigError("--runs must be at least 5 (alternating runs need it); use --quick")
+    if not 1 <= settings.size <= MAX_SIZE:
+        raise ConfigError(f"--size must be between 1 and {MAX_SIZE} bytes")
+    for name in ("count", "round_trips", "attempts"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if settings.warmup < 0:
+        raise ConfigError("--warmup must be 0 or more")
+    if not 0.0 <= settings.loss < 1.0:
+        raise ConfigError("--loss must be a probability from 0 up to (not including) 1")
+    if settings.timeout <= 0 or settings.stall_seconds <= 0:
+        raise ConfigError("--timeout and --stall-seconds must be positive")
+    if settings.stall_seconds >= settings.timeout / 2:
+        raise ConfigError("--stall-seconds must be under half of --timeout")
+    return settings
+
+
+# -- the machine ----------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """CPU model, cores, Python, uvloop and load: what a reader needs to weigh the figures."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        import uvloop
+
+        loop = f"uvloop {getattr(uvloop, '__version__', '?')}"
+    except ImportError:
+        loop = "asyncio"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "uvloop": loop.startswith("uvloop"),
+        "loop": loop,
+        "platform": platform.platform(terse=True),
+        "load_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def reliable_unavailable() -> str | None:
+    """Why the perfect link cannot be benchmarked here, or ``None`` when it can."""
+    try:
+        import netclock.reliable  # noqa: F401
+    except ImportError as exc:
+        return f"the perfect link does not import: {exc}"
+    return None
+
+
+# -- children -------------------------------------------------------------------------------------
+class Child:
+    """One worker process: tagged lines out, JSON commands in, killed if anything goes wrong."""
+
+    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        self.name = name
+        self.proc = proc
+        self._stderr: deque[str] = deque(maxlen=8)
+        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        async for line in self.proc.stderr:
+            self._stderr.append(line.decode(errors="replace").rstrip())
+
+    def _why(self) -> str:
+        tail = " | ".join(self._stderr)
+        return f" (stderr: {tail})" if tail else ""
+
+    async def expect(self, tag: str, deadline: float) -> dict[str, Any]:
+        """The fields of the next ``tag`` line; raises :class:`BenchError` on ERROR, EOF, time."""
+        assert self.proc.stdout is not None
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                raw = await asyncio.wait_for(self.proc.stdout.readline(), max(remaining, 0.001))
+            except TimeoutError:
+                raise BenchError(f"{self.name} did not say {tag} in time{self._why()}") from None
+            if not raw:
+                await asyncio.sleep(0)
+                raise BenchError(f"{self.name} exited before {tag}{self._why()}")
+            word, _, rest = raw.decode(errors="replace").strip().partition(" ")
+            if word == "ERROR":
+                detail = json.loads(rest or "{}").get("error", rest)
+                raise BenchError(f"{self.name}: {detail}{self._why()}")
+            if word == tag:
+                fields: dict[str, Any] = json.loads(rest) if rest else {}
+                return fields
+
+    def tell(self, command: dict[str, Any]) -> None:
+        """Send one command line (a child that already left is not an error here)."""
+        stdin = self.proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            with contextlib.suppress(OSError):
+                stdin.write((json.dumps(command) + "\n").encode())
+
+    async def finish(self, grace: float, kill: bool) -> int | None:
+        """Close its input, give it ``grace`` seconds to exit (none when ``kill``), then kill."""
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        if not kill:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), grace)
+        code = self.proc.returncode
+        if code is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await self.proc.wait()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(self._stderr_task, 1.0)
+        return code
+
+
+@contextlib.asynccontextmanager
+async def children(settings: Settings, *specs: tuple[str, list[str]]) -> AsyncIterator[list[Child]]:
+    """Start one worker per ``(role, options)``; on leaving, stop them all (kill on errors)."""
+    started: list[Child] = []
+    failed = True
+    try:
+        for role, options in specs:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "netclock.bench_worker",
+                role,
+                *options,
+                "--timeout",
+                str(settings.timeout),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            started.append(Child(f"{role} ({options[1]})", proc))
+        yield started
+        failed = False
+    finally:
+        codes = [await child.finish(10.0, kill=failed) for child in started]
+    if not failed:
+        for child, code in zip(started, codes, strict=True):
+            if code != 0:
+                raise BenchError(f"{child.name} exited with status {code}{child._why()}")
+
+
+async def _connect(pair: Sequence[Child], deadline: float) -> None:
+    """READY from both, each told the other's address, ARMED from both."""
+    first, second = await asyncio.gather(*(c.expect("READY", deadline) for c in pair))
+    pair[0].tell({"peer": [second["host"], second["port"]]})
+    pair[1].tell({"peer": [first["host"], first["port"]]})
+    await asyncio.gather(*(c.expect("ARMED", deadline) for c in pair))
+
+
+# -- single runs ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """One side of a comparison: which link, with which faults and logging."""
+
+    kind: str
+    loss: float = 0.0
+    govector: bool = False
+
+    @property
+    def reliable(self) -> bool:
+        return self.kind == "reliable"
+
+
+async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
+    """One sender process, one receiver process; messages/s as delivered / elapsed."""
+    common = [
+        "--kind",
+        variant.kind,
+        "--count",
+        str(settings.count),
+        "--size",
+        str(settings.size),
+        "--yield-every",
+        str(settings.yield_every),
+        "--idle",
+        str(RELIABLE_IDLE if variant.reliable else LOSSY_IDLE),
+    ]
+    if variant.loss > 0:
+        common += ["--loss", str(variant.loss), "--seed", str(settings.seed)]
+    with tempfile.TemporaryDirectory(prefix="netclock-bench-") as tmp:
+        rx_options, tx_options = list(common), list(common)
+        if variant.govector:
+            rx_options += ["--govector", str(Path(tmp) / "b.log")]
+            tx_options += ["--govector", str(Path(tmp) / "a.log")]
+        deadline = time.monotonic() + settings.timeout
+        async with children(settings, ("receive", rx_options), ("send", tx_options)) as pair:
+            receiver, sender = pair
+            await _connect(pair, deadline)
+            sender.tell({"cmd": "start"})
+            sent = await sender.expect("RESULT", deadline)
+            receiver.tell({"cmd": "done"})
+            got = await receiver.expect("RESULT", deadline)
+    count = settings.count
+    unique = int(got["unique"])
+    duplicates = int(got["duplicates"])
+    if variant.reliable and (unique != count or duplicates):
+        raise BenchError(
+            f"perfect link broke its promise: delivered {unique} of {count} distinct messages "
+            f"with {duplicates} duplicate(s) (seed {settings.seed}, loss {variant.loss})"
+        )
+    elapsed = float(got["last_delivery"]) - float(sent["first_send"])
+    if unique == 0 or elapsed <= 0:
+        raise BenchError(f"{variant.kind}: nothing was delivered ({unique} of {count})")
+    return {
+        "count": count,
+        "delivered": int(got["delivered"]),
+        "unique": unique,
+        "duplicates": duplicates,
+        "exactly_once": unique == count and duplicates == 0,
+        "loss_pct": 100.0 * (count - unique) / count,
+        "elapsed_s": elapsed,
+        "rate": unique / elapsed,
+        "sender_s": float(sent["last_send"]) - float(sent["first_send"]),
+    }
+
+
+async def round_trip_run(settings: Settings, variant: Variant) -> dict[str, Any]:
+    """One pinging process, one echoing process; p50/p99 of sequential round trips in µs."""
+    options = ["--kind", variant.kind, "--size", str(max(8, settings.size)), "--idle", "2.0"]
+    ping_options = [*options, "--count", str(settings.round_trips)]
+    ping_options += ["--warmup", str(settings.warmup)]
+    deadline = time.monotonic() + settings.timeout
+    async with children(settings, ("echo", options), ("ping", ping_options)) as pair:
+        _, pinger = pair
+        await _connect(pair, deadline)
+        pinger.tell({"cmd": "start"})
+        result = await pinger.expect("RESULT", deadline)
+    return {
+        "round_trips": int(result["round_trips"]),
+        "p50_us": float(result["p50_us"]),
+        "p99_us": float(result["p99_us"]),
+        "mean_us": float(result["mean_us"]),
+    }
+
+
+# -- scenarios ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """The issue's goal for a ratio: ``op`` is ``">="`` or ``"<="``."""
+
+    op: str
+    value: float
+
+    def met(self, ratio: float) -> bool:
+        return ratio >= self.value if self.op == ">=" else ratio <= self.value
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}x"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A netclock variant measured against raw UDP, with its target if the issue set one."""
+
+    key: str
+    title: str
+    group: str
+    variant: Variant
+    target: Target | None = None
+    baseline: Variant = field(default_factory=lambda: Variant("udp"))
+
+
+def scenarios(settings: Settings) -> list[Scenario]:
+    """The comparisons of the chosen groups, in the order they run and print."""
+    out: list[Scenario] = []
+    if "one-way" in settings.groups:
+        loss = f"{settings.loss:.0%}"
+        out += [
+            Scenario("one-way/fairloss", "one-way fair-loss", "one-way", Variant("fairloss"),
+                     Target(">=", 0.6)),
+            Scenario("one-way/fairloss+govector", "one-way fair-loss, GoVector log", "one-way",
+                     Variant("fairloss", govector=True)),
+            Scenario("one-way/reliable", "one-way perfect link", "one-way", Variant("reliable"),
+                     Target(">=", 1.0)),
+            Scenario("one-way/reliable+govector", "one-way perfect link, GoVector log",
+                     "one-way", Variant("reliable", govector=True)),
+            Scenario("one-way/reliable+loss", f"one-way perfect link, {loss} loss each way",
+                     "one-way", Variant("reliable", loss=settings.loss), Target(">=", 0.5)),
+        ]  # fmt: skip
+    if "round-trip" in settings.groups:
+        out += [
+            Scenario("round-trip/fairloss", "round trip fair-loss", "round-trip",
+                     Variant("fairloss")),
+            Scenario("round-trip/reliable", "round trip perfect link", "round-trip",
+                     Variant("reliable"), Target("<=", 1.5)),
+        ]  # fmt: skip
+    return out
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> dict[str, Any]:
+    """``settings.runs`` alternating baseline/netclock pairs, summarised as medians."""
+    report: dict[str, Any] = {
+        "key": sc.key,
+        "title": sc.title,
+        "group": sc.group,
+        "link": sc.variant.kind,
+        "loss": sc.variant.loss,
+        "govector_log": sc.variant.govector,
+        "target": None if sc.target is None else {"op": sc.target.op, "ratio": sc.target.value},
+        "status": "ok",
+        "reason": None,
+    }
+    if sc.variant.reliable:
+        reason = reliable_unavailable()
+        if reason is not None:
+            report.update(status="unavailable", reason=reason)
+            return report
+    run = one_way_run if sc.group == "one-way" else round_trip_run
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    try:
+        for index in range(settings.runs):
+            base = await run(settings, sc.baseline)
+            _progress(progress, sc, index, settings.runs, "raw UDP", base)
+            mine = await run(settings, sc.variant)
+            _progress(progress, sc, index, settings.runs, "netclock", mine)
+            pairs.append((base, mine))
+    except BenchError as exc:
+        report.update(status="failed", reason=str(exc))
+        print(f"  {sc.title}: FAILED: {exc}", file=progress, flush=True)
+        return report
+    report["baseline"] = [b for b, _ in pairs]
+    report["netclock"] = [n for _, n in pairs]
+    if sc.group == "one-way":
+        report["metric"] = "msgs/s"
+        ratios = [n["rate"] / b["rate"] for b, n in pairs]
+        report["summary"] = {
+            "netclock_rate": _median([n["rate"] for _, n in pairs]),
+            "baseline_rate": _median([b["rate"] for b, _ in pairs]),
+            "netclock_loss_pct": _median([n["loss_pct"] for _, n in pairs]),
+            "baseline_loss_pct": _median([b["loss_pct"] for b, _ in pairs]),
+            "ratio": _median(ratios),
+            "ratios": ratios,
+        }
+        if sc.variant.reliable:
+            report["exactly_once"] = all(n["exactly_once"] for _, n in pairs)
+    else:
+        report["metric"] = "µs"
+        ratios = [n["p50_us"] / b["p50_us"] for b, n in pairs]
+        report["summary"] = {
+            "netclock_p50_us": _median([n["p50_us"] for _, n in pairs]),
+            "netclock_p99_us": _median([n["p99_us"] for _, n in pairs]),
+            "baseline_p50_us": _median([b["p50_us"] for b, _ in pairs]),
+            "baseline_p99_us": _median([b["p99_us"] for b, _ in pairs]),
+            "ratio": _median(ratios),
+            "ratios": ratios,
+            "p99_ratio": _median([n["p99_us"] / b["p99_us"] for b, n in pairs]),
+        }
+    if sc.target is not None:
+        report["target_met"] = sc.target.met(report["summary"]["ratio"])
+    return report
+
+
+def _progress(
+    out: TextIO, sc: Scenario, index: int, runs: int, side: str, result: dict[str, Any]
+) -> None:
+    if "rate" in result:
+        figure = f"{result['rate']:,.0f} msgs/s, {result['loss_pct']:.1f}% lost"
+    else:
+        figure = f"p50 {result['p50_us']:.0f} µs, p99 {result['p99_us']:.0f} µs"
+    print(f"  [{index + 1}/{runs}] {sc.title}: {side} {figure}", file=out, flush=True)
+
+
+# -- bounded memory -------------------------------------------------------------------------------
+async def bounded_memory(settings: Settings, progress: TextIO) -> dict[str, Any]:
+    """A sender whose peer is gone, and a sender whose receiver stopped reading."""
+    reason = reliable_unavailable()
+    if reason is not None:
+        return {"status": "unavailable", "reason": reason}
+    report: dict[str, Any] = {"status": "ok", "reason": None}
+    size = ["--size", str(settings.size)]
+    try:
+        deadline = time.monotonic() + settings.timeout
+        gone_options = ["--kind", "reliable", "--count", str(settings.attempts), *size]
+        async with children(settings, ("gone", gone_options)) as (gone,):
+            await gone.expect("READY", deadline)
+            report["peer_gone"] = await gone.expect("RESULT", deadline)
+        print("  bounded memory: peer gone measured", file=progress, flush=True)
+        deadline = time.monotonic() + settings.timeout
+        stall = ["--kind", "reliable", *size, "--duration", str(settings.stall_seconds)]
+        async with children(settings, ("stall-receive", stall), ("stall-send", stall)) as pair:
+            receiver, sender = pair
+            await _connect(pair, deadline)
+            sender.tell({"cmd": "start"})
+            report["stalled_sender"] = await sender.expect("RESULT", deadline)
+            receiver.tell({"cmd": "stop"})
+            report["stalled_receiver"] = await receiver.expect("RESULT", deadline)
+        print("  bounded memory: stalled receiver measured", file=progress, flush=True)
+    except BenchError as exc:
+        report.update(status="failed", reason=str(exc))
+    return report
+
+
+# -- the whole bench ------------------------------------------------------------------------------
+async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
+    """Every chosen scenario in turn; the report :func:`format_table` prints."""
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "settings": {
+            "count": settings.count,
+            "size": settings.size,
+            "runs": settings.runs,
+            "round_trips": settings.round_trips,
+            "warmup": settings.warmup,
+            "loss": settings.loss,
+            "seed": settings.seed,
+            "quick": settings.quick,
+            "groups": list(settings.groups),
+        },
+        "scenarios": [],
+    }
+    for sc in scenarios(settings):
+        report["scenarios"].append(await run_scenario(settings, sc, progress))
+    if "bounded-memory" in settings.groups:
+        report["bounded_memory"] = await bounded_memory(settings, progress)
+    report["machine"]["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    failures = [s for s in report["scenarios"] if s["status"] == "failed"]
+    if report.get("bounded_memory", {}).get("status") == "failed":
+        failures.append(report["bounded_memory"])
+    report["ok"] = not failures
+    return report
+
+
+def _cell(summary: dict[str, Any], side: str, metric: str) -> str:
+    if metric == "msgs/s":
+        rate, lost = summary[f"{side}_rate"], summary[f"{side}_loss_pct"]
+        return f"{rate:>10,.0f} msgs/s {lost:4.1f}% lost"
+    return f"p50 {summary[f'{side}_p50_us']:6.0f} p99 {summary[f'{side}_p99_us']:6.0f} µs"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as plain text: machine, one row per scenario, then bounded memory."""
+    m, s = report["machine"], report["settings"]
+    load = m.get("load_at_start")
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['python']}, "
+        f"uvloop {'yes' if m['uvloop'] else 'no'}"
+        + (f", load {load[0]:.2f} at start" if load else ""),
+        f"{s['size']}-byte payloads, {s['count']:,} messages one way, {s['round_trips']:,} "
+        f"round trips after {s['warmup']} warm-up; {s['runs']} alternating run(s) each; "
+        "medians, ratio = median of per-pair ratios",
+        "",
+    ]
+    rows = [("scenario", "netclock", "baseline (raw UDP)", "ratio", "target", "")]
+    for sc in report["scenarios"]:
+        target = sc["target"]
+        target_text = "" if target is None else f"{target['op']} {target['ratio']:g}x"
+        if sc["status"] != "ok":
+            rows.append((sc["title"], sc["status"].upper(), "", "", target_text, ""))
+            continue
+        summary = sc["summary"]
+        ratio = f"{summary['ratio']:.2f}x"
+        if sc["metric"] == "µs":
+            ratio += f" (p99 {summary['p99_ratio']:.2f}x)"
+        met = "" if target is None else ("met" if sc["target_met"] else "MISSED")
+        if sc.get("exactly_once"):
+            met = (met + ", " if met else "") + "exactly once"
+        rows.append(
+            (
+                sc["title"],
+                _cell(summary, "netclock", sc["metric"]),
+                _cell(summary, "baseline", sc["metric"]),
+                ratio,
+                target_text,
+                met,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for sc in report["scenarios"]:
+        if sc["status"] != "ok":
+            lines.append(f"{sc['title']}: {sc['status']}: {sc['reason']}")
+    memory = report.get("bounded_memory")
+    if memory is not None:
+        lines += ["", "bounded memory (perfect link, peak RSS in MiB):"]
+        if memory["status"] != "ok":
+            lines.append(f"  {memory['status']}: {memory['reason']}")
+        else:
+            gone, tx, rx = memory["peer_gone"], memory["stalled_sender"], memory["stalled_receiver"]
+            lines.append(
+                f"  peer gone: {gone['attempts']:,} send_nowait attempts, {gone['accepted']:,} "
+                f"accepted, {gone['refused_window_full']:,} WindowFull; peak RSS "
+                f"{_mib(gone['peak_rss_before_kib'])} -> {_mib(gone['peak_rss_after_kib'])}"
+            )
+            blocked = "blocked (backpressure)" if tx["blocked_at_end"] else "NOT blocked"
+            lines.append(
+                f"  receiver stopped reading: sender {blocked} after {tx['accepted']:,} messages, "
+                f"for the last {tx['blocked_for_s']:.2f} of {tx['duration_s']:g} s; peak RSS "
+                f"sender {_mib(tx['peak_rss_before_kib'])} -> {_mib(tx['peak_rss_after_kib'])}, "
+                f"receiver {_mib(rx['peak_rss_before_kib'])} -> {_mib(rx['peak_rss_after_kib'])}"
+            )
+    end = m.get("load_at_end")
+    if load and end and max(load[0], end[0]) > 0.5 * (m["cores"] or 1):
+        lines += ["", f"note: the machine was busy (load {load[0]:.2f} -> {end[0]:.2f}); "
+                  "re-measure when it is quiet"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / 1024:.1f}"
+
+
+def cli(argv: Sequence[str]) -> int:
+    """``netclock bench [options]``; returns the exit status."""
+    args = build_parser().parse_args(list(argv))
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"netclock bench: {exc}", file=sys.stderr)
+        return 2
+    from netclock.runtime import run_async
+
+    try:
+        report = run_async(run_bench(settings, sys.stderr))
+    except KeyboardInterrupt:
+        print("netclock bench: interrupted; every child was stopped", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report))
+    return 0 if report["ok"] else 1

@@ -1,0 +1,562 @@
+"""The child-process side of ``netclock bench``: one role of one scenario per OS process.
+
+Run as ``python -m netclock.bench_worker ROLE --kind udp|fairloss|reliable [options]``; the
+parent (:mod:`netclock.bench`) drives it with one JSON line per step on stdio::
+
+    child  -> READY {"host": h, "port": p}   bound to port 0, the real port read back
+    parent -> {"peer": [host, port]}         the other process's address
+    child  -> ARMED {}                       the peer is known; a receiver is reading
+    parent -> {"cmd": "start"}               senders, pingers: go
+    parent -> {"cmd": "done"}                one-way receivers: the sender has finished
+    child  -> RESULT {...}                   the figures, then the child closes and exits
+
+A one-way receiver prints RESULT as soon as every message arrived (or, once told the sender
+is done, after ``--idle`` seconds without a delivery) and keeps its socket open until
+"done", so the sender's last acknowledgements still flow. End of input (the parent is gone)
+stops any child that waits for a command, and every child ends itself after ``--timeout``
+seconds, printing ``ERROR {...}``. Timestamps are ``time.monotonic()``, which is one clock
+for every process on Linux, so the parent may subtract a sender's from a receiver's.
+
+Raw-UDP roles (``--kind udp``) are the baselines: a ``DatagramProtocol`` doing
+``transport.sendto`` in a loop, with the same socket buffers and the same pacing (a yield to
+the event loop every ``--yield-every`` messages) as the netclock senders, which use the public
+``await node.send`` and count what comes out of ``async for`` (vector clocks always on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import resource
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from netclock.errors import WindowFull
+from netclock.faults import FaultPlan
+from netclock.node import Node
+from netclock.runtime import run_async
+
+ROLES = ("send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive")
+KINDS = ("udp", "fairloss", "reliable")
+SOCKET_BUFFER = 4 * 1024 * 1024
+"""What netclock's UDP endpoint asks for; the raw baseline asks for the same."""
+
+Address = tuple[str, int]
+
+
+def emit(tag: str, **fields: Any) -> None:
+    """One tagged line to the parent."""
+    sys.stdout.write(f"{tag} {json.dumps(fields)}\n")
+    sys.stdout.flush()
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set size so far, in KiB (Linux ``ru_maxrss`` units)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss // 1024 if sys.platform == "darwin" else rss
+
+
+class Control:
+    """The parent's commands, one JSON object per stdin line; ``None`` once input ends."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        self._task = asyncio.ensure_future(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            line = await reader.readline()
+            if not line:
+                await self._queue.put(None)
+                return
+            try:
+                command = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(command, dict):
+                await self._queue.put(command)
+
+    async def get(self) -> dict[str, Any] | None:
+        """The next command, or ``None`` when the parent closed our input."""
+        return await self._queue.get()
+
+    async def peer(self) -> Address:
+        """Wait for the peer's address; raises ``EOFError`` if the parent goes away first."""
+        command = await self.get()
+        if command is None or "peer" not in command:
+            raise EOFError("the parent sent no peer address")
+        host, port = command["peer"]
+        return (str(host), int(port))
+
+    async def wait_start(self) -> None:
+        """Wait for ``start``; raises ``EOFError`` if the parent goes away first."""
+        command = await self.get()
+        if command is None or command.get("cmd") != "start":
+            raise EOFError("the parent did not say start")
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def payload_of(size: int, index: int = 0) -> bytes:
+    """``size`` bytes whose first eight carry ``index`` (so round trips can be matched)."""
+    return index.to_bytes(8, "big").ljust(size, b"\x00") if size >= 8 else bytes(size)
+
+
+# -- raw UDP baselines ----------------------------------------------------------------------------
+class _RawUdp(asyncio.DatagramProtocol):
+    """A raw UDP socket that counts (and optionally echoes or matches) what arrives."""
+
+    def __init__(self, count: int = 0, echo: bool = False) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.count = count
+        self.echo = echo
+        self.received = 0
+        self.last = 0.0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiter: asyncio.Future[bytes] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received += 1
+        self.last = time.monotonic()
+        if self.echo:
+            assert self.transport is not None
+            self.transport.sendto(data, addr)
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(data)
+        if self.received == self.count and not self.done.done():
+            self.done.set_result(None)
+
+    @property
+    def address(self) -> Address:
+        assert self.transport is not None
+        host, port = self.transport.get_extra_info("sockname")[:2]
+        return (host, port)
+
+
+async def _raw_endpoint(count: int = 0, echo: bool = False) -> _RawUdp:
+    loop = asyncio.get_running_loop()
+    proto = _RawUdp(count, echo)
+    await loop.create_datagram_endpoint(lambda: proto, local_addr=("127.0.0.1", 0))
+    return proto
+
+
+# -- the roles -------------------------------------------------------------------------------------
+def _node(args: argparse.Namespace, node_id: str, **options: Any) -> Node:
+    faults = FaultPlan(seed=args.seed, loss=args.loss) if args.loss > 0 else None
+    logs: dict[str, Any] = {}
+    if args.govector:
+        logs["govector_log"] = Path(args.govector)
+    return Node(
+        node_id,
+        link=args.kind,
+        address=("127.0.0.1", 0),
+        faults=faults,
+        inbox_size=args.inbox,
+        **logs,
+        **options,
+    )
+
+
+PEER_OF = {"a": "b", "b": "a"}
+
+
+async def _armed(control: Control, add_peer: Callable[[Address], None], address: Address) -> None:
+    emit("READY", host=address[0], port=address[1])
+    add_peer(await control.peer())
+    emit("ARMED")
+
+
+async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """Send ``--count`` messages as fast as the link takes them; wait for all acks if reliable."""
+    payload = payload_of(args.size)
+    count, every = args.count, args.yield_every
+    if args.kind == "udp":
+        proto = await _raw_endpoint()
+        peer: list[Address] = []
+        await _armed(control, peer.append, proto.address)
+        await control.wait_start()
+        assert proto.transport is not None
+        sendto, to = proto.transport.sendto, peer[0]
+        first = time.monotonic()
+        for i in range(count):
+            sendto(payload, to)
+            if i % every == 0:
+                await asyncio.sleep(0)
+        last = time.monotonic()
+        proto.transport.close()
+        return {"sent": count, "first_send": first, "last_send": last, "flushed": last}
+    async with _node(args, "a", close_timeout=args.timeout) as node:
+        await _armed(control, lambda a: node.add_peer("b", a), node.address)
+        await control.wait_start()
+        send = node.send
+        first = time.monotonic()
+        for i in range(count):
+            await send("b", payload)
+            if i % every == 0:
+                await asyncio.sleep(0)
+        last = time.monotonic()
+        await node.flush()
+        flushed = time.monotonic()
+        return {
+            "sent": count,
+            "first_send": first,
+            "last_send": last,
+            "flushed": flushed,
+            "stats": node.stats(),
+        }
+
+
+async def _end_of_stream(
+    finished: asyncio.Future[Any],
+    progress: Callable[[], int],
+    done: asyncio.Future[Any],
+    idle: float,
+) -> None:
+    """Return once ``finished`` resolves, or ``done`` did and nothing arrived for ``idle`` s."""
+    await asyncio.wait({finished, done}, return_when=asyncio.FIRST_COMPLETED)
+    while not finished.done():
+        mark = progress()
+        await asyncio.wait({finished}, timeout=idle)
+        if progress() == mark:
+            return
+
+
+async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """Count deliveries (and duplicates) until all arrived or the stream went quiet."""
+    count = args.count
+    if args.kind == "udp":
+        proto = await _raw_endpoint(count)
+        await _armed(control, lambda _a: None, proto.address)
+        done = asyncio.ensure_future(control.get())
+        await _end_of_stream(proto.done, lambda: proto.received, done, args.idle)
+        result = {
+            "delivered": proto.received,
+            "unique": proto.received,
+            "duplicates": 0,
+            "last_delivery": proto.last,
+        }
+        emit("RESULT", **result, peak_rss_kib=peak_rss_kib())
+        await done
+        assert proto.transport is not None
+        proto.transport.close()
+        return {}
+    async with _node(args, "b", close_timeout=1.0) as node:
+        await _armed(control, lambda a: node.add_peer("a", a), node.address)
+        seen: set[int] = set()
+        state = {"delivered": 0, "last": 0.0}
+
+        async def consume() -> None:
+            delivered = 0
+            add = seen.add
+            monotonic = time.monotonic
+            async for msg in node:
+                add(msg.id.seq)
+                delivered += 1
+                state["delivered"] = delivered
+                state["last"] = monotonic()
+                if len(seen) >= count:
+                    return
+
+        consumer = asyncio.ensure_future(consume())
+        done = asyncio.ensure_future(control.get())
+        await _end_of_stream(consumer, lambda: int(state["delivered"]), done, args.idle)
+        if not consumer.done():
+            consumer.cancel()
+        delivered = int(state["delivered"])
+        emit(
+            "RESULT",
+            delivered=delivered,
+            unique=len(seen),
+            duplicates=delivered - len(seen),
+            last_delivery=state["last"],
+            peak_rss_kib=peak_rss_kib(),
+            stats=node.stats(),
+        )
+        await done
+    return {}
+
+
+async def role_echo(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """Answer every message with the same payload until the parent closes our input."""
+    if args.kind == "udp":
+        proto = await _raw_endpoint(echo=True)
+        await _armed(control, lambda _a: None, proto.address)
+        while await control.get() is not None:
+            pass
+        assert proto.transport is not None
+        proto.transport.close()
+        return {}
+    async with _node(args, "b", close_timeout=1.0) as node:
+        await _armed(control, lambda a: node.add_peer("a", a), node.address)
+
+        async def answer() -> None:
+            async for msg in node:
+                await node.send(msg.sender, msg.payload)
+
+        answering = asyncio.ensure_future(answer())
+        while await control.get() is not None:
+            pass
+        answering.cancel()
+    return {}
+
+
+async def _watchdog(
+    progress: Callable[[], int], task: asyncio.Future[Any], patience: float
+) -> None:
+    """Cancel ``task`` when ``progress()`` has not moved for ``patience`` seconds."""
+    mark = -1
+    while not task.done():
+        now = progress()
+        if now == mark:
+            task.cancel()
+            return
+        mark = now
+        await asyncio.sleep(patience)
+
+
+def _percentile(sorted_samples: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted samples."""
+    index = max(0, min(len(sorted_samples) - 1, round(fraction * len(sorted_samples)) - 1))
+    return sorted_samples[index]
+
+
+async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """Sequential round trips: send, await the answer; ``--warmup`` first, then ``--count``."""
+    total = args.warmup + args.count
+    payloads = [payload_of(args.size, i) for i in range(total)]
+    samples: list[float] = []
+    clock = time.perf_counter_ns
+    progress = [0]
+
+    async def run_raw(proto: _RawUdp, to: Address) -> None:
+        assert proto.transport is not None
+        sendto = proto.transport.sendto
+        loop = asyncio.get_running_loop()
+        for i, payload in enumerate(payloads):
+            start = clock()
+            proto.waiter = loop.create_future()
+            sendto(payload, to)
+            while await proto.waiter != payload:
+                proto.waiter = loop.create_future()
+            if i >= args.warmup:
+                samples.append((clock() - start) / 1000)
+            progress[0] = i + 1
+
+    async def run_node(node: Node) -> None:
+        send = node.send
+        inbox = aiter(node)
+        for i, payload in enumerate(payloads):
+            start = clock()
+            await send("b", payload)
+            while True:
+                msg = await anext(inbox)
+                if msg.payload == payload:
+                    break
+            if i >= args.warmup:
+                samples.append((clock() - start) / 1000)
+            progress[0] = i + 1
+
+    async def measure(work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        guard = asyncio.ensure_future(_watchdog(lambda: progress[0], task, args.idle))
+        try:
+            await task
+        except asyncio.CancelledError:
+            raise RuntimeError(
+                f"round trip {progress[0]} got no answer within {args.idle} s"
+            ) from None
+        finally:
+            guard.cancel()
+
+    if args.kind == "udp":
+        proto = await _raw_endpoint()
+        peer: list[Address] = []
+        await _armed(control, peer.append, proto.address)
+        await control.wait_start()
+        await measure(run_raw(proto, peer[0]))
+        assert proto.transport is not None
+        proto.transport.close()
+    else:
+        async with _node(args, "a", close_timeout=1.0) as node:
+            await _armed(control, lambda a: node.add_peer("b", a), node.address)
+            await control.wait_start()
+            await measure(run_node(node))
+    samples.sort()
+    return {
+        "round_trips": len(samples),
+        "p50_us": _percentile(samples, 0.50),
+        "p99_us": _percentile(samples, 0.99),
+        "mean_us": sum(samples) / len(samples),
+    }
+
+
+async def role_gone(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """``--count`` non-blocking sends on the perfect link to an address nobody listens on."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    nowhere: Address = probe.getsockname()[:2]
+    probe.close()
+    payload = payload_of(args.size)
+    async with _node(args, "a", close_timeout=0.1) as node:
+        emit("READY", host=node.address[0], port=node.address[1])
+        node.add_peer("b", nowhere)
+        rss_before = peak_rss_kib()
+        accepted = refused = 0
+        start = time.monotonic()
+        for i in range(args.count):
+            try:
+                node.send_nowait("b", payload)
+                accepted += 1
+            except WindowFull:
+                refused += 1
+            if i % 1000 == 0:
+                await asyncio.sleep(0)
+        elapsed = time.monotonic() - start
+        return {
+            "attempts": args.count,
+            "accepted": accepted,
+            "refused_window_full": refused,
+            "elapsed_s": elapsed,
+            "peak_rss_before_kib": rss_before,
+            "peak_rss_after_kib": peak_rss_kib(),
+            "stats": node.stats(),
+        }
+
+
+async def role_stall_send(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """``await node.send`` for ``--duration`` s to a receiver that never reads."""
+    payload = payload_of(args.size)
+    async with _node(args, "a", close_timeout=0.1) as node:
+        await _armed(control, lambda a: node.add_peer("b", a), node.address)
+        await control.wait_start()
+        rss_before = peak_rss_kib()
+        start = time.monotonic()
+        deadline = start + args.duration
+        accepted = 0
+        last_accept = start
+        longest_wait = 0.0
+        blocked_at_end = False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            began = time.monotonic()
+            try:
+                await asyncio.wait_for(node.send("b", payload), remaining)
+            except TimeoutError:
+                blocked_at_end = True
+                longest_wait = max(longest_wait, time.monotonic() - began)
+                break
+            last_accept = time.monotonic()
+            longest_wait = max(longest_wait, last_accept - began)
+            accepted += 1
+            if accepted % args.yield_every == 0:
+                await asyncio.sleep(0)
+        return {
+            "duration_s": args.duration,
+            "accepted": accepted,
+            "blocked_at_end": blocked_at_end,
+            "blocked_for_s": deadline - last_accept,
+            "longest_wait_s": longest_wait,
+            "peak_rss_before_kib": rss_before,
+            "peak_rss_after_kib": peak_rss_kib(),
+            "stats": node.stats(),
+        }
+
+
+async def role_stall_receive(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """A receiver whose application never reads; reports its memory at the next command."""
+    async with _node(args, "b", close_timeout=0.1) as node:
+        await _armed(control, lambda a: node.add_peer("a", a), node.address)
+        rss_before = peak_rss_kib()
+        await control.get()
+        return {
+            "peak_rss_before_kib": rss_before,
+            "peak_rss_after_kib": peak_rss_kib(),
+            "stats": node.stats(),
+        }
+
+
+ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str, Any]]]] = {
+    "send": role_send,
+    "receive": role_receive,
+    "echo": role_echo,
+    "ping": role_ping,
+    "gone": role_gone,
+    "stall-send": role_stall_send,
+    "stall-receive": role_stall_receive,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of one worker process (the parent builds these command lines)."""
+    p = argparse.ArgumentParser(prog="python -m netclock.bench_worker")
+    p.add_argument("role", choices=ROLES)
+    p.add_argument("--kind", choices=KINDS, required=True)
+    p.add_argument("--count", type=int, default=10_000)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--govector", help="write a GoVector log to this file")
+    p.add_argument("--inbox", type=int, default=1024)
+    p.add_argument("--yield-every", type=int, default=64)
+    p.add_argument("--idle", type=float, default=0.3, help="quiet time that ends a lossy stream")
+    p.add_argument("--duration", type=float, default=3.0)
+    p.add_argument("--timeout", type=float, default=60.0, help="the longest this process lives")
+    return p
+
+
+async def _main(args: argparse.Namespace) -> int:
+    control = Control()
+    await control.start()
+    try:
+        result = await asyncio.wait_for(ROLE_MAIN[args.role](args, control), args.timeout)
+    except TimeoutError:
+        emit("ERROR", error=f"{args.role} ({args.kind}) timed out after {args.timeout} s")
+        return 3
+    except EOFError as exc:
+        emit("ERROR", error=f"{args.role} ({args.kind}): {exc}")
+        return 4
+    except Exception as exc:
+        emit("ERROR", error=f"{args.role} ({args.kind}): {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        control.close()
+    if result:
+        emit("RESULT", **result, peak_rss_kib=peak_rss_kib())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one worker under uvloop when it is installed; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    return int(run_async(_main(args)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

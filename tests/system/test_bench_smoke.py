@@ -1,0 +1,152 @@
+"""``netclock bench --quick``: real OS processes on loopback, every figure beside raw UDP.
+
+The quick bench runs once per module (a few seconds) and the tests below read its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from netclock import bench
+from netclock.bench import BenchError, Settings, children, format_table
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
+
+RELIABLE_MISSING = bench.reliable_unavailable()
+
+
+def _run_bench(python: str, *options: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [python, "-m", "netclock", "bench", "--quick", "--json", *options],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert proc.returncode == 0, f"bench failed ({proc.returncode}): {proc.stderr[-2000:]}"
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+@pytest.fixture(scope="module")
+def quick_report() -> dict[str, Any]:
+    return _run_bench(sys.executable)
+
+
+def _by_key(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {sc["key"]: sc for sc in report["scenarios"]}
+
+
+def test_quick_bench_names_the_machine(quick_report: dict[str, Any]) -> None:
+    machine = quick_report["machine"]
+    assert machine["cores"] >= 1
+    assert machine["cpu"]
+    assert machine["python"].startswith(("CPython", "PyPy"))
+    assert isinstance(machine["uvloop"], bool)
+
+
+def test_every_available_scenario_reports_a_positive_figure_beside_its_baseline(
+    quick_report: dict[str, Any],
+) -> None:
+    scenarios = _by_key(quick_report)
+    assert set(scenarios) == {
+        "one-way/fairloss",
+        "one-way/fairloss+govector",
+        "one-way/reliable",
+        "one-way/reliable+govector",
+        "one-way/reliable+loss",
+        "round-trip/fairloss",
+        "round-trip/reliable",
+    }
+    for key, sc in scenarios.items():
+        if sc["status"] == "unavailable":
+            assert sc["link"] == "reliable", f"{key}: only the perfect link may be unavailable"
+            continue
+        assert sc["status"] == "ok", f"{key}: {sc['reason']}"
+        summary = sc["summary"]
+        assert summary["ratio"] > 0, key
+        if sc["group"] == "one-way":
+            assert summary["netclock_rate"] > 0, key
+            assert summary["baseline_rate"] > 0, key
+        else:
+            assert 0 < summary["netclock_p50_us"] <= summary["netclock_p99_us"], key
+            assert 0 < summary["baseline_p50_us"] <= summary["baseline_p99_us"], key
+
+
+def test_fair_loss_scenarios_always_run(quick_report: dict[str, Any]) -> None:
+    scenarios = _by_key(quick_report)
+    for key in ("one-way/fairloss", "one-way/fairloss+govector", "round-trip/fairloss"):
+        assert scenarios[key]["status"] == "ok", f"{key}: {scenarios[key]['reason']}"
+
+
+@pytest.mark.skipif(RELIABLE_MISSING is not None, reason=str(RELIABLE_MISSING))
+def test_pl1_pl2_perfect_link_delivers_every_message_exactly_once_even_under_10pct_loss(
+    quick_report: dict[str, Any],
+) -> None:
+    settings = quick_report["settings"]
+    for key in ("one-way/reliable", "one-way/reliable+govector", "one-way/reliable+loss"):
+        sc = _by_key(quick_report)[key]
+        assert sc["status"] == "ok", f"{key}: {sc['reason']}"
+        assert sc["exactly_once"], f"{key} (seed {settings['seed']})"
+        for run in sc["netclock"]:
+            assert run["unique"] == run["count"] == settings["count"], f"{key}: {run}"
+            assert run["duplicates"] == 0, f"{key} (seed {settings['seed']}): {run}"
+
+
+def test_unavailable_perfect_link_is_reported_not_crashed(quick_report: dict[str, Any]) -> None:
+    for sc in quick_report["scenarios"]:
+        if sc["link"] == "reliable":
+            expected = "ok" if RELIABLE_MISSING is None else "unavailable"
+            assert sc["status"] == expected, f"{sc['key']}: {sc['reason']}"
+
+
+def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any]) -> None:
+    table = format_table(quick_report)
+    assert f"{quick_report['machine']['cores']} cores" in table
+    for sc in quick_report["scenarios"]:
+        assert sc["title"] in table
+    assert ">= 0.6x" in table
+    assert "<= 1.5x" in table
+
+
+@pytest.mark.skipif(RELIABLE_MISSING is not None, reason=str(RELIABLE_MISSING))
+def test_backpressure_blocks_a_sender_whose_receiver_stopped_reading(python: str) -> None:
+    report = _run_bench(python, "--scenario", "bounded-memory")
+    memory = report["bounded_memory"]
+    assert memory["status"] == "ok", memory["reason"]
+    gone = memory["peer_gone"]
+    assert gone["accepted"] + gone["refused_window_full"] == gone["attempts"]
+    assert gone["refused_window_full"] > 0, gone
+    stalled = memory["stalled_sender"]
+    assert stalled["blocked_at_end"], stalled
+    assert stalled["accepted"] > 0, stalled
+
+
+async def _talk_to(
+    role: str, options: list[str], waits: list[tuple[str, float]], procs: list[Any]
+) -> None:
+    """Start one worker and wait for each ``(tag, seconds)`` in turn."""
+    async with children(Settings(timeout=10.0), (role, options)) as (child,):
+        procs.append(child.proc)
+        for tag, seconds in waits:
+            await child.expect(tag, time.monotonic() + seconds)
+
+
+async def test_a_child_that_fails_is_reported_and_reaped() -> None:
+    procs: list[Any] = []
+    with pytest.raises(BenchError, match="exited before READY"):
+        await _talk_to("send", ["--kind", "no-such-kind"], [("READY", 10.0)], procs)
+    assert procs[0].returncode is not None
+
+
+async def test_a_child_that_hangs_is_killed_at_the_deadline() -> None:
+    procs: list[Any] = []
+    with pytest.raises(BenchError, match="did not say RESULT in time"):
+        await _talk_to("echo", ["--kind", "udp"], [("READY", 10.0), ("RESULT", 0.2)], procs)
+    assert procs[0].returncode is not None

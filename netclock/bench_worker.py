@@ -10,9 +10,9 @@ parent (:mod:`netclock.bench`) drives it with one JSON line per step on stdio::
     parent -> {"cmd": "done"}                one-way receivers: the sender has finished
     child  -> RESULT {...}                   the figures, then the child closes and exits
 
-A one-way receiver prints RESULT as soon as every message arrived (or, once told the sender
-is done, after ``--idle`` seconds without a delivery) and keeps its socket open until
-"done", so the sender's last acknowledgements still flow. End of input (the parent is gone)
+A one-way receiver keeps reading until told "done" (its socket open, so the sender's last
+acknowledgements still flow and late duplicates are counted), then prints RESULT once every
+message arrived or nothing arrived for ``--idle`` seconds. End of input (the parent is gone)
 stops any child that waits for a command, and every child ends itself after ``--timeout``
 seconds, printing ``ERROR {...}``. Timestamps are ``time.monotonic()``, which is one clock
 for every process on Linux, so the parent may subtract a sender's from a receiver's.
@@ -139,7 +139,8 @@ class _RawUdp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.received += 1
-        self.last = time.monotonic()
+        if self.received <= self.count or not self.count:
+            self.last = time.monotonic()
         if self.echo:
             assert self.transport is not None
             self.transport.sendto(data, addr)
@@ -231,73 +232,76 @@ async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any
 
 
 async def _end_of_stream(
-    finished: asyncio.Future[Any],
+    complete: asyncio.Future[None],
     progress: Callable[[], int],
-    done: asyncio.Future[Any],
+    done: Awaitable[Any],
     idle: float,
 ) -> None:
-    """Return once ``finished`` resolves, or ``done`` did and nothing arrived for ``idle`` s."""
-    await asyncio.wait({finished, done}, return_when=asyncio.FIRST_COMPLETED)
-    while not finished.done():
+    """Return once the sender is ``done`` and all arrived or nothing did for ``idle`` s."""
+    await done
+    while not complete.done():
         mark = progress()
-        await asyncio.wait({finished}, timeout=idle)
+        await asyncio.wait({complete}, timeout=idle)
         if progress() == mark:
             return
 
 
 async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, Any]:
-    """Count deliveries (and duplicates) until all arrived or the stream went quiet."""
+    """Count deliveries until the sender is done and all arrived (or the stream went quiet).
+
+    ``last_delivery`` is the time of the last new message; duplicates that arrive until the
+    sender has finished are counted, not timed.
+    """
     count = args.count
     if args.kind == "udp":
         proto = await _raw_endpoint(count)
         await _armed(control, lambda _a: None, proto.address)
-        done = asyncio.ensure_future(control.get())
-        await _end_of_stream(proto.done, lambda: proto.received, done, args.idle)
-        result = {
-            "delivered": proto.received,
-            "unique": proto.received,
-            "duplicates": 0,
-            "last_delivery": proto.last,
-        }
-        emit("RESULT", **result, peak_rss_kib=peak_rss_kib())
-        await done
+        await _end_of_stream(proto.done, lambda: proto.received, control.get(), args.idle)
         assert proto.transport is not None
         proto.transport.close()
-        return {}
+        unique = min(proto.received, count)
+        return {
+            "delivered": proto.received,
+            "unique": unique,
+            "duplicates": proto.received - unique,
+            "last_delivery": proto.last,
+        }
     async with _node(args, "b", close_timeout=1.0) as node:
         await _armed(control, lambda a: node.add_peer("a", a), node.address)
         seen: set[int] = set()
         state = {"delivered": 0, "last": 0.0}
+        complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def consume() -> None:
             delivered = 0
             add = seen.add
             monotonic = time.monotonic
             async for msg in node:
-                add(msg.id.seq)
                 delivered += 1
                 state["delivered"] = delivered
+                before = len(seen)
+                add(msg.id.seq)
+                if len(seen) == before:
+                    continue
                 state["last"] = monotonic()
-                if len(seen) >= count:
-                    return
+                if before + 1 == count:
+                    complete.set_result(None)
 
         consumer = asyncio.ensure_future(consume())
-        done = asyncio.ensure_future(control.get())
-        await _end_of_stream(consumer, lambda: int(state["delivered"]), done, args.idle)
-        if not consumer.done():
+        try:
+            await _end_of_stream(
+                complete, lambda: int(state["delivered"]), control.get(), args.idle
+            )
+        finally:
             consumer.cancel()
         delivered = int(state["delivered"])
-        emit(
-            "RESULT",
-            delivered=delivered,
-            unique=len(seen),
-            duplicates=delivered - len(seen),
-            last_delivery=state["last"],
-            peak_rss_kib=peak_rss_kib(),
-            stats=node.stats(),
-        )
-        await done
-    return {}
+        return {
+            "delivered": delivered,
+            "unique": len(seen),
+            "duplicates": delivered - len(seen),
+            "last_delivery": state["last"],
+            "stats": node.stats(),
+        }
 
 
 async def role_echo(args: argparse.Namespace, control: Control) -> dict[str, Any]:

@@ -5,6 +5,7 @@ The quick bench runs once per module (a few seconds) and the tests below read it
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,7 +15,15 @@ from typing import Any
 import pytest
 
 from netclock import bench
-from netclock.bench import BenchError, Settings, children, format_table
+from netclock.bench import (
+    BenchError,
+    Settings,
+    build_parser,
+    children,
+    format_table,
+    settings_from,
+)
+from netclock.errors import ConfigError
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
@@ -150,3 +159,33 @@ async def test_a_child_that_hangs_is_killed_at_the_deadline() -> None:
     with pytest.raises(BenchError, match="did not say RESULT in time"):
         await _talk_to("echo", ["--kind", "udp"], [("READY", 10.0), ("RESULT", 0.2)], procs)
     assert procs[0].returncode is not None
+
+
+async def test_reliable_scenarios_say_unavailable_when_the_perfect_link_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench, "reliable_unavailable", lambda: "no module named reliable_core")
+    settings = Settings(groups=("one-way", "bounded-memory"), quick=True, runs=1)
+    reliable = [sc for sc in bench.scenarios(settings) if sc.variant.reliable]
+    assert reliable
+    out = io.StringIO()
+    for sc in reliable:
+        report = await bench.run_scenario(settings, sc, out)
+        assert report["status"] == "unavailable"
+        assert report["reason"] == "no module named reliable_core"
+    memory = await bench.bounded_memory(settings, out)
+    assert memory["status"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("options", "fix"),
+    [
+        (["--runs", "3"], "--runs must be at least 5"),
+        (["--size", "0"], "--size must be between"),
+        (["--loss", "1.0"], "--loss must be a probability"),
+        (["--quick", "--count", "0"], "--count must be at least 1"),
+    ],
+)
+def test_bad_options_say_what_to_fix(options: list[str], fix: str) -> None:
+    with pytest.raises(ConfigError, match=fix):
+        settings_from(build_parser().parse_args(options))

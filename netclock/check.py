@@ -1,0 +1,1111 @@
+"""``netclock check``: a run's event log against the textbook properties of its links.
+
+:func:`load_run` reads a run folder (``run.json`` and every ``*.events.jsonl``, see
+``docs/eventlog.md``) or one events file; :func:`check_run` matches every delivery to
+its send by message id and returns a :class:`Report`; :func:`format_report` renders it
+for people and :meth:`Report.as_dict` for programs; :func:`cli` is
+``netclock check RUN_FOLDER [--json]``.
+
+How the log is read (choices where ``docs/eventlog.md`` leaves room):
+
+- A node's events are grouped by incarnation (``inc``); incarnations are taken in
+  increasing order, each in the order its lines appear (files sorted by name).
+- A process is *correct* when its log ends with ``stop`` and ``clean`` true. For the
+  sender of a message the incarnation that sent it must have ended so (a restarted
+  process does not resend what its crashed incarnation had in flight); for the receiver
+  the whole node's log must (any incarnation's delivery counts).
+- A message is its id *and* its receiver: links number messages per peer, so the same
+  ``[sender, incarnation, seq]`` names one message to each peer. A delivery matches the
+  send of its id to the delivering node when its ``from`` is the id's sender; otherwise
+  it is *created* (a message sent to another node counts as never sent to this one). A
+  matching delivery whose ``msg_clock`` differs from the send's clock is created too,
+  but it does deliver the message (it is not also counted lost).
+- ``kill -9`` cuts the end off a node's log. A delivery of an id that its sender never
+  logged is *unlogged*, not created, when the sender's incarnation crashed and the
+  sequence number lies beyond every send that incarnation logged to that receiver (the
+  lost tail); so is a delivery from a node with no log at all when no ``run.json``
+  lists the run's nodes (one events file checked alone). Unlogged messages take part in
+  the duplication, FIFO and causal checks.
+  An unterminated, unparsable last line of a file is the same crash and is skipped.
+- Duplication, FIFO and causal order look at each message's first delivery at a node;
+  a later delivery of the same id is a duplicate and nothing else.
+- ``failed`` and ``drop`` do not tick the clock; ``init`` sets the own entry to 1 (or,
+  for a restart that keeps its clock, one more than the previous incarnation's last).
+- A property is promised when every ``init`` of the run lists it. Clock sanity is
+  promised by netclock's log format itself, whatever the link. Causal order is never
+  promised: it is information only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import heapq
+import json
+import logging
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
+
+from netclock.errors import ConfigError
+
+__all__ = [
+    "Event",
+    "Incarnation",
+    "PairCounts",
+    "PropertyResult",
+    "Report",
+    "Run",
+    "Status",
+    "check_run",
+    "cli",
+    "format_report",
+    "load_run",
+]
+
+log = logging.getLogger("netclock.check")
+
+EVENT_SUFFIX = ".events.jsonl"
+EVENT_KINDS = frozenset({"init", "send", "deliver", "local", "failed", "drop", "stop"})
+PROPERTY_NAMES = (
+    "no_creation",
+    "no_duplication",
+    "reliable_delivery",
+    "fifo",
+    "authenticity",
+    "causal_order",
+    "clock_sanity",
+)
+"""Every property the checker reports, in report order."""
+
+LINK_PROMISABLE = frozenset(
+    {"no_creation", "no_duplication", "reliable_delivery", "fifo", "authenticity"}
+)
+"""The property names an ``init`` event may promise."""
+
+MAX_EXAMPLES = 3
+"""How many offending events each property quotes."""
+
+MsgId = tuple[str, int, int]
+Clock = Mapping[str, int]
+
+_LABELS = {
+    "no_creation": "no creation",
+    "no_duplication": "no duplication",
+    "reliable_delivery": "reliable delivery",
+    "fifo": "FIFO order",
+    "authenticity": "authenticity",
+}
+_EXPECTED_WITHOUT = {
+    "reliable_delivery": "losses",
+    "no_duplication": "duplicates",
+    "fifo": "out-of-order deliveries",
+}
+
+
+# -- the log ------------------------------------------------------------------------------------
+class Event(NamedTuple):
+    """One line of an event log, validated; ``where`` is ``file:line``.
+
+    ``peer`` is ``to`` (send, failed) or ``from`` (deliver, drop); ``clock`` and
+    ``msg_clock`` hold no zero entries. (A named tuple rather than a frozen dataclass:
+    a run holds hundreds of thousands of them and tuples are built several times faster.)
+    """
+
+    where: str
+    node: str
+    inc: int
+    ev: str
+    clock: Clock
+    peer: str | None = None
+    mid: MsgId | None = None
+    msg_clock: Clock | None = None
+    link: str | None = None
+    promises: tuple[str, ...] = ()
+    clean: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Incarnation:
+    """The events of one incarnation of one node, in log order."""
+
+    node: str
+    inc: int
+    events: tuple[Event, ...]
+
+    @property
+    def init(self) -> Event | None:
+        """The ``init`` event, when the incarnation starts with one."""
+        first = self.events[0] if self.events else None
+        return first if first is not None and first.ev == "init" else None
+
+    @property
+    def complete(self) -> bool:
+        """True when the log of this incarnation ends with ``stop`` (nothing was cut off)."""
+        return bool(self.events) and self.events[-1].ev == "stop"
+
+    @property
+    def correct(self) -> bool:
+        """True when this incarnation ended with ``stop`` and ``clean`` true."""
+        return self.complete and self.events[-1].clean
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run as read from its folder: ``nodes`` maps each node to its incarnations."""
+
+    source: Path
+    name: str | None
+    link: str | None
+    seed: Any
+    declared_nodes: tuple[str, ...]
+    nodes: Mapping[str, tuple[Incarnation, ...]]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def event_count(self) -> int:
+        """How many events the run's logs hold."""
+        return sum(len(i.events) for incs in self.nodes.values() for i in incs)
+
+    def correct(self, node: str) -> bool:
+        """True when ``node``'s log ends with a clean ``stop`` (a node without a log crashed)."""
+        incs = self.nodes.get(node, ())
+        return bool(incs) and incs[-1].correct
+
+
+def _bad(where: str, what: str) -> ConfigError:
+    return ConfigError(f"{where}: {what}; fix or remove that line")
+
+
+def _clock(where: str, name: str, value: Any) -> Clock:
+    if type(value) is not dict:
+        raise _bad(where, f"{name!r} must be an object of node id to counter")
+    for pid, counter in value.items():
+        if type(counter) is not int or counter <= 0 or not pid:
+            break
+    else:
+        return value
+    for pid, counter in value.items():
+        if type(counter) is not int or counter < 0 or not pid:
+            raise _bad(where, f"{name!r} entry {pid!r} must be a non-negative int")
+    return {pid: counter for pid, counter in value.items() if counter}
+
+
+def _str(where: str, entry: dict[str, Any], name: str) -> str:
+    value = entry.get(name)
+    if type(value) is not str or not value:
+        raise _bad(where, f"{name!r} must be a non-empty string")
+    return value
+
+
+def _mid(where: str, value: Any) -> MsgId:
+    if (
+        type(value) is not list
+        or len(value) != 3
+        or type(value[0]) is not str
+        or not value[0]
+        or type(value[1]) is not int
+        or type(value[2]) is not int
+        or value[1] < 0
+        or value[2] < 0
+    ):
+        raise _bad(where, "'id' must be [sender, incarnation, seq]")
+    return (value[0], value[1], value[2])
+
+
+def _event(where: str, entry: Any) -> Event:
+    """Validate one decoded line; raises ConfigError naming ``where``."""
+    if type(entry) is not dict:
+        raise _bad(where, "an event must be a JSON object")
+    node = _str(where, entry, "node")
+    inc = entry.get("inc")
+    if type(inc) is not int or inc < 0:
+        raise _bad(where, "'inc' must be a non-negative int")
+    ev = entry.get("ev")
+    if ev not in EVENT_KINDS:
+        raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
+    clock = _clock(where, "clock", entry.get("clock"))
+    if ev in ("send", "failed"):
+        peer, mid = _str(where, entry, "to"), _mid(where, entry.get("id"))
+        return Event(where, node, inc, ev, clock, peer, mid)
+    if ev == "deliver":
+        return Event(
+            where,
+            node,
+            inc,
+            ev,
+            clock,
+            _str(where, entry, "from"),
+            _mid(where, entry.get("id")),
+            _clock(where, "msg_clock", entry.get("msg_clock")),
+        )
+    if ev == "drop":
+        return Event(where, node, inc, ev, clock, _str(where, entry, "from"))
+    if ev == "init":
+        promises = entry.get("promises", [])
+        if type(promises) is not list or not all(type(p) is str for p in promises):
+            raise _bad(where, "'promises' must be a list of property names")
+        return Event(
+            where, node, inc, ev, clock, link=_str(where, entry, "link"), promises=tuple(promises)
+        )
+    if ev == "stop":
+        clean = entry.get("clean")
+        if type(clean) is not bool:
+            raise _bad(where, "'clean' must be true or false")
+        return Event(where, node, inc, ev, clock, clean=clean)
+    return Event(where, node, inc, ev, clock)
+
+
+_SKIP = object()
+
+
+def _decode_line(name: str, number: int, line: str, last: bool, notes: list[str]) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        where = f"{name}:{number}"
+        if last:
+            notes.append(f"{where}: skipped an unfinished last line (the node was killed)")
+            log.debug("%s: unfinished last line skipped", where)
+            return _SKIP
+        raise _bad(where, "not a JSON object") from None
+
+
+def _read_events(path: Path, notes: list[str]) -> list[Event]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock event log") from exc
+    lines = text.split("\n")
+    cut = not text.endswith("\n") and bool(text)
+    name = str(path)
+    last = len(lines)
+    decode = json.JSONDecoder().decode
+    events: list[Event] = []
+    for number, line in enumerate(lines, 1):
+        if not line or line.isspace():
+            continue
+        try:
+            entry = decode(line)
+        except ValueError:
+            entry = _decode_line(name, number, line, cut and number == last, notes)
+            if entry is _SKIP:
+                continue
+        where = f"{name}:{number}"
+        events.append(_event(where, entry))
+    return events
+
+
+def _read_run_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    if type(value) is not dict:
+        raise ConfigError(f"{path} must hold a JSON object; fix or remove it")
+    nodes = value.get("nodes", [])
+    if type(nodes) is not list or not all(type(n) is str for n in nodes):
+        raise ConfigError(f"{path}: 'nodes' must be a list of node ids; fix or remove it")
+    for key in ("name", "link"):
+        if value.get(key) is not None and type(value[key]) is not str:
+            raise ConfigError(f"{path}: {key!r} must be a string; fix or remove it")
+    return value
+
+
+def load_run(source: str | Path) -> Run:
+    """Read a run folder (``run.json`` optional, every ``*.events.jsonl``) or one events file.
+
+    Raises ConfigError naming ``file:line`` for a malformed line, and when the folder
+    holds no event log. The caller passes the result to :func:`check_run`.
+    """
+    path = Path(source)
+    info: dict[str, Any] = {}
+    if path.is_dir():
+        files = sorted(path.glob("*" + EVENT_SUFFIX))
+        if (path / "run.json").is_file():
+            info = _read_run_json(path / "run.json")
+        if not files:
+            raise ConfigError(
+                f"{path} holds no *{EVENT_SUFFIX} file; pass a run folder written with "
+                "event logging on"
+            )
+    elif path.is_file():
+        files = [path]
+    else:
+        raise ConfigError(f"{path} does not exist; pass a run folder or an events file")
+    notes: list[str] = []
+    known: dict[str, None] = dict.fromkeys(info.get("nodes", []))
+    grouped: dict[str, dict[int, list[Event]]] = {}
+    for file in files:
+        if file.name.endswith(EVENT_SUFFIX):
+            known.setdefault(file.name[: -len(EVENT_SUFFIX)])
+        for event in _read_events(file, notes):
+            grouped.setdefault(event.node, {}).setdefault(event.inc, []).append(event)
+    for name in known:
+        grouped.setdefault(name, {})
+    nodes = {
+        name: tuple(Incarnation(name, inc, tuple(evs)) for inc, evs in sorted(incs.items()))
+        for name, incs in sorted(grouped.items())
+    }
+    return Run(
+        source=path,
+        name=info.get("name"),
+        link=info.get("link"),
+        seed=info.get("seed"),
+        declared_nodes=tuple(info.get("nodes", [])),
+        nodes=nodes,
+        notes=tuple(notes),
+    )
+
+
+# -- the report ----------------------------------------------------------------------------------
+class Status(enum.Enum):
+    """A property's outcome: the first two for promised properties, the rest information."""
+
+    OK = "ok"
+    VIOLATED = "VIOLATED"
+    HOLDS = "holds"
+    DOES_NOT_HOLD = "does not hold"
+    NOT_CHECKED = "not checked"
+
+
+@dataclass(frozen=True, slots=True)
+class PairCounts:
+    """Message counts from ``sender`` to ``receiver`` (both ``*`` for a link's total).
+
+    ``lost_crashed`` is the part of ``lost`` whose sender incarnation or receiver crashed;
+    ``unlogged`` deliveries belong to sends cut off a crashed sender's log; ``dropped``
+    counts ``drop`` events (messages refused at delivery, no id).
+    """
+
+    sender: str
+    receiver: str
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    lost_crashed: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    failed: int = 0
+    created: int = 0
+    unlogged: int = 0
+    dropped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the counts."""
+        return {name: getattr(self, name) for name in _COUNT_FIELDS} | {
+            "sender": self.sender,
+            "receiver": self.receiver,
+        }
+
+
+_COUNT_FIELDS = (
+    "sent",
+    "delivered",
+    "lost",
+    "lost_crashed",
+    "duplicated",
+    "out_of_order",
+    "failed",
+    "created",
+    "unlogged",
+    "dropped",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyResult:
+    """One property: whether it is promised, its status, how many events break it."""
+
+    name: str
+    promised: bool
+    status: Status
+    count: int
+    summary: str
+    examples: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "promised": self.promised,
+            "status": self.status.value,
+            "count": self.count,
+            "summary": self.summary,
+            "examples": list(self.examples),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSummary:
+    """One node: its incarnations, its event count, whether it is correct."""
+
+    node: str
+    incarnations: tuple[int, ...]
+    events: int
+    correct: bool
+    link: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "node": self.node,
+            "incarnations": list(self.incarnations),
+            "events": self.events,
+            "correct": self.correct,
+            "link": self.link,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The checker's verdict on a run; ``ok`` is False when a promised property is violated."""
+
+    name: str | None
+    source: str
+    seed: Any
+    links: Mapping[str, PairCounts]
+    link_promises: Mapping[str, tuple[str, ...]]
+    pairs: tuple[PairCounts, ...]
+    nodes: tuple[NodeSummary, ...]
+    properties: tuple[PropertyResult, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when every promised property holds."""
+        return not any(p.status is Status.VIOLATED for p in self.properties)
+
+    @property
+    def violated(self) -> tuple[str, ...]:
+        """The names of the promised properties that do not hold."""
+        return tuple(p.name for p in self.properties if p.status is Status.VIOLATED)
+
+    def property(self, name: str) -> PropertyResult:
+        """The result for property ``name`` (see ``PROPERTY_NAMES``)."""
+        for result in self.properties:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+    def pair(self, sender: str, receiver: str) -> PairCounts:
+        """The counts from ``sender`` to ``receiver`` (all zero when they exchanged nothing)."""
+        for counts in self.pairs:
+            if counts.sender == sender and counts.receiver == receiver:
+                return counts
+        return PairCounts(sender, receiver)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole report (what ``--json`` prints)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "seed": self.seed,
+            "ok": self.ok,
+            "violated": list(self.violated),
+            "links": {
+                kind: counts.as_dict() | {"promises": list(self.link_promises.get(kind, ()))}
+                for kind, counts in self.links.items()
+            },
+            "pairs": [p.as_dict() for p in self.pairs],
+            "nodes": [n.as_dict() for n in self.nodes],
+            "properties": {p.name: p.as_dict() for p in self.properties},
+            "notes": list(self.notes),
+        }
+
+
+# -- the checks ----------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Tally:
+    sent: int = 0
+    delivered: int = 0
+    lost: int = 0
+    lost_crashed: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    failed: int = 0
+    created: int = 0
+    unlogged: int = 0
+    dropped: int = 0
+
+    def freeze(self, sender: str, receiver: str) -> PairCounts:
+        return PairCounts(sender, receiver, *(getattr(self, n) for n in _COUNT_FIELDS))
+
+
+@dataclass(slots=True)
+class _Finding:
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.count += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(text)
+
+
+def _fmt(mid: MsgId) -> str:
+    return f"{mid[0]}:{mid[1]}:{mid[2]}"
+
+
+@dataclass(slots=True)
+class _Send:
+    event: Event
+    correct: bool
+
+
+class _Checker:
+    """One pass over a run: matching, counts, then the order and clock checks."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.tallies: dict[tuple[str, str], _Tally] = {}
+        self.created = _Finding()
+        self.forged = _Finding()
+        self.duplicated = _Finding()
+        self.lost = _Finding()
+        self.fifo = _Finding()
+        self.causal = _Finding()
+        self.sanity = _Finding()
+        self.notes: list[str] = list(run.notes)
+        self.sends: dict[tuple[MsgId, str], _Send] = {}
+        self.last_seq: dict[tuple[str, int, str], int] = {}
+        self.complete: dict[tuple[str, int], bool] = {}
+        self.failed: set[tuple[MsgId, str]] = set()
+        self.delivered: set[tuple[MsgId, str]] = set()
+        # per receiver, the first delivery of each genuine message, in delivery order
+        self.firsts: dict[str, list[tuple[MsgId, Clock]]] = {}
+
+    def tally(self, sender: str, receiver: str) -> _Tally:
+        key = (sender, receiver)
+        found = self.tallies.get(key)
+        if found is None:
+            found = self.tallies[key] = _Tally()
+        return found
+
+    # pass 1: sends and hand-backs
+    def index_sends(self) -> None:
+        for incs in self.run.nodes.values():
+            for inc in incs:
+                self.complete[(inc.node, inc.inc)] = inc.complete
+                correct = inc.correct
+                for e in inc.events:
+                    if e.ev == "send":
+                        assert e.mid is not None
+                        assert e.peer is not None
+                        key = (e.mid, e.peer)
+                        if key in self.sends:
+                            self.sanity.add(
+                                f"{e.where}: id {_fmt(e.mid)} to {e.peer} was already sent at "
+                                f"{self.sends[key].event.where}"
+                            )
+                            continue
+                        self.sends[key] = _Send(e, correct)
+                        self.tally(e.node, e.peer).sent += 1
+                        link = (e.mid[0], e.mid[1], e.peer)
+                        if e.mid[2] > self.last_seq.get(link, -1):
+                            self.last_seq[link] = e.mid[2]
+                    elif e.ev == "failed":
+                        assert e.mid is not None
+                        assert e.peer is not None
+                        self.failed.add((e.mid, e.peer))
+                        self.tally(e.node, e.peer).failed += 1
+
+    # pass 2: deliveries, in each receiver's order
+    def match_deliveries(self) -> None:
+        for receiver, incs in self.run.nodes.items():
+            firsts = self.firsts.setdefault(receiver, [])
+            high: dict[tuple[str, int], int] = {}
+            for inc in incs:
+                for e in inc.events:
+                    if e.ev == "deliver":
+                        self._deliver(e, receiver, firsts, high)
+                    elif e.ev == "drop":
+                        assert e.peer is not None
+                        self.tally(e.peer, receiver).dropped += 1
+
+    def _deliver(
+        self,
+        e: Event,
+        receiver: str,
+        firsts: list[tuple[MsgId, Clock]],
+        high: dict[tuple[str, int], int],
+    ) -> None:
+        mid, msg_clock = e.mid, e.msg_clock
+        assert mid is not None
+        assert msg_clock is not None
+        sender = mid[0]
+        t = self.tally(sender, receiver)
+        key = (mid, receiver)
+        send = self.sends.get(key)
+        if send is None or e.peer != sender:
+            cut = not self.complete.get((sender, mid[1]), False)
+            beyond = mid[2] > self.last_seq.get((sender, mid[1], receiver), -1)
+            known = sender in self.run.nodes or not self.run.declared_nodes
+            lost_tail = cut and beyond and known
+            if send is not None or e.peer != sender or not lost_tail:
+                t.created += 1
+                why = "was never sent" if e.peer == sender else f"claims to come from {e.peer}"
+                text = f"{e.where}: {_fmt(mid)} {why} to {receiver}"
+                self.created.add(text)
+                self.forged.add(text)
+                return
+            t.unlogged += 1
+        elif msg_clock != send.event.clock:
+            t.created += 1
+            self.created.add(f"{e.where}: {_fmt(mid)} carries a clock its send did not have")
+        if key in self.delivered:
+            t.duplicated += 1
+            self.duplicated.add(f"{e.where}: {_fmt(mid)} delivered again")
+            return
+        self.delivered.add(key)
+        t.delivered += 1
+        firsts.append((mid, msg_clock))
+        origin = (sender, mid[1])
+        top = high.get(origin, -1)
+        if mid[2] < top:
+            t.out_of_order += 1
+            self.fifo.add(f"{e.where}: {_fmt(mid)} delivered after seq {top} of the same sender")
+        else:
+            high[origin] = mid[2]
+
+    # pass 3: what never arrived
+    def find_losses(self) -> None:
+        run = self.run
+        for key, send in self.sends.items():
+            if key in self.delivered or key in self.failed:
+                continue
+            mid, receiver = key
+            t = self.tally(mid[0], receiver)
+            t.lost += 1
+            if send.correct and run.correct(receiver):
+                self.lost.add(f"{send.event.where}: {_fmt(mid)} to {receiver} was never delivered")
+            else:
+                t.lost_crashed += 1
+
+    def clocks_restart(self) -> bool:
+        """True when some node's clock starts again at 1 in a later incarnation."""
+        for incs in self.run.nodes.values():
+            top = 0
+            for inc in incs:
+                if inc.events and inc.events[0].clock.get(inc.node, 0) <= top:
+                    return True
+                if inc.events:
+                    top = inc.events[-1].clock.get(inc.node, 0)
+        return False
+
+    def check_causal(self) -> None:
+        """Find deliveries that overtook a causally earlier message to the same receiver.
+
+        Rule. For events of a vector-clock run, ``e -> f`` iff ``V(e)[p] <= V(f)[p]`` where
+        ``p`` is ``e``'s process and ``e != f``. So ``send(m1) -> send(m2)`` iff
+        ``k1 <= C2[s1]``, where ``s1`` sent ``m1``, ``k1 = C1[s1]`` is ``s1``'s own entry
+        in ``m1``'s clock and ``C2`` is ``m2``'s clock. At receiver ``r``, ``m2``'s first
+        delivery is too early iff some message ``m1`` to ``r`` that ``r`` delivers
+        *later* has ``k1 <= C2[s1]``. Keeping, for each sender ``s1``, a min-heap of
+        ``k1`` over the messages ``r`` has yet to deliver, the test is one heap look-up
+        per entry of ``C2``: ``min_pending(s1) <= C2[s1]``. Each message enters and
+        leaves one heap once, so a receiver with ``D`` deliveries of clocks with ``n``
+        entries costs ``O(D (n + log D))``, never ``O(D^2)``.
+
+        Messages never delivered at ``r`` are not in the heaps: overtaking a lost message
+        is a loss, counted by reliable delivery, not a causal violation.
+        """
+        for receiver, firsts in self.firsts.items():
+            heaps: dict[str, list[tuple[int, int]]] = {}
+            for index, (mid, clock) in enumerate(firsts):
+                heaps.setdefault(mid[0], []).append((clock.get(mid[0], 0), index))
+            for heap in heaps.values():
+                heapq.heapify(heap)
+            done = [False] * len(firsts)
+            for index, (mid, clock) in enumerate(firsts):
+                done[index] = True
+                for sender, value in clock.items():
+                    heap = heaps.get(sender, [])
+                    if not heap:
+                        continue
+                    while heap and done[heap[0][1]]:
+                        heapq.heappop(heap)
+                    if heap and heap[0][0] <= value:
+                        earlier = firsts[heap[0][1]][0]
+                        self.causal.add(
+                            f"{receiver} delivered {_fmt(mid)} before {_fmt(earlier)}, "
+                            f"whose send happened before it"
+                        )
+                        break
+
+    def check_clocks(self) -> None:
+        """Each node's own entry: 1 at init, +1 per send/deliver/local, unchanged otherwise."""
+        for incs in self.run.nodes.values():
+            last_own = 0
+            for inc in incs:
+                node = inc.node
+                prev: Clock | None = None
+                for e in inc.events:
+                    self._check_one(e, node, prev, last_own)
+                    prev = e.clock
+                if prev is not None:
+                    last_own = prev.get(node, 0)
+
+    def _check_one(self, e: Event, node: str, prev: Clock | None, last_own: int) -> None:
+        own = e.clock.get(node, 0)
+        if prev is None:
+            if e.ev != "init":
+                self.sanity.add(f"{e.where}: incarnation {e.inc} of {node} starts without init")
+            elif own not in (1, last_own + 1):
+                self.sanity.add(f"{e.where}: init sets {node}'s own entry to {own}, not 1")
+            return
+        if e.ev == "init":
+            self.sanity.add(f"{e.where}: a second init in incarnation {e.inc} of {node}")
+            return
+        if e.ev in ("send", "local", "deliver"):
+            expected = dict(prev)
+            expected[node] = prev.get(node, 0) + 1
+            if e.ev == "deliver":
+                assert e.msg_clock is not None
+                for pid, value in e.msg_clock.items():
+                    if pid != node and value > expected.get(pid, 0):
+                        expected[pid] = value
+            what = "ticks" if e.ev != "deliver" else "ticks and merges"
+        else:
+            expected = dict(prev)
+            what = "leaves the clock unchanged"
+        if e.clock != expected:
+            self.sanity.add(
+                f"{e.where}: {e.ev} should give {_clock_text(expected)} ({e.ev} {what}), "
+                f"the log has {_clock_text(e.clock)}"
+            )
+
+
+def _clock_text(clock: Clock) -> str:
+    return "{" + ", ".join(f"{k}:{v}" for k, v in sorted(clock.items())) + "}"
+
+
+def _promises(run: Run, notes: list[str]) -> tuple[frozenset[str], dict[str, tuple[str, ...]]]:
+    """The properties every init promises, and each link kind's promises (as its inits say)."""
+    inits = [inc.init for incs in run.nodes.values() for inc in incs if inc.init is not None]
+    if not inits:
+        notes.append("no init event in the logs: nothing is promised")
+        return frozenset(), {}
+    sets = [frozenset(e.promises) & LINK_PROMISABLE for e in inits]
+    common = frozenset.intersection(*sets)
+    some = frozenset.union(*sets)
+    if some != common:
+        notes.append(
+            "nodes disagree on promises: "
+            + ", ".join(sorted(some - common))
+            + " promised by some nodes only, so reported as information"
+        )
+    unknown = {p for e in inits for p in e.promises} - LINK_PROMISABLE
+    if unknown:
+        notes.append(f"unknown promises ignored: {', '.join(sorted(unknown))}")
+    per_link: dict[str, tuple[str, ...]] = {}
+    for e in inits:
+        assert e.link is not None
+        mine = frozenset(e.promises) & LINK_PROMISABLE
+        before = per_link.get(e.link)
+        kept = mine if before is None else mine & frozenset(before)
+        per_link[e.link] = tuple(p for p in PROPERTY_NAMES if p in kept)
+    return common, per_link
+
+
+def _link_of(run: Run) -> dict[str, str]:
+    """Each node's link kind (its first init), defaulting to run.json's link."""
+    kinds: dict[str, str] = {}
+    for node, incs in run.nodes.items():
+        for inc in incs:
+            if inc.init is not None and inc.init.link is not None:
+                kinds[node] = inc.init.link
+                break
+    return kinds
+
+
+def _result(
+    name: str, promised: bool, finding: _Finding, ok_text: str, bad_text: str
+) -> PropertyResult:
+    if finding.count:
+        status = Status.VIOLATED if promised else Status.DOES_NOT_HOLD
+        summary = bad_text.format(n=finding.count)
+    else:
+        status = Status.OK if promised else Status.HOLDS
+        summary = ok_text
+    return PropertyResult(name, promised, status, finding.count, summary, tuple(finding.examples))
+
+
+def check_run(run: Run) -> Report:
+    """Check ``run`` against its links' promises; the report's ``ok`` is the verdict.
+
+    Runs in time linear in the number of events (up to a log factor for causal order).
+    """
+    c = _Checker(run)
+    c.index_sends()
+    c.match_deliveries()
+    c.find_losses()
+    c.check_clocks()
+    restart = c.clocks_restart()
+    if not restart:
+        c.check_causal()
+    notes = c.notes
+    promised, per_link = _promises(run, notes)
+
+    excused = sum(t.lost_crashed for t in c.tallies.values())
+    lost_text = "every message between correct processes was delivered or handed back"
+    if excused:
+        lost_text += f" ({excused} lost to or from a crashed process, not a violation)"
+    properties = [
+        _result(
+            "no_creation",
+            "no_creation" in promised,
+            c.created,
+            "every delivery matches a send",
+            "{n} deliveries match no send",
+        ),
+        _result(
+            "no_duplication",
+            "no_duplication" in promised,
+            c.duplicated,
+            "no message delivered twice",
+            "{n} extra deliveries of a message",
+        ),
+        _result(
+            "reliable_delivery",
+            "reliable_delivery" in promised,
+            c.lost,
+            lost_text,
+            "{n} messages between correct processes never delivered",
+        ),
+        _result(
+            "fifo",
+            "fifo" in promised,
+            c.fifo,
+            "each sender's messages delivered in send order",
+            "{n} deliveries behind a later message of the same sender",
+        ),
+        _result(
+            "authenticity",
+            "authenticity" in promised,
+            c.forged,
+            "every delivery names its true sender",
+            "{n} deliveries claim a sender that did not send them",
+        ),
+    ]
+    if restart:
+        properties.append(
+            PropertyResult(
+                "causal_order",
+                False,
+                Status.NOT_CHECKED,
+                0,
+                "a restarted node's clock starts again at 1, so clock entries are ambiguous",
+            )
+        )
+    else:
+        properties.append(
+            _result(
+                "causal_order",
+                False,
+                c.causal,
+                "no delivery overtook a causally earlier message",
+                "{n} deliveries overtook a causally earlier message to the same node",
+            )
+        )
+    properties.append(
+        _result(
+            "clock_sanity",
+            True,
+            c.sanity,
+            "own entry +1 per send, deliver and local event",
+            "{n} events break the clock rules",
+        )
+    )
+
+    kinds = _link_of(run)
+    default_kind = run.link or "?"
+    links: dict[str, _Tally] = {}
+    for (sender, receiver), t in c.tallies.items():
+        kind = kinds.get(sender) or kinds.get(receiver) or default_kind
+        total = links.setdefault(kind, _Tally())
+        for name in _COUNT_FIELDS:
+            setattr(total, name, getattr(total, name) + getattr(t, name))
+    if not links and run.link:
+        links[run.link] = _Tally()
+    nodes = tuple(
+        NodeSummary(
+            node,
+            tuple(i.inc for i in incs),
+            sum(len(i.events) for i in incs),
+            run.correct(node),
+            kinds.get(node),
+        )
+        for node, incs in run.nodes.items()
+    )
+    for name in run.declared_nodes:
+        if not run.nodes.get(name):
+            notes.append(f"node {name} logged nothing (it counts as crashed)")
+    return Report(
+        name=run.name,
+        source=str(run.source),
+        seed=run.seed,
+        links={k: t.freeze("*", "*") for k, t in sorted(links.items())},
+        link_promises=per_link,
+        pairs=tuple(t.freeze(s, r) for (s, r), t in sorted(c.tallies.items())),
+        nodes=nodes,
+        properties=tuple(properties),
+        notes=tuple(notes),
+    )
+
+
+# -- presentation --------------------------------------------------------------------------------
+def _join(words: Sequence[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def promise_sentence(link: str, promises: Iterable[str]) -> str:
+    """What ``link`` promises and what a reader should therefore expect to see.
+
+    For example ``fairloss promises no creation only: losses, duplicates and
+    out-of-order deliveries are expected``.
+    """
+    kept = [p for p in PROPERTY_NAMES if p in set(promises)]
+    if not kept:
+        return f"{link} promises nothing: every property below is information"
+    missing = [_EXPECTED_WITHOUT[p] for p in _EXPECTED_WITHOUT if p not in kept]
+    text = f"{link} promises {_join([_LABELS[p] for p in kept])}"
+    if missing:
+        text += f" only: {_join(missing)} are expected"
+    return text
+
+
+_COLUMNS = (
+    ("sent", "sent"),
+    ("delivered", "deliv"),
+    ("lost", "lost"),
+    ("lost_crashed", "(crash)"),
+    ("duplicated", "dup"),
+    ("out_of_order", "order"),
+    ("failed", "failed"),
+    ("created", "created"),
+    ("unlogged", "unlogged"),
+    ("dropped", "dropped"),
+)
+_OPTIONAL_COLUMNS = frozenset({"lost_crashed", "unlogged", "dropped"})
+
+
+def _node_text(n: NodeSummary) -> str:
+    incs = ",".join(str(i) for i in n.incarnations) or "-"
+    state = "stopped clean" if n.correct else "crashed"
+    return f"{n.node} (inc {incs}, {n.events} events, {state})"
+
+
+def format_report(report: Report, *, ascii_only: bool = False) -> str:
+    """The report as compact text: counts per link and pair, one line per property, verdict.
+
+    ``ascii_only`` writes ``ok``/``XX``/``(info)`` instead of check marks, for terminals
+    that cannot print them.
+    """
+    good, bad = ("ok", "XX") if ascii_only else ("\u2713", "\u2717")
+    out: list[str] = []
+    title = report.name or report.source
+    out.append(
+        f"netclock check: {title}" + (f" (seed {report.seed})" if report.seed is not None else "")
+    )
+    if report.nodes:
+        out.append("nodes: " + ", ".join(_node_text(n) for n in report.nodes))
+    for kind in report.links:
+        sentence = promise_sentence(kind, report.link_promises.get(kind, ()))
+        out.append(sentence + "; causal order is information only")
+    rows = [(f"link {kind}", counts) for kind, counts in report.links.items()]
+    rows += [(f"  {p.sender} -> {p.receiver}", p) for p in report.pairs]
+    columns = [
+        (name, head)
+        for name, head in _COLUMNS
+        if name not in _OPTIONAL_COLUMNS or any(getattr(c, name) for _, c in rows)
+    ]
+    label_width = max([len(label) for label, _ in rows] + [4])
+    widths = [
+        max(len(head), *(len(str(getattr(c, name))) for _, c in rows)) if rows else len(head)
+        for name, head in columns
+    ]
+    out.append(
+        " " * label_width
+        + "".join(f"  {head:>{w}}" for (_, head), w in zip(columns, widths, strict=True))
+    )
+    for label, counts in rows:
+        out.append(
+            f"{label:<{label_width}}"
+            + "".join(
+                f"  {getattr(counts, name):>{w}}"
+                for (name, _), w in zip(columns, widths, strict=True)
+            )
+        )
+    name_width = max(len(p.name) for p in report.properties)
+    for p in report.properties:
+        mark = (good if p.status is Status.OK else bad) if p.promised else "(info)"
+        line = f"{mark:<6} {p.name:<{name_width}}  "
+        if p.promised:
+            line += p.summary
+        else:
+            line += f"{p.status.value}: {p.summary}"
+        if p.examples:
+            line += f" (e.g. {p.examples[0]})"
+        out.append(line)
+    out.extend(f"note: {note}" for note in report.notes)
+    if report.ok:
+        out.append("verdict: OK, every promised property holds")
+    else:
+        out.append(f"verdict: VIOLATED: {', '.join(report.violated)}")
+    return "\n".join(out)
+
+
+# -- command line --------------------------------------------------------------------------------
+class _UsageProblem(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageProblem(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="netclock check",
+        description="Check a run's event logs against the textbook properties of its links.",
+    )
+    parser.add_argument("run_folder", help="a run folder, or one <node>.events.jsonl file")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def cli(argv: Sequence[str]) -> int:
+    """``netclock check RUN_FOLDER [--json]``: 0 all promises hold, 1 one is violated, 2 usage."""
+    try:
+        args = _parser().parse_args(list(argv))
+    except _UsageProblem as exc:
+        sys.stderr.write(f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json]\n")
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        report = check_run(load_run(args.run_folder))
+    except ConfigError as exc:
+        sys.stderr.write(f"netclock check: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+    else:
+        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+        try:
+            "\u2713\u2717".encode(encoding)
+            ascii_only = False
+        except (UnicodeEncodeError, LookupError):
+            ascii_only = True
+        sys.stdout.write(format_report(report, ascii_only=ascii_only) + "\n")
+    return 0 if report.ok else 1

@@ -338,6 +338,7 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
     if unique == 0 or elapsed <= 0:
         raise BenchError(f"{variant.kind}: nothing was delivered ({unique} of {count})")
     return {
+        **_where_lost(sent.get("stats"), got.get("stats")),
         "count": count,
         "delivered": int(got["delivered"]),
         "unique": unique,
@@ -348,6 +349,22 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         "rate": unique / elapsed,
         "sender_s": float(sent["last_send"]) - float(sent["first_send"]),
     }
+
+
+def _where_lost(sender: Any, receiver: Any) -> dict[str, Any]:
+    """Datagrams the kernel dropped and messages a full inbox dropped (netclock runs only)."""
+    if not isinstance(sender, dict) or not isinstance(receiver, dict):
+        return {}
+    tx, rx = sender.get("link", {}), receiver.get("link", {})
+    out: dict[str, Any] = {
+        "datagrams_sent": tx.get("datagrams_sent"),
+        "datagrams_received": rx.get("datagrams_received"),
+    }
+    if "inbox_full" in rx:
+        out["dropped_inbox_full"] = rx["inbox_full"]
+    if "retransmitted" in tx:
+        out["retransmitted"] = tx["retransmitted"]
+    return out
 
 
 async def round_trip_run(settings: Settings, variant: Variant) -> dict[str, Any]:
@@ -466,6 +483,8 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         report["summary"] = {
             "netclock_rate": _median([n["rate"] for _, n in pairs]),
             "baseline_rate": _median([b["rate"] for b, _ in pairs]),
+            "netclock_delivered": _median([n["unique"] for _, n in pairs]),
+            "baseline_delivered": _median([b["unique"] for b, _ in pairs]),
             "netclock_loss_pct": _median([n["loss_pct"] for _, n in pairs]),
             "baseline_loss_pct": _median([b["loss_pct"] for b, _ in pairs]),
             "ratio": _median(ratios),
@@ -494,7 +513,17 @@ def _progress(
     out: TextIO, sc: Scenario, index: int, runs: int, side: str, result: dict[str, Any]
 ) -> None:
     if "rate" in result:
-        figure = f"{result['rate']:,.0f} msgs/s, {result['loss_pct']:.1f}% lost"
+        figure = (
+            f"{result['rate']:,.0f} msgs/s, {result['unique']:,} of {result['count']:,} "
+            f"delivered ({result['loss_pct']:.1f}% lost, {result['duplicates']} duplicates)"
+        )
+        if result.get("datagrams_sent") is not None:
+            figure += (
+                f"; datagrams {result['datagrams_sent']:,} sent, "
+                f"{result['datagrams_received']:,} received"
+            )
+        if result.get("dropped_inbox_full"):
+            figure += f", {result['dropped_inbox_full']:,} dropped at a full inbox"
     else:
         figure = f"p50 {result['p50_us']:.0f} µs, p99 {result['p99_us']:.0f} µs"
     print(f"  [{index + 1}/{runs}] {sc.title}: {side} {figure}", file=out, flush=True)

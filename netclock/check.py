@@ -54,6 +54,8 @@ from netclock.errors import ConfigError
 __all__ = [
     "Event",
     "Incarnation",
+    "NodeSummary",
+    "PROPERTY_NAMES",
     "PairCounts",
     "PropertyResult",
     "Report",
@@ -63,6 +65,7 @@ __all__ = [
     "cli",
     "format_report",
     "load_run",
+    "promise_sentence",
 ]
 
 log = logging.getLogger("netclock.check")
@@ -487,7 +490,7 @@ class Report:
         """The names of the promised properties that do not hold."""
         return tuple(p.name for p in self.properties if p.status is Status.VIOLATED)
 
-    def property(self, name: str) -> PropertyResult:
+    def result(self, name: str) -> PropertyResult:
         """The result for property ``name`` (see ``PROPERTY_NAMES``)."""
         for result in self.properties:
             if result.name == name:
@@ -826,11 +829,12 @@ def _link_of(run: Run) -> dict[str, str]:
 
 
 def _result(
-    name: str, promised: bool, finding: _Finding, ok_text: str, bad_text: str
+    name: str, promised: bool, finding: _Finding, ok_text: str, bad_text: tuple[str, str]
 ) -> PropertyResult:
+    """``bad_text`` is the (singular, plural) phrase that follows the count."""
     if finding.count:
         status = Status.VIOLATED if promised else Status.DOES_NOT_HOLD
-        summary = bad_text.format(n=finding.count)
+        summary = f"{finding.count} {bad_text[0] if finding.count == 1 else bad_text[1]}"
     else:
         status = Status.OK if promised else Status.HOLDS
         summary = ok_text
@@ -863,35 +867,44 @@ def check_run(run: Run) -> Report:
             "no_creation" in promised,
             c.created,
             "every delivery matches a send",
-            "{n} deliveries match no send",
+            ("delivery matches no send", "deliveries match no send"),
         ),
         _result(
             "no_duplication",
             "no_duplication" in promised,
             c.duplicated,
             "no message delivered twice",
-            "{n} extra deliveries of a message",
+            ("extra delivery of a message", "extra deliveries of a message"),
         ),
         _result(
             "reliable_delivery",
             "reliable_delivery" in promised,
             c.lost,
             lost_text,
-            "{n} messages between correct processes never delivered",
+            (
+                "message between correct processes never delivered",
+                "messages between correct processes never delivered",
+            ),
         ),
         _result(
             "fifo",
             "fifo" in promised,
             c.fifo,
             "each sender's messages delivered in send order",
-            "{n} deliveries behind a later message of the same sender",
+            (
+                "delivery behind a later message of the same sender",
+                "deliveries behind a later message of the same sender",
+            ),
         ),
         _result(
             "authenticity",
             "authenticity" in promised,
             c.forged,
             "every delivery names its true sender",
-            "{n} deliveries claim a sender that did not send them",
+            (
+                "delivery claims a sender that did not send it",
+                "deliveries claim a sender that did not send them",
+            ),
         ),
     ]
     if restart:
@@ -911,7 +924,10 @@ def check_run(run: Run) -> Report:
                 False,
                 c.causal,
                 "no delivery overtook a causally earlier message",
-                "{n} deliveries overtook a causally earlier message to the same node",
+                (
+                    "delivery overtook a causally earlier message to the same node",
+                    "deliveries overtook a causally earlier message to the same node",
+                ),
             )
         )
     properties.append(
@@ -920,7 +936,7 @@ def check_run(run: Run) -> Report:
             True,
             c.sanity,
             "own entry +1 per send, deliver and local event",
-            "{n} events break the clock rules",
+            ("event breaks the clock rules", "events break the clock rules"),
         )
     )
 

@@ -161,10 +161,10 @@ def test_clean_reliable_run_keeps_every_promise(tmp_path: Path) -> None:
     report = sim.check()
     assert report.ok, format_report(report)
     for name in ("no_creation", "no_duplication", "reliable_delivery", "clock_sanity"):
-        assert report.property(name).status is Status.OK, name
-    assert report.property("fifo").status is Status.HOLDS
-    assert report.property("causal_order").status is Status.HOLDS
-    assert report.property("causal_order").promised is False
+        assert report.result(name).status is Status.OK, name
+    assert report.result("fifo").status is Status.HOLDS
+    assert report.result("causal_order").status is Status.HOLDS
+    assert report.result("causal_order").promised is False
     ab = report.pair("a", "b")
     assert (ab.sent, ab.delivered, ab.lost, ab.duplicated) == (5, 5, 0, 0)
     assert report.links["reliable"].sent == 10
@@ -209,7 +209,7 @@ def test_fll2_duplicate_delivery_is_expected_on_fairloss(tmp_path: Path) -> None
     sim.stop()
     report = sim.check()
     assert report.ok, format_report(report)
-    assert report.property("no_duplication").status is Status.DOES_NOT_HOLD
+    assert report.result("no_duplication").status is Status.DOES_NOT_HOLD
     text = format_report(report)
     assert "fairloss promises no creation only: losses, duplicates" in text
     assert "(info) no_duplication" in text
@@ -224,7 +224,7 @@ def test_pl3_delivery_of_a_never_sent_id_is_creation(tmp_path: Path) -> None:
     report = sim.check()
     assert report.violated == ("no_creation",)
     assert report.pair("a", "b").created == 1
-    assert "a:1:99 was never sent" in report.property("no_creation").examples[0]
+    assert "a:1:99 was never sent" in report.result("no_creation").examples[0]
 
 
 def test_pl3_delivery_with_another_clock_than_the_send_is_creation(tmp_path: Path) -> None:
@@ -249,8 +249,8 @@ def test_al3_delivery_claiming_the_wrong_sender_breaks_authenticity(tmp_path: Pa
     sim.stop()
     report = sim.check()
     assert set(report.violated) == {"no_creation", "authenticity", "reliable_delivery"}
-    assert report.property("authenticity").count == 2
-    assert "a:1:1 claims to come from c to b" in report.property("authenticity").examples[1]
+    assert report.result("authenticity").count == 2
+    assert "a:1:1 claims to come from c to b" in report.result("authenticity").examples[1]
     assert report.pair("a", "b").lost == 1
 
 
@@ -264,7 +264,7 @@ def test_fifo_violation_fails_a_link_that_promises_fifo(tmp_path: Path) -> None:
     report = sim.check()
     assert "fifo" in report.violated
     assert report.pair("a", "b").out_of_order == 1
-    assert "a:1:1 delivered after seq 2" in report.property("fifo").examples[0]
+    assert "a:1:1 delivered after seq 2" in report.result("fifo").examples[0]
 
 
 def test_fifo_violation_is_information_without_the_promise(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_fifo_violation_is_information_without_the_promise(tmp_path: Path) -> No
     sim.stop()
     report = sim.check()
     assert report.ok, format_report(report)
-    assert report.property("fifo").status is Status.DOES_NOT_HOLD
+    assert report.result("fifo").status is Status.DOES_NOT_HOLD
     assert "out-of-order deliveries are expected" in format_report(report)
 
 
@@ -290,10 +290,10 @@ def test_causal_violation_is_reported_as_information_only(tmp_path: Path) -> Non
     sim.stop()
     report = sim.check()
     assert report.ok, format_report(report)
-    causal = report.property("causal_order")
+    causal = report.result("causal_order")
     assert (causal.status, causal.count, causal.promised) == (Status.DOES_NOT_HOLD, 1, False)
     assert "c delivered b:1:1 before a:1:1" in causal.examples[0]
-    assert report.property("fifo").status is Status.OK
+    assert report.result("fifo").status is Status.OK
     assert "(info) causal_order" in format_report(report)
 
 
@@ -303,7 +303,7 @@ def test_concurrent_messages_in_any_order_are_causally_fine(tmp_path: Path) -> N
     sim.deliver("c", m2)
     sim.deliver("c", m1)
     sim.stop()
-    assert sim.check().property("causal_order").status is Status.HOLDS
+    assert sim.check().result("causal_order").status is Status.HOLDS
 
 
 # -- losses ------------------------------------------------------------------------------------
@@ -328,7 +328,7 @@ def test_pl1_lost_message_to_a_crashed_node_is_not_a_violation(tmp_path: Path) -
     assert report.ok, format_report(report)
     assert report.pair("a", "b").lost_crashed == 1
     assert report.pair("c", "a").lost_crashed == 1
-    assert "2 lost to or from a crashed process" in report.property("reliable_delivery").summary
+    assert "2 lost to or from a crashed process" in report.result("reliable_delivery").summary
     assert [n.correct for n in report.nodes] == [True, False, False]
 
 
@@ -388,8 +388,8 @@ def test_restart_counts_incarnations_and_leaves_causal_unchecked(tmp_path: Path)
     assert mid == ("a", 2, 1)
     assert report.pair("a", "b").lost_crashed == 1
     assert report.nodes[0].incarnations == (1, 2)
-    assert report.property("causal_order").status is Status.NOT_CHECKED
-    assert report.property("clock_sanity").status is Status.OK
+    assert report.result("causal_order").status is Status.NOT_CHECKED
+    assert report.result("clock_sanity").status is Status.OK
 
 
 # -- clock sanity ------------------------------------------------------------------------------
@@ -403,7 +403,7 @@ def test_clock_that_skips_a_tick_breaks_clock_sanity(tmp_path: Path) -> None:
     assert report.violated == ("clock_sanity",)
     assert (
         "a.events.jsonl:3: local should give {a:3} (local ticks), the log has {a:4}"
-        in report.property("clock_sanity").examples[0]
+        in report.result("clock_sanity").examples[0]
     )
 
 
@@ -568,8 +568,8 @@ def test_causal_rule_agrees_with_brute_force(
     folder = tmp_path_factory.mktemp("causal")
     run = load_run(random_run(folder, seed, messages).write())
     report = check_run(run)
-    assert report.property("causal_order").count == brute_force_causal(run), f"seed={seed}"
-    assert report.property("clock_sanity").status is Status.OK, f"seed={seed}"
+    assert report.result("causal_order").count == brute_force_causal(run), f"seed={seed}"
+    assert report.result("clock_sanity").status is Status.OK, f"seed={seed}"
 
 
 def write_big_run(folder: Path, seed: int, messages: int) -> None:
@@ -644,4 +644,4 @@ def test_200k_event_run_is_checked(tmp_path: Path) -> None:
         0,
     ), f"seed={seed}"
     assert report.ok, f"seed={seed}\n{format_report(report)}"
-    assert report.property("causal_order").status is Status.DOES_NOT_HOLD, f"seed={seed}"
+    assert report.result("causal_order").status is Status.DOES_NOT_HOLD, f"seed={seed}"

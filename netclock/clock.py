@@ -11,6 +11,8 @@ from netclock.errors import ClockError
 
 MAX_COUNTER = 2**64 - 1
 """Largest counter a clock may hold (GoVector counters are uint64)."""
+MAX_PID_LENGTH = 255
+"""Longest process id, in characters."""
 
 
 _BAD_PID_CHAR = re.compile(r'[\s\x00-\x1f\x7f-\x9f"\\\ud800-\udfff]')
@@ -32,10 +34,10 @@ def check_pid(pid: object) -> str:
     """Return ``pid`` if it can name a process (non-empty str, no white space), else raise."""
     if not isinstance(pid, str):
         raise ClockError(f"process id must be a str, not {type(pid).__name__}")
-    if not pid or _BAD_PID_CHAR.search(pid):
+    if not pid or len(pid) > MAX_PID_LENGTH or _BAD_PID_CHAR.search(pid):
         raise ClockError(
-            f"process id {pid!r} must be non-empty, with no white space, control character, "
-            "quote or backslash"
+            f"process id {pid!r:.80} must be 1 to {MAX_PID_LENGTH} characters, with no white "
+            "space, control character, quote or backslash"
         )
     return pid
 
@@ -78,6 +80,23 @@ class VectorClock:
             if value:
                 checked[pid] = value
         self._entries = checked
+
+    @classmethod
+    def _adopt(cls, entries: dict[Any, Any]) -> VectorClock:
+        """Validate a freshly decoded dict and use it as the clock's storage (no copy)."""
+        known = _KNOWN_PIDS
+        zero = False
+        for pid, value in entries.items():
+            if pid not in known:
+                check_pid(pid)
+                if len(known) < _KNOWN_PIDS_MAX:
+                    known.add(pid)
+            if type(value) is not int or not 0 < value <= MAX_COUNTER:
+                _check_counter(pid, value)
+                zero = True
+        clock = cls.__new__(cls)
+        clock._entries = {p: v for p, v in entries.items() if v} if zero else entries
+        return clock
 
     @classmethod
     def _trusted(cls, entries: dict[str, int]) -> VectorClock:

@@ -48,14 +48,21 @@ class Delivery(NamedTuple):
     """A message as the application receives it.
 
     ``clock`` is the sender's clock when it sent the message; ``receive_clock`` is this
-    node's clock right after the delivery (the receive event).
+    node's clock right after the delivery (the receive event); ``id`` is the message's
+    ``(sender, incarnation, seq)``.
     """
 
     sender: str
     payload: Any
     clock: VectorClock
-    id: MessageId
     receive_clock: VectorClock
+    incarnation: int
+    seq: int
+
+    @property
+    def id(self) -> MessageId:
+        """The message's id: unique per (sender, receiver) link, across restarts."""
+        return MessageId(self.sender, self.incarnation, self.seq)
 
 
 class Failure(NamedTuple):
@@ -174,15 +181,17 @@ class Node:
             return
         was_running = self._state == "running"
         self._state = "closing"
+        drained = True
         if was_running:
             try:
                 await asyncio.wait_for(self._link.flush(), self._close_timeout)
             except TimeoutError:
-                log.debug("%s: close timed out with messages unacknowledged", self.id)
+                drained = False
+                log.info("%s: closed with messages still unacknowledged", self.id)
         await self._link.close()
         self._state = "closed"
         if self._recorder is not None:
-            self._recorder.record("stop", self._clock, "stop", clean=True, stats=self.stats())
+            self._recorder.record("stop", self._clock, "stop", clean=drained, stats=self.stats())
             self._recorder.close()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -310,14 +319,13 @@ class Node:
                 )
             return
         self._clock = new_clock
-        msg_id = MessageId(sender, incarnation, seq)
-        self._inbox.append(Delivery(sender, payload, clock, msg_id, new_clock))
+        self._inbox.append(Delivery(sender, payload, clock, new_clock, incarnation, seq))
         if self._recorder is not None:
             self._recorder.record(
                 "deliver",
                 new_clock,
-                f"deliver {msg_id} from {sender}",
-                id=list(msg_id),
+                f"deliver {sender}:{incarnation}:{seq} from {sender}",
+                id=[sender, incarnation, seq],
                 msg_clock=clock.to_wire(),
                 **{"from": sender},
             )

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from netclock.clock import MAX_COUNTER, VectorClock, check_pid
+from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock, check_pid
 from netclock.errors import ClockError, UsageError, WireError
 
 VERSION = 1
@@ -262,8 +262,10 @@ def _uint(value: Any, what: str) -> int:
 
 
 def _text(value: Any, what: str) -> str:
-    if type(value) is not str or len(value) > 255:
-        raise WireError(f"{what} must be a process id: a str of at most 255 characters")
+    if type(value) is str and value in _KNOWN_PIDS:
+        return value
+    if type(value) is not str:
+        raise WireError(f"{what} must be a process id (a str), not {type(value).__name__}")
     try:
         return check_pid(value)
     except ClockError as exc:
@@ -278,9 +280,9 @@ def _clock(value: Any, limits: Limits) -> VectorClock:
             f"clock has {len(value)} entries, more than the limit of {limits.max_clock_entries}"
         )
     try:
-        return VectorClock(value)
-    except ValueError as exc:
-        raise WireError(f"bad clock: {exc}") from exc
+        return VectorClock._adopt(value)
+    except ClockError as exc:
+        raise WireError(f"bad clock: {exc}") from None
 
 
 def _ack(value: Any, limits: Limits) -> Ack | None:
@@ -313,9 +315,10 @@ def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
     for item in value:
         if type(item) is not list or len(item) != 3:
             raise WireError("a segment message must be a 3-item array [seq, clock, payload]")
-        seq = _uint(item[0], "sequence number")
-        if seq == 0:
-            raise WireError("sequence numbers start at 1")
+        seq = item[0]
+        if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
+            if _uint(seq, "sequence number") == 0:
+                raise WireError("sequence numbers start at 1")
         out.append(Message(seq, _clock(item[1], limits), item[2]))
     return tuple(out)
 
@@ -329,18 +332,9 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
     if size > limits.max_bytes:
         raise WireError(f"envelope of {size} bytes exceeds the limit of {limits.max_bytes}")
     try:
-        return msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=False,
-            use_list=True,
-            max_str_len=size,
-            max_bin_len=size,
-            max_array_len=size,
-            max_map_len=size // 2,
-            max_ext_len=0,
-            ext_hook=_no_ext,
-        )
+        # unpackb bounds every length by len(data) already: no header can make it
+        # allocate more than the datagram could hold.
+        return msgpack.unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
     except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
         raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
 
@@ -350,26 +344,32 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
     obj = _unpack(data, limits)
     if type(obj) is not list or len(obj) < 5:
         raise WireError("envelope must be an array of at least 5 items")
-    if obj[0] != VERSION or type(obj[0]) is not int:
-        raise WireError(f"unknown envelope version {obj[0]!r:.20}")
-    kind = obj[1]
-    sender = _text(obj[2], "sender")
-    incarnation = _uint(obj[3], "incarnation")
-    receiver = _text(obj[4], "receiver")
+    version, kind, sender, incarnation, receiver = obj[:5]
+    if version != VERSION or type(version) is not int:
+        raise WireError(f"unknown envelope version {version!r:.20}")
+    if type(sender) is not str or sender not in _KNOWN_PIDS:
+        sender = _text(sender, "sender")
+    if type(receiver) is not str or receiver not in _KNOWN_PIDS:
+        receiver = _text(receiver, "receiver")
+    if type(incarnation) is not int or not 0 <= incarnation <= MAX_COUNTER:
+        _uint(incarnation, "incarnation")
     n = len(obj)
-    if kind == DATA and n == 8 and type(kind) is int:
-        seq = _uint(obj[5], "sequence number")
-        if seq == 0:
-            raise WireError("sequence numbers start at 1")
+    if type(kind) is not int:
+        raise WireError(f"unknown envelope kind {kind!r:.20}")
+    if kind == DATA and n == 8:
+        seq = obj[5]
+        if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
+            if _uint(seq, "sequence number") == 0:
+                raise WireError("sequence numbers start at 1")
         return Data(sender, incarnation, receiver, seq, _clock(obj[6], limits), obj[7])
-    if kind == SEGMENT and n == 8 and type(kind) is int:
+    if kind == SEGMENT and n == 8:
         base = _uint(obj[5], "base")
         if base == 0:
             raise WireError("segment base starts at 1")
         return Segment(
             sender, incarnation, receiver, base, _ack(obj[6], limits), _messages(obj[7], limits)
         )
-    if kind == HELLO and n == 7 and type(kind) is int:
+    if kind == HELLO and n == 7:
         return Hello(
             sender,
             incarnation,
@@ -377,6 +377,6 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
             _uint(obj[5], "peer incarnation"),
             _uint(obj[6], "resume point"),
         )
-    if kind == HEARTBEAT and n == 5 and type(kind) is int:
+    if kind == HEARTBEAT and n == 5:
         return Heartbeat(sender, incarnation, receiver)
     raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")

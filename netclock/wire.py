@@ -308,6 +308,11 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
     return Ack(incarnation, cumulative, tuple(sacks), window)
 
 
+def _bad_seq(value: Any) -> None:
+    _uint(value, "sequence number")
+    raise WireError("sequence numbers start at 1")
+
+
 def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
     if type(value) is not list or len(value) > limits.max_messages:
         raise WireError("segment messages must be an array within the message limit")
@@ -317,8 +322,7 @@ def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
             raise WireError("a segment message must be a 3-item array [seq, clock, payload]")
         seq = item[0]
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
-            if _uint(seq, "sequence number") == 0:
-                raise WireError("sequence numbers start at 1")
+            _bad_seq(seq)
         out.append(Message(seq, _clock(item[1], limits), item[2]))
     return tuple(out)
 
@@ -359,8 +363,7 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
     if kind == DATA and n == 8:
         seq = obj[5]
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
-            if _uint(seq, "sequence number") == 0:
-                raise WireError("sequence numbers start at 1")
+            _bad_seq(seq)
         return Data(sender, incarnation, receiver, seq, _clock(obj[6], limits), obj[7])
     if kind == SEGMENT and n == 8:
         base = _uint(obj[5], "base")

@@ -1,0 +1,888 @@
+"""Sans-IO perfect link: one reliable, flow-controlled message stream per peer.
+
+:class:`PeerSession` is a pure state machine (no asyncio, no sockets, time passed in as
+``now`` in float seconds). It implements the textbook perfect link between this node and
+one peer, in both directions at once:
+
+* PL1 reliable delivery: every message is held until the peer acknowledges it and is
+  retransmitted on timeout (RFC 6298 timer with Karn's rule), on three selective acks
+  above it (fast retransmit), and after a reconnect or a peer restart.
+* PL2 no duplication: the receiver keeps a cumulative point and the bounded set of
+  messages above it; anything at or below the point, or already held, is a duplicate.
+* PL3 no creation: only messages decoded from the peer's segments are delivered.
+
+How an adapter drives it (the aioquic pattern)::
+
+    seq = session.send(clock, payload, now)          # may raise WindowFull / UsageError
+    session.receive_segment(segment, now)            # a decoded wire.Segment from the peer
+    for message in session.pop_deliveries(room): ... # hand to the application
+    for datagram in session.datagrams_to_send(now): ...  # put on the wire
+    deadline = session.get_timer()                   # re-arm one timer at this time
+    session.handle_timer(now)                        # when it fires, then send again
+    for event in session.events(): ...               # Unreachable / Reachable / GaveUp
+
+Call ``datagrams_to_send`` after every input (send, receive, pop, timer, reconnect) and
+re-read ``get_timer`` afterwards. The protocol, in one paragraph: each direction numbers
+messages from 1; every segment carries ``base``, the sender's lowest sequence number not
+yet acknowledged or given up, and (when anything was received from the peer) an ack with
+the cumulative point, up to 64 selective ranges and the receive window. The window is
+how many sequence numbers beyond the cumulative point the receiver accepts now
+(``receive_capacity`` minus the messages waiting for the application; messages held out of
+order sit inside it), so both sides hold at most their configured number of messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from netclock import wire
+from netclock.clock import VectorClock
+from netclock.errors import ConfigError, UsageError, WindowFull
+from netclock.rtt import RttEstimator
+
+log = logging.getLogger("netclock.reliable_core")
+
+TIMER_GRANULARITY = 0.001
+"""Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""
+MAX_WINDOW = 1 << 24
+"""Largest receive window a peer may advertise; a larger one is rejected as absurd."""
+DUPTHRESH = 3
+"""Selectively acked messages above an unacked one that mark it lost (fast retransmit)."""
+
+_MAX_UINT_BYTES = 9
+"""Largest msgpack encoding of an unsigned 64-bit integer."""
+_PLAIN_ACK_BYTES = 1 + 2 * _MAX_UINT_BYTES + 1 + _MAX_UINT_BYTES + 1
+"""Upper bound of an ack without selective ranges: array, incarnation, cumulative, [], window."""
+_WORST_SACK_BYTES = 3 + 2 * _MAX_UINT_BYTES * wire.DEFAULT_LIMITS.max_sack_ranges
+"""Upper bound of the selective ranges of one ack."""
+
+STAT_KEYS = (
+    "sent",
+    "retransmitted",
+    "fast_retransmits",
+    "timeouts",
+    "probes",
+    "received",
+    "duplicates",
+    "beyond_window",
+    "skipped",
+    "discarded",
+    "delivered",
+    "acks_sent",
+    "pure_acks",
+    "datagrams_sent",
+    "datagrams_received",
+    "rejected",
+    "stale_incarnation",
+    "ignored_acks",
+    "stale_acks",
+    "gave_up",
+)
+"""Every counter in :attr:`PeerSession.stats` (all start at 0)."""
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """No ack from ``peer`` for ``unreachable_after`` seconds while messages were held.
+
+    The messages are kept and probed at ``rto_max``; :class:`Reachable` follows when an
+    ack arrives again.
+    """
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reachable:
+    """``peer`` acknowledged again after an :class:`Unreachable`."""
+
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """Messages unacknowledged for ``give_up_after`` seconds, removed from the session.
+
+    ``messages`` holds ``(seq, payload)`` pairs in sequence order. The peer may or may not
+    have received them (an ack may have been lost); it will deliver none of them later.
+    """
+
+    peer: str
+    messages: list[tuple[int, Any]]
+
+
+SessionEvent = Unreachable | Reachable | GaveUp
+
+
+class _Outgoing:
+    """One held message: packed once, resent byte for byte."""
+
+    __slots__ = ("packed", "payload", "queued", "queued_at", "sacked", "sent_at", "seq", "tx")
+
+    def __init__(self, seq: int, packed: bytes, payload: Any, queued_at: float) -> None:
+        self.seq = seq
+        self.packed = packed
+        self.payload = payload
+        self.queued_at = queued_at
+        self.sent_at = 0.0
+        self.tx = 0
+        """How many times it went out (Karn: RTT samples only when exactly 1)."""
+        self.sacked = False
+        """Selectively acked: not resent, but kept until the cumulative ack passes it."""
+        self.queued = False
+        """Waiting in the retransmission queue."""
+
+
+def _str_bytes(text: str) -> int:
+    return 3 + len(text.encode("utf-8"))
+
+
+class PeerSession:
+    """Reliable, flow-controlled message stream between this node and one peer (both directions).
+
+    Guarantees PL1/PL2/PL3 while both processes run (and FIFO order when ``fifo`` is true).
+    Memory is bounded: at most ``send_window`` messages are held for sending and at most
+    ``receive_capacity`` messages are buffered for delivery.
+
+    The receive window assumed for a peer before its first ack is this session's own
+    ``receive_capacity`` (peers are expected to share the link configuration); a smaller
+    peer drops the excess and acks, and the excess is resent.
+    """
+
+    def __init__(
+        self,
+        local_id: str,
+        local_incarnation: int,
+        peer_id: str,
+        *,
+        send_window: int = 1024,
+        receive_capacity: int = 1024,
+        max_datagram: int = 1400,
+        fifo: bool = True,
+        retransmit: bool = True,
+        rto_initial: float = 0.05,
+        rto_min: float = 0.005,
+        rto_max: float = 1.0,
+        ack_delay: float = 0.002,
+        unreachable_after: float = 3.0,
+        give_up_after: float | None = None,
+    ) -> None:
+        if send_window < 1:
+            raise ConfigError(f"send_window must be at least 1, not {send_window}")
+        if receive_capacity < 1:
+            raise ConfigError(f"receive_capacity must be at least 1, not {receive_capacity}")
+        if receive_capacity > MAX_WINDOW:
+            raise ConfigError(f"receive_capacity must be at most {MAX_WINDOW}")
+        if not 64 <= max_datagram <= wire.DEFAULT_LIMITS.max_bytes:
+            raise ConfigError(
+                f"max_datagram must be between 64 and {wire.DEFAULT_LIMITS.max_bytes} bytes, "
+                f"not {max_datagram}"
+            )
+        if ack_delay < 0:
+            raise ConfigError(f"ack_delay must not be negative, not {ack_delay}")
+        if unreachable_after <= 0:
+            raise ConfigError(f"unreachable_after must be positive, not {unreachable_after}")
+        if give_up_after is not None and give_up_after <= 0:
+            raise ConfigError(f"give_up_after must be positive or None, not {give_up_after}")
+
+        self.local_id = local_id
+        self.local_incarnation = local_incarnation
+        self.peer_id = peer_id
+        self.send_window = send_window
+        self.receive_capacity = receive_capacity
+        self.max_datagram = max_datagram
+        self.fifo = fifo
+        self.retransmit = retransmit
+        self.rto_max = rto_max
+        self.ack_delay = ack_delay
+        self.unreachable_after = unreachable_after
+        self.give_up_after = give_up_after
+        self.rtt = RttEstimator(rto_initial, rto_min, rto_max)
+        """The retransmission-timeout estimator (read ``rtt.srtt`` / ``rtt.rto``)."""
+        self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
+        """Counters (see :data:`STAT_KEYS`); the caller may read, never needs to reset."""
+
+        self._header_bytes = (
+            3 + _str_bytes(local_id) + _MAX_UINT_BYTES + _str_bytes(peer_id) + _MAX_UINT_BYTES + 5
+        )
+        self._max_message = (
+            wire.DEFAULT_LIMITS.max_bytes
+            - self._header_bytes
+            - (_PLAIN_ACK_BYTES + _WORST_SACK_BYTES)
+        )
+        self._events: list[SessionEvent] = []
+
+        # -- sending side: our messages to the peer --
+        self._held: dict[int, _Outgoing] = {}
+        """Messages not yet cumulatively acked or given up: exactly seqs base..next_seq-1."""
+        self._next_seq = 1
+        self._next_send = 1
+        """Lowest sequence number never transmitted."""
+        self._base = 1
+        self._acked_cum = 0
+        """Highest cumulative ack the peer sent for this incarnation."""
+        self._peer_window = receive_capacity
+        self._sacked = 0
+        self._rtx: list[int] = []
+        self._probe: _Outgoing | None = None
+        self._rtx_deadline: float | None = None
+        self._progress_at = 0.0
+        self._unreachable = False
+        self._announce = False
+
+        # -- receiving side: the peer's messages to us --
+        self._rx_inc: int | None = None
+        self._cum = 0
+        self._ready: deque[wire.Message] = deque()
+        self._ooo: dict[int, wire.Message] = {}
+        """fifo: messages above a gap, by seq."""
+        self._seen: set[int] = set()
+        """not fifo: seqs above the cumulative point already delivered to ``_ready``."""
+        self._old: deque[tuple[int, deque[wire.Message]]] = deque()
+        """Deliverable messages of earlier peer incarnations, oldest first."""
+        self._old_count = 0
+        self._delivering_inc = 0
+        self._sacks: tuple[tuple[int, int], ...] | None = ()
+        """Cached selective ranges; ``None`` when they must be recomputed."""
+        self._segs_unacked = 0
+        self._ack_now = False
+        self._ack_deadline: float | None = None
+        self._adv_window = receive_capacity
+
+    # -- sending ----------------------------------------------------------------------------------
+    def send(self, clock: VectorClock, payload: Any, now: float) -> int:
+        """Queue one message and return its sequence number (1, 2, ...).
+
+        The message is packed once here. Raises :class:`~netclock.errors.WindowFull` when
+        ``send_window`` messages are held, :class:`~netclock.errors.UsageError` when the
+        payload cannot be encoded or is too large for one datagram. Call
+        :meth:`datagrams_to_send` next.
+        """
+        held = self._held
+        if len(held) >= self.send_window:
+            raise WindowFull(self.peer_id, self.send_window)
+        seq = self._next_seq
+        packed = wire.pack_message(seq, clock, payload)
+        if len(packed) > self._max_message:
+            raise UsageError(
+                f"message of {len(packed)} bytes does not fit in one datagram "
+                f"(at most {self._max_message}); send a smaller payload"
+            )
+        if not held:
+            self._progress_at = now
+        held[seq] = _Outgoing(seq, packed, payload, now)
+        self._next_seq = seq + 1
+        if self._rtx_deadline is None and self.retransmit and self._window_blocked():
+            self._rtx_deadline = now + self.rtt.rto
+        return seq
+
+    def writable(self) -> bool:
+        """True when :meth:`send` has room (fewer than ``send_window`` messages held)."""
+        return len(self._held) < self.send_window
+
+    @property
+    def unacked(self) -> int:
+        """Messages held: sent or queued, not yet cumulatively acked or given up."""
+        return len(self._held)
+
+    @property
+    def unreachable(self) -> bool:
+        """True between an :class:`Unreachable` event and the next ack."""
+        return self._unreachable
+
+    # -- receiving --------------------------------------------------------------------------------
+    @property
+    def peer_incarnation(self) -> int:
+        """The peer incarnation of the messages the last :meth:`pop_deliveries` returned.
+
+        Before any pop, the incarnation currently received from (0 before first contact).
+        """
+        return self._delivering_inc
+
+    @property
+    def buffered(self) -> int:
+        """Messages held on the receive side (deliverable or out of order); <= capacity."""
+        return len(self._ready) + self._old_count + len(self._ooo)
+
+    @property
+    def deliverable(self) -> int:
+        """How many messages :meth:`pop_deliveries` can return now (all incarnations)."""
+        return len(self._ready) + self._old_count
+
+    def receive_segment(self, segment: wire.Segment, now: float) -> None:
+        """Take one decoded segment from the peer (already addressed to us).
+
+        Bad or stale input is counted in :attr:`stats` and ignored, never raised. Call
+        :meth:`pop_deliveries` and :meth:`datagrams_to_send` next.
+        """
+        stats = self.stats
+        stats["datagrams_received"] += 1
+        if segment.sender != self.peer_id or segment.receiver != self.local_id:
+            stats["rejected"] += 1
+            log.debug("segment %s->%s is not for this session", segment.sender, segment.receiver)
+            return
+        incarnation = segment.incarnation
+        if incarnation != self._rx_inc:
+            if self._rx_inc is not None and incarnation < self._rx_inc:
+                stats["stale_incarnation"] += 1
+                log.debug("segment from old incarnation %d of %s", incarnation, self.peer_id)
+                return
+            self._new_peer_incarnation(incarnation, segment.base)
+        elif segment.base - 1 > self._cum:
+            self._skip_to(segment.base - 1)
+        ack = segment.ack
+        if ack is not None:
+            self._on_ack(ack, now)
+        if segment.messages:
+            self._on_messages(segment.messages, now)
+
+    def _on_messages(self, messages: tuple[wire.Message, ...], now: float) -> None:
+        cum = self._cum
+        ready = self._ready
+        fifo = self.fifo
+        ooo = self._ooo
+        seen = self._seen
+        limit = cum + self.receive_capacity - len(ready) - self._old_count
+        had_gap = bool(ooo or seen)
+        accepted = duplicates = beyond = 0
+        for message in messages:
+            seq = message.seq
+            if seq <= cum:
+                duplicates += 1
+            elif seq > limit:
+                beyond += 1
+            elif seq == cum + 1:
+                ready.append(message)
+                cum = seq
+                accepted += 1
+                if fifo:
+                    while ooo:
+                        following = ooo.pop(cum + 1, None)
+                        if following is None:
+                            break
+                        ready.append(following)
+                        cum += 1
+                else:
+                    while seen and cum + 1 in seen:
+                        cum += 1
+                        seen.discard(cum)
+            elif fifo:
+                if seq in ooo:
+                    duplicates += 1
+                else:
+                    ooo[seq] = message
+                    accepted += 1
+            elif seq in seen:
+                duplicates += 1
+            else:
+                seen.add(seq)
+                ready.append(message)
+                limit -= 1
+                accepted += 1
+        stats = self.stats
+        if cum != self._cum or accepted:
+            self._cum = cum
+            self._sacks = None
+        stats["received"] += accepted
+        if duplicates:
+            stats["duplicates"] += duplicates
+        if beyond:
+            stats["beyond_window"] += beyond
+            log.debug("%d message(s) from %s beyond the receive window", beyond, self.peer_id)
+        self._segs_unacked += 1
+        if self._segs_unacked >= 2 or duplicates or beyond or had_gap or ooo or seen:
+            self._ack_now = True
+        elif self._ack_deadline is None:
+            self._ack_deadline = now + self.ack_delay
+
+    def _skip_to(self, point: int) -> None:
+        """The sender gave up up to ``point``: deliver what we hold up to there, skip the rest."""
+        moved = 0
+        if self.fifo:
+            for seq in sorted(s for s in self._ooo if s <= point):
+                self._ready.append(self._ooo.pop(seq))
+                moved += 1
+        else:
+            below = [s for s in self._seen if s <= point]
+            self._seen.difference_update(below)
+            moved = len(below)
+        self.stats["skipped"] += point - self._cum - moved
+        self._cum = point
+        if self.fifo:
+            while self._ooo and self._cum + 1 in self._ooo:
+                self._cum += 1
+                self._ready.append(self._ooo.pop(self._cum))
+        else:
+            while self._seen and self._cum + 1 in self._seen:
+                self._cum += 1
+                self._seen.discard(self._cum)
+        self._sacks = None
+        self._ack_now = True
+
+    def _new_peer_incarnation(self, incarnation: int, base: int) -> None:
+        """First contact with ``incarnation`` of the peer: start receiving at its ``base``."""
+        previous = self._rx_inc
+        if self._ready:
+            assert previous is not None
+            self._old.append((previous, self._ready))
+            self._old_count += len(self._ready)
+            self._ready = deque()
+        discarded = len(self._ooo)
+        if discarded:
+            self.stats["discarded"] += discarded
+            log.debug("discarding %d out-of-order message(s) of a previous incarnation", discarded)
+        self._ooo.clear()
+        self._seen.clear()
+        self._rx_inc = incarnation
+        if not self._old:
+            self._delivering_inc = incarnation
+        self._cum = base - 1
+        self._sacks = ()
+        self._segs_unacked = 0
+        self._ack_now = False
+        self._ack_deadline = None
+        self._adv_window = self.receive_capacity
+        if previous is None:
+            return
+        # The peer restarted: what it had selectively acked is gone, and its window is new.
+        log.debug("%s restarted (incarnation %d -> %d)", self.peer_id, previous, incarnation)
+        self._peer_window = self.receive_capacity
+        self._unsack_and_requeue()
+
+    def _unsack_and_requeue(self) -> None:
+        held = self._held
+        rtx = self._rtx
+        for seq in range(self._base, self._next_send):
+            entry = held[seq]
+            entry.sacked = False
+            if not entry.queued:
+                entry.queued = True
+                rtx.append(seq)
+        self._sacked = 0
+
+    def pop_deliveries(self, limit: int) -> list[wire.Message]:
+        """At most ``limit`` messages for the application, in delivery order.
+
+        One call returns messages of one peer incarnation only (:attr:`peer_incarnation`
+        says which); loop while :attr:`deliverable` is non-zero to drain everything.
+        Popping frees receive capacity; call :meth:`datagrams_to_send` afterwards, it may
+        carry a window update.
+        """
+        if limit <= 0:
+            return []
+        if self._old:
+            incarnation, batch = self._old[0]
+            out = [batch.popleft() for _ in range(min(limit, len(batch)))]
+            if not batch:
+                self._old.popleft()
+            self._old_count -= len(out)
+            self._delivering_inc = incarnation
+        else:
+            ready = self._ready
+            if not ready:
+                return []
+            if self._rx_inc is not None:
+                self._delivering_inc = self._rx_inc
+            if limit >= len(ready):
+                out = list(ready)
+                ready.clear()
+            else:
+                out = [ready.popleft() for _ in range(limit)]
+        self.stats["delivered"] += len(out)
+        if self._rx_inc is not None:
+            window = self.receive_capacity - len(self._ready) - self._old_count
+            if self._adv_window == 0 or window - self._adv_window >= self.receive_capacity // 2:
+                self._ack_now = True
+        return out
+
+    def resume_point(self) -> tuple[int, int]:
+        """``(peer incarnation, cumulative seq received from it)`` for a connection hello."""
+        if self._rx_inc is None:
+            return (0, 0)
+        return (self._rx_inc, self._cum)
+
+    # -- acks (sending side) ----------------------------------------------------------------------
+    def _on_ack(self, ack: wire.Ack, now: float) -> None:
+        stats = self.stats
+        if ack.incarnation != self.local_incarnation:
+            stats["ignored_acks"] += 1
+            return
+        cum = ack.cumulative
+        sacks = ack.sacks
+        next_send = self._next_send
+        if cum >= next_send or (sacks and sacks[-1][1] >= next_send) or ack.window > MAX_WINDOW:
+            stats["rejected"] += 1
+            log.debug(
+                "absurd ack from %s: cumulative %d, sacks %r, window %d, next unsent %d",
+                self.peer_id,
+                cum,
+                sacks[:4],
+                ack.window,
+                next_send,
+            )
+            return
+        acked_cum = self._acked_cum
+        if cum < acked_cum:
+            stats["stale_acks"] += 1
+            return
+        self._progress_at = now
+        if self._unreachable:
+            self._unreachable = False
+            self._events.append(Reachable(self.peer_id))
+        held = self._held
+        sample_sent = -1.0
+        progressed = cum > acked_cum
+        if progressed:
+            for seq in range(max(acked_cum + 1, self._base), cum + 1):
+                entry = held.pop(seq, None)
+                if entry is None:
+                    continue
+                if entry.sacked:
+                    self._sacked -= 1
+                elif entry.tx == 1 and entry.sent_at > sample_sent:
+                    sample_sent = entry.sent_at
+            self._acked_cum = cum
+            if cum >= self._base:
+                self._base = cum + 1
+            self.rtt.reset_backoff()
+        self._peer_window = ack.window
+        if sacks:
+            base = self._base
+            for first, last in sacks:
+                for seq in range(max(first, base), last + 1):
+                    entry = held.get(seq)
+                    if entry is not None and not entry.sacked:
+                        entry.sacked = True
+                        self._sacked += 1
+                        if entry.tx == 1 and entry.sent_at > sample_sent:
+                            sample_sent = entry.sent_at
+        if sample_sent >= 0.0:
+            self.rtt.on_sample(now - sample_sent)
+        if not self.retransmit:
+            self._rewind_beyond(cum + ack.window)
+            return
+        if self._sacked >= DUPTHRESH:
+            self._detect_losses(now)
+        if progressed or self._rtx_deadline is None:
+            self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+
+    def _rewind_beyond(self, limit: int) -> None:
+        """Reliable transport: messages sent beyond the window the peer reports were dropped."""
+        held = self._held
+        for seq in range(max(limit + 1, self._base), self._next_send):
+            entry = held[seq]
+            if not entry.sacked and not entry.queued:
+                entry.queued = True
+                self._rtx.append(seq)
+
+    def _detect_losses(self, now: float) -> None:
+        """Queue each unacked message with DUPTHRESH sacked ones above it (once per RTT)."""
+        held = self._held
+        srtt = self.rtt.srtt if self.rtt.srtt is not None else self.rtt.rto
+        above = self._sacked
+        for seq in range(self._base, self._next_send):
+            if above < DUPTHRESH:
+                break
+            entry = held[seq]
+            if entry.sacked:
+                above -= 1
+            elif not entry.queued and (entry.tx == 1 or now - entry.sent_at >= srtt):
+                entry.queued = True
+                self._rtx.append(seq)
+                self.stats["fast_retransmits"] += 1
+
+    def _window_blocked(self) -> bool:
+        return self._next_seq > self._next_send > self._acked_cum + self._peer_window
+
+    def _needs_timer(self) -> bool:
+        return self._next_send > self._base or self._window_blocked()
+
+    # -- output -----------------------------------------------------------------------------------
+    def datagrams_to_send(self, now: float) -> list[bytes]:
+        """Encoded segments to put on the wire now (possibly none).
+
+        Packs retransmissions, then new messages the peer's window allows, and the ack,
+        into as few datagrams of at most ``max_datagram`` bytes as possible (a message
+        larger than that goes alone). Re-read :meth:`get_timer` afterwards.
+        """
+        held = self._held
+        limit = self._acked_cum + self._peer_window
+        items: list[_Outgoing] = (
+            self._take_resends(limit) if self._rtx or self._probe is not None else []
+        )
+        start = self._next_send
+        stop = min(self._next_seq, limit + 1)
+        if start < stop:
+            items.extend([held[seq] for seq in range(start, stop)])
+            self._next_send = stop
+        if not items:
+            deadline = self._ack_deadline
+            if not (
+                self._announce
+                or (
+                    self._rx_inc is not None
+                    and (self._ack_now or (deadline is not None and deadline <= now))
+                )
+            ):
+                return []
+        ack: wire.Ack | None = None
+        ack_bytes = 1
+        if self._rx_inc is not None:
+            ack, ack_bytes = self._make_ack()
+        out: list[bytes] = []
+        encode = wire.encode_segment_packed
+        sender, incarnation, receiver, base = (
+            self.local_id,
+            self.local_incarnation,
+            self.peer_id,
+            self._base,
+        )
+        if items:
+            budget = self.max_datagram - self._header_bytes - ack_bytes
+            most = wire.DEFAULT_LIMITS.max_messages
+            batch: list[bytes] = []
+            size = sent = resent = 0
+            for entry in items:
+                packed = entry.packed
+                n = len(packed)
+                if batch and (size + n > budget or len(batch) >= most):
+                    out.append(encode(sender, incarnation, receiver, base, ack, batch))
+                    batch = []
+                    size = 0
+                batch.append(packed)
+                size += n
+                if entry.tx:
+                    resent += 1
+                else:
+                    sent += 1
+                entry.tx += 1
+                entry.sent_at = now
+            out.append(encode(sender, incarnation, receiver, base, ack, batch))
+            stats = self.stats
+            stats["sent"] += sent
+            if resent:
+                stats["retransmitted"] += resent
+            if self._rtx_deadline is None and self.retransmit:
+                self._rtx_deadline = now + self.rtt.rto
+        else:
+            out.append(encode(sender, incarnation, receiver, base, ack, []))
+            if ack is not None:
+                self.stats["pure_acks"] += 1
+        stats = self.stats
+        stats["datagrams_sent"] += len(out)
+        self._announce = False
+        if ack is not None:
+            stats["acks_sent"] += len(out)
+            self._segs_unacked = 0
+            self._ack_now = False
+            self._ack_deadline = None
+            self._adv_window = ack.window
+        return out
+
+    def _take_resends(self, limit: int) -> list[_Outgoing]:
+        """The probe (regardless of the window) and the queued resends the window allows."""
+        held = self._held
+        items: list[_Outgoing] = []
+        probe = self._probe
+        if probe is not None:
+            self._probe = None
+            if held.get(probe.seq) is probe and not probe.sacked:
+                items.append(probe)
+                probe.queued = False
+                self.stats["probes"] += 1
+                if probe.seq == self._next_send:
+                    self._next_send += 1
+        if self._rtx:
+            keep: list[int] = []
+            for seq in sorted(self._rtx):
+                entry = held.get(seq)
+                if entry is None or not entry.queued or entry.sacked:
+                    if entry is not None:
+                        entry.queued = False
+                    continue
+                if seq > limit:
+                    keep.append(seq)
+                    continue
+                entry.queued = False
+                items.append(entry)
+            self._rtx = keep
+        return items
+
+    def _make_ack(self) -> tuple[wire.Ack, int]:
+        """The current ack and an upper bound of its encoded size."""
+        assert self._rx_inc is not None
+        window = self.receive_capacity - len(self._ready) - self._old_count
+        window = max(window, 0)
+        if not (self._ooo or self._seen):
+            return wire.Ack(self._rx_inc, self._cum, (), window), _PLAIN_ACK_BYTES
+        sacks = self._sacks
+        if sacks is None:
+            sacks = self._sacks = self._compute_sacks()
+        ack = wire.Ack(self._rx_inc, self._cum, sacks, window)
+        return ack, wire.packed_size(wire.pack_ack(ack))
+
+    def _compute_sacks(self) -> tuple[tuple[int, int], ...]:
+        keys = sorted(self._ooo if self.fifo else self._seen)
+        most = wire.DEFAULT_LIMITS.max_sack_ranges
+        ranges: list[tuple[int, int]] = []
+        first = last = keys[0]
+        for seq in keys[1:]:
+            if seq == last + 1:
+                last = seq
+                continue
+            ranges.append((first, last))
+            if len(ranges) == most:
+                return tuple(ranges)
+            first = last = seq
+        ranges.append((first, last))
+        return tuple(ranges)
+
+    # -- timers -----------------------------------------------------------------------------------
+    def get_timer(self) -> float | None:
+        """The earliest deadline at which :meth:`handle_timer` must run, or ``None``."""
+        deadline = self._rtx_deadline
+        ack_deadline = self._ack_deadline
+        if ack_deadline is not None and (deadline is None or ack_deadline < deadline):
+            deadline = ack_deadline
+        if self._held:
+            if not self._unreachable:
+                quiet = self._progress_at + self.unreachable_after
+                if deadline is None or quiet < deadline:
+                    deadline = quiet
+            if self.give_up_after is not None:
+                oldest = self._held[self._base].queued_at + self.give_up_after
+                if deadline is None or oldest < deadline:
+                    deadline = oldest
+        return deadline
+
+    def handle_timer(self, now: float) -> None:
+        """Run whatever is due at ``now`` (safe to call early); then call
+        :meth:`datagrams_to_send` and :meth:`events`."""
+        due = now + TIMER_GRANULARITY
+        if (
+            self.give_up_after is not None
+            and self._held
+            and self._held[self._base].queued_at + self.give_up_after <= due
+        ):
+            self._give_up(due, now)
+        if (
+            self._held
+            and not self._unreachable
+            and self._progress_at + self.unreachable_after <= due
+        ):
+            self._unreachable = True
+            self._events.append(Unreachable(self.peer_id))
+            log.debug("%s unreachable: no ack for %.3f s", self.peer_id, self.unreachable_after)
+        if self._ack_deadline is not None and self._ack_deadline <= due:
+            self._ack_deadline = None
+            if self._segs_unacked:
+                self._ack_now = True
+        if self._rtx_deadline is not None and self._rtx_deadline <= due:
+            self._on_timeout(now)
+
+    def _on_timeout(self, now: float) -> None:
+        """Retransmission (or persist) timer: back off, then resend or probe."""
+        self.stats["timeouts"] += 1
+        rtt = self.rtt
+        rtt.back_off()
+        held = self._held
+        limit = self._acked_cum + self._peer_window
+        if self._next_send > self._base:
+            lowest = None
+            for seq in range(self._base, self._next_send):
+                entry = held[seq]
+                if not entry.sacked:
+                    lowest = entry
+                    break
+            if lowest is None:
+                self._announce = True
+            elif self._unreachable or lowest.seq > limit:
+                self._probe = lowest
+            else:
+                rtx = self._rtx
+                for seq in range(lowest.seq, min(self._next_send, limit + 1)):
+                    entry = held[seq]
+                    if not entry.sacked and not entry.queued:
+                        entry.queued = True
+                        rtx.append(seq)
+        elif self._next_seq > self._next_send:
+            self._probe = held[self._next_send]
+        if self._needs_timer() or self._probe is not None:
+            self._rtx_deadline = now + (self.rto_max if self._unreachable else rtt.rto)
+        else:
+            self._rtx_deadline = None
+
+    def _give_up(self, due: float, now: float) -> None:
+        """Remove every held message whose give-up deadline is at or before ``due``."""
+        assert self.give_up_after is not None
+        patience = self.give_up_after
+        held = self._held
+        given: list[tuple[int, Any]] = []
+        seq = self._base
+        while seq < self._next_seq:
+            entry = held[seq]
+            if entry.queued_at + patience > due:
+                break
+            del held[seq]
+            if entry.sacked:
+                self._sacked -= 1
+            else:
+                given.append((seq, entry.payload))
+            seq += 1
+        self._base = seq
+        self._next_send = max(self._next_send, seq)
+        self._announce = True
+        if given:
+            self.stats["gave_up"] += len(given)
+            self._events.append(GaveUp(self.peer_id, given))
+            log.debug("gave up on %d message(s) to %s", len(given), self.peer_id)
+        if self.retransmit:
+            self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+
+    # -- reconnects (reliable transports) ---------------------------------------------------------
+    def on_reconnect(self, peer_incarnation: int, received: int, now: float) -> None:
+        """A new connection's hello from the peer says it has our messages up to ``received``.
+
+        ``peer_incarnation`` is the incarnation of ours that ``received`` refers to; for any
+        other incarnation nothing counts as received. Treats it as an ack, queues every
+        other unacked message for resending, and makes the next :meth:`datagrams_to_send`
+        carry a window update. Call :meth:`datagrams_to_send` next.
+        """
+        if peer_incarnation != self.local_incarnation:
+            received = 0
+        if received >= self._next_send:
+            self.stats["rejected"] += 1
+            log.debug("hello from %s claims %d, never sent", self.peer_id, received)
+            received = 0
+        held = self._held
+        if received > self._acked_cum:
+            for seq in range(max(self._acked_cum + 1, self._base), received + 1):
+                held.pop(seq, None)
+            self._acked_cum = received
+            if received >= self._base:
+                self._base = received + 1
+        self._progress_at = now
+        if self._unreachable:
+            self._unreachable = False
+            self._events.append(Reachable(self.peer_id))
+        self._unsack_and_requeue()
+        if self._rx_inc is not None:
+            self._ack_now = True
+        if self.retransmit:
+            self.rtt.reset_backoff()
+            self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+
+    # -- events -----------------------------------------------------------------------------------
+    def events(self) -> list[SessionEvent]:
+        """Drain the events since the last call: Unreachable, Reachable, GaveUp."""
+        events = self._events
+        if not events:
+            return []
+        self._events = []
+        return events

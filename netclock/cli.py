@@ -34,14 +34,28 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_run(args: argparse.Namespace, cluster_file: Path) -> int:
     from netclock.cluster import load_cluster
     from netclock.launcher import new_run_dir, run_cluster
-    from netclock.report import finish_run
+    from netclock.report import compare_table, finish_run_report
     from netclock.runtime import run_async
 
-    cluster = load_cluster(cluster_file, _overrides(args))
+    overrides = _overrides(args)
+    cluster = load_cluster(cluster_file, overrides)
     run_dir = Path(args.out) if args.out else new_run_dir(cluster.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = run_async(run_cluster(cluster, run_dir))
-    return finish_run(result, sys.stdout)
+    if not cluster.compare_links or "link" in overrides:
+        result = run_async(run_cluster(cluster, run_dir))
+        return finish_run_report(result, sys.stdout)[0]
+    code, rows = 0, []
+    for link in cluster.compare_links:
+        print(f"\n=== over {link} ===")
+        one = load_cluster(cluster_file, {**overrides, "link": link})
+        folder = run_dir / link
+        folder.mkdir(parents=True, exist_ok=True)
+        link_code, report = finish_run_report(run_async(run_cluster(one, folder)), sys.stdout)
+        code = max(code, link_code)
+        rows.append((link, report))
+    print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
+    print(compare_table(rows))
+    return code
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@
     program = "pingpong.py:server"
     args = { rounds = 3 }
 
+``compare_links = ["fairloss", "reliable"]`` runs the same cluster once per link kind
+(same programs, same fault seed) and sets the verdicts side by side.
+
 Every mistake is a :class:`~netclock.errors.ConfigError` naming the key and what is allowed.
 """
 
@@ -49,6 +52,7 @@ _TOP_KEYS = {
     "faults": dict,
     "node": list,
     "log_events": bool,
+    "compare_links": list,
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
 
@@ -78,6 +82,7 @@ class Cluster:
     cert_dir: Path | None = None
     faults: FaultPlan | None = None
     log_events: bool = True
+    compare_links: tuple[str, ...] = ()
     source: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
@@ -175,6 +180,12 @@ def parse_cluster(
         except UsageError as exc:
             raise ConfigError(f"node {node_id!r}: {exc}") from None
         nodes.append(NodeSpec(node_id, address, program, {**default_args, **raw.get("args", {})}))
+    compare = tuple(data.get("compare_links", ()))
+    for kind in compare:
+        if kind not in LINK_KINDS:
+            raise ConfigError(
+                f"compare_links must list link kinds ({', '.join(LINK_KINDS)}), not {kind!r}"
+            )
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")
@@ -193,6 +204,7 @@ def parse_cluster(
         cert_dir=None if cert_dir is None else (base_dir / cert_dir),
         faults=faults,
         log_events=data.get("log_events", True),
+        compare_links=compare,
         source=source,
     )
 

@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from netclock.launcher import RunResult
 
+if TYPE_CHECKING:
+    from netclock.check import Report
+
 
 def finish_run(result: RunResult, out: TextIO) -> int:
+    """Write merged.log and viewer.html into the run folder, print the verdict.
+
+    Returns 0 when every node ended cleanly and every promised property holds.
+    """
+    return finish_run_report(result, out)[0]
+
+
+def compare_table(rows: list[tuple[str, Report]]) -> str:
+    """The same run over several links, side by side: what each delivered and lost."""
+    lines = [
+        f"{'link':<10} {'sent':>7} {'delivered':>10} {'lost':>6} {'duplicated':>11} "
+        f"{'out of order':>13}  verdict"
+    ]
+    for link, report in rows:
+        totals = report.links.get(link)
+        if totals is None:
+            continue
+        verdict = "OK" if report.ok else "VIOLATED: " + ", ".join(report.violated)
+        lines.append(
+            f"{link:<10} {totals.sent:>7} {totals.delivered:>10} {totals.lost:>6} "
+            f"{totals.duplicated:>11} {totals.out_of_order:>13}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     """Write merged.log and viewer.html into the run folder, print the verdict.
 
     Returns 0 when every node ended cleanly and every promised property holds.
@@ -35,4 +64,4 @@ def finish_run(result: RunResult, out: TextIO) -> int:
     out.write(f"\nrun folder: {run_dir}\n")
     out.write(f"  ShiViz log:  {merged}\n")
     out.write(f"  viewer:      {viewer}\n")
-    return code
+    return code, report

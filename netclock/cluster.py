@@ -13,6 +13,8 @@
     program = "pingpong.py:server"
     args = { rounds = 3 }
 
+``[[action]]`` tables (``at = 2.0``, ``do = "pause"``, ``node = "b"``; or ``do =
+"partition"``, ``nodes = ["a", "b"]``) inject process and network faults during the run.
 ``compare_links = ["fairloss", "reliable"]`` runs the same cluster once per link kind
 (same programs, same fault seed) and sets the verdicts side by side.
 
@@ -53,8 +55,37 @@ _TOP_KEYS = {
     "node": list,
     "log_events": bool,
     "compare_links": list,
+    "action": list,
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
+_ACTION_KEYS = {"at": (int, float), "do": str, "node": str, "nodes": list}
+ACTIONS = {"kill": 1, "pause": 1, "resume": 1, "partition": 2, "heal": 2}
+"""Live fault actions and how many nodes each names."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A fault applied during a run: ``at`` seconds after start, ``do`` to ``nodes``.
+
+    ``kill`` (SIGKILL), ``pause`` (SIGSTOP) and ``resume`` (SIGCONT) name one node;
+    ``partition`` and ``heal`` name two, cut off from each other in both directions.
+    """
+
+    at: float
+    do: str
+    nodes: tuple[str, ...]
+
+
+def parse_action(do: str, nodes: list[str], known: list[str], where: str = "") -> Action:
+    """Validate one action (also used for commands typed at the launcher's prompt)."""
+    if do not in ACTIONS:
+        raise ConfigError(f"{where}do must be one of {', '.join(ACTIONS)}, not {do!r}")
+    if len(nodes) != ACTIONS[do]:
+        raise ConfigError(f"{where}{do} names {ACTIONS[do]} node(s), not {len(nodes)}")
+    for node in nodes:
+        if node not in known:
+            raise ConfigError(f"{where}{do}: no node {node!r}; the nodes are {', '.join(known)}")
+    return Action(0.0, do, tuple(nodes))
 
 
 @dataclass(frozen=True)
@@ -83,6 +114,7 @@ class Cluster:
     faults: FaultPlan | None = None
     log_events: bool = True
     compare_links: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
     source: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
@@ -186,6 +218,17 @@ def parse_cluster(
             raise ConfigError(
                 f"compare_links must list link kinds ({', '.join(LINK_KINDS)}), not {kind!r}"
             )
+    actions = []
+    for i, raw in enumerate(data.get("action", [])):
+        where = f"action[{i}]."
+        if not isinstance(raw, dict):
+            raise ConfigError(f"action[{i}] must be a table")
+        _check_table(raw, _ACTION_KEYS, where)
+        if "at" not in raw or "do" not in raw:
+            raise ConfigError(f"action[{i}] needs at (seconds) and do ({', '.join(ACTIONS)})")
+        named = raw.get("nodes", [raw["node"]] if "node" in raw else [])
+        action = parse_action(raw["do"], named, [n.id for n in nodes], where)
+        actions.append(replace(action, at=float(raw["at"])))
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")
@@ -205,6 +248,7 @@ def parse_cluster(
         faults=faults,
         log_events=data.get("log_events", True),
         compare_links=compare,
+        actions=tuple(sorted(actions, key=lambda a: a.at)),
         source=source,
     )
 

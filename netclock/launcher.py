@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from netclock.cluster import Cluster
+from netclock.cluster import Action, Cluster, parse_action
 from netclock.errors import ConfigError, NetclockError
 from netclock.runtime import TAG
 
@@ -37,6 +38,8 @@ class Child:
     done: bool = False
     failed: str | None = None
     stopped: bool = False
+    killed: bool = False
+    paused: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -50,6 +53,7 @@ class RunResult:
     failed: dict[str, str]
     stats: dict[str, dict[str, Any]]
     exit_codes: dict[str, int | None]
+    killed: tuple[str, ...] = ()
 
 
 def new_run_dir(name: str, root: Path | None = None) -> Path:
@@ -77,10 +81,95 @@ class Launcher:
         self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self.epoch = time.time()
+        self.interactive = bool(getattr(out, "isatty", lambda: False)())
+        self._status = ""
+        self._tasks: list[asyncio.Future[Any]] = []
 
     def say(self, text: str) -> None:
-        self.out.write(text + "\n")
+        """Print a line; on a terminal the status line is redrawn under it."""
+        if self.interactive and self._status:
+            self.out.write("\r\033[K" + text + "\n" + self._status)
+        else:
+            self.out.write(text + "\n")
         self.out.flush()
+
+    # -- live faults ------------------------------------------------------------------------
+    def apply(self, action: Action) -> None:
+        """Apply a fault now: signal a node's process, or partition/heal a pair."""
+        children = [self.children[n] for n in action.nodes]
+        if action.do in ("partition", "heal"):
+            a, b = children
+            self._command(a, cmd=action.do, peer=b.id)
+            self._command(b, cmd=action.do, peer=a.id)
+        else:
+            child = children[0]
+            if child.process.returncode is not None:
+                return
+            sig = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(sig[action.do])
+            child.killed = child.killed or action.do == "kill"
+            child.paused = action.do == "pause"
+        self.say(f"* {action.do} {' '.join(action.nodes)}")
+
+    async def _timed_actions(self, start: float) -> None:
+        loop = asyncio.get_running_loop()
+        for action in self.cluster.actions:
+            delay = start + action.at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.apply(action)
+
+    async def _prompt(self) -> None:
+        """Read live commands typed at the terminal: ``kill a``, ``partition a b``..."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := (await reader.readline()).decode(errors="replace"):
+            words = line.split()
+            if not words:
+                continue
+            if words[0] in ("stop", "quit"):
+                self._quit = True
+                self._changed.set()
+                return
+            try:
+                self.apply(parse_action(words[0], words[1:], list(self.children)))
+            except ConfigError as exc:
+                self.say(f"? {exc} (commands: kill|pause|resume N, partition|heal A B, stop)")
+
+    # -- progress -------------------------------------------------------------------------------
+    def progress_line(self) -> str:
+        """Per node: messages sent, delivered and retransmitted, and its state."""
+        parts = []
+        for child in self.children.values():
+            st = child.stats
+            state = (
+                " killed"
+                if child.killed
+                else " paused"
+                if child.paused
+                else " done"
+                if child.done
+                else ""
+            )
+            parts.append(
+                f"{child.id}: sent {st.get('sent', 0)} deliv {st.get('delivered', 0)} "
+                f"retx {st.get('retransmitted', 0)}{state}"
+            )
+        return " | ".join(parts)
+
+    async def _progress(self) -> None:
+        period = 0.25 if self.interactive else 5.0
+        while True:
+            await asyncio.sleep(period)
+            line = self.progress_line()
+            if self.interactive:
+                self._status = line[: shutil.get_terminal_size().columns - 1]
+                self.out.write("\r\033[K" + self._status)
+                self.out.flush()
+            else:
+                self.say(f"progress: {line}")
 
     async def _spawn(self, node_id: str) -> Child:
         assert self.cluster.source is not None
@@ -190,26 +279,49 @@ class Launcher:
             )
             + f" over {self.cluster.link}"
         )
+        self._quit = False
+        start = asyncio.get_running_loop().time()
+        self._tasks = [
+            asyncio.ensure_future(self._timed_actions(start)),
+            asyncio.ensure_future(self._progress()),
+        ]
+        if self.interactive and sys.stdin.isatty():
+            self._tasks.append(asyncio.ensure_future(self._prompt()))
+            self.say("commands: kill|pause|resume NODE, partition|heal A B, stop")
         deadline = time.monotonic() + self.cluster.duration
-        while not all(c.done or c.finished.is_set() for c in self.children.values()):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.say(f"duration of {self.cluster.duration:g} s is over; stopping")
-                break
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), remaining)
+        try:
+            while not self._quit and not all(
+                c.done or c.finished.is_set() for c in self.children.values()
+            ):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.say(f"duration of {self.cluster.duration:g} s is over; stopping")
+                    break
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            if self._status:
+                self.out.write("\r\033[K")
+                self._status = ""
         await self._stop()
         return RunResult(
             self.run_dir,
             {c.id: c.failed for c in self.children.values() if c.failed},
             {c.id: c.stats for c in self.children.values()},
             {c.id: c.process.returncode for c in self.children.values()},
+            tuple(c.id for c in self.children.values() if c.killed),
         )
 
     async def _stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Ask every node to drain and stop; wait up to ``timeout`` for them."""
         for child in self.children.values():
+            if child.paused and child.process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.process.send_signal(signal.SIGCONT)
+                child.paused = False
             self._command(child, cmd="stop")
         waits = [c.process.wait() for c in self.children.values()]
         with contextlib.suppress(TimeoutError):

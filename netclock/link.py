@@ -102,6 +102,12 @@ class Link(Protocol):
     async def flush(self) -> None:
         """Wait until every message sent so far is acknowledged (at once when unacked)."""
 
+    def partition(self, peer: str) -> None:
+        """Cut this node off from ``peer`` (both directions) until :meth:`heal`."""
+
+    def heal(self, peer: str) -> None:
+        """End a partition from ``peer``."""
+
     async def close(self) -> None:
         """Release sockets and timers; idempotent."""
 

@@ -133,6 +133,8 @@ class Node:
         self._failures: deque[Failure] = deque()
         self._unreachable: set[str] = set()
         self.dropped = 0
+        self.sent = 0
+        self.delivered = 0
         self._clock = VectorClock({self.id: 1})
         self._recorder = (
             EventRecorder(self.id, self.incarnation, govector_log=govector_log, event_log=event_log)
@@ -247,6 +249,7 @@ class Node:
         clock = self._clock.tick(self.id)
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
+        self.sent += 1
         msg_id = MessageId(self.id, self.incarnation, seq)
         if self._recorder is not None:
             text = event if event is not None else f"send {msg_id} to {peer}"
@@ -319,6 +322,7 @@ class Node:
                 )
             return
         self._clock = new_clock
+        self.delivered += 1
         self._inbox.append(Delivery(sender, payload, clock, new_clock, incarnation, seq))
         if self._recorder is not None:
             self._recorder.record(
@@ -349,15 +353,31 @@ class Node:
                         "failed", self._clock, "failed", to=event.peer, id=list(msg_id)
                     )
 
+    # -- faults -------------------------------------------------------------------------------
+    def partition(self, peer: str) -> None:
+        """Cut this node off from ``peer`` in both directions until :meth:`heal` (live fault).
+
+        On a reliable link messages wait and are resent after the partition heals.
+        """
+        self._link.partition(peer)
+
+    def heal(self, peer: str) -> None:
+        """End a partition from ``peer``."""
+        self._link.heal(peer)
+
     # -- statistics ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Counters of the node and its link."""
+        link = self._link.stats()
         return {
             "node": self.id,
             "clock": self._clock.get(self.id),
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "retransmitted": link.get("retransmitted", 0),
             "inbox": len(self._inbox),
             "dropped": self.dropped,
-            "link": self._link.stats(),
+            "link": link,
         }
 
     def flush_logs(self) -> None:

@@ -129,6 +129,7 @@ async def run_node(
                 command = stopper.result()
                 if command.get("cmd") == "stop":
                     break
+                _apply(node, command)
                 stopper = asyncio.ensure_future(commands.get())
     finally:
         for pending in (task, stopper, reader):
@@ -137,6 +138,17 @@ async def run_node(
         await node.close()
     emit("STOPPED", **node.stats())
     return exit_code
+
+
+def _apply(node: Node, command: dict[str, Any]) -> None:
+    """A live command from the launcher (partition or heal a peer)."""
+    peer = command.get("peer")
+    if not isinstance(peer, str) or peer not in node.peers:
+        return
+    if command.get("cmd") == "partition":
+        node.partition(peer)
+    elif command.get("cmd") == "heal":
+        node.heal(peer)
 
 
 def main_node(

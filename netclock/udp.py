@@ -43,6 +43,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._limits = limits
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
+        self._blocked: set[str] = set()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._faults = (
@@ -57,6 +58,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             "misaddressed": 0,
             "unknown_peer": 0,
             "send_errors": 0,
+            "partitioned": 0,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -116,6 +118,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         transport = self._transport
         if transport is None or self._closed:
             return
+        if self._blocked and peer in self._blocked:
+            self.counters["partitioned"] += 1
+            return
         address = self._peers[peer]
         injector = self._faults
         if injector is None:
@@ -153,7 +158,18 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
             return
+        if self._blocked and envelope.sender in self._blocked:
+            self.counters["partitioned"] += 1
+            return
         self.on_envelope(envelope)
+
+    def partition(self, peer: str) -> None:
+        """Drop every datagram to and from ``peer`` until :meth:`heal` (a live partition)."""
+        self._blocked.add(peer)
+
+    def heal(self, peer: str) -> None:
+        """End a partition made by :meth:`partition`."""
+        self._blocked.discard(peer)
 
     def on_envelope(self, envelope: Envelope) -> None:
         """Handle one decoded envelope addressed to this node from a known peer."""

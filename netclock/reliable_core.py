@@ -232,6 +232,8 @@ class PeerSession:
         self._rtx: list[int] = []
         self._probe: _Outgoing | None = None
         self._rtx_deadline: float | None = None
+        self._recovery: tuple[int, int] | None = None
+        """After a timeout: (seq resent, highest seq sent before the timeout)."""
         self._progress_at = 0.0
         self._unreachable = False
         self._announce = False
@@ -536,17 +538,27 @@ class PeerSession:
             self._unreachable = False
             self._events.append(Reachable(self.peer_id))
         held = self._held
-        sample_sent = -1.0
+        # RTT sample (Karn): from the most recently sent of the newly acked messages, and
+        # only if it went out once; otherwise the ack may answer a resend, or it may have
+        # waited behind a resent message.
+        latest_sent = -1.0
+        latest_tx = 0
         progressed = cum > acked_cum
+        unresent_arrivals = 0
         if progressed:
+            resent = self._recovery[0] if self._recovery is not None else cum
             for seq in range(max(acked_cum + 1, self._base), cum + 1):
                 entry = held.pop(seq, None)
                 if entry is None:
                     continue
                 if entry.sacked:
                     self._sacked -= 1
-                elif entry.tx == 1 and entry.sent_at > sample_sent:
-                    sample_sent = entry.sent_at
+                    continue
+                if seq > resent:
+                    unresent_arrivals += 1
+                if entry.sent_at > latest_sent:
+                    latest_sent = entry.sent_at
+                    latest_tx = entry.tx
             self._acked_cum = cum
             if cum >= self._base:
                 self._base = cum + 1
@@ -560,10 +572,13 @@ class PeerSession:
                     if entry is not None and not entry.sacked:
                         entry.sacked = True
                         self._sacked += 1
-                        if entry.tx == 1 and entry.sent_at > sample_sent:
-                            sample_sent = entry.sent_at
-        if sample_sent >= 0.0:
-            self.rtt.on_sample(now - sample_sent)
+                        if entry.sent_at > latest_sent:
+                            latest_sent = entry.sent_at
+                            latest_tx = entry.tx
+        if latest_tx == 1:
+            self.rtt.on_sample(now - latest_sent)
+        if progressed and self._recovery is not None:
+            self._end_recovery(cum, ack.window, spurious=unresent_arrivals > 0)
         if not self.retransmit:
             self._rewind_beyond(cum + ack.window)
             return
@@ -571,6 +586,24 @@ class PeerSession:
             self._detect_losses(now)
         if progressed or self._rtx_deadline is None:
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+
+    def _end_recovery(self, cum: int, window: int, *, spurious: bool) -> None:
+        """First progress after a timeout. Unless messages that were neither resent nor
+        known to have arrived were acked (a spurious timeout: the rest is still in flight),
+        the unacked messages sent before the timeout are lost too: resend them all."""
+        assert self._recovery is not None
+        high = self._recovery[1]
+        self._recovery = None
+        if spurious:
+            return
+        held = self._held
+        for seq in range(
+            max(cum + 1, self._base), min(high, cum + window, self._next_send - 1) + 1
+        ):
+            entry = held[seq]
+            if not entry.sacked and not entry.queued:
+                entry.queued = True
+                self._rtx.append(seq)
 
     def _rewind_beyond(self, limit: int) -> None:
         """Reliable transport: messages sent beyond the window the peer reports were dropped."""
@@ -802,15 +835,18 @@ class PeerSession:
                     break
             if lowest is None:
                 self._announce = True
-            elif self._unreachable or lowest.seq > limit:
-                self._probe = lowest
             else:
-                rtx = self._rtx
-                for seq in range(lowest.seq, min(self._next_send, limit + 1)):
-                    entry = held[seq]
-                    if not entry.sacked and not entry.queued:
-                        entry.queued = True
-                        rtx.append(seq)
+                # Resend only the lowest (a spurious timeout then costs one message); the
+                # ack it draws tells whether the rest was lost too (see _on_ack).
+                if self._unreachable or lowest.seq > limit:
+                    self._probe = lowest
+                elif not lowest.queued:
+                    lowest.queued = True
+                    self._rtx.append(lowest.seq)
+                high = self._next_send - 1
+                if self._recovery is not None:
+                    high = max(high, self._recovery[1])
+                self._recovery = (lowest.seq, high)
         elif self._next_seq > self._next_send:
             self._probe = held[self._next_send]
         if self._needs_timer() or self._probe is not None:

@@ -27,7 +27,7 @@ from netclock.reliable_core import (
     Unreachable,
 )
 
-PROPERTY = settings(max_examples=20, deadline=None, print_blob=True)
+PROPERTY = settings(max_examples=40, deadline=None, print_blob=True)
 
 Delivered = tuple[int, int, Any]
 """(sender incarnation, seq, payload) as the application saw it."""
@@ -183,6 +183,10 @@ class Net:
             if until() or self.now > max_time or not self.step():
                 return
         raise AssertionError(f"no quiescence after {max_steps} steps (seed={self.seed})")
+
+    def advance(self, until: float) -> None:
+        """Process arrivals and timers until the clock reaches ``until``."""
+        self.run(lambda: self.now >= until, max_time=until)
 
     def nothing_to_send(self) -> bool:
         """Every payload given to :meth:`queue` went into a session."""
@@ -552,6 +556,50 @@ def test_a_retransmission_resends_the_same_bytes() -> None:
     assert a.stats["sent"] == 1
 
 
+def test_a_timeout_resends_the_lowest_then_the_rest_once_its_ack_shows_them_lost() -> None:
+    a, b = pair(max_datagram=64)
+    for i in range(1, 6):
+        a.send(clock_of(i), "z" * 70, 0.0)
+    a.datagrams_to_send(0.0)  # all five are lost
+    a.handle_timer(a.get_timer() or 0.0)
+    assert seqs_in(move(a, b, 0.05)) == [1]
+    b.handle_timer(b.get_timer() or 0.0)
+    move(b, a, 0.06)  # cumulative 1: nothing sent before the timeout arrived
+    assert seqs_in(move(a, b, 0.06)) == [2, 3, 4, 5]
+    assert [seq for _, seq, _ in drain(b)] == [1, 2, 3, 4, 5]
+
+
+def test_a_spurious_timeout_costs_one_duplicate() -> None:
+    a, b = pair()
+    for i in range(1, 6):
+        a.send(clock_of(i), i, 0.0)
+    move(a, b, 0.0)
+    b.handle_timer(b.get_timer() or 0.0)
+    late_ack = b.datagrams_to_send(0.002)  # the ack is slow ...
+    a.handle_timer(a.get_timer() or 0.0)  # ... so the timer fires
+    assert seqs_in(a.datagrams_to_send(0.05)) == [1]
+    for datagram in late_ack:
+        a.receive_segment(decode(datagram), 0.06)
+    assert a.unacked == 0
+    assert a.datagrams_to_send(0.06) == []
+    assert a.stats["retransmitted"] == 1
+
+
+def test_an_ack_for_messages_that_waited_behind_a_resend_gives_no_rtt_sample() -> None:
+    a, b = pair(max_datagram=64)
+    for i in range(1, 4):
+        a.send(clock_of(i), "z" * 70, 0.0)
+    datagrams = a.datagrams_to_send(0.0)  # 1 is lost; 2 and 3 arrive, their acks are lost
+    for datagram in datagrams[1:]:
+        b.receive_segment(decode(datagram), 0.001)
+    b.datagrams_to_send(0.001)
+    a.handle_timer(a.get_timer() or 0.0)
+    move(a, b, 0.05)
+    move(b, a, 0.051)  # cumulative 3, answering the resend of 1
+    assert a.unacked == 0
+    assert a.rtt.srtt is None, "2 and 3 were sent once, but their ack waited behind 1"
+
+
 def test_timeouts_back_off_exponentially_up_to_rto_max() -> None:
     a, _ = pair(rto_initial=0.1, rto_max=1.0, unreachable_after=100.0)
     a.send(clock_of(1), 1, 0.0)
@@ -821,6 +869,127 @@ def test_without_retransmit_messages_dropped_beyond_a_smaller_window_are_resent(
     delivered.extend(drain(b))
     assert [seq for _, seq, _ in delivered] == list(range(1, 21))
     assert b.stats["beyond_window"] > 0
+
+
+@PROPERTY
+@given(faults)
+def test_give_up_under_loss_delivers_each_message_once_or_hands_it_back(
+    fault: tuple[int, float, float, float],
+) -> None:
+    seed, loss, duplicate, jitter = fault
+    context = f"seed={seed} loss={loss:.2f} dup={duplicate:.2f} jitter={jitter:.3f}"
+    options: dict[str, Any] = {
+        "send_window": 16,
+        "receive_capacity": 12,
+        "max_datagram": 300,
+        "give_up_after": 0.15,
+        "rto_max": 0.1,
+        "unreachable_after": 0.1,
+    }
+    a, b = pair(**options)
+    net = Net(a, b, seed=seed, loss=min(0.7, 2 * loss), duplicate=duplicate, jitter=jitter)
+    net.queue("a", [f"a{i}" for i in range(100)])
+    net.run(net.nothing_to_send, max_time=30.0)
+    net.loss = 0.0
+    net.run(lambda: a.unacked == 0, max_time=net.now + 30.0)
+    net.run(lambda: False, max_time=net.now + 0.5)
+    given_up = [seq for e in net.events["a"] if isinstance(e, GaveUp) for seq, _ in e.messages]
+    got = [seq for _, seq, _ in net.delivered["b"]]
+    assert len(got) == len(set(got)), f"PL2 ({context})"
+    assert got == sorted(got), f"FIFO ({context})"
+    assert len(given_up) == len(set(given_up)), f"handed back twice ({context})"
+    assert set(got) | set(given_up) == set(net.sent["a"]), f"dropped silently ({context})"
+
+
+@PROPERTY
+@given(faults)
+def test_a_receiver_restart_under_loss_loses_nothing(
+    fault: tuple[int, float, float, float],
+) -> None:
+    seed, loss, duplicate, jitter = fault
+    context = f"seed={seed} loss={loss:.2f} dup={duplicate:.2f} jitter={jitter:.3f}"
+    options: dict[str, Any] = {"send_window": 16, "receive_capacity": 12, "max_datagram": 300}
+    a, b1 = pair(**options)
+    net = Net(a, b1, seed=seed, loss=loss, duplicate=duplicate, jitter=jitter)
+    net.queue("a", [f"a{i}" for i in range(100)])
+    crash_at = random.Random(seed).uniform(0.0, 0.05)
+    net.advance(crash_at)
+    before = net.delivered["b"]
+    net.delivered["b"] = []
+    net.sessions["b"] = PeerSession("b", 2, "a", **options)
+    net.run(net.nothing_to_send, max_time=net.now + 30.0)
+    net.loss = 0.0
+    net.run(lambda: a.unacked == 0, max_time=net.now + 60.0)
+    for part in (before, net.delivered["b"]):
+        seqs = [seq for _, seq, _ in part]
+        assert seqs == sorted(set(seqs)), f"PL2/FIFO within an incarnation ({context})"
+    seen = {seq for _, seq, _ in before} | {seq for _, seq, _ in net.delivered["b"]}
+    assert seen == set(net.sent["a"]), f"lost across the restart ({context})"
+
+
+@PROPERTY
+@given(faults)
+def test_a_sender_restart_under_loss_delivers_the_acked_and_all_new_messages(
+    fault: tuple[int, float, float, float],
+) -> None:
+    seed, loss, duplicate, jitter = fault
+    context = f"seed={seed} loss={loss:.2f} dup={duplicate:.2f} jitter={jitter:.3f}"
+    options: dict[str, Any] = {"send_window": 16, "receive_capacity": 12, "max_datagram": 300}
+    a1, b = pair(**options)
+    net = Net(a1, b, seed=seed, loss=loss, duplicate=duplicate, jitter=jitter)
+    net.queue("a", [f"old{i}" for i in range(100)])
+    net.queue("b", [f"b{i}" for i in range(50)])
+    crash_at = random.Random(seed).uniform(0.0, 0.05)
+    net.advance(crash_at)
+    acked = b.resume_point()[1]  # b had everything up to here from a1, in order
+    a2 = PeerSession("a", 2, "b", **options)
+    net.sessions["a"] = a2
+    net.sent["a"] = {}
+    net._to_send["a"] = []
+    net.queue("a", [f"new{i}" for i in range(50)])
+    net.run(net.nothing_to_send, max_time=net.now + 30.0)
+    net.loss = 0.0
+    net.run(lambda: a2.unacked == 0 and b.unacked == 0, max_time=net.now + 60.0)
+    got = net.delivered["b"]
+    incarnations = [inc for inc, _, _ in got]
+    assert incarnations == sorted(incarnations), f"old incarnation first ({context})"
+    old = [seq for inc, seq, _ in got if inc == 1]
+    new = [seq for inc, seq, _ in got if inc == 2]
+    assert old == sorted(set(old)), f"PL2/FIFO of the old incarnation ({context})"
+    assert set(range(1, acked + 1)) <= set(old), f"acked messages lost ({context})"
+    assert new == list(range(1, 51)), f"new incarnation ({context})"
+
+
+@PROPERTY
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.sampled_from([4, 12]), st.booleans())
+def test_reliable_transport_with_connection_breaks_delivers_everything_once(
+    seed: int, capacity: int, fifo: bool
+) -> None:
+    context = f"seed={seed} capacity={capacity} fifo={fifo}"
+    options: dict[str, Any] = {
+        "retransmit": False,
+        "fifo": fifo,
+        "send_window": 16,
+        "receive_capacity": capacity,
+        "max_datagram": 300,
+    }
+    net = Net(*pair(**options), seed=seed)  # in order, lossless while connected
+    net.queue("a", [f"a{i}" for i in range(100)])
+    net.queue("b", [f"b{i}" for i in range(100)])
+    rng = random.Random(seed)
+    for _ in range(5):
+        at = net.now + rng.uniform(0.0, 0.01)
+        net.advance(at)
+        net._heap.clear()  # the connection breaks: everything in flight is gone
+        a, b = net.sessions["a"], net.sessions["b"]
+        a.on_reconnect(*b.resume_point(), net.now)
+        b.on_reconnect(*a.resume_point(), net.now)
+        net.flush("a")
+        net.flush("b")
+    net.run(net.all_delivered, max_time=net.now + 30.0)
+    check_perfect_link(net, "a", fifo=fifo, context=context)
+    check_perfect_link(net, "b", fifo=fifo, context=context)
+    assert net.sessions["a"].stats["retransmitted"] <= 5 * 16 + 100, context
 
 
 # -- hostile input ------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
 ``now`` in float seconds). It implements the textbook perfect link between this node and
 one peer, in both directions at once:
 
-* PL1 reliable delivery: every message is held until the peer acknowledges it and is
-  retransmitted on timeout (RFC 6298 timer with Karn's rule), on three selective acks
-  above it (fast retransmit), and after a reconnect or a peer restart.
+* PL1 reliable delivery: every message is held until the peer acknowledges it; it is
+  resent on three selective acks above it (fast retransmit, once per RTT), and on the
+  RFC 6298 timer (Karn's rule, exponential backoff): a timeout resends the lowest unacked
+  message, and if the ack it draws stops there, everything sent before the timeout.
 * PL2 no duplication: the receiver keeps a cumulative point and the bounded set of
   messages above it; anything at or below the point, or already held, is a duplicate.
 * PL3 no creation: only messages decoded from the peer's segments are delivered.
@@ -22,13 +23,24 @@ How an adapter drives it (the aioquic pattern)::
     for event in session.events(): ...               # Unreachable / Reachable / GaveUp
 
 Call ``datagrams_to_send`` after every input (send, receive, pop, timer, reconnect) and
-re-read ``get_timer`` afterwards. The protocol, in one paragraph: each direction numbers
-messages from 1; every segment carries ``base``, the sender's lowest sequence number not
-yet acknowledged or given up, and (when anything was received from the peer) an ack with
-the cumulative point, up to 64 selective ranges and the receive window. The window is
-how many sequence numbers beyond the cumulative point the receiver accepts now
-(``receive_capacity`` minus the messages waiting for the application; messages held out of
-order sit inside it), so both sides hold at most their configured number of messages.
+re-read ``get_timer`` afterwards.
+
+The protocol: each direction numbers messages from 1. Every segment carries ``base``, the
+sender's lowest sequence number not yet acknowledged or given up (a receiver meeting a
+peer incarnation for the first time starts there; a base past its cumulative point makes
+it skip ahead), and, once anything was received from the peer, an ack: the cumulative
+point, up to 64 selective ranges and the window, the sequence numbers beyond the
+cumulative point the receiver accepts now (``receive_capacity`` minus the messages
+waiting for the application; messages held out of order sit inside it). Selective acks
+are not a promise: they stop resends, but a message is freed only when the cumulative
+point passes it. A larger peer incarnation means the peer restarted: its receive state
+starts afresh and everything it had not acknowledged cumulatively is resent: a message
+the old incarnation received but had not acknowledged also reaches the new one.
+
+With ``retransmit=False`` (a reliable transport such as TLS) nothing is resent on
+timers; :meth:`PeerSession.on_reconnect` resends what the peer's hello says is missing,
+and messages that an ack shows beyond the peer's window (dropped there) are resent when
+the window allows.
 """
 
 from __future__ import annotations
@@ -250,7 +262,7 @@ class PeerSession:
         """Deliverable messages of earlier peer incarnations, oldest first."""
         self._old_count = 0
         self._delivering_inc = 0
-        self._sacks: tuple[tuple[int, int], ...] | None = ()
+        self._sacks: tuple[tuple[int, int], ...] | None = None
         """Cached selective ranges; ``None`` when they must be recomputed."""
         self._segs_unacked = 0
         self._ack_now = False
@@ -276,8 +288,6 @@ class PeerSession:
                 f"message of {len(packed)} bytes does not fit in one datagram "
                 f"(at most {self._max_message}); send a smaller payload"
             )
-        if not held:
-            self._progress_at = now
         held[seq] = _Outgoing(seq, packed, payload, now)
         self._next_seq = seq + 1
         if self._rtx_deadline is None and self.retransmit and self._window_blocked():
@@ -445,7 +455,7 @@ class PeerSession:
         if not self._old:
             self._delivering_inc = incarnation
         self._cum = base - 1
-        self._sacks = ()
+        self._sacks = None
         self._segs_unacked = 0
         self._ack_now = False
         self._ack_deadline = None
@@ -646,6 +656,7 @@ class PeerSession:
         """
         held = self._held
         limit = self._acked_cum + self._peer_window
+        idle = self._next_send == self._base  # nothing in flight (a running timer is persist)
         items: list[_Outgoing] = (
             self._take_resends(limit) if self._rtx or self._probe is not None else []
         )
@@ -654,6 +665,8 @@ class PeerSession:
         if start < stop:
             items.extend([held[seq] for seq in range(start, stop)])
             self._next_send = stop
+        if idle and self._next_send > self._base:
+            self._progress_at = now  # the peer's silence counts from the first message out
         if not items:
             deadline = self._ack_deadline
             if not (
@@ -701,7 +714,7 @@ class PeerSession:
             stats["sent"] += sent
             if resent:
                 stats["retransmitted"] += resent
-            if self._rtx_deadline is None and self.retransmit:
+            if self.retransmit and (self._rtx_deadline is None or idle):
                 self._rtx_deadline = now + self.rtt.rto
         else:
             out.append(encode(sender, incarnation, receiver, base, ack, []))
@@ -784,7 +797,7 @@ class PeerSession:
         if ack_deadline is not None and (deadline is None or ack_deadline < deadline):
             deadline = ack_deadline
         if self._held:
-            if not self._unreachable:
+            if not self._unreachable and self._next_send > self._base:
                 quiet = self._progress_at + self.unreachable_after
                 if deadline is None or quiet < deadline:
                     deadline = quiet
@@ -795,8 +808,10 @@ class PeerSession:
         return deadline
 
     def handle_timer(self, now: float) -> None:
-        """Run whatever is due at ``now`` (safe to call early); then call
-        :meth:`datagrams_to_send` and :meth:`events`."""
+        """Run whatever is due at ``now``; calling it early is harmless.
+
+        Then call :meth:`datagrams_to_send`, :meth:`events` and :meth:`get_timer`.
+        """
         due = now + TIMER_GRANULARITY
         if (
             self.give_up_after is not None
@@ -805,8 +820,8 @@ class PeerSession:
         ):
             self._give_up(due, now)
         if (
-            self._held
-            and not self._unreachable
+            not self._unreachable
+            and self._next_send > self._base
             and self._progress_at + self.unreachable_after <= due
         ):
             self._unreachable = True

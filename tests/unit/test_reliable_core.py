@@ -798,6 +798,21 @@ def test_give_up_of_unsent_messages_is_announced_to_the_receiver() -> None:
     assert [seq for _, seq, _ in drain(b)] == [6]
 
 
+def test_a_closed_window_alone_does_not_make_the_peer_unreachable() -> None:
+    for retransmit in (True, False):
+        a, b = pair(receive_capacity=2, retransmit=retransmit, unreachable_after=3.0)
+        net = Net(a, b, seed=11)
+        net.auto_pop = False  # b's application is busy for a long while
+        net.queue("a", list(range(6)))
+        net.advance(10.0)
+        assert net.events["a"] == [], f"retransmit={retransmit}"
+        assert a.unacked == 4, "two were accepted and acknowledged"
+        net.auto_pop = True
+        net.pop_app("b")
+        net.run(net.all_delivered, max_time=20.0)
+        check_perfect_link(net, "a", fifo=True, context=f"retransmit={retransmit}")
+
+
 # -- reliable transports (TLS): no timers, resend on reconnect --------------------------------
 
 

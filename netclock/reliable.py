@@ -163,17 +163,21 @@ class PerfectLink(UdpEndpoint):
                 )
 
     def _arm(self, peer: str, session: PeerSession) -> None:
+        """Keep one timer per session, re-armed only when the deadline moves earlier.
+
+        A timer that fires before the session's real deadline costs one harmless
+        ``handle_timer`` call; re-creating the timer on every pump would cost more.
+        """
         deadline = session.get_timer()
+        if deadline is None:
+            return
         armed = self._timers.get(peer)
         if armed is not None:
-            if deadline is not None and armed[0] == deadline:
+            if armed[0] <= deadline:
                 return
             armed[1].cancel()
-            del self._timers[peer]
-        if deadline is not None:
-            assert self._loop is not None
-            handle = self._loop.call_at(deadline, self._on_timer, peer)
-            self._timers[peer] = (deadline, handle)
+        assert self._loop is not None
+        self._timers[peer] = (deadline, self._loop.call_at(deadline, self._on_timer, peer))
 
     def _on_timer(self, peer: str) -> None:
         self._timers.pop(peer, None)

@@ -268,6 +268,8 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline: float | None = None
         self._adv_window = receive_capacity
+        self._plain_ack = wire.Ack(0, 0, (), 0)
+        """The last ack without selective ranges, reused while nothing changes."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
@@ -661,9 +663,14 @@ class PeerSession:
             self._take_resends(limit) if self._rtx or self._probe is not None else []
         )
         start = self._next_send
-        stop = min(self._next_seq, limit + 1)
+        stop = self._next_seq
+        if stop > limit:
+            stop = limit + 1
         if start < stop:
-            items.extend([held[seq] for seq in range(start, stop)])
+            if stop - start == 1:
+                items.append(held[start])
+            else:
+                items.extend([held[seq] for seq in range(start, stop)])
             self._next_send = stop
         if idle and self._next_send > self._base:
             self._progress_at = now  # the peer's silence counts from the first message out
@@ -766,7 +773,11 @@ class PeerSession:
         window = self.receive_capacity - len(self._ready) - self._old_count
         window = max(window, 0)
         if not (self._ooo or self._seen):
-            return wire.Ack(self._rx_inc, self._cum, (), window), _PLAIN_ACK_BYTES
+            ack = self._plain_ack
+            cum = self._cum
+            if ack.cumulative != cum or ack.window != window or ack.incarnation != self._rx_inc:
+                ack = self._plain_ack = wire.Ack(self._rx_inc, cum, (), window)
+            return ack, _PLAIN_ACK_BYTES
         sacks = self._sacks
         if sacks is None:
             sacks = self._sacks = self._compute_sacks()

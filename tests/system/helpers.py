@@ -210,12 +210,12 @@ def wait_exited(pidfds: Mapping[int, int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     pending = dict(pidfds)
     while pending:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
+        left = max(deadline - time.monotonic(), 0.0)
         ready, _, _ = select.select(list(pending.values()), [], [], left)
         for fd in ready:
             for pid, pfd in list(pending.items()):
                 if pfd == fd:
                     del pending[pid]
+        if not ready and left == 0.0:
+            break
     return sorted(pending)

@@ -135,11 +135,16 @@ class PerfectLink(UdpEndpoint):
         for peer in dirty:
             session = self.sessions[peer]
             room = user.link_room()
-            if room > 0:
-                for message in session.pop_deliveries(room):
+            while room > 0 and session.deliverable:
+                batch = session.pop_deliveries(room)
+                if not batch:
+                    break
+                incarnation = session.peer_incarnation
+                for message in batch:
                     user.link_deliver(
-                        peer, session.peer_incarnation, message.seq, message.clock, message.payload
+                        peer, incarnation, message.seq, message.clock, message.payload
                     )
+                room -= len(batch)
             for datagram in session.datagrams_to_send(now):
                 self._datagram_counter += 1
                 self.transmit(peer, datagram, (zlib.crc32(datagram),), self._datagram_counter)

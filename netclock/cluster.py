@@ -79,7 +79,7 @@ class Action:
 def parse_action(do: str, nodes: list[str], known: list[str], where: str = "") -> Action:
     """Validate one action (also used for commands typed at the launcher's prompt)."""
     if do not in ACTIONS:
-        raise ConfigError(f"{where}do must be one of {', '.join(ACTIONS)}, not {do!r}")
+        raise ConfigError(f"{where}{do!r} is not an action; use one of {', '.join(ACTIONS)}")
     if len(nodes) != ACTIONS[do]:
         raise ConfigError(f"{where}{do} names {ACTIONS[do]} node(s), not {len(nodes)}")
     for node in nodes:

@@ -136,7 +136,7 @@ class Launcher:
             try:
                 self.apply(parse_action(words[0], words[1:], list(self.children)))
             except ConfigError as exc:
-                self.say(f"? {exc} (commands: kill|pause|resume N, partition|heal A B, stop)")
+                self.say(f"? {exc} (kill|pause|resume NODE, partition|heal A B, stop)")
 
     # -- progress -------------------------------------------------------------------------------
     def progress_line(self) -> str:

@@ -220,14 +220,13 @@ def parse_cluster(
             )
     actions = []
     for i, raw in enumerate(data.get("action", [])):
-        where = f"action[{i}]."
         if not isinstance(raw, dict):
             raise ConfigError(f"action[{i}] must be a table")
-        _check_table(raw, _ACTION_KEYS, where)
+        _check_table(raw, _ACTION_KEYS, f"action[{i}].")
         if "at" not in raw or "do" not in raw:
             raise ConfigError(f"action[{i}] needs at (seconds) and do ({', '.join(ACTIONS)})")
         named = raw.get("nodes", [raw["node"]] if "node" in raw else [])
-        action = parse_action(raw["do"], named, [n.id for n in nodes], where)
+        action = parse_action(raw["do"], named, [n.id for n in nodes], f"action[{i}]: ")
         actions.append(replace(action, at=float(raw["at"])))
     duration = float(data.get("duration", 30.0))
     if duration <= 0:

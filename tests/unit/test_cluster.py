@@ -1,0 +1,147 @@
+"""Cluster files: what they accept, and one clear sentence for each mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netclock.cluster import load_cluster, load_program, parse_cluster
+from netclock.errors import ConfigError
+
+pytestmark = pytest.mark.timeout(10)
+
+GOOD = """
+name = "demo"
+link = "fairloss"
+duration = 5
+program = "algo.py:main"
+args = { rounds = 2 }
+
+[faults]
+seed = 3
+loss = 0.25
+
+[[node]]
+id = "a"
+args = { rounds = 5 }
+
+[[node]]
+id = "b"
+address = "127.0.0.1:9100"
+
+[[action]]
+at = 1.5
+do = "partition"
+nodes = ["a", "b"]
+
+[[action]]
+at = 0.5
+do = "pause"
+node = "b"
+"""
+
+
+NODE_A = '[[node]]\nid = "a"\nprogram = "x.py:m"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "algo.py").write_text("async def main(node, rounds=1):\n    return rounds\n")
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_file_parses_with_defaults_and_per_node_args(tmp_path: Path) -> None:
+    cluster = load_cluster(write(tmp_path, GOOD))
+    assert cluster.name == "demo"
+    assert cluster.link == "fairloss"
+    assert cluster.node_ids == ["a", "b"]
+    assert cluster.node("a").args == {"rounds": 5}
+    assert cluster.node("b").args == {"rounds": 2}
+    assert cluster.node("a").address == ("127.0.0.1", 0)
+    assert cluster.node("b").address == ("127.0.0.1", 9100)
+    assert cluster.faults is not None
+    assert cluster.faults.loss == 0.25
+    assert [(a.at, a.do, a.nodes) for a in cluster.actions] == [
+        (0.5, "pause", ("b",)),
+        (1.5, "partition", ("a", "b")),
+    ]
+
+
+def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
+    cluster = load_cluster(write(tmp_path, GOOD), {"link": "reliable", "duration": 2.0})
+    assert cluster.link == "reliable"
+    assert cluster.duration == 2.0
+    assert cluster.overrides == {"link": "reliable", "duration": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('speed = 1\n[[node]]\nid = "a"\nprogram = "x.py:m"', "unknown key 'speed'"),
+        ('link = "tcp"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "link must be one of"),
+        ('duration = "long"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "duration must be a number"),
+        ("duration = true\n[[node]]\nid = 'a'\nprogram = 'x.py:m'", "duration must be a number"),
+        ('name = "x"', "has no [[node]] tables"),
+        ('[[node]]\nid = "a"', "node 'a' has no program"),
+        ('[[node]]\nid = "a b"\nprogram = "x.py:m"', "node[0].id"),
+        ('[[node]]\nid = "a"\nprogram = "x.py:m"\ncolour = 1', "unknown key node[0].'colour'"),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[node]]\nid = "a"\nprogram = "x.py:m"',
+            "appears twice",
+        ),
+        ('[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "nowhere"', "must look like"),
+        (
+            NODE_A + '[[action]]\nat = 1\ndo = "explode"\nnode = "a"',
+            "'explode' is not an action",
+        ),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[action]]\nat = 1\ndo = "kill"\nnode = "z"',
+            "no node 'z'",
+        ),
+        (
+            NODE_A + '[[action]]\nat = 1\ndo = "partition"\nnode = "a"',
+            "partition names 2 node(s), not 1",
+        ),
+        ('[[node]]\nid = "a"\nprogram = "x.py:m"\n[[action]]\ndo = "kill"\nnode = "a"', "needs at"),
+        ('compare_links = ["udp"]\n[[node]]\nid = "a"\nprogram = "x.py:m"', "compare_links"),
+        ('[faults]\nloss = 2\n[[node]]\nid = "a"\nprogram = "x.py:m"', "loss"),
+    ],
+)
+def test_each_mistake_is_one_sentence_naming_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_cluster(write(tmp_path, text))
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_and_malformed_files_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_cluster(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_cluster(write(tmp_path, "name = "))
+
+
+def test_programs_load_from_files_and_modules(tmp_path: Path) -> None:
+    write(tmp_path, GOOD)
+    assert load_program("algo.py:main", tmp_path).__name__ == "main"
+    assert load_program("asyncio:sleep", tmp_path).__name__ == "sleep"
+    for spec, message in [
+        ("algo.py", "must look like"),
+        ("missing.py:main", "does not exist"),
+        ("algo.py:nothing", "must be an async function"),
+        ("no_such_module_xyz:main", "cannot import"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_program(spec, tmp_path)
+
+
+def test_parse_cluster_takes_an_already_read_table(tmp_path: Path) -> None:
+    cluster = parse_cluster(
+        {"node": [{"id": "a", "program": "x.py:m"}]}, base_dir=tmp_path, default_name="t"
+    )
+    assert cluster.name == "t"
+    assert cluster.link == "reliable"

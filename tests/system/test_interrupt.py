@@ -42,6 +42,17 @@ async def main(node):
 '''
 
 
+# A shell's background job (``pytest ... &``) or ``nohup`` starts with SIGINT ignored, an
+# ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt
+# handler: the launcher would rightly ignore the test's Ctrl-C. So the launcher is started
+# through this one-liner, which makes SIGINT's action the default again and execs netclock
+# in the same process (same pid, same session).
+WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'netclock', *sys.argv[1:]])"
+)
+
+
 class Launched:
     """A running ``netclock run`` and the node processes it started."""
 
@@ -70,7 +81,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[[], Launched]]:
 
     def start() -> Launched:
         run_dir = tmp_path / "run"
-        command = [sys.executable, "-m", "netclock", "run", str(tmp_path / "forever.toml")]
+        command = [sys.executable, "-c", WITH_DEFAULT_SIGINT, "run", str(tmp_path / "forever.toml")]
         proc = subprocess.Popen(
             [*command, "--out", str(run_dir)],
             stdout=subprocess.PIPE,

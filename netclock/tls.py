@@ -991,7 +991,14 @@ class TlsLink:
             state.retry.cancel()
             state.retry = None
         self.counters["connections_made"] += 1
-        log.debug("%s: connected to %s as %r", self.node_id, state.id, conn)
+        log.debug(
+            "%s: connected to %s as %r; it has our messages up to %d (incarnation %d)",
+            self.node_id,
+            state.id,
+            conn,
+            hello.received,
+            hello.peer_incarnation,
+        )
         loop = self._loop_or_raise()
         state.session.on_reconnect(hello.peer_incarnation, hello.received, loop.time())
         self._mark(state)
@@ -1024,12 +1031,10 @@ class TlsLink:
         if state.conn is conn:
             state.conn = None
             self.counters["connections_lost"] += 1
-            log.info(
-                "%s: connection to %s lost%s",
-                self.node_id,
-                state.id,
-                f": {_ssl_reason(exc)}" if exc is not None else "",
-            )
+            if exc is None:
+                log.debug("%s: %s closed the connection", self.node_id, state.id)
+            else:
+                log.info("%s: connection to %s lost: %s", self.node_id, state.id, _ssl_reason(exc))
             self._schedule_retry(state)
             self._mark(state)
 
@@ -1129,6 +1134,10 @@ class TlsLink:
         self._mark(state)
 
     # -- introspection ---------------------------------------------------------------------------
+    def unacked(self, peer: str) -> int:
+        """Messages to ``peer`` not yet acknowledged (sent or waiting to be sent)."""
+        return self._peers[peer].session.unacked
+
     def connection(self, peer: str) -> ConnectionInfo | None:
         """The connection carrying ``peer``'s traffic now, or None while disconnected."""
         state = self._peers.get(peer)

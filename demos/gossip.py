@@ -14,14 +14,16 @@ The run has three phases, all over the same (lossy) link:
    its hello knows the whole cluster, so no rumour arrives before its receiver can
    accept it.
 2. Rumour. Nobody knows when a rumour has stopped spreading, so a process decides it is
-   over after ``quiet`` seconds without a message, and prints whether it heard it.
+   over after ``quiet`` seconds without a new message, and prints whether it heard it.
 3. Report. Each process tells the origin whether it heard the rumour; the origin prints
    how many of the N processes it reached once every report is in (or after
    ``2 * quiet`` seconds without one).
 
-Hellos and reports are resent until the origin acknowledges them, at most
-``tries`` times, ``ack_timeout`` seconds apart; the origin keeps acknowledging until
-``2 * ack_timeout`` seconds pass without a message, so every program ends.
+Hellos and reports are resent until the origin acknowledges them, at most ``tries``
+times, ``ack_timeout`` seconds apart; the origin keeps acknowledging until
+``2 * ack_timeout`` seconds pass without a new message, so every program ends. A message
+whose id was already delivered is a duplicate made by the link (``stubborn`` resends
+every message forever): it is counted, never answered, and does not end a quiet period.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import random
 import zlib
 from typing import Any
 
-from netclock import Delivery, Node
+from netclock import Delivery, MessageId, Node
 
 
 def pick(rng: random.Random, candidates: list[str], fanout: int) -> list[str]:
@@ -46,6 +48,29 @@ def kind_of(msg: Delivery) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
+class Inbox:
+    """A node's deliveries without the link's duplicates, and waits for a quiet period."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.duplicates = 0
+        self.held: list[Delivery] = []
+        self._seen: set[MessageId] = set()
+
+    async def next(self, quiet: float) -> Delivery:
+        """The next message not delivered before; TimeoutError after ``quiet`` s without one."""
+        if self.held:
+            return self.held.pop(0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + quiet
+        while True:
+            msg = await self.node.receive(timeout=max(deadline - loop.time(), 0.0))
+            if msg.id not in self._seen:
+                self._seen.add(msg.id)
+                return msg
+            self.duplicates += 1
+
+
 async def main(
     node: Node,
     origin: str = "n1",
@@ -58,16 +83,16 @@ async def main(
 ) -> dict[str, Any]:
     """Spread or pass on the rumour, then report to ``origin``; returns what this node saw."""
     rng = random.Random(seed + zlib.crc32(node.id.encode("utf-8")))
+    inbox = Inbox(node)
     if node.id == origin:
-        return await _originate(node, rng, fanout, quiet, ack_timeout, rumour)
-    early: list[Delivery] = []
-    if not await _until_acked(node, origin, "hello", {}, ack_timeout, tries, early):
+        return await _originate(node, inbox, rng, fanout, quiet, ack_timeout, rumour)
+    if not await _until_acked(node, inbox, origin, "hello", {}, ack_timeout, tries):
         print(f"{origin} never acknowledged my hello ({tries} tries)")
     heard: dict[str, Any] | None = None
     copies = 0
     while True:
         try:
-            msg = early.pop(0) if early else await node.receive(timeout=quiet)
+            msg = await inbox.next(quiet)
         except TimeoutError:
             break
         if kind_of(msg) != "rumour":
@@ -89,7 +114,7 @@ async def main(
     else:
         print(f"heard the rumour, then {copies} more {'copy' if copies == 1 else 'copies'}")
     report = {"heard": heard is not None, "hops": None if heard is None else heard["hops"]}
-    acked = await _until_acked(node, origin, "report", report, ack_timeout, tries, [])
+    acked = await _until_acked(node, inbox, origin, "report", report, ack_timeout, tries)
     if not acked:
         print(f"{origin} never acknowledged my report ({tries} tries)")
     await node.flush()
@@ -98,36 +123,38 @@ async def main(
 
 async def _until_acked(
     node: Node,
+    inbox: Inbox,
     origin: str,
     kind: str,
     fields: dict[str, Any],
     timeout: float,
     tries: int,
-    other: list[Delivery],
 ) -> bool:
     """Send a ``kind`` message to ``origin`` until it acknowledges it; False after ``tries``.
 
-    Whatever else arrives meanwhile is appended to ``other`` for the caller to handle.
+    Whatever else arrives meanwhile is kept in ``inbox.held`` for the caller's next read.
     """
-    loop = asyncio.get_running_loop()
     for attempt in range(tries):
         again = " again" if attempt else ""
         await node.send(origin, {"kind": kind, **fields}, event=f"{kind} to {origin}{again}")
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            try:
-                msg = await node.receive(timeout=left)
-            except TimeoutError:
-                break
-            if kind_of(msg) == "ack" and msg.payload.get("of") == kind:
-                return True
-            if kind_of(msg) != "ack":
-                other.append(msg)
+        other: list[Delivery] = []
+        try:
+            while True:
+                msg = await inbox.next(timeout)
+                if kind_of(msg) == "ack" and msg.payload.get("of") == kind:
+                    return True
+                if kind_of(msg) != "ack":
+                    other.append(msg)
+        except TimeoutError:
+            continue
+        finally:
+            inbox.held.extend(other)
     return False
 
 
 async def _originate(
     node: Node,
+    inbox: Inbox,
     rng: random.Random,
     fanout: int,
     quiet: float,
@@ -147,7 +174,7 @@ async def _originate(
             print(_summary(reports, everyone))
             announced = True
         try:
-            msg = await node.receive(timeout=2 * ack_timeout if announced else 2 * quiet)
+            msg = await inbox.next(2 * ack_timeout if announced else 2 * quiet)
         except TimeoutError:
             if not started:
                 started = await _start(node, rng, fanout, rumour, hellos, everyone)

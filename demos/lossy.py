@@ -1,12 +1,13 @@
 """The same traffic over a fair-loss and a perfect link, with the same seeded faults.
 
 Each of the two nodes sends ``count`` numbered messages to the other, then receives.
-The receiver stops once it has every number, or after ``quiet`` seconds without a
-message: over ``reliable`` it always has them all (the link retransmits, discards
-duplicates and delivers in order), over ``fairloss`` some never come, some come twice
-and some overtake others, so it stops after the quiet period. Each node prints what it
-received; lossy.toml's ``compare_links`` makes ``netclock demo lossy`` run this once per
-link and print the checker's counts side by side.
+The receiver stops once it has every number, or after ``quiet`` seconds without a new
+one (duplicates do not count: ``stubborn`` resends every message forever). Over
+``reliable`` it always has them all (the link retransmits, discards duplicates and
+delivers in order); over ``fairloss`` some never come, some come twice and some overtake
+others, so it stops after the quiet period. Each node prints what it received;
+lossy.toml's ``compare_links`` makes ``netclock demo lossy`` run this once per link and
+print the checker's counts side by side.
 
 Before the numbered messages a node says hello every ``hello_every`` seconds until it
 has heard anything from its peer: a process only knows that its peer is up and accepts
@@ -17,6 +18,7 @@ table with the rest (a few messages beside the ``2 * count`` numbered ones).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -38,9 +40,12 @@ async def main(
         await node.send(other, {"n": number}, event=f"message {number} to {other}")
     seen: set[int] = set()
     duplicates = overtaken = highest = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + quiet
     while len(seen) < count:
         try:
-            msg = first if first is not None else await node.receive(timeout=quiet)
+            wait = max(deadline - loop.time(), 0.0)
+            msg = first if first is not None else await node.receive(timeout=wait)
         except TimeoutError:
             break
         first = None
@@ -50,6 +55,7 @@ async def main(
         if number in seen:
             duplicates += 1
             continue
+        deadline = loop.time() + quiet
         if number < highest:
             overtaken += 1
         highest = max(highest, number)

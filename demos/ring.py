@@ -12,15 +12,18 @@ token stalls a ring: nobody holds it. So the starter, which begins every lap, wa
 the token to come back; when it has not within ``timeout`` seconds, the starter sends
 its copy again. A node that receives again the copy it last passed on sends its own copy
 on again, so the retransmission travels the ring up to where the token was lost and the
-token goes on from there; any other copy of a token already seen is ignored (hop numbers
-tell them apart), so duplicates and late copies do no harm. The viewer shows the lost
+token goes on from there. Any other copy of a token already seen is ignored (hop numbers
+tell them apart), and so is a message whose id was already delivered: a duplicate made
+by the link (``stubborn`` resends every message forever, the faults may duplicate) is
+not a resend by a node and must not set off another round of resends. The viewer shows the lost
 arrow crossed out and the resent copies after it. Over ``reliable`` or ``tls`` the link
 itself repairs losses and the timeout never fires in practice.
 
 Ending. The starter's "done" message may be lost too: a node that has passed the token
-for the last time also ends after ``linger`` seconds (default ``3 * timeout``) without
-any message. It keeps passing its copy on again while the starter's retransmissions
-reach it, so it does not leave while its last pass is still missing downstream.
+for the last time also ends after ``linger`` seconds (default ``3 * timeout``) without a
+new message (link duplicates do not count). It keeps passing its copy on again while the
+starter's resends reach it, so it does not leave while its last pass is still missing
+downstream.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import asyncio
 import time
 from typing import Any
 
-from netclock import Node
+from netclock import MessageId, Node
 
 
 async def main(
@@ -56,7 +59,9 @@ async def main(
     held = 0
     resent = 0
     ignored = 0
+    delivered: set[MessageId] = set()
     began = time.monotonic()
+    last_news = loop.time()
 
     async def pass_on(token: dict[str, Any], again: bool) -> None:
         hop = token["hop"]
@@ -77,7 +82,7 @@ async def main(
         if deadline is not None:
             wait: float | None = max(deadline - loop.time(), 0.0)
         elif last_seen > total - size:
-            wait = quiet
+            wait = max(last_news + quiet - loop.time(), 0.0)
         else:
             wait = None
         try:
@@ -94,6 +99,11 @@ async def main(
                 continue
             print(f"no word for {quiet:g} s after my last pass; the ring must be done")
             break
+        if msg.id in delivered:
+            ignored += 1
+            continue
+        delivered.add(msg.id)
+        last_news = loop.time()
         payload = msg.payload
         kind = payload.get("kind") if isinstance(payload, dict) else None
         if kind == "done":
@@ -106,7 +116,7 @@ async def main(
         if hop <= last_seen:
             if hop == last_seen and position != 0 and passed is not None:
                 resent += 1
-                print(f"hop {hop} arrived again: sending hop {passed['hop']} on again")
+                print(f"hop {hop} was resent: sending hop {passed['hop']} on again")
                 await pass_on(passed, again=True)
             else:
                 ignored += 1

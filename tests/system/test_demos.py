@@ -89,6 +89,21 @@ def test_ring_over_fairloss_resends_a_lost_token_and_still_ends(tmp_path: Path) 
     assert "duration of" not in proc.stdout, f"the ring stalled (seed {seed})"
 
 
+def test_ring_over_stubborn_ignores_the_links_endless_copies(tmp_path: Path) -> None:
+    """A stubborn link resends every message forever; copies must not be passed on again."""
+    run_dir = tmp_path / "ring-stubborn"
+    proc = netclock("demo", "ring", "--link", "stubborn", "--out", str(run_dir), cwd=tmp_path)
+    seed = run_seed(run_dir)
+    assert proc.returncode == 0, explain(proc, seed)
+    assert_run_folder(run_dir, RING)
+    report = assert_checks_ok(run_dir)
+    stubborn = report["links"]["stubborn"]
+    assert stubborn["duplicated"] > 0, f"seed {seed}: the stubborn link duplicated nothing"
+    assert stubborn["sent"] < 40, f"seed {seed}: copies set off resends: {stubborn}"
+    assert "[p1] token home after 3 rounds: 15 hops" in proc.stdout, explain(proc, seed)
+    assert "duration of" not in proc.stdout, f"the ring never ended (seed {seed})"
+
+
 def test_gossip_reports_how_many_processes_the_rumour_reached(tmp_path: Path) -> None:
     run_dir = tmp_path / "gossip"
     proc = netclock("demo", "gossip", "--out", str(run_dir), cwd=tmp_path)

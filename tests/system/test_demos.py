@@ -25,6 +25,8 @@ from helpers import (
     run_seed,
 )
 
+from netclock.viz import build_model
+
 pytestmark = [
     pytest.mark.system,
     pytest.mark.timeout(50),
@@ -85,6 +87,8 @@ def test_ring_over_fairloss_resends_a_lost_token_and_still_ends(tmp_path: Path) 
     assert fairloss["promises"] == ["no_creation"]
     assert fairloss["lost"] >= 1, f"seed {seed} loses p1->p2 seq 2, yet nothing was lost"
     assert "[p1] token not back after" in proc.stdout, explain(proc, seed)
+    viewer = build_model(run_dir)
+    assert viewer["summary"]["lost"] == fairloss["lost"], "the viewer must show every loss"
     assert "[p1] token home after 3 rounds: 15 hops" in proc.stdout, explain(proc, seed)
     assert "duration of" not in proc.stdout, f"the ring stalled (seed {seed})"
 

@@ -12,12 +12,14 @@ token stalls a ring: nobody holds it. So the starter, which begins every lap, wa
 the token to come back; when it has not within ``timeout`` seconds, the starter sends
 its copy again. A node that receives again the copy it last passed on sends its own copy
 on again, so the retransmission travels the ring up to where the token was lost and the
-token goes on from there. Any other copy of a token already seen is ignored (hop numbers
-tell them apart), and so is a message whose id was already delivered: a duplicate made
-by the link (``stubborn`` resends every message forever, the faults may duplicate) is
-not a resend by a node and must not set off another round of resends. The viewer shows the lost
-arrow crossed out and the resent copies after it. Over ``reliable`` or ``tls`` the link
-itself repairs losses and the timeout never fires in practice.
+token goes on from there. Only the starter keeps a timer: every lap passes through it,
+and one timer cannot set off competing resends. Any other copy of a token already seen
+is ignored (hop numbers tell them apart), and so is a message whose id was already
+delivered: a duplicate made by the link (``stubborn`` resends every message forever,
+the faults may duplicate) is not a resend by a node and must not set off another round
+of resends. The viewer shows the lost arrow crossed out and the resent copies after it.
+Over ``reliable`` or ``tls`` the link itself repairs losses and the timeout never fires
+in practice.
 
 Ending. The starter's "done" message may be lost too: a node that has passed the token
 for the last time also ends after ``linger`` seconds (default ``3 * timeout``) without a

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import socket
@@ -48,6 +49,8 @@ SEGMENT_BYTES = 65_507
 """Batch budget of one segment (the core's largest): a few dozen KiB per frame."""
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_FAULT_SLACK = 0.002
+"""Partition timers fire this long after the moment they mark, never a hair before it."""
 _READ_SIZE = 256 * 1024
 """Most plaintext bytes taken from TLS in one read call."""
 """SO_LINGER on with a zero timeout: closing the socket sends a TCP RST."""
@@ -665,7 +668,7 @@ class TlsLink:
         state.cut_until = max(state.cut_until, loop.time() + seconds)
         log.info("%s: partitioned from %s for %.3f s", self.node_id, peer, seconds)
         self._cut(state)
-        self._fault_timers.append(loop.call_at(state.cut_until, self._heal, state))
+        self._fault_timers.append(loop.call_at(state.cut_until + _FAULT_SLACK, self._heal, state))
 
     def heal(self, peer: str) -> None:
         """End a partition made by :meth:`partition` now."""
@@ -675,25 +678,41 @@ class TlsLink:
             self._heal(state)
 
     def _partitioned(self, state: _Peer) -> bool:
+        return self._cut_until(state) is not None
+
+    def _cut_until(self, state: _Peer) -> float | None:
+        """Loop time at which the partitions cutting ``state`` now end (inf: never).
+
+        None when no partition cuts it. A partition in either direction cuts the one
+        bidirectional TCP connection.
+        """
+        loop = self._loop_or_raise()
+        now = loop.time()
+        until: float | None = None
         if state.cut_until:
-            if self._loop_or_raise().time() < state.cut_until:
-                return True
-            state.cut_until = 0.0
+            if now < state.cut_until:
+                until = state.cut_until
+            else:
+                state.cut_until = 0.0
         plan = self._plan
         if plan is None or not plan.partitions:
-            return False
+            return until
         t = time.time() - self._epoch
         me, peer = self.node_id, state.id
-        return plan.partitioned(me, peer, t) or plan.partitioned(peer, me, t)
+        for partition in plan.partitions:
+            if (partition.blocks(me, peer) or partition.blocks(peer, me)) and partition.active(t):
+                end = math.inf if partition.end is None else now + (partition.end - t)
+                until = end if until is None else max(until, end)
+        return until
 
     def _schedule_partitions(self, state: _Peer) -> None:
-        """Arm timers at the plan's partition starts (cut) and ends (reconnect)."""
+        """Arm timers just after the plan's partition starts (cut) and ends (reconnect)."""
         plan = self._plan
         if plan is None or not plan.partitions:
             return
         loop = self._loop_or_raise()
-        offset = loop.time() - (time.time() - self._epoch)
         t_now = time.time() - self._epoch
+        offset = loop.time() - t_now + _FAULT_SLACK
         me, peer = self.node_id, state.id
         for partition in plan.partitions:
             if not (partition.blocks(me, peer) or partition.blocks(peer, me)):
@@ -712,8 +731,14 @@ class TlsLink:
                 conn.abort(rst=True)
 
     def _heal(self, state: _Peer) -> None:
-        if not self._closed and not self._partitioned(state):
+        if self._closed:
+            return
+        until = self._cut_until(state)
+        if until is None:
             self._mark(state)
+        elif until != math.inf:
+            loop = self._loop_or_raise()
+            self._fault_timers.append(loop.call_at(until + _FAULT_SLACK, self._heal, state))
 
     # -- accepting -----------------------------------------------------------------------------
     def _accept(self) -> _Connection:

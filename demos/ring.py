@@ -135,7 +135,6 @@ async def main(
             )
             for peer in node.peers:
                 await node.send(peer, {"kind": "done", "hops": total}, event=f"tell {peer}: done")
-            deadline = None
             break
         passed = {"kind": "token", "hop": hop + 1}
         await pass_on(passed, again=False)

@@ -1,0 +1,118 @@
+"""Fair-loss, stubborn and perfect links on real UDP sockets, under seeded fault plans."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+
+import pytest
+
+from netclock import FaultPlan, Node, VectorClock
+from netclock.wire import Ack, encode_segment, message_wire
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def drain(node: Node, quiet: float = 0.3) -> list:
+    """Everything that arrives until nothing has come for ``quiet`` seconds."""
+    got = []
+    while True:
+        try:
+            got.append(await node.receive(timeout=quiet))
+        except TimeoutError:
+            return got
+
+
+async def fairloss_run(make_nodes, seed: int) -> Counter:
+    plan = FaultPlan(seed=seed, loss=0.3, duplicate=0.2)
+    a, b = await make_nodes("a", "b", link="fairloss", faults=plan)
+    for i in range(300):
+        await a.send("b", i)
+    return Counter(m.payload for m in await drain(b))
+
+
+async def test_fairloss_loses_and_duplicates_and_the_seed_fixes_which(make_nodes) -> None:
+    seed = 4
+    first = await fairloss_run(make_nodes, seed)
+    assert 0 < len(first) < 300, f"30% loss should lose some, not all (seed {seed})"
+    assert any(n > 1 for n in first.values()), f"20% duplication should duplicate (seed {seed})"
+    assert set(first) <= set(range(300)), "FLL3: no creation"
+
+
+async def test_the_same_seed_gives_the_same_fates_on_real_sockets(make_nodes) -> None:
+    seed = 8
+    assert await fairloss_run(make_nodes, seed) == await fairloss_run(make_nodes, seed), seed
+
+
+async def test_sl1_stubborn_delivery_under_50pct_loss(make_nodes) -> None:
+    seed = 3
+    plan = FaultPlan(seed=seed, loss=0.5)
+    a, b = await make_nodes("a", "b", link="stubborn", faults=plan, link_options={"period": 0.02})
+    for i in range(20):
+        await a.send("b", i)
+    seen: Counter = Counter()
+    while len(seen) < 20:
+        msg = await b.receive(timeout=5)
+        seen[msg.payload] += 1
+    assert set(seen) == set(range(20)), f"SL2: no creation (seed {seed})"
+    more = await b.receive(timeout=5)
+    assert more.payload in range(20), "SL1: messages keep being delivered, again and again"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_pl_exactly_once_in_order_on_real_sockets_under_faults(make_nodes, seed) -> None:
+    plan = FaultPlan(seed=seed, loss=0.25, duplicate=0.2, reorder=0.2)
+    a, b = await make_nodes("a", "b", link="reliable", faults=plan)
+    count = 2000
+
+    async def send() -> None:
+        for i in range(count):
+            await a.send("b", i)
+
+    sender = asyncio.ensure_future(send())
+    got = [(await b.receive(timeout=10)).payload for _ in range(count)]
+    await sender
+    await asyncio.wait_for(a.flush(), 10)
+    assert got == list(range(count)), f"PL1-PL3 and FIFO (seed {seed})"
+    assert b.stats()["link"]["duplicates"] > 0, f"duplicates were removed (seed {seed})"
+
+
+async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes) -> None:
+    """Garbage cannot hurt the link. (A forged *newer* incarnation can: UDP has no way to
+    tell a spoofer from a restart; that is what the authenticated tls link is for.)"""
+    a, b = await make_nodes("a", "b", link="reliable")
+    clock = VectorClock({"a": 2})
+    forged = [
+        b"\x98\x01\x02",  # truncated
+        encode_segment("a", a.incarnation, "b", 1, Ack(b.incarnation, 10**6, (), 5), []),
+        encode_segment("a", a.incarnation, "b", 1, Ack(b.incarnation, 0, ((5, 9),), 2**63), []),
+        encode_segment("a", a.incarnation, "b", 1, Ack(123, 7, (), 1), []),
+        encode_segment("a", a.incarnation - 1, "b", 10**9, None, []),
+        encode_segment("a", a.incarnation, "zed", 1, None, [message_wire(1, clock, "x")]),
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        for datagram in forged:
+            raw.sendto(datagram, b.address)
+    await a.send("b", "honest")
+    msg = await b.receive(timeout=5)
+    assert msg.payload == "honest"
+    assert msg.sender == "a"
+    stats = b.stats()["link"]
+    assert stats["bad_datagrams"] == 1
+    assert stats["misaddressed"] == 1
+    assert stats["rejected"] + stats["ignored_acks"] + stats["stale_incarnation"] >= 1
+    with pytest.raises(TimeoutError):
+        await b.receive(timeout=0.2)
+
+
+async def test_a_gone_peer_gets_its_messages_handed_back_with_ids() -> None:
+    async with Node("a", link="reliable", give_up_after=0.3) as a:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+            hole.bind(("127.0.0.1", 0))  # a port where nobody answers
+            a.add_peer("b", hole.getsockname())
+            sent = [await a.send("b", i) for i in range(5)]
+            await asyncio.wait_for(a.flush(), 5)
+    failed = a.failures()
+    assert [f.id for f in failed] == sent
+    assert [f.payload for f in failed] == list(range(5))

@@ -2,8 +2,9 @@
 
 ``netclock run CLUSTER.toml`` starts every node with ``netclock node --control``, waits
 for each READY line (never guesses ports, never sleeps), sends every node the peer
-table, relays what the programs print, stops everything when the programs are done or
-the run's duration is over (and on Ctrl-C), then writes the merged ShiViz log.
+table and, once every node has it, the signal to go; it relays what the programs print,
+applies live faults, and stops everything when the programs are done or the run's
+duration is over (and on Ctrl-C).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Child:
     paused: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    knows_peers: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -217,6 +219,7 @@ class Launcher:
         await child.process.wait()
         child.finished.set()
         child.ready.set()
+        child.knows_peers.set()
         self._changed.set()
 
     def _control(self, child: Child, line: str) -> None:
@@ -228,6 +231,8 @@ class Launcher:
         if kind == "READY":
             child.address = (fields["host"], int(fields["port"]))
             child.ready.set()
+        elif kind == "PEERS":
+            child.knows_peers.set()
         elif kind == "STATS":
             child.stats = fields
         elif kind == "DONE":
@@ -272,6 +277,13 @@ class Launcher:
         peers = {c.id: list(c.address) for c in self.children.values() if c.address}
         for child in self.children.values():
             self._command(child, cmd="start", peers=peers)
+        # Two steps, so that no program sends before every node knows its peers
+        # (a datagram from a peer a node does not know yet is dropped).
+        async with asyncio.timeout(READY_TIMEOUT):
+            for child in self.children.values():
+                await child.knows_peers.wait()
+        for child in self.children.values():
+            self._command(child, cmd="go")
         self.say(
             "started "
             + ", ".join(

@@ -2,7 +2,9 @@
 
 Under a launcher (``--control``) the process speaks a line protocol: it prints
 ``@netclock READY {...}`` with its real address once bound, reads
-``{"cmd": "start", "peers": {...}}`` from standard input, runs the node's program, prints
+``{"cmd": "start", "peers": {...}}`` from standard input, answers ``@netclock PEERS``
+once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends before every
+node can accept its datagrams), runs the node's program, prints
 ``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
 and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
 prints ``@netclock STOPPED {...}``. Without ``--control`` the peers' addresses come from
@@ -102,6 +104,11 @@ async def run_node(
     for peer_id, address in peers.items():
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))
+    if control:
+        emit("PEERS")
+        if (await commands.get()).get("cmd") != "go":
+            await node.close()
+            return 0
 
     exit_code = 0
     task = asyncio.ensure_future(program(node, **spec.args))

@@ -315,35 +315,39 @@ class _Graph:
 
 
 def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
-    """Messages from a JSON-lines log: sends and deliveries share an id."""
-    sends: dict[str, int] = {}
-    delivered: dict[str, list[int]] = {}
-    failed: dict[str, int] = {}
+    """Messages from a JSON-lines log: a send and its deliveries share an id and a receiver.
+
+    Ids number the messages of one link (sender to receiver), so the same id names one
+    message to each peer: the receiver is part of the key.
+    """
+    sends: dict[tuple[str, str | None], int] = {}
+    delivered: dict[tuple[str, str | None], list[int]] = {}
+    failed: dict[tuple[str, str | None], int] = {}
     for i, raw in enumerate(graph.events):
         if raw.msg_id is None:
             continue
         if raw.kind == "send":
-            sends.setdefault(raw.msg_id, i)
+            sends.setdefault((raw.msg_id, raw.peer), i)
         elif raw.kind == "deliver":
-            delivered.setdefault(raw.msg_id, []).append(i)
+            delivered.setdefault((raw.msg_id, raw.process), []).append(i)
         elif raw.kind == "failed":
-            failed.setdefault(raw.msg_id, i)
+            failed.setdefault((raw.msg_id, raw.peer), i)
     messages: list[VizMessage] = []
-    for msg_id, i in sends.items():
+    for key, i in sends.items():
         raw = graph.events[i]
-        deliveries = delivered.pop(msg_id, [])
+        deliveries = delivered.pop(key, [])
         for j in deliveries:
             graph.edges.append((i, j))
         messages.append(
             VizMessage(
-                id=msg_id,
+                id=key[0],
                 sender=raw.process,
                 to=raw.peer,
                 send=i,
                 deliveries=deliveries,
                 lost=not deliveries,
-                failed=msg_id in failed,
-                failed_event=failed.get(msg_id),
+                failed=key in failed,
+                failed_event=failed.get(key),
             )
         )
     unmatched = sorted(j for js in delivered.values() for j in js)

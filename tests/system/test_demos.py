@@ -163,12 +163,6 @@ def test_lossy_shows_fairloss_losing_what_reliable_delivers_exactly_once(tmp_pat
 
 
 # -- what the demos revealed ----------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="viz._match_ids keys messages by id alone, but an id is unique only with its "
-    "receiver: sends of the same seq to other peers are dropped and their deliveries drawn "
-    "from the first one",
-)
 def test_viewer_draws_every_message_to_its_own_receiver(tmp_path: Path) -> None:
     """The ring's starter sends seq 1 to p2 (the token) and seq 1 to p3, p4, p5 ("done").
 
@@ -209,11 +203,6 @@ async def main(node, count=20, quiet=0.5):
 """
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="launcher race: a node's program starts as soon as it has the peer table, and a peer "
-    "that has not read its own yet drops the datagrams as unknown_peer (fairloss: lost)",
-)
 def test_fairloss_messages_sent_at_start_are_not_dropped_as_from_unknown_peers(
     tmp_path: Path,
 ) -> None:

@@ -61,6 +61,7 @@ duration = 30
 [[node]]
 id = "a"
 program = "flow.py:sender"
+args = { pace = 0.005 }
 [[node]]
 id = "b"
 program = "flow.py:receiver"

@@ -37,7 +37,7 @@ from netclock.errors import AuthenticationError, ConfigError, LinkClosed, UsageE
 from netclock.faults import DelayModel, FaultPlan
 from netclock.framing import DEFAULT_MAX_FRAME, FrameReader, FrameTooLarge, encode_frames
 from netclock.link import Address, LinkUser, PeerReachable, PeerUnreachable, SendFailed
-from netclock.reliable_core import GaveUp, PeerSession, Reachable, Unreachable
+from netclock.reliable_core import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
 from netclock.tlsconfig import client_context, peer_identity, server_context
 from netclock.wire import Hello, Limits, Segment, decode, encode_hello
 
@@ -195,7 +195,11 @@ class _Connection(asyncio.Protocol):
                 log.debug("could not set TCP_NODELAY on %r", self)
         if not self.link._conn_opened(self):
             return
-        self._handshake()
+        try:
+            self._handshake()
+        except Exception as exc:  # nothing from the network may escape the event loop
+            log.debug("%s: dropping %r after an unexpected error: %r", self.link.node_id, self, exc)
+            self.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.state == _CLOSED:
@@ -1112,8 +1116,14 @@ class TlsLink:
                             )
             elif session.unacked:
                 self._ensure_connection(state)
-            self._events(state)
-            self._arm(state)
+            events = session.events()
+            if events:
+                self._events(events)
+            deadline = session.get_timer()
+            if deadline is not None:
+                armed = state.timer
+                if armed is None or armed[0] > deadline:
+                    self._arm(state, deadline)
             waiter = state.writable
             if waiter is not None and not waiter.done() and session.writable():
                 waiter.set_result(None)
@@ -1122,32 +1132,25 @@ class TlsLink:
             idle.set()
             self._idle = None
 
-    def _events(self, state: _Peer) -> None:
-        for event in state.session.events():
+    def _events(self, events: list[SessionEvent]) -> None:
+        user = self.user
+        for event in events:
             if isinstance(event, Unreachable):
-                self.user.link_event(PeerUnreachable(event.peer))
+                user.link_event(PeerUnreachable(event.peer))
             elif isinstance(event, Reachable):
-                self.user.link_event(PeerReachable(event.peer))
+                user.link_event(PeerReachable(event.peer))
             elif isinstance(event, GaveUp):
-                self.user.link_event(
-                    SendFailed(event.peer, self.incarnation, tuple(event.messages))
-                )
+                user.link_event(SendFailed(event.peer, self.incarnation, tuple(event.messages)))
 
-    def _arm(self, state: _Peer) -> None:
-        """Keep one timer per session at or before the session's deadline.
+    def _arm(self, state: _Peer, deadline: float) -> None:
+        """Re-arm the session's one timer at ``deadline``, earlier than the armed one.
 
-        A timer armed earlier than the new deadline is left alone: the session's
-        ``handle_timer`` is safe to call early, and the pump re-arms after it. This avoids
-        a cancel and a new timer for every message when the deadline keeps moving later.
+        A timer armed earlier than the session's deadline is left alone (the pump checks):
+        ``handle_timer`` is safe to call early and the pump re-arms after it. This avoids a
+        cancel and a new timer for every message when the deadline keeps moving later.
         """
-        deadline = state.session.get_timer()
-        if deadline is None:
-            return
-        armed = state.timer
-        if armed is not None:
-            if armed[0] <= deadline:
-                return
-            armed[1].cancel()
+        if state.timer is not None:
+            state.timer[1].cancel()
         handle = self._loop_or_raise().call_at(deadline, self._on_timer, state)
         state.timer = (deadline, handle)
 

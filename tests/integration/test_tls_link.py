@@ -229,6 +229,26 @@ async def test_al1_peer_that_starts_later_gets_every_message_once(cert_dir: Path
         assert got == list(range(20))
 
 
+async def test_restarted_peer_gets_new_messages_only_and_speaks_as_its_new_incarnation(
+    cert_dir: Path,
+) -> None:
+    async with nodes(cert_dir, "a") as (a,):
+        old = Node("b", link="tls", cert_dir=cert_dir, close_timeout=2.0)
+        await old.start()
+        old.add_peer("a", a.address)
+        a.add_peer("b", old.address)
+        await exchange(a, old, ["first life"])
+        address = old.address
+        await old.close()
+        async with Node("b", link="tls", cert_dir=cert_dir, address=address) as new:
+            new.add_peer("a", a.address)
+            await exchange(a, new, ["second life"])
+            await new.send("a", "hello again")
+            msg = await a.receive(STEP)
+            assert msg.id == (new.id, new.incarnation, 1)
+            assert new.incarnation != old.incarnation
+
+
 # -- attacks -----------------------------------------------------------------------------------
 ATTACKS = {
     "no_client_certificate": lambda d: client_context(d, None),

@@ -661,14 +661,22 @@ class TlsLink:
         state.conn.abort(rst=True)
         return True
 
-    def partition(self, peer: str, seconds: float) -> None:
-        """Cut ``peer`` off for ``seconds``: drop its connection, refuse it both ways, heal."""
-        if not seconds > 0:
+    def partition(self, peer: str, seconds: float | None = None) -> None:
+        """Cut ``peer`` off: drop its connection and refuse it both ways.
+
+        With ``seconds`` the partition heals by itself; without, it lasts until :meth:`heal`.
+        """
+        if seconds is not None and not seconds > 0:
             raise UsageError(f"a partition lasts a positive number of seconds, not {seconds!r}")
         state = self._peers.get(peer)
         if state is None:
             raise UsageError(f"unknown peer {peer!r}; add it with add_peer first")
         loop = self._loop_or_raise()
+        if seconds is None:
+            state.cut_until = math.inf
+            log.info("%s: partitioned from %s until healed", self.node_id, peer)
+            self._cut(state)
+            return
         state.cut_until = max(state.cut_until, loop.time() + seconds)
         log.info("%s: partitioned from %s for %.3f s", self.node_id, peer, seconds)
         self._cut(state)

@@ -41,6 +41,10 @@ def _cmd_run(args: argparse.Namespace, cluster_file: Path) -> int:
     cluster = load_cluster(cluster_file, overrides)
     run_dir = Path(args.out) if args.out else new_run_dir(cluster.name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    links = {cluster.link, *cluster.compare_links} if "link" not in overrides else {cluster.link}
+    if "tls" in links and cluster.cert_dir is None:
+        overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
+        cluster = load_cluster(cluster_file, overrides)
     if not cluster.compare_links or "link" in overrides:
         result = run_async(run_cluster(cluster, run_dir))
         return finish_run_report(result, sys.stdout)[0]
@@ -56,6 +60,16 @@ def _cmd_run(args: argparse.Namespace, cluster_file: Path) -> int:
     print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
     print(compare_table(rows))
     return code
+
+
+def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
+    """A fresh cluster CA and node certificates for one run that names no cert_dir."""
+    from netclock.certs import init_cluster
+
+    folder = (run_dir / "certs").resolve()
+    init_cluster(folder, nodes)
+    print(f"created a cluster CA and certificates for {', '.join(nodes)} in {folder}")
+    return folder
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

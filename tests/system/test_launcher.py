@@ -183,3 +183,15 @@ program = "flow.py:receiver"
     assert done.returncode == 2
     assert "give every node a fixed port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_any_demo_runs_over_tls_by_configuration_alone(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = run_cli("demo", "ring", "--link", "tls", "--out", str(run), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "created a cluster CA" in done.stdout
+    key = next((run / "certs").glob("p*.key"))
+    assert key.stat().st_mode & 0o777 == 0o600
+    report = json.loads(run_cli("check", str(run), "--json", cwd=tmp_path).stdout)
+    assert report["ok"], report
+    assert report["properties"]["authenticity"]["promised"] is True

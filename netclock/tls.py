@@ -276,6 +276,8 @@ class _Connection(asyncio.Protocol):
                 eof = True
                 break
             chunks.append(chunk)
+            if not self.incoming.pending and not self.tls.pending():
+                break  # all decrypted: spare the exception the next read would raise
         self._flush_tls()
         if chunks:
             link = self.link

@@ -682,7 +682,10 @@ class TlsLink:
         state.cut_until = max(state.cut_until, loop.time() + seconds)
         log.info("%s: partitioned from %s for %.3f s", self.node_id, peer, seconds)
         self._cut(state)
-        self._fault_timers.append(loop.call_at(state.cut_until + _FAULT_SLACK, self._heal, state))
+        if state.cut_until != math.inf:
+            self._fault_timers.append(
+                loop.call_at(state.cut_until + _FAULT_SLACK, self._heal, state)
+            )
 
     def heal(self, peer: str) -> None:
         """End a partition made by :meth:`partition` now."""

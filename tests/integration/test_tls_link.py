@@ -485,6 +485,20 @@ async def test_partition_refuses_the_peer_then_heals_without_loss(cert_dir: Path
         assert loop.time() - start >= 0.25, "nothing may cross before the partition heals"
 
 
+async def test_partition_until_heal_holds_messages_until_healed(cert_dir: Path) -> None:
+    async with nodes(cert_dir, "a", "b") as (a, b):
+        await exchange(a, b, ["before"])
+        link_of(b).partition("a")
+        link_of(b).partition("a", 0.01)  # a timed partition does not shorten an open-ended one
+        for i in range(5):
+            await a.send("b", i)
+        with pytest.raises(TimeoutError):
+            await b.receive(0.2)
+        assert link_of(b).connection("a") is None
+        link_of(b).heal("a")
+        assert [(await b.receive(STEP)).payload for _ in range(5)] == list(range(5))
+
+
 async def test_fault_plan_partition_holds_messages_until_it_ends(cert_dir: Path) -> None:
     loop = asyncio.get_running_loop()
     plan = FaultPlan(partitions=(Partition("a", "b", one_way=True, start=0.0, end=0.3),))

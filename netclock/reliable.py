@@ -192,6 +192,16 @@ class PerfectLink(UdpEndpoint):
         self.sessions[peer].handle_timer(self._loop.time())
         self._mark(peer)
 
+    def before_close(self) -> None:
+        """Send the acks still owed: a peer waiting for them would resend forever."""
+        if self._loop is None:
+            return
+        for peer, session in self.sessions.items():
+            later = self._loop.time() + session.ack_delay + 0.001  # the delayed ack is due
+            session.handle_timer(later)
+            for datagram in session.datagrams_to_send(later):
+                self.transmit(peer, datagram, (zlib.crc32(datagram),), 0)
+
     def on_close(self) -> None:
         for _, handle in self._timers.values():
             handle.cancel()

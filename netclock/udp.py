@@ -104,10 +104,14 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     async def close(self) -> None:
         if self._closed:
             return
+        self.before_close()
         self._closed = True
         self.on_close()
         if self._transport is not None:
             self._transport.close()
+
+    def before_close(self) -> None:
+        """Hook for subclasses: last datagrams (such as owed acks), sent while still open."""
 
     def on_close(self) -> None:
         """Hook for subclasses: cancel timers before the socket closes."""

@@ -204,6 +204,11 @@ class Node:
         """The address this node listens on (the real port after binding to port 0)."""
         return self._link.address
 
+    @property
+    def link(self) -> Link:
+        """The node's link, for link-specific controls (e.g. ``reset(peer)`` on tls)."""
+        return self._link
+
     def add_peer(self, peer: str, address: str | Address) -> None:
         """Make ``peer`` known at ``address`` (``"host:port"`` or a tuple)."""
         try:

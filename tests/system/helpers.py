@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from netclock import SHIVIZ_REGEX
+from netclock import SHIVIZ_REGEX, parse_log, validate_shiviz
 
 CLI_TIMEOUT = 40.0
 """The longest one CLI call may take (each test's own pytest timeout is a bit longer)."""
@@ -65,6 +65,11 @@ def assert_run_folder(run_dir: Path, nodes: Iterable[str]) -> None:
     assert merged[0] == SHIVIZ_REGEX, f"merged.log starts with {merged[0]!r}, not ShiViz's regex"
     assert merged[1] == "", "merged.log must have a blank line after the regex"
     assert len(merged) > 3, "merged.log holds no events"
+    problems = validate_shiviz(parse_log(run_dir / "merged.log"))
+    assert not problems, f"ShiViz would reject merged.log: {problems[:5]}"
+    for node in nodes:
+        own = validate_shiviz(parse_log(run_dir / f"{node}.log"))
+        assert not [p for p in own if "never logged" not in p and "knows" not in p], own[:5]
     viewer = run_dir / "viewer.html"
     assert viewer.is_file(), f"{viewer} is missing"
     assert viewer.stat().st_size > 0, f"{viewer} is empty"

@@ -1,7 +1,7 @@
 """The child-process side of ``netclock bench``: one role of one scenario per OS process.
 
-Run as ``python -m netclock.bench_worker ROLE --kind udp|fairloss|reliable [options]``; the
-parent (:mod:`netclock.bench`) drives it with one JSON line per step on stdio::
+Run as ``python -m netclock.bench_worker ROLE --kind KIND [options]``; the parent
+(:mod:`netclock.bench`) drives it with one JSON line per step on stdio::
 
     child  -> READY {"host": h, "port": p}   bound to port 0, the real port read back
     parent -> {"peer": [host, port]}         the other process's address
@@ -17,10 +17,25 @@ stops any child that waits for a command, and every child ends itself after ``--
 seconds, printing ``ERROR {...}``. Timestamps are ``time.monotonic()``, which is one clock
 for every process on Linux, so the parent may subtract a sender's from a receiver's.
 
-Raw-UDP roles (``--kind udp``) are the baselines: a ``DatagramProtocol`` doing
-``transport.sendto`` in a loop, with the same socket buffers and the same pacing (a yield to
-the event loop every ``--yield-every`` messages) as the netclock senders, which use the public
-``await node.send`` and count what comes out of ``async for`` (vector clocks always on).
+Raw-UDP roles (``--kind udp``) are the baselines of the UDP links: a ``DatagramProtocol``
+doing ``transport.sendto`` in a loop, with the same socket buffers and the same pacing (a
+yield to the event loop every ``--yield-every`` messages) as the netclock senders, which use
+the public ``await node.send`` and count what comes out of ``async for`` (vector clocks always
+on, event logs off unless ``--govector``). Plain-stream roles (``--kind tls-stream``) are the
+baselines of the TLS link (``--kind tls``): ``asyncio.start_server`` / ``open_connection``
+with the contexts of :mod:`netclock.tlsconfig` and the same certificates (``--cert-dir``),
+frames of a 4-byte big-endian length and the payload, one ``writer.write`` per message with
+a drain and a yield every ``--yield-every`` messages, and a reader that counts whole frames.
+
+Connection set-up (roles ``accept`` and ``dial``, ``--count`` set-ups) repeats this cycle,
+one fresh listener and one fresh dialer each time (a new Node pair, or a new server and a
+new client connection)::
+
+    both   -> READY, parent -> peer, both -> ARMED, parent -> dialer {"cmd": "start"}
+    dialer -> SENT {"start": t0, "connected": t1}  t0 before the first send / connect;
+                                                   t1 when open_connection returned
+    accept -> GOT {"at": t}                        the first message reached the application
+    both close their endpoint and start the next cycle (a new READY)
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ import contextlib
 import json
 import resource
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,10 +58,17 @@ from netclock.faults import FaultPlan
 from netclock.node import Node
 from netclock.runtime import run_async
 
-ROLES = ("send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive")
-KINDS = ("udp", "fairloss", "reliable")
+ROLES = (
+    "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
+)  # fmt: skip
+KINDS = ("udp", "fairloss", "reliable", "tls", "tls-stream")
 SOCKET_BUFFER = 4 * 1024 * 1024
 """What netclock's UDP endpoint asks for; the raw baseline asks for the same."""
+HEADER = 4
+"""Bytes of a plain-stream frame's length prefix (unsigned, big-endian), as the TLS link's."""
+READ_SIZE = 256 * 1024
+"""Most bytes a plain-stream reader asks for at once."""
+LOOPBACK = "127.0.0.1"
 
 Address = tuple[str, int]
 
@@ -165,19 +188,120 @@ async def _raw_endpoint(count: int = 0, echo: bool = False) -> _RawUdp:
     return proto
 
 
+# -- plain mutual-TLS stream baselines -------------------------------------------------------------
+def frame_of(payload: bytes) -> bytes:
+    """One plain-stream frame: the payload's length (4 bytes, big-endian), then the payload."""
+    return len(payload).to_bytes(HEADER, "big") + payload
+
+
+def _context(args: argparse.Namespace, *, server: bool) -> ssl.SSLContext:
+    """The mutual-TLS 1.3 context the TLS link builds: the server is node "b", the client "a"."""
+    from netclock.tlsconfig import client_context, server_context
+
+    if not args.cert_dir:
+        raise ValueError("--kind tls-stream needs --cert-dir")
+    return server_context(args.cert_dir, "b") if server else client_context(args.cert_dir, "a")
+
+
+def _no_delay(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY, as the TLS link sets it (asyncio and uvloop usually have already)."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+async def _close_stream(writer: asyncio.StreamWriter) -> None:
+    """Close with a TLS close_notify; wait a little for the peer's, then let go."""
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError, TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), 2.0)
+
+
+def complete_frames(data: bytes) -> tuple[int, int]:
+    """How many whole frames ``data`` holds, and where the first incomplete one begins."""
+    frames, pos, end = 0, 0, len(data)
+    while end - pos >= HEADER:
+        following = pos + HEADER + int.from_bytes(data[pos : pos + HEADER], "big")
+        if following > end:
+            break
+        frames += 1
+        pos = following
+    return frames, pos
+
+
+class _FrameCounter:
+    """A plain-stream server's connection handler that counts (or echoes) whole frames."""
+
+    def __init__(self, count: int = 0, echo: bool = False) -> None:
+        self.count = count
+        self.echo = echo
+        self.received = 0
+        self.last = 0.0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _no_delay(writer)
+        pending = b""
+        try:
+            while True:
+                chunk = await reader.read(READ_SIZE)
+                if not chunk:
+                    break
+                data = pending + chunk if pending else chunk
+                frames, pos = complete_frames(data)
+                pending = data[pos:]
+                if not frames:
+                    continue
+                if self.echo:
+                    writer.write(data[:pos])
+                    continue
+                if self.received < self.count:
+                    self.last = time.monotonic()
+                self.received += frames
+                if self.received >= self.count and not self.done.done():
+                    self.done.set_result(None)
+        except (ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            await _close_stream(writer)
+
+
+async def _stream_server(args: argparse.Namespace, handler: _FrameCounter) -> asyncio.Server:
+    return await asyncio.start_server(handler, LOOPBACK, 0, ssl=_context(args, server=True))
+
+
+def _server_address(server: asyncio.Server) -> Address:
+    host, port = server.sockets[0].getsockname()[:2]
+    return (host, port)
+
+
+async def _stream_connect(
+    args: argparse.Namespace, to: Address
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    client_ctx = _context(args, server=False)
+    reader, writer = await asyncio.open_connection(to[0], to[1], ssl=client_ctx)
+    _no_delay(writer)
+    return reader, writer
+
+
 # -- the roles -------------------------------------------------------------------------------------
 def _node(args: argparse.Namespace, node_id: str, **options: Any) -> Node:
     faults = FaultPlan(seed=args.seed, loss=args.loss) if args.loss > 0 else None
-    logs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if args.govector:
-        logs["govector_log"] = Path(args.govector)
+        extra["govector_log"] = Path(args.govector)
+    if args.kind == "tls":
+        if not args.cert_dir:
+            raise ValueError("--kind tls needs --cert-dir")
+        extra["cert_dir"] = args.cert_dir
     return Node(
         node_id,
         link=args.kind,
-        address=("127.0.0.1", 0),
+        address=(LOOPBACK, 0),
         faults=faults,
         inbox_size=args.inbox,
-        **logs,
+        **extra,
         **options,
     )
 
@@ -210,6 +334,8 @@ async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any
         last = time.monotonic()
         proto.transport.close()
         return {"sent": count, "first_send": first, "last_send": last, "flushed": last}
+    if args.kind == "tls-stream":
+        return await _stream_send(args, control, payload)
     async with _node(args, "a", close_timeout=args.timeout) as node:
         await _armed(control, lambda a: node.add_peer("b", a), node.address)
         await control.wait_start()
@@ -229,6 +355,30 @@ async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any
             "flushed": flushed,
             "stats": node.stats(),
         }
+
+
+async def _stream_send(
+    args: argparse.Namespace, control: Control, payload: bytes
+) -> dict[str, Any]:
+    """The plain-stream sender: connect on ``start`` (timed, as the TLS link dials on its
+    first send), one ``write`` per frame, drain and yield every ``--yield-every`` frames."""
+    peer: list[Address] = []
+    await _armed(control, peer.append, (LOOPBACK, 0))
+    await control.wait_start()
+    frame = frame_of(payload)
+    count, every = args.count, args.yield_every
+    first = time.monotonic()
+    _, writer = await _stream_connect(args, peer[0])
+    write, drain = writer.write, writer.drain
+    for i in range(count):
+        write(frame)
+        if i % every == 0:
+            await drain()
+            await asyncio.sleep(0)
+    last = time.monotonic()
+    await drain()
+    await _close_stream(writer)
+    return {"sent": count, "first_send": first, "last_send": last, "flushed": time.monotonic()}
 
 
 async def _end_of_stream(
@@ -253,6 +403,19 @@ async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, 
     sender has finished are counted, not timed.
     """
     count = args.count
+    if args.kind == "tls-stream":
+        counter = _FrameCounter(count)
+        server = await _stream_server(args, counter)
+        await _armed(control, lambda _a: None, _server_address(server))
+        await _end_of_stream(counter.done, lambda: counter.received, control.get(), args.idle)
+        server.close()
+        unique = min(counter.received, count)
+        return {
+            "delivered": counter.received,
+            "unique": unique,
+            "duplicates": counter.received - unique,
+            "last_delivery": counter.last,
+        }
     if args.kind == "udp":
         proto = await _raw_endpoint(count)
         await _armed(control, lambda _a: None, proto.address)
@@ -306,6 +469,13 @@ async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, 
 
 async def role_echo(args: argparse.Namespace, control: Control) -> dict[str, Any]:
     """Answer every message with the same payload until the parent closes our input."""
+    if args.kind == "tls-stream":
+        server = await _stream_server(args, _FrameCounter(echo=True))
+        await _armed(control, lambda _a: None, _server_address(server))
+        while await control.get() is not None:
+            pass
+        server.close()
+        return {}
     if args.kind == "udp":
         proto = await _raw_endpoint(echo=True)
         await _armed(control, lambda _a: None, proto.address)
@@ -370,6 +540,22 @@ async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any
                 samples.append((clock() - start) / 1000)
             progress[0] = i + 1
 
+    async def run_stream(to: Address) -> None:
+        reader, writer = await _stream_connect(args, to)
+        frames = [frame_of(payload) for payload in payloads]
+        write, read = writer.write, reader.readexactly
+        try:
+            for i, frame in enumerate(frames):
+                start = clock()
+                write(frame)
+                if await read(len(frame)) != frame:
+                    raise RuntimeError(f"round trip {i}: the echo is not what was sent")
+                if i >= args.warmup:
+                    samples.append((clock() - start) / 1000)
+                progress[0] = i + 1
+        finally:
+            await _close_stream(writer)
+
     async def run_node(node: Node) -> None:
         send = node.send
         inbox = aiter(node)
@@ -396,7 +582,12 @@ async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any
         finally:
             guard.cancel()
 
-    if args.kind == "udp":
+    if args.kind == "tls-stream":
+        to: list[Address] = []
+        await _armed(control, to.append, (LOOPBACK, 0))
+        await control.wait_start()
+        await measure(run_stream(to[0]))
+    elif args.kind == "udp":
         proto = await _raw_endpoint()
         peer: list[Address] = []
         await _armed(control, peer.append, proto.address)
@@ -505,6 +696,85 @@ async def role_stall_receive(args: argparse.Namespace, control: Control) -> dict
         }
 
 
+async def role_accept(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """``--count`` set-ups, listening side: a fresh listener each time, GOT at the first message.
+
+    ``tls``: a new Node "b" per set-up, the time its ``async for`` yields the first message.
+    ``tls-stream``: a new server per set-up, the time its handler has read the first frame.
+    """
+    for _ in range(args.count):
+        if args.kind == "tls-stream":
+            arrived = await _accept_stream(args, control)
+        else:
+            async with _node(args, "b", close_timeout=1.0) as node:
+                await _armed(control, lambda a: node.add_peer("a", a), node.address)
+                await anext(aiter(node))
+                arrived = time.monotonic()
+        emit("GOT", at=arrived)
+    return {"setups": args.count}
+
+
+async def _accept_stream(args: argparse.Namespace, control: Control) -> float:
+    """One plain-stream set-up, listening side: when the first frame was read."""
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Future[float] = loop.create_future()
+
+    async def first_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            size = int.from_bytes(await reader.readexactly(HEADER), "big")
+            await reader.readexactly(size)
+            if not arrived.done():
+                arrived.set_result(time.monotonic())
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            if not arrived.done():
+                arrived.set_exception(RuntimeError(f"the first frame did not arrive: {exc!r}"))
+        finally:
+            await _close_stream(writer)
+
+    server_ctx = _context(args, server=True)
+    server = await asyncio.start_server(first_frame, LOOPBACK, 0, ssl=server_ctx)
+    try:
+        await _armed(control, lambda _a: None, _server_address(server))
+        return await arrived
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def role_dial(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+    """``--count`` set-ups, dialing side: on ``start``, the first message to a fresh listener.
+
+    ``tls``: a new Node "a" per set-up; ``await node.send`` dials (TCP, TLS, hellos) and the
+    message flows once the link is up; then ``flush`` (acknowledged) and close.
+    ``tls-stream``: ``open_connection`` with TLS, one frame, wait for the server's close.
+    """
+    payload = payload_of(args.size)
+    for _ in range(args.count):
+        peer: list[Address] = []
+        if args.kind == "tls-stream":
+            client_ctx = _context(args, server=False)
+            await _armed(control, peer.append, (LOOPBACK, 0))
+            await control.wait_start()
+            start = time.monotonic()
+            reader, writer = await asyncio.open_connection(*peer[0], ssl=client_ctx)
+            connected = time.monotonic()
+            _no_delay(writer)
+            writer.write(frame_of(payload))
+            await writer.drain()
+            await reader.read()
+            await _close_stream(writer)
+            emit("SENT", start=start, connected=connected)
+            continue
+        async with _node(args, "a", close_timeout=1.0) as node:
+            await _armed(control, lambda b: node.add_peer("b", b), node.address)
+            await control.wait_start()
+            start = time.monotonic()
+            await node.send("b", payload)
+            await node.flush()
+        emit("SENT", start=start)
+    return {"setups": args.count}
+
+
 ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str, Any]]]] = {
     "send": role_send,
     "receive": role_receive,
@@ -513,6 +783,8 @@ ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str,
     "gone": role_gone,
     "stall-send": role_stall_send,
     "stall-receive": role_stall_receive,
+    "accept": role_accept,
+    "dial": role_dial,
 }
 
 
@@ -527,6 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--govector", help="write a GoVector log to this file")
+    p.add_argument("--cert-dir", help="the cluster's certificates (--kind tls and tls-stream)")
     p.add_argument("--inbox", type=int, default=1024)
     p.add_argument("--yield-every", type=int, default=64)
     p.add_argument("--idle", type=float, default=0.3, help="quiet time that ends a lossy stream")

@@ -1,4 +1,4 @@
-"""``netclock bench``: netclock between two OS processes, beside raw UDP measured in the same run.
+"""``netclock bench``: netclock between two OS processes, beside a raw baseline from the same run.
 
 Every scenario starts two children (``python -m netclock.bench_worker``, see that module for
 the line protocol), each bound to port 0 and read back. Runs alternate baseline, netclock,
@@ -16,12 +16,27 @@ Scenarios:
   exactly once, or the scenario fails.
 * ``round-trip`` p50/p99 in µs: raw UDP echo against the fair-loss and perfect links
   (send, await the answer, one at a time, after a warm-up).
+* ``tls``: the TLS link (``Node(..., link="tls", cert_dir=...)``) beside plain asyncio
+  mutual-TLS 1.3 streams (``start_server`` / ``open_connection`` with the contexts of
+  :mod:`netclock.tlsconfig` and the same certificates, frames of a 4-byte length and the
+  payload, one ``writer.write`` per message, a drain every ``--yield-every``): one-way
+  messages/s (both sides connect inside the timed span: the link dials on its first send, the
+  baseline opens its connection; the TLS link must deliver every message exactly once), round
+  trip p50/p99 (after the warm-up), and connection set-up: ``--setups`` times per run, after one
+  untimed set-up, a fresh listener and a fresh dialer (for the link a fresh Node pair, for the
+  baseline a fresh server and ``open_connection``), timed from just before the first send (or
+  the connect) until the listening process's application has the first message, so TCP, TLS,
+  the hellos and the first frame are all inside. The baseline's time until ``open_connection``
+  returned is reported too. The certificates are made once per invocation in a temporary
+  folder (:func:`netclock.certs.init_cluster`).
 * ``bounded-memory`` (only when asked for): a perfect-link sender whose peer is gone takes
   a million non-blocking sends, and a sender whose receiver never reads is blocked by
   backpressure; peak RSS before and after, in each process.
 
-Every child is bounded by ``--timeout`` and killed on any failure. Exit status: 0 when every
-scenario ran (a missed target is a finding, not an error), 1 when one failed, 2 on bad options.
+A scenario whose link does not import (the perfect link, the TLS link) is reported as
+unavailable, with the reason. Every child is bounded by ``--timeout`` and killed on any
+failure. Exit status: 0 when every scenario ran (a missed target is a finding, not an
+error), 1 when one failed, 2 on bad options.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -37,15 +53,24 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from netclock.errors import ConfigError, NetclockError
 
-SCENARIO_GROUPS = ("one-way", "round-trip", "bounded-memory")
-DEFAULT_GROUPS = ("one-way", "round-trip")
+SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory")
+DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
+BASELINES = {"udp": "raw UDP", "tls-stream": "plain mTLS streams"}
+"""The baselines, by worker kind, as the report names them."""
+SETUP_WARMUP = 1
+"""Untimed connection set-ups at the start of each run (first-use costs of a fresh process)."""
+SETUP_METHOD = (
+    "a fresh Node pair per set-up (baseline: a fresh server and open_connection), timed from "
+    "just before the first send (baseline: the connect) until the listener's application has "
+    "the first message"
+)
 MAX_SIZE = 8192
 """Largest payload: several fit one perfect-link batch, and one fits any UDP datagram."""
 LOSSY_IDLE = 0.3
@@ -75,26 +100,31 @@ class Settings:
     stall_seconds: float = 3.0
     timeout: float = 60.0
     yield_every: int = 64
+    setups: int = 50
     quick: bool = False
+    cert_dir: str | None = None
+    """The cluster certificates of the TLS scenarios (:func:`run_bench` makes them)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of ``netclock bench``."""
     p = argparse.ArgumentParser(
         prog="netclock bench",
-        description="netclock between two OS processes on loopback, beside raw UDP in the same run",
+        description="netclock between two OS processes on loopback, beside raw UDP or plain "
+        "mutual-TLS streams measured in the same run",
     )
     p.add_argument(
         "--scenario",
         action="append",
         choices=[*SCENARIO_GROUPS, "all"],
-        help="what to measure (repeatable; default: one-way and round-trip)",
+        help="what to measure (repeatable; default: one-way, round-trip and tls)",
     )
     p.add_argument("--count", type=int, help="one-way messages per run (default 50000)")
     p.add_argument("--size", type=int, default=64, help="payload bytes (default 64)")
     p.add_argument("--runs", type=int, help="runs of each side, alternating (default 5, min 5)")
     p.add_argument("--round-trips", type=int, help="timed round trips per run (default 2000)")
     p.add_argument("--warmup", type=int, help="untimed round trips first (default 200)")
+    p.add_argument("--setups", type=int, help="TLS connection set-ups per run (default 50)")
     p.add_argument("--loss", type=float, default=0.1, help="seeded loss each way (default 0.1)")
     p.add_argument("--seed", type=int, default=1, help="fault-plan seed (default 1)")
     p.add_argument("--attempts", type=int, help="bounded-memory sends to a gone peer (1000000)")
@@ -126,6 +156,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         seed=args.seed,
         attempts=pick(args.attempts, 1_000_000, 100_000),
         stall_seconds=pick(args.stall_seconds, 3.0, 0.5),
+        setups=pick(args.setups, 50, 10),
         timeout=pick(args.timeout, 60.0, 30.0),
         quick=quick,
     )
@@ -133,7 +164,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         raise ConfigError("--runs must be at least 5 (alternating runs need it); use --quick")
     if not 1 <= settings.size <= MAX_SIZE:
         raise ConfigError(f"--size must be between 1 and {MAX_SIZE} bytes")
-    for name in ("count", "round_trips", "attempts"):
+    for name in ("count", "round_trips", "attempts", "setups"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
     if settings.warmup < 0:
@@ -179,6 +210,16 @@ def reliable_unavailable() -> str | None:
         import netclock.reliable  # noqa: F401
     except ImportError as exc:
         return f"the perfect link does not import: {exc}"
+    return None
+
+
+def tls_unavailable() -> str | None:
+    """Why the TLS link cannot be benchmarked here, or ``None`` when it can."""
+    for module in ("netclock.certs", "netclock.tlsconfig", "netclock.tls"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            return f"the TLS link does not import: {exc}"
     return None
 
 
@@ -286,7 +327,7 @@ async def _connect(pair: Sequence[Child], deadline: float) -> None:
 # -- single runs ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Variant:
-    """One side of a comparison: which link, with which faults and logging."""
+    """One side of a comparison: which link (or baseline), with which faults and logging."""
 
     kind: str
     loss: float = 0.0
@@ -294,14 +335,42 @@ class Variant:
 
     @property
     def reliable(self) -> bool:
+        """The perfect link over UDP (which may be missing: see :func:`reliable_unavailable`)."""
         return self.kind == "reliable"
+
+    @property
+    def exactly_once(self) -> bool:
+        """The link promises every message exactly once: a run that breaks it fails."""
+        return self.kind in ("reliable", "tls")
+
+    @property
+    def needs_certs(self) -> bool:
+        return self.kind in ("tls", "tls-stream")
+
+
+def unavailable(variant: Variant) -> str | None:
+    """Why ``variant`` cannot run here (its link does not import), or ``None``."""
+    if variant.kind == "reliable":
+        return reliable_unavailable()
+    if variant.kind == "tls":
+        return tls_unavailable()
+    return None
+
+
+def _kind(settings: Settings, variant: Variant) -> list[str]:
+    """The worker options naming the kind (first, so children are named by it) and its certs."""
+    options = ["--kind", variant.kind]
+    if variant.needs_certs:
+        if settings.cert_dir is None:
+            raise BenchError(f"{variant.kind} needs certificates; run_bench makes them")
+        options += ["--cert-dir", settings.cert_dir]
+    return options
 
 
 async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
     """One sender process, one receiver process; messages/s as delivered / elapsed."""
     common = [
-        "--kind",
-        variant.kind,
+        *_kind(settings, variant),
         "--count",
         str(settings.count),
         "--size",
@@ -309,7 +378,7 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         "--yield-every",
         str(settings.yield_every),
         "--idle",
-        str(RELIABLE_IDLE if variant.reliable else LOSSY_IDLE),
+        str(RELIABLE_IDLE if variant.exactly_once else LOSSY_IDLE),
     ]
     if variant.loss > 0:
         common += ["--loss", str(variant.loss), "--seed", str(settings.seed)]
@@ -329,10 +398,10 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
     count = settings.count
     unique = int(got["unique"])
     duplicates = int(got["duplicates"])
-    if variant.reliable and (unique != count or duplicates):
+    if variant.exactly_once and (unique != count or duplicates):
         raise BenchError(
-            f"perfect link broke its promise: delivered {unique} of {count} distinct messages "
-            f"with {duplicates} duplicate(s) (seed {settings.seed}, loss {variant.loss})"
+            f"the {variant.kind} link broke its promise: delivered {unique} of {count} distinct "
+            f"messages with {duplicates} duplicate(s) (seed {settings.seed}, loss {variant.loss})"
         )
     elapsed = float(got["last_delivery"]) - float(sent["first_send"])
     if unique == 0 or elapsed <= 0:
@@ -369,7 +438,7 @@ def _where_lost(sender: Any, receiver: Any) -> dict[str, Any]:
 
 async def round_trip_run(settings: Settings, variant: Variant) -> dict[str, Any]:
     """One pinging process, one echoing process; p50/p99 of sequential round trips in µs."""
-    options = ["--kind", variant.kind, "--size", str(max(8, settings.size)), "--idle", "2.0"]
+    options = [*_kind(settings, variant), "--size", str(max(8, settings.size)), "--idle", "2.0"]
     ping_options = [*options, "--count", str(settings.round_trips)]
     ping_options += ["--warmup", str(settings.warmup)]
     deadline = time.monotonic() + settings.timeout
@@ -386,24 +455,86 @@ async def round_trip_run(settings: Settings, variant: Variant) -> dict[str, Any]
     }
 
 
+def _nearest_rank(sorted_samples: Sequence[float], fraction: float) -> float:
+    index = max(0, min(len(sorted_samples) - 1, round(fraction * len(sorted_samples)) - 1))
+    return sorted_samples[index]
+
+
+async def setup_run(settings: Settings, variant: Variant) -> dict[str, Any]:
+    """``settings.setups`` connection set-ups (after :data:`SETUP_WARMUP` untimed), in ms.
+
+    Each set-up is one cycle of the ``accept`` and ``dial`` workers: fresh endpoints, READY,
+    addresses, ARMED, start; the time is the listener's first delivery minus the dialer's
+    start (one monotonic clock for both processes on Linux).
+    """
+    total = settings.setups + SETUP_WARMUP
+    options = [*_kind(settings, variant), "--count", str(total), "--size", str(settings.size)]
+    samples: list[float] = []
+    connects: list[float] = []
+    deadline = time.monotonic() + settings.timeout
+    async with children(settings, ("accept", options), ("dial", options)) as pair:
+        listener, dialer = pair
+        for index in range(total):
+            await _connect(pair, deadline)
+            dialer.tell({"cmd": "start"})
+            sent, got = await asyncio.gather(
+                dialer.expect("SENT", deadline), listener.expect("GOT", deadline)
+            )
+            if index < SETUP_WARMUP:
+                continue
+            samples.append(1000.0 * (float(got["at"]) - float(sent["start"])))
+            if "connected" in sent:
+                connects.append(1000.0 * (float(sent["connected"]) - float(sent["start"])))
+        await asyncio.gather(*(child.expect("RESULT", deadline) for child in pair))
+    if min(samples) <= 0:
+        raise BenchError(f"{variant.kind}: a set-up took no time; the clocks disagree")
+    samples.sort()
+    connects.sort()
+    result: dict[str, Any] = {
+        "setups": len(samples),
+        "p50_ms": _nearest_rank(samples, 0.5),
+        "p90_ms": _nearest_rank(samples, 0.9),
+        "max_ms": samples[-1],
+        "samples_ms": [round(x, 4) for x in samples],
+    }
+    if connects:
+        result["connect_p50_ms"] = _nearest_rank(connects, 0.5)
+    return result
+
+
 # -- scenarios ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:
-    """The issue's goal for a ratio: ``op`` is ``">="`` or ``"<="``."""
+    """The issue's goal: ``op`` is ``">="`` or ``"<="``; ``unit`` ``"x"`` is a ratio to the
+    baseline, ``"ms"`` an absolute netclock p50 (the set-up time)."""
 
     op: str
     value: float
+    unit: str = "x"
 
-    def met(self, ratio: float) -> bool:
-        return ratio >= self.value if self.op == ">=" else ratio <= self.value
+    def met(self, figure: float) -> bool:
+        return figure >= self.value if self.op == ">=" else figure <= self.value
 
     def __str__(self) -> str:
-        return f"{self.op} {self.value:g}x"
+        return f"{self.op} {self.value:g}{'x' if self.unit == 'x' else ' ' + self.unit}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "value": self.value,
+            "unit": self.unit,
+            "ratio": self.value if self.unit == "x" else None,
+            "text": str(self),
+        }
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A netclock variant measured against raw UDP, with its target if the issue set one."""
+    """A netclock variant measured against a baseline, with its target if the issue set one.
+
+    ``group`` is the ``--scenario`` name that selects it; ``measure`` (``"one-way"``,
+    ``"round-trip"`` or ``"set-up"``) what is measured, by default the group's name.
+    """
 
     key: str
     title: str
@@ -411,6 +542,11 @@ class Scenario:
     variant: Variant
     target: Target | None = None
     baseline: Variant = field(default_factory=lambda: Variant("udp"))
+    measure: str = ""
+
+    @property
+    def measurement(self) -> str:
+        return self.measure or self.group
 
 
 def scenarios(settings: Settings) -> list[Scenario]:
@@ -437,6 +573,16 @@ def scenarios(settings: Settings) -> list[Scenario]:
             Scenario("round-trip/reliable", "round trip perfect link", "round-trip",
                      Variant("reliable"), Target("<=", 1.5)),
         ]  # fmt: skip
+    if "tls" in settings.groups:
+        tls, stream = Variant("tls"), Variant("tls-stream")
+        out += [
+            Scenario("tls/one-way", "one-way TLS link", "tls", tls, Target(">=", 0.8), stream,
+                     "one-way"),
+            Scenario("tls/round-trip", "round trip TLS link", "tls", tls, Target("<=", 1.3),
+                     stream, "round-trip"),
+            Scenario("tls/set-up", "connection set-up TLS link", "tls", tls,
+                     Target("<=", 10.0, "ms"), stream, "set-up"),
+        ]  # fmt: skip
     return out
 
 
@@ -444,30 +590,38 @@ def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> dict[str, Any]:
-    """``settings.runs`` alternating baseline/netclock pairs, summarised as medians."""
-    report: dict[str, Any] = {
+def scenario_head(sc: Scenario) -> dict[str, Any]:
+    """What a scenario's report says before any run: names, link, baseline and target."""
+    return {
         "key": sc.key,
         "title": sc.title,
         "group": sc.group,
+        "measure": sc.measurement,
         "link": sc.variant.kind,
+        "baseline_name": BASELINES[sc.baseline.kind],
         "loss": sc.variant.loss,
         "govector_log": sc.variant.govector,
-        "target": None if sc.target is None else {"op": sc.target.op, "ratio": sc.target.value},
+        "target": None if sc.target is None else sc.target.as_dict(),
         "status": "ok",
         "reason": None,
     }
-    if sc.variant.reliable:
-        reason = reliable_unavailable()
-        if reason is not None:
-            report.update(status="unavailable", reason=reason)
-            return report
-    run = one_way_run if sc.group == "one-way" else round_trip_run
+
+
+async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> dict[str, Any]:
+    """``settings.runs`` alternating baseline/netclock pairs, summarised as medians."""
+    baseline_name = BASELINES[sc.baseline.kind]
+    report = scenario_head(sc)
+    reason = unavailable(sc.variant)
+    if reason is not None:
+        report.update(status="unavailable", reason=reason)
+        return report
+    runs = {"one-way": one_way_run, "round-trip": round_trip_run, "set-up": setup_run}
+    run = runs[sc.measurement]
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     try:
         for index in range(settings.runs):
             base = await run(settings, sc.baseline)
-            _progress(progress, sc, index, settings.runs, "raw UDP", base)
+            _progress(progress, sc, index, settings.runs, baseline_name, base)
             mine = await run(settings, sc.variant)
             _progress(progress, sc, index, settings.runs, "netclock", mine)
             pairs.append((base, mine))
@@ -477,7 +631,7 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         return report
     report["baseline"] = [b for b, _ in pairs]
     report["netclock"] = [n for _, n in pairs]
-    if sc.group == "one-way":
+    if sc.measurement == "one-way":
         report["metric"] = "msgs/s"
         ratios = [n["rate"] / b["rate"] for b, n in pairs]
         report["summary"] = {
@@ -490,8 +644,21 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
             "ratio": _median(ratios),
             "ratios": ratios,
         }
-        if sc.variant.reliable:
+        if sc.variant.exactly_once:
             report["exactly_once"] = all(n["exactly_once"] for _, n in pairs)
+    elif sc.measurement == "set-up":
+        report["metric"] = "ms"
+        report["method"] = SETUP_METHOD
+        ratios = [n["p50_ms"] / b["p50_ms"] for b, n in pairs]
+        report["summary"] = {
+            "netclock_p50_ms": _median([n["p50_ms"] for _, n in pairs]),
+            "netclock_max_ms": _median([n["max_ms"] for _, n in pairs]),
+            "baseline_p50_ms": _median([b["p50_ms"] for b, _ in pairs]),
+            "baseline_max_ms": _median([b["max_ms"] for b, _ in pairs]),
+            "baseline_connect_p50_ms": _median([b["connect_p50_ms"] for b, _ in pairs]),
+            "ratio": _median(ratios),
+            "ratios": ratios,
+        }
     else:
         report["metric"] = "µs"
         ratios = [n["p50_us"] / b["p50_us"] for b, n in pairs]
@@ -505,7 +672,9 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
             "p99_ratio": _median([n["p99_us"] / b["p99_us"] for b, n in pairs]),
         }
     if sc.target is not None:
-        report["target_met"] = sc.target.met(report["summary"]["ratio"])
+        summary = report["summary"]
+        figure = summary["ratio"] if sc.target.unit == "x" else summary["netclock_p50_ms"]
+        report["target_met"] = sc.target.met(figure)
     return report
 
 
@@ -524,6 +693,13 @@ def _progress(
             )
         if result.get("dropped_inbox_full"):
             figure += f", {result['dropped_inbox_full']:,} dropped at a full inbox"
+    elif "p50_ms" in result:
+        figure = (
+            f"{result['setups']} set-ups, p50 {result['p50_ms']:.2f} ms, "
+            f"max {result['max_ms']:.2f} ms"
+        )
+        if "connect_p50_ms" in result:
+            figure += f" (open_connection p50 {result['connect_p50_ms']:.2f} ms)"
     else:
         figure = f"p50 {result['p50_us']:.0f} µs, p99 {result['p99_us']:.0f} µs"
     print(f"  [{index + 1}/{runs}] {sc.title}: {side} {figure}", file=out, flush=True)
@@ -559,6 +735,26 @@ async def bounded_memory(settings: Settings, progress: TextIO) -> dict[str, Any]
     return report
 
 
+@contextlib.contextmanager
+def cluster_certs(settings: Settings) -> Iterator[tuple[Settings, str | None]]:
+    """``settings`` with a certificate folder for nodes "a" and "b" when a chosen scenario runs
+    over TLS, made once in a temporary folder removed on leaving; also why making it failed."""
+    wanted = any(sc.baseline.needs_certs or sc.variant.needs_certs for sc in scenarios(settings))
+    if not wanted or tls_unavailable() is not None:
+        yield settings, None
+        return
+    from netclock.certs import init_cluster
+
+    with tempfile.TemporaryDirectory(prefix="netclock-bench-certs-") as tmp:
+        folder = Path(tmp) / "certs"
+        try:
+            init_cluster(folder, ["a", "b"], cluster="bench")
+        except (NetclockError, OSError) as exc:
+            yield settings, f"cannot make the certificates: {exc}"
+            return
+        yield replace(settings, cert_dir=str(folder)), None
+
+
 # -- the whole bench ------------------------------------------------------------------------------
 async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
     """Every chosen scenario in turn; the report :func:`format_table` prints."""
@@ -572,13 +768,20 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
             "warmup": settings.warmup,
             "loss": settings.loss,
             "seed": settings.seed,
+            "setups": settings.setups,
+            "setup_warmup": SETUP_WARMUP,
             "quick": settings.quick,
             "groups": list(settings.groups),
         },
         "scenarios": [],
     }
-    for sc in scenarios(settings):
-        report["scenarios"].append(await run_scenario(settings, sc, progress))
+    with cluster_certs(settings) as (certified, cert_problem):
+        for sc in scenarios(certified):
+            if cert_problem is not None and (sc.variant.needs_certs or sc.baseline.needs_certs):
+                failed = {**scenario_head(sc), "status": "failed", "reason": cert_problem}
+                report["scenarios"].append(failed)
+                continue
+            report["scenarios"].append(await run_scenario(certified, sc, progress))
     if "bounded-memory" in settings.groups:
         report["bounded_memory"] = await bounded_memory(settings, progress)
     report["machine"]["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -593,6 +796,10 @@ def _cell(summary: dict[str, Any], side: str, metric: str) -> str:
     if metric == "msgs/s":
         rate, lost = summary[f"{side}_rate"], summary[f"{side}_loss_pct"]
         return f"{rate:>10,.0f} msgs/s {lost:4.1f}% lost"
+    if metric == "ms":
+        figure = f"p50 {summary[f'{side}_p50_ms']:5.2f} ms, max {summary[f'{side}_max_ms']:5.2f} ms"
+        connect = summary.get(f"{side}_connect_p50_ms")
+        return figure if connect is None else f"{figure} (connect p50 {connect:.2f} ms)"
     return f"p50 {summary[f'{side}_p50_us']:6.0f} p99 {summary[f'{side}_p99_us']:6.0f} µs"
 
 
@@ -607,14 +814,20 @@ def format_table(report: dict[str, Any]) -> str:
         f"{s['size']}-byte payloads, {s['count']:,} messages one way, {s['round_trips']:,} "
         f"round trips after {s['warmup']} warm-up; {s['runs']} alternating run(s) each; "
         "medians, ratio = median of per-pair ratios",
-        "",
     ]
-    rows = [("scenario", "netclock", "baseline (raw UDP)", "ratio", "target", "")]
+    if "tls" in s["groups"]:
+        lines.append(
+            f"{s['setups']} connection set-ups per run after {s['setup_warmup']} untimed; "
+            "certificates made once for this run"
+        )
+    lines.append("")
+    rows = [("scenario", "netclock", "baseline", "", "ratio", "target", "")]
     for sc in report["scenarios"]:
         target = sc["target"]
-        target_text = "" if target is None else f"{target['op']} {target['ratio']:g}x"
+        target_text = "" if target is None else target["text"]
+        name = sc["baseline_name"]
         if sc["status"] != "ok":
-            rows.append((sc["title"], sc["status"].upper(), "", "", target_text, ""))
+            rows.append((sc["title"], sc["status"].upper(), name, "", "", target_text, ""))
             continue
         summary = sc["summary"]
         ratio = f"{summary['ratio']:.2f}x"
@@ -627,6 +840,7 @@ def format_table(report: dict[str, Any]) -> str:
             (
                 sc["title"],
                 _cell(summary, "netclock", sc["metric"]),
+                name,
                 _cell(summary, "baseline", sc["metric"]),
                 ratio,
                 target_text,
@@ -639,6 +853,8 @@ def format_table(report: dict[str, Any]) -> str:
     for sc in report["scenarios"]:
         if sc["status"] != "ok":
             lines.append(f"{sc['title']}: {sc['status']}: {sc['reason']}")
+        elif sc.get("method"):
+            lines.append(f"{sc['title']}: {sc['method']}")
     memory = report.get("bounded_memory")
     if memory is not None:
         lines += ["", "bounded memory (perfect link, peak RSS in MiB):"]

@@ -1,11 +1,13 @@
-"""``netclock bench --quick``: real OS processes on loopback, every figure beside raw UDP.
+"""``netclock bench --quick``: real OS processes on loopback, every figure beside a baseline.
 
-The quick bench runs once per module (a few seconds) and the tests below read its JSON.
+The quick bench (its default scenarios: one-way, round-trip and tls) runs once per module (a
+few seconds) and the tests below read its JSON.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -13,6 +15,9 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from netclock import bench
 from netclock.bench import (
@@ -23,11 +28,16 @@ from netclock.bench import (
     format_table,
     settings_from,
 )
+from netclock.bench_worker import complete_frames, frame_of
 from netclock.errors import ConfigError
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
 RELIABLE_MISSING = bench.reliable_unavailable()
+TLS_MISSING = bench.tls_unavailable()
+MAY_BE_UNAVAILABLE = {"reliable", "tls"}
+TLS_ORDER = ["tls/one-way", "tls/round-trip", "tls/set-up"]
+TLS_KEYS = set(TLS_ORDER)
 
 
 def _run_bench(python: str, *options: str) -> dict[str, Any]:
@@ -72,17 +82,21 @@ def test_every_available_scenario_reports_a_positive_figure_beside_its_baseline(
         "one-way/reliable+loss",
         "round-trip/fairloss",
         "round-trip/reliable",
+        *TLS_KEYS,
     }
     for key, sc in scenarios.items():
         if sc["status"] == "unavailable":
-            assert sc["link"] == "reliable", f"{key}: only the perfect link may be unavailable"
+            assert sc["link"] in MAY_BE_UNAVAILABLE, f"{key}: only an optional link may be missing"
             continue
         assert sc["status"] == "ok", f"{key}: {sc['reason']}"
         summary = sc["summary"]
         assert summary["ratio"] > 0, key
-        if sc["group"] == "one-way":
+        if sc["measure"] == "one-way":
             assert summary["netclock_rate"] > 0, key
             assert summary["baseline_rate"] > 0, key
+        elif sc["measure"] == "set-up":
+            assert 0 < summary["netclock_p50_ms"] <= summary["netclock_max_ms"], key
+            assert 0 < summary["baseline_p50_ms"] <= summary["baseline_max_ms"], key
         else:
             assert 0 < summary["netclock_p50_us"] <= summary["netclock_p99_us"], key
             assert 0 < summary["baseline_p50_us"] <= summary["baseline_p99_us"], key
@@ -115,6 +129,58 @@ def test_unavailable_perfect_link_is_reported_not_crashed(quick_report: dict[str
             assert sc["status"] == expected, f"{sc['key']}: {sc['reason']}"
 
 
+def test_tls_rows_stand_beside_plain_mutual_tls_streams(quick_report: dict[str, Any]) -> None:
+    rows = [sc for sc in quick_report["scenarios"] if sc["group"] == "tls"]
+    assert {sc["key"] for sc in rows} == TLS_KEYS
+    assert {sc["measure"] for sc in rows} == {"one-way", "round-trip", "set-up"}
+    for sc in rows:
+        assert sc["link"] == "tls", sc["key"]
+        assert sc["baseline_name"] == "plain mTLS streams", sc["key"]
+        expected = "ok" if TLS_MISSING is None else "unavailable"
+        assert sc["status"] == expected, f"{sc['key']}: {sc['reason']}"
+
+
+@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
+def test_al1_al2_tls_link_delivers_every_message_exactly_once(
+    quick_report: dict[str, Any],
+) -> None:
+    count = quick_report["settings"]["count"]
+    sc = _by_key(quick_report)["tls/one-way"]
+    assert sc["status"] == "ok", sc["reason"]
+    assert sc["exactly_once"], sc
+    for run in sc["netclock"]:
+        assert run["unique"] == run["count"] == count, run
+        assert run["delivered"] == count, run
+        assert run["duplicates"] == 0, run
+        assert run["rate"] > 0, run
+    for run in sc["baseline"]:
+        assert run["unique"] == run["delivered"] == count, f"a TCP stream lost frames: {run}"
+
+
+@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
+def test_tls_round_trips_and_set_ups_are_all_measured(quick_report: dict[str, Any]) -> None:
+    chosen = quick_report["settings"]
+    scenarios = _by_key(quick_report)
+    for run in scenarios["tls/round-trip"]["netclock"] + scenarios["tls/round-trip"]["baseline"]:
+        assert run["round_trips"] == chosen["round_trips"], run
+        assert 0 < run["p50_us"] <= run["p99_us"], run
+    setup = scenarios["tls/set-up"]
+    assert "fresh Node pair" in setup["method"]
+    for run in setup["netclock"] + setup["baseline"]:
+        assert run["setups"] == len(run["samples_ms"]) == chosen["setups"], run
+        assert min(run["samples_ms"]) > 0, run
+
+
+@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
+def test_tls_set_up_clock_the_first_frame_lands_after_the_connect_returned(
+    quick_report: dict[str, Any],
+) -> None:
+    """Each baseline frame is written after open_connection returned, so (the processes
+    sharing one monotonic clock) its arrival is later, set-up by set-up and so in p50."""
+    for run in _by_key(quick_report)["tls/set-up"]["baseline"]:
+        assert 0 < run["connect_p50_ms"] < run["p50_ms"], run
+
+
 def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any]) -> None:
     table = format_table(quick_report)
     assert f"{quick_report['machine']['cores']} cores" in table
@@ -122,6 +188,10 @@ def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any])
         assert sc["title"] in table
     assert ">= 0.6x" in table
     assert "<= 1.5x" in table
+    for tls_target in (">= 0.8x", "<= 1.3x", "<= 10 ms"):
+        assert tls_target in table
+    assert "plain mTLS streams" in table
+    assert "raw UDP" in table
 
 
 @pytest.mark.skipif(RELIABLE_MISSING is not None, reason=str(RELIABLE_MISSING))
@@ -177,6 +247,48 @@ async def test_reliable_scenarios_say_unavailable_when_the_perfect_link_is_missi
     assert memory["status"] == "unavailable"
 
 
+async def test_tls_scenarios_say_unavailable_when_the_tls_link_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench, "tls_unavailable", lambda: "no module named ssl")
+    settings = Settings(groups=("tls",), quick=True, runs=1)
+    report = await bench.run_bench(settings, io.StringIO())
+    assert [sc["key"] for sc in report["scenarios"]] == TLS_ORDER
+    for sc in report["scenarios"]:
+        assert sc["status"] == "unavailable", sc
+        assert sc["reason"] == "no module named ssl"
+    assert report["ok"]
+    assert "UNAVAILABLE" in format_table(report)
+
+
+def test_tls_is_a_default_scenario_and_selectable_alone() -> None:
+    default = settings_from(build_parser().parse_args([]))
+    assert default.groups == ("one-way", "round-trip", "tls")
+    alone = settings_from(build_parser().parse_args(["--scenario", "tls", "--quick"]))
+    assert alone.groups == ("tls",)
+    assert [sc.key for sc in bench.scenarios(alone)] == TLS_ORDER
+    assert all(sc.baseline.kind == "tls-stream" for sc in bench.scenarios(alone))
+
+
+@examples(max_examples=50, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=20),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
+)
+def test_plain_stream_reader_counts_every_frame_however_the_stream_is_cut(
+    sizes: list[int], cuts: list[int]
+) -> None:
+    stream = b"".join(frame_of(bytes([n % 251]) * n) for n in sizes)
+    bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    counted, pending = 0, b""
+    for start, end in itertools.pairwise(bounds):
+        data = pending + stream[start:end]
+        frames, pos = complete_frames(data)
+        counted += frames
+        pending = data[pos:]
+    assert (counted, pending) == (len(sizes), b""), f"sizes {sizes}, cuts {bounds}"
+
+
 @pytest.mark.parametrize(
     ("options", "fix"),
     [
@@ -184,6 +296,7 @@ async def test_reliable_scenarios_say_unavailable_when_the_perfect_link_is_missi
         (["--size", "0"], "--size must be between"),
         (["--loss", "1.0"], "--loss must be a probability"),
         (["--quick", "--count", "0"], "--count must be at least 1"),
+        (["--quick", "--setups", "0"], "--setups must be at least 1"),
     ],
 )
 def test_bad_options_say_what_to_fix(options: list[str], fix: str) -> None:

@@ -268,7 +268,8 @@ class _FrameCounter:
 
 
 async def _stream_server(args: argparse.Namespace, handler: _FrameCounter) -> asyncio.Server:
-    return await asyncio.start_server(handler, LOOPBACK, 0, ssl=_context(args, server=True))
+    server_ctx = _context(args, server=True)
+    return await asyncio.start_server(handler, LOOPBACK, 0, ssl=server_ctx)
 
 
 def _server_address(server: asyncio.Server) -> Address:
@@ -277,9 +278,8 @@ def _server_address(server: asyncio.Server) -> Address:
 
 
 async def _stream_connect(
-    args: argparse.Namespace, to: Address
+    client_ctx: ssl.SSLContext, to: Address
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    client_ctx = _context(args, server=False)
     reader, writer = await asyncio.open_connection(to[0], to[1], ssl=client_ctx)
     _no_delay(writer)
     return reader, writer
@@ -361,14 +361,18 @@ async def _stream_send(
     args: argparse.Namespace, control: Control, payload: bytes
 ) -> dict[str, Any]:
     """The plain-stream sender: connect on ``start`` (timed, as the TLS link dials on its
-    first send), one ``write`` per frame, drain and yield every ``--yield-every`` frames."""
+    first send), one ``write`` per frame, drain and yield every ``--yield-every`` frames.
+
+    The context is made before the clock starts, as a Node makes the link's on construction.
+    """
+    client_ctx = _context(args, server=False)
     peer: list[Address] = []
     await _armed(control, peer.append, (LOOPBACK, 0))
     await control.wait_start()
     frame = frame_of(payload)
     count, every = args.count, args.yield_every
     first = time.monotonic()
-    _, writer = await _stream_connect(args, peer[0])
+    _, writer = await _stream_connect(client_ctx, peer[0])
     write, drain = writer.write, writer.drain
     for i in range(count):
         write(frame)
@@ -540,8 +544,8 @@ async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any
                 samples.append((clock() - start) / 1000)
             progress[0] = i + 1
 
-    async def run_stream(to: Address) -> None:
-        reader, writer = await _stream_connect(args, to)
+    async def run_stream(client_ctx: ssl.SSLContext, to: Address) -> None:
+        reader, writer = await _stream_connect(client_ctx, to)
         frames = [frame_of(payload) for payload in payloads]
         write, read = writer.write, reader.readexactly
         try:
@@ -583,10 +587,11 @@ async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any
             guard.cancel()
 
     if args.kind == "tls-stream":
+        client_ctx = _context(args, server=False)
         to: list[Address] = []
         await _armed(control, to.append, (LOOPBACK, 0))
         await control.wait_start()
-        await measure(run_stream(to[0]))
+        await measure(run_stream(client_ctx, to[0]))
     elif args.kind == "udp":
         proto = await _raw_endpoint()
         peer: list[Address] = []

@@ -9,11 +9,12 @@ only :class:`~netclock.errors.WireError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import msgpack
 
-from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock, check_pid
+from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock, _new_clock, check_pid
 from netclock.errors import ClockError, UsageError, WireError
 
 VERSION = 1
@@ -122,9 +123,13 @@ class Heartbeat(NamedTuple):
 Envelope = Data | Segment | Hello | Heartbeat
 
 _packer = msgpack.Packer(use_bin_type=True)
+_packer_pack = _packer.pack
+_unpackb = msgpack.unpackb
+_new_tuple = tuple.__new__
+"""Builds a NamedTuple from a tuple without the Python-level ``__new__`` (hot paths)."""
 
 
-def _pack(obj: list[Any]) -> bytes:
+def _pack(obj: Any) -> bytes:
     try:
         return _packer.pack(obj)  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError) as exc:
@@ -180,7 +185,11 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     The bytes are checked to decode inside a segment (two array levels deeper), so a
     reliable link never holds a message no receiver could accept and resend it forever.
     """
-    packed = _pack([seq, clock._entries, payload])
+    try:
+        packed: bytes = _packer_pack([seq, clock._entries, payload])
+    except (TypeError, ValueError, OverflowError) as exc:
+        _packer.reset()
+        raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
     if type(payload) not in _FLAT_TYPES:
         _check_decodable(b"\x91\x91" + packed)
     return packed
@@ -206,9 +215,45 @@ def encode_segment_packed(
     packed_messages: list[bytes],
 ) -> bytes:
     """Encode a segment from messages packed by :func:`pack_message` (no re-encoding)."""
-    head = _pack([VERSION, SEGMENT, sender, incarnation, receiver, base, pack_ack(ack)])
-    # ``head`` is a 7-item array; widen it to 8 items and append the message array.
-    return b"\x98" + head[1:] + array_header(len(packed_messages)) + b"".join(packed_messages)
+    return encode_segment_prefixed(
+        segment_prefix(sender, incarnation, receiver), base, pack_ack_bytes(ack), packed_messages
+    )
+
+
+def segment_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
+    """The fixed start of every segment from ``sender`` to ``receiver``: pack it once per
+    session and pass it to :func:`encode_segment_prefixed`."""
+    # A 5-item array; encode_segment_prefixed writes the 8-item array header instead.
+    return _pack([VERSION, SEGMENT, sender, incarnation, receiver])[1:]
+
+
+def pack_ack_bytes(ack: Ack | None) -> bytes:
+    """An ack (or nil) packed for :func:`encode_segment_prefixed`."""
+    return _pack(pack_ack(ack))
+
+
+def pack_plain_ack(incarnation: int, cumulative: int, window: int) -> bytes:
+    """An ack without selective ranges, packed for :func:`encode_segment_prefixed`."""
+    return _pack([incarnation, cumulative, [], window])
+
+
+def encode_segment_prefixed(
+    prefix: bytes, base: int, packed_ack: bytes, packed_messages: list[bytes]
+) -> bytes:
+    """A segment from its parts: :func:`segment_prefix`, ``base``, :func:`pack_ack_bytes`
+    and messages packed by :func:`pack_message` (nothing is re-encoded)."""
+    n = len(packed_messages)
+    packed_base = _SMALL_UINTS[base] if type(base) is int and 0 <= base < 128 else _pack(base)
+    head = b"\x98" + prefix + packed_base + packed_ack
+    if n == 1:
+        return head + b"\x91" + packed_messages[0]
+    return head + (_ARRAY_HEADERS[n] if n < 16 else array_header(n)) + b"".join(packed_messages)
+
+
+_SMALL_UINTS = [bytes((i,)) for i in range(128)]
+"""msgpack positive fixints."""
+_ARRAY_HEADERS = [bytes((0x90 | i,)) for i in range(16)]
+"""msgpack fixarray headers."""
 
 
 def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
@@ -290,11 +335,22 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
         return None
     if type(value) is not list or len(value) != 4:
         raise WireError("ack must be nil or a 4-item array")
-    incarnation = _uint(value[0], "ack incarnation")
-    cumulative = _uint(value[1], "cumulative ack")
-    flat = value[2]
+    incarnation, cumulative, flat, window = value
+    if (
+        type(incarnation) is not int
+        or type(cumulative) is not int
+        or type(window) is not int
+        or incarnation < 0
+        or cumulative < 0
+        or window < 0
+    ):
+        _uint(incarnation, "ack incarnation")
+        _uint(cumulative, "cumulative ack")
+        _uint(window, "window")
     if type(flat) is not list or len(flat) % 2 or len(flat) > 2 * limits.max_sack_ranges:
         raise WireError("selective acks must be an even-length array within the range limit")
+    if not flat:
+        return _new_tuple(Ack, (incarnation, cumulative, (), window))
     sacks = []
     previous = cumulative
     for i in range(0, len(flat), 2):
@@ -304,7 +360,6 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
             raise WireError("selective-ack ranges must be ascending, disjoint and above the ack")
         sacks.append((first, last))
         previous = last
-    window = _uint(value[3], "window")
     return Ack(incarnation, cumulative, tuple(sacks), window)
 
 
@@ -314,17 +369,51 @@ def _bad_seq(value: Any) -> None:
 
 
 def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
+    """Check the messages of a segment. The common case (known ids, positive counters)
+    runs in one tight loop; anything else goes through :func:`_checked_messages`."""
     if type(value) is not list or len(value) > limits.max_messages:
         raise WireError("segment messages must be an array within the message limit")
-    out = []
+    known = _KNOWN_PIDS
+    max_entries = limits.max_clock_entries
+    new_clock = _new_clock
+    clock_class = VectorClock
+    for item in value:
+        try:
+            seq, entries, _payload = item
+        except (TypeError, ValueError):
+            return _checked_messages(value, limits)
+        # A str, bin or map item of three unpacks too, but never to an int and a map.
+        if type(seq) is not int or seq <= 0 or type(entries) is not dict:
+            return _checked_messages(value, limits)
+        if len(entries) > max_entries:
+            return _checked_messages(value, limits)
+        # msgpack never decodes an integer above 2**64-1: only the low end is checked.
+        for pid, count in entries.items():
+            if pid not in known or type(count) is not int or count <= 0:
+                return _checked_messages(value, limits)
+        clock = new_clock(clock_class)
+        clock._entries = entries
+        item[1] = clock
+    return tuple(map(_as_message, value))
+
+
+def _checked_messages(value: list[Any], limits: Limits) -> tuple[Message, ...]:
+    """Message by message, with the precise error for the first bad one (and zero
+    counters dropped from clocks)."""
+    out: list[Message] = []
     for item in value:
         if type(item) is not list or len(item) != 3:
             raise WireError("a segment message must be a 3-item array [seq, clock, payload]")
-        seq = item[0]
+        seq, entries, payload = item
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
             _bad_seq(seq)
-        out.append(Message(seq, _clock(item[1], limits), item[2]))
+        clock = entries if type(entries) is VectorClock else _clock(entries, limits)
+        out.append(Message(seq, clock, payload))
     return tuple(out)
+
+
+_as_message = partial(_new_tuple, Message)
+"""``[seq, clock, payload]`` as a :class:`Message`, in C."""
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -345,34 +434,54 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
 
 def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Envelope:
     """Decode one envelope; raises :class:`WireError` (and nothing else) on bad input."""
-    obj = _unpack(data, limits)
-    if type(obj) is not list or len(obj) < 5:
+    if len(data) > limits.max_bytes:
+        raise WireError(f"envelope of {len(data)} bytes exceeds the limit of {limits.max_bytes}")
+    try:
+        # unpackb bounds every length by len(data) already: no header can make it
+        # allocate more than the datagram could hold.
+        obj = _unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
+    except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
+        raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
+    if type(obj) is not list:
         raise WireError("envelope must be an array of at least 5 items")
-    version, kind, sender, incarnation, receiver = obj[:5]
+    n = len(obj)
+    if n == 8:
+        version, kind, sender, incarnation, receiver, field5, field6, field7 = obj
+    elif n >= 5:
+        version, kind, sender, incarnation, receiver = obj[:5]
+    else:
+        raise WireError("envelope must be an array of at least 5 items")
     if version != VERSION or type(version) is not int:
         raise WireError(f"unknown envelope version {version!r:.20}")
-    if type(sender) is not str or sender not in _KNOWN_PIDS:
+    known = _KNOWN_PIDS
+    if type(sender) is not str or sender not in known:
         sender = _text(sender, "sender")
-    if type(receiver) is not str or receiver not in _KNOWN_PIDS:
+    if type(receiver) is not str or receiver not in known:
         receiver = _text(receiver, "receiver")
-    if type(incarnation) is not int or not 0 <= incarnation <= MAX_COUNTER:
+    if type(incarnation) is not int or incarnation < 0:
         _uint(incarnation, "incarnation")
-    n = len(obj)
     if type(kind) is not int:
         raise WireError(f"unknown envelope kind {kind!r:.20}")
-    if kind == DATA and n == 8:
-        seq = obj[5]
-        if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
-            _bad_seq(seq)
-        return Data(sender, incarnation, receiver, seq, _clock(obj[6], limits), obj[7])
-    if kind == SEGMENT and n == 8:
-        base = _uint(obj[5], "base")
-        if base == 0:
-            raise WireError("segment base starts at 1")
-        return Segment(
-            sender, incarnation, receiver, base, _ack(obj[6], limits), _messages(obj[7], limits)
-        )
-    if kind == HELLO and n == 7:
+    if n == 8:
+        if kind == SEGMENT:
+            if (type(field5) is not int or field5 <= 0) and _uint(field5, "base") == 0:
+                raise WireError("segment base starts at 1")
+            return _new_tuple(
+                Segment,
+                (
+                    sender,
+                    incarnation,
+                    receiver,
+                    field5,
+                    None if field6 is None else _ack(field6, limits),
+                    _messages(field7, limits),
+                ),
+            )
+        if kind == DATA:
+            if type(field5) is not int or field5 <= 0:
+                _bad_seq(field5)
+            return Data(sender, incarnation, receiver, field5, _clock(field6, limits), field7)
+    elif kind == HELLO and n == 7:
         return Hello(
             sender,
             incarnation,
@@ -380,6 +489,6 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
             _uint(obj[5], "peer incarnation"),
             _uint(obj[6], "resume point"),
         )
-    if kind == HEARTBEAT and n == 5:
+    elif kind == HEARTBEAT and n == 5:
         return Heartbeat(sender, incarnation, receiver)
     raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")

@@ -21,6 +21,10 @@ _KNOWN_PIDS_MAX = 4096
 """Process ids already validated, so decoding a clock does not re-check the same ids."""
 
 
+_new_clock = object.__new__
+"""Allocates a clock without running ``__init__`` (for entries already checked)."""
+
+
 class Ordering(enum.Enum):
     """How two vector clocks relate in the happened-before partial order."""
 
@@ -100,7 +104,8 @@ class VectorClock:
 
     @classmethod
     def _trusted(cls, entries: dict[str, int]) -> VectorClock:
-        clock = cls.__new__(cls)
+        """A clock that uses ``entries`` as its storage, unchecked (the caller vouches)."""
+        clock = _new_clock(cls)
         clock._entries = entries
         return clock
 
@@ -129,14 +134,16 @@ class VectorClock:
     # -- events ---------------------------------------------------------------------------
     def tick(self, pid: str) -> VectorClock:
         """A copy with ``pid``'s entry one higher (a local or send event of ``pid``)."""
-        entries = dict(self._entries)
+        entries = self._entries.copy()
         value = entries.get(pid, 0)
-        if value == 0:
+        if not 0 < value < MAX_COUNTER:
+            if value:
+                raise ClockError(f"counter for {pid!r} would pass 2**64-1")
             check_pid(pid)
-        if value >= MAX_COUNTER:
-            raise ClockError(f"counter for {pid!r} would pass 2**64-1")
         entries[pid] = value + 1
-        return VectorClock._trusted(entries)
+        clock = _new_clock(VectorClock)
+        clock._entries = entries
+        return clock
 
     def merge(self, other: VectorClock) -> VectorClock:
         """The entry-wise maximum of both clocks (commutative, associative, idempotent)."""
@@ -152,19 +159,22 @@ class VectorClock:
         Raises :class:`ClockError` when ``message_clock`` claims more for ``pid`` than this
         clock holds: a message cannot know of events its receiver has not had yet.
         """
-        entries = dict(self._entries)
-        own = entries.get(pid, 0)
+        entries = self._entries.copy()
+        get = entries.get
         for other, value in message_clock._entries.items():
-            if value > entries.get(other, 0):
+            if value > get(other, 0):
                 if other == pid:
                     raise ClockError(
-                        f"message clock claims {pid}:{value} but {pid} is only at {own}"
+                        f"message clock claims {pid}:{value} but {pid} is only at {get(pid, 0)}"
                     )
                 entries[other] = value
+        own = get(pid, 0)
         if own >= MAX_COUNTER:
             raise ClockError(f"counter for {pid!r} would pass 2**64-1")
         entries[pid] = own + 1
-        return VectorClock._trusted(entries)
+        clock = _new_clock(VectorClock)
+        clock._entries = entries
+        return clock
 
     # -- order ------------------------------------------------------------------------------
     def compare(self, other: VectorClock) -> Ordering:

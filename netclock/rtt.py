@@ -72,15 +72,21 @@ class RttEstimator:
         if rtt < 0:
             rtt = 0.0
         srtt = self.srtt
-        if srtt is None or self.rttvar is None:
+        rttvar = self.rttvar
+        if srtt is None or rttvar is None:
             srtt = rtt
             rttvar = rtt / 2
         else:
-            rttvar = (1 - BETA) * self.rttvar + BETA * abs(srtt - rtt)
+            rttvar = (1 - BETA) * rttvar + BETA * abs(srtt - rtt)
             srtt = (1 - ALPHA) * srtt + ALPHA * rtt
         self.srtt = srtt
         self.rttvar = rttvar
-        self._base_rto = self._clamp(srtt + max(self.granularity, K * rttvar))
+        rto = srtt + (K * rttvar if K * rttvar > self.granularity else self.granularity)
+        if rto < self.minimum:
+            rto = self.minimum
+        elif rto > self.maximum:
+            rto = self.maximum
+        self._base_rto = rto
         self._backoff = 1
 
     def back_off(self) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from netclock.clock import VectorClock
+from netclock.errors import LinkClosed
 from netclock.link import PeerReachable, PeerUnreachable, SendFailed
-from netclock.reliable_core import GaveUp, PeerSession, Reachable, Unreachable
+from netclock.reliable_core import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
 from netclock.udp import UdpEndpoint
-from netclock.wire import Envelope, Segment
+from netclock.wire import Envelope, Message, Segment
 
 log = logging.getLogger("netclock.reliable")
 
@@ -61,6 +63,9 @@ class PerfectLink(UdpEndpoint):
         self._writable: dict[str, asyncio.Future[None]] = {}
         self._idle: asyncio.Event | None = None
         self._datagram_counter = 0
+        self._deliver_batch: Callable[[str, int, list[Message]], None] = getattr(
+            self.user, "link_deliver_batch", self._deliver_each
+        )
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
@@ -81,9 +86,13 @@ class PerfectLink(UdpEndpoint):
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
-        assert self._loop is not None
-        seq = self.sessions[peer].send(clock, payload, self._loop.time())
-        self._mark(peer)
+        loop = self._loop
+        if loop is None:
+            raise LinkClosed("link is not started")
+        seq = self.sessions[peer].send(clock, payload, loop.time())
+        self._dirty.add(peer)
+        if self._flush_handle is None and not self._closed:
+            self._flush_handle = loop.call_soon(self._pump)
         return seq
 
     def writable(self, peer: str) -> bool:
@@ -104,18 +113,27 @@ class PerfectLink(UdpEndpoint):
             await self._idle.wait()
 
     def resume_reading(self) -> None:
-        for peer in self.sessions:
-            self._mark(peer)
+        for peer, session in self.sessions.items():
+            if session.deliverable:
+                self._mark(peer)
 
     # -- receiving -----------------------------------------------------------------------------
     def on_envelope(self, envelope: Envelope) -> None:
         if type(envelope) is not Segment:
             self.counters["not_segment"] = self.counters.get("not_segment", 0) + 1
             return
-        assert self._loop is not None
+        loop = self._loop
+        assert loop is not None
         peer = envelope.sender
-        self.sessions[peer].receive_segment(envelope, self._loop.time())
-        self._mark(peer)
+        session = self.sessions[peer]
+        session.receive_segment(envelope, loop.time())
+        if session.deliverable:
+            # Deliver now: the application may answer before the pump runs (its answer
+            # then carries the ack), and the pump's bookkeeping waits until after that.
+            self._deliver(peer, session)
+        self._dirty.add(peer)
+        if self._flush_handle is None and not self._closed:
+            self._flush_handle = loop.call_soon(self._pump)
 
     # -- the pump ------------------------------------------------------------------------------
     def _mark(self, peer: str) -> None:
@@ -131,33 +149,54 @@ class PerfectLink(UdpEndpoint):
         assert self._loop is not None
         now = self._loop.time()
         dirty, self._dirty = self._dirty, set()
-        user = self.user
+        sessions = self.sessions
+        writable = self._writable
         for peer in dirty:
-            session = self.sessions[peer]
-            room = user.link_room()
-            while room > 0 and session.deliverable:
-                batch = session.pop_deliveries(room)
-                if not batch:
-                    break
-                incarnation = session.peer_incarnation
-                for message in batch:
-                    user.link_deliver(
-                        peer, incarnation, message.seq, message.clock, message.payload
-                    )
-                room -= len(batch)
-            for datagram in session.datagrams_to_send(now):
-                self._datagram_counter += 1
-                self.transmit(peer, datagram, (zlib.crc32(datagram),), self._datagram_counter)
-            self._events(session)
+            session = sessions[peer]
+            if session.deliverable:
+                self._deliver(peer, session)
+            datagrams = session.datagrams_to_send(now)
+            if datagrams:
+                self._send_datagrams(peer, datagrams)
+            events = session.events()
+            if events:
+                self._dispatch(events)
             self._arm(peer, session)
-            waiter = self._writable.get(peer)
-            if waiter is not None and not waiter.done() and session.writable():
-                waiter.set_result(None)
-        if self._idle is not None and not any(s.unacked for s in self.sessions.values()):
+            if writable:
+                waiter = writable.get(peer)
+                if waiter is not None and not waiter.done() and session.writable():
+                    waiter.set_result(None)
+        if self._idle is not None and not any(s.unacked for s in sessions.values()):
             self._idle.set()
 
-    def _events(self, session: PeerSession) -> None:
-        for event in session.events():
+    def _deliver(self, peer: str, session: PeerSession) -> None:
+        """Hand what the session can deliver to the user, within the room it has."""
+        room = self.user.link_room()
+        while room > 0:
+            batch = session.pop_deliveries(room)
+            if not batch:
+                return
+            self._deliver_batch(peer, session.peer_incarnation, batch)
+            if not session.deliverable:
+                return
+            room -= len(batch)
+
+    def _send_datagrams(self, peer: str, datagrams: list[bytes]) -> None:
+        if self._faults is None:
+            for datagram in datagrams:
+                self.transmit(peer, datagram, (), 0)
+            return
+        for datagram in datagrams:
+            self._datagram_counter += 1
+            self.transmit(peer, datagram, (zlib.crc32(datagram),), self._datagram_counter)
+
+    def _deliver_each(self, peer: str, incarnation: int, messages: list[Message]) -> None:
+        """Delivery for a user without ``link_deliver_batch``: one call per message."""
+        for message in messages:
+            self.user.link_deliver(peer, incarnation, message.seq, message.clock, message.payload)
+
+    def _dispatch(self, events: list[SessionEvent]) -> None:
+        for event in events:
             if isinstance(event, Unreachable):
                 self.user.link_event(PeerUnreachable(event.peer))
             elif isinstance(event, Reachable):

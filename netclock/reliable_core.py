@@ -46,8 +46,11 @@ the window allows.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any
 
 from netclock import wire
@@ -132,23 +135,35 @@ class GaveUp:
 SessionEvent = Unreachable | Reachable | GaveUp
 
 
-class _Outgoing:
-    """One held message: packed once, resent byte for byte."""
+def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
+    """Split packed messages, in order, into runs of at most ``budget`` bytes and
+    ``max_messages`` messages each (a message larger than the budget goes alone)."""
+    most = wire.DEFAULT_LIMITS.max_messages
+    if len(packed) <= most:
+        if len(packed) == 1:
+            return [packed]
+        ends = list(accumulate(map(len, packed)))
+        if ends[-1] <= budget:
+            return [packed]
+    else:
+        ends = list(accumulate(map(len, packed)))
+    out: list[list[bytes]] = []
+    first = 0
+    before = 0
+    count = len(packed)
+    while first < count:
+        stop = bisect_right(ends, before + budget, first, min(count, first + most))
+        if stop == first:
+            stop = first + 1
+        out.append(packed[first:stop])
+        before = ends[stop - 1]
+        first = stop
+    return out
 
-    __slots__ = ("packed", "payload", "queued", "queued_at", "sacked", "sent_at", "seq", "tx")
 
-    def __init__(self, seq: int, packed: bytes, payload: Any, queued_at: float) -> None:
-        self.seq = seq
-        self.packed = packed
-        self.payload = payload
-        self.queued_at = queued_at
-        self.sent_at = 0.0
-        self.tx = 0
-        """How many times it went out (Karn: RTT samples only when exactly 1)."""
-        self.sacked = False
-        """Selectively acked: not resent, but kept until the cumulative ack passes it."""
-        self.queued = False
-        """Waiting in the retransmission queue."""
+_seq_of = itemgetter(0)
+_NIL = b"\xc0"
+"""msgpack nil: a segment without an ack."""
 
 
 def _str_bytes(text: str) -> int:
@@ -214,7 +229,7 @@ class PeerSession:
         self.rto_max = rto_max
         self.ack_delay = ack_delay
         self.unreachable_after = unreachable_after
-        self.give_up_after = give_up_after
+        self._give_up_after = give_up_after
         self.rtt = RttEstimator(rto_initial, rto_min, rto_max)
         """The retransmission-timeout estimator (read ``rtt.srtt`` / ``rtt.rto``)."""
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
@@ -231,8 +246,24 @@ class PeerSession:
         self._events: list[SessionEvent] = []
 
         # -- sending side: our messages to the peer --
-        self._held: dict[int, _Outgoing] = {}
-        """Messages not yet cumulatively acked or given up: exactly seqs base..next_seq-1."""
+        # Messages not yet cumulatively acked or given up are exactly seqs base..next_seq-1.
+        # They live in parallel lists indexed by ``seq - base`` (no object per message).
+        self._packed: list[bytes] = []
+        """Each held message packed once (seqs base..next_seq-1), resent byte for byte."""
+        self._sent_at: list[float] = []
+        """Time of the last transmission of seqs base..next_send-1."""
+        self._tx: list[int] = []
+        """Transmissions of seqs base..next_send-1 (Karn: RTT samples only when exactly 1)."""
+        self._keep = give_up_after is not None
+        """Keep payloads and queue times (only a give-up needs them)."""
+        self._payloads: list[Any] = []
+        """With a give-up time: the payloads of seqs base..next_seq-1."""
+        self._queued_at: list[float] = []
+        """With a give-up time: when seqs base..next_seq-1 were queued."""
+        self._sacked: set[int] = set()
+        """Held seqs selectively acked: not resent, kept until the cumulative ack passes."""
+        self._queued: set[int] = set()
+        """Seqs waiting in the retransmission queue ``_rtx`` (may lag below base)."""
         self._next_seq = 1
         self._next_send = 1
         """Lowest sequence number never transmitted."""
@@ -240,9 +271,8 @@ class PeerSession:
         self._acked_cum = 0
         """Highest cumulative ack the peer sent for this incarnation."""
         self._peer_window = receive_capacity
-        self._sacked = 0
         self._rtx: list[int] = []
-        self._probe: _Outgoing | None = None
+        self._probe: int | None = None
         self._rtx_deadline: float | None = None
         self._recovery: tuple[int, int] | None = None
         """After a timeout: (seq resent, highest seq sent before the timeout)."""
@@ -268,7 +298,10 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline: float | None = None
         self._adv_window = receive_capacity
-        self._plain_ack = wire.Ack(0, 0, (), 0)
+        self._plain_key = (0, 0, 0)
+        self._plain_ack = wire.pack_plain_ack(0, 0, 0)
+        self._prefix = wire.segment_prefix(local_id, local_incarnation, peer_id)
+        """Every segment to the peer starts with these bytes."""
         """The last ack without selective ranges, reused while nothing changes."""
 
     # -- sending ----------------------------------------------------------------------------------
@@ -280,30 +313,41 @@ class PeerSession:
         payload cannot be encoded or is too large for one datagram. Call
         :meth:`datagrams_to_send` next.
         """
-        held = self._held
-        if len(held) >= self.send_window:
-            raise WindowFull(self.peer_id, self.send_window)
         seq = self._next_seq
+        if seq - self._base >= self.send_window:
+            raise WindowFull(self.peer_id, self.send_window)
         packed = wire.pack_message(seq, clock, payload)
         if len(packed) > self._max_message:
             raise UsageError(
                 f"message of {len(packed)} bytes does not fit in one datagram "
                 f"(at most {self._max_message}); send a smaller payload"
             )
-        held[seq] = _Outgoing(seq, packed, payload, now)
+        self._packed.append(packed)
+        if self._keep:
+            self._payloads.append(payload)
+            self._queued_at.append(now)
         self._next_seq = seq + 1
-        if self._rtx_deadline is None and self.retransmit and self._window_blocked():
+        if (
+            self._rtx_deadline is None
+            and self._next_send > self._acked_cum + self._peer_window
+            and self.retransmit
+        ):
             self._rtx_deadline = now + self.rtt.rto
         return seq
 
     def writable(self) -> bool:
         """True when :meth:`send` has room (fewer than ``send_window`` messages held)."""
-        return len(self._held) < self.send_window
+        return self._next_seq - self._base < self.send_window
 
     @property
     def unacked(self) -> int:
         """Messages held: sent or queued, not yet cumulatively acked or given up."""
-        return len(self._held)
+        return self._next_seq - self._base
+
+    @property
+    def give_up_after(self) -> float | None:
+        """Seconds after which unacknowledged messages are given up (``None``: never)."""
+        return self._give_up_after
 
     @property
     def unreachable(self) -> bool:
@@ -337,33 +381,50 @@ class PeerSession:
         """
         stats = self.stats
         stats["datagrams_received"] += 1
-        if segment.sender != self.peer_id or segment.receiver != self.local_id:
+        sender, incarnation, receiver, base, ack, messages = segment
+        if sender != self.peer_id or receiver != self.local_id:
             stats["rejected"] += 1
-            log.debug("segment %s->%s is not for this session", segment.sender, segment.receiver)
+            log.debug("segment %s->%s is not for this session", sender, receiver)
             return
-        incarnation = segment.incarnation
         if incarnation != self._rx_inc:
             if self._rx_inc is not None and incarnation < self._rx_inc:
                 stats["stale_incarnation"] += 1
                 log.debug("segment from old incarnation %d of %s", incarnation, self.peer_id)
                 return
-            self._new_peer_incarnation(incarnation, segment.base)
-        elif segment.base - 1 > self._cum:
-            self._skip_to(segment.base - 1)
-        ack = segment.ack
+            self._new_peer_incarnation(incarnation, base)
+        elif base - 1 > self._cum:
+            self._skip_to(base - 1)
         if ack is not None:
             self._on_ack(ack, now)
-        if segment.messages:
-            self._on_messages(segment.messages, now)
+        if messages:
+            self._on_messages(messages, now)
 
     def _on_messages(self, messages: tuple[wire.Message, ...], now: float) -> None:
         cum = self._cum
         ready = self._ready
-        fifo = self.fifo
         ooo = self._ooo
         seen = self._seen
         limit = cum + self.receive_capacity - len(ready) - self._old_count
         had_gap = bool(ooo or seen)
+        n = len(messages)
+        if (
+            not had_gap
+            and messages[0][0] == cum + 1
+            and messages[-1][0] == cum + n <= limit
+            and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
+        ):
+            # The common case: the next messages, in order, within the window.
+            ready.extend(messages)
+            self._cum = cum + n
+            self._sacks = None
+            self.stats["received"] += n
+            self._segs_unacked += 1
+            if self._segs_unacked >= 2:
+                self._ack_now = True
+            elif self._ack_deadline is None:
+                self._ack_deadline = now + self.ack_delay
+            return
+        fifo = self.fifo
         accepted = duplicates = beyond = 0
         for message in messages:
             seq = message.seq
@@ -470,15 +531,13 @@ class PeerSession:
         self._unsack_and_requeue()
 
     def _unsack_and_requeue(self) -> None:
-        held = self._held
+        queued = self._queued
         rtx = self._rtx
         for seq in range(self._base, self._next_send):
-            entry = held[seq]
-            entry.sacked = False
-            if not entry.queued:
-                entry.queued = True
+            if seq not in queued:
+                queued.add(seq)
                 rtx.append(seq)
-        self._sacked = 0
+        self._sacked.clear()
 
     def pop_deliveries(self, limit: int) -> list[wire.Message]:
         """At most ``limit`` messages for the application, in delivery order.
@@ -523,81 +582,112 @@ class PeerSession:
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
-        stats = self.stats
-        if ack.incarnation != self.local_incarnation:
-            stats["ignored_acks"] += 1
+        incarnation, cum, sacks, window = ack
+        if incarnation != self.local_incarnation:
+            self.stats["ignored_acks"] += 1
             return
-        cum = ack.cumulative
-        sacks = ack.sacks
         next_send = self._next_send
-        if cum >= next_send or (sacks and sacks[-1][1] >= next_send) or ack.window > MAX_WINDOW:
-            stats["rejected"] += 1
+        if cum >= next_send or window > MAX_WINDOW or (sacks and sacks[-1][1] >= next_send):
+            self.stats["rejected"] += 1
             log.debug(
                 "absurd ack from %s: cumulative %d, sacks %r, window %d, next unsent %d",
                 self.peer_id,
                 cum,
                 sacks[:4],
-                ack.window,
+                window,
                 next_send,
             )
             return
         acked_cum = self._acked_cum
         if cum < acked_cum:
-            stats["stale_acks"] += 1
+            self.stats["stale_acks"] += 1
             return
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
             self._events.append(Reachable(self.peer_id))
-        held = self._held
+        self._peer_window = window
         # RTT sample (Karn): from the most recently sent of the newly acked messages, and
         # only if it went out once; otherwise the ack may answer a resend, or it may have
         # waited behind a resent message.
         latest_sent = -1.0
         latest_tx = 0
+        sacked = self._sacked
         progressed = cum > acked_cum
-        unresent_arrivals = 0
         if progressed:
-            resent = self._recovery[0] if self._recovery is not None else cum
-            for seq in range(max(acked_cum + 1, self._base), cum + 1):
-                entry = held.pop(seq, None)
-                if entry is None:
-                    continue
-                if entry.sacked:
-                    self._sacked -= 1
-                    continue
-                if seq > resent:
-                    unresent_arrivals += 1
-                if entry.sent_at > latest_sent:
-                    latest_sent = entry.sent_at
-                    latest_tx = entry.tx
+            base = self._base
+            low = acked_cum + 1 if acked_cum >= base else base
+            unresent_arrivals = 0
+            if low <= cum:
+                recovery = self._recovery
+                resent = cum if recovery is None else recovery[0]
+                sent_at = self._sent_at
+                tx = self._tx
+                if sacked:
+                    for seq in range(low, cum + 1):
+                        if seq in sacked:
+                            sacked.discard(seq)
+                            continue
+                        if seq > resent:
+                            unresent_arrivals += 1
+                        at = sent_at[seq - base]
+                        if at > latest_sent:
+                            latest_sent = at
+                            latest_tx = tx[seq - base]
+                elif low == cum:
+                    latest_sent = sent_at[cum - base]
+                    latest_tx = tx[cum - base]
+                    unresent_arrivals = cum > resent
+                else:
+                    unresent_arrivals = max(0, cum - max(resent, low - 1))
+                    acked_times = sent_at[low - base : cum + 1 - base]
+                    latest_sent = max(acked_times)
+                    latest_tx = tx[low - base + acked_times.index(latest_sent)]
+                self._release(cum + 1)
             self._acked_cum = cum
-            if cum >= self._base:
-                self._base = cum + 1
             self.rtt.reset_backoff()
-        self._peer_window = ack.window
         if sacks:
             base = self._base
+            sent_at = self._sent_at
+            tx = self._tx
             for first, last in sacks:
                 for seq in range(max(first, base), last + 1):
-                    entry = held.get(seq)
-                    if entry is not None and not entry.sacked:
-                        entry.sacked = True
-                        self._sacked += 1
-                        if entry.sent_at > latest_sent:
-                            latest_sent = entry.sent_at
-                            latest_tx = entry.tx
+                    if seq not in sacked:
+                        sacked.add(seq)
+                        at = sent_at[seq - base]
+                        if at > latest_sent:
+                            latest_sent = at
+                            latest_tx = tx[seq - base]
         if latest_tx == 1:
             self.rtt.on_sample(now - latest_sent)
         if progressed and self._recovery is not None:
-            self._end_recovery(cum, ack.window, spurious=unresent_arrivals > 0)
+            self._end_recovery(cum, window, spurious=unresent_arrivals > 0)
         if not self.retransmit:
-            self._rewind_beyond(cum + ack.window)
+            self._rewind_beyond(cum + window)
             return
-        if self._sacked >= DUPTHRESH:
+        if len(sacked) >= DUPTHRESH:
             self._detect_losses(now)
         if progressed or self._rtx_deadline is None:
-            self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+            if self._next_send > self._base or self._window_blocked():
+                self._rtx_deadline = now + self.rtt.rto
+            else:
+                self._rtx_deadline = None
+
+    def _release(self, new_base: int) -> None:
+        """Forget the held messages below ``new_base`` (acknowledged or given up)."""
+        drop = new_base - self._base
+        if drop <= 0:
+            return
+        if drop == len(self._packed):
+            self._packed.clear()
+        else:
+            del self._packed[:drop]
+        del self._sent_at[:drop]
+        del self._tx[:drop]
+        if self._keep:
+            del self._payloads[:drop]
+            del self._queued_at[:drop]
+        self._base = new_base
 
     def _end_recovery(self, cum: int, window: int, *, spurious: bool) -> None:
         """First progress after a timeout. Unless messages that were neither resent nor
@@ -608,37 +698,37 @@ class PeerSession:
         self._recovery = None
         if spurious:
             return
-        held = self._held
+        sacked, queued = self._sacked, self._queued
         for seq in range(
             max(cum + 1, self._base), min(high, cum + window, self._next_send - 1) + 1
         ):
-            entry = held[seq]
-            if not entry.sacked and not entry.queued:
-                entry.queued = True
+            if seq not in sacked and seq not in queued:
+                queued.add(seq)
                 self._rtx.append(seq)
 
     def _rewind_beyond(self, limit: int) -> None:
         """Reliable transport: messages sent beyond the window the peer reports were dropped."""
-        held = self._held
+        sacked, queued = self._sacked, self._queued
         for seq in range(max(limit + 1, self._base), self._next_send):
-            entry = held[seq]
-            if not entry.sacked and not entry.queued:
-                entry.queued = True
+            if seq not in sacked and seq not in queued:
+                queued.add(seq)
                 self._rtx.append(seq)
 
     def _detect_losses(self, now: float) -> None:
         """Queue each unacked message with DUPTHRESH sacked ones above it (once per RTT)."""
-        held = self._held
         srtt = self.rtt.srtt if self.rtt.srtt is not None else self.rtt.rto
-        above = self._sacked
-        for seq in range(self._base, self._next_send):
+        sacked, queued = self._sacked, self._queued
+        above = len(sacked)
+        base = self._base
+        for seq in range(base, self._next_send):
             if above < DUPTHRESH:
                 break
-            entry = held[seq]
-            if entry.sacked:
+            if seq in sacked:
                 above -= 1
-            elif not entry.queued and (entry.tx == 1 or now - entry.sent_at >= srtt):
-                entry.queued = True
+            elif seq not in queued and (
+                self._tx[seq - base] == 1 or now - self._sent_at[seq - base] >= srtt
+            ):
+                queued.add(seq)
                 self._rtx.append(seq)
                 self.stats["fast_retransmits"] += 1
 
@@ -656,133 +746,134 @@ class PeerSession:
         into as few datagrams of at most ``max_datagram`` bytes as possible (a message
         larger than that goes alone). Re-read :meth:`get_timer` afterwards.
         """
-        held = self._held
-        limit = self._acked_cum + self._peer_window
-        idle = self._next_send == self._base  # nothing in flight (a running timer is persist)
-        items: list[_Outgoing] = (
-            self._take_resends(limit) if self._rtx or self._probe is not None else []
-        )
         start = self._next_send
+        base = self._base
+        limit = self._acked_cum + self._peer_window
         stop = self._next_seq
         if stop > limit:
             stop = limit + 1
+        idle = start == base  # nothing in flight (a running timer is persist)
+        resends = None
+        if self._rtx or self._probe is not None:
+            resends = self._take_resends(limit)
+            start = self._next_send  # a probe of the first unsent message moved it
         if start < stop:
-            if stop - start == 1:
-                items.append(held[start])
-            else:
-                items.extend([held[seq] for seq in range(start, stop)])
             self._next_send = stop
-        if idle and self._next_send > self._base:
-            self._progress_at = now  # the peer's silence counts from the first message out
-        if not items:
-            deadline = self._ack_deadline
-            if not (
-                self._announce
-                or (
-                    self._rx_inc is not None
-                    and (self._ack_now or (deadline is not None and deadline <= now))
-                )
-            ):
+        elif not resends and not self._announce:
+            if self._rx_inc is None:
                 return []
-        ack: wire.Ack | None = None
-        ack_bytes = 1
-        if self._rx_inc is not None:
-            ack, ack_bytes = self._make_ack()
-        out: list[bytes] = []
-        encode = wire.encode_segment_packed
-        sender, incarnation, receiver, base = (
-            self.local_id,
-            self.local_incarnation,
-            self.peer_id,
-            self._base,
-        )
-        if items:
-            budget = self.max_datagram - self._header_bytes - ack_bytes
-            most = wire.DEFAULT_LIMITS.max_messages
-            batch: list[bytes] = []
-            size = sent = resent = 0
-            for entry in items:
-                packed = entry.packed
-                n = len(packed)
-                if batch and (size + n > budget or len(batch) >= most):
-                    out.append(encode(sender, incarnation, receiver, base, ack, batch))
-                    batch = []
-                    size = 0
-                batch.append(packed)
-                size += n
-                if entry.tx:
-                    resent += 1
-                else:
-                    sent += 1
-                entry.tx += 1
-                entry.sent_at = now
-            out.append(encode(sender, incarnation, receiver, base, ack, batch))
-            stats = self.stats
-            stats["sent"] += sent
-            if resent:
-                stats["retransmitted"] += resent
+            if not self._ack_now:
+                deadline = self._ack_deadline
+                if deadline is None or deadline > now:
+                    return []
+        if idle and self._next_send > base:
+            self._progress_at = now  # the peer's silence counts from the first message out
+        rx_inc = self._rx_inc
+        if rx_inc is None:
+            packed_ack = _NIL
+            ack_bytes = 1
+            window = -1
+        else:
+            packed_ack, ack_bytes, window = self._make_ack(rx_inc)
+        stats = self.stats
+        packed = self._resend(resends, now) if resends else None
+        if start < stop:
+            new = stop - start
+            fresh = self._packed[start - base : stop - base]
+            if packed:
+                packed += fresh
+            else:
+                packed = fresh
+            self._sent_at += [now] * new
+            self._tx += [1] * new
+            stats["sent"] += new
+        encode = wire.encode_segment_prefixed
+        if packed:
+            if len(packed) == 1:
+                out = [encode(self._prefix, base, packed_ack, packed)]
+            else:
+                prefix = self._prefix
+                batches = _batches(packed, self.max_datagram - self._header_bytes - ack_bytes)
+                out = [encode(prefix, base, packed_ack, batch) for batch in batches]
             if self.retransmit and (self._rtx_deadline is None or idle):
                 self._rtx_deadline = now + self.rtt.rto
         else:
-            out.append(encode(sender, incarnation, receiver, base, ack, []))
-            if ack is not None:
-                self.stats["pure_acks"] += 1
-        stats = self.stats
+            out = [encode(self._prefix, base, packed_ack, [])]
+            if window >= 0:
+                stats["pure_acks"] += 1
         stats["datagrams_sent"] += len(out)
         self._announce = False
-        if ack is not None:
+        if window >= 0:
             stats["acks_sent"] += len(out)
             self._segs_unacked = 0
             self._ack_now = False
             self._ack_deadline = None
-            self._adv_window = ack.window
+            self._adv_window = window
         return out
 
-    def _take_resends(self, limit: int) -> list[_Outgoing]:
+    def _resend(self, seqs: list[int], now: float) -> list[bytes]:
+        """The packed messages of ``seqs`` (resends, or a probe never sent), counted as out."""
+        base = self._base
+        packed, sent_at, tx = self._packed, self._sent_at, self._tx
+        out: list[bytes] = []
+        resent = 0
+        for seq in seqs:
+            i = seq - base
+            out.append(packed[i])
+            if i < len(tx):
+                tx[i] += 1
+                sent_at[i] = now
+                resent += 1
+            else:  # a probe of the lowest message never sent
+                tx.append(1)
+                sent_at.append(now)
+                self.stats["sent"] += 1
+        if resent:
+            self.stats["retransmitted"] += resent
+        return out
+
+    def _take_resends(self, limit: int) -> list[int]:
         """The probe (regardless of the window) and the queued resends the window allows."""
-        held = self._held
-        items: list[_Outgoing] = []
+        base = self._base
+        sacked, queued = self._sacked, self._queued
+        items: list[int] = []
         probe = self._probe
         if probe is not None:
             self._probe = None
-            if held.get(probe.seq) is probe and not probe.sacked:
+            if base <= probe < self._next_seq and probe not in sacked:
                 items.append(probe)
-                probe.queued = False
+                queued.discard(probe)
                 self.stats["probes"] += 1
-                if probe.seq == self._next_send:
+                if probe == self._next_send:
                     self._next_send += 1
         if self._rtx:
             keep: list[int] = []
             for seq in sorted(self._rtx):
-                entry = held.get(seq)
-                if entry is None or not entry.queued or entry.sacked:
-                    if entry is not None:
-                        entry.queued = False
+                if seq not in queued or seq < base or seq in sacked:
+                    queued.discard(seq)
                     continue
                 if seq > limit:
                     keep.append(seq)
                     continue
-                entry.queued = False
-                items.append(entry)
+                queued.discard(seq)
+                items.append(seq)
             self._rtx = keep
         return items
 
-    def _make_ack(self) -> tuple[wire.Ack, int]:
-        """The current ack and an upper bound of its encoded size."""
-        assert self._rx_inc is not None
-        window = self.receive_capacity - len(self._ready) - self._old_count
-        window = max(window, 0)
-        if not (self._ooo or self._seen):
-            ack = self._plain_ack
-            cum = self._cum
-            if ack.cumulative != cum or ack.window != window or ack.incarnation != self._rx_inc:
-                ack = self._plain_ack = wire.Ack(self._rx_inc, cum, (), window)
-            return ack, _PLAIN_ACK_BYTES
+    def _make_ack(self, rx_inc: int) -> tuple[bytes, int, int]:
+        """The current ack packed, an upper bound of its encoded size, and its window."""
+        window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
+        if not self._ooo and not self._seen:
+            key = (rx_inc, self._cum, window)
+            if key != self._plain_key:
+                self._plain_key = key
+                self._plain_ack = wire.pack_plain_ack(*key)
+            return self._plain_ack, _PLAIN_ACK_BYTES, window
         sacks = self._sacks
         if sacks is None:
             sacks = self._sacks = self._compute_sacks()
-        ack = wire.Ack(self._rx_inc, self._cum, sacks, window)
-        return ack, wire.packed_size(wire.pack_ack(ack))
+        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window))
+        return packed, len(packed), window
 
     def _compute_sacks(self) -> tuple[tuple[int, int], ...]:
         keys = sorted(self._ooo if self.fifo else self._seen)
@@ -807,13 +898,13 @@ class PeerSession:
         ack_deadline = self._ack_deadline
         if ack_deadline is not None and (deadline is None or ack_deadline < deadline):
             deadline = ack_deadline
-        if self._held:
+        if self._next_seq > self._base:
             if not self._unreachable and self._next_send > self._base:
                 quiet = self._progress_at + self.unreachable_after
                 if deadline is None or quiet < deadline:
                     deadline = quiet
-            if self.give_up_after is not None:
-                oldest = self._held[self._base].queued_at + self.give_up_after
+            if self._give_up_after is not None:
+                oldest = self._queued_at[0] + self._give_up_after
                 if deadline is None or oldest < deadline:
                     deadline = oldest
         return deadline
@@ -825,9 +916,9 @@ class PeerSession:
         """
         due = now + TIMER_GRANULARITY
         if (
-            self.give_up_after is not None
-            and self._held
-            and self._held[self._base].queued_at + self.give_up_after <= due
+            self._give_up_after is not None
+            and self._next_seq > self._base
+            and self._queued_at[0] + self._give_up_after <= due
         ):
             self._give_up(due, now)
         if (
@@ -850,31 +941,30 @@ class PeerSession:
         self.stats["timeouts"] += 1
         rtt = self.rtt
         rtt.back_off()
-        held = self._held
         limit = self._acked_cum + self._peer_window
         if self._next_send > self._base:
+            sacked = self._sacked
             lowest = None
             for seq in range(self._base, self._next_send):
-                entry = held[seq]
-                if not entry.sacked:
-                    lowest = entry
+                if seq not in sacked:
+                    lowest = seq
                     break
             if lowest is None:
                 self._announce = True
             else:
                 # Resend only the lowest (a spurious timeout then costs one message); the
                 # ack it draws tells whether the rest was lost too (see _on_ack).
-                if self._unreachable or lowest.seq > limit:
+                if self._unreachable or lowest > limit:
                     self._probe = lowest
-                elif not lowest.queued:
-                    lowest.queued = True
-                    self._rtx.append(lowest.seq)
+                elif lowest not in self._queued:
+                    self._queued.add(lowest)
+                    self._rtx.append(lowest)
                 high = self._next_send - 1
                 if self._recovery is not None:
                     high = max(high, self._recovery[1])
-                self._recovery = (lowest.seq, high)
+                self._recovery = (lowest, high)
         elif self._next_seq > self._next_send:
-            self._probe = held[self._next_send]
+            self._probe = self._next_send
         if self._needs_timer() or self._probe is not None:
             self._rtx_deadline = now + (self.rto_max if self._unreachable else rtt.rto)
         else:
@@ -882,22 +972,21 @@ class PeerSession:
 
     def _give_up(self, due: float, now: float) -> None:
         """Remove every held message whose give-up deadline is at or before ``due``."""
-        assert self.give_up_after is not None
-        patience = self.give_up_after
-        held = self._held
+        assert self._give_up_after is not None
+        patience = self._give_up_after
+        base = self._base
+        queued_at, payloads, sacked = self._queued_at, self._payloads, self._sacked
         given: list[tuple[int, Any]] = []
-        seq = self._base
+        seq = base
         while seq < self._next_seq:
-            entry = held[seq]
-            if entry.queued_at + patience > due:
+            if queued_at[seq - base] + patience > due:
                 break
-            del held[seq]
-            if entry.sacked:
-                self._sacked -= 1
+            if seq in sacked:
+                sacked.discard(seq)
             else:
-                given.append((seq, entry.payload))
+                given.append((seq, payloads[seq - base]))
             seq += 1
-        self._base = seq
+        self._release(seq)
         self._next_send = max(self._next_send, seq)
         self._announce = True
         if given:
@@ -922,13 +1011,9 @@ class PeerSession:
             self.stats["rejected"] += 1
             log.debug("hello from %s claims %d, never sent", self.peer_id, received)
             received = 0
-        held = self._held
         if received > self._acked_cum:
-            for seq in range(max(self._acked_cum + 1, self._base), received + 1):
-                held.pop(seq, None)
+            self._release(received + 1)
             self._acked_cum = received
-            if received >= self._base:
-                self._base = received + 1
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False

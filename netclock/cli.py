@@ -166,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    verbose = bool(argv) and argv[0] in ("-v", "--verbose")
+    if verbose and len(argv) > 1 and argv[1] in _DELEGATED:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        argv = argv[1:]
     if argv and argv[0] in _DELEGATED:
         import importlib
 

@@ -26,6 +26,8 @@ from netclock.errors import ConfigError, NetclockError
 from netclock.runtime import TAG
 
 READY_TIMEOUT = 20.0
+LINE_LIMIT = 1 << 20
+"""Longest line a node may print; a longer one is dropped, not fatal to the run."""
 STOP_TIMEOUT = 10.0
 
 
@@ -195,6 +197,7 @@ class Launcher:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
+                limit=LINE_LIMIT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         finally:
@@ -207,7 +210,10 @@ class Launcher:
         assert child.process.stdout is not None
         with _open(self.run_dir / f"{child.id}.out", "w") as output:
             while True:
-                raw = await child.process.stdout.readline()
+                try:
+                    raw = await child.process.stdout.readline()
+                except ValueError:  # a line longer than LINE_LIMIT: skip it, keep reading
+                    raw = b"[netclock: an over-long output line was dropped]\n"
                 if not raw:
                     break
                 line = raw.decode("utf-8", "replace").rstrip("\n")
@@ -279,9 +285,16 @@ class Launcher:
             self._command(child, cmd="start", peers=peers)
         # Two steps, so that no program sends before every node knows its peers
         # (a datagram from a peer a node does not know yet is dropped).
-        async with asyncio.timeout(READY_TIMEOUT):
-            for child in self.children.values():
-                await child.knows_peers.wait()
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                for child in self.children.values():
+                    await child.knows_peers.wait()
+        except TimeoutError:
+            slow = [c.id for c in self.children.values() if not c.knows_peers.is_set()]
+            raise NetclockError(
+                f"node(s) {', '.join(slow)} did not take the peer table within "
+                f"{READY_TIMEOUT:.0f} s; see {self.run_dir}/{slow[0]}.stderr"
+            ) from None
         for child in self.children.values():
             self._command(child, cmd="go")
         self.say(
@@ -342,6 +355,15 @@ class Launcher:
     async def _reap(self) -> None:
         if any(c.process.returncode is None for c in self.children.values()):
             await asyncio.shield(self._stop())
+        await self._signal_alive()
+        if self._readers:  # the pipes close with the processes: read what is left
+            await asyncio.wait(self._readers, timeout=STOP_TIMEOUT / 2)
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+
+    async def _signal_alive(self) -> None:
+        """SIGTERM, then SIGKILL, whatever is still running."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             alive = [c for c in self.children.values() if c.process.returncode is None]
             if not alive:

@@ -108,9 +108,15 @@ class PerfectLink(UdpEndpoint):
         await asyncio.shield(waiter)
 
     async def flush(self) -> None:
-        while any(s.unacked for s in self.sessions.values()):
-            self._idle = asyncio.Event()
-            await self._idle.wait()
+        """Wait until every message sent so far is acknowledged (or given up on).
+
+        Several callers may wait at once; closing the link releases them all.
+        """
+        while not self._closed and any(s.unacked for s in self.sessions.values()):
+            idle = self._idle
+            if idle is None:
+                idle = self._idle = asyncio.Event()
+            await idle.wait()
 
     def resume_reading(self) -> None:
         for peer, session in self.sessions.items():
@@ -166,8 +172,10 @@ class PerfectLink(UdpEndpoint):
                 waiter = writable.get(peer)
                 if waiter is not None and not waiter.done() and session.writable():
                     waiter.set_result(None)
-        if self._idle is not None and not any(s.unacked for s in sessions.values()):
-            self._idle.set()
+        idle = self._idle
+        if idle is not None and not any(s.unacked for s in sessions.values()):
+            idle.set()
+            self._idle = None
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
         """Hand what the session can deliver to the user, within the room it has."""
@@ -249,7 +257,10 @@ class PerfectLink(UdpEndpoint):
             self._flush_handle.cancel()
         for waiter in self._writable.values():
             if not waiter.done():
-                waiter.cancel()
+                waiter.set_result(None)  # the sender wakes and meets LinkClosed
+        if self._idle is not None:
+            self._idle.set()
+            self._idle = None
 
     def stats(self) -> dict[str, Any]:
         totals: dict[str, int] = {}

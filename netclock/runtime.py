@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import traceback
@@ -30,9 +31,13 @@ STATS_PERIOD = 0.5
 
 
 def emit(kind: str, **fields: Any) -> None:
-    """One control line to the launcher."""
-    sys.stdout.write(f"{TAG}{kind} {json.dumps(fields, default=str)}\n")
-    sys.stdout.flush()
+    """One control line to the launcher (nothing, once the launcher is gone)."""
+    try:
+        sys.stdout.write(f"{TAG}{kind} {json.dumps(fields, default=str)}\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        # The launcher died: keep running to a clean stop, with output going nowhere.
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
 
 def make_node(

@@ -557,7 +557,7 @@ class TlsLink:
                 peer.retry.cancel()
                 peer.retry = None
             if peer.writable is not None and not peer.writable.done():
-                peer.writable.cancel()
+                peer.writable.set_result(None)  # the sender wakes and meets LinkClosed
         if self._server is not None:
             self._server.close()
         tasks = list(self._tasks)

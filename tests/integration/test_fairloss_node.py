@@ -79,15 +79,18 @@ async def test_ipv6_loopback_works() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        async with (
-            Node("a", link="fairloss", address=("::1", 0)) as a,
-            Node("b", link="fairloss", address="[::1]:0") as b,
-        ):
-            a.add_peer("b", b.address)
-            await a.send("b", "over v6")
-            assert (await b.receive(timeout=2)).payload == "over v6"
-    except OSError as exc:  # pragma: no cover - machines without ::1
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
         pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    async with (
+        Node("a", link="fairloss", address=("::1", 0)) as a,
+        Node("b", link="fairloss", address="[::1]:0") as b,
+    ):
+        a.add_peer("b", b.address)
+        b.add_peer("a", a.address)
+        await a.send("b", "over v6")
+        assert (await b.receive(timeout=2)).payload == "over v6"
 
 
 async def test_unknown_peer_and_unserialisable_payload_are_usage_errors(make_nodes) -> None:

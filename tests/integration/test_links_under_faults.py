@@ -119,3 +119,17 @@ async def test_a_gone_peer_gets_its_messages_handed_back_with_ids() -> None:
     failed = a.failures()
     assert [f.id for f in failed] == sent
     assert [f.payload for f in failed] == list(range(5))
+
+
+async def test_two_flushes_at_once_both_return_and_close_releases_waiters(make_nodes) -> None:
+    plan = FaultPlan(seed=5, loss=0.3)
+    a, _ = await make_nodes("a", "b", link="reliable", faults=plan)
+    for i in range(50):
+        await a.send("b", i)
+    first, second = asyncio.ensure_future(a.flush()), asyncio.ensure_future(a.flush())
+    await asyncio.wait_for(asyncio.gather(first, second), 10)
+    a.add_peer("gone", ("127.0.0.1", 9))
+    await a.send("gone", "never acknowledged")
+    stuck = asyncio.ensure_future(a.flush())
+    await a.close()
+    await asyncio.wait_for(stuck, 10)

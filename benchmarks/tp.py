@@ -1,6 +1,7 @@
 """CPU cost of one-way messages with both nodes in one process (sender and receiver together).
 
-Run: ``python benchmarks/tp.py [reliable|fairloss] [--count 100000] [--runs 5] [--profile]``.
+Run: ``python benchmarks/tp.py [reliable|fairloss] [--count 100000] [--runs 5] [--loss 0.1]
+[--profile]``.
 One event loop runs both nodes, so the figure is the whole cost of a message (send, pump,
 decode, deliver, ``async for``) without a second core; the minimum over runs is the least
 disturbed by other work on a shared machine. A fair-loss receiver drops what its inbox cannot
@@ -18,12 +19,14 @@ import statistics
 import time
 
 from netclock import Node
+from netclock.faults import FaultPlan
 from netclock.runtime import run_async
 
 
-async def one_run(link: str, count: int) -> tuple[float, int, int]:
+async def one_run(link: str, count: int, loss: float = 0.0) -> tuple[float, int, int]:
     """Seconds per message, datagrams sent by the sender, messages received."""
-    async with Node("a", link=link) as a, Node("b", link=link) as b:
+    faults = FaultPlan(seed=1, loss=loss) if loss > 0 else None
+    async with Node("a", link=link, faults=faults) as a, Node("b", link=link, faults=faults) as b:
         a.add_peer("b", b.address)
         b.add_peer("a", a.address)
         received = 0
@@ -53,15 +56,18 @@ def main() -> None:
     p.add_argument("link", nargs="?", default="reliable", choices=("reliable", "fairloss"))
     p.add_argument("--count", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--loss", type=float, default=0.0, help="seeded loss each way")
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
     if args.profile:
-        cProfile.run(f"run_async(one_run({args.link!r}, {args.count}))", "/tmp/tp.prof")
+        cProfile.run(
+            f"run_async(one_run({args.link!r}, {args.count}, {args.loss}))", "/tmp/tp.prof"
+        )
         pstats.Stats("/tmp/tp.prof").sort_stats("tottime").print_stats(30)
         return
     costs = []
     for _ in range(args.runs):
-        cost, datagrams, received = run_async(one_run(args.link, args.count))
+        cost, datagrams, received = run_async(one_run(args.link, args.count, args.loss))
         costs.append(cost)
     print(
         f"{args.link}: {min(costs) * 1e6:.2f} us/msg min, {statistics.median(costs) * 1e6:.2f}"

@@ -12,8 +12,9 @@ import logging
 from typing import Any
 
 from netclock.clock import VectorClock
+from netclock.link import Address
 from netclock.udp import UdpEndpoint
-from netclock.wire import Data, Envelope, encode_data
+from netclock.wire import Data, Envelope, data_prefix, encode_data_prefixed
 
 log = logging.getLogger("netclock.fairloss")
 
@@ -26,17 +27,38 @@ class FairLossLink(UdpEndpoint):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._next_seq: dict[str, int] = {}
+        self._prefixes: dict[str, bytes] = {}
+        """Per peer, the packed start of every DATA envelope to it."""
         self.counters.update(sent=0, delivered=0, inbox_full=0, not_data=0)
 
+    def add_peer(self, peer: str, address: Address) -> None:
+        super().add_peer(peer, address)
+        self._prefixes[peer] = data_prefix(self.node_id, self.incarnation, peer)
+
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
-        seq, data = self.stamp(peer, clock, payload)
-        self.transmit(peer, data, (seq,), 0)
+        prefix = self._prefixes[peer]
+        seq = self._next_seq.get(peer, 0) + 1
+        data = encode_data_prefixed(prefix, seq, clock, payload)
+        self._next_seq[peer] = seq
+        counters = self.counters
+        counters["sent"] += 1
+        transport = self._transport
+        if self._faults is None and not self._blocked and transport is not None:
+            if not self._closed:
+                counters["datagrams_sent"] += 1
+                transport.sendto(data, self._peers[peer])
+        else:
+            self.transmit(peer, data, (seq,), 0)
         return seq
 
     def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
-        """Give the next message to ``peer`` its sequence number and encode it."""
+        """Give the next message to ``peer`` its sequence number and encode it.
+
+        Raises ``KeyError`` for a peer never added (nothing is counted then).
+        """
+        prefix = self._prefixes[peer]
         seq = self._next_seq.get(peer, 0) + 1
-        data = encode_data(self.node_id, self.incarnation, peer, seq, clock, payload)
+        data = encode_data_prefixed(prefix, seq, clock, payload)
         self._next_seq[peer] = seq
         self.counters["sent"] += 1
         return seq, data
@@ -57,14 +79,14 @@ class FairLossLink(UdpEndpoint):
         if type(envelope) is not Data:
             self.counters["not_data"] += 1
             return
-        if self.user.link_room() <= 0:
+        sender, incarnation, _, seq, clock, payload = envelope
+        user = self.user
+        if user.link_room() <= 0:
             self.counters["inbox_full"] += 1
-            log.debug("%s: inbox full, dropped %s#%d", self.node_id, envelope.sender, envelope.seq)
+            log.debug("%s: inbox full, dropped %s#%d", self.node_id, sender, seq)
             return
         self.counters["delivered"] += 1
-        self.user.link_deliver(
-            envelope.sender, envelope.incarnation, envelope.seq, envelope.clock, envelope.payload
-        )
+        user.link_deliver(sender, incarnation, seq, clock, payload)
 
     def stats(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.counters, "faults": self.fault_stats()}

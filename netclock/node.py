@@ -266,7 +266,15 @@ class Node:
         """Like :meth:`send`, but raises :class:`~netclock.errors.WindowFull` instead of waiting."""
         if self._state != "running" or peer not in self._peer_ids:
             self._check_sendable(peer)
-        clock = self._clock.tick(self.id)
+        # A send event: the own entry + 1 (VectorClock.tick, inlined; the own entry is
+        # always there, from 1 at the start).
+        entries = self._clock._entries.copy()
+        own = entries[self.id]
+        if own >= MAX_COUNTER:
+            raise ClockError(f"counter for {self.id!r} would pass 2**64-1")
+        entries[self.id] = own + 1
+        clock = _new_clock(VectorClock)
+        clock._entries = entries
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
         self.sent += 1
@@ -337,11 +345,24 @@ class Node:
     def link_deliver(
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
-        try:
-            new_clock = self._clock.receive(self.id, clock)
-        except ClockError as exc:
-            self._drop(sender, incarnation, seq, exc)
+        me = self.id
+        entries = self._clock._entries
+        new = entries.copy()
+        get = entries.get
+        # GoVector's receive rule, as in link_deliver_batch.
+        for pid, value in clock._entries.items():
+            if value > get(pid, 0):
+                if pid == me:
+                    self._refuse(sender, incarnation, seq, clock)
+                    return
+                new[pid] = value
+        own = new[me]
+        if own >= MAX_COUNTER:
+            self._refuse(sender, incarnation, seq, clock)
             return
+        new[me] = own + 1
+        new_clock = _new_clock(VectorClock)
+        new_clock._entries = new
         self._clock = new_clock
         self.delivered += 1
         inbox = self._inbox
@@ -366,9 +387,11 @@ class Node:
         me = self.id
         clock = self._clock
         entries = clock._entries
-        append = self._inbox.append
+        own = entries[me]
+        inbox = self._inbox
+        before = len(inbox)
+        append = inbox.append
         recorder = self._recorder
-        delivered = 0
         for seq, message_clock, payload in messages:
             # GoVector's receive rule, as VectorClock.receive (inlined: a call per message
             # would cost as much as the rule itself): the max of every other entry, then
@@ -381,9 +404,9 @@ class Node:
                         break
                     new[pid] = value
             else:
-                own = new[me]
                 if own < MAX_COUNTER:
-                    new[me] = own + 1
+                    own += 1
+                    new[me] = own
                     clock = _new_clock(VectorClock)
                     clock._entries = entries = new
                     append(
@@ -391,20 +414,17 @@ class Node:
                             Delivery, (sender, payload, message_clock, clock, incarnation, seq)
                         )
                     )
-                    delivered += 1
                     if recorder is not None:
                         self._record_delivery(sender, incarnation, seq, message_clock, clock)
                     continue
             self._clock = clock
-            try:
-                clock.receive(me, message_clock)
-            except ClockError as exc:
-                self._drop(sender, incarnation, seq, exc)
+            self._refuse(sender, incarnation, seq, message_clock)
         self._clock = clock
+        delivered = len(inbox) - before
         if not delivered:
             return
         self.delivered += delivered
-        if len(self._inbox) >= self._inbox_size:
+        if len(inbox) >= self._inbox_size:
             self._inbox_full = True
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -422,6 +442,15 @@ class Node:
             msg_clock=clock.to_wire(),
             **{"from": sender},
         )
+
+    def _refuse(self, sender: str, incarnation: int, seq: int, clock: VectorClock) -> None:
+        """Drop a message the receive rule refuses, with :meth:`VectorClock.receive`'s reason."""
+        try:
+            self._clock.receive(self.id, clock)
+        except ClockError as exc:
+            self._drop(sender, incarnation, seq, exc)
+        else:  # pragma: no cover - the inlined rule and VectorClock.receive agree
+            self._drop(sender, incarnation, seq, ClockError("refused by the receive rule"))
 
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1

@@ -158,6 +158,26 @@ def encode_data(
     return data
 
 
+def data_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
+    """The fixed start of every DATA envelope from ``sender`` to ``receiver``: pack it
+    once per peer and pass it to :func:`encode_data_prefixed`."""
+    return b"\x98" + _pack([VERSION, DATA, sender, incarnation, receiver])[1:]
+
+
+def encode_data_prefixed(prefix: bytes, seq: int, clock: VectorClock, payload: Any) -> bytes:
+    """The same bytes as :func:`encode_data`, behind a :func:`data_prefix`."""
+    try:
+        tail: bytes = _packer_pack([seq, clock._entries, payload])
+    except (TypeError, ValueError, OverflowError) as exc:
+        _packer.reset()
+        raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
+    # ``tail`` is a 3-item array; its items complete the 8-item array the prefix opened.
+    data = prefix + tail[1:]
+    if type(payload) not in _FLAT_TYPES:
+        _check_decodable(data)
+    return data
+
+
 def encode_segment(
     sender: str,
     incarnation: int,
@@ -318,6 +338,17 @@ def _text(value: Any, what: str) -> str:
 
 
 def _clock(value: Any, limits: Limits) -> VectorClock:
+    if type(value) is dict and len(value) <= limits.max_clock_entries:
+        # The common case: known ids and positive counters (msgpack never decodes an
+        # integer above 2**64-1), adopted as they are.
+        known = _KNOWN_PIDS
+        for pid, count in value.items():
+            if pid not in known or type(count) is not int or count <= 0:
+                break
+        else:
+            clock = _new_clock(VectorClock)
+            clock._entries = value
+            return clock
     if type(value) is not dict:
         raise WireError(f"clock must be a map, got {type(value).__name__}")
     if len(value) > limits.max_clock_entries:
@@ -480,7 +511,9 @@ def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS
         if kind == DATA:
             if type(field5) is not int or field5 <= 0:
                 _bad_seq(field5)
-            return Data(sender, incarnation, receiver, field5, _clock(field6, limits), field7)
+            return _new_tuple(
+                Data, (sender, incarnation, receiver, field5, _clock(field6, limits), field7)
+            )
     elif kind == HELLO and n == 7:
         return Hello(
             sender,

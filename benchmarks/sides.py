@@ -113,7 +113,10 @@ async def _side(role: str, args: argparse.Namespace, pipe: Connection) -> dict[s
                 await asyncio.wait_for(consume(), args.idle + count / 20_000)
         result = {"cpu": _cpu() - cpu, "wall": time.perf_counter() - wall}
         result["received"] = received
-        result["datagrams"] = node.stats()["link"].get("datagrams_sent")
+        link = node.stats()["link"]
+        result["datagrams"] = link.get("datagrams_sent")
+        result["resent"] = link.get("retransmitted")
+        result["timeouts"] = link.get("timeouts")
         pipe.send(result)
         # Stay open (acks still flow) until the parent says the other side is done.
         await loop.run_in_executor(None, pipe.recv)
@@ -178,6 +181,11 @@ def main() -> None:
                 f" received {got['received']} of {n};"
                 f" wall {n / max(sent['wall'], got['wall']):,.0f} msg/s;"
                 f" datagrams {sent.get('datagrams')}/{got.get('datagrams')}"
+                + (
+                    f"; resent {sent['resent']}, timeouts {sent['timeouts']}"
+                    if sent.get("resent")
+                    else ""
+                )
             )
     if args.profile:
         pstats.Stats(f"/tmp/sides-{args.profile}.prof").sort_stats("tottime").print_stats(25)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import netclock
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
@@ -31,17 +32,6 @@ async def receiver(node, count=200):
             break
     print("in order:", got == list(range(count)))
 """
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 45) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "netclock", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def cluster(tmp_path: Path, body: str) -> Path:
@@ -84,11 +74,11 @@ node = "b"
 """,
     )
     run = tmp_path / "run"
-    done = run_cli("run", str(path), "--out", str(run), cwd=tmp_path)
+    done = netclock("run", str(path), "--out", str(run), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for line in ("* partition a b", "* heal a b", "* pause b", "* resume b", "[b] in order: True"):
         assert line in done.stdout
-    report = json.loads(run_cli("check", str(run), "--json", cwd=tmp_path).stdout)
+    report = json.loads(netclock("check", str(run), "--json", cwd=tmp_path).stdout)
     assert report["ok"], report
     assert report["links"]["reliable"]["delivered"] == 200
 
@@ -115,9 +105,9 @@ node = "b"
 """,
     )
     run = tmp_path / "run"
-    done = run_cli("run", str(path), "--out", str(run), cwd=tmp_path)
+    done = netclock("run", str(path), "--out", str(run), cwd=tmp_path)
     assert "* kill b" in done.stdout
-    report = json.loads(run_cli("check", str(run), "--json", cwd=tmp_path).stdout)
+    report = json.loads(netclock("check", str(run), "--json", cwd=tmp_path).stdout)
     nodes = {n["node"]: n for n in report["nodes"]}
     assert nodes["b"]["correct"] is False
     assert report["ok"], "messages to a crashed node are not a violation"
@@ -179,7 +169,7 @@ id = "b"
 program = "flow.py:receiver"
 """,
     )
-    done = run_cli("node", "--id", "a", str(path), cwd=tmp_path, timeout=20)
+    done = netclock("node", "--id", "a", str(path), cwd=tmp_path, timeout=20)
     assert done.returncode == 2
     assert "give every node a fixed port" in done.stderr
     assert "Traceback" not in done.stderr
@@ -187,11 +177,11 @@ program = "flow.py:receiver"
 
 def test_any_demo_runs_over_tls_by_configuration_alone(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    done = run_cli("demo", "ring", "--link", "tls", "--out", str(run), cwd=tmp_path)
+    done = netclock("demo", "ring", "--link", "tls", "--out", str(run), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "created a cluster CA" in done.stdout
     key = next((run / "certs").glob("p*.key"))
     assert key.stat().st_mode & 0o777 == 0o600
-    report = json.loads(run_cli("check", str(run), "--json", cwd=tmp_path).stdout)
+    report = json.loads(netclock("check", str(run), "--json", cwd=tmp_path).stdout)
     assert report["ok"], report
     assert report["properties"]["authenticity"]["promised"] is True

@@ -2,8 +2,9 @@
 
 Textbook PL1 reliable delivery, PL2 no duplication, PL3 no creation. All protocol
 logic (sequence numbers, acks, retransmission, flow control) lives in the sans-IO core;
-this adapter only pumps: datagrams in, datagrams out at the end of the current loop
-iteration (so batching costs no latency), one ``call_at`` timer per peer session.
+this adapter only pumps: datagrams in (their messages handed to the Node at once, one call
+per batch), datagrams out at the end of the current loop iteration (so batching costs no
+latency, and a reply sent meanwhile carries the ack), one ``call_at`` timer per session.
 """
 
 from __future__ import annotations

@@ -300,9 +300,9 @@ class PeerSession:
         self._adv_window = receive_capacity
         self._plain_key = (0, 0, 0)
         self._plain_ack = wire.pack_plain_ack(0, 0, 0)
+        """The last ack without selective ranges, packed, reused while its key is unchanged."""
         self._prefix = wire.segment_prefix(local_id, local_incarnation, peer_id)
         """Every segment to the peer starts with these bytes."""
-        """The last ack without selective ranges, reused while nothing changes."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:

@@ -8,7 +8,7 @@ message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,6 +60,11 @@ class LinkUser(Protocol):
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
         """One message arrived for the application."""
+
+    def link_deliver_batch(
+        self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]
+    ) -> None:
+        """Several ``(seq, clock, payload)`` messages from one sender incarnation, in order."""
 
     def link_room(self) -> int:
         """How many more messages the application's inbox can take now."""

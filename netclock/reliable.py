@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Callable
 from typing import Any
 
 from netclock.clock import VectorClock
@@ -20,7 +19,7 @@ from netclock.errors import LinkClosed
 from netclock.link import PeerReachable, PeerUnreachable, SendFailed
 from netclock.reliable_core import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
 from netclock.udp import UdpEndpoint
-from netclock.wire import Envelope, Message, Segment
+from netclock.wire import Envelope, Segment
 
 log = logging.getLogger("netclock.reliable")
 
@@ -64,9 +63,7 @@ class PerfectLink(UdpEndpoint):
         self._writable: dict[str, asyncio.Future[None]] = {}
         self._idle: asyncio.Event | None = None
         self._datagram_counter = 0
-        self._deliver_batch: Callable[[str, int, list[Message]], None] = getattr(
-            self.user, "link_deliver_batch", self._deliver_each
-        )
+        self._deliver_batch = self.user.link_deliver_batch
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
@@ -198,11 +195,6 @@ class PerfectLink(UdpEndpoint):
         for datagram in datagrams:
             self._datagram_counter += 1
             self.transmit(peer, datagram, (zlib.crc32(datagram),), self._datagram_counter)
-
-    def _deliver_each(self, peer: str, incarnation: int, messages: list[Message]) -> None:
-        """Delivery for a user without ``link_deliver_batch``: one call per message."""
-        for message in messages:
-            self.user.link_deliver(peer, incarnation, message.seq, message.clock, message.payload)
 
     def _dispatch(self, events: list[SessionEvent]) -> None:
         for event in events:

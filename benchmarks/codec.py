@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 
 from netclock.clock import VectorClock
-from netclock.wire import decode, encode_data, encode_segment_packed, pack_message
+from netclock.wire.envelope import decode, encode_data, encode_segment_packed, pack_message
 
 PAYLOAD = bytes(range(64))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from netclock import Node, reliable, reliable_core, udp
 from netclock import node as node_module
-from netclock.runtime import run_async
+from netclock.cluster.process import run_async
 
 WARMUP = 500
 

@@ -24,9 +24,9 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-from netclock.faults import FaultPlan
+from netclock.cluster.process import run_async
+from netclock.faults.plan import FaultPlan
 from netclock.node import Node
-from netclock.runtime import run_async
 
 PAYLOAD = b"x" * 64
 YIELD_EVERY = 64

@@ -31,7 +31,7 @@ from typing import Any
 import msgpack
 
 from netclock import Node, certs
-from netclock.tlsconfig import client_context, server_context
+from netclock.links.tls.contexts import client_context, server_context
 
 HEADER = 4
 

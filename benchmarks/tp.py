@@ -19,8 +19,8 @@ import statistics
 import time
 
 from netclock import Node
-from netclock.faults import FaultPlan
-from netclock.runtime import run_async
+from netclock.cluster.process import run_async
+from netclock.faults.plan import FaultPlan
 
 
 async def one_run(link: str, count: int, loss: float = 0.0) -> tuple[float, int, int]:

@@ -18,11 +18,11 @@ from netclock.errors import (
     WindowFull,
     WireError,
 )
-from netclock.faults import FaultPlan
-from netclock.govector import GoVectorLogger, decode_message, encode_message
-from netclock.link import PeerReachable, PeerUnreachable, SendFailed
+from netclock.faults.plan import FaultPlan
+from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
 from netclock.node import Delivery, Failure, MessageId, Node
-from netclock.shiviz import (
+from netclock.observe.govector import GoVectorLogger
+from netclock.observe.shiviz import (
     SHIVIZ_REGEX,
     EventLogWriter,
     LogEvent,
@@ -30,6 +30,7 @@ from netclock.shiviz import (
     parse_log,
     validate_shiviz,
 )
+from netclock.wire.govector import decode_message, encode_message
 
 __version__ = "0.1.0"
 

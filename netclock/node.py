@@ -17,9 +17,8 @@ from typing import Any, NamedTuple
 
 from netclock.clock import MAX_COUNTER, VectorClock, _new_clock, check_pid
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
-from netclock.events import EventRecorder
-from netclock.faults import FaultPlan
-from netclock.link import (
+from netclock.faults.plan import FaultPlan
+from netclock.links.base import (
     LINK_KINDS,
     PROMISES,
     Address,
@@ -28,9 +27,11 @@ from netclock.link import (
     PeerReachable,
     PeerUnreachable,
     SendFailed,
+    parse_address,
 )
+from netclock.observe.events import EventRecorder
 
-log = logging.getLogger("netclock.node")
+log = logging.getLogger(__name__)
 
 _new_tuple = tuple.__new__
 """Builds a NamedTuple from a tuple without the Python-level ``__new__`` (hot paths)."""
@@ -79,16 +80,6 @@ class Failure(NamedTuple):
 def new_incarnation() -> int:
     """A fresh incarnation number: grows across restarts of the same node id."""
     return time.time_ns() // 1000
-
-
-def parse_address(text: str | Address) -> Address:
-    """``"host:port"`` or ``"[v6]:port"`` (or a tuple) as ``(host, port)``."""
-    if isinstance(text, tuple):
-        return (str(text[0]), int(text[1]))
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise UsageError(f"address {text!r} must look like 127.0.0.1:9000 or [::1]:9000")
-    return (host.strip("[]"), int(port))
 
 
 class Node:
@@ -522,15 +513,15 @@ def _make_link(
 ) -> Link:
     common: dict[str, Any] = {"bind": address, "faults": faults, "fault_epoch": fault_epoch}
     if kind == "fairloss":
-        from netclock.fairloss import FairLossLink
+        from netclock.links.fairloss import FairLossLink
 
         return FairLossLink(user.id, user.incarnation, user, **common, **options)
     if kind == "stubborn":
-        from netclock.stubborn import StubbornLink
+        from netclock.links.stubborn import StubbornLink
 
         return StubbornLink(user.id, user.incarnation, user, **common, **options)
     if kind == "reliable":
-        from netclock.reliable import PerfectLink
+        from netclock.links.perfect import PerfectLink
 
         return PerfectLink(
             user.id,
@@ -542,7 +533,7 @@ def _make_link(
             **common,
             **options,
         )
-    from netclock.tls import TlsLink
+    from netclock.links.tls.link import TlsLink
 
     if cert_dir is None:
         raise UsageError("the tls link needs cert_dir (create one with `netclock certs init`)")

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from netclock import Node, VectorClock
-from netclock.wire import encode_data
+from netclock.wire.envelope import encode_data
 
 pytestmark = pytest.mark.timeout(10)
 

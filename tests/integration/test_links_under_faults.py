@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from netclock import FaultPlan, Node, VectorClock
-from netclock.wire import Ack, encode_segment, message_wire
+from netclock.wire.envelope import Ack, encode_segment, message_wire
 
 pytestmark = pytest.mark.timeout(30)
 

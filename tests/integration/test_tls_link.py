@@ -1,7 +1,7 @@
 """The authenticated perfect link (AL1-AL3) between Nodes over real TLS sockets on 127.0.0.1.
 
 Every attack ends the same way: nothing from the attacker is delivered, the refusal is
-logged on ``netclock.tls``, and honest traffic between ``a`` and ``c`` still flows. The
+logged on ``netclock.links.tls.link``, and honest traffic between ``a`` and ``c`` still flows. The
 attacked node is ``c``; ``b`` is a known peer of ``c`` whose certificate the attacker holds.
 Synchronisation is on events (a log record, an EOF, a delivery), never on sleeps.
 """
@@ -24,12 +24,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock import Node, certs
+from netclock import Node
 from netclock.clock import VectorClock
-from netclock.faults import FaultPlan, FixedDelay, Partition
-from netclock.framing import FrameReader, FrameTooLarge, encode_frames
-from netclock.tls import TlsLink
-from netclock.wire import Hello, decode, encode_hello, encode_segment_packed, pack_message
+from netclock.faults.plan import FaultPlan, FixedDelay, Partition
+from netclock.links.tls import certs
+from netclock.links.tls.link import TlsLink
+from netclock.wire.envelope import Hello, decode, encode_hello, encode_segment_packed, pack_message
+from netclock.wire.framing import FrameReader, FrameTooLarge, encode_frames
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -62,7 +63,7 @@ def cert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class LogWatch(logging.Handler):
-    """Collects ``netclock.tls`` records and lets a test await one containing some text."""
+    """Collects ``netclock.links.tls`` records and lets a test await one containing some text."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -89,7 +90,7 @@ class LogWatch(logging.Handler):
 @pytest.fixture
 def watch() -> Iterator[LogWatch]:
     handler = LogWatch()
-    logger = logging.getLogger("netclock.tls")
+    logger = logging.getLogger("netclock.links.tls")
     old_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

@@ -19,9 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from netclock import certs
 from netclock.errors import AuthenticationError, ConfigError
-from netclock.tlsconfig import ClusterContext, client_context, peer_identity, server_context
+from netclock.links.tls import certs
+from netclock.links.tls.contexts import (
+    ClusterContext,
+    client_context,
+    peer_identity,
+    server_context,
+)
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from netclock.clock import VectorClock
-from netclock.viz import build_model, cli, render_html
+from netclock.tools.viz import build_model, cli, render_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

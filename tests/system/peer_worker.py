@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from netclock import FaultPlan, Node
-from netclock.faults import Partition
-from netclock.runtime import run_async
+from netclock.cluster.process import run_async
+from netclock.faults.plan import Partition
 
 
 def save(path: str, result: dict[str, object]) -> None:

@@ -19,8 +19,9 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from netclock import bench
-from netclock.bench import (
+from netclock.errors import ConfigError
+from netclock.tools.bench import runner as bench
+from netclock.tools.bench.runner import (
     BenchError,
     Settings,
     build_parser,
@@ -28,8 +29,7 @@ from netclock.bench import (
     format_table,
     settings_from,
 )
-from netclock.bench_worker import complete_frames, frame_of
-from netclock.errors import ConfigError
+from netclock.tools.bench.worker import complete_frames, frame_of
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 

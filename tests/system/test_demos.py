@@ -25,7 +25,7 @@ from helpers import (
     run_seed,
 )
 
-from netclock.viz import build_model
+from netclock.tools.viz import build_model
 
 pytestmark = [
     pytest.mark.system,

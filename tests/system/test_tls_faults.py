@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from netclock import certs
+from netclock.links.tls import certs
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 

@@ -23,7 +23,7 @@ import sys
 
 from netclock import Node
 from netclock.errors import WindowFull
-from netclock.tls import TlsLink
+from netclock.links.tls.link import TlsLink
 
 
 def say(line: str) -> None:

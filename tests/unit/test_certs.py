@@ -17,8 +17,8 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock import certs
 from netclock.errors import AuthenticationError, ConfigError
+from netclock.links.tls import certs
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -282,7 +282,7 @@ def test_add_node_without_a_ca_names_the_init_command(tmp_path: Path) -> None:
 
 def test_add_node_never_outlives_the_ca(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     certs.init_cluster(tmp_path, ["a"], days=10, ca_days=20)
-    with caplog.at_level(logging.WARNING, logger="netclock.certs"):
+    with caplog.at_level(logging.WARNING, logger="netclock.links.tls.certs"):
         files = certs.add_node(tmp_path, "b", days=400)
     assert load(files.cert).not_valid_after_utc == load(tmp_path / "ca.pem").not_valid_after_utc
     assert "ends with the cluster CA" in caplog.text
@@ -304,7 +304,7 @@ def test_init_with_force_replaces_the_ca_and_warns_about_stale_nodes(
 ) -> None:
     certs.init_cluster(tmp_path, ["a", "b"])
     old_ca = load(tmp_path / "ca.pem")
-    with caplog.at_level(logging.WARNING, logger="netclock.certs"):
+    with caplog.at_level(logging.WARNING, logger="netclock.links.tls.certs"):
         certs.init_cluster(tmp_path, ["a"], force=True)
     new_ca = load(tmp_path / "ca.pem")
     assert new_ca.public_key() != old_ca.public_key()
@@ -344,13 +344,13 @@ def test_check_expiry_warns_when_expiry_is_within_warn_days(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = store_bad(tmp_path, "a", NOW - DAY, NOW + 5 * DAY)
-    with caplog.at_level(logging.WARNING, logger="netclock.certs"):
+    with caplog.at_level(logging.WARNING, logger="netclock.links.tls.certs"):
         info = certs.check_expiry(path, warn_days=14)
     assert info.node == "a"
     assert f"certificate {path} expires on" in caplog.text
     assert "netclock certs add a" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="netclock.certs"):
+    with caplog.at_level(logging.WARNING, logger="netclock.links.tls.certs"):
         certs.check_expiry(path, warn_days=2)
     assert not caplog.records
 

@@ -1,4 +1,4 @@
-"""Specification of ``netclock check`` (netclock.check) on synthetic event logs.
+"""Specification of ``netclock check`` (netclock.tools.check) on synthetic event logs.
 
 Every run here is written by :class:`Sim`, which follows the clock rules of
 docs/eventlog.md (init sets the own entry to 1; send, deliver and local tick; deliver
@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.check import (
+from netclock.errors import ConfigError
+from netclock.tools.check import (
     Report,
     Run,
     Status,
@@ -27,7 +28,6 @@ from netclock.check import (
     load_run,
     promise_sentence,
 )
-from netclock.errors import ConfigError
 
 PROMISES = {
     "fairloss": ["no_creation"],

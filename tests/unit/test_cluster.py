@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netclock.cluster import load_cluster, load_program, parse_cluster
+from netclock.cluster.config import load_cluster, load_program, parse_cluster
 from netclock.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(10)

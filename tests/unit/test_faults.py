@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netclock.errors import ConfigError, UsageError
-from netclock.faults import (
+from netclock.faults.plan import (
     ExponentialDelay,
     Fate,
     FaultInjector,
@@ -110,7 +110,7 @@ def test_same_seed_gives_same_fates_in_another_process() -> None:
     seed = 42
     program = (
         "import json, sys\n"
-        "from netclock.faults import FaultPlan, UniformDelay\n"
+        "from netclock.faults.plan import FaultPlan, UniformDelay\n"
         f"plan = FaultPlan(seed={seed}, loss=0.2, duplicate=0.1, reorder=0.2, "
         "reorder_delay=0.01, delay=UniformDelay(0.001, 0.005))\n"
         "keys = json.loads(sys.argv[1])\n"

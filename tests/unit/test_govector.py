@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import ConfigError, ProtocolViolation, UsageError, WireError
-from netclock.govector import GoVectorLogger, decode_message, encode_message
-from netclock.shiviz import SHIVIZ_REGEX, merge_logs, parse_log, validate_shiviz
-from netclock.wire import Limits
+from netclock.observe.govector import GoVectorLogger
+from netclock.observe.shiviz import SHIVIZ_REGEX, merge_logs, parse_log, validate_shiviz
+from netclock.wire.envelope import Limits
+from netclock.wire.govector import decode_message, encode_message
 
 PROPERTY = settings(max_examples=200, deadline=None, print_blob=True)
 

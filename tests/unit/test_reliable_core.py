@@ -16,16 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock import wire
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError, UsageError, WindowFull
-from netclock.reliable_core import (
+from netclock.links.session import (
     GaveUp,
     PeerSession,
     Reachable,
     SessionEvent,
     Unreachable,
 )
+from netclock.wire import envelope as wire
 
 PROPERTY = settings(max_examples=40, deadline=None, print_blob=True)
 

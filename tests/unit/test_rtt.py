@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netclock.errors import ConfigError
-from netclock.rtt import RttEstimator
+from netclock.links.rtt import RttEstimator
 
 PROPERTY = settings(max_examples=60, deadline=None, print_blob=True)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError, UsageError
-from netclock.shiviz import (
+from netclock.observe.shiviz import (
     SHIVIZ_REGEX,
     EventLogWriter,
     LogEvent,

@@ -1,4 +1,4 @@
-"""Specification of the space-time diagram's model and page (netclock.viz).
+"""Specification of the space-time diagram's model and page (netclock.tools.viz).
 
 Runs are simulated in memory with the clock rules of docs/eventlog.md and written as
 JSON-lines and GoVector logs; the seed of each simulation is in every assertion message.
@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError
-from netclock.shiviz import format_event, merge_logs
-from netclock.viz import Model, build_model, cli, render_html
+from netclock.observe.shiviz import format_event, merge_logs
+from netclock.tools.viz import Model, build_model, cli, render_html
 
 PROPERTY = settings(max_examples=25, deadline=None, print_blob=True)
 

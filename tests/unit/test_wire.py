@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import UsageError, WireError
-from netclock.wire import (
+from netclock.wire.envelope import (
     DATA,
     DEFAULT_LIMITS,
     HEARTBEAT,

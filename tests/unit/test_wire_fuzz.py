@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import WireError
-from netclock.wire import (
+from netclock.wire.envelope import (
     Ack,
     Data,
     Envelope,

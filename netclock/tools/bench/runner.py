@@ -1,6 +1,6 @@
 """``netclock bench``: netclock between two OS processes, beside a raw baseline from the same run.
 
-Every scenario starts two children (``python -m netclock.bench_worker``, see that module for
+Every scenario starts two children (``python -m netclock.tools.bench.worker``, see that module for
 the line protocol), each bound to port 0 and read back. Runs alternate baseline, netclock,
 baseline, netclock, ... (``--runs`` of each, at least 5), and the report gives medians and
 the median of the per-pair ratios: a shared machine swings by a third from one second to the
@@ -18,7 +18,7 @@ Scenarios:
   (send, await the answer, one at a time, after a warm-up).
 * ``tls``: the TLS link (``Node(..., link="tls", cert_dir=...)``) beside plain asyncio
   mutual-TLS 1.3 streams (``start_server`` / ``open_connection`` with the contexts of
-  :mod:`netclock.tlsconfig` and the same certificates, frames of a 4-byte length and the
+  :mod:`netclock.links.tls.contexts` and the same certificates, frames of a 4-byte length and the
   payload, one ``writer.write`` per message, a drain every ``--yield-every``): one-way
   messages/s (both sides connect inside the timed span: the link dials on its first send, the
   baseline opens its connection; the TLS link must deliver every message exactly once), round
@@ -207,7 +207,7 @@ def machine() -> dict[str, Any]:
 def reliable_unavailable() -> str | None:
     """Why the perfect link cannot be benchmarked here, or ``None`` when it can."""
     try:
-        import netclock.reliable  # noqa: F401
+        import netclock.links.perfect  # noqa: F401
     except ImportError as exc:
         return f"the perfect link does not import: {exc}"
     return None
@@ -215,7 +215,7 @@ def reliable_unavailable() -> str | None:
 
 def tls_unavailable() -> str | None:
     """Why the TLS link cannot be benchmarked here, or ``None`` when it can."""
-    for module in ("netclock.certs", "netclock.tlsconfig", "netclock.tls"):
+    for module in ("netclock.links.tls.certs", "netclock.links.tls.link"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -296,7 +296,7 @@ async def children(settings: Settings, *specs: tuple[str, list[str]]) -> AsyncIt
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "netclock.bench_worker",
+                "netclock.tools.bench.worker",
                 role,
                 *options,
                 "--timeout",
@@ -743,7 +743,7 @@ def cluster_certs(settings: Settings) -> Iterator[tuple[Settings, str | None]]:
     if not wanted or tls_unavailable() is not None:
         yield settings, None
         return
-    from netclock.certs import init_cluster
+    from netclock.links.tls.certs import init_cluster
 
     with tempfile.TemporaryDirectory(prefix="netclock-bench-certs-") as tmp:
         folder = Path(tmp) / "certs"
@@ -893,7 +893,7 @@ def cli(argv: Sequence[str]) -> int:
     except ConfigError as exc:
         print(f"netclock bench: {exc}", file=sys.stderr)
         return 2
-    from netclock.runtime import run_async
+    from netclock.cluster.process import run_async
 
     try:
         report = run_async(run_bench(settings, sys.stderr))

@@ -12,7 +12,7 @@ from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError
-from netclock.shiviz import EventLogWriter
+from netclock.observe.shiviz import EventLogWriter
 
 _FLUSH_AT = 256
 

@@ -36,16 +36,16 @@ from typing import Any, cast
 
 from netclock.clock import VectorClock
 from netclock.errors import AuthenticationError, ConfigError, LinkClosed, UsageError, WireError
-from netclock.faults import DelayModel, FaultPlan
-from netclock.framing import DEFAULT_MAX_FRAME, FrameReader, FrameTooLarge, encode_frames
-from netclock.link import Address, LinkUser, PeerReachable, PeerUnreachable, SendFailed
-from netclock.reliable_core import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
-from netclock.tlsconfig import client_context, peer_identity, server_context
-from netclock.wire import Hello, Limits, Segment, decode, encode_hello
+from netclock.faults.plan import DelayModel, FaultPlan
+from netclock.links.base import Address, LinkUser, PeerReachable, PeerUnreachable, SendFailed
+from netclock.links.session import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
+from netclock.links.tls.contexts import client_context, peer_identity, server_context
+from netclock.wire.envelope import Hello, Limits, Segment, decode, encode_hello
+from netclock.wire.framing import DEFAULT_MAX_FRAME, FrameReader, FrameTooLarge, encode_frames
 
 __all__ = ["ConnectionInfo", "TlsLink"]
 
-log = logging.getLogger("netclock.tls")
+log = logging.getLogger(__name__)
 
 SEGMENT_BYTES = 65_507
 """Batch budget of one segment (the core's largest): a few dozen KiB per frame."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from netclock.launcher import RunResult
+from netclock.cluster.launcher import RunResult
 
 if TYPE_CHECKING:
-    from netclock.check import Report
+    from netclock.tools.check import Report
 
 
 def finish_run(result: RunResult, out: TextIO) -> int:
@@ -41,9 +41,9 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
 
     Returns 0 when every node ended cleanly and every promised property holds.
     """
-    from netclock.check import check_run, format_report, load_run
-    from netclock.shiviz import merge_logs
-    from netclock.viz import build_model, render_html
+    from netclock.observe.shiviz import merge_logs
+    from netclock.tools.check import check_run, format_report, load_run
+    from netclock.tools.viz import build_model, render_html
 
     run_dir = result.run_dir
     code = 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netclock.clock import VectorClock
+from netclock.errors import UsageError
 
 Address = tuple[str, int]
 
@@ -25,6 +26,16 @@ PROMISES: Mapping[str, tuple[str, ...]] = {
 """The textbook properties each link kind promises (``fifo`` is added when FIFO is on)."""
 
 LINK_KINDS = tuple(PROMISES)
+
+
+def parse_address(text: str | Address) -> Address:
+    """``"host:port"`` or ``"[v6]:port"`` (or a tuple) as ``(host, port)``."""
+    if isinstance(text, tuple):
+        return (str(text[0]), int(text[1]))
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UsageError(f"address {text!r} must look like 127.0.0.1:9000 or [::1]:9000")
+    return (host.strip("[]"), int(port))
 
 
 @dataclass(frozen=True, slots=True)

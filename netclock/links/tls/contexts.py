@@ -19,7 +19,8 @@ from pathlib import Path
 
 from cryptography import x509
 
-from netclock.certs import (
+from netclock.errors import AuthenticationError, ConfigError, UsageError
+from netclock.links.tls.certs import (
     ca_files,
     check_expiry,
     check_node_id,
@@ -27,7 +28,6 @@ from netclock.certs import (
     node_files,
     node_id_from_cert,
 )
-from netclock.errors import AuthenticationError, ConfigError, UsageError
 
 __all__ = ["ClusterContext", "client_context", "peer_identity", "server_context"]
 

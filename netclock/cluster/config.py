@@ -35,9 +35,8 @@ from typing import Any
 
 from netclock.clock import check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
-from netclock.faults import FaultPlan
-from netclock.link import LINK_KINDS, Address
-from netclock.node import parse_address
+from netclock.faults.plan import FaultPlan
+from netclock.links.base import LINK_KINDS, Address, parse_address
 
 Program = Callable[..., Awaitable[Any]]
 

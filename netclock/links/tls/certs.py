@@ -65,7 +65,7 @@ __all__ = [
     "write_node_files",
 ]
 
-log = logging.getLogger("netclock.certs")
+log = logging.getLogger(__name__)
 
 DEFAULT_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 """The addresses a node certificate names unless told otherwise (loopback only)."""

@@ -9,11 +9,11 @@ import time
 from typing import Any, cast
 
 from netclock.errors import ConfigError, LinkClosed, WireError
-from netclock.faults import FaultInjector, FaultPlan
-from netclock.link import Address, LinkUser
-from netclock.wire import DEFAULT_LIMITS, Envelope, Limits, decode
+from netclock.faults.plan import FaultInjector, FaultPlan
+from netclock.links.base import Address, LinkUser
+from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Limits, decode
 
-log = logging.getLogger("netclock.udp")
+log = logging.getLogger(__name__)
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):

@@ -12,11 +12,11 @@ import logging
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.link import Address
-from netclock.udp import UdpEndpoint
-from netclock.wire import Data, Envelope, data_prefix, encode_data_prefixed
+from netclock.links.base import Address
+from netclock.links.udp import UdpEndpoint
+from netclock.wire.envelope import Data, Envelope, data_prefix, encode_data_prefixed
 
-log = logging.getLogger("netclock.fairloss")
+log = logging.getLogger(__name__)
 
 
 class FairLossLink(UdpEndpoint):

@@ -16,12 +16,12 @@ from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed
-from netclock.link import PeerReachable, PeerUnreachable, SendFailed
-from netclock.reliable_core import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
-from netclock.udp import UdpEndpoint
-from netclock.wire import Envelope, Segment
+from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
+from netclock.links.session import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
+from netclock.links.udp import UdpEndpoint
+from netclock.wire.envelope import Envelope, Segment
 
-log = logging.getLogger("netclock.reliable")
+log = logging.getLogger(__name__)
 
 LOOPBACK_DATAGRAM = 16_384
 """Batch budget on loopback (MTU 64 KiB: no fragmentation at this size)."""

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from netclock.cluster import Action, Cluster, parse_action
+from netclock.cluster.config import Action, Cluster, parse_action
+from netclock.cluster.process import TAG
 from netclock.errors import ConfigError, NetclockError
-from netclock.runtime import TAG
 
 READY_TIMEOUT = 20.0
 LINE_LIMIT = 1 << 20

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from netclock.errors import ConfigError, NetclockError
-from netclock.shiviz import parse_log
+from netclock.observe.shiviz import parse_log
 
 __all__ = [
     "EventKind",
@@ -49,7 +49,7 @@ __all__ = [
     "render_html",
 ]
 
-log = logging.getLogger("netclock.viz")
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 400
 """Event texts longer than this many characters are cut (with an ellipsis) in the model."""
@@ -578,7 +578,8 @@ def _script_json(value: Any) -> str:
 
 
 def _template() -> str:
-    return resources.files("netclock").joinpath("viz_template.html").read_text(encoding="utf-8")
+    template = resources.files("netclock.tools").joinpath("viz_template.html")
+    return template.read_text(encoding="utf-8")
 
 
 def render_html(model: Model) -> str:

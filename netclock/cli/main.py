@@ -15,7 +15,7 @@ from netclock.errors import NetclockError
 
 def demos_dir() -> Path:
     """Where the demo cluster files live (installed copy first, then the source tree)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent
     for candidate in (here / "_demos", here.parent / "demos"):
         if candidate.is_dir():
             return candidate
@@ -32,10 +32,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace, cluster_file: Path) -> int:
-    from netclock.cluster import load_cluster
-    from netclock.launcher import new_run_dir, run_cluster
-    from netclock.report import compare_table, finish_run_report
-    from netclock.runtime import run_async
+    from netclock.cluster.config import load_cluster
+    from netclock.cluster.launcher import new_run_dir, run_cluster
+    from netclock.cluster.process import run_async
+    from netclock.tools.report import compare_table, finish_run_report
 
     overrides = _overrides(args)
     cluster = load_cluster(cluster_file, overrides)
@@ -64,7 +64,7 @@ def _cmd_run(args: argparse.Namespace, cluster_file: Path) -> int:
 
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
     """A fresh cluster CA and node certificates for one run that names no cert_dir."""
-    from netclock.certs import init_cluster
+    from netclock.links.tls.certs import init_cluster
 
     folder = (run_dir / "certs").resolve()
     init_cluster(folder, nodes)
@@ -86,8 +86,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
-    from netclock.cluster import load_cluster
-    from netclock.runtime import main_node
+    from netclock.cluster.config import load_cluster
+    from netclock.cluster.process import main_node
 
     overrides = json.loads(args.override) if args.override else None
     cluster = load_cluster(args.cluster, overrides)
@@ -96,7 +96,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 def _cmd_logs(args: argparse.Namespace) -> int:
-    from netclock.shiviz import merge_logs
+    from netclock.observe.shiviz import merge_logs
 
     problems = merge_logs([Path(f) for f in args.files], Path(args.output))
     for problem in problems:
@@ -155,10 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _DELEGATED = {
-    "check": "netclock.check",
-    "viz": "netclock.viz",
-    "certs": "netclock.certs",
-    "bench": "netclock.bench",
+    "check": "netclock.tools.check",
+    "viz": "netclock.tools.viz",
+    "certs": "netclock.links.tls.certs",
+    "bench": "netclock.tools.bench.runner",
 }
 
 

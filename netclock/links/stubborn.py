@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.fairloss import FairLossLink
+from netclock.links.fairloss import FairLossLink
 
 
 class StubbornLink(FairLossLink):

@@ -1,7 +1,7 @@
 """The child-process side of ``netclock bench``: one role of one scenario per OS process.
 
-Run as ``python -m netclock.bench_worker ROLE --kind KIND [options]``; the parent
-(:mod:`netclock.bench`) drives it with one JSON line per step on stdio::
+Run as ``python -m netclock.tools.bench.worker ROLE --kind KIND [options]``; the parent
+(:mod:`netclock.tools.bench.runner`) drives it with one JSON line per step on stdio::
 
     child  -> READY {"host": h, "port": p}   bound to port 0, the real port read back
     parent -> {"peer": [host, port]}         the other process's address
@@ -23,7 +23,7 @@ yield to the event loop every ``--yield-every`` messages) as the netclock sender
 the public ``await node.send`` and count what comes out of ``async for`` (vector clocks always
 on, event logs off unless ``--govector``). Plain-stream roles (``--kind tls-stream``) are the
 baselines of the TLS link (``--kind tls``): ``asyncio.start_server`` / ``open_connection``
-with the contexts of :mod:`netclock.tlsconfig` and the same certificates (``--cert-dir``),
+with the contexts of :mod:`netclock.links.tls.contexts` and the same certificates (``--cert-dir``),
 frames of a 4-byte big-endian length and the payload, one ``writer.write`` per message with
 a drain and a yield every ``--yield-every`` messages, and a reader that counts whole frames.
 
@@ -53,10 +53,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from netclock.cluster.process import run_async
 from netclock.errors import WindowFull
-from netclock.faults import FaultPlan
+from netclock.faults.plan import FaultPlan
 from netclock.node import Node
-from netclock.runtime import run_async
 
 ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
@@ -196,7 +196,7 @@ def frame_of(payload: bytes) -> bytes:
 
 def _context(args: argparse.Namespace, *, server: bool) -> ssl.SSLContext:
     """The mutual-TLS 1.3 context the TLS link builds: the server is node "b", the client "a"."""
-    from netclock.tlsconfig import client_context, server_context
+    from netclock.links.tls.contexts import client_context, server_context
 
     if not args.cert_dir:
         raise ValueError("--kind tls-stream needs --cert-dir")
@@ -795,7 +795,7 @@ ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str,
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of one worker process (the parent builds these command lines)."""
-    p = argparse.ArgumentParser(prog="python -m netclock.bench_worker")
+    p = argparse.ArgumentParser(prog="python -m netclock.tools.bench.worker")
     p.add_argument("role", choices=ROLES)
     p.add_argument("--kind", choices=KINDS, required=True)
     p.add_argument("--count", type=int, default=10_000)

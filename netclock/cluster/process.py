@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from netclock.cluster import Cluster, load_program
+from netclock.cluster.config import Cluster, load_program
 from netclock.errors import ConfigError
 from netclock.node import Node
 

@@ -39,7 +39,7 @@ __all__ = [
     "validate_shiviz",
 ]
 
-log = logging.getLogger("netclock.shiviz")
+log = logging.getLogger(__name__)
 
 SHIVIZ_REGEX = r"(?<host>\S*) (?<clock>{.*})\n(?<event>.*)"
 """ShiViz's parser regex for GoVector logs (JavaScript syntax), the first line of a merged file."""

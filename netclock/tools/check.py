@@ -68,7 +68,7 @@ __all__ = [
     "promise_sentence",
 ]
 
-log = logging.getLogger("netclock.check")
+log = logging.getLogger(__name__)
 
 EVENT_SUFFIX = ".events.jsonl"
 EVENT_KINDS = frozenset({"init", "send", "deliver", "local", "failed", "drop", "stop"})

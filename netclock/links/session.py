@@ -53,12 +53,12 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from netclock import wire
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError, UsageError, WindowFull
-from netclock.rtt import RttEstimator
+from netclock.links.rtt import RttEstimator
+from netclock.wire import envelope as wire
 
-log = logging.getLogger("netclock.reliable_core")
+log = logging.getLogger(__name__)
 
 TIMER_GRANULARITY = 0.001
 """Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""

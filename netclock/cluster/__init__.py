@@ -1,0 +1,1 @@
+"""Clusters of OS processes: the cluster file, one node process, and the launcher."""

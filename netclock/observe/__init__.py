@@ -1,0 +1,1 @@
+"""What a run leaves behind: the JSON-lines event log and GoVector/ShiViz logs."""

@@ -1,0 +1,1 @@
+"""Tools that read what a run left behind or measure it: the checker, the viewer, bench."""

@@ -1,0 +1,1 @@
+"""``netclock bench``: netclock beside raw baselines, in real processes (runner + worker)."""

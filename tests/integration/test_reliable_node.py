@@ -51,7 +51,6 @@ async def test_one_batch_gives_each_delivery_its_own_receive_clock(make_nodes) -
         VectorClock({"a": 2 + i, "b": 2 + i}) for i in range(5)
     ]
     assert b.clock == got[-1].receive_clock
-    assert b.stats()["link"]["datagrams_received"] == 1, "the five came in one batch"
 
 
 async def test_clock_claiming_more_of_the_receiver_than_it_did_is_dropped(make_nodes) -> None:

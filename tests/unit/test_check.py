@@ -279,6 +279,44 @@ def test_fifo_violation_is_information_without_the_promise(tmp_path: Path) -> No
     assert "out-of-order deliveries are expected" in format_report(report)
 
 
+@pytest.mark.parametrize("crash", [False, True])
+def test_fifo_is_per_sender_incarnation_so_a_restart_starts_a_new_order(
+    tmp_path: Path, crash: bool
+) -> None:
+    """A restarted sender numbers its messages from 1 again: a:2:1 after a:1:3 is in order,
+    and so is the old incarnation's last message arriving after the new one's."""
+    sim = Sim(tmp_path, link="reliable", fifo=True)
+    exchange(sim, "a", "b", 3)
+    in_flight = sim.send("a", "b")  # a:1:4, delivered only after the restart
+    if not crash:
+        sim.stop("a")
+    sim.init("a", inc=2)
+    first, second = exchange(sim, "a", "b", 2)
+    sim.deliver("b", in_flight)
+    sim.stop()
+    report = sim.check()
+    assert (first, second) == (("a", 2, 1), ("a", 2, 2))
+    assert report.ok, format_report(report)
+    assert report.result("fifo").status is Status.OK
+    assert report.pair("a", "b").out_of_order == 0
+    assert report.pair("a", "b").delivered == 6
+
+
+def test_fifo_violation_within_a_restarted_incarnation_is_still_found(tmp_path: Path) -> None:
+    sim = Sim(tmp_path, link="reliable", fifo=True)
+    exchange(sim, "a", "b", 2)
+    sim.stop("a")
+    sim.init("a", inc=2)
+    first, second = sim.send("a", "b"), sim.send("a", "b")
+    sim.deliver("b", second)
+    sim.deliver("b", first)
+    sim.stop()
+    report = sim.check()
+    assert report.violated == ("fifo",)
+    assert report.pair("a", "b").out_of_order == 1
+    assert "a:2:1 delivered after seq 2" in report.result("fifo").examples[0]
+
+
 def test_causal_violation_is_reported_as_information_only(tmp_path: Path) -> None:
     sim = Sim(tmp_path, ("a", "b", "c"), link="reliable", fifo=True)
     m1 = sim.send("a", "c")

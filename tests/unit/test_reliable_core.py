@@ -1037,6 +1037,68 @@ def test_absurd_acks_are_counted_and_ignored() -> None:
     assert [seq for _, seq, _ in net.delivered["b"]] == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.parametrize("retransmit", [True, False])
+def test_an_ack_reaching_the_first_never_sent_seq_is_absurd(retransmit: bool) -> None:
+    """PL3 on the ack path: the peer cannot have received what was never sent. An ack
+    whose cumulative point (or last selective seq) is the first seq never transmitted is
+    refused like any absurd ack; one seq lower is a genuine ack."""
+    a, _ = pair(receive_capacity=2, retransmit=retransmit)  # b's window: 2 messages
+    for i in range(1, 5):
+        a.send(clock_of(i), i, 0.0)
+    assert seqs_in(a.datagrams_to_send(0.0)) == [1, 2], "3 and 4 wait for the window"
+    absurd = [
+        wire.Ack(1, 3, (), 2),  # cumulative = first seq never sent
+        wire.Ack(1, 0, ((3, 3),), 2),  # selective range ends on it
+        wire.Ack(1, 1, ((3, 4),), 2),
+    ]
+    for ack in absurd:
+        a.receive_segment(_forged(ack), 0.01)
+    assert a.stats["rejected"] == 3
+    assert a.unacked == 4, "nothing freed: no message was acked"
+    a.on_reconnect(1, 3, 0.01)  # a hello claiming the same
+    assert a.stats["rejected"] == 4
+    assert a.unacked == 4
+    a.receive_segment(_forged(wire.Ack(1, 2, (), 2)), 0.02)  # the highest honest ack
+    assert a.stats["rejected"] == 4
+    assert a.unacked == 2, "1 and 2 freed, 3 and 4 still held"
+    assert seqs_in(a.datagrams_to_send(0.02)) == [3, 4]
+
+
+def test_a_window_probe_moves_the_first_never_sent_seq_by_exactly_one() -> None:
+    """Behind a closed window the persist timer probes the first unsent message: then it
+    has been sent (an ack of it is genuine) and the next one has not (an ack of that is
+    absurd)."""
+    a, _ = pair(receive_capacity=2)
+    for i in range(1, 5):
+        a.send(clock_of(i), i, 0.0)
+    assert seqs_in(a.datagrams_to_send(0.0)) == [1, 2]
+    a.receive_segment(_forged(wire.Ack(1, 2, (), 0)), 0.01)  # both arrived; window closed
+    assert a.unacked == 2
+    deadline = a.get_timer()
+    assert deadline is not None
+    a.handle_timer(deadline)
+    assert seqs_in(a.datagrams_to_send(deadline)) == [3], "the probe"
+    a.receive_segment(_forged(wire.Ack(1, 4, (), 0)), deadline + 0.01)
+    assert a.stats["rejected"] == 1, "4 was never sent"
+    a.receive_segment(_forged(wire.Ack(1, 3, (), 0)), deadline + 0.01)
+    assert a.stats["rejected"] == 1
+    assert a.unacked == 1
+
+
+def test_an_ack_before_anything_was_sent_is_absurd() -> None:
+    a, _ = pair()
+    a.send(clock_of(1), 1, 0.0)  # queued, not yet handed to the wire
+    a.receive_segment(_forged(wire.Ack(1, 1, (), 8)), 0.0)
+    assert a.stats["rejected"] == 1
+    assert a.unacked == 1
+    assert seqs_in(a.datagrams_to_send(0.0)) == [1]
+    a.receive_segment(_forged(wire.Ack(1, 2, (), 8)), 0.01)  # everything sent: 2 is not
+    assert a.stats["rejected"] == 2
+    assert a.unacked == 1, "never negative"
+    a.receive_segment(_forged(wire.Ack(1, 1, (), 8)), 0.01)
+    assert a.unacked == 0
+
+
 def test_segments_for_someone_else_are_rejected_without_delivery() -> None:
     b = PeerSession("b", 1, "a")
     message = wire.Message(1, clock_of(1), "forged")

@@ -6,6 +6,7 @@ Hypothesis prints the falsifying example (and a reproduction blob) when a proper
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.clock import MAX_COUNTER, VectorClock
+from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock
 from netclock.errors import UsageError, WireError
 from netclock.wire.envelope import (
     DATA,
@@ -418,14 +419,39 @@ def test_max_bytes_is_enforced_before_decoding() -> None:
         decode(b"\xc0" * (DEFAULT_LIMITS.max_bytes + 1))
 
 
-def test_max_clock_entries_is_enforced_in_data_and_segments() -> None:
-    clock = VectorClock({"a": 1, "b": 2, "c": 3})
+@pytest.fixture
+def id_cache() -> Iterator[set[str]]:
+    """The process-wide cache of ids already checked, restored after the test."""
+    saved = set(_KNOWN_PIDS)
+    try:
+        yield _KNOWN_PIDS
+    finally:
+        _KNOWN_PIDS.clear()
+        _KNOWN_PIDS.update(saved)
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["unseen-ids", "cached-ids"])
+def test_max_clock_entries_is_enforced_in_data_and_segments(
+    id_cache: set[str], cached: bool
+) -> None:
+    """The limit holds whether the clock's ids were seen before (the decoder's fast path)
+    or not (the checked path), whatever earlier tests put in the id cache."""
+    ids = ("limit-p", "limit-q", "limit-r")
+    clock = VectorClock({pid: n for n, pid in enumerate(ids, 1)})
     data = encode_data("a", 1, "b", 1, clock, None)
     segment = encode_segment_packed("a", 1, "b", 1, None, [pack_message(1, clock, None)])
     for envelope in (data, segment):
-        decode(envelope, Limits(max_clock_entries=3))
+        if cached:
+            id_cache.update(ids)
+        else:
+            id_cache.difference_update(ids)
         with pytest.raises(WireError, match="clock has 3 entries, more than the limit of 2"):
             decode(envelope, Limits(max_clock_entries=2))
+        assert all((pid in id_cache) is cached for pid in ids), "the cache kept its state"
+        decoded = decode(envelope, Limits(max_clock_entries=3))
+        assert isinstance(decoded, Data | Segment)
+        got = decoded.clock if isinstance(decoded, Data) else decoded.messages[0].clock
+        assert got == clock
 
 
 def test_default_clock_limit_admits_1024_entries_and_no_more() -> None:

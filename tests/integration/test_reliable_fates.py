@@ -21,7 +21,7 @@ import zlib
 import pytest
 
 from netclock import FaultPlan, VectorClock
-from netclock.wire import encode_segment, message_wire
+from netclock.wire.envelope import encode_segment, message_wire
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -33,7 +33,7 @@ PAYLOAD = "x" * 48
 CHILD = f"""
 import asyncio, json, socket
 from netclock import FaultPlan, Node
-from netclock.wire import decode
+from netclock.wire.envelope import decode
 
 async def main():
     plan = FaultPlan(seed={SEED}, loss=0.5)

@@ -9,7 +9,8 @@ import time
 from typing import Any, cast
 
 from netclock.errors import ConfigError, LinkClosed, WireError
-from netclock.faults.plan import FaultInjector, FaultPlan
+from netclock.faults.injector import FaultInjector
+from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, LinkUser
 from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Limits, decode
 

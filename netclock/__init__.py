@@ -18,7 +18,8 @@ from netclock.errors import (
     WindowFull,
     WireError,
 )
-from netclock.faults.plan import FaultPlan
+from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
+from netclock.faults.plan import FaultPlan, LinkFaults, Partition
 from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
 from netclock.node import Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
@@ -51,6 +52,13 @@ __all__ = [
     "DeliveryFailed",
     "Failure",
     "FaultPlan",
+    "DelayModel",
+    "ExponentialDelay",
+    "FixedDelay",
+    "LinkFaults",
+    "NoDelay",
+    "Partition",
+    "UniformDelay",
     "LinkBroken",
     "LinkClosed",
     "LinkError",

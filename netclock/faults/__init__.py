@@ -1,4 +1,43 @@
-"""Seeded faults: the plan (what may go wrong and how often) and its per-link injector.
+"""Seeded network faults: what may go wrong (the plan) and one node's share of it (the injector).
 
-The same seed gives the same fate to the same datagram in every process.
+- :mod:`~netclock.faults.plan`: :class:`FaultPlan`, :class:`LinkFaults`, :class:`Partition`,
+  frozen values with their config form.
+- :mod:`~netclock.faults.delay`: the delay models and :func:`parse_delay`.
+- :mod:`~netclock.faults.fate`: how the seed decides (:class:`Fate`, seeded generators).
+- :mod:`~netclock.faults.injector`: :class:`FaultInjector`, the one fault mechanism every
+  link uses (fates, scheduled and live partitions, seeded generators), and its counters.
+- :mod:`~netclock.faults.config`: checks of single config values, :func:`parse_duration`.
+
+The same seed gives the same fates and the same random draws in every process.
 """
+
+from netclock.faults.config import parse_duration
+from netclock.faults.delay import (
+    DELAY_KINDS,
+    DelayModel,
+    ExponentialDelay,
+    FixedDelay,
+    NoDelay,
+    UniformDelay,
+    parse_delay,
+)
+from netclock.faults.fate import Fate
+from netclock.faults.injector import FaultInjector, FaultStats
+from netclock.faults.plan import FaultPlan, LinkFaults, Partition
+
+__all__ = [
+    "DELAY_KINDS",
+    "DelayModel",
+    "ExponentialDelay",
+    "Fate",
+    "FaultInjector",
+    "FaultPlan",
+    "FaultStats",
+    "FixedDelay",
+    "LinkFaults",
+    "NoDelay",
+    "Partition",
+    "UniformDelay",
+    "parse_delay",
+    "parse_duration",
+]

@@ -1,7 +1,7 @@
 """Fair-loss link over UDP: one datagram per message, the sender's clock in each.
 
 Textbook FLL1 fair-loss, FLL2 finite duplication, FLL3 no creation. Messages may be
-lost, duplicated or reordered (by the network or a :class:`~netclock.faults.FaultPlan`);
+lost, duplicated or reordered (by the network or a :class:`~netclock.faults.plan.FaultPlan`);
 nothing is retransmitted. A full inbox drops the message, as a lossy link may.
 """
 
@@ -43,7 +43,7 @@ class FairLossLink(UdpEndpoint):
         counters = self.counters
         counters["sent"] += 1
         transport = self._transport
-        if self._faults is None and not self._blocked and transport is not None:
+        if self._faults is None and transport is not None:
             if not self._closed:
                 counters["datagrams_sent"] += 1
                 transport.sendto(data, self._peers[peer])

@@ -9,7 +9,8 @@ import time
 from typing import Any, cast
 
 from netclock.errors import ConfigError, LinkClosed, WireError
-from netclock.faults.plan import FaultInjector, FaultPlan
+from netclock.faults.injector import FaultInjector
+from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, LinkUser
 from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Limits, decode
 
@@ -17,10 +18,16 @@ log = logging.getLogger(__name__)
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
-    """One bound UDP socket of a node: decodes datagrams and applies the fault plan.
+    """One bound UDP socket of a node: decodes datagrams and applies its faults.
 
     Subclasses implement :meth:`on_envelope`. Undecodable datagrams, datagrams for
     another node and datagrams from unknown peers are counted and dropped here.
+
+    The node's :class:`FaultInjector` decides every datagram's fate, the plan's partitions
+    and live ones alike (see :meth:`partition`). While it is quiet ``_faults`` is None and
+    a send or receipt costs one attribute check; fault statistics are in
+    :meth:`fault_stats`, and ``counters["partitioned"]`` counts datagrams received from a
+    peer this node is cut off from.
     """
 
     kind = "udp"
@@ -43,14 +50,13 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._limits = limits
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
-        self._blocked: set[str] = set()
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._faults = (
-            None
-            if faults is None or faults.is_quiet
-            else FaultInjector(faults, node_id, time.time() if fault_epoch is None else fault_epoch)
+        self._injector = FaultInjector(
+            faults, node_id, time.time() if fault_epoch is None else fault_epoch
         )
+        self._faults = None if self._injector.quiet else self._injector
+        """The injector while it can do something, else None: the fast path's one check."""
         self.counters: dict[str, int] = {
             "datagrams_sent": 0,
             "datagrams_received": 0,
@@ -122,9 +128,6 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         transport = self._transport
         if transport is None or self._closed:
             return
-        if self._blocked and peer in self._blocked:
-            self.counters["partitioned"] += 1
-            return
         address = self._peers[peer]
         injector = self._faults
         if injector is None:
@@ -162,18 +165,25 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
             return
-        if self._blocked and envelope.sender in self._blocked:
+        faults = self._faults
+        if (
+            faults is not None
+            and faults.live_cuts
+            and not faults.admits(envelope.sender, time.time())
+        ):
             self.counters["partitioned"] += 1
             return
         self.on_envelope(envelope)
 
     def partition(self, peer: str) -> None:
         """Drop every datagram to and from ``peer`` until :meth:`heal` (a live partition)."""
-        self._blocked.add(peer)
+        self._injector.partition(peer)
+        self._faults = self._injector
 
     def heal(self, peer: str) -> None:
-        """End a partition made by :meth:`partition`."""
-        self._blocked.discard(peer)
+        """End a partition made by :meth:`partition`; the plan's partitions stay."""
+        self._injector.heal(peer)
+        self._faults = None if self._injector.quiet else self._injector
 
     def on_envelope(self, envelope: Envelope) -> None:
         """Handle one decoded envelope addressed to this node from a known peer."""
@@ -184,5 +194,5 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("%s: socket error: %s", self.node_id, exc)
 
     def fault_stats(self) -> dict[str, dict[str, int]]:
-        """Per-destination fault statistics (empty when no fault plan is active)."""
-        return {} if self._faults is None else self._faults.stats_dict()
+        """Per-destination fault statistics (empty while nothing was ever cut or faulted)."""
+        return self._injector.stats_dict()

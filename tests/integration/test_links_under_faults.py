@@ -142,3 +142,24 @@ async def test_two_flushes_at_once_both_return_and_close_releases_waiters(make_n
     stuck = asyncio.ensure_future(a.flush())
     await a.close()
     await asyncio.wait_for(stuck, 10)
+
+
+@pytest.mark.parametrize("cut_at", ["sender", "receiver"])
+async def test_live_partition_holds_reliable_messages_until_healed(make_nodes, cut_at) -> None:
+    """A live partition at either end cuts both directions; after heal nothing is lost."""
+    a, b = await make_nodes("a", "b", link="reliable")
+    await a.send("b", "before")
+    assert (await b.receive(timeout=5)).payload == "before"
+    cut, peer = (a, "b") if cut_at == "sender" else (b, "a")
+    cut.partition(peer)
+    for i in range(5):
+        await a.send("b", i)
+    with pytest.raises(TimeoutError):
+        await b.receive(timeout=0.3)
+    cut.heal(peer)
+    assert [(await b.receive(timeout=10)).payload for _ in range(5)] == list(range(5))
+    link = cut.stats()["link"]
+    if cut is a:
+        assert link["faults"]["b"]["partitioned"] > 0, "the injector counted the cut sends"
+    else:
+        assert link["partitioned"] > 0, "the receiver counted the datagrams it refused"

@@ -24,9 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock import Node
+from netclock import FaultPlan, FixedDelay, Node, Partition
 from netclock.clock import VectorClock
-from netclock.faults.plan import FaultPlan, FixedDelay, Partition
 from netclock.links.tls import certs
 from netclock.links.tls.link import TlsLink
 from netclock.wire.envelope import Hello, decode, encode_hello, encode_segment_packed, pack_message

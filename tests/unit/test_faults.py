@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -25,23 +26,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.errors import ConfigError, UsageError
-from netclock.faults.plan import (
+from netclock import (
     ExponentialDelay,
-    Fate,
-    FaultInjector,
     FaultPlan,
-    FaultStats,
     FixedDelay,
     LinkFaults,
     NoDelay,
     Partition,
     UniformDelay,
-    add_cli_arguments,
-    from_cli,
-    parse_delay,
-    parse_duration,
 )
+from netclock.cli.fault_flags import add_fault_flags, plan_from_flags
+from netclock.errors import ConfigError, UsageError
+from netclock.faults.config import parse_duration
+from netclock.faults.delay import parse_delay
+from netclock.faults.fate import Fate
+from netclock.faults.injector import FaultInjector, FaultStats
 
 PROPERTY = settings(max_examples=60, deadline=None, print_blob=True)
 N = 20_000
@@ -110,7 +109,7 @@ def test_same_seed_gives_same_fates_in_another_process() -> None:
     seed = 42
     program = (
         "import json, sys\n"
-        "from netclock.faults.plan import FaultPlan, UniformDelay\n"
+        "from netclock import FaultPlan, UniformDelay\n"
         f"plan = FaultPlan(seed={seed}, loss=0.2, duplicate=0.1, reorder=0.2, "
         "reorder_delay=0.01, delay=UniformDelay(0.001, 0.005))\n"
         "keys = json.loads(sys.argv[1])\n"
@@ -393,6 +392,266 @@ def test_injector_takes_a_new_plan_live_and_keeps_counting() -> None:
     }
 
 
+def test_plans_hold_no_state_beyond_their_fields() -> None:
+    plan = _noisy(3)
+    plan.fate("a", "b", (1,), 0, 0.0)
+    FaultInjector(plan, "a", epoch=0.0).decide("b", (1,), 0, 0.0)
+    assert set(vars(plan)) == {f.name for f in dataclasses.fields(plan)}
+
+
+def test_injector_decides_as_the_plan_does() -> None:
+    seed = 13
+    plan = _noisy(seed)
+    injector = FaultInjector(plan, "a", epoch=50.0)
+    for key in MIXED_KEYS:
+        assert injector.decide("b", key, 2, 53.0) == plan.fate("a", "b", key, 2, 3.0), seed
+
+
+# -- one partition mechanism: scheduled and live cuts ------------------------------------------
+def _cuts(*partitions: Partition, epoch: float = 0.0) -> FaultInjector:
+    return FaultInjector(FaultPlan(partitions=partitions), "a", epoch=epoch)
+
+
+def test_scheduled_partition_cut_until_is_its_end_on_the_epochs_clock() -> None:
+    injector = _cuts(Partition("a", "b", start=2.0, end=5.0), epoch=1000.0)
+    assert injector.cut_until("b", 1001.0) is None
+    assert injector.cut_until("b", 1002.0) == 1005.0
+    assert injector.cut_until("b", 1004.5) == 1005.0
+    assert injector.cut_until("b", 1005.0) is None
+    assert injector.cut_until("c", 1003.0) is None
+
+
+def test_cut_until_sees_a_one_way_partition_from_both_ends_but_decide_only_its_direction() -> None:
+    towards_a = FaultPlan(partitions=(Partition("b", "a", one_way=True, start=1.0, end=4.0),))
+    at_a = FaultInjector(towards_a, "a", epoch=0.0)
+    at_b = FaultInjector(towards_a, "b", epoch=0.0)
+    assert at_a.cut_until("b", 2.0) == at_b.cut_until("a", 2.0) == 4.0
+    assert not at_a.decide("b", (1,), 0, 2.0).drop
+    assert at_b.decide("a", (1,), 0, 2.0).drop
+
+
+def test_overlapping_and_touching_cuts_merge_into_one() -> None:
+    injector = _cuts(
+        Partition("a", "b", start=2.0, end=5.0),
+        Partition("b", "a", one_way=True, start=4.0, end=8.0),
+        Partition("a", "b", start=8.0, end=10.0),
+        Partition("a", "b", start=12.0, end=13.0),
+    )
+    assert injector.cut_until("b", 3.0) == 10.0
+    assert injector.cut_until("b", 9.0) == 10.0
+    assert injector.cut_until("b", 11.0) is None
+    assert injector.cut_until("b", 12.5) == 13.0
+
+
+def test_next_change_is_the_next_start_or_end_of_a_cut_with_that_peer() -> None:
+    injector = _cuts(
+        Partition("a", "b", start=2.0, end=5.0),
+        Partition("b", "a", one_way=True, start=4.0),
+        Partition("a", "c", start=1.0, end=3.0),
+        epoch=100.0,
+    )
+    assert injector.next_change("b", 100.0) == 102.0
+    assert injector.next_change("b", 102.0) == 104.0
+    assert injector.next_change("b", 104.0) == 105.0
+    assert injector.next_change("b", 105.0) is None, "the last cut never heals"
+    assert injector.next_change("c", 103.0) is None
+    assert injector.next_change("d", 0.0) is None
+
+
+def test_live_partition_cuts_both_directions_until_healed() -> None:
+    injector = FaultInjector(None, "a", epoch=10.0)
+    assert injector.quiet
+    assert injector.cut_until("b", 11.0) is None
+    injector.partition("b")
+    assert not injector.quiet
+    assert injector.decide("b", (1,), 0, 11.0).drop
+    assert not injector.admits("b", 11.0)
+    assert injector.admits("c", 11.0)
+    assert not injector.decide("c", (1,), 0, 11.0).drop
+    assert injector.cut_until("b", 11.0) == math.inf
+    assert injector.next_change("b", 11.0) is None
+    injector.heal("b")
+    assert injector.quiet
+    assert injector.admits("b", 12.0)
+    assert injector.decide("b", (2,), 0, 12.0) == Fate(False, (0.0,))
+    assert injector.stats["b"] == FaultStats(sent=2, delivered=1, partitioned=1)
+
+
+def test_timed_live_partition_ends_by_itself_and_is_never_shortened() -> None:
+    injector = FaultInjector(None, "a", epoch=1000.0)
+    injector.partition("b", until=1005.0)
+    injector.partition("b", until=1002.0)
+    assert injector.cut_until("b", 1001.0) == 1005.0
+    assert injector.next_change("b", 1001.0) == 1005.0
+    assert not injector.admits("b", 1004.9)
+    assert injector.admits("b", 1005.0)
+    assert injector.live_cuts == {}, "a query forgets a cut that is over"
+    assert injector.quiet
+    injector.partition("b")
+    injector.partition("b", until=1100.0)
+    assert injector.cut_until("b", 1200.0) == math.inf, "open-ended stays open-ended"
+
+
+def test_live_and_scheduled_cuts_merge_and_heal_ends_only_the_live_one() -> None:
+    injector = _cuts(Partition("a", "b", start=5.0, end=7.0), epoch=0.0)
+    injector.partition("b", until=5.0)
+    assert injector.cut_until("b", 1.0) == 7.0
+    injector.partition("b")
+    injector.heal("b")
+    assert injector.cut_until("b", 1.0) is None
+    assert injector.cut_until("b", 6.0) == 7.0
+    assert injector.decide("b", (1,), 0, 6.0).drop, "the plan's partition stays in force"
+
+
+def test_a_new_plan_replaces_the_schedule_but_keeps_live_cuts() -> None:
+    injector = _cuts(Partition("a", "b", start=0.0, end=10.0))
+    injector.partition("c")
+    injector.plan = FaultPlan(partitions=(Partition("a", "b", start=0.0, end=2.0),))
+    assert injector.cut_until("b", 1.0) == 2.0
+    assert injector.cut_until("c", 1.0) == math.inf
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda i: i.partition("b c"), "bad peer id"),
+        (lambda i: i.partition("b", until=math.nan), "NaN"),
+        (lambda i: i.rng("delay", ""), "bad peer id"),
+        (lambda i: setattr(i, "plan", {"loss": 0.1}), "needs a FaultPlan"),
+    ],
+)
+def test_injector_misuse_is_a_usage_error(call: Any, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        call(FaultInjector(None, "a", epoch=0.0))
+
+
+WINDOW = st.tuples(st.integers(0, 30), st.one_of(st.none(), st.integers(1, 10)))
+
+
+@PROPERTY
+@given(
+    windows=st.lists(st.tuples(st.booleans(), WINDOW), max_size=5),
+    live=st.one_of(st.none(), st.just(math.inf), st.integers(0, 40).map(float)),
+)
+def test_cut_until_and_next_change_agree_with_a_brute_force_timeline(
+    windows: list[tuple[bool, tuple[int, int | None]]], live: float | None
+) -> None:
+    epoch = 1000.0
+    partitions = tuple(
+        Partition(
+            *(("b", "a") if reverse else ("a", "b")),
+            True,
+            float(start),
+            None if length is None else float(start + length),
+        )
+        for reverse, (start, length) in windows
+    )
+    injector = _cuts(*partitions, epoch=epoch)
+    if live is not None:
+        injector.partition("b", until=epoch + live)
+
+    def cut(t: float) -> bool:
+        return (live is not None and t < live) or any(p.active(t) for p in partitions)
+
+    grid = [i / 2 for i in range(0, 100)]
+    for t in grid:
+        until = injector.cut_until("b", epoch + t)
+        context = f"partitions={partitions} live={live} t={t}"
+        if not cut(t):
+            assert until is None, context
+            continue
+        assert until is not None, context
+        assert all(cut(x) for x in grid if t <= x < until - epoch), context
+        assert until == math.inf or not cut(until - epoch), context
+        change = injector.next_change("b", epoch + t)
+        later = [x for x in grid if x > t and cut(x) != cut(t)]
+        if later:
+            assert change is not None, context
+            assert change - epoch <= later[0], context
+
+
+# -- seeded generators -------------------------------------------------------------------------
+def _draws(injector: FaultInjector, purpose: str, peer: str, n: int = 5) -> list[float]:
+    return [injector.rng(purpose, peer).random() for _ in range(n)]
+
+
+def test_rng_streams_depend_only_on_seed_purpose_node_and_peer() -> None:
+    seed = 21
+    a = FaultInjector(FaultPlan(seed=seed), "a", epoch=0.0)
+    again = FaultInjector(FaultPlan(seed=seed, loss=0.5), "a", epoch=99.0)
+    assert _draws(a, "reconnect", "b") == _draws(again, "reconnect", "b"), f"seed={seed}"
+    fresh = FaultInjector(FaultPlan(seed=seed), "a", epoch=0.0)
+    first = _draws(fresh, "delay", "b", 10)
+    assert a.rng("delay", "b") is a.rng("delay", "b"), "one generator per purpose and peer"
+    assert first[:5] == _draws(a, "delay", "b")
+    assert first[5:] == _draws(a, "delay", "b")
+    others = [
+        _draws(FaultInjector(FaultPlan(seed=seed + 1), "a", epoch=0.0), "delay", "b"),
+        _draws(FaultInjector(FaultPlan(seed=seed), "a", epoch=0.0), "reconnect", "b"),
+        _draws(FaultInjector(FaultPlan(seed=seed), "a", epoch=0.0), "delay", "c"),
+        _draws(FaultInjector(FaultPlan(seed=seed), "b", epoch=0.0), "delay", "a"),
+    ]
+    assert all(other != first[:5] for other in others), f"seed={seed}"
+
+
+def test_rng_follows_the_documented_derivation() -> None:
+    seed = 2**64 - 1
+    digest = hashlib.blake2b(
+        b"".join(len(x).to_bytes(4, "little") + x for x in (b"reconnect", b"a", b"node-2")),
+        key=seed.to_bytes(8, "little"),
+        person=b"netclock-rng",
+        digest_size=32,
+    ).digest()
+    expected = random.Random(int.from_bytes(digest, "little"))
+    injector = FaultInjector(FaultPlan(seed=seed), "a", epoch=0.0)
+    assert _draws(injector, "reconnect", "node-2") == [expected.random() for _ in range(5)]
+
+
+def test_rng_survives_a_new_plan_with_the_same_seed_only() -> None:
+    injector = FaultInjector(FaultPlan(seed=4), "a", epoch=0.0)
+    generator = injector.rng("reconnect", "b")
+    injector.plan = FaultPlan(seed=4, partitions=(Partition("a", "b"),))
+    assert injector.rng("reconnect", "b") is generator
+    injector.plan = FaultPlan(seed=5)
+    assert (
+        injector.rng("reconnect", "b").random()
+        == _draws(FaultInjector(FaultPlan(seed=5), "a", epoch=0.0), "reconnect", "b", 1)[0]
+    )
+
+
+def test_rng_draws_are_the_same_in_another_process() -> None:
+    """A fresh interpreter with a different str-hash seed draws the very same numbers."""
+    seed = 77
+    program = (
+        "import json\n"
+        "from netclock import FaultPlan\n"
+        "from netclock.faults.injector import FaultInjector\n"
+        f"injector = FaultInjector(FaultPlan(seed={seed}), 'node-1', epoch=0.0)\n"
+        "print(json.dumps([[injector.rng(p, q).random() for _ in range(5)]\n"
+        "    for p in ('reconnect', 'delay') for q in ('node-2', 'é')]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "4242"}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=True,
+    )
+    injector = FaultInjector(FaultPlan(seed=seed), "node-1", epoch=0.0)
+    local = [_draws(injector, p, q) for p in ("reconnect", "delay") for q in ("node-2", "é")]
+    assert json.loads(result.stdout) == local, f"seed={seed}"
+
+
+def test_delay_model_is_the_directions_own() -> None:
+    plan = FaultPlan(delay=FixedDelay(0.004), links={("a", "b"): LinkFaults(delay=NoDelay())})
+    injector = FaultInjector(plan, "a", epoch=0.0)
+    assert injector.delay_model("b") == NoDelay()
+    assert injector.delay_model("c") == FixedDelay(0.004)
+    assert FaultInjector(None, "a", epoch=0.0).delay_model("b").is_zero
+
+
 # -- configuration -----------------------------------------------------------------------------
 EXAMPLE_TOML = """
 [faults]
@@ -606,7 +865,7 @@ def test_parse_delay_rejects_nonsense_naming_the_flag(text: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netclock", exit_on_error=False)
-    add_cli_arguments(parser)
+    add_fault_flags(parser)
     return parser
 
 
@@ -627,7 +886,7 @@ def test_cli_flags_build_a_plan() -> None:
             "1ms..5ms",
         ]
     )
-    assert from_cli(args) == FaultPlan(
+    assert plan_from_flags(args) == FaultPlan(
         seed=7,
         loss=0.1,
         duplicate=0.05,
@@ -639,8 +898,8 @@ def test_cli_flags_build_a_plan() -> None:
 
 def test_cli_flags_override_only_what_they_set() -> None:
     base = FaultPlan.from_dict(tomllib.loads(EXAMPLE_TOML)["faults"])
-    assert from_cli(_parser().parse_args([]), base) is base
-    plan = from_cli(_parser().parse_args(["--loss", "0.5"]), base)
+    assert plan_from_flags(_parser().parse_args([]), base) is base
+    plan = plan_from_flags(_parser().parse_args(["--loss", "0.5"]), base)
     assert plan.loss == 0.5
     assert (plan.seed, plan.partitions, plan.links) == (base.seed, base.partitions, base.links)
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from netclock.clock import VectorClock
-from netclock.errors import ConfigError, UsageError
+from netclock.clock import VectorClock, check_pid
+from netclock.errors import ClockError, ConfigError, UsageError
 
 __all__ = [
     "EVENT_KINDS",
@@ -180,7 +180,10 @@ class EventRecorder:
         govector_log: str | os.PathLike[str] | None = None,
         event_log: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.node_id = node_id
+        try:
+            self.node_id = check_pid(node_id)  # so it goes into both logs as it is
+        except ClockError as exc:
+            raise UsageError(f"node id: {exc}") from None
         self.incarnation = incarnation
         self._govector = None if govector_log is None else _open(govector_log, "wb", "GoVector log")
         try:

@@ -50,9 +50,9 @@ def _free_port() -> int:
 
 
 def _node(tmp_path: Path, node_id: str, run_dir: Path) -> subprocess.Popen[bytes]:
+    command = ["node", "--id", node_id, "--run-dir", str(run_dir), str(tmp_path / "c.toml")]
     return subprocess.Popen(
-        [sys.executable, "-m", "netclock", "node", "--id", node_id, "--run-dir", str(run_dir)]
-        + [str(tmp_path / "c.toml")],
+        [sys.executable, "-m", "netclock", *command],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

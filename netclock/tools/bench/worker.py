@@ -82,9 +82,13 @@ class WorkerOptions:
     role: str
     kind: str
     count: int = 10_000
+    """Messages one way, timed round trips, or connection set-ups, by role."""
     size: int = 64
+    """Payload bytes."""
     warmup: int = 200
+    """Untimed round trips first."""
     loss: float = 0.0
+    """Seeded loss each way."""
     seed: int = 1
     govector: str | None = None
     """Write a GoVector log to this file."""

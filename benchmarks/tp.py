@@ -1,7 +1,7 @@
 """CPU cost of one-way messages with both nodes in one process (sender and receiver together).
 
 Run: ``python benchmarks/tp.py [reliable|fairloss] [--count 100000] [--runs 5] [--loss 0.1]
-[--profile]``.
+[--logs] [--profile]``; ``--logs`` turns both nodes' GoVector and JSON-lines event logs on.
 One event loop runs both nodes, so the figure is the whole cost of a message (send, pump,
 decode, deliver, ``async for``) without a second core; the minimum over runs is the least
 disturbed by other work on a shared machine. A fair-loss receiver drops what its inbox cannot
@@ -16,17 +16,36 @@ import contextlib
 import cProfile
 import pstats
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from netclock import Node
 from netclock.cluster.process import run_async
 from netclock.faults.plan import FaultPlan
 
 
-async def one_run(link: str, count: int, loss: float = 0.0) -> tuple[float, int, int]:
-    """Seconds per message, datagrams sent by the sender, messages received."""
+async def one_run(
+    link: str, count: int, loss: float = 0.0, logs: Path | None = None
+) -> tuple[float, int, int]:
+    """Seconds per message, datagrams sent by the sender, messages received.
+
+    With ``logs`` a folder, both nodes write their GoVector and JSON-lines event logs there.
+    """
     faults = FaultPlan(seed=1, loss=loss) if loss > 0 else None
-    async with Node("a", link=link, faults=faults) as a, Node("b", link=link, faults=faults) as b:
+
+    def node(name: str) -> Node:
+        if logs is None:
+            return Node(name, link=link, faults=faults)
+        return Node(
+            name,
+            link=link,
+            faults=faults,
+            govector_log=logs / f"{name}.log",
+            event_log=logs / f"{name}.events.jsonl",
+        )
+
+    async with node("a") as a, node("b") as b:
         a.add_peer("b", b.address)
         b.add_peer("a", a.address)
         received = 0
@@ -57,20 +76,28 @@ def main() -> None:
     p.add_argument("--count", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--loss", type=float, default=0.0, help="seeded loss each way")
+    p.add_argument("--logs", action="store_true", help="GoVector and event logs on")
     p.add_argument("--profile", action="store_true")
     args = p.parse_args()
     if args.profile:
-        cProfile.run(
-            f"run_async(one_run({args.link!r}, {args.count}, {args.loss}))", "/tmp/tp.prof"
+        logs = Path(tempfile.mkdtemp(prefix="netclock-tp-")) if args.logs else None
+        cProfile.runctx(
+            "run_async(one_run(args.link, args.count, args.loss, logs))",
+            globals(),
+            locals(),
+            "/tmp/tp.prof",
         )
         pstats.Stats("/tmp/tp.prof").sort_stats("tottime").print_stats(30)
         return
     costs = []
     for _ in range(args.runs):
-        cost, datagrams, received = run_async(one_run(args.link, args.count, args.loss))
+        with tempfile.TemporaryDirectory(prefix="netclock-tp-") as tmp:
+            logs = Path(tmp) if args.logs else None
+            cost, datagrams, received = run_async(one_run(args.link, args.count, args.loss, logs))
         costs.append(cost)
+    name = args.link + (" with logs" if args.logs else "")
     print(
-        f"{args.link}: {min(costs) * 1e6:.2f} us/msg min, {statistics.median(costs) * 1e6:.2f}"
+        f"{name}: {min(costs) * 1e6:.2f} us/msg min, {statistics.median(costs) * 1e6:.2f}"
         f" median (both sides, cpu); {datagrams} datagrams, {received} of {args.count} received"
     )
 

@@ -29,7 +29,7 @@ from netclock.links.base import (
     SendFailed,
     parse_address,
 )
-from netclock.observe.events import EventRecorder
+from netclock.observe.eventlog import EventRecorder
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from netclock.cluster.config import Action, Cluster, parse_action
-from netclock.cluster.process import TAG
+from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
+from netclock.observe.eventlog import RunInfo, write_run_info
 
 READY_TIMEOUT = 20.0
 LINE_LIMIT = 1 << 20
@@ -217,8 +218,9 @@ class Launcher:
                 if not raw:
                     break
                 line = raw.decode("utf-8", "replace").rstrip("\n")
-                if line.startswith(TAG):
-                    self._control(child, line[len(TAG) :])
+                message = parse_message(line)
+                if message is not None:
+                    self._control(child, *message)
                 else:
                     output.write(line + "\n")
                     self.say(f"[{child.id}] {line}")
@@ -228,12 +230,7 @@ class Launcher:
         child.knows_peers.set()
         self._changed.set()
 
-    def _control(self, child: Child, line: str) -> None:
-        kind, _, body = line.partition(" ")
-        try:
-            fields = json.loads(body) if body else {}
-        except ValueError:
-            fields = {}
+    def _control(self, child: Child, kind: str, fields: dict[str, Any]) -> None:
         if kind == "READY":
             child.address = (fields["host"], int(fields["port"]))
             child.ready.set()
@@ -255,7 +252,7 @@ class Launcher:
     def _command(self, child: Child, **command: Any) -> None:
         stdin = child.process.stdin
         if stdin is not None and not stdin.is_closing():
-            stdin.write((json.dumps(command) + "\n").encode())
+            stdin.write(command_line(**command))
 
     async def run(self) -> RunResult:
         """Start, run and stop the cluster; always leaves no process behind."""
@@ -392,16 +389,7 @@ def _tail(path: Path, lines: int = 5) -> str:
 
 async def run_cluster(cluster: Cluster, run_dir: Path, out: TextIO = sys.stdout) -> RunResult:
     """Run ``cluster`` with its run folder at ``run_dir``."""
-    (run_dir / "run.json").write_text(
-        json.dumps(
-            {
-                "name": cluster.name,
-                "link": cluster.link,
-                "nodes": cluster.node_ids,
-                "seed": None if cluster.faults is None else cluster.faults.seed,
-                "started": time.time(),
-            },
-            indent=2,
-        )
-    )
+    seed = None if cluster.faults is None else cluster.faults.seed
+    info = RunInfo(cluster.name, cluster.link, tuple(cluster.node_ids), seed, time.time())
+    write_run_info(run_dir, info)
     return await Launcher(cluster, run_dir, out).run()

@@ -1,7 +1,8 @@
 """One node of a cluster, run as its own OS process (``netclock node``).
 
-Under a launcher (``--control``) the process speaks a line protocol: it prints
-``@netclock READY {...}`` with its real address once bound, reads
+Under a launcher (``--control``) the process speaks the control protocol of
+:mod:`netclock.cluster.control`: it prints ``@netclock READY {...}`` with its real address
+once bound, reads
 ``{"cmd": "start", "peers": {...}}`` from standard input, answers ``@netclock PEERS``
 once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends before every
 node can accept its datagrams), runs the node's program, prints
@@ -14,8 +15,6 @@ the cluster file, so the same command runs a node on another machine.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import sys
 import traceback
@@ -23,21 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from netclock.cluster.config import Cluster, load_program
+from netclock.cluster.control import CommandReader, ControlWriter
 from netclock.errors import ConfigError
 from netclock.node import Node
+from netclock.observe.eventlog import EVENT_SUFFIX
 
-TAG = "@netclock "
 STATS_PERIOD = 0.5
-
-
-def emit(kind: str, **fields: Any) -> None:
-    """One control line to the launcher (nothing, once the launcher is gone)."""
-    try:
-        sys.stdout.write(f"{TAG}{kind} {json.dumps(fields, default=str)}\n")
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        # The launcher died: keep running to a clean stop, with output going nowhere.
-        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
 
 
 def make_node(
@@ -47,7 +37,7 @@ def make_node(
     spec = cluster.node(node_id)
     logged = run_dir is not None and cluster.log_events
     govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
-    event_log = run_dir / f"{node_id}.events.jsonl" if logged and run_dir else None
+    event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if logged and run_dir else None
     return Node(
         node_id,
         link=cluster.link,
@@ -63,40 +53,46 @@ def make_node(
     )
 
 
-async def _read_commands(queue: asyncio.Queue[dict[str, Any]]) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while True:
-        line = await reader.readline()
-        if not line:
-            await queue.put({"cmd": "stop", "reason": "launcher gone"})
-            return
-        try:
-            command = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(command, dict):
-            await queue.put(command)
+def _wants(command: dict[str, Any] | None, cmd: str) -> bool:
+    """True when ``command`` is ``cmd`` (None, the launcher gone, is a stop)."""
+    return (command or {"cmd": "stop"}).get("cmd") == cmd
 
 
 async def run_node(
     cluster: Cluster, node_id: str, run_dir: Path | None, control: bool, epoch: float | None = None
 ) -> int:
     """Run one node to completion; returns the process exit code."""
+    out = ControlWriter.for_stdout()
+    try:
+        return await _run_node(cluster, node_id, run_dir, control, epoch, out)
+    finally:
+        out.close()
+
+
+async def _run_node(
+    cluster: Cluster,
+    node_id: str,
+    run_dir: Path | None,
+    control: bool,
+    epoch: float | None,
+    out: ControlWriter,
+) -> int:
     spec = cluster.node(node_id)
     program = load_program(spec.program, cluster.base_dir)
-    commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    commands = CommandReader()
     node = make_node(cluster, node_id, run_dir, epoch)
     await node.start()
-    reader = asyncio.ensure_future(_read_commands(commands)) if control else None
+    if control:
+        await commands.start()
     host, port = node.address
-    emit("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
+    out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
     if control:
         command = await commands.get()
-        if command.get("cmd") != "start":
+        if not _wants(command, "start"):
+            commands.close()
             await node.close()
             return 0
+        assert command is not None
         peers = command.get("peers", {})
     else:
         peers = {n.id: n.address for n in cluster.nodes}
@@ -110,8 +106,9 @@ async def run_node(
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))
     if control:
-        emit("PEERS")
-        if (await commands.get()).get("cmd") != "go":
+        out.send("PEERS")
+        if not _wants(await commands.get(), "go"):
+            commands.close()
             await node.close()
             return 0
 
@@ -125,30 +122,32 @@ async def run_node(
                 waiting, timeout=STATS_PERIOD, return_when=asyncio.FIRST_COMPLETED
             )
             if control:
-                emit("STATS", **node.stats())
+                out.send("STATS", **node.stats())
             if task in done:
                 if task.exception() is not None:
                     exc = task.exception()
                     traceback.print_exception(exc, file=sys.stderr)
-                    emit("FAILED", error=f"{type(exc).__name__}: {exc}")
+                    out.send("FAILED", error=f"{type(exc).__name__}: {exc}")
                     exit_code = 1
                 else:
-                    emit("DONE", result=task.result())
+                    out.send("DONE", result=task.result())
                 task = None  # type: ignore[assignment]
                 if not control:
                     break
             if stopper is not None and stopper in done:
                 command = stopper.result()
-                if command.get("cmd") == "stop":
+                if _wants(command, "stop"):
                     break
+                assert command is not None
                 _apply(node, command)
                 stopper = asyncio.ensure_future(commands.get())
     finally:
-        for pending in (task, stopper, reader):
+        for pending in (task, stopper):
             if pending is not None and not pending.done():
                 pending.cancel()
+        commands.close()
         await node.close()
-    emit("STOPPED", **node.stats())
+    out.send("STOPPED", **node.stats())
     return exit_code
 
 

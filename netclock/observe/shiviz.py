@@ -146,8 +146,10 @@ def _is_regex_line(line: str) -> bool:
 
 def _parse_text(text: str, name: str) -> list[LogEvent]:
     lines = text.split("\n")
-    if text.endswith("\n"):
+    cut = bool(text) and not text.endswith("\n")  # a write cut off by a kill
+    if not cut:
         lines.pop()
+    last = len(lines) - 1
     i = 1 if lines and _is_regex_line(lines[0]) else 0
     events: list[LogEvent] = []
     while i < len(lines):
@@ -156,13 +158,15 @@ def _parse_text(text: str, name: str) -> list[LogEvent]:
             i += 1
             continue
         match = _CLOCK_LINE.fullmatch(line)
+        if i == last and (cut or match is not None):
+            # A cut clock line, or a clock line whose event line was never written.
+            log.debug("%s: skipped an unfinished last event (its writer was killed)", name)
+            break
         if match is None:
             raise ConfigError(
                 f"{name}, line {i + 1}: expected 'host {{clock}}' but found {line!r:.80}; "
                 "is this a GoVector log?"
             )
-        if i + 1 >= len(lines):
-            raise ConfigError(f"{name}, line {i + 1}: the clock line has no event line after it")
         try:
             host = check_pid(match["host"])
             clock = VectorClock.parse(match["clock"])
@@ -178,7 +182,9 @@ def parse_log(source: str | os.PathLike[str]) -> list[LogEvent]:
 
     ``source`` is a path (a ``Path``, or a ``str`` without a line break) or the log's
     text (a ``str`` with a line break, or empty). A leading regex line and blank lines
-    between events, as in merged files, are skipped.
+    between events, as in merged files, are skipped; so is what a writer killed in
+    mid-write leaves at the end: a cut clock line, or a clock line without its event line
+    (a cut event line is read as it is).
     """
     if isinstance(source, str) and (not source or "\n" in source):
         return _parse_text(source, "<text>")

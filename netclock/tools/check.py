@@ -1,10 +1,10 @@
-"""``netclock check``: a run's event log against the textbook properties of its links.
+"""The checker: a run's event log against the textbook properties of its links.
 
-:func:`load_run` reads a run folder (``run.json`` and every ``*.events.jsonl``, see
-``docs/eventlog.md``) or one events file; :func:`check_run` matches every delivery to
-its send by message id and returns a :class:`Report`; :func:`format_report` renders it
-for people and :meth:`Report.as_dict` for programs; :func:`cli` is
-``netclock check RUN_FOLDER [--json]``.
+:func:`load_run` reads a run folder (``run.json`` and every ``*.events.jsonl``, through
+:mod:`netclock.observe.eventlog`) or one events file; :func:`check_run` matches every
+delivery to its send by message id and returns a :class:`Report`; :func:`format_report`
+renders it for people and :meth:`Report.as_dict` for programs (``netclock check`` prints
+one or the other).
 
 How the log is read (choices where ``docs/eventlog.md`` leaves room):
 
@@ -38,21 +38,27 @@ How the log is read (choices where ``docs/eventlog.md`` leaves room):
 
 from __future__ import annotations
 
-import argparse
 import enum
 import heapq
-import json
-import logging
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, NoReturn
+from typing import Any
 
 from netclock.errors import ConfigError
+from netclock.links.base import PROMISES
+from netclock.observe.eventlog import (
+    EVENT_SUFFIX,
+    Clock,
+    Event,
+    MsgId,
+    RunInfo,
+    event_files,
+    read_events,
+    read_run_info,
+)
 
 __all__ = [
-    "Event",
     "Incarnation",
     "NodeSummary",
     "PROPERTY_NAMES",
@@ -62,16 +68,11 @@ __all__ = [
     "Run",
     "Status",
     "check_run",
-    "cli",
     "format_report",
     "load_run",
     "promise_sentence",
 ]
 
-log = logging.getLogger(__name__)
-
-EVENT_SUFFIX = ".events.jsonl"
-EVENT_KINDS = frozenset({"init", "send", "deliver", "local", "failed", "drop", "stop"})
 PROPERTY_NAMES = (
     "no_creation",
     "no_duplication",
@@ -83,16 +84,11 @@ PROPERTY_NAMES = (
 )
 """Every property the checker reports, in report order."""
 
-LINK_PROMISABLE = frozenset(
-    {"no_creation", "no_duplication", "reliable_delivery", "fifo", "authenticity"}
-)
-"""The property names an ``init`` event may promise."""
+LINK_PROMISABLE = frozenset({"fifo"}.union(*PROMISES.values()))
+"""The property names an ``init`` event may promise: what links promise, and FIFO order."""
 
 MAX_EXAMPLES = 3
 """How many offending events each property quotes."""
-
-MsgId = tuple[str, int, int]
-Clock = Mapping[str, int]
 
 _LABELS = {
     "no_creation": "no creation",
@@ -109,27 +105,6 @@ _EXPECTED_WITHOUT = {
 
 
 # -- the log ------------------------------------------------------------------------------------
-class Event(NamedTuple):
-    """One line of an event log, validated; ``where`` is ``file:line``.
-
-    ``peer`` is ``to`` (send, failed) or ``from`` (deliver, drop); ``clock`` and
-    ``msg_clock`` hold no zero entries. (A named tuple rather than a frozen dataclass:
-    a run holds hundreds of thousands of them and tuples are built several times faster.)
-    """
-
-    where: str
-    node: str
-    inc: int
-    ev: str
-    clock: Clock
-    peer: str | None = None
-    mid: MsgId | None = None
-    msg_clock: Clock | None = None
-    link: str | None = None
-    promises: tuple[str, ...] = ()
-    clean: bool = False
-
-
 @dataclass(frozen=True, slots=True)
 class Incarnation:
     """The events of one incarnation of one node, in log order."""
@@ -178,149 +153,6 @@ class Run:
         return bool(incs) and incs[-1].correct
 
 
-def _bad(where: str, what: str) -> ConfigError:
-    return ConfigError(f"{where}: {what}; fix or remove that line")
-
-
-def _clock(where: str, name: str, value: Any) -> Clock:
-    if type(value) is not dict:
-        raise _bad(where, f"{name!r} must be an object of node id to counter")
-    for pid, counter in value.items():
-        if type(counter) is not int or counter <= 0 or not pid:
-            break
-    else:
-        return value
-    for pid, counter in value.items():
-        if type(counter) is not int or counter < 0 or not pid:
-            raise _bad(where, f"{name!r} entry {pid!r} must be a non-negative int")
-    return {pid: counter for pid, counter in value.items() if counter}
-
-
-def _str(where: str, entry: dict[str, Any], name: str) -> str:
-    value = entry.get(name)
-    if type(value) is not str or not value:
-        raise _bad(where, f"{name!r} must be a non-empty string")
-    return value
-
-
-def _mid(where: str, value: Any) -> MsgId:
-    if (
-        type(value) is not list
-        or len(value) != 3
-        or type(value[0]) is not str
-        or not value[0]
-        or type(value[1]) is not int
-        or type(value[2]) is not int
-        or value[1] < 0
-        or value[2] < 0
-    ):
-        raise _bad(where, "'id' must be [sender, incarnation, seq]")
-    return (value[0], value[1], value[2])
-
-
-def _event(where: str, entry: Any) -> Event:
-    """Validate one decoded line; raises ConfigError naming ``where``."""
-    if type(entry) is not dict:
-        raise _bad(where, "an event must be a JSON object")
-    node = _str(where, entry, "node")
-    inc = entry.get("inc")
-    if type(inc) is not int or inc < 0:
-        raise _bad(where, "'inc' must be a non-negative int")
-    ev = entry.get("ev")
-    if ev not in EVENT_KINDS:
-        raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
-    clock = _clock(where, "clock", entry.get("clock"))
-    if ev in ("send", "failed"):
-        peer, mid = _str(where, entry, "to"), _mid(where, entry.get("id"))
-        return Event(where, node, inc, ev, clock, peer, mid)
-    if ev == "deliver":
-        return Event(
-            where,
-            node,
-            inc,
-            ev,
-            clock,
-            _str(where, entry, "from"),
-            _mid(where, entry.get("id")),
-            _clock(where, "msg_clock", entry.get("msg_clock")),
-        )
-    if ev == "drop":
-        return Event(where, node, inc, ev, clock, _str(where, entry, "from"))
-    if ev == "init":
-        promises = entry.get("promises", [])
-        if type(promises) is not list or not all(type(p) is str for p in promises):
-            raise _bad(where, "'promises' must be a list of property names")
-        return Event(
-            where, node, inc, ev, clock, link=_str(where, entry, "link"), promises=tuple(promises)
-        )
-    if ev == "stop":
-        clean = entry.get("clean")
-        if type(clean) is not bool:
-            raise _bad(where, "'clean' must be true or false")
-        return Event(where, node, inc, ev, clock, clean=clean)
-    return Event(where, node, inc, ev, clock)
-
-
-_SKIP = object()
-
-
-def _decode_line(name: str, number: int, line: str, last: bool, notes: list[str]) -> Any:
-    try:
-        return json.loads(line)
-    except ValueError:
-        where = f"{name}:{number}"
-        if last:
-            notes.append(f"{where}: skipped an unfinished last line (the node was killed)")
-            log.debug("%s: unfinished last line skipped", where)
-            return _SKIP
-        raise _bad(where, "not a JSON object") from None
-
-
-def _read_events(path: Path, notes: list[str]) -> list[Event]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock event log") from exc
-    lines = text.split("\n")
-    cut = not text.endswith("\n") and bool(text)
-    name = str(path)
-    last = len(lines)
-    decode = json.JSONDecoder().decode
-    events: list[Event] = []
-    for number, line in enumerate(lines, 1):
-        if not line or line.isspace():
-            continue
-        try:
-            entry = decode(line)
-        except ValueError:
-            entry = _decode_line(name, number, line, cut and number == last, notes)
-            if entry is _SKIP:
-                continue
-        where = f"{name}:{number}"
-        events.append(_event(where, entry))
-    return events
-
-
-def _read_run_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
-    if type(value) is not dict:
-        raise ConfigError(f"{path} must hold a JSON object; fix or remove it")
-    nodes = value.get("nodes", [])
-    if type(nodes) is not list or not all(type(n) is str for n in nodes):
-        raise ConfigError(f"{path}: 'nodes' must be a list of node ids; fix or remove it")
-    for key in ("name", "link"):
-        if value.get(key) is not None and type(value[key]) is not str:
-            raise ConfigError(f"{path}: {key!r} must be a string; fix or remove it")
-    return value
-
-
 def load_run(source: str | Path) -> Run:
     """Read a run folder (``run.json`` optional, every ``*.events.jsonl``) or one events file.
 
@@ -328,11 +160,10 @@ def load_run(source: str | Path) -> Run:
     holds no event log. The caller passes the result to :func:`check_run`.
     """
     path = Path(source)
-    info: dict[str, Any] = {}
+    info: RunInfo | None = None
     if path.is_dir():
-        files = sorted(path.glob("*" + EVENT_SUFFIX))
-        if (path / "run.json").is_file():
-            info = _read_run_json(path / "run.json")
+        files = event_files(path)
+        info = read_run_info(path)
         if not files:
             raise ConfigError(
                 f"{path} holds no *{EVENT_SUFFIX} file; pass a run folder written with "
@@ -342,14 +173,17 @@ def load_run(source: str | Path) -> Run:
         files = [path]
     else:
         raise ConfigError(f"{path} does not exist; pass a run folder or an events file")
+    info = info or RunInfo()
     notes: list[str] = []
-    known: dict[str, None] = dict.fromkeys(info.get("nodes", []))
+    known: dict[str, None] = dict.fromkeys(info.nodes)
     grouped: dict[str, dict[int, list[Event]]] = {}
     for file in files:
         if file.name.endswith(EVENT_SUFFIX):
             known.setdefault(file.name[: -len(EVENT_SUFFIX)])
-        for event in _read_events(file, notes):
-            grouped.setdefault(event.node, {}).setdefault(event.inc, []).append(event)
+        for event in read_events(file, notes):
+            inc = event.inc
+            assert inc is not None  # a strict read gives every event its incarnation
+            grouped.setdefault(event.node, {}).setdefault(inc, []).append(event)
     for name in known:
         grouped.setdefault(name, {})
     nodes = {
@@ -358,10 +192,10 @@ def load_run(source: str | Path) -> Run:
     }
     return Run(
         source=path,
-        name=info.get("name"),
-        link=info.get("link"),
-        seed=info.get("seed"),
-        declared_nodes=tuple(info.get("nodes", [])),
+        name=info.name,
+        link=info.link,
+        seed=info.seed,
+        declared_nodes=info.nodes,
         nodes=nodes,
         notes=tuple(notes),
     )
@@ -1078,50 +912,3 @@ def format_report(report: Report, *, ascii_only: bool = False) -> str:
     else:
         out.append(f"verdict: VIOLATED: {', '.join(report.violated)}")
     return "\n".join(out)
-
-
-# -- command line --------------------------------------------------------------------------------
-class _UsageProblem(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _UsageProblem(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="netclock check",
-        description="Check a run's event logs against the textbook properties of its links.",
-    )
-    parser.add_argument("run_folder", help="a run folder, or one <node>.events.jsonl file")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    return parser
-
-
-def cli(argv: Sequence[str]) -> int:
-    """``netclock check RUN_FOLDER [--json]``: 0 all promises hold, 1 one is violated, 2 usage."""
-    try:
-        args = _parser().parse_args(list(argv))
-    except _UsageProblem as exc:
-        sys.stderr.write(f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json]\n")
-        return 2
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
-    try:
-        report = check_run(load_run(args.run_folder))
-    except ConfigError as exc:
-        sys.stderr.write(f"netclock check: {exc}\n")
-        return 2
-    if args.json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
-    else:
-        encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-        try:
-            "\u2713\u2717".encode(encoding)
-            ascii_only = False
-        except (UnicodeEncodeError, LookupError):
-            ascii_only = True
-        sys.stdout.write(format_report(report, ascii_only=ascii_only) + "\n")
-    return 0 if report.ok else 1

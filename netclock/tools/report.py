@@ -10,14 +10,6 @@ if TYPE_CHECKING:
     from netclock.tools.check import Report
 
 
-def finish_run(result: RunResult, out: TextIO) -> int:
-    """Write merged.log and viewer.html into the run folder, print the verdict.
-
-    Returns 0 when every node ended cleanly and every promised property holds.
-    """
-    return finish_run_report(result, out)[0]
-
-
 def compare_table(rows: list[tuple[str, Report]]) -> str:
     """The same run over several links, side by side: what each delivered and lost."""
     lines = [
@@ -39,7 +31,8 @@ def compare_table(rows: list[tuple[str, Report]]) -> str:
 def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     """Write merged.log and viewer.html into the run folder, print the verdict.
 
-    Returns 0 when every node ended cleanly and every promised property holds.
+    Returns 0 (when every node ended cleanly and every promised property holds) or 1,
+    and the checker's report.
     """
     from netclock.observe.shiviz import merge_logs
     from netclock.tools.check import check_run, format_report, load_run

@@ -1,9 +1,9 @@
 """The space-time diagram: a run's events and messages as one self-contained HTML page.
 
-:func:`build_model` reads a run folder (its ``*.events.jsonl`` files, see
-``docs/eventlog.md``) or a GoVector/ShiViz log and returns a plain, JSON-ready dict;
-:func:`render_html` turns that dict into a page that needs no network; :func:`cli` is
-``netclock viz PATH [-o out.html]``.
+:func:`build_model` reads a run folder (its ``*.events.jsonl`` files, through
+:mod:`netclock.observe.eventlog`) or a GoVector/ShiViz log and returns a plain, JSON-ready
+dict; :func:`render_html` turns that dict into a page that needs no network (``netclock
+viz PATH [-o out.html]`` does both).
 
 Matching sends to deliveries. The JSON-lines log carries message ids, so a delivery
 belongs to the send with the same id, a second delivery of one id is a duplicate, and a
@@ -22,20 +22,24 @@ per rank never has an arrow pointing backwards.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
-import logging
-import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypedDict
 
-from netclock.errors import ConfigError, NetclockError
+from netclock.errors import ConfigError
+from netclock.observe.eventlog import (
+    EVENT_KINDS,
+    Event,
+    RunInfo,
+    event_files,
+    read_events,
+    read_run_info,
+)
 from netclock.observe.shiviz import parse_log
 
 __all__ = [
@@ -45,11 +49,8 @@ __all__ = [
     "VizMessage",
     "VizProcess",
     "build_model",
-    "cli",
     "render_html",
 ]
-
-log = logging.getLogger(__name__)
 
 MAX_TEXT = 400
 """Event texts longer than this many characters are cut (with an ellipsis) in the model."""
@@ -57,7 +58,6 @@ MAX_TEXT = 400
 EventKind = str
 """One of ``init send deliver local failed drop stop`` (GoVector logs: ``send deliver local``)."""
 
-_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
 _SEND_TEXT = re.compile(r"(?i)\bsen(?:d|ds|ding|t)\b")
 _TO_PEER = re.compile(r"\bto (\S+)")
 _INIT_TEXT = re.compile(r"(?i)\binit")
@@ -138,87 +138,41 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
 
 
-def _clock_of(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, dict):
-        return None
-    out: dict[str, int] = {}
-    for key, count in value.items():
-        if not isinstance(key, str) or type(count) is not int or count < 0:
-            return None
-        if count:
-            out[key] = count
-    return out
+def _id_text(event: Event) -> str | None:
+    return None if event.mid is None else ":".join(str(part) for part in event.mid)
 
 
-def _id_text(value: Any) -> str | None:
-    if isinstance(value, list) and len(value) == 3:
-        return ":".join(str(part) for part in value)
-    return None
+def _event_text(e: Event, msg_id: str | None) -> str:
+    if e.ev == "local":
+        return e.text
+    if e.ev == "send":
+        return f"send {msg_id} to {e.peer}"
+    if e.ev == "deliver":
+        return f"deliver {msg_id} from {e.peer}"
+    if e.ev == "init":
+        return f"init: {e.link or '?'} link, promises {', '.join(e.promises) or 'none'}"
+    if e.ev == "failed":
+        return f"failed: the link gave up on {msg_id} to {e.peer}"
+    if e.ev == "drop":
+        return f"drop from {e.peer}: {e.text}"
+    return "stop (clean)" if e.clean else "stop (not clean)"
 
 
-def _jsonl_text(entry: dict[str, Any], ev: str, msg_id: str | None) -> str:
-    if ev == "local":
-        return str(entry.get("text", ""))
-    if ev == "send":
-        return f"send {msg_id} to {entry.get('to')}"
-    if ev == "deliver":
-        return f"deliver {msg_id} from {entry.get('from')}"
-    if ev == "init":
-        promises = entry.get("promises")
-        listed = ", ".join(map(str, promises)) if isinstance(promises, list) else "none"
-        return f"init: {entry.get('link', '?')} link, promises {listed}"
-    if ev == "failed":
-        return f"failed: the link gave up on {msg_id} to {entry.get('to')}"
-    if ev == "drop":
-        return f"drop from {entry.get('from')}: {entry.get('reason', '')}"
-    clean = entry.get("clean")
-    return "stop (clean)" if clean is True else "stop (not clean)"
-
-
-def _read_jsonl(path: Path, skipped: list[int]) -> list[_Raw]:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the event log {path}: {exc.strerror}") from exc
+def _read_jsonl(path: Path, notes: list[str]) -> list[_Raw]:
     out: list[_Raw] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = None
-        clock = _clock_of(entry.get("clock")) if isinstance(entry, dict) else None
-        if (
-            not isinstance(entry, dict)
-            or clock is None
-            or not isinstance(entry.get("node"), str)
-            or entry.get("ev") not in _KINDS
-        ):
-            log.debug("%s:%d: not an event, skipped: %.80r", path, number, line)
-            skipped[0] += 1
-            continue
-        ev = entry["ev"]
-        msg_id = _id_text(entry.get("id"))
-        peer = entry.get("to") if ev in ("send", "failed") else entry.get("from")
-        when = entry.get("t")
-        inc = entry.get("inc")
-        extra: dict[str, Any] = {}
-        if ev == "deliver":
-            msg_clock = _clock_of(entry.get("msg_clock"))
-            if msg_clock is not None:
-                extra["msg_clock"] = msg_clock
+    for e in read_events(path, notes, strict=False):
+        msg_id = _id_text(e)
         out.append(
             _Raw(
-                process=entry["node"],
-                kind=ev,
-                clock=clock,
-                text=_short(_jsonl_text(entry, ev, msg_id)),
-                time=float(when) if isinstance(when, int | float) and math.isfinite(when) else None,
-                inc=inc if type(inc) is int else None,
+                process=e.node,
+                kind=e.ev,
+                clock=dict(e.clock),
+                text=_short(_event_text(e, msg_id)),
+                time=e.t,
+                inc=e.inc,
                 msg_id=msg_id,
-                peer=peer if isinstance(peer, str) else None,
-                extra=extra,
+                peer=e.peer,
+                extra={} if e.msg_clock is None else {"msg_clock": dict(e.msg_clock)},
             )
         )
     return out
@@ -240,12 +194,12 @@ def _read_govector(paths: Sequence[Path]) -> list[_Raw]:
     return out
 
 
-def _run_info(folder: Path) -> dict[str, Any]:
+def _run_info(folder: Path) -> RunInfo:
+    """What ``run.json`` says, or nothing when it is missing or malformed (it only names things)."""
     try:
-        info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
+        return read_run_info(folder) or RunInfo()
+    except ConfigError:
+        return RunInfo()
 
 
 # -- building --------------------------------------------------------------------------------
@@ -439,10 +393,9 @@ def _sources(path: Path) -> tuple[str, list[Path], str, list[str]]:
         kind = "events.jsonl" if path.name.endswith(".jsonl") else "govector"
         return kind, [path], path.name, []
     info = _run_info(path)
-    title = str(info.get("name") or path.name)
-    nodes = info.get("nodes")
-    order = [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else []
-    jsonl = sorted(path.glob("*.events.jsonl"))
+    title = info.name or path.name
+    order = list(info.nodes)
+    jsonl = event_files(path)
     if jsonl:
         return "events.jsonl", jsonl, title, order
     logs = [p for p in sorted(path.glob("*.log")) if p.name != "merged.log"]
@@ -459,12 +412,12 @@ def build_model(path: str | Path) -> Model:
     """Read a run folder or a log file into the model that :func:`render_html` draws.
 
     Raises :class:`ConfigError` when ``path`` is missing or holds no events. Lines of a
-    JSON-lines log that are not events (a crash can cut the last one) are skipped and
-    counted in ``summary["skipped"]``.
+    JSON-lines log that are not events as ``docs/eventlog.md`` defines them (a crash can
+    cut the last one) are skipped and counted in ``summary["skipped"]``.
     """
     source = Path(path)
     kind, files, title, order = _sources(source)
-    skipped = [0]
+    skipped: list[str] = []
     if kind == "events.jsonl":
         raws = [raw for f in files for raw in _read_jsonl(f, skipped)]
     else:
@@ -512,7 +465,7 @@ def build_model(path: str | Path) -> Model:
         "crashed": sum(1 for p in processes if p["crashed"]),
         "unmatched": len(unmatched),
         "inconsistent": broken,
-        "skipped": skipped[0],
+        "skipped": len(skipped),
         "rows": max(rank) + 1,
     }
     return Model(
@@ -529,7 +482,7 @@ def build_model(path: str | Path) -> Model:
 
 # -- rendering -------------------------------------------------------------------------------
 
-_KIND_CODE = {kind: number for number, kind in enumerate(_KINDS)}
+_KIND_CODE = {kind: number for number, kind in enumerate(EVENT_KINDS)}
 
 
 def _compact(model: Model) -> dict[str, Any]:
@@ -562,7 +515,7 @@ def _compact(model: Model) -> dict[str, Any]:
     return {
         "title": model["title"],
         "source": model["source"],
-        "kinds": list(_KINDS),
+        "kinds": list(EVENT_KINDS),
         "processes": model["processes"],
         "events": events,
         "messages": messages,
@@ -591,53 +544,3 @@ def render_html(model: Model) -> str:
     page = _template()
     page = page.replace("__NETCLOCK_TITLE__", html.escape(f"{model['title']} \u00b7 netclock"))
     return page.replace("__NETCLOCK_DATA__", _script_json(_compact(model)))
-
-
-# -- command line ------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="netclock viz",
-        description="Draw a run as a self-contained HTML space-time diagram.",
-    )
-    parser.add_argument("path", help="a run folder (*.events.jsonl) or a GoVector/ShiViz log")
-    parser.add_argument(
-        "-o",
-        "--output",
-        help="the HTML file to write (default: viewer.html in the run folder, "
-        "or the log's name with .html)",
-    )
-    return parser
-
-
-def cli(argv: Sequence[str]) -> int:
-    """``netclock viz PATH [-o out.html]``; returns 0, or 2 after one sentence on stderr."""
-    try:
-        args = _parser().parse_args(list(argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    source = Path(args.path)
-    if args.output:
-        out = Path(args.output)
-    elif source.is_dir():
-        out = source / "viewer.html"
-    else:
-        out = source.with_suffix(".html")
-    try:
-        model = build_model(source)
-        page = render_html(model)
-    except NetclockError as exc:
-        sys.stderr.write(f"netclock viz: {exc}\n")
-        return 2
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        sys.stderr.write(f"netclock viz: cannot write {out}: {exc.strerror}\n")
-        return 2
-    s = model["summary"]
-    sys.stdout.write(
-        f"wrote {out}: {s['processes']} processes, {s['events']} events, "
-        f"{s['messages']} messages, {s['lost']} lost\n"
-    )
-    return 0

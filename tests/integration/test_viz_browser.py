@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from netclock.cli.viz import main as cli
 from netclock.clock import VectorClock
-from netclock.tools.viz import build_model, cli, render_html
+from netclock.tools.viz import build_model, render_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [

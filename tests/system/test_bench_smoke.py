@@ -6,7 +6,6 @@ few seconds) and the tests below read its JSON.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import subprocess
@@ -19,23 +18,14 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from netclock.cli.bench import build_parser, settings_from
 from netclock.errors import ConfigError
 from netclock.tools.bench import runner as bench
-from netclock.tools.bench.runner import (
-    BenchError,
-    Settings,
-    build_parser,
-    children,
-    format_table,
-    settings_from,
-)
+from netclock.tools.bench.runner import BenchError, Settings, children, format_table
 from netclock.tools.bench.worker import complete_frames, frame_of
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(120)]
 
-RELIABLE_MISSING = bench.reliable_unavailable()
-TLS_MISSING = bench.tls_unavailable()
-MAY_BE_UNAVAILABLE = {"reliable", "tls"}
 TLS_ORDER = ["tls/one-way", "tls/round-trip", "tls/set-up"]
 TLS_KEYS = set(TLS_ORDER)
 
@@ -85,9 +75,6 @@ def test_every_available_scenario_reports_a_positive_figure_beside_its_baseline(
         *TLS_KEYS,
     }
     for key, sc in scenarios.items():
-        if sc["status"] == "unavailable":
-            assert sc["link"] in MAY_BE_UNAVAILABLE, f"{key}: only an optional link may be missing"
-            continue
         assert sc["status"] == "ok", f"{key}: {sc['reason']}"
         summary = sc["summary"]
         assert summary["ratio"] > 0, key
@@ -108,7 +95,6 @@ def test_fair_loss_scenarios_always_run(quick_report: dict[str, Any]) -> None:
         assert scenarios[key]["status"] == "ok", f"{key}: {scenarios[key]['reason']}"
 
 
-@pytest.mark.skipif(RELIABLE_MISSING is not None, reason=str(RELIABLE_MISSING))
 def test_pl1_pl2_perfect_link_delivers_every_message_exactly_once_even_under_10pct_loss(
     quick_report: dict[str, Any],
 ) -> None:
@@ -122,13 +108,6 @@ def test_pl1_pl2_perfect_link_delivers_every_message_exactly_once_even_under_10p
             assert run["duplicates"] == 0, f"{key} (seed {settings['seed']}): {run}"
 
 
-def test_unavailable_perfect_link_is_reported_not_crashed(quick_report: dict[str, Any]) -> None:
-    for sc in quick_report["scenarios"]:
-        if sc["link"] == "reliable":
-            expected = "ok" if RELIABLE_MISSING is None else "unavailable"
-            assert sc["status"] == expected, f"{sc['key']}: {sc['reason']}"
-
-
 def test_tls_rows_stand_beside_plain_mutual_tls_streams(quick_report: dict[str, Any]) -> None:
     rows = [sc for sc in quick_report["scenarios"] if sc["group"] == "tls"]
     assert {sc["key"] for sc in rows} == TLS_KEYS
@@ -136,11 +115,9 @@ def test_tls_rows_stand_beside_plain_mutual_tls_streams(quick_report: dict[str, 
     for sc in rows:
         assert sc["link"] == "tls", sc["key"]
         assert sc["baseline_name"] == "plain mTLS streams", sc["key"]
-        expected = "ok" if TLS_MISSING is None else "unavailable"
-        assert sc["status"] == expected, f"{sc['key']}: {sc['reason']}"
+        assert sc["status"] == "ok", f"{sc['key']}: {sc['reason']}"
 
 
-@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
 def test_al1_al2_tls_link_delivers_every_message_exactly_once(
     quick_report: dict[str, Any],
 ) -> None:
@@ -157,7 +134,6 @@ def test_al1_al2_tls_link_delivers_every_message_exactly_once(
         assert run["unique"] == run["delivered"] == count, f"a TCP stream lost frames: {run}"
 
 
-@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
 def test_tls_round_trips_and_set_ups_are_all_measured(quick_report: dict[str, Any]) -> None:
     chosen = quick_report["settings"]
     scenarios = _by_key(quick_report)
@@ -171,7 +147,6 @@ def test_tls_round_trips_and_set_ups_are_all_measured(quick_report: dict[str, An
         assert min(run["samples_ms"]) > 0, run
 
 
-@pytest.mark.skipif(TLS_MISSING is not None, reason=str(TLS_MISSING))
 def test_tls_set_up_clock_the_first_frame_lands_after_the_connect_returned(
     quick_report: dict[str, Any],
 ) -> None:
@@ -194,7 +169,6 @@ def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any])
     assert "raw UDP" in table
 
 
-@pytest.mark.skipif(RELIABLE_MISSING is not None, reason=str(RELIABLE_MISSING))
 def test_backpressure_blocks_a_sender_whose_receiver_stopped_reading(python: str) -> None:
     report = _run_bench(python, "--scenario", "bounded-memory")
     memory = report["bounded_memory"]
@@ -229,36 +203,6 @@ async def test_a_child_that_hangs_is_killed_at_the_deadline() -> None:
     with pytest.raises(BenchError, match="did not say RESULT in time"):
         await _talk_to("echo", ["--kind", "udp"], [("READY", 10.0), ("RESULT", 0.2)], procs)
     assert procs[0].returncode is not None
-
-
-async def test_reliable_scenarios_say_unavailable_when_the_perfect_link_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(bench, "reliable_unavailable", lambda: "no module named reliable_core")
-    settings = Settings(groups=("one-way", "bounded-memory"), quick=True, runs=1)
-    reliable = [sc for sc in bench.scenarios(settings) if sc.variant.reliable]
-    assert reliable
-    out = io.StringIO()
-    for sc in reliable:
-        report = await bench.run_scenario(settings, sc, out)
-        assert report["status"] == "unavailable"
-        assert report["reason"] == "no module named reliable_core"
-    memory = await bench.bounded_memory(settings, out)
-    assert memory["status"] == "unavailable"
-
-
-async def test_tls_scenarios_say_unavailable_when_the_tls_link_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(bench, "tls_unavailable", lambda: "no module named ssl")
-    settings = Settings(groups=("tls",), quick=True, runs=1)
-    report = await bench.run_bench(settings, io.StringIO())
-    assert [sc["key"] for sc in report["scenarios"]] == TLS_ORDER
-    for sc in report["scenarios"]:
-        assert sc["status"] == "unavailable", sc
-        assert sc["reason"] == "no module named ssl"
-    assert report["ok"]
-    assert "UNAVAILABLE" in format_table(report)
 
 
 def test_tls_is_a_default_scenario_and_selectable_alone() -> None:

@@ -17,6 +17,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netclock.cli import certs as certs_cli
 from netclock.errors import AuthenticationError, ConfigError
 from netclock.links.tls import certs
 
@@ -388,10 +389,10 @@ def test_other_key_types_issue_verifiable_certificates(tmp_path: Path, key_type:
 def test_cli_init_show_and_add(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     directory = str(tmp_path / "certs")
     argv = ["init", "--nodes", "a,b", "--dir", directory, "--cluster", "lab", "--days", "9"]
-    assert certs.cli(argv) == 0
-    assert certs.cli(["add", "c", "--dir", directory]) == 0
+    assert certs_cli.main(argv) == 0
+    assert certs_cli.main(["add", "c", "--dir", directory]) == 0
     capsys.readouterr()
-    assert certs.cli(["show", "--dir", directory]) == 0
+    assert certs_cli.main(["show", "--dir", directory]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["NODE", "CLUSTER", "SUBJECT", "EXPIRES", "DAYS", "LEFT"]
     assert [line.split()[0] for line in lines[1:]] == ["(CA)", "a", "b", "c"]
@@ -420,7 +421,7 @@ def test_cli_errors_are_one_sentence_and_exit_code_2(
     monkeypatch.chdir(tmp_path)
     certs.init_cluster(tmp_path / "certs", ["a"])
     capsys.readouterr()
-    assert certs.cli(argv) == 2
+    assert certs_cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("netclock certs: ")
     assert err.count("\n") == 1
@@ -428,5 +429,5 @@ def test_cli_errors_are_one_sentence_and_exit_code_2(
 
 
 def test_cli_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    assert certs.cli(["--help"]) == 0
+    assert certs_cli.main(["--help"]) == 0
     assert "init" in capsys.readouterr().out

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netclock.cli.check import main as cli
 from netclock.errors import ConfigError
 from netclock.tools.check import (
     Report,
     Run,
     Status,
     check_run,
-    cli,
     format_report,
     load_run,
     promise_sentence,

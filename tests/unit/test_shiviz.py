@@ -158,7 +158,6 @@ def test_parse_log_of_empty_text_is_no_events() -> None:
         ('a {"a":1}\ninit\nnot a clock line\nx\n', 3, "expected 'host"),
         ('a {"a":1}\ninit\na {"a":}\nx\n', 3, "not a clock"),
         ('a {"a":1}\ninit\na {"a":-1}\nx\n', 3, "outside"),
-        ('a {"a":1}\ninit\na {"a":2}\n', 3, "no event line"),
         ('a {"a":1.5}\ninit\n', 1, "must be an int"),
     ],
 )
@@ -169,6 +168,24 @@ def test_parse_log_malformed_line_names_file_and_line(
     path.write_text(text)
     with pytest.raises(ConfigError, match=rf"bad\.log, line {line}: .*{re.escape(what)}"):
         parse_log(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "texts"),
+    [
+        ('a {"a":1}\ninit\na {"a":2}\n', ["init"]),  # cut after the clock line
+        ('a {"a":1}\ninit\na {"a":', ["init"]),  # cut inside the clock line
+        ('a {"a":1}\ninit\na {"a":2}\nsen', ["init", "sen"]),  # cut inside the event text
+    ],
+)
+def test_parse_log_reads_a_log_cut_by_a_kill_up_to_its_last_whole_clock_line(
+    tmp_path: Path, text: str, texts: list[str]
+) -> None:
+    path = tmp_path / "killed.log"
+    path.write_text(text)
+    events = parse_log(path)
+    assert [e.event for e in events] == texts
+    assert validate_shiviz(events) == []
 
 
 def test_parse_log_missing_file_is_config_error(tmp_path: Path) -> None:

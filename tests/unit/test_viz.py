@@ -17,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netclock.cli.viz import main as cli
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError
 from netclock.observe.shiviz import format_event, merge_logs
-from netclock.tools.viz import Model, build_model, cli, render_html
+from netclock.tools.viz import Model, build_model, render_html
 
 PROPERTY = settings(max_examples=25, deadline=None, print_blob=True)
 

@@ -16,19 +16,17 @@ make expired, not-yet-valid or foreign ones and store them with :func:`write_nod
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import ipaddress
 import logging
 import os
 import re
 import secrets
-import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeAlias, get_args
+from typing import Any, Literal, TypeAlias, get_args
 from urllib.parse import quote, unquote
 
 from cryptography import x509
@@ -38,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from netclock.clock import check_pid
-from netclock.errors import AuthenticationError, ClockError, ConfigError, NetclockError
+from netclock.errors import AuthenticationError, ClockError, ConfigError
 
 __all__ = [
     "DEFAULT_HOSTS",
@@ -53,7 +51,6 @@ __all__ = [
     "cluster_of_ca",
     "check_expiry",
     "check_node_id",
-    "cli",
     "init_cluster",
     "load_ca",
     "make_ca",
@@ -738,102 +735,3 @@ def check_expiry(
             renew,
         )
     return info
-
-
-# -- command line ------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="netclock certs", description="Create and inspect cluster certificates.")
-    sub = parser.add_subparsers(
-        dest="action", metavar="ACTION", required=True, parser_class=_Parser
-    )
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dir", default="certs", help="certificate folder (default: certs)")
-
-    def issuing(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--days", type=int, default=365, help="node certificate lifetime")
-        p.add_argument(
-            "--hosts",
-            default=",".join(DEFAULT_HOSTS),
-            help="comma-separated DNS names and IP addresses the nodes listen on",
-        )
-        p.add_argument("--key-type", choices=get_args(KeyType), default="p256")
-        p.add_argument("--force", action="store_true", help="replace existing files")
-
-    init = sub.add_parser("init", help="create a cluster CA and node certificates")
-    init.add_argument("--nodes", required=True, help="comma-separated node ids: a,b,c")
-    init.add_argument("--cluster", default="netclock", help="cluster name (default: netclock)")
-    common(init)
-    issuing(init)
-    add = sub.add_parser("add", help="issue (or with --force renew) one node's certificate")
-    add.add_argument("name")
-    common(add)
-    issuing(add)
-    show_p = sub.add_parser("show", help="list the certificates and when they expire")
-    common(show_p)
-    return parser
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _table(infos: Sequence[CertInfo]) -> str:
-    rows = [("NODE", "CLUSTER", "SUBJECT", "EXPIRES", "DAYS LEFT")]
-    for i in infos:
-        left = "expired" if i.days_left < 0 else str(i.days_left)
-        rows.append(
-            (
-                "(CA)" if i.is_ca else (i.node or "?"),
-                i.cluster or "?",
-                i.subject,
-                f"{i.not_after:%Y-%m-%d %H:%M} UTC",
-                left,
-            )
-        )
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def cli(argv: Sequence[str]) -> int:
-    """``netclock certs init|add|show``; returns the exit code (2 after a one-line error)."""
-    try:
-        args = _parser().parse_args(list(argv))
-        if args.action == "init":
-            paths = init_cluster(
-                args.dir,
-                _split(args.nodes),
-                cluster=args.cluster,
-                days=args.days,
-                hosts=_split(args.hosts),
-                force=args.force,
-                key_type=args.key_type,
-            )
-            count = len(paths.nodes)
-            print(f"wrote the {args.cluster} CA and {count} node certificates in {args.dir}")
-        elif args.action == "add":
-            files = add_node(
-                args.dir,
-                args.name,
-                days=args.days,
-                hosts=_split(args.hosts),
-                force=args.force,
-                key_type=args.key_type,
-            )
-            print(f"wrote {files.cert} and {files.key}")
-        else:
-            print(_table(show(args.dir)))
-    except NetclockError as exc:
-        print(f"netclock certs: {exc}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    return 0

@@ -1,7 +1,8 @@
 """``netclock bench``: netclock between two OS processes, beside a raw baseline from the same run.
 
-Every scenario starts two children (``python -m netclock.tools.bench.worker``, see that module for
-the line protocol), each bound to port 0 and read back. Runs alternate baseline, netclock,
+Every scenario starts two children (``netclock bench-worker``, see
+:mod:`netclock.tools.bench.worker` for what they say to each other), each bound to port 0 and
+read back. Runs alternate baseline, netclock,
 baseline, netclock, ... (``--runs`` of each, at least 5), and the report gives medians and
 the median of the per-pair ratios: a shared machine swings by a third from one second to the
 next, and a ratio between neighbouring runs holds better than any absolute figure.
@@ -33,19 +34,15 @@ Scenarios:
   a million non-blocking sends, and a sender whose receiver never reads is blocked by
   backpressure; peak RSS before and after, in each process.
 
-A scenario whose link does not import (the perfect link, the TLS link) is reported as
-unavailable, with the reason. Every child is bounded by ``--timeout`` and killed on any
+Every child is bounded by ``--timeout`` and killed on any
 failure. Exit status: 0 when every scenario ran (a missed target is a finding, not an
 error), 1 when one failed, 2 on bad options.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib
-import json
 import os
 import platform
 import statistics
@@ -58,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 
 SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory")
@@ -106,58 +104,44 @@ class Settings:
     """The cluster certificates of the TLS scenarios (:func:`run_bench` makes them)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Options of ``netclock bench``."""
-    p = argparse.ArgumentParser(
-        prog="netclock bench",
-        description="netclock between two OS processes on loopback, beside raw UDP or plain "
-        "mutual-TLS streams measured in the same run",
-    )
-    p.add_argument(
-        "--scenario",
-        action="append",
-        choices=[*SCENARIO_GROUPS, "all"],
-        help="what to measure (repeatable; default: one-way, round-trip and tls)",
-    )
-    p.add_argument("--count", type=int, help="one-way messages per run (default 50000)")
-    p.add_argument("--size", type=int, default=64, help="payload bytes (default 64)")
-    p.add_argument("--runs", type=int, help="runs of each side, alternating (default 5, min 5)")
-    p.add_argument("--round-trips", type=int, help="timed round trips per run (default 2000)")
-    p.add_argument("--warmup", type=int, help="untimed round trips first (default 200)")
-    p.add_argument("--setups", type=int, help="TLS connection set-ups per run (default 50)")
-    p.add_argument("--loss", type=float, default=0.1, help="seeded loss each way (default 0.1)")
-    p.add_argument("--seed", type=int, default=1, help="fault-plan seed (default 1)")
-    p.add_argument("--attempts", type=int, help="bounded-memory sends to a gone peer (1000000)")
-    p.add_argument("--stall-seconds", type=float, help="bounded-memory stalled sending (3.0)")
-    p.add_argument("--timeout", type=float, help="longest one run may take, seconds (default 60)")
-    p.add_argument("--quick", action="store_true", help="small counts, 1 run each: a smoke run")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return p
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    """Validated settings; raises :class:`ConfigError` naming the option to fix."""
-    chosen = args.scenario or list(DEFAULT_GROUPS)
+def make_settings(
+    *,
+    scenario: Sequence[str] | None = None,
+    count: int | None = None,
+    size: int = 64,
+    runs: int | None = None,
+    round_trips: int | None = None,
+    warmup: int | None = None,
+    setups: int | None = None,
+    loss: float = 0.1,
+    seed: int = 1,
+    attempts: int | None = None,
+    stall_seconds: float | None = None,
+    timeout: float | None = None,
+    quick: bool = False,
+) -> Settings:
+    """Validated settings from ``netclock bench``'s options (None: the default, smaller when
+    ``quick``); raises :class:`ConfigError` naming the option to fix."""
+    chosen = scenario or list(DEFAULT_GROUPS)
     everything = "all" in chosen
     groups = tuple(g for g in SCENARIO_GROUPS if everything or g in chosen)
-    quick = bool(args.quick)
 
     def pick(value: Any, full: Any, small: Any) -> Any:
         return value if value is not None else (small if quick else full)
 
     settings = Settings(
         groups=groups,
-        count=pick(args.count, 50_000, 2_000),
-        size=args.size,
-        runs=pick(args.runs, 5, 1),
-        round_trips=pick(args.round_trips, 2_000, 200),
-        warmup=pick(args.warmup, 200, 20),
-        loss=args.loss,
-        seed=args.seed,
-        attempts=pick(args.attempts, 1_000_000, 100_000),
-        stall_seconds=pick(args.stall_seconds, 3.0, 0.5),
-        setups=pick(args.setups, 50, 10),
-        timeout=pick(args.timeout, 60.0, 30.0),
+        count=pick(count, 50_000, 2_000),
+        size=size,
+        runs=pick(runs, 5, 1),
+        round_trips=pick(round_trips, 2_000, 200),
+        warmup=pick(warmup, 200, 20),
+        loss=loss,
+        seed=seed,
+        attempts=pick(attempts, 1_000_000, 100_000),
+        stall_seconds=pick(stall_seconds, 3.0, 0.5),
+        setups=pick(setups, 50, 10),
+        timeout=pick(timeout, 60.0, 30.0),
         quick=quick,
     )
     if settings.runs < (1 if quick else 5):
@@ -204,25 +188,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def reliable_unavailable() -> str | None:
-    """Why the perfect link cannot be benchmarked here, or ``None`` when it can."""
-    try:
-        import netclock.links.perfect  # noqa: F401
-    except ImportError as exc:
-        return f"the perfect link does not import: {exc}"
-    return None
-
-
-def tls_unavailable() -> str | None:
-    """Why the TLS link cannot be benchmarked here, or ``None`` when it can."""
-    for module in ("netclock.links.tls.certs", "netclock.links.tls.link"):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            return f"the TLS link does not import: {exc}"
-    return None
-
-
 # -- children -------------------------------------------------------------------------------------
 class Child:
     """One worker process: tagged lines out, JSON commands in, killed if anything goes wrong."""
@@ -254,12 +219,13 @@ class Child:
             if not raw:
                 await asyncio.sleep(0)
                 raise BenchError(f"{self.name} exited before {tag}{self._why()}")
-            word, _, rest = raw.decode(errors="replace").strip().partition(" ")
-            if word == "ERROR":
-                detail = json.loads(rest or "{}").get("error", rest)
-                raise BenchError(f"{self.name}: {detail}{self._why()}")
-            if word == tag:
-                fields: dict[str, Any] = json.loads(rest) if rest else {}
+            message = parse_message(raw.decode(errors="replace").rstrip("\r\n"))
+            if message is None:
+                continue
+            kind, fields = message
+            if kind == "ERROR":
+                raise BenchError(f"{self.name}: {fields.get('error')}{self._why()}")
+            if kind == tag:
                 return fields
 
     def tell(self, command: dict[str, Any]) -> None:
@@ -267,7 +233,7 @@ class Child:
         stdin = self.proc.stdin
         if stdin is not None and not stdin.is_closing():
             with contextlib.suppress(OSError):
-                stdin.write((json.dumps(command) + "\n").encode())
+                stdin.write(command_line(**command))
 
     async def finish(self, grace: float, kill: bool) -> int | None:
         """Close its input, give it ``grace`` seconds to exit (none when ``kill``), then kill."""
@@ -296,7 +262,8 @@ async def children(settings: Settings, *specs: tuple[str, list[str]]) -> AsyncIt
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "netclock.tools.bench.worker",
+                "netclock",
+                "bench-worker",
                 role,
                 *options,
                 "--timeout",
@@ -335,7 +302,7 @@ class Variant:
 
     @property
     def reliable(self) -> bool:
-        """The perfect link over UDP (which may be missing: see :func:`reliable_unavailable`)."""
+        """The perfect link over UDP."""
         return self.kind == "reliable"
 
     @property
@@ -346,15 +313,6 @@ class Variant:
     @property
     def needs_certs(self) -> bool:
         return self.kind in ("tls", "tls-stream")
-
-
-def unavailable(variant: Variant) -> str | None:
-    """Why ``variant`` cannot run here (its link does not import), or ``None``."""
-    if variant.kind == "reliable":
-        return reliable_unavailable()
-    if variant.kind == "tls":
-        return tls_unavailable()
-    return None
 
 
 def _kind(settings: Settings, variant: Variant) -> list[str]:
@@ -611,10 +569,6 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
     """``settings.runs`` alternating baseline/netclock pairs, summarised as medians."""
     baseline_name = BASELINES[sc.baseline.kind]
     report = scenario_head(sc)
-    reason = unavailable(sc.variant)
-    if reason is not None:
-        report.update(status="unavailable", reason=reason)
-        return report
     runs = {"one-way": one_way_run, "round-trip": round_trip_run, "set-up": setup_run}
     run = runs[sc.measurement]
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -708,9 +662,6 @@ def _progress(
 # -- bounded memory -------------------------------------------------------------------------------
 async def bounded_memory(settings: Settings, progress: TextIO) -> dict[str, Any]:
     """A sender whose peer is gone, and a sender whose receiver stopped reading."""
-    reason = reliable_unavailable()
-    if reason is not None:
-        return {"status": "unavailable", "reason": reason}
     report: dict[str, Any] = {"status": "ok", "reason": None}
     size = ["--size", str(settings.size)]
     try:
@@ -740,7 +691,7 @@ def cluster_certs(settings: Settings) -> Iterator[tuple[Settings, str | None]]:
     """``settings`` with a certificate folder for nodes "a" and "b" when a chosen scenario runs
     over TLS, made once in a temporary folder removed on leaving; also why making it failed."""
     wanted = any(sc.baseline.needs_certs or sc.variant.needs_certs for sc in scenarios(settings))
-    if not wanted or tls_unavailable() is not None:
+    if not wanted:
         yield settings, None
         return
     from netclock.links.tls.certs import init_cluster
@@ -883,25 +834,3 @@ def format_table(report: dict[str, Any]) -> str:
 
 def _mib(kib: int) -> str:
     return f"{kib / 1024:.1f}"
-
-
-def cli(argv: Sequence[str]) -> int:
-    """``netclock bench [options]``; returns the exit status."""
-    args = build_parser().parse_args(list(argv))
-    try:
-        settings = settings_from(args)
-    except ConfigError as exc:
-        print(f"netclock bench: {exc}", file=sys.stderr)
-        return 2
-    from netclock.cluster.process import run_async
-
-    try:
-        report = run_async(run_bench(settings, sys.stderr))
-    except KeyboardInterrupt:
-        print("netclock bench: interrupted; every child was stopped", file=sys.stderr)
-        return 130
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_table(report))
-    return 0 if report["ok"] else 1

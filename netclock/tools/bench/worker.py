@@ -1,20 +1,22 @@
 """The child-process side of ``netclock bench``: one role of one scenario per OS process.
 
-Run as ``python -m netclock.tools.bench.worker ROLE --kind KIND [options]``; the parent
-(:mod:`netclock.tools.bench.runner`) drives it with one JSON line per step on stdio::
+Run as ``netclock bench-worker ROLE --kind KIND [options]`` (see
+:mod:`netclock.cli.bench_worker`, which builds the :class:`WorkerOptions` for :func:`run`);
+the parent (:mod:`netclock.tools.bench.runner`) drives it with the control protocol of
+:mod:`netclock.cluster.control`, one line per step on stdio::
 
-    child  -> READY {"host": h, "port": p}   bound to port 0, the real port read back
-    parent -> {"peer": [host, port]}         the other process's address
-    child  -> ARMED {}                       the peer is known; a receiver is reading
-    parent -> {"cmd": "start"}               senders, pingers: go
-    parent -> {"cmd": "done"}                one-way receivers: the sender has finished
-    child  -> RESULT {...}                   the figures, then the child closes and exits
+    child  -> @netclock READY {"host": h, "port": p}  bound to port 0, the real port read back
+    parent -> {"peer": [host, port]}                  the other process's address
+    child  -> @netclock ARMED {}                      the peer is known; a receiver is reading
+    parent -> {"cmd": "start"}                        senders, pingers: go
+    parent -> {"cmd": "done"}                         one-way receivers: the sender has finished
+    child  -> @netclock RESULT {...}                  the figures, then the child exits
 
 A one-way receiver keeps reading until told "done" (its socket open, so the sender's last
 acknowledgements still flow and late duplicates are counted), then prints RESULT once every
 message arrived or nothing arrived for ``--idle`` seconds. End of input (the parent is gone)
 stops any child that waits for a command, and every child ends itself after ``--timeout``
-seconds, printing ``ERROR {...}``. Timestamps are ``time.monotonic()``, which is one clock
+seconds, printing ``@netclock ERROR {...}``. Timestamps are ``time.monotonic()``, which is one clock
 for every process on Linux, so the parent may subtract a sender's from a receiver's.
 
 Raw-UDP roles (``--kind udp``) are the baselines of the UDP links: a ``DatagramProtocol``
@@ -40,19 +42,19 @@ new client connection)::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import resource
 import socket
 import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from netclock.cluster.control import CommandReader, ControlWriter
 from netclock.cluster.process import run_async
 from netclock.errors import WindowFull
 from netclock.faults.plan import FaultPlan
@@ -73,10 +75,32 @@ LOOPBACK = "127.0.0.1"
 Address = tuple[str, int]
 
 
-def emit(tag: str, **fields: Any) -> None:
-    """One tagged line to the parent."""
-    sys.stdout.write(f"{tag} {json.dumps(fields)}\n")
-    sys.stdout.flush()
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What one worker does: its role, the kind of endpoint, and the figures of the run."""
+
+    role: str
+    kind: str
+    count: int = 10_000
+    """Messages one way, timed round trips, or connection set-ups, by role."""
+    size: int = 64
+    """Payload bytes."""
+    warmup: int = 200
+    """Untimed round trips first."""
+    loss: float = 0.0
+    """Seeded loss each way."""
+    seed: int = 1
+    govector: str | None = None
+    """Write a GoVector log to this file."""
+    cert_dir: str | None = None
+    """The cluster's certificates (kinds tls and tls-stream)."""
+    inbox: int = 1024
+    yield_every: int = 64
+    idle: float = 0.3
+    """Quiet time that ends a lossy stream."""
+    duration: float = 3.0
+    timeout: float = 60.0
+    """The longest this process lives."""
 
 
 def peak_rss_kib() -> int:
@@ -85,35 +109,16 @@ def peak_rss_kib() -> int:
     return rss // 1024 if sys.platform == "darwin" else rss
 
 
-class Control:
-    """The parent's commands, one JSON object per stdin line; ``None`` once input ends."""
+class Control(CommandReader):
+    """This worker's end of the control protocol: the parent's commands, and its lines."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        super().__init__()
+        self.out = ControlWriter.for_stdout()
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        self._task = asyncio.ensure_future(self._read(reader))
-
-    async def _read(self, reader: asyncio.StreamReader) -> None:
-        while True:
-            line = await reader.readline()
-            if not line:
-                await self._queue.put(None)
-                return
-            try:
-                command = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(command, dict):
-                await self._queue.put(command)
-
-    async def get(self) -> dict[str, Any] | None:
-        """The next command, or ``None`` when the parent closed our input."""
-        return await self._queue.get()
+    def send(self, kind: str, **fields: Any) -> None:
+        """One control line to the parent."""
+        self.out.send(kind, **fields)
 
     async def peer(self) -> Address:
         """Wait for the peer's address; raises ``EOFError`` if the parent goes away first."""
@@ -128,10 +133,6 @@ class Control:
         command = await self.get()
         if command is None or command.get("cmd") != "start":
             raise EOFError("the parent did not say start")
-
-    def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
 
 
 def payload_of(size: int, index: int = 0) -> bytes:
@@ -194,7 +195,7 @@ def frame_of(payload: bytes) -> bytes:
     return len(payload).to_bytes(HEADER, "big") + payload
 
 
-def _context(args: argparse.Namespace, *, server: bool) -> ssl.SSLContext:
+def _context(args: WorkerOptions, *, server: bool) -> ssl.SSLContext:
     """The mutual-TLS 1.3 context the TLS link builds: the server is node "b", the client "a"."""
     from netclock.links.tls.contexts import client_context, server_context
 
@@ -267,7 +268,7 @@ class _FrameCounter:
             await _close_stream(writer)
 
 
-async def _stream_server(args: argparse.Namespace, handler: _FrameCounter) -> asyncio.Server:
+async def _stream_server(args: WorkerOptions, handler: _FrameCounter) -> asyncio.Server:
     server_ctx = _context(args, server=True)
     return await asyncio.start_server(handler, LOOPBACK, 0, ssl=server_ctx)
 
@@ -286,7 +287,7 @@ async def _stream_connect(
 
 
 # -- the roles -------------------------------------------------------------------------------------
-def _node(args: argparse.Namespace, node_id: str, **options: Any) -> Node:
+def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     faults = FaultPlan(seed=args.seed, loss=args.loss) if args.loss > 0 else None
     extra: dict[str, Any] = {}
     if args.govector:
@@ -310,12 +311,12 @@ PEER_OF = {"a": "b", "b": "a"}
 
 
 async def _armed(control: Control, add_peer: Callable[[Address], None], address: Address) -> None:
-    emit("READY", host=address[0], port=address[1])
+    control.send("READY", host=address[0], port=address[1])
     add_peer(await control.peer())
-    emit("ARMED")
+    control.send("ARMED")
 
 
-async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Send ``--count`` messages as fast as the link takes them; wait for all acks if reliable."""
     payload = payload_of(args.size)
     count, every = args.count, args.yield_every
@@ -357,9 +358,7 @@ async def role_send(args: argparse.Namespace, control: Control) -> dict[str, Any
         }
 
 
-async def _stream_send(
-    args: argparse.Namespace, control: Control, payload: bytes
-) -> dict[str, Any]:
+async def _stream_send(args: WorkerOptions, control: Control, payload: bytes) -> dict[str, Any]:
     """The plain-stream sender: connect on ``start`` (timed, as the TLS link dials on its
     first send), one ``write`` per frame, drain and yield every ``--yield-every`` frames.
 
@@ -400,7 +399,7 @@ async def _end_of_stream(
             return
 
 
-async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Count deliveries until the sender is done and all arrived (or the stream went quiet).
 
     ``last_delivery`` is the time of the last new message; duplicates that arrive until the
@@ -471,7 +470,7 @@ async def role_receive(args: argparse.Namespace, control: Control) -> dict[str, 
         }
 
 
-async def role_echo(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_echo(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Answer every message with the same payload until the parent closes our input."""
     if args.kind == "tls-stream":
         server = await _stream_server(args, _FrameCounter(echo=True))
@@ -522,7 +521,7 @@ def _percentile(sorted_samples: Sequence[float], fraction: float) -> float:
     return sorted_samples[index]
 
 
-async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Sequential round trips: send, await the answer; ``--warmup`` first, then ``--count``."""
     total = args.warmup + args.count
     payloads = [payload_of(args.size, i) for i in range(total)]
@@ -614,7 +613,7 @@ async def role_ping(args: argparse.Namespace, control: Control) -> dict[str, Any
     }
 
 
-async def role_gone(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_gone(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """``--count`` non-blocking sends on the perfect link to an address nobody listens on."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
@@ -622,7 +621,7 @@ async def role_gone(args: argparse.Namespace, control: Control) -> dict[str, Any
     probe.close()
     payload = payload_of(args.size)
     async with _node(args, "a", close_timeout=0.1) as node:
-        emit("READY", host=node.address[0], port=node.address[1])
+        control.send("READY", host=node.address[0], port=node.address[1])
         node.add_peer("b", nowhere)
         rss_before = peak_rss_kib()
         accepted = refused = 0
@@ -647,7 +646,7 @@ async def role_gone(args: argparse.Namespace, control: Control) -> dict[str, Any
         }
 
 
-async def role_stall_send(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_stall_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """``await node.send`` for ``--duration`` s to a receiver that never reads."""
     payload = payload_of(args.size)
     async with _node(args, "a", close_timeout=0.1) as node:
@@ -688,7 +687,7 @@ async def role_stall_send(args: argparse.Namespace, control: Control) -> dict[st
         }
 
 
-async def role_stall_receive(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_stall_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """A receiver whose application never reads; reports its memory at the next command."""
     async with _node(args, "b", close_timeout=0.1) as node:
         await _armed(control, lambda a: node.add_peer("a", a), node.address)
@@ -701,7 +700,7 @@ async def role_stall_receive(args: argparse.Namespace, control: Control) -> dict
         }
 
 
-async def role_accept(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_accept(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """``--count`` set-ups, listening side: a fresh listener each time, GOT at the first message.
 
     ``tls``: a new Node "b" per set-up, the time its ``async for`` yields the first message.
@@ -715,11 +714,11 @@ async def role_accept(args: argparse.Namespace, control: Control) -> dict[str, A
                 await _armed(control, lambda a: node.add_peer("a", a), node.address)
                 await anext(aiter(node))
                 arrived = time.monotonic()
-        emit("GOT", at=arrived)
+        control.send("GOT", at=arrived)
     return {"setups": args.count}
 
 
-async def _accept_stream(args: argparse.Namespace, control: Control) -> float:
+async def _accept_stream(args: WorkerOptions, control: Control) -> float:
     """One plain-stream set-up, listening side: when the first frame was read."""
     loop = asyncio.get_running_loop()
     arrived: asyncio.Future[float] = loop.create_future()
@@ -746,7 +745,7 @@ async def _accept_stream(args: argparse.Namespace, control: Control) -> float:
         await server.wait_closed()
 
 
-async def role_dial(args: argparse.Namespace, control: Control) -> dict[str, Any]:
+async def role_dial(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """``--count`` set-ups, dialing side: on ``start``, the first message to a fresh listener.
 
     ``tls``: a new Node "a" per set-up; ``await node.send`` dials (TCP, TLS, hellos) and the
@@ -768,7 +767,7 @@ async def role_dial(args: argparse.Namespace, control: Control) -> dict[str, Any
             await writer.drain()
             await reader.read()
             await _close_stream(writer)
-            emit("SENT", start=start, connected=connected)
+            control.send("SENT", start=start, connected=connected)
             continue
         async with _node(args, "a", close_timeout=1.0) as node:
             await _armed(control, lambda b: node.add_peer("b", b), node.address)
@@ -776,11 +775,11 @@ async def role_dial(args: argparse.Namespace, control: Control) -> dict[str, Any
             start = time.monotonic()
             await node.send("b", payload)
             await node.flush()
-        emit("SENT", start=start)
+        control.send("SENT", start=start)
     return {"setups": args.count}
 
 
-ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str, Any]]]] = {
+ROLE_MAIN: dict[str, Callable[[WorkerOptions, Control], Awaitable[dict[str, Any]]]] = {
     "send": role_send,
     "receive": role_receive,
     "echo": role_echo,
@@ -793,52 +792,27 @@ ROLE_MAIN: dict[str, Callable[[argparse.Namespace, Control], Awaitable[dict[str,
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Options of one worker process (the parent builds these command lines)."""
-    p = argparse.ArgumentParser(prog="python -m netclock.tools.bench.worker")
-    p.add_argument("role", choices=ROLES)
-    p.add_argument("--kind", choices=KINDS, required=True)
-    p.add_argument("--count", type=int, default=10_000)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--loss", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--govector", help="write a GoVector log to this file")
-    p.add_argument("--cert-dir", help="the cluster's certificates (--kind tls and tls-stream)")
-    p.add_argument("--inbox", type=int, default=1024)
-    p.add_argument("--yield-every", type=int, default=64)
-    p.add_argument("--idle", type=float, default=0.3, help="quiet time that ends a lossy stream")
-    p.add_argument("--duration", type=float, default=3.0)
-    p.add_argument("--timeout", type=float, default=60.0, help="the longest this process lives")
-    return p
-
-
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: WorkerOptions) -> int:
     control = Control()
     await control.start()
     try:
         result = await asyncio.wait_for(ROLE_MAIN[args.role](args, control), args.timeout)
     except TimeoutError:
-        emit("ERROR", error=f"{args.role} ({args.kind}) timed out after {args.timeout} s")
+        control.send("ERROR", error=f"{args.role} ({args.kind}) timed out after {args.timeout} s")
         return 3
     except EOFError as exc:
-        emit("ERROR", error=f"{args.role} ({args.kind}): {exc}")
+        control.send("ERROR", error=f"{args.role} ({args.kind}): {exc}")
         return 4
     except Exception as exc:
-        emit("ERROR", error=f"{args.role} ({args.kind}): {type(exc).__name__}: {exc}")
+        control.send("ERROR", error=f"{args.role} ({args.kind}): {type(exc).__name__}: {exc}")
         raise
     finally:
         control.close()
     if result:
-        emit("RESULT", **result, peak_rss_kib=peak_rss_kib())
+        control.send("RESULT", **result, peak_rss_kib=peak_rss_kib())
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def run(options: WorkerOptions) -> int:
     """Run one worker under uvloop when it is installed; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    return int(run_async(_main(args)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return int(run_async(_main(options)))

@@ -1,0 +1,63 @@
+"""``netclock check RUN_FOLDER [--json]``: a run against its links' promises."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from netclock.errors import ConfigError
+from netclock.tools.check import check_run, format_report, load_run
+
+
+class _UsageProblem(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageProblem(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The options of ``netclock check``."""
+    parser = _Parser(
+        prog="netclock check",
+        description="Check a run's event logs against the textbook properties of its links.",
+    )
+    parser.add_argument("run_folder", help="a run folder, or one <node>.events.jsonl file")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def _ascii_only() -> bool:
+    """True when standard output cannot print check marks."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "\u2713\u2717".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return True
+    return False
+
+
+def main(argv: Sequence[str]) -> int:
+    """``netclock check RUN_FOLDER [--json]``: 0 all promises hold, 1 one is violated, 2 usage."""
+    try:
+        args = build_parser().parse_args(list(argv))
+    except _UsageProblem as exc:
+        sys.stderr.write(f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json]\n")
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    try:
+        report = check_run(load_run(args.run_folder))
+    except ConfigError as exc:
+        sys.stderr.write(f"netclock check: {exc}\n")
+        return 2
+    if args.json:
+        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(format_report(report, ascii_only=_ascii_only()) + "\n")
+    return 0 if report.ok else 1

@@ -1,0 +1,80 @@
+"""``netclock run CLUSTER.toml``: one OS process per node, then the checker's verdict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from netclock.cluster.config import load_cluster
+from netclock.cluster.launcher import new_run_dir, run_cluster
+from netclock.cluster.process import run_async
+from netclock.links.base import LINK_KINDS
+from netclock.tools.report import compare_table, finish_run_report
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``demo`` share."""
+    p.add_argument("--link", choices=list(LINK_KINDS))
+    p.add_argument("--duration", type=float, help="longest the run may take, seconds")
+    p.add_argument("--out", help="run folder (default: runs/NAME-TIME)")
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``netclock run``."""
+    run = sub.add_parser("run", help="run a cluster file, one OS process per node")
+    run.add_argument("cluster", help="cluster TOML file")
+    add_run_options(run)
+    run.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the cluster file named on the command line."""
+    return run_file(args, Path(args.cluster))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if getattr(args, "link", None):
+        out["link"] = args.link
+    if getattr(args, "duration", None):
+        out["duration"] = args.duration
+    return out
+
+
+def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
+    """Run ``cluster_file`` (once, or once per link it compares); 0 when every verdict is OK."""
+    overrides = _overrides(args)
+    cluster = load_cluster(cluster_file, overrides)
+    run_dir = Path(args.out) if args.out else new_run_dir(cluster.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    links = {cluster.link, *cluster.compare_links} if "link" not in overrides else {cluster.link}
+    if "tls" in links and cluster.cert_dir is None:
+        overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
+        cluster = load_cluster(cluster_file, overrides)
+    if not cluster.compare_links or "link" in overrides:
+        result = run_async(run_cluster(cluster, run_dir))
+        return finish_run_report(result, sys.stdout)[0]
+    code, rows = 0, []
+    for link in cluster.compare_links:
+        print(f"\n=== over {link} ===")
+        one = load_cluster(cluster_file, {**overrides, "link": link})
+        folder = run_dir / link
+        folder.mkdir(parents=True, exist_ok=True)
+        link_code, report = finish_run_report(run_async(run_cluster(one, folder)), sys.stdout)
+        code = max(code, link_code)
+        rows.append((link, report))
+    print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
+    print(compare_table(rows))
+    return code
+
+
+def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
+    """A fresh cluster CA and node certificates for one run that names no cert_dir."""
+    from netclock.links.tls.certs import init_cluster
+
+    folder = (run_dir / "certs").resolve()
+    init_cluster(folder, nodes)
+    print(f"created a cluster CA and certificates for {', '.join(nodes)} in {folder}")
+    return folder

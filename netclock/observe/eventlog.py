@@ -1,0 +1,474 @@
+"""The event log of a run: its schema, its writer, its reader, and the run folder's ``run.json``.
+
+Every node writes ``<node>.events.jsonl`` (one JSON object a line, see ``docs/eventlog.md``)
+and, beside it, the same events in GoVector's format (``<node>.log``, see
+:mod:`netclock.observe.shiviz`). This module is the only place that knows the JSON-lines
+format: :class:`EventRecorder` writes both logs, :func:`read_events` reads one events file
+into typed :class:`Event` records, and :func:`read_run_info` / :func:`write_run_info` own
+``run.json``. The checker and the viewer read through it.
+
+Writing never blocks the event loop on disk per event: events are formatted into memory and
+written once per loop iteration (a ``call_soon`` scheduled by the first event of the
+iteration), each file with one ``write`` call. What was written reaches the kernel at once,
+so a node killed with SIGKILL leaves every event up to its last completed loop iteration in
+both files; a kill in the middle of that ``write`` can cut the last line, and
+:func:`read_events` tolerates exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+from netclock.clock import VectorClock, check_pid
+from netclock.errors import ClockError, ConfigError, UsageError
+
+__all__ = [
+    "EVENT_KINDS",
+    "EVENT_SUFFIX",
+    "FIELDS",
+    "GOVECTOR_KINDS",
+    "RUN_INFO",
+    "TICKING",
+    "Clock",
+    "Event",
+    "EventRecorder",
+    "MsgId",
+    "RunInfo",
+    "event_files",
+    "read_events",
+    "read_run_info",
+    "write_run_info",
+]
+
+log = logging.getLogger(__name__)
+
+# -- the schema ---------------------------------------------------------------------------------
+EVENT_SUFFIX = ".events.jsonl"
+"""A node's event log is ``<node>`` followed by this, in the run folder."""
+RUN_INFO = "run.json"
+"""The file that describes a run, in the run folder."""
+
+EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
+"""Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
+FIELDS: Mapping[str, tuple[str, ...]] = {
+    "init": ("link", "promises"),
+    "send": ("to", "id"),
+    "deliver": ("from", "id", "msg_clock"),
+    "local": ("text",),
+    "failed": ("to", "id"),
+    "drop": ("from", "reason"),
+    "stop": ("clean", "stats"),
+}
+"""The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
+TICKING = frozenset({"send", "deliver", "local"})
+"""The kinds that tick the own clock entry (``init`` sets it; the others leave it alone)."""
+GOVECTOR_KINDS = frozenset({"init", *TICKING})
+"""The kinds that also go to the GoVector log: ShiViz needs +1 per event, so no others."""
+
+MsgId = tuple[str, int, int]
+"""A message id: ``(sender, incarnation, seq)``."""
+Clock = Mapping[str, int]
+"""A clock as read from a log: node id to counter, no zero entries."""
+
+_KIND_SET = frozenset(EVENT_KINDS)
+
+
+class Event(NamedTuple):
+    """One validated line of an event log; ``where`` is ``file:line``.
+
+    ``peer`` is ``to`` (send, failed) or ``from`` (deliver, drop); ``clock`` and
+    ``msg_clock`` hold no zero entries; ``text`` is a local event's text or a drop's
+    reason; ``t`` the wall-clock time when the line has a finite one. A strict read
+    (:func:`read_events`) guarantees every field its kind has (``inc`` is never None); a
+    lenient one reads a field that is missing or malformed as None (or empty). (A named tuple
+    rather than a frozen dataclass: a run holds hundreds of thousands of them and tuples
+    are built several times faster.)
+    """
+
+    where: str
+    node: str
+    inc: int | None
+    ev: str
+    clock: Clock
+    peer: str | None = None
+    mid: MsgId | None = None
+    msg_clock: Clock | None = None
+    link: str | None = None
+    promises: tuple[str, ...] = ()
+    clean: bool = False
+    text: str = ""
+    t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What ``run.json`` says about a run (every field may be missing)."""
+
+    name: str | None = None
+    link: str | None = None
+    nodes: tuple[str, ...] = ()
+    seed: Any = None
+    started: float | None = None
+
+
+# -- writing ------------------------------------------------------------------------------------
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, VectorClock):
+        return value.to_dict()
+    return repr(value)
+
+
+def _make_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, default=_jsonable)`` without building an encoder per call."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the C encoder
+        return json.JSONEncoder(default=_jsonable).encode
+    encode = make(
+        None, _jsonable, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_encode = _make_encoder()
+# JavaScript's "." stops at these, so ShiViz would cut an event text at any of them.
+_LINE_BREAK = re.compile("[\n\r\u2028\u2029]").search
+_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " ", "\u2028": " ", "\u2029": " "})
+
+
+def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
+    try:
+        return open(path, mode, buffering=0)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the {what} {path}: {exc.strerror}; choose a writable folder"
+        ) from exc
+
+
+def _write_all(file: IO[bytes], lines: list[str]) -> None:
+    view = memoryview("".join(lines).encode("utf-8", "backslashreplace"))
+    lines.clear()
+    while view:
+        view = view[file.write(view) or 0 :]
+
+
+class EventRecorder:
+    """Writes one node's events to its GoVector log and/or its JSON-lines event log.
+
+    Files are opened at construction (the GoVector log truncated, as GoVector does; the
+    event log appended to, so a restarted incarnation continues it); a path that cannot be
+    written raises :class:`ConfigError`. :meth:`record` formats an event into memory; the
+    events of one event-loop iteration reach both files together, early in the next
+    iteration (outside a running loop: at once). Call :meth:`close` at the end.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        incarnation: int,
+        *,
+        govector_log: str | os.PathLike[str] | None = None,
+        event_log: str | os.PathLike[str] | None = None,
+    ) -> None:
+        try:
+            self.node_id = check_pid(node_id)  # so it goes into both logs as it is
+        except ClockError as exc:
+            raise UsageError(f"node id: {exc}") from None
+        self.incarnation = incarnation
+        self._govector = None if govector_log is None else _open(govector_log, "wb", "GoVector log")
+        try:
+            self._jsonl = None if event_log is None else _open(event_log, "ab", "event log")
+        except ConfigError:
+            if self._govector is not None:
+                self._govector.close()
+            raise
+        self._govector_lines: list[str] = []
+        self._jsonl_lines: list[str] = []
+        self._who = f', "node": "{node_id}", "inc": {incarnation}, "ev": "'
+        self._scheduled = False
+
+    def record(self, ev: str, clock: VectorClock, logged: str, **fields: Any) -> None:
+        """Record one event of kind ``ev`` (see :data:`FIELDS` for what ``fields`` holds).
+
+        ``clock`` is the node's clock after the event; ``logged`` is its text in the
+        GoVector log (kinds outside :data:`GOVECTOR_KINDS` are not written there).
+        """
+        if ev not in _KIND_SET:
+            raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
+        clock_text = str(clock)  # GoVector's text form is JSON too: one string for both logs
+        if self._govector is not None and ev in GOVECTOR_KINDS:
+            if _LINE_BREAK(logged):
+                logged = logged.translate(_LINE_BREAKS)
+            self._govector_lines.append(f"{self.node_id} {clock_text}\n{logged}\n")
+        if self._jsonl is not None:
+            rest = ", " + _encode(fields)[1:] if fields else "}"
+            self._jsonl_lines.append(
+                f'{{"t": {time.time()!r}{self._who}{ev}", "clock": {clock_text}{rest}\n'
+            )
+        if not self._scheduled:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what was recorded to the files now."""
+        self._scheduled = False
+        if self._govector is not None and self._govector_lines:
+            _write_all(self._govector, self._govector_lines)
+        if self._jsonl is not None and self._jsonl_lines:
+            _write_all(self._jsonl, self._jsonl_lines)
+
+    def close(self) -> None:
+        """Write what is left and close both files; idempotent."""
+        self.flush()
+        for file in (self._govector, self._jsonl):
+            if file is not None:
+                file.close()
+        self._govector = self._jsonl = None
+
+
+def write_run_info(folder: Path, info: RunInfo) -> None:
+    """Write ``folder/run.json`` describing a run."""
+    (folder / RUN_INFO).write_text(
+        json.dumps(
+            {
+                "name": info.name,
+                "link": info.link,
+                "nodes": list(info.nodes),
+                "seed": info.seed,
+                "started": info.started,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+
+
+# -- reading ------------------------------------------------------------------------------------
+def event_files(folder: Path) -> list[Path]:
+    """The event logs of a run folder, sorted by name."""
+    return sorted(folder.glob("*" + EVENT_SUFFIX))
+
+
+def read_run_info(folder: Path) -> RunInfo | None:
+    """``folder/run.json`` (None when there is none); raises :class:`ConfigError` if malformed."""
+    path = folder / RUN_INFO
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    if type(value) is not dict:
+        raise ConfigError(f"{path} must hold a JSON object; fix or remove it")
+    nodes = value.get("nodes", [])
+    if type(nodes) is not list or not all(type(n) is str for n in nodes):
+        raise ConfigError(f"{path}: 'nodes' must be a list of node ids; fix or remove it")
+    for key in ("name", "link"):
+        if value.get(key) is not None and type(value[key]) is not str:
+            raise ConfigError(f"{path}: {key!r} must be a string; fix or remove it")
+    started = value.get("started")
+    if type(started) is int:
+        started = float(started)
+    return RunInfo(
+        name=value.get("name"),
+        link=value.get("link"),
+        nodes=tuple(nodes),
+        seed=value.get("seed"),
+        started=started if type(started) is float else None,
+    )
+
+
+def _bad(where: str, what: str) -> ConfigError:
+    return ConfigError(f"{where}: {what}; fix or remove that line")
+
+
+def _clock(where: str, name: str, value: Any) -> Clock:
+    if type(value) is not dict:
+        raise _bad(where, f"{name!r} must be an object of node id to counter")
+    for pid, counter in value.items():
+        if type(counter) is not int or counter <= 0 or not pid:
+            break
+    else:
+        return value
+    for pid, counter in value.items():
+        if type(counter) is not int or counter < 0 or not pid:
+            raise _bad(where, f"{name!r} entry {pid!r} must be a non-negative int")
+    return {pid: counter for pid, counter in value.items() if counter}
+
+
+def _str(where: str, entry: dict[str, Any], name: str) -> str:
+    value = entry.get(name)
+    if type(value) is not str or not value:
+        raise _bad(where, f"{name!r} must be a non-empty string")
+    return value
+
+
+def _mid(where: str, value: Any) -> MsgId:
+    if (
+        type(value) is not list
+        or len(value) != 3
+        or type(value[0]) is not str
+        or not value[0]
+        or type(value[1]) is not int
+        or type(value[2]) is not int
+        or value[1] < 0
+        or value[2] < 0
+    ):
+        raise _bad(where, "'id' must be [sender, incarnation, seq]")
+    return (value[0], value[1], value[2])
+
+
+def _time(entry: dict[str, Any]) -> float | None:
+    t = entry.get("t")
+    if type(t) is float:
+        return t if t - t == 0.0 else None  # finite
+    return float(t) if type(t) is int else None
+
+
+def _event(where: str, entry: Any) -> Event:
+    """Validate one decoded line; raises :class:`ConfigError` naming ``where``."""
+    if type(entry) is not dict:
+        raise _bad(where, "an event must be a JSON object")
+    node = _str(where, entry, "node")
+    inc = entry.get("inc")
+    if type(inc) is not int or inc < 0:
+        raise _bad(where, "'inc' must be a non-negative int")
+    ev = entry.get("ev")
+    if ev not in _KIND_SET:
+        raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
+    clock = _clock(where, "clock", entry.get("clock"))
+    t = _time(entry)
+    if ev in ("send", "failed"):
+        peer, mid = _str(where, entry, "to"), _mid(where, entry.get("id"))
+        return Event(where, node, inc, ev, clock, peer, mid, t=t)
+    if ev == "deliver":
+        return Event(
+            where,
+            node,
+            inc,
+            ev,
+            clock,
+            _str(where, entry, "from"),
+            _mid(where, entry.get("id")),
+            _clock(where, "msg_clock", entry.get("msg_clock")),
+            t=t,
+        )
+    if ev == "drop":
+        reason = str(entry.get("reason", ""))
+        return Event(where, node, inc, ev, clock, _str(where, entry, "from"), text=reason, t=t)
+    if ev == "init":
+        promises = entry.get("promises", [])
+        if type(promises) is not list or not all(type(p) is str for p in promises):
+            raise _bad(where, "'promises' must be a list of property names")
+        link = _str(where, entry, "link")
+        return Event(where, node, inc, ev, clock, link=link, promises=tuple(promises), t=t)
+    if ev == "stop":
+        clean = entry.get("clean")
+        if type(clean) is not bool:
+            raise _bad(where, "'clean' must be true or false")
+        return Event(where, node, inc, ev, clock, clean=clean, t=t)
+    return Event(where, node, inc, ev, clock, text=str(entry.get("text", "")), t=t)
+
+
+def _optional(read: Callable[..., Any], where: str, *args: Any) -> Any:
+    try:
+        return read(where, *args)
+    except ConfigError:
+        return None
+
+
+def _lenient_event(where: str, entry: Any) -> Event | None:
+    """An event when ``node``, ``ev`` and ``clock`` are right (other odd fields read as None)."""
+    if type(entry) is not dict:
+        return None
+    node, ev = entry.get("node"), entry.get("ev")
+    clock = _optional(_clock, where, "clock", entry.get("clock"))
+    if type(node) is not str or ev not in _KIND_SET or clock is None:
+        return None
+    inc, peer = entry.get("inc"), entry.get("to" if ev in ("send", "failed") else "from")
+    link, promises = entry.get("link"), entry.get("promises")
+    if type(promises) is not list or not all(type(p) is str for p in promises):
+        promises = []
+    return Event(
+        where,
+        node,
+        inc if type(inc) is int else None,
+        ev,
+        clock,
+        peer if type(peer) is str else None,
+        _optional(_mid, where, entry.get("id")),
+        _optional(_clock, where, "msg_clock", entry.get("msg_clock")),
+        link if type(link) is str else None,
+        tuple(promises),
+        entry.get("clean") is True,
+        str(entry.get("reason" if ev == "drop" else "text", "")),
+        _time(entry),
+    )
+
+
+def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:
+    """The events of one events file, in file order.
+
+    An unterminated, unparsable last line is what a kill in mid-write leaves: it is
+    skipped, with a sentence in ``notes``. Any other line that is not an event raises
+    :class:`ConfigError` naming ``file:line`` when ``strict``. A lenient read (for
+    pictures) skips it too, one note per line, replaces bytes that are not UTF-8, and
+    keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`).
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock event log") from exc
+    lines = text.split("\n")
+    cut = not text.endswith("\n") and bool(text)
+    name = str(path)
+    last = len(lines)
+    decode = json.JSONDecoder().decode
+    events: list[Event] = []
+    for number, line in enumerate(lines, 1):
+        if not line or line.isspace():
+            continue
+        where = f"{name}:{number}"
+        try:
+            entry = decode(line)
+        except ValueError:
+            if cut and number == last:
+                notes.append(f"{where}: skipped an unfinished last line (the node was killed)")
+                log.debug("%s: unfinished last line skipped", where)
+                continue
+            if strict:
+                raise _bad(where, "not a JSON object") from None
+            notes.append(f"{where}: not JSON, skipped")
+            continue
+        if strict:
+            events.append(_event(where, entry))
+            continue
+        event = _lenient_event(where, entry)
+        if event is None:
+            notes.append(f"{where}: not an event, skipped")
+            log.debug("%s: not an event, skipped: %.80r", where, line)
+            continue
+        events.append(event)
+    return events

@@ -46,6 +46,11 @@ class PerfectLink(UdpEndpoint):
         receive_capacity: int = 1024,
         send_window: int = 1024,
         max_datagram: int | None = None,
+        ack_delay: float = 0.002,
+        unreachable_after: float = 3.0,
+        rto_initial: float = 0.05,
+        rto_min: float = 0.005,
+        rto_max: float = 1.0,
         **kwargs: Any,
     ) -> None:
         self._session_options: dict[str, Any] = {
@@ -53,8 +58,16 @@ class PerfectLink(UdpEndpoint):
             "give_up_after": give_up_after,
             "receive_capacity": receive_capacity,
             "send_window": send_window,
+            "ack_delay": ack_delay,
+            "unreachable_after": unreachable_after,
+            "rto_initial": rto_initial,
+            "rto_min": rto_min,
+            "rto_max": rto_max,
         }
         self._max_datagram = max_datagram
+        # A misconfigured session option fails now, not at the first add_peer.
+        probe_datagram = max_datagram or NETWORK_DATAGRAM
+        PeerSession("probe", 0, "peer", max_datagram=probe_datagram, **self._session_options)
         super().__init__(*args, **kwargs)
         self.sessions: dict[str, PeerSession] = {}
         self._dirty: set[str] = set()

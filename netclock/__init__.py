@@ -8,8 +8,6 @@ from netclock.errors import (
     AuthenticationError,
     ClockError,
     ConfigError,
-    DeliveryFailed,
-    LinkBroken,
     LinkClosed,
     LinkError,
     NetclockError,
@@ -19,7 +17,7 @@ from netclock.errors import (
     WireError,
 )
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
+from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
 from netclock.node import Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
@@ -48,20 +46,19 @@ __all__ = [
     "ClockError",
     "ConfigError",
     "Delivery",
-    "DeliveryFailed",
     "Failure",
+    "FairLossOptions",
     "FaultPlan",
-    "LinkBroken",
     "LinkClosed",
     "LinkError",
     "MessageId",
     "NetclockError",
     "Node",
     "Ordering",
-    "PeerReachable",
-    "PeerUnreachable",
+    "PerfectLinkOptions",
     "ProtocolViolation",
-    "SendFailed",
+    "StubbornOptions",
+    "TlsOptions",
     "UsageError",
     "VectorClock",
     "WindowFull",

@@ -391,7 +391,21 @@ class Node:
     def _deliver(
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
-        self._deliver_batch(sender, incarnation, ((seq, clock, payload),))
+        """Deliver one message: :meth:`_deliver_batch` for one, without its loops."""
+        clocks, refusal = receive_all(self.id, self._clock, (clock,))
+        if refusal is not None:
+            self._drop(sender, incarnation, seq, refusal)
+            return
+        new_clock = self._clock = clocks[0]
+        inbox = self._inbox
+        inbox.append(_new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq)))
+        if self._recorder is not None:
+            self._record_delivery(sender, incarnation, seq, clock, new_clock)
+        self.delivered += 1
+        if len(inbox) >= self._inbox_size:
+            self._inbox_full = True
+        if self._waiters:
+            self._wake_one()
 
     def _deliver_batch(
         self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]

@@ -81,7 +81,7 @@ def breakdown(count: int) -> None:
         (session, "get_timer", "core.get_timer"),
         (reliable.PerfectLink, "_pump", "adapter._pump (total)"),
         (udp.UdpEndpoint, "datagram_received", "udp.datagram_received (total)"),
-        (node_module.Node, "link_deliver_batch", "node.link_deliver_batch"),
+        (node_module.Node, "_deliver_batch", "node._deliver_batch"),
         (node_module.Node, "send_nowait", "node.send_nowait (total)"),
     ):
         _wrap(owner, name, label, acc, calls)

@@ -8,8 +8,6 @@ from netclock.errors import (
     AuthenticationError,
     ClockError,
     ConfigError,
-    DeliveryFailed,
-    LinkBroken,
     LinkClosed,
     LinkError,
     NetclockError,
@@ -20,7 +18,7 @@ from netclock.errors import (
 )
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
-from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
+from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
 from netclock.node import Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
@@ -49,8 +47,8 @@ __all__ = [
     "ClockError",
     "ConfigError",
     "Delivery",
-    "DeliveryFailed",
     "Failure",
+    "FairLossOptions",
     "FaultPlan",
     "DelayModel",
     "ExponentialDelay",
@@ -59,17 +57,16 @@ __all__ = [
     "NoDelay",
     "Partition",
     "UniformDelay",
-    "LinkBroken",
     "LinkClosed",
     "LinkError",
     "MessageId",
     "NetclockError",
     "Node",
     "Ordering",
-    "PeerReachable",
-    "PeerUnreachable",
+    "PerfectLinkOptions",
     "ProtocolViolation",
-    "SendFailed",
+    "StubbornOptions",
+    "TlsOptions",
     "UsageError",
     "VectorClock",
     "WindowFull",

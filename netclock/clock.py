@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from netclock.errors import ClockError
@@ -159,22 +159,10 @@ class VectorClock:
         Raises :class:`ClockError` when ``message_clock`` claims more for ``pid`` than this
         clock holds: a message cannot know of events its receiver has not had yet.
         """
-        entries = self._entries.copy()
-        get = entries.get
-        for other, value in message_clock._entries.items():
-            if value > get(other, 0):
-                if other == pid:
-                    raise ClockError(
-                        f"message clock claims {pid}:{value} but {pid} is only at {get(pid, 0)}"
-                    )
-                entries[other] = value
-        own = get(pid, 0)
-        if own >= MAX_COUNTER:
-            raise ClockError(f"counter for {pid!r} would pass 2**64-1")
-        entries[pid] = own + 1
-        clock = _new_clock(VectorClock)
-        clock._entries = entries
-        return clock
+        clocks, refusal = receive_all(pid, self, (message_clock,))
+        if refusal is not None:
+            raise refusal
+        return clocks[0]
 
     # -- order ------------------------------------------------------------------------------
     def compare(self, other: VectorClock) -> Ordering:
@@ -260,3 +248,42 @@ class VectorClock:
         except (ValueError, RecursionError) as exc:
             raise ClockError(f"not a clock: {text!r}") from exc
         return cls.from_wire(value)
+
+
+def receive_all(
+    pid: str, clock: VectorClock, message_clocks: Iterable[VectorClock]
+) -> tuple[list[VectorClock], ClockError | None]:
+    """GoVector's receive rule, applied by ``pid`` to messages in order, starting at ``clock``.
+
+    Each message is a receive event: the entry-wise max with the message's clock for every
+    other entry, then ``pid``'s own entry + 1. Returns the clock after each message, in
+    order, and ``None``; or, at the first message the rule refuses, the clocks before it
+    and the refusal (a :class:`ClockError` saying why): a message whose clock claims more
+    for ``pid`` than ``clock`` holds (it cannot know of events its receiver has not had),
+    or an own counter that would pass 2**64-1. Nothing after a refusal is applied.
+
+    This is the one place the rule is written (:meth:`VectorClock.receive` and the Node's
+    deliveries call it); it runs once per delivered message, so it is kept tight.
+    """
+    entries = clock._entries
+    own = entries.get(pid, 0)
+    out: list[VectorClock] = []
+    append = out.append
+    for message_clock in message_clocks:
+        new = entries.copy()
+        get = entries.get
+        for other, value in message_clock._entries.items():
+            if value > get(other, 0):
+                if other == pid:
+                    return out, ClockError(
+                        f"message clock claims {pid}:{value} but {pid} is only at {own}"
+                    )
+                new[other] = value
+        if own >= MAX_COUNTER:
+            return out, ClockError(f"counter for {pid!r} would pass 2**64-1")
+        own += 1
+        new[pid] = own
+        clock = _new_clock(VectorClock)
+        clock._entries = entries = new
+        append(clock)
+    return out, None

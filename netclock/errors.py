@@ -6,23 +6,22 @@
     ├── ClockError          a value that cannot be a vector clock (also a ValueError)
     ├── WireError           bytes from the network that are not a valid envelope
     │   └── ProtocolViolation   a valid envelope that breaks the protocol's rules
-    ├── UsageError          a local mistake: wrong argument, unserialisable payload
-    │   └── ConfigError     a bad cluster file, certificate folder or option
+    ├── UsageError          a local mistake: wrong argument, unserialisable payload,
+    │   │                   a node used before it is started
+    │   └── ConfigError     a bad cluster file, certificate folder or link option
     ├── AuthenticationError a peer whose certificate does not prove who it claims to be
     └── LinkError
-        ├── LinkClosed      you closed it
-        ├── LinkBroken      the world broke it (socket error, peer gone for good)
-        ├── WindowFull      a non-blocking send found the send window full
-        └── DeliveryFailed  a reliable link gave up on messages (they come back with ids)
+        ├── LinkClosed      you closed it: nothing more can be sent
+        └── WindowFull      a non-blocking send found the send window full
 
 Errors from the remote side (``WireError`` and below) never escape the event loop:
-links count them, log them at debug level and drop the offending bytes.
+links count them, log them at debug level and drop the offending bytes. What the world
+does to a link is not an exception either: a reliable link keeps retrying, reports an
+unanswering peer (``Node.unreachable``) and, with ``give_up_after`` set, hands the
+messages it gave up on back as ``Failure`` records (``Node.failures()``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from typing import Any
 
 
 class NetclockError(Exception):
@@ -58,11 +57,10 @@ class LinkError(NetclockError):
 
 
 class LinkClosed(LinkError):
-    """The link was closed by this process; nothing more can be sent."""
+    """The node (or link) was closed by this process; nothing more can be sent.
 
-
-class LinkBroken(LinkError):
-    """The link failed for a reason outside this process's control."""
+    Using a node before it is started is a :class:`UsageError`, not this.
+    """
 
 
 class WindowFull(LinkError):
@@ -75,12 +73,3 @@ class WindowFull(LinkError):
         )
         self.peer = peer
         self.window = window
-
-
-class DeliveryFailed(LinkError):
-    """A reliable link gave up on messages to ``peer``; ``failed`` holds them."""
-
-    def __init__(self, peer: str, failed: Sequence[tuple[Any, Any]]) -> None:
-        super().__init__(f"gave up on {len(failed)} message(s) to {peer!r}")
-        self.peer = peer
-        self.failed = list(failed)

@@ -8,33 +8,38 @@ manager; ``close()`` drains what is in flight and is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from netclock.clock import MAX_COUNTER, VectorClock, _new_clock, check_pid
+from netclock.clock import VectorClock, check_pid, receive_all
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import (
-    LINK_KINDS,
     PROMISES,
     Address,
+    GaveUp,
     Link,
     LinkEvent,
     PeerReachable,
     PeerUnreachable,
-    SendFailed,
     parse_address,
 )
+from netclock.links.options import LinkOptions, make_link
+from netclock.links.options import link_options as _link_options
 from netclock.observe.eventlog import EventRecorder
 
 log = logging.getLogger(__name__)
 
 _new_tuple = tuple.__new__
 """Builds a NamedTuple from a tuple without the Python-level ``__new__`` (hot paths)."""
+_clock_of = itemgetter(1)
+"""The clock of a ``(seq, clock, payload)`` message."""
 
 
 class MessageId(NamedTuple):
@@ -70,7 +75,8 @@ class Delivery(NamedTuple):
 
 
 class Failure(NamedTuple):
-    """A message a reliable link gave up on (only with a give-up time configured)."""
+    """A message a reliable link gave up on (only with ``give_up_after`` set): its peer, id
+    and payload. The peer may have received it, but will never deliver it later."""
 
     peer: str
     id: MessageId
@@ -86,7 +92,17 @@ class Node:
     """A process in a distributed system, with a vector clock on every message.
 
     Use it as ``async with Node("a", peers={"b": ("127.0.0.1", 9001)}) as node:``, then
-    ``await node.send("b", payload)`` and ``async for msg in node``.
+    ``await node.send("b", payload)`` and ``async for msg in node`` (or ``await
+    node.receive()``): any number of tasks may consume the inbox at once, each message
+    reaches exactly one of them, and ``close()`` ends them all once the inbox is empty.
+
+    What a reliable link reports comes back here: :meth:`failures` returns the messages it
+    gave up on (with ``give_up_after`` set) and :attr:`unreachable` the peers it currently
+    gets no answer from. ``link_options`` tunes the link: a
+    :class:`~netclock.links.options.PerfectLinkOptions` (``reliable``),
+    :class:`~netclock.links.options.TlsOptions`,
+    :class:`~netclock.links.options.StubbornOptions` or
+    :class:`~netclock.links.options.FairLossOptions`, or a mapping of the same names.
     """
 
     def __init__(
@@ -106,14 +122,13 @@ class Node:
         govector_log: str | Path | None = None,
         event_log: str | Path | None = None,
         close_timeout: float = 5.0,
-        link_options: Mapping[str, Any] | None = None,
+        link_options: LinkOptions | Mapping[str, Any] | None = None,
     ) -> None:
         try:
             self.id = check_pid(node_id)
         except ClockError as exc:
             raise UsageError(f"node id: {exc}") from None
-        if link not in LINK_KINDS:
-            raise UsageError(f"link {link!r} is not one of {', '.join(LINK_KINDS)}")
+        options = _link_options(link, link_options)
         if inbox_size < 1:
             raise UsageError("inbox_size must be at least 1")
         self.incarnation = new_incarnation() if incarnation is None else incarnation
@@ -123,7 +138,8 @@ class Node:
         self._inbox_size = inbox_size
         self._inbox_full = False
         """The inbox filled up since the last resume: the link may be holding messages back."""
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        """Consumers waiting for the inbox, oldest first; each wake-up takes one off."""
         self._close_timeout = close_timeout
         self._state = "new"
         self._failures: deque[Failure] = deque()
@@ -139,17 +155,19 @@ class Node:
             if govector_log is not None or event_log is not None
             else None
         )
-        self._link: Link = _make_link(
+        self._link: Link = make_link(
             link,
-            self,
-            parse_address(address),
+            self.id,
+            self.incarnation,
+            _LinkSide(self),
+            bind=parse_address(address),
+            options=options,
             faults=faults,
             fault_epoch=fault_epoch,
             fifo=fifo,
             give_up_after=give_up_after,
+            receive_capacity=inbox_size,
             cert_dir=cert_dir,
-            inbox_size=inbox_size,
-            options=dict(link_options or {}),
         )
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
@@ -176,7 +194,11 @@ class Node:
         await self.close()
 
     async def close(self) -> None:
-        """Wait (up to ``close_timeout``) for in-flight messages, then release everything."""
+        """Wait (up to ``close_timeout``) for in-flight messages, then release everything.
+
+        Consumers waiting on the inbox take what is left in it, then their ``async for``
+        ends (``receive()`` raises ``StopAsyncIteration``).
+        """
         if self._state in ("closing", "closed"):
             return
         was_running = self._state == "running"
@@ -193,13 +215,17 @@ class Node:
         if self._recorder is not None:
             self._recorder.record("stop", self._clock, "stop", clean=drained, stats=self.stats())
             self._recorder.close()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     # -- peers -----------------------------------------------------------------------------------
     @property
     def address(self) -> Address:
         """The address this node listens on (the real port after binding to port 0)."""
+        if self._state == "new":
+            raise UsageError(f"node {self.id!r} has no address until it is started{_START}")
         return self._link.address
 
     @property
@@ -240,6 +266,8 @@ class Node:
 
         Returns once the link has accepted the message (not when it is acknowledged),
         waiting while the peer's send window is full. ``event`` is the text logged.
+        Raises :class:`~netclock.errors.UsageError` before :meth:`start` and
+        :class:`~netclock.errors.LinkClosed` after :meth:`close`.
         """
         try:
             return self.send_nowait(peer, payload, event=event)
@@ -257,15 +285,7 @@ class Node:
         """Like :meth:`send`, but raises :class:`~netclock.errors.WindowFull` instead of waiting."""
         if self._state != "running" or peer not in self._peer_ids:
             self._check_sendable(peer)
-        # A send event: the own entry + 1 (VectorClock.tick, inlined; the own entry is
-        # always there, from 1 at the start).
-        entries = self._clock._entries.copy()
-        own = entries[self.id]
-        if own >= MAX_COUNTER:
-            raise ClockError(f"counter for {self.id!r} would pass 2**64-1")
-        entries[self.id] = own + 1
-        clock = _new_clock(VectorClock)
-        clock._entries = entries
+        clock = self._clock.tick(self.id)  # a send event
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
         self.sent += 1
@@ -276,8 +296,10 @@ class Node:
         return msg_id
 
     def _check_sendable(self, peer: str) -> None:
+        if self._state == "new":
+            raise UsageError(f"node {self.id!r} is not started{_START}")
         if self._state != "running":
-            raise LinkClosed(f"node {self.id!r} is {self._state}; start it before sending")
+            raise LinkClosed(f"node {self.id!r} is {self._state}; nothing more can be sent")
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)
@@ -302,104 +324,108 @@ class Node:
                 if self._inbox_full and len(inbox) < self._inbox_size // 2:
                     self._inbox_full = False
                     self._link.resume_reading()
+                if inbox and self._waiters:
+                    self._wake_one()  # more is there: pass it on to the next consumer
                 return delivery
             if self._state == "closed":
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
+                await waiter
+            except asyncio.CancelledError:
+                self._leave(waiter)
+                raise
 
     async def receive(self, timeout: float | None = None) -> Delivery:
-        """The next delivery; raises ``TimeoutError`` after ``timeout`` seconds."""
-        return await asyncio.wait_for(self.__anext__(), timeout)
+        """The next delivery; raises ``TimeoutError`` after ``timeout`` seconds.
+
+        Once the node is closed and the inbox empty it raises ``StopAsyncIteration``.
+        A timeout or a cancellation takes nothing out of the inbox.
+        """
+        async with asyncio.timeout(timeout):
+            return await self.__anext__()
+
+    def _wake_one(self) -> None:
+        """Wake the longest-waiting consumer still waiting (one message, one consumer)."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _leave(self, waiter: asyncio.Future[None]) -> None:
+        """A consumer stops waiting (cancelled, timed out) without taking a message.
+
+        Never woken: it leaves the queue. Woken already: the wake-up was meant for a
+        message still in the inbox, so it goes to the next consumer.
+        """
+        if waiter.cancelled():
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(waiter)
+        elif self._inbox:
+            self._wake_one()
 
     def failures(self) -> list[Failure]:
-        """Messages a reliable link gave up on since the last call (their ids and payloads)."""
+        """Messages a reliable link gave up on since the last call (their ids and payloads).
+
+        Only with ``give_up_after`` set; without it a reliable link never gives up.
+        """
         out = list(self._failures)
         self._failures.clear()
         return out
 
     @property
     def unreachable(self) -> frozenset[str]:
-        """Peers the link currently reports as not answering."""
+        """Peers the link currently gets no answer from (their messages are kept)."""
         return frozenset(self._unreachable)
 
-    # -- callbacks from the link (LinkUser) -----------------------------------------------------
-    def link_room(self) -> int:
+    # -- what the link calls (through _LinkSide) --------------------------------------------------
+    def _room(self) -> int:
         room = self._inbox_size - len(self._inbox)
         if room <= 0:
             self._inbox_full = True
         return room
 
-    def link_deliver(
+    def _deliver(
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
-        me = self.id
-        entries = self._clock._entries
-        new = entries.copy()
-        get = entries.get
-        # GoVector's receive rule, as in link_deliver_batch.
-        for pid, value in clock._entries.items():
-            if value > get(pid, 0):
-                if pid == me:
-                    self._refuse(sender, incarnation, seq, clock)
-                    return
-                new[pid] = value
-        own = new[me]
-        if own >= MAX_COUNTER:
-            self._refuse(sender, incarnation, seq, clock)
+        """Deliver one message: :meth:`_deliver_batch` for one, without its loops."""
+        clocks, refusal = receive_all(self.id, self._clock, (clock,))
+        if refusal is not None:
+            self._drop(sender, incarnation, seq, refusal)
             return
-        new[me] = own + 1
-        new_clock = _new_clock(VectorClock)
-        new_clock._entries = new
-        self._clock = new_clock
-        self.delivered += 1
+        new_clock = self._clock = clocks[0]
         inbox = self._inbox
         inbox.append(_new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq)))
         if self._recorder is not None:
             self._record_delivery(sender, incarnation, seq, clock, new_clock)
+        self.delivered += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiters:
+            self._wake_one()
 
-    def link_deliver_batch(
+    def _deliver_batch(
         self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]
     ) -> None:
         """Deliver ``(seq, clock, payload)`` messages of one sender incarnation, in order.
 
-        Each is a receive event (a tick and a merge, GoVector's rule). A message whose clock
-        claims more for this node than it has produced is counted, logged and dropped. The
-        caller keeps within :meth:`link_room`.
+        Each is a receive event (:func:`~netclock.clock.receive_all`); a message the rule
+        refuses is counted, logged and dropped. The link keeps within :meth:`_room`.
         """
         me = self.id
-        clock = self._clock
-        entries = clock._entries
-        own = entries[me]
         inbox = self._inbox
         before = len(inbox)
-        append = inbox.append
         recorder = self._recorder
-        for seq, message_clock, payload in messages:
-            # GoVector's receive rule, as VectorClock.receive (inlined: a call per message
-            # would cost as much as the rule itself): the max of every other entry, then
-            # own entry + 1; a message that claims more for this node is dropped.
-            new = entries.copy()
-            get = entries.get
-            for pid, value in message_clock._entries.items():
-                if value > get(pid, 0):
-                    if pid == me:
-                        break
-                    new[pid] = value
-            else:
-                if own < MAX_COUNTER:
-                    own += 1
-                    new[me] = own
-                    clock = _new_clock(VectorClock)
-                    clock._entries = entries = new
+        rest = messages
+        while rest:
+            clocks, refusal = receive_all(me, self._clock, map(_clock_of, rest))
+            if clocks:
+                self._clock = clocks[-1]
+                append = inbox.append
+                for (seq, message_clock, payload), clock in zip(rest, clocks, strict=False):
                     append(
                         _new_tuple(
                             Delivery, (sender, payload, message_clock, clock, incarnation, seq)
@@ -407,19 +433,18 @@ class Node:
                     )
                     if recorder is not None:
                         self._record_delivery(sender, incarnation, seq, message_clock, clock)
-                    continue
-            self._clock = clock
-            self._refuse(sender, incarnation, seq, message_clock)
-        self._clock = clock
+            if refusal is None:
+                break
+            self._drop(sender, incarnation, rest[len(clocks)][0], refusal)
+            rest = rest[len(clocks) + 1 :]
         delivered = len(inbox) - before
         if not delivered:
             return
         self.delivered += delivered
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiters:
+            self._wake_one()
 
     def _record_delivery(
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, new_clock: VectorClock
@@ -434,29 +459,20 @@ class Node:
             **{"from": sender},
         )
 
-    def _refuse(self, sender: str, incarnation: int, seq: int, clock: VectorClock) -> None:
-        """Drop a message the receive rule refuses, with :meth:`VectorClock.receive`'s reason."""
-        try:
-            self._clock.receive(self.id, clock)
-        except ClockError as exc:
-            self._drop(sender, incarnation, seq, exc)
-        else:  # pragma: no cover - the inlined rule and VectorClock.receive agree
-            self._drop(sender, incarnation, seq, ClockError("refused by the receive rule"))
-
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1
         log.debug("%s: dropped %s:%d:%d: %s", self.id, sender, incarnation, seq, exc)
         if self._recorder is not None:
             self._recorder.record("drop", self._clock, "drop", reason=str(exc), **{"from": sender})
 
-    def link_event(self, event: LinkEvent) -> None:
+    def _on_link_event(self, event: LinkEvent) -> None:
         if isinstance(event, PeerUnreachable):
             self._unreachable.add(event.peer)
             log.info("%s: peer %s is not answering", self.id, event.peer)
         elif isinstance(event, PeerReachable):
             self._unreachable.discard(event.peer)
             log.info("%s: peer %s answers again", self.id, event.peer)
-        elif isinstance(event, SendFailed):
+        elif isinstance(event, GaveUp):
             for seq, payload in event.messages:
                 msg_id = MessageId(self.id, event.incarnation, seq)
                 self._failures.append(Failure(event.peer, msg_id, payload))
@@ -492,59 +508,21 @@ class Node:
             "link": link,
         }
 
-    def flush_logs(self) -> None:
-        """Write buffered log lines to disk now."""
-        if self._recorder is not None:
-            self._recorder.flush()
+
+_START = "; use `async with node` or `await node.start()` first"
 
 
-def _make_link(
-    kind: str,
-    user: Node,
-    address: Address,
-    *,
-    faults: FaultPlan | None,
-    fault_epoch: float | None,
-    fifo: bool,
-    give_up_after: float | None,
-    cert_dir: str | Path | None,
-    inbox_size: int,
-    options: dict[str, Any],
-) -> Link:
-    common: dict[str, Any] = {"bind": address, "faults": faults, "fault_epoch": fault_epoch}
-    if kind == "fairloss":
-        from netclock.links.fairloss import FairLossLink
+class _LinkSide:
+    """What the Node offers its link (:class:`~netclock.links.base.LinkUser`), kept private.
 
-        return FairLossLink(user.id, user.incarnation, user, **common, **options)
-    if kind == "stubborn":
-        from netclock.links.stubborn import StubbornLink
+    The link calls these from the event loop; they are the Node's own bound methods, so
+    going through this object costs nothing per message.
+    """
 
-        return StubbornLink(user.id, user.incarnation, user, **common, **options)
-    if kind == "reliable":
-        from netclock.links.perfect import PerfectLink
+    __slots__ = ("link_deliver", "link_deliver_batch", "link_event", "link_room")
 
-        return PerfectLink(
-            user.id,
-            user.incarnation,
-            user,
-            fifo=fifo,
-            give_up_after=give_up_after,
-            receive_capacity=inbox_size,
-            **common,
-            **options,
-        )
-    from netclock.links.tls.link import TlsLink
-
-    if cert_dir is None:
-        raise UsageError("the tls link needs cert_dir (create one with `netclock certs init`)")
-    return TlsLink(
-        user.id,
-        user.incarnation,
-        user,
-        cert_dir=cert_dir,
-        fifo=fifo,
-        give_up_after=give_up_after,
-        receive_capacity=inbox_size,
-        **common,
-        **options,
-    )
+    def __init__(self, node: Node) -> None:
+        self.link_deliver = node._deliver
+        self.link_deliver_batch = node._deliver_batch
+        self.link_room = node._room
+        self.link_event = node._on_link_event

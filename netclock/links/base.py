@@ -38,9 +38,14 @@ def parse_address(text: str | Address) -> Address:
     return (host.strip("[]"), int(port))
 
 
+# -- the one event vocabulary, from the session core through the link to the Node -------------
 @dataclass(frozen=True, slots=True)
 class PeerUnreachable:
-    """The link has had no answer from ``peer`` for a while; its messages are kept."""
+    """No ack from ``peer`` for ``unreachable_after`` seconds while messages were held.
+
+    Nothing is lost: the messages are kept and probed, and :class:`PeerReachable` follows
+    when the peer answers again. The Node lists such peers in ``Node.unreachable``.
+    """
 
     peer: str
 
@@ -53,19 +58,30 @@ class PeerReachable:
 
 
 @dataclass(frozen=True, slots=True)
-class SendFailed:
-    """A reliable link gave up on these messages to ``peer``: ``(seq, payload)`` pairs."""
+class GaveUp:
+    """A reliable link gave up on messages to ``peer``, unacknowledged for ``give_up_after`` s.
+
+    ``messages`` holds ``(seq, payload)`` pairs in sequence order, sent by this node's
+    ``incarnation``. The peer may have received some (an ack may have been lost) but will
+    deliver none of them later. The Node hands each back as a ``Failure`` with its id
+    (``Node.failures()``).
+    """
 
     peer: str
     incarnation: int
     messages: tuple[tuple[int, Any], ...]
 
 
-LinkEvent = PeerUnreachable | PeerReachable | SendFailed
+LinkEvent = PeerUnreachable | PeerReachable | GaveUp
+"""What a link reports about a peer: the session core emits these, links pass them on."""
 
 
 class LinkUser(Protocol):
-    """The callbacks a link makes into its owner (the Node)."""
+    """The callbacks a link makes into its owner.
+
+    The Node implements them on a private object it hands to its link, so they are not
+    part of the Node's public surface.
+    """
 
     def link_deliver(
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
@@ -81,7 +97,7 @@ class LinkUser(Protocol):
         """How many more messages the application's inbox can take now."""
 
     def link_event(self, event: LinkEvent) -> None:
-        """Something the application may want to know about a peer."""
+        """A :data:`LinkEvent`, exactly as the session core (or the link) emitted it."""
 
 
 class Link(Protocol):

@@ -15,9 +15,9 @@ import zlib
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.errors import LinkClosed
-from netclock.links.base import PeerReachable, PeerUnreachable, SendFailed
-from netclock.links.session import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
+from netclock.errors import UsageError
+from netclock.links.base import LinkEvent
+from netclock.links.session import PeerSession
 from netclock.links.udp import UdpEndpoint
 from netclock.wire.envelope import Envelope, Segment
 
@@ -46,6 +46,11 @@ class PerfectLink(UdpEndpoint):
         receive_capacity: int = 1024,
         send_window: int = 1024,
         max_datagram: int | None = None,
+        ack_delay: float = 0.002,
+        unreachable_after: float = 3.0,
+        rto_initial: float = 0.05,
+        rto_min: float = 0.005,
+        rto_max: float = 1.0,
         **kwargs: Any,
     ) -> None:
         self._session_options: dict[str, Any] = {
@@ -53,8 +58,16 @@ class PerfectLink(UdpEndpoint):
             "give_up_after": give_up_after,
             "receive_capacity": receive_capacity,
             "send_window": send_window,
+            "ack_delay": ack_delay,
+            "unreachable_after": unreachable_after,
+            "rto_initial": rto_initial,
+            "rto_min": rto_min,
+            "rto_max": rto_max,
         }
         self._max_datagram = max_datagram
+        # A misconfigured session option fails now, not at the first add_peer.
+        probe_datagram = max_datagram or NETWORK_DATAGRAM
+        PeerSession("probe", 0, "peer", max_datagram=probe_datagram, **self._session_options)
         super().__init__(*args, **kwargs)
         self.sessions: dict[str, PeerSession] = {}
         self._dirty: set[str] = set()
@@ -86,7 +99,7 @@ class PerfectLink(UdpEndpoint):
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         loop = self._loop
         if loop is None:
-            raise LinkClosed("link is not started")
+            raise UsageError("link is not started; call start() first")
         seq = self.sessions[peer].send(clock, payload, loop.time())
         self._dirty.add(peer)
         if self._flush_handle is None and not self._closed:
@@ -196,16 +209,9 @@ class PerfectLink(UdpEndpoint):
             self._datagram_counter += 1
             self.transmit(peer, datagram, (zlib.crc32(datagram),), self._datagram_counter)
 
-    def _dispatch(self, events: list[SessionEvent]) -> None:
+    def _dispatch(self, events: list[LinkEvent]) -> None:
         for event in events:
-            if isinstance(event, Unreachable):
-                self.user.link_event(PeerUnreachable(event.peer))
-            elif isinstance(event, Reachable):
-                self.user.link_event(PeerReachable(event.peer))
-            elif isinstance(event, GaveUp):
-                self.user.link_event(
-                    SendFailed(event.peer, self.incarnation, tuple(event.messages))
-                )
+            self.user.link_event(event)
 
     def _arm(self, peer: str, session: PeerSession) -> None:
         """Keep one timer per session, re-armed only when the deadline moves earlier.

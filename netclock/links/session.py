@@ -20,7 +20,7 @@ How an adapter drives it (the aioquic pattern)::
     for datagram in session.datagrams_to_send(now): ...  # put on the wire
     deadline = session.get_timer()                   # re-arm one timer at this time
     session.handle_timer(now)                        # when it fires, then send again
-    for event in session.events(): ...               # Unreachable / Reachable / GaveUp
+    for event in session.events(): ...               # links.base.LinkEvent
 
 Call ``datagrams_to_send`` after every input (send, receive, pop, timer, reconnect) and
 re-read ``get_timer`` afterwards.
@@ -48,13 +48,13 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError, UsageError, WindowFull
+from netclock.links.base import GaveUp, LinkEvent, PeerReachable, PeerUnreachable
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
 
@@ -97,42 +97,6 @@ STAT_KEYS = (
     "gave_up",
 )
 """Every counter in :attr:`PeerSession.stats` (all start at 0)."""
-
-
-# -- events -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Unreachable:
-    """No ack from ``peer`` for ``unreachable_after`` seconds while messages were held.
-
-    The messages are kept and probed at ``rto_max``; :class:`Reachable` follows when an
-    ack arrives again.
-    """
-
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Reachable:
-    """``peer`` acknowledged again after an :class:`Unreachable`."""
-
-    peer: str
-
-
-@dataclass(frozen=True, slots=True)
-class GaveUp:
-    """Messages unacknowledged for ``give_up_after`` seconds, removed from the session.
-
-    ``messages`` holds ``(seq, payload)`` pairs in sequence order. The peer may or may not
-    have received them (an ack may have been lost); it will deliver none of them later.
-    """
-
-    peer: str
-    messages: list[tuple[int, Any]]
-
-
-SessionEvent = Unreachable | Reachable | GaveUp
 
 
 def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
@@ -243,7 +207,7 @@ class PeerSession:
             - self._header_bytes
             - (_PLAIN_ACK_BYTES + _WORST_SACK_BYTES)
         )
-        self._events: list[SessionEvent] = []
+        self._events: list[LinkEvent] = []
 
         # -- sending side: our messages to the peer --
         # Messages not yet cumulatively acked or given up are exactly seqs base..next_seq-1.
@@ -351,7 +315,7 @@ class PeerSession:
 
     @property
     def unreachable(self) -> bool:
-        """True between an :class:`Unreachable` event and the next ack."""
+        """True between a ``PeerUnreachable`` event and the next ack."""
         return self._unreachable
 
     # -- receiving --------------------------------------------------------------------------------
@@ -605,7 +569,7 @@ class PeerSession:
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
-            self._events.append(Reachable(self.peer_id))
+            self._events.append(PeerReachable(self.peer_id))
         self._peer_window = window
         # RTT sample (Karn): from the most recently sent of the newly acked messages, and
         # only if it went out once; otherwise the ack may answer a resend, or it may have
@@ -927,7 +891,7 @@ class PeerSession:
             and self._progress_at + self.unreachable_after <= due
         ):
             self._unreachable = True
-            self._events.append(Unreachable(self.peer_id))
+            self._events.append(PeerUnreachable(self.peer_id))
             log.debug("%s unreachable: no ack for %.3f s", self.peer_id, self.unreachable_after)
         if self._ack_deadline is not None and self._ack_deadline <= due:
             self._ack_deadline = None
@@ -991,7 +955,7 @@ class PeerSession:
         self._announce = True
         if given:
             self.stats["gave_up"] += len(given)
-            self._events.append(GaveUp(self.peer_id, given))
+            self._events.append(GaveUp(self.peer_id, self.local_incarnation, tuple(given)))
             log.debug("gave up on %d message(s) to %s", len(given), self.peer_id)
         if self.retransmit:
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
@@ -1017,7 +981,7 @@ class PeerSession:
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
-            self._events.append(Reachable(self.peer_id))
+            self._events.append(PeerReachable(self.peer_id))
         self._unsack_and_requeue()
         if self._rx_inc is not None:
             self._ack_now = True
@@ -1026,8 +990,11 @@ class PeerSession:
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
 
     # -- events -----------------------------------------------------------------------------------
-    def events(self) -> list[SessionEvent]:
-        """Drain the events since the last call: Unreachable, Reachable, GaveUp."""
+    def events(self) -> list[LinkEvent]:
+        """Drain the events since the last call (PeerUnreachable, PeerReachable, GaveUp).
+
+        They are the links' own vocabulary: an adapter hands them to its user unchanged.
+        """
         events = self._events
         if not events:
             return []

@@ -8,7 +8,7 @@ import socket
 import time
 from typing import Any, cast
 
-from netclock.errors import ConfigError, LinkClosed, WireError
+from netclock.errors import ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, LinkUser
@@ -96,7 +96,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     @property
     def address(self) -> Address:
         if self._transport is None:
-            raise LinkClosed("link is not started")
+            raise UsageError("link is not started; call start() first")
         sockname = self._transport.get_extra_info("sockname")
         return (sockname[0], sockname[1])
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.clock import MAX_COUNTER, Ordering, VectorClock, check_pid
+from netclock.clock import MAX_COUNTER, Ordering, VectorClock, check_pid, receive_all
 from netclock.errors import ClockError, NetclockError
 
 PROPERTY = settings(max_examples=150, deadline=None, print_blob=True)
@@ -223,6 +223,59 @@ def test_tick_rejects_an_invalid_process_id(pid: Any) -> None:
 
 
 # -- zero entries -----------------------------------------------------------------------------
+
+
+# -- the receive rule ----------------------------------------------------------------------------
+
+
+def _received_by_definition(pid: str, clock: VectorClock, message: VectorClock) -> VectorClock:
+    """GoVector's rule as written: own entry + 1, the entry-wise max for every other one."""
+    entries = {other: max(clock[other], message[other]) for other in set(clock) | set(message)}
+    entries[pid] = clock[pid] + 1
+    return VectorClock(entries)
+
+
+@PROPERTY
+@given(small_clocks, st.lists(small_clocks, max_size=6))
+def test_receive_all_applies_the_rule_message_by_message_until_a_refusal(
+    start: VectorClock, messages: list[VectorClock]
+) -> None:
+    clocks, refusal = receive_all("a", start, messages)
+    expected: list[VectorClock] = []
+    current = start
+    for message in messages:
+        if message["a"] > current["a"]:  # knows of events "a" has not had
+            assert isinstance(refusal, ClockError)
+            break
+        current = _received_by_definition("a", current, message)
+        expected.append(current)
+    else:
+        assert refusal is None
+    assert clocks == expected
+
+
+@PROPERTY
+@given(small_clocks, small_clocks)
+def test_receive_is_the_rule_for_one_message(start: VectorClock, message: VectorClock) -> None:
+    if message["a"] > start["a"]:
+        with pytest.raises(ClockError, match="claims a:"):
+            start.receive("a", message)
+    else:
+        assert start.receive("a", message) == _received_by_definition("a", start, message)
+
+
+def test_receive_all_stops_at_the_first_refusal() -> None:
+    start = VectorClock({"b": 1})
+    messages = [VectorClock({"a": 1}), VectorClock({"b": 9}), VectorClock({"a": 2})]
+    clocks, refusal = receive_all("b", start, messages)
+    assert clocks == [VectorClock({"a": 1, "b": 2})]
+    assert isinstance(refusal, ClockError)
+    assert str(refusal) == "message clock claims b:9 but b is only at 2"
+
+
+def test_receive_past_the_largest_counter_is_refused() -> None:
+    clocks, refusal = receive_all("b", VectorClock({"b": MAX_COUNTER}), [VectorClock({"a": 1})])
+    assert (clocks, str(refusal)) == ([], "counter for 'b' would pass 2**64-1")
 
 
 def test_missing_entries_count_as_zero() -> None:

@@ -18,13 +18,8 @@ from hypothesis import strategies as st
 
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError, UsageError, WindowFull
-from netclock.links.session import (
-    GaveUp,
-    PeerSession,
-    Reachable,
-    SessionEvent,
-    Unreachable,
-)
+from netclock.links.base import GaveUp, LinkEvent, PeerReachable, PeerUnreachable
+from netclock.links.session import PeerSession
 from netclock.wire import envelope as wire
 
 PROPERTY = settings(max_examples=40, deadline=None, print_blob=True)
@@ -102,7 +97,7 @@ class Net:
         self.drop: Callable[[str, bytes], bool] | None = None
         self.sent: dict[str, dict[int, Any]] = {a.local_id: {}, b.local_id: {}}
         self.delivered: dict[str, list[Delivered]] = {a.local_id: [], b.local_id: []}
-        self.events: dict[str, list[SessionEvent]] = {a.local_id: [], b.local_id: []}
+        self.events: dict[str, list[LinkEvent]] = {a.local_id: [], b.local_id: []}
         self.log: list[tuple[float, str, bytes]] = []
         self.max_buffered = 0
         self._heap: list[tuple[float, int, str, bytes]] = []
@@ -732,7 +727,7 @@ def test_unreachable_after_silence_then_reachable_when_acks_return() -> None:
     net.drop = lambda src, _: src == "a"
     net.queue("a", ["hello"])
     net.run(lambda: bool(net.events["a"]), max_time=10.0)
-    assert net.events["a"] == [Unreachable("b")]
+    assert net.events["a"] == [PeerUnreachable("b")]
     assert net.now == pytest.approx(3.0, abs=0.01)
     start = len(net.log)
     net.run(lambda: False, max_time=net.now + 5.0)
@@ -744,7 +739,7 @@ def test_unreachable_after_silence_then_reachable_when_acks_return() -> None:
     net.drop = None
     net.run(net.all_delivered, max_time=net.now + 5.0)
     net.run(lambda: len(net.events["a"]) == 2, max_time=net.now + 5.0)
-    assert net.events["a"] == [Unreachable("b"), Reachable("b")]
+    assert net.events["a"] == [PeerUnreachable("b"), PeerReachable("b")]
     check_perfect_link(net, "a", fifo=True, context="seed=5")
 
 
@@ -758,14 +753,14 @@ def test_give_up_hands_messages_back_and_the_receiver_skips_them() -> None:
     move(b, a, 0.002)  # ack: cumulative 1, selective (4, 4)
     assert [seq for _, seq, _ in drain(b)] == [1]
     now = 0.002
-    events: list[SessionEvent] = []
+    events: list[LinkEvent] = []
     while not events:  # the network to b is down from now on
         now = a.get_timer() or 0.0
         a.handle_timer(now)
         a.datagrams_to_send(now)
         events = a.events()
     assert now == pytest.approx(1.0, abs=0.002)
-    assert events == [GaveUp("b", [(2, "m2".ljust(70)), (3, "m3".ljust(70))])]
+    assert events == [GaveUp("b", 1, ((2, "m2".ljust(70)), (3, "m3".ljust(70))))]
     assert a.unacked == 0
     assert a.stats["gave_up"] == 2
     a.send(clock_of(5), "m5", now)
@@ -823,7 +818,7 @@ def test_without_retransmit_there_is_no_timer_driven_resend() -> None:
     assert a.get_timer() == pytest.approx(3.0)  # only the unreachable check
     a.handle_timer(3.0)
     assert a.datagrams_to_send(3.0) == []
-    assert a.events() == [Unreachable("b")]
+    assert a.events() == [PeerUnreachable("b")]
     assert a.stats["retransmitted"] == 0
 
 

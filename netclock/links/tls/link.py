@@ -37,8 +37,8 @@ from typing import Any, cast
 from netclock.clock import VectorClock
 from netclock.errors import AuthenticationError, ConfigError, LinkClosed, UsageError, WireError
 from netclock.faults.plan import DelayModel, FaultPlan
-from netclock.links.base import Address, LinkUser, PeerReachable, PeerUnreachable, SendFailed
-from netclock.links.session import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
+from netclock.links.base import Address, LinkEvent, LinkUser
+from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
 from netclock.wire.envelope import Hello, Limits, Segment, decode, encode_hello
 from netclock.wire.framing import DEFAULT_MAX_FRAME, FrameReader, FrameTooLarge, encode_frames
@@ -483,7 +483,7 @@ class TlsLink:
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None:
-            raise LinkClosed("the tls link is not started")
+            raise UsageError("the tls link is not started; call start() first")
         return loop
 
     async def start(self) -> None:
@@ -510,7 +510,7 @@ class TlsLink:
         """The address this link listens on."""
         server = self._server
         if server is None or not server.sockets:
-            raise LinkClosed("link is not started")
+            raise UsageError("link is not started; call start() first")
         return _address(server.sockets[0].getsockname())
 
     @property
@@ -1145,15 +1145,10 @@ class TlsLink:
             idle.set()
             self._idle = None
 
-    def _events(self, events: list[SessionEvent]) -> None:
+    def _events(self, events: list[LinkEvent]) -> None:
         user = self.user
         for event in events:
-            if isinstance(event, Unreachable):
-                user.link_event(PeerUnreachable(event.peer))
-            elif isinstance(event, Reachable):
-                user.link_event(PeerReachable(event.peer))
-            elif isinstance(event, GaveUp):
-                user.link_event(SendFailed(event.peer, self.incarnation, tuple(event.messages)))
+            user.link_event(event)
 
     def _arm(self, state: _Peer, deadline: float) -> None:
         """Re-arm the session's one timer at ``deadline``, earlier than the armed one.

@@ -34,6 +34,7 @@ SANS_IO_CORES = (
     "faults",
     "links/session.py",
     "links/rtt.py",
+    "links/tls/handshake.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -180,8 +180,8 @@ class Admission:
                 Refusal.NOT_EXPECTED,
                 f"the peer is node {certified!r}, not the expected {hs.dialed_to!r}",
             )
-        if certified not in self.known:
-            return self._refuse(hs, Refusal.UNKNOWN_PEER, f"node {certified!r} is not a known peer")
+        if (refused := self._unknown(hs, certified)) is not None:
+            return refused
         if partitioned:
             return self._refuse(hs, Refusal.PARTITIONED, f"partitioned from {certified!r}")
         hs.peer = certified
@@ -212,8 +212,8 @@ class Admission:
                 Refusal.NOT_FOR_US,
                 f"node {peer!r} says hello to {hello.receiver!r}, not to us",
             )
-        if peer not in self.known:
-            return self._refuse(hs, Refusal.UNKNOWN_PEER, f"node {peer!r} is not a known peer")
+        if (refused := self._unknown(hs, peer)) is not None:
+            return refused
         if hello.incarnation < oldest:
             return self._refuse(
                 hs,
@@ -265,6 +265,13 @@ class Admission:
         hs.state = ConnState.CLOSED
         hs.deadline = None
         self._uncount(hs)
+
+    def _unknown(self, hs: Handshake, peer: str) -> Refused | None:
+        """Refuse ``hs`` unless ``peer`` is a known peer (checked at the handshake and again
+        at the hello: the peer may have been forgotten in between)."""
+        if peer in self.known:
+            return None
+        return self._refuse(hs, Refusal.UNKNOWN_PEER, f"node {peer!r} is not a known peer")
 
     def _refuse(self, hs: Handshake, why: Refusal, reason: str) -> Refused:
         hs.deadline = None

@@ -258,6 +258,7 @@ class Admission:
             return self._refuse(
                 hs, Refusal.HELLO_TIMEOUT, f"no hello within {self.hello_timeout:g} s"
             )
+        hs.deadline = None  # up or closed: nothing is due any more
         return None
 
     def closed(self, hs: Handshake) -> None:

@@ -82,6 +82,11 @@ class TlsLink(SessionPump):
     ``max_frame`` bytes per frame, ``handshake_timeout`` and ``hello_timeout`` seconds,
     ``connect_timeout`` seconds for TCP connect, ``max_unauthenticated`` connections that
     have not said hello yet, ``backoff`` ``(first, cap)`` reconnect delays in seconds.
+
+    The link is the :class:`~netclock.links.tls.transport.ConnectionOwner` of its
+    connections and the :class:`~netclock.links.tls.dialer.DialOwner` of its dialer: those
+    callbacks (``connection_opened`` ... ``redial``) come from the event loop, not from
+    applications.
     """
 
     kind = "tls"
@@ -370,7 +375,6 @@ class TlsLink(SessionPump):
 
     def _deadline(self, conn: TlsConnection) -> None:
         """The timer of ``conn``'s handshake or hello deadline fired."""
-        conn.timer = None
         refused = self._admission.overdue(conn.hs, self._loop_or_raise().time())
         if refused is None:
             conn.arm(conn.hs.deadline, self._deadline)  # early or done: re-arm or nothing

@@ -74,13 +74,16 @@ class SessionPump:
         :meth:`start` and after :meth:`close`.
         """
         loop = self._loop
-        if loop is None:
-            raise LinkClosed("link is not started")
-        if self._closed:
-            raise LinkClosed(f"the {self.kind} link of {self.node_id!r} is closed")
-        session = self.sessions.get(peer)
-        if session is None:
-            raise UsageError(f"unknown peer {peer!r}; add it with add_peer first")
+        if loop is None or self._closed:
+            raise LinkClosed(
+                "link is not started"
+                if loop is None
+                else f"the {self.kind} link of {self.node_id!r} is closed"
+            )
+        try:
+            session = self.sessions[peer]
+        except KeyError:
+            raise UsageError(f"unknown peer {peer!r}; add it with add_peer first") from None
         seq = session.send(clock, payload, loop.time())
         self._dirty.add(peer)
         if self._flush_handle is None:

@@ -214,6 +214,25 @@ async def test_al1_al2_fifo_messages_carry_the_senders_clock_and_tick_the_receiv
         assert stats["retransmitted"] == 0
 
 
+async def test_al1_slow_reader_gets_every_message_in_order_and_its_inbox_stays_bounded(
+    cert_dir: Path,
+) -> None:
+    """Deliveries stop at the inbox's room and resume when the application reads.
+
+    Both nodes share the inbox size: a sender assumes its own receive window for the peer.
+    """
+    async with nodes(cert_dir, "a", "b", inbox_size=8) as (a, b):
+        for i in range(200):
+            await a.send("b", i)
+        got = []
+        for _ in range(200):
+            got.append((await b.receive(STEP)).payload)
+            assert b.stats()["inbox"] <= 8
+        assert got == list(range(200))
+        assert b.dropped == 0
+        await a.flush()
+
+
 async def test_al1_peer_that_starts_later_gets_every_message_once(cert_dir: Path) -> None:
     async with nodes(cert_dir, "a") as (a,):
         late = Node("b", link="tls", cert_dir=cert_dir, close_timeout=2.0)

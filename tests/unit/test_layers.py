@@ -35,6 +35,7 @@ SANS_IO_CORES = (
     "links/session.py",
     "links/rtt.py",
     "links/base.py",
+    "links/tls/handshake.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 from netclock.errors import ConfigError, LinkClosed, WireError
 from netclock.faults.plan import FaultInjector, FaultPlan
 from netclock.links.base import Address, LinkUser
-from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Limits, decode
+from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.incarnation = incarnation
         self.user = user
         self._bind = bind
-        self._limits = limits
+        self._decode = Decoder(limits).decode
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
         self._blocked: set[str] = set()
@@ -149,7 +149,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.counters["datagrams_received"] += 1
         try:
-            envelope = decode(data, self._limits)
+            envelope = self._decode(data)
         except WireError as exc:
             self.counters["bad_datagrams"] += 1
             log.debug("%s: dropped datagram from %s: %s", self.node_id, addr, exc)

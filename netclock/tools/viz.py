@@ -35,7 +35,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypedDict
 
-from netclock.errors import ConfigError, NetclockError
+from netclock.clock import check_clock_entries
+from netclock.errors import ClockError, ConfigError, NetclockError
 from netclock.observe.shiviz import parse_log
 
 __all__ = [
@@ -139,15 +140,10 @@ def _short(text: str) -> str:
 
 
 def _clock_of(value: Any) -> dict[str, int] | None:
-    if not isinstance(value, dict):
+    try:
+        return check_clock_entries(value)
+    except ClockError:
         return None
-    out: dict[str, int] = {}
-    for key, count in value.items():
-        if not isinstance(key, str) or type(count) is not int or count < 0:
-            return None
-        if count:
-            out[key] = count
-    return out
 
 
 def _id_text(value: Any) -> str | None:

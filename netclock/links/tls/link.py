@@ -40,7 +40,7 @@ from netclock.faults.plan import DelayModel, FaultPlan
 from netclock.links.base import Address, LinkUser, PeerReachable, PeerUnreachable, SendFailed
 from netclock.links.session import GaveUp, PeerSession, Reachable, SessionEvent, Unreachable
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
-from netclock.wire.envelope import Hello, Limits, Segment, decode, encode_hello
+from netclock.wire.envelope import Decoder, Hello, Limits, Segment, encode_hello
 from netclock.wire.framing import DEFAULT_MAX_FRAME, FrameReader, FrameTooLarge, encode_frames
 
 __all__ = ["ConnectionInfo", "TlsLink"]
@@ -432,7 +432,7 @@ class TlsLink:
         self._server_ctx = server_context(cert_dir, node_id)
         self._client_ctx = client_context(cert_dir, node_id)
         self._max_frame = max_frame
-        self._limits = Limits(max_bytes=max_frame)
+        self._decode = Decoder(Limits(max_bytes=max_frame)).decode
         self._session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
@@ -942,7 +942,7 @@ class TlsLink:
         """One frame from ``conn``: a hello first, then segments."""
         self.counters["frames_in"] += 1
         try:
-            envelope = decode(frame, self._limits)
+            envelope = self._decode(frame)
         except WireError as exc:
             self._bad_frame(conn, str(exc))
             return

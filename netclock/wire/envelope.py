@@ -130,13 +130,13 @@ class Heartbeat(NamedTuple):
 Envelope = Data | Segment | Hello | Heartbeat
 
 _pack_flat: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
-"""One packer for the whole process, used only for values this module assembles from ids,
-ints, flat payloads (see ``_FLAT_TYPES``), clock entries (an exact dict of str to int) and
-lists of those. Packing such a value runs no Python code (no ``items()`` of a dict subclass,
-no ``__del__``, no signal handler, no thread switch: the GIL is held throughout), so no call
-can start while another is half-way through the packer's buffer. Anything that may hold a
-user's container goes through :func:`_pack`, with a packer of its own: a re-entered shared
-packer would silently mix the bytes of both calls."""
+"""One packer for the whole process, used only on hot paths and only for values this
+module assembles from ints, flat payloads (see ``_FLAT_TYPES``), clock entries (an exact
+dict of str to int) and lists of those. Packing such a value runs no Python code (no
+``items()`` of a dict subclass, no ``__del__``, no signal handler, no thread switch: the GIL
+is held throughout), so no call can start while another is half-way through the packer's
+buffer. Anything else goes through :func:`_pack`, with a packer of its own: a re-entered
+shared packer would silently mix the bytes of both calls."""
 _new_packer = partial(msgpack.Packer, use_bin_type=True)
 _unpackb = msgpack.unpackb
 _new_tuple = tuple.__new__
@@ -188,7 +188,7 @@ def encode_data(
 def data_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
     """The fixed start of every DATA envelope from ``sender`` to ``receiver``: pack it
     once per peer and pass it to :func:`encode_data_prefixed`."""
-    return b"\x98" + _pack_flat([VERSION, DATA, sender, incarnation, receiver])[1:]
+    return b"\x98" + _pack([VERSION, DATA, sender, incarnation, receiver])[1:]
 
 
 def encode_data_prefixed(prefix: bytes, seq: int, clock: VectorClock, payload: Any) -> bytes:
@@ -269,7 +269,7 @@ def segment_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
     """The fixed start of every segment from ``sender`` to ``receiver``: pack it once per
     session and pass it to :func:`encode_segment_prefixed`."""
     # A 5-item array; encode_segment_prefixed writes the 8-item array header instead.
-    return _pack_flat([VERSION, SEGMENT, sender, incarnation, receiver])[1:]
+    return _pack([VERSION, SEGMENT, sender, incarnation, receiver])[1:]
 
 
 def pack_ack_bytes(ack: Ack | None) -> bytes:
@@ -315,12 +315,12 @@ def encode_hello(
     sender: str, incarnation: int, receiver: str, peer_incarnation: int, received: int
 ) -> bytes:
     """Encode a HELLO envelope."""
-    return _pack_flat([VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received])
+    return _pack([VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received])
 
 
 def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
     """Encode a HEARTBEAT envelope."""
-    return _pack_flat([VERSION, HEARTBEAT, sender, incarnation, receiver])
+    return _pack([VERSION, HEARTBEAT, sender, incarnation, receiver])
 
 
 def encode(envelope: Envelope) -> bytes:

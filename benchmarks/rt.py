@@ -20,6 +20,7 @@ from typing import Any
 from netclock import Node, reliable, reliable_core, udp
 from netclock import node as node_module
 from netclock.cluster.process import run_async
+from netclock.wire.envelope import Decoder
 
 WARMUP = 500
 
@@ -85,8 +86,7 @@ def breakdown(count: int) -> None:
         (node_module.Node, "send_nowait", "node.send_nowait (total)"),
     ):
         _wrap(owner, name, label, acc, calls)
-    decode = getattr(udp, "decode")  # noqa: B009 (udp imports it; not re-exported)
-    setattr(udp, "decode", lambda *a: _timed_decode(decode, acc, calls, *a))  # noqa: B010
+    _wrap(Decoder, "decode", "wire.decode", acc, calls)
     samples = run_async(one_run("reliable", count))
     total = sum(samples) / len(samples)
     print(f"total per round trip {total * 1e6:.1f} us (timers included)")
@@ -94,20 +94,6 @@ def breakdown(count: int) -> None:
     for label, seconds in sorted(acc.items(), key=lambda item: -item[1]):
         per_trip = seconds / trips * 1e6
         print(f"  {label:32s} {per_trip:7.1f} us/RT  calls/RT {calls[label] / trips:.1f}")
-
-
-def _timed_decode(
-    decode: Callable[..., Any],
-    acc: collections.defaultdict[str, float],
-    calls: collections.Counter[str],
-    *args: Any,
-) -> Any:
-    start = time.perf_counter()
-    try:
-        return decode(*args)
-    finally:
-        acc["wire.decode"] += time.perf_counter() - start
-        calls["wire.decode"] += 1
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 from netclock.errors import ClockError
 
@@ -16,9 +16,6 @@ MAX_PID_LENGTH = 255
 
 
 _BAD_PID_CHAR = re.compile(r'[\s\x00-\x1f\x7f-\x9f"\\\ud800-\udfff]')
-_KNOWN_PIDS: set[str] = set()
-_KNOWN_PIDS_MAX = 4096
-"""Process ids already validated, so decoding a clock does not re-check the same ids."""
 
 
 _new_clock = object.__new__
@@ -35,7 +32,14 @@ class Ordering(enum.Enum):
 
 
 def check_pid(pid: object) -> str:
-    """Return ``pid`` if it can name a process (non-empty str, no white space), else raise."""
+    """Return ``pid`` if it can name a process, else raise :class:`ClockError`.
+
+    The one rule for node ids, wherever they appear (a Node, a clock entry, an envelope, a
+    log line, a cluster file): a str of 1 to 255 characters with no white space, control
+    character, quote, backslash or lone surrogate, so it prints unquoted in GoVector's text
+    form and ShiViz's host field. TLS clusters accept a documented subset (see
+    :func:`netclock.links.tls.certs.check_node_id`).
+    """
     if not isinstance(pid, str):
         raise ClockError(f"process id must be a str, not {type(pid).__name__}")
     if not pid or len(pid) > MAX_PID_LENGTH or _BAD_PID_CHAR.search(pid):
@@ -48,10 +52,37 @@ def check_pid(pid: object) -> str:
 
 def _check_counter(pid: str, value: object) -> int:
     if type(value) is not int:
-        raise ClockError(f"counter for {pid!r} must be an int, not {type(value).__name__}")
+        raise ClockError(f"counter for {pid!r:.80} must be an int, not {type(value).__name__}")
     if not 0 <= value <= MAX_COUNTER:
-        raise ClockError(f"counter for {pid!r} is {value}, outside 0..2**64-1")
+        raise ClockError(f"counter for {pid!r:.80} is {value}, outside 0..2**64-1")
     return value
+
+
+def check_clock_entries(value: object, max_entries: int | None = None) -> dict[str, int]:
+    """The non-zero entries of a clock in map form, checked: the one rule for every clock
+    that comes from outside (a user's mapping, the wire, a GoVector message, a log line).
+
+    ``value`` must be a mapping of process id (as :func:`check_pid` requires) to counter (an
+    int in 0..2**64-1), with at most ``max_entries`` entries when that is given. Returns
+    ``value`` itself when it is a dict without zero counters (no copy: the caller decides
+    whether to share it), else a fresh dict without them. Raises :class:`ClockError` that
+    names the first bad entry.
+    """
+    if not isinstance(value, Mapping):
+        raise ClockError(
+            f"a clock is a mapping of process id to counter, not {type(value).__name__}"
+        )
+    if max_entries is not None and len(value) > max_entries:
+        raise ClockError(f"clock has {len(value)} entries, more than the limit of {max_entries}")
+    zero = type(value) is not dict
+    for pid, counter in value.items():
+        check_pid(pid)
+        if type(counter) is not int or not 0 < counter <= MAX_COUNTER:
+            _check_counter(pid, counter)
+            zero = True
+    if zero:
+        return {pid: counter for pid, counter in value.items() if counter}
+    return cast("dict[str, int]", value)
 
 
 class VectorClock:
@@ -70,37 +101,8 @@ class VectorClock:
         if entries is None:
             self._entries = {}
             return
-        if not isinstance(entries, Mapping):
-            raise ClockError(f"a clock is a mapping of process id to counter, not {entries!r:.60}")
-        checked: dict[str, int] = {}
-        known = _KNOWN_PIDS
-        for pid, value in entries.items():
-            if pid not in known:
-                check_pid(pid)
-                if len(known) < _KNOWN_PIDS_MAX:
-                    known.add(pid)
-            if type(value) is not int or not 0 <= value <= MAX_COUNTER:
-                _check_counter(pid, value)
-            if value:
-                checked[pid] = value
-        self._entries = checked
-
-    @classmethod
-    def _adopt(cls, entries: dict[Any, Any]) -> VectorClock:
-        """Validate a freshly decoded dict and use it as the clock's storage (no copy)."""
-        known = _KNOWN_PIDS
-        zero = False
-        for pid, value in entries.items():
-            if pid not in known:
-                check_pid(pid)
-                if len(known) < _KNOWN_PIDS_MAX:
-                    known.add(pid)
-            if type(value) is not int or not 0 < value <= MAX_COUNTER:
-                _check_counter(pid, value)
-                zero = True
-        clock = cls.__new__(cls)
-        clock._entries = {p: v for p, v in entries.items() if v} if zero else entries
-        return clock
+        checked = check_clock_entries(entries)
+        self._entries = dict(checked) if checked is entries else checked
 
     @classmethod
     def _trusted(cls, entries: dict[str, int]) -> VectorClock:
@@ -228,11 +230,12 @@ class VectorClock:
         return f"VectorClock({dict(self.items())!r})"
 
     @classmethod
-    def from_wire(cls, value: Any) -> VectorClock:
-        """A clock from its wire form (a map of str to uint); raises ``ClockError``."""
-        if type(value) is not dict:
-            raise ClockError(f"a clock on the wire is a map, not {type(value).__name__}")
-        return cls(value)
+    def from_wire(cls, value: Any, max_entries: int | None = None) -> VectorClock:
+        """A clock from its wire or JSON form (a map of str to uint, zeros allowed), with at
+        most ``max_entries`` entries when that is given; raises ``ClockError`` naming the
+        first bad entry (see :func:`check_clock_entries`). The map is copied."""
+        checked = check_clock_entries(value, max_entries)
+        return cls._trusted(dict(checked) if checked is value else checked)
 
     def to_wire(self) -> dict[str, int]:
         """The wire form: a fresh map of process id to counter."""

@@ -36,16 +36,12 @@ class FairLossLink(UdpEndpoint):
         self._prefixes[peer] = data_prefix(self.node_id, self.incarnation, peer)
 
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
-        prefix = self._prefixes[peer]
-        seq = self._next_seq.get(peer, 0) + 1
-        data = encode_data_prefixed(prefix, seq, clock, payload)
-        self._next_seq[peer] = seq
-        counters = self.counters
-        counters["sent"] += 1
+        seq, data = self.stamp(peer, clock, payload)
         transport = self._transport
         if self._faults is None and transport is not None:
+            # UdpEndpoint.transmit's path without faults or partitions, without the call.
             if not self._closed:
-                counters["datagrams_sent"] += 1
+                self.counters["datagrams_sent"] += 1
                 transport.sendto(data, self._peers[peer])
         else:
             self.transmit(peer, data, (seq,), 0)

@@ -12,7 +12,7 @@ from netclock.errors import ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, LinkUser
-from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Limits, decode
+from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.incarnation = incarnation
         self.user = user
         self._bind = bind
-        self._limits = limits
+        self._decode = Decoder(limits).decode
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
         self._closed = False
@@ -152,7 +152,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.counters["datagrams_received"] += 1
         try:
-            envelope = decode(data, self._limits)
+            envelope = self._decode(data)
         except WireError as exc:
             self.counters["bad_datagrams"] += 1
             log.debug("%s: dropped datagram from %s: %s", self.node_id, addr, exc)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from netclock.clock import VectorClock, check_pid
+from netclock.clock import VectorClock, check_clock_entries, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
 
 __all__ = [
@@ -303,17 +303,10 @@ def _bad(where: str, what: str) -> ConfigError:
 
 
 def _clock(where: str, name: str, value: Any) -> Clock:
-    if type(value) is not dict:
-        raise _bad(where, f"{name!r} must be an object of node id to counter")
-    for pid, counter in value.items():
-        if type(counter) is not int or counter <= 0 or not pid:
-            break
-    else:
-        return value
-    for pid, counter in value.items():
-        if type(counter) is not int or counter < 0 or not pid:
-            raise _bad(where, f"{name!r} entry {pid!r} must be a non-negative int")
-    return {pid: counter for pid, counter in value.items() if counter}
+    try:
+        return check_clock_entries(value)
+    except ClockError as exc:
+        raise _bad(where, f"{name!r} is not a clock: {exc}") from None
 
 
 def _str(where: str, entry: dict[str, Any], name: str) -> str:

@@ -8,13 +8,20 @@ only :class:`~netclock.errors.WireError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
 import msgpack
 
-from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock, _new_clock, check_pid
+from netclock.clock import (
+    MAX_COUNTER,
+    VectorClock,
+    _new_clock,
+    check_clock_entries,
+    check_pid,
+)
 from netclock.errors import ClockError, UsageError, WireError
 
 VERSION = 1
@@ -122,19 +129,36 @@ class Heartbeat(NamedTuple):
 
 Envelope = Data | Segment | Hello | Heartbeat
 
-_packer = msgpack.Packer(use_bin_type=True)
-_packer_pack = _packer.pack
+_pack_flat: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
+"""One packer for the whole process, used only on hot paths and only for values this
+module assembles from ints, flat payloads (see ``_FLAT_TYPES``), clock entries (an exact
+dict of str to int) and lists of those. Packing such a value runs no Python code (no
+``items()`` of a dict subclass, no ``__del__``, no signal handler, no thread switch: the GIL
+is held throughout), so no call can start while another is half-way through the packer's
+buffer. Anything else goes through :func:`_pack`, with a packer of its own: a re-entered
+shared packer would silently mix the bytes of both calls."""
+_new_packer = partial(msgpack.Packer, use_bin_type=True)
 _unpackb = msgpack.unpackb
 _new_tuple = tuple.__new__
 """Builds a NamedTuple from a tuple without the Python-level ``__new__`` (hot paths)."""
 
 
 def _pack(obj: Any) -> bytes:
+    """``obj`` in msgpack, by a packer of its own; raises :class:`UsageError` if it cannot be."""
     try:
-        return _packer.pack(obj)  # type: ignore[no-any-return]
+        return _new_packer().pack(obj)  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError) as exc:
-        _packer.reset()
         raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
+
+
+def _pack_checked(obj: list[Any], payload: Any, nesting: bytes = b"") -> bytes:
+    """``obj`` (a list holding ``payload``) packed by :func:`_pack`; unless the payload is
+    flat, checked to decode behind ``nesting`` (the array headers around it on the wire), so
+    no link ever holds bytes that no receiver could accept."""
+    packed = _pack(obj)
+    if type(payload) not in _FLAT_TYPES:
+        _check_decodable(nesting + packed)
+    return packed
 
 
 def pack_ack(ack: Ack | None) -> list[Any] | None:
@@ -152,10 +176,13 @@ def encode_data(
     sender: str, incarnation: int, receiver: str, seq: int, clock: VectorClock, payload: Any
 ) -> bytes:
     """Encode one application message as a DATA envelope."""
-    data = _pack([VERSION, DATA, sender, incarnation, receiver, seq, clock._entries, payload])
-    if type(payload) not in _FLAT_TYPES:
-        _check_decodable(data)
-    return data
+    obj = [VERSION, DATA, sender, incarnation, receiver, seq, clock._entries, payload]
+    if type(payload) in _FLAT_TYPES:
+        try:
+            return _pack_flat(obj)
+        except (ValueError, OverflowError):
+            pass  # a lone surrogate or an int beyond 64 bits: _pack_checked says so
+    return _pack_checked(obj, payload)
 
 
 def data_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
@@ -166,16 +193,15 @@ def data_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
 
 def encode_data_prefixed(prefix: bytes, seq: int, clock: VectorClock, payload: Any) -> bytes:
     """The same bytes as :func:`encode_data`, behind a :func:`data_prefix`."""
-    try:
-        tail: bytes = _packer_pack([seq, clock._entries, payload])
-    except (TypeError, ValueError, OverflowError) as exc:
-        _packer.reset()
-        raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
-    # ``tail`` is a 3-item array; its items complete the 8-item array the prefix opened.
-    data = prefix + tail[1:]
-    if type(payload) not in _FLAT_TYPES:
-        _check_decodable(data)
-    return data
+    # The packed 3-item array's items complete the 8-item array the prefix opened; the
+    # payload sits as deep in either, so checking the 3-item array checks the envelope.
+    obj = [seq, clock._entries, payload]
+    if type(payload) in _FLAT_TYPES:
+        try:
+            return prefix + _pack_flat(obj)[1:]
+        except (ValueError, OverflowError):
+            pass
+    return prefix + _pack_checked(obj, payload)[1:]
 
 
 def encode_segment(
@@ -205,14 +231,13 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     The bytes are checked to decode inside a segment (two array levels deeper), so a
     reliable link never holds a message no receiver could accept and resend it forever.
     """
-    try:
-        packed: bytes = _packer_pack([seq, clock._entries, payload])
-    except (TypeError, ValueError, OverflowError) as exc:
-        _packer.reset()
-        raise UsageError(f"payload cannot be encoded with msgpack: {exc}") from exc
-    if type(payload) not in _FLAT_TYPES:
-        _check_decodable(b"\x91\x91" + packed)
-    return packed
+    obj = [seq, clock._entries, payload]
+    if type(payload) in _FLAT_TYPES:
+        try:
+            return _pack_flat(obj)
+        except (ValueError, OverflowError):
+            pass
+    return _pack_checked(obj, payload, b"\x91\x91")
 
 
 _FLAT_TYPES = frozenset((bytes, str, int, float, bool, type(None)))
@@ -249,12 +274,12 @@ def segment_prefix(sender: str, incarnation: int, receiver: str) -> bytes:
 
 def pack_ack_bytes(ack: Ack | None) -> bytes:
     """An ack (or nil) packed for :func:`encode_segment_prefixed`."""
-    return _pack(pack_ack(ack))
+    return _pack_flat(pack_ack(ack))
 
 
 def pack_plain_ack(incarnation: int, cumulative: int, window: int) -> bytes:
     """An ack without selective ranges, packed for :func:`encode_segment_prefixed`."""
-    return _pack([incarnation, cumulative, [], window])
+    return _pack_flat([incarnation, cumulative, [], window])
 
 
 def encode_segment_prefixed(
@@ -263,7 +288,7 @@ def encode_segment_prefixed(
     """A segment from its parts: :func:`segment_prefix`, ``base``, :func:`pack_ack_bytes`
     and messages packed by :func:`pack_message` (nothing is re-encoded)."""
     n = len(packed_messages)
-    packed_base = _SMALL_UINTS[base] if type(base) is int and 0 <= base < 128 else _pack(base)
+    packed_base = _SMALL_UINTS[base] if type(base) is int and 0 <= base < 128 else _pack_flat(base)
     head = b"\x98" + prefix + packed_base + packed_ack
     if n == 1:
         return head + b"\x91" + packed_messages[0]
@@ -326,22 +351,26 @@ def _uint(value: Any, what: str) -> int:
     return value
 
 
-def _text(value: Any, what: str) -> str:
-    if type(value) is str and value in _KNOWN_PIDS:
-        return value
+_MAX_KNOWN_IDS = 4096
+"""Most process ids one :class:`Decoder` remembers; ids beyond are checked every time."""
+
+
+def _text(value: Any, what: str, known: set[str]) -> str:
     if type(value) is not str:
         raise WireError(f"{what} must be a process id (a str), not {type(value).__name__}")
     try:
-        return check_pid(value)
+        check_pid(value)
     except ClockError as exc:
         raise WireError(f"{what}: {exc}") from None
+    if len(known) < _MAX_KNOWN_IDS:
+        known.add(value)
+    return value
 
 
-def _clock(value: Any, limits: Limits) -> VectorClock:
+def _clock(value: Any, limits: Limits, known: set[str]) -> VectorClock:
     if type(value) is dict and len(value) <= limits.max_clock_entries:
-        # The common case: known ids and positive counters (msgpack never decodes an
-        # integer above 2**64-1), adopted as they are.
-        known = _KNOWN_PIDS
+        # The common case: ids this decoder has checked and positive counters (msgpack
+        # never decodes an integer above 2**64-1), adopted as they are.
         for pid, count in value.items():
             if pid not in known or type(count) is not int or count <= 0:
                 break
@@ -349,16 +378,13 @@ def _clock(value: Any, limits: Limits) -> VectorClock:
             clock = _new_clock(VectorClock)
             clock._entries = value
             return clock
-    if type(value) is not dict:
-        raise WireError(f"clock must be a map, got {type(value).__name__}")
-    if len(value) > limits.max_clock_entries:
-        raise WireError(
-            f"clock has {len(value)} entries, more than the limit of {limits.max_clock_entries}"
-        )
     try:
-        return VectorClock._adopt(value)
+        entries = check_clock_entries(value, limits.max_clock_entries)
     except ClockError as exc:
         raise WireError(f"bad clock: {exc}") from None
+    if len(known) < _MAX_KNOWN_IDS:
+        known.update(entries)
+    return VectorClock._trusted(entries)
 
 
 def _ack(value: Any, limits: Limits) -> Ack | None:
@@ -399,12 +425,11 @@ def _bad_seq(value: Any) -> None:
     raise WireError("sequence numbers start at 1")
 
 
-def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
+def _messages(value: Any, limits: Limits, known: set[str]) -> tuple[Message, ...]:
     """Check the messages of a segment. The common case (known ids, positive counters)
     runs in one tight loop; anything else goes through :func:`_checked_messages`."""
     if type(value) is not list or len(value) > limits.max_messages:
         raise WireError("segment messages must be an array within the message limit")
-    known = _KNOWN_PIDS
     max_entries = limits.max_clock_entries
     new_clock = _new_clock
     clock_class = VectorClock
@@ -412,23 +437,23 @@ def _messages(value: Any, limits: Limits) -> tuple[Message, ...]:
         try:
             seq, entries, _payload = item
         except (TypeError, ValueError):
-            return _checked_messages(value, limits)
+            return _checked_messages(value, limits, known)
         # A str, bin or map item of three unpacks too, but never to an int and a map.
         if type(seq) is not int or seq <= 0 or type(entries) is not dict:
-            return _checked_messages(value, limits)
+            return _checked_messages(value, limits, known)
         if len(entries) > max_entries:
-            return _checked_messages(value, limits)
+            return _checked_messages(value, limits, known)
         # msgpack never decodes an integer above 2**64-1: only the low end is checked.
         for pid, count in entries.items():
             if pid not in known or type(count) is not int or count <= 0:
-                return _checked_messages(value, limits)
+                return _checked_messages(value, limits, known)
         clock = new_clock(clock_class)
         clock._entries = entries
         item[1] = clock
     return tuple(map(_as_message, value))
 
 
-def _checked_messages(value: list[Any], limits: Limits) -> tuple[Message, ...]:
+def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tuple[Message, ...]:
     """Message by message, with the precise error for the first bad one (and zero
     counters dropped from clocks)."""
     out: list[Message] = []
@@ -438,7 +463,7 @@ def _checked_messages(value: list[Any], limits: Limits) -> tuple[Message, ...]:
         seq, entries, payload = item
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
             _bad_seq(seq)
-        clock = entries if type(entries) is VectorClock else _clock(entries, limits)
+        clock = entries if type(entries) is VectorClock else _clock(entries, limits, known)
         out.append(Message(seq, clock, payload))
     return tuple(out)
 
@@ -452,76 +477,94 @@ def _no_ext(code: int, data: bytes) -> Any:
 
 
 def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
-    size = len(data)
-    if size > limits.max_bytes:
-        raise WireError(f"envelope of {size} bytes exceeds the limit of {limits.max_bytes}")
-    try:
-        # unpackb bounds every length by len(data) already: no header can make it
-        # allocate more than the datagram could hold.
-        return msgpack.unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
-    except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
-        raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
-
-
-def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Envelope:
-    """Decode one envelope; raises :class:`WireError` (and nothing else) on bad input."""
+    """The one msgpack value in ``data``: no extension types, at most ``limits.max_bytes``."""
     if len(data) > limits.max_bytes:
         raise WireError(f"envelope of {len(data)} bytes exceeds the limit of {limits.max_bytes}")
     try:
         # unpackb bounds every length by len(data) already: no header can make it
         # allocate more than the datagram could hold.
-        obj = _unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
+        return _unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
     except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
         raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
-    if type(obj) is not list:
-        raise WireError("envelope must be an array of at least 5 items")
-    n = len(obj)
-    if n == 8:
-        version, kind, sender, incarnation, receiver, field5, field6, field7 = obj
-    elif n >= 5:
-        version, kind, sender, incarnation, receiver = obj[:5]
-    else:
-        raise WireError("envelope must be an array of at least 5 items")
-    if version != VERSION or type(version) is not int:
-        raise WireError(f"unknown envelope version {version!r:.20}")
-    known = _KNOWN_PIDS
-    if type(sender) is not str or sender not in known:
-        sender = _text(sender, "sender")
-    if type(receiver) is not str or receiver not in known:
-        receiver = _text(receiver, "receiver")
-    if type(incarnation) is not int or incarnation < 0:
-        _uint(incarnation, "incarnation")
-    if type(kind) is not int:
-        raise WireError(f"unknown envelope kind {kind!r:.20}")
-    if n == 8:
-        if kind == SEGMENT:
-            if (type(field5) is not int or field5 <= 0) and _uint(field5, "base") == 0:
-                raise WireError("segment base starts at 1")
-            return _new_tuple(
-                Segment,
-                (
-                    sender,
-                    incarnation,
-                    receiver,
-                    field5,
-                    None if field6 is None else _ack(field6, limits),
-                    _messages(field7, limits),
-                ),
+
+
+class Decoder:
+    """Decodes envelopes under one :class:`Limits`; a link (or connection) holds one.
+
+    Decoding is strict: every process id in an envelope (sender, receiver, each clock
+    entry) is checked by :func:`~netclock.clock.check_pid` the first time this decoder meets
+    it. Ids that passed are remembered here, up to 4096, so the common case (the same few
+    peers) costs one set lookup per id. What a decoder remembers is its own: two decoders
+    share nothing, so what one has seen never changes what another accepts or how fast.
+    """
+
+    __slots__ = ("_known", "limits")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._known: set[str] = set()
+
+    def decode(self, data: bytes | bytearray | memoryview) -> Envelope:
+        """One envelope; raises :class:`WireError` (and nothing else) on bad input."""
+        limits = self.limits
+        obj = _unpack(data, limits)
+        if type(obj) is not list:
+            raise WireError("envelope must be an array of at least 5 items")
+        n = len(obj)
+        if n == 8:
+            version, kind, sender, incarnation, receiver, field5, field6, field7 = obj
+        elif n >= 5:
+            version, kind, sender, incarnation, receiver = obj[:5]
+        else:
+            raise WireError("envelope must be an array of at least 5 items")
+        if version != VERSION or type(version) is not int:
+            raise WireError(f"unknown envelope version {version!r:.20}")
+        known = self._known
+        if type(sender) is not str or sender not in known:
+            sender = _text(sender, "sender", known)
+        if type(receiver) is not str or receiver not in known:
+            receiver = _text(receiver, "receiver", known)
+        if type(incarnation) is not int or incarnation < 0:
+            _uint(incarnation, "incarnation")
+        if type(kind) is not int:
+            raise WireError(f"unknown envelope kind {kind!r:.20}")
+        if n == 8:
+            if kind == SEGMENT:
+                if (type(field5) is not int or field5 <= 0) and _uint(field5, "base") == 0:
+                    raise WireError("segment base starts at 1")
+                return _new_tuple(
+                    Segment,
+                    (
+                        sender,
+                        incarnation,
+                        receiver,
+                        field5,
+                        None if field6 is None else _ack(field6, limits),
+                        _messages(field7, limits, known),
+                    ),
+                )
+            if kind == DATA:
+                if type(field5) is not int or field5 <= 0:
+                    _bad_seq(field5)
+                return _new_tuple(
+                    Data,
+                    (sender, incarnation, receiver, field5, _clock(field6, limits, known), field7),
+                )
+        elif kind == HELLO and n == 7:
+            return Hello(
+                sender,
+                incarnation,
+                receiver,
+                _uint(obj[5], "peer incarnation"),
+                _uint(obj[6], "resume point"),
             )
-        if kind == DATA:
-            if type(field5) is not int or field5 <= 0:
-                _bad_seq(field5)
-            return _new_tuple(
-                Data, (sender, incarnation, receiver, field5, _clock(field6, limits), field7)
-            )
-    elif kind == HELLO and n == 7:
-        return Hello(
-            sender,
-            incarnation,
-            receiver,
-            _uint(obj[5], "peer incarnation"),
-            _uint(obj[6], "resume point"),
-        )
-    elif kind == HEARTBEAT and n == 5:
-        return Heartbeat(sender, incarnation, receiver)
-    raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")
+        elif kind == HEARTBEAT and n == 5:
+            return Heartbeat(sender, incarnation, receiver)
+        raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")
+
+
+def decode(data: bytes | bytearray | memoryview, limits: Limits = DEFAULT_LIMITS) -> Envelope:
+    """Decode one envelope with a fresh :class:`Decoder` (every id checked); raises
+    :class:`WireError` (and nothing else) on bad input. A link decodes with a
+    :class:`Decoder` of its own instead, which checks each id once."""
+    return Decoder(limits).decode(data)

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-from netclock.clock import MAX_COUNTER, VectorClock, check_pid
+from netclock.clock import VectorClock, check_pid
 from netclock.errors import ClockError, UsageError, WireError
 from netclock.wire.envelope import DEFAULT_LIMITS, Limits
 
@@ -40,24 +40,6 @@ def encode_message(pid: str, payload: Any, clock: VectorClock) -> bytes:
         )
     except (TypeError, ValueError, OverflowError) as exc:
         raise UsageError(f"cannot encode a GoVector message from {pid!r}: {exc}") from exc
-
-
-def _decode_clock(value: Any, limits: Limits) -> VectorClock:
-    if type(value) is not dict:
-        raise WireError(f"the clock must be a map, not {type(value).__name__}")
-    if len(value) > limits.max_clock_entries:
-        raise WireError(
-            f"clock has {len(value)} entries, more than the limit of {limits.max_clock_entries}"
-        )
-    for pid, counter in value.items():
-        if type(pid) is not str:
-            raise WireError(f"clock keys must be str, not {type(pid).__name__}")
-        if type(counter) is not int or not 0 <= counter <= MAX_COUNTER:
-            raise WireError(f"counter for {pid!r:.40} must be a uint64, got {counter!r:.40}")
-    try:
-        return VectorClock(value)
-    except ClockError as exc:
-        raise WireError(f"bad clock: {exc}") from None
 
 
 def decode_message(
@@ -98,4 +80,8 @@ def decode_message(
         check_pid(pid)
     except ClockError as exc:
         raise WireError(f"bad sender id: {exc}") from None
-    return pid, payload, _decode_clock(raw_clock, limits)
+    try:
+        clock = VectorClock.from_wire(raw_clock, limits.max_clock_entries)
+    except ClockError as exc:
+        raise WireError(f"bad clock: {exc}") from None
+    return pid, payload, clock

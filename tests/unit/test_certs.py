@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -17,8 +18,10 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netclock import Node
 from netclock.cli import certs as certs_cli
-from netclock.errors import AuthenticationError, ConfigError
+from netclock.clock import check_pid
+from netclock.errors import AuthenticationError, ClockError, ConfigError, UsageError
 from netclock.links.tls import certs
 
 pytestmark = pytest.mark.timeout(30)
@@ -152,7 +155,22 @@ def test_certificates_pass_rfc5280_path_validation_as_client_and_server(cluster_
 # -- node ids ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad",
-    ["", "a b", "tab\t", "a/b", "..", ".hidden", "ca", "x" * 65, "nul\x00", 'quo"te', "back\\"],
+    [
+        *[
+            "",
+            "a b",
+            "tab\t",
+            "a/b",
+            "..",
+            ".hidden",
+            "ca",
+            "x" * 65,
+            "nul\x00",
+            'quo"te',
+            "back\\",
+        ],
+        *["a,b", "\U0001f600" * 63, "\u2028", "\x85"],
+    ],
 )
 def test_bad_node_ids_are_rejected_before_anything_is_written(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ConfigError):
@@ -174,13 +192,76 @@ def test_duplicate_node_ids_and_bad_hosts_are_rejected(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def _tls_subset(node: str) -> bool:
+    """The constraints check_node_id documents on top of a Node's own rule (check_pid)."""
+    return (
+        len(node.encode()) <= 64
+        and "/" not in node
+        and "," not in node
+        and not node.startswith(".")
+        and node != "ca"
+    )
+
+
+def _accepted(check: Any, node: str, error: type[Exception]) -> bool:
+    try:
+        check(node)
+    except error:
+        return False
+    return True
+
+
+EDGE_IDS = [
+    "ca",
+    "ca2",
+    ".a",
+    "a.",
+    "a/b",
+    "a,b",
+    "x" * 64,
+    "x" * 65,
+    "\u00e9" * 32,
+    "\u00e9" * 33,
+    "\x85",
+    "a b",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(node=st.text(max_size=70) | st.sampled_from(EDGE_IDS) | st.text("\U0001f600ab", max_size=70))
+def test_certificates_accept_the_node_ids_of_a_node_within_the_documented_subset(node: str) -> None:
+    """One rule for node ids: certs refuse all a Node refuses, plus what certificates need."""
+    node_ok = _accepted(check_pid, node, ClockError)
+    assert _accepted(certs.check_node_id, node, ConfigError) == (node_ok and _tls_subset(node))
+
+
+@pytest.mark.parametrize("node", ["a b", 'q"', "back\\", "x" * 256, "a\u2028b", "a\x00b", "a\x85b"])
+def test_certs_init_refuses_every_id_a_node_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], node: str
+) -> None:
+    with pytest.raises(UsageError, match="node id"):
+        Node(node)
+    assert certs_cli.main(["init", "--nodes", f"ok,{node}", "--dir", str(tmp_path / "c")]) == 2
+    assert "node id" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_the_longest_node_id_in_utf8_still_gets_its_certificate(tmp_path: Path) -> None:
+    longest = "\U0001f600" * 15 + "\u00e9ab"  # 64 bytes, the most a common name holds
+    paths = certs.init_cluster(tmp_path, [longest])
+    assert certs.node_id_from_cert(load(paths.nodes[longest].cert))[1] == longest
+    with pytest.raises(ConfigError, match="more than 64 bytes in UTF-8"):
+        certs.init_cluster(tmp_path, ["\u00e9" * 33], force=True)
+
+
 node_ids = st.text(min_size=1, max_size=20).filter(
     lambda s: (
-        all(c not in s for c in ('"', "\\", "/"))
+        all(c not in s for c in ('"', "\\", "/", ","))
         and s == "".join(s.split())
         and not s.startswith(".")
         and s != "ca"
         and s.isprintable()
+        and len(s.encode()) <= 64
     )
 )
 

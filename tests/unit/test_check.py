@@ -463,7 +463,7 @@ def test_delivery_that_does_not_merge_the_message_clock_breaks_clock_sanity(
         ("[1, 2]", "must be a JSON object"),
         ('{"node": "a", "inc": 1, "ev": "jump", "clock": {}}', "'ev' must be one of"),
         ('{"node": "a", "inc": 1, "ev": "send", "clock": {"a": 2}, "to": "b"}', "'id'"),
-        ('{"node": "a", "inc": 1, "ev": "local", "clock": {"a": -1}}', "non-negative"),
+        ('{"node": "a", "inc": 1, "ev": "local", "clock": {"a": -1}}', "'a' is -1, outside"),
         ('{"node": "a", "inc": "1", "ev": "local", "clock": {"a": 2}}', "'inc'"),
     ],
 )

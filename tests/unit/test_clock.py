@@ -11,12 +11,22 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.clock import MAX_COUNTER, Ordering, VectorClock, check_pid, receive_all
-from netclock.errors import ClockError, NetclockError
+from netclock.clock import (
+    MAX_COUNTER,
+    Ordering,
+    VectorClock,
+    check_clock_entries,
+    check_pid,
+    receive_all,
+)
+from netclock.errors import ClockError, NetclockError, WireError
+from netclock.wire.envelope import Limits, decode
+from netclock.wire.govector import decode_message
 
 PROPERTY = settings(max_examples=150, deadline=None, print_blob=True)
 
@@ -495,3 +505,66 @@ def test_course_example_client_server_round_trip() -> None:
     server_local = server.tick("S")
     assert server_local == VectorClock({"C": 2, "S": 4})
     assert server_local.concurrent_with(client)
+
+
+# -- one validator for every clock from outside -----------------------------------------------
+
+BAD_CLOCKS = [
+    ("a", None, "a clock is a mapping of process id to counter, not str"),
+    ([["a", 1]], None, "a clock is a mapping of process id to counter, not list"),
+    ({1: 1}, None, "process id must be a str, not int"),
+    (
+        {"a b": 1},
+        None,
+        "process id 'a b' must be 1 to 255 characters, with no white space, control character, "
+        "quote or backslash",
+    ),
+    ({"a": 1.0}, None, "counter for 'a' must be an int, not float"),
+    ({"a": True}, None, "counter for 'a' must be an int, not bool"),
+    ({"a": 1, "b": -1}, None, "counter for 'b' is -1, outside 0..2**64-1"),
+    ({"a": 1, "b": 1, "c": 1}, 2, "clock has 3 entries, more than the limit of 2"),
+]
+
+
+@pytest.mark.parametrize(("value", "max_entries", "message"), BAD_CLOCKS, ids=repr)
+def test_every_clock_reader_refuses_with_the_validators_message(
+    value: Any, max_entries: int | None, message: str
+) -> None:
+    """The Node's clocks, the envelope and the GoVector codec give one sentence per fault."""
+    with pytest.raises(ClockError) as info:
+        check_clock_entries(value, max_entries)
+    assert str(info.value) == message
+    with pytest.raises(ClockError) as info:
+        VectorClock.from_wire(value, max_entries)
+    assert str(info.value) == message
+    limits = Limits() if max_entries is None else Limits(max_clock_entries=max_entries)
+    data = msgpack.packb([1, 1, "a", 7, "b", 1, value, None], use_bin_type=True)
+    with pytest.raises(WireError) as wire_info:
+        decode(data, limits)
+    assert str(wire_info.value) == f"bad clock: {message}"
+    govector = b"".join(msgpack.packb(v, use_bin_type=True) for v in ("a", None, value))
+    with pytest.raises(WireError) as wire_info:
+        decode_message(govector, limits)
+    assert str(wire_info.value) == f"bad clock: {message}"
+
+
+def test_counter_above_uint64_is_refused_with_its_value() -> None:
+    with pytest.raises(ClockError, match=r"^counter for 'a' is 18446744073709551616, outside"):
+        check_clock_entries({"a": 2**64})
+
+
+def test_validator_returns_the_dict_itself_when_it_has_no_zero_counter() -> None:
+    entries = {"a": 1, "b": MAX_COUNTER}
+    assert check_clock_entries(entries) is entries
+    with_zero = {"a": 1, "b": 0}
+    assert check_clock_entries(with_zero) == {"a": 1}
+    assert with_zero == {"a": 1, "b": 0}
+    assert check_clock_entries({}, max_entries=0) == {}
+
+
+def test_clocks_from_the_validator_never_share_the_callers_dict() -> None:
+    entries = {"a": 1}
+    for clock in (VectorClock(entries), VectorClock.from_wire(entries)):
+        entries["a"] = 5
+        assert clock["a"] == 1
+        entries["a"] = 1

@@ -280,11 +280,11 @@ def test_corrupted_bytes_give_only_wire_error(position: int, value: int) -> None
     ("data", "what"),
     [
         (VALID + b"\x00", "trailing"),
-        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xff", "uint64"),  # -1
-        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xc3", "uint64"),  # true
-        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xcb" + bytes(8), "uint64"),  # 0.0
-        (fixstr("a") + b"\xc0" + b"\x81\x01\x01", "keys must be str"),
-        (fixstr("a") + b"\xc0" + b"\x91\x01", "must be a map"),
+        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xff", "'a' is -1, outside"),
+        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xc3", "'a' must be an int, not bool"),
+        (fixstr("a") + b"\xc0" + b"\x81" + fixstr("a") + b"\xcb" + bytes(8), "not float"),
+        (fixstr("a") + b"\xc0" + b"\x81\x01\x01", "bad clock: process id must be a str"),
+        (fixstr("a") + b"\xc0" + b"\x91\x01", "clock is a mapping .* not list"),
         (b"\x01" + b"\xc0" + b"\x80", "process id must be a str"),
         (fixstr("a b") + b"\xc0" + b"\x80", "white space"),
         (bin8(b"a") + b"\xc0" + b"\x80", "process id must be a str"),

@@ -6,7 +6,6 @@ Hypothesis prints the falsifying example (and a reproduction blob) when a proper
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.clock import _KNOWN_PIDS, MAX_COUNTER, VectorClock
+from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import UsageError, WireError
 from netclock.wire.envelope import (
     DATA,
@@ -27,6 +26,7 @@ from netclock.wire.envelope import (
     VERSION,
     Ack,
     Data,
+    Decoder,
     Envelope,
     Heartbeat,
     Hello,
@@ -34,9 +34,11 @@ from netclock.wire.envelope import (
     Message,
     Segment,
     array_header,
+    data_prefix,
     decode,
     encode,
     encode_data,
+    encode_data_prefixed,
     encode_heartbeat,
     encode_hello,
     encode_segment,
@@ -419,36 +421,22 @@ def test_max_bytes_is_enforced_before_decoding() -> None:
         decode(b"\xc0" * (DEFAULT_LIMITS.max_bytes + 1))
 
 
-@pytest.fixture
-def id_cache() -> Iterator[set[str]]:
-    """The process-wide cache of ids already checked, restored after the test."""
-    saved = set(_KNOWN_PIDS)
-    try:
-        yield _KNOWN_PIDS
-    finally:
-        _KNOWN_PIDS.clear()
-        _KNOWN_PIDS.update(saved)
-
-
-@pytest.mark.parametrize("cached", [False, True], ids=["unseen-ids", "cached-ids"])
-def test_max_clock_entries_is_enforced_in_data_and_segments(
-    id_cache: set[str], cached: bool
-) -> None:
-    """The limit holds whether the clock's ids were seen before (the decoder's fast path)
-    or not (the checked path), whatever earlier tests put in the id cache."""
+@pytest.mark.parametrize("seen", [False, True], ids=["unseen-ids", "seen-ids"])
+def test_max_clock_entries_is_enforced_in_data_and_segments(seen: bool) -> None:
+    """The limit holds whether the decoder met the clock's ids before (its fast path) or
+    not (the checked path)."""
     ids = ("limit-p", "limit-q", "limit-r")
     clock = VectorClock({pid: n for n, pid in enumerate(ids, 1)})
     data = encode_data("a", 1, "b", 1, clock, None)
     segment = encode_segment_packed("a", 1, "b", 1, None, [pack_message(1, clock, None)])
     for envelope in (data, segment):
-        if cached:
-            id_cache.update(ids)
-        else:
-            id_cache.difference_update(ids)
+        strict = Decoder(Limits(max_clock_entries=2))
+        if seen:
+            strict.decode(encode_data("a", 1, "b", 1, VectorClock({ids[0]: 1, ids[1]: 1}), None))
+            strict.decode(encode_data("a", 1, "b", 1, VectorClock({ids[2]: 1}), None))
         with pytest.raises(WireError, match="clock has 3 entries, more than the limit of 2"):
-            decode(envelope, Limits(max_clock_entries=2))
-        assert all((pid in id_cache) is cached for pid in ids), "the cache kept its state"
-        decoded = decode(envelope, Limits(max_clock_entries=3))
+            strict.decode(envelope)
+        decoded = Decoder(Limits(max_clock_entries=3)).decode(envelope)
         assert isinstance(decoded, Data | Segment)
         got = decoded.clock if isinstance(decoded, Data) else decoded.messages[0].clock
         assert got == clock
@@ -792,3 +780,112 @@ def test_worked_examples_in_the_spec_match_the_encoder(name: str) -> None:
     assert encode(decode(encoded)) == encoded
     spec = Path(__file__).parents[2] / "docs" / "wire.md"
     assert hex_text in " ".join(spec.read_text(encoding="utf-8").split()), f"{name} not in {spec}"
+
+
+# -- one decoder per link: no state shared across decoders, no order dependence ------------------
+
+BAD_IDS = ["", "a b", 'q"', "back\\slash", "tab\t", "x" * 256, "\u2028", 1, None, b"a"]
+GOOD_IDS = ["a", "b", "node-7", "zo\u00eb", "x" * 255]
+ID_POOL = st.sampled_from(BAD_IDS + GOOD_IDS)
+
+
+@st.composite
+def envelopes_with_any_ids(draw: st.DrawFn) -> bytes:
+    """DATA or SEGMENT bytes whose sender, receiver and clock ids may be bad."""
+    sender, receiver = draw(ID_POOL), draw(ID_POOL)
+    keys = draw(st.lists(ID_POOL, max_size=4))
+    clock = {key: 1 for key in keys if not isinstance(key, bytes | type(None))}
+    if draw(st.booleans()):
+        return raw(1, DATA, sender, 7, receiver, 1, clock, None)
+    return raw(1, SEGMENT, sender, 7, receiver, 1, None, [[1, clock, None]])
+
+
+def outcome(decode_one: Any, data: bytes) -> Any:
+    try:
+        return decode_one(data)
+    except WireError as exc:
+        return f"WireError: {exc}"
+
+
+@PROPERTY
+@given(st.lists(envelopes_with_any_ids(), min_size=1, max_size=12))
+def test_a_decoder_decides_each_envelope_as_a_fresh_one_would(datagrams: list[bytes]) -> None:
+    """What a decoder has seen never changes what it accepts or the error it gives."""
+    seasoned = Decoder()
+    for data in datagrams + datagrams[::-1]:
+        assert outcome(seasoned.decode, data) == outcome(Decoder().decode, data), data.hex()
+
+
+@pytest.mark.parametrize("bad", [pid for pid in BAD_IDS if isinstance(pid, str)])
+@pytest.mark.parametrize("where", ["sender", "receiver", "clock", "segment clock"])
+def test_an_id_refused_once_is_refused_after_good_traffic_too(bad: str, where: str) -> None:
+    good = [raw(1, DATA, "a", 7, "b", 1, {pid: 1 for pid in GOOD_IDS}, None)]
+    bad_data = {
+        "sender": replaced(DATA_ITEMS, 2, bad),
+        "receiver": replaced(DATA_ITEMS, 4, bad),
+        "clock": replaced(DATA_ITEMS, 6, {"a": 1, bad: 2}),
+        "segment clock": replaced(SEGMENT_ITEMS, 7, [[1, {"a": 1}, 0], [2, {bad: 1}, 0]]),
+    }[where]
+    decoder = Decoder()
+    for data in good:
+        decoder.decode(data)
+    fresh = outcome(Decoder().decode, bad_data)
+    assert fresh.startswith("WireError"), fresh
+    assert outcome(decoder.decode, bad_data) == fresh
+    assert outcome(decoder.decode, bad_data) == fresh
+
+
+def test_decoders_share_nothing() -> None:
+    first, second = Decoder(), Decoder()
+    first.decode(raw(1, DATA, "a", 7, "b", 1, {"c": 1}, None))
+    assert first._known == {"a", "b", "c"}
+    assert second._known == set()
+
+
+def test_a_decoder_remembers_a_bounded_number_of_ids() -> None:
+    decoder = Decoder()
+    for i in range(50):
+        decoder.decode(raw(1, DATA, "a", 7, "b", 1, {f"p{i}-{j}": 1 for j in range(100)}, None))
+    assert len(decoder._known) <= 4096 + 100
+    with pytest.raises(WireError, match="white space"):
+        decoder.decode(replaced(DATA_ITEMS, 6, {"p0-0": 1, "a b": 1}))
+
+
+# -- encoding: the shared packer is never re-entered ----------------------------------------------
+
+
+class ItemsThatSend(dict[str, Any]):
+    """A payload whose ``items()`` encodes another message while it is being packed."""
+
+    def __init__(self, **entries: Any) -> None:
+        super().__init__(**entries)
+        self.inner: list[bytes] = []
+
+    def items(self) -> Any:
+        clock = VectorClock({"a": 3})
+        self.inner.append(pack_message(9, clock, "inner"))
+        self.inner.append(encode_data("a", 1, "b", 9, clock, b"inner"))
+        self.inner.append(encode_data_prefixed(data_prefix("a", 1, "b"), 9, clock, 9))
+        return super().items()
+
+
+@pytest.mark.parametrize("encoder", ["pack_message", "encode_data", "encode_data_prefixed"])
+def test_an_encoding_started_while_another_packs_leaves_both_intact(encoder: str) -> None:
+    payload = ItemsThatSend(k="v")
+    clock = VectorClock({"a": 2, "b": 1})
+    if encoder == "pack_message":
+        outer = decode(
+            encode_segment_packed("a", 1, "b", 1, None, [pack_message(5, clock, payload)])
+        )
+    elif encoder == "encode_data":
+        outer = decode(encode_data("a", 1, "b", 5, clock, payload))
+    else:
+        outer = decode(encode_data_prefixed(data_prefix("a", 1, "b"), 5, clock, payload))
+    message = outer.messages[0] if isinstance(outer, Segment) else outer
+    assert (message.seq, message.clock, message.payload) == (5, clock, {"k": "v"})
+    packed, data, prefixed = payload.inner[-3:]
+    inner = decode(encode_segment_packed("a", 1, "b", 1, None, [packed]))
+    assert isinstance(inner, Segment)
+    assert inner.messages == (Message(9, VectorClock({"a": 3}), "inner"),)
+    assert decode(data) == Data("a", 1, "b", 9, VectorClock({"a": 3}), b"inner")
+    assert decode(prefixed) == Data("a", 1, "b", 9, VectorClock({"a": 3}), 9)

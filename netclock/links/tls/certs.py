@@ -22,7 +22,6 @@ import logging
 import os
 import re
 import secrets
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +75,7 @@ _CA_MIN_DAYS = 3650
 _BACKDATE = dt.timedelta(minutes=5)
 """Certificates start a little in the past so a peer whose clock lags slightly accepts them."""
 _MAX_NAME = 64
-"""X.509 caps a common name at 64 characters; node ids and cluster names obey the same cap."""
+"""A certificate's common name holds 64 bytes; node ids and cluster names obey the same cap."""
 _CLUSTER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._~-]*[A-Za-z0-9])?")
 _URI_RE = re.compile(r"netclock://([^/?#]+)/node/([^/?#]+)")
 _DNS_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -84,29 +83,33 @@ _DNS_LABEL_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 # -- names ----------------------------------------------------------------------------------
 def check_node_id(node: object) -> str:
-    """Return ``node`` if it can name a node and its files, else raise ConfigError.
+    """Return ``node`` if it can name a node of a TLS cluster, else raise ConfigError.
 
-    The rules of :func:`netclock.clock.check_pid` apply, and, because the id is also a file
-    name, no ``/``, no control character, no leading dot and at most 64 characters.
+    Every id accepted here is one a Node accepts (:func:`netclock.clock.check_pid`, the one
+    rule for node ids). A certificate folder takes the subset that also fits where the id
+    goes: at most 64 bytes in UTF-8 (it is the certificate's common name, which
+    ``cryptography`` caps at 64 bytes); no ``/`` and no leading ``.`` (it names the files
+    ``NODE.pem`` and ``NODE.key``, which must stay visible in the folder); no ``,``
+    (``netclock certs init --nodes a,b,c`` separates ids with commas); and not ``ca`` (the
+    cluster CA's files). A Node on the ``tls`` link checks its own id here too, so it and
+    ``netclock certs`` refuse the same ids.
     """
     try:
         check_pid(node)
     except ClockError as exc:
         raise ConfigError(f"bad node id: {exc}") from None
     assert isinstance(node, str)
-    if (
-        "/" in node
-        or node.startswith(".")
-        or len(node) > _MAX_NAME
-        or any(unicodedata.category(c) == "Cc" for c in node)
-    ):
-        raise ConfigError(
-            f"node id {node!r} must be at most 64 characters, with no '/', no control "
-            "character and no leading dot"
-        )
-    if node == CA_NAME:
-        raise ConfigError("'ca' names the cluster CA's files; choose another node id")
-    return node
+    if len(node.encode()) > _MAX_NAME:
+        why = "it takes more than 64 bytes in UTF-8, the most a certificate's common name holds"
+    elif "/" in node or node.startswith("."):
+        why = "it names files in the certificate folder, so no '/' and no leading '.'"
+    elif "," in node:
+        why = "`netclock certs init --nodes a,b,c` separates ids with commas"
+    elif node == CA_NAME:
+        why = "ca.pem and ca.key are the cluster CA's files"
+    else:
+        return node
+    raise ConfigError(f"node id {node!r:.80} cannot name a TLS node: {why}")
 
 
 def check_cluster_name(cluster: object) -> str:

@@ -41,7 +41,7 @@ from netclock.links.tls.dialer import Dialer
 from netclock.links.tls.faults import DelayedWrites, TlsFaults
 from netclock.links.tls.handshake import Admission, ConnState, Outcome, Refusal, Refused
 from netclock.links.tls.transport import TlsConnection, address_of, describe_error
-from netclock.wire.envelope import Hello, Limits, Segment, decode, encode_hello
+from netclock.wire.envelope import Decoder, Hello, Limits, Segment, encode_hello
 from netclock.wire.framing import DEFAULT_MAX_FRAME, FrameTooLarge, encode_frames
 
 __all__ = ["ConnectionInfo", "TlsLink"]
@@ -134,7 +134,7 @@ class TlsLink(SessionPump):
         self._server_ctx = server_context(cert_dir, node_id)
         self._client_ctx = client_context(cert_dir, node_id)
         self._max_frame = max_frame
-        self._limits = Limits(max_bytes=max_frame)
+        self._decode = Decoder(Limits(max_bytes=max_frame)).decode
         self._session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
@@ -434,7 +434,7 @@ class TlsLink(SessionPump):
         """One frame from ``conn``: a hello first, then segments."""
         self.counters["frames_in"] += 1
         try:
-            envelope = decode(frame, self._limits)
+            envelope = self._decode(frame)
         except WireError as exc:
             self._bad_frame(conn, str(exc))
             return

@@ -201,25 +201,24 @@ class VectorClock:
     def __hash__(self) -> int:
         return hash(frozenset(self._entries.items()))
 
+    def _ordering(self, other: object) -> Ordering | None:
+        return self.compare(other) if isinstance(other, VectorClock) else None
+
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, VectorClock):
-            return NotImplemented
-        return self.compare(other) is Ordering.BEFORE
+        order = self._ordering(other)
+        return NotImplemented if order is None else order is Ordering.BEFORE
 
     def __le__(self, other: object) -> bool:
-        if not isinstance(other, VectorClock):
-            return NotImplemented
-        return self.compare(other) in (Ordering.BEFORE, Ordering.EQUAL)
+        order = self._ordering(other)
+        return NotImplemented if order is None else order in (Ordering.BEFORE, Ordering.EQUAL)
 
     def __gt__(self, other: object) -> bool:
-        if not isinstance(other, VectorClock):
-            return NotImplemented
-        return self.compare(other) is Ordering.AFTER
+        order = self._ordering(other)
+        return NotImplemented if order is None else order is Ordering.AFTER
 
     def __ge__(self, other: object) -> bool:
-        if not isinstance(other, VectorClock):
-            return NotImplemented
-        return self.compare(other) in (Ordering.AFTER, Ordering.EQUAL)
+        order = self._ordering(other)
+        return NotImplemented if order is None else order in (Ordering.AFTER, Ordering.EQUAL)
 
     # -- text and wire -------------------------------------------------------------------------
     def __str__(self) -> str:

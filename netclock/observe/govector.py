@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-from types import TracebackType
 from typing import Any
 
 from netclock.clock import VectorClock, check_pid
 from netclock.errors import ClockError, ConfigError, ProtocolViolation, UsageError
-from netclock.observe.shiviz import EventLogWriter
+from netclock.observe.shiviz import ClosedOnExit, EventLogWriter
 from netclock.wire.envelope import DEFAULT_LIMITS, Limits
 from netclock.wire.govector import decode_message, encode_message
 
@@ -22,7 +21,7 @@ __all__ = ["GoVectorLogger"]
 log = logging.getLogger(__name__)
 
 
-class GoVectorLogger:
+class GoVectorLogger(ClosedOnExit):
     """One process's vector clock and GoVector log, with GoVector's rules and names.
 
     Construction sets the own entry to 1 and logs "Initialization Complete". Every
@@ -120,14 +119,3 @@ class GoVectorLogger:
         self._closed = True
         if self._writer is not None:
             self._writer.close()
-
-    def __enter__(self) -> GoVectorLogger:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

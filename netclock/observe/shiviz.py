@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from netclock.clock import VectorClock, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
@@ -67,7 +67,20 @@ def format_event(host: str, clock: VectorClock, event: str) -> str:
     return f"{host} {clock}\n{event.translate(_LINE_BREAKS)}\n"
 
 
-class EventLogWriter:
+class ClosedOnExit:
+    """Base of the log writers: ``with`` closes them (``close`` must be idempotent)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EventLogWriter(ClosedOnExit):
     """Writes one host's events to a GoVector log, buffered in memory.
 
     The file is created (or truncated, as GoVector does) at construction, so a path that
@@ -124,17 +137,6 @@ class EventLogWriter:
         finally:
             self._closed = True
             self._file.close()
-
-    def __enter__(self) -> EventLogWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- reading -------------------------------------------------------------------------------------

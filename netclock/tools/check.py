@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,21 +359,11 @@ class Report:
 
 
 # -- the checks ----------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Tally:
-    sent: int = 0
-    delivered: int = 0
-    lost: int = 0
-    lost_crashed: int = 0
-    duplicated: int = 0
-    out_of_order: int = 0
-    failed: int = 0
-    created: int = 0
-    unlogged: int = 0
-    dropped: int = 0
+class _Tally(Counter[str]):
+    """The counts of one pair (or link) while the checker runs, keyed by field name."""
 
     def freeze(self, sender: str, receiver: str) -> PairCounts:
-        return PairCounts(sender, receiver, *(getattr(self, n) for n in _COUNT_FIELDS))
+        return PairCounts(sender, receiver, *(self[name] for name in _COUNT_FIELDS))
 
 
 @dataclass(slots=True)
@@ -443,7 +434,7 @@ class _Checker:
                             )
                             continue
                         self.sends[key] = _Send(e, correct)
-                        self.tally(e.node, e.peer).sent += 1
+                        self.tally(e.node, e.peer)["sent"] += 1
                         link = (e.mid[0], e.mid[1], e.peer)
                         if e.mid[2] > self.last_seq.get(link, -1):
                             self.last_seq[link] = e.mid[2]
@@ -451,7 +442,7 @@ class _Checker:
                         assert e.mid is not None
                         assert e.peer is not None
                         self.failed.add((e.mid, e.peer))
-                        self.tally(e.node, e.peer).failed += 1
+                        self.tally(e.node, e.peer)["failed"] += 1
 
     # pass 2: deliveries, in each receiver's order
     def match_deliveries(self) -> None:
@@ -464,7 +455,7 @@ class _Checker:
                         self._deliver(e, receiver, firsts, high)
                     elif e.ev == "drop":
                         assert e.peer is not None
-                        self.tally(e.peer, receiver).dropped += 1
+                        self.tally(e.peer, receiver)["dropped"] += 1
 
     def _deliver(
         self,
@@ -486,27 +477,27 @@ class _Checker:
             known = sender in self.run.nodes or not self.run.declared_nodes
             lost_tail = cut and beyond and known
             if send is not None or e.peer != sender or not lost_tail:
-                t.created += 1
+                t["created"] += 1
                 why = "was never sent" if e.peer == sender else f"claims to come from {e.peer}"
                 text = f"{e.where}: {_fmt(mid)} {why} to {receiver}"
                 self.created.add(text)
                 self.forged.add(text)
                 return
-            t.unlogged += 1
+            t["unlogged"] += 1
         elif msg_clock != send.event.clock:
-            t.created += 1
+            t["created"] += 1
             self.created.add(f"{e.where}: {_fmt(mid)} carries a clock its send did not have")
         if key in self.delivered:
-            t.duplicated += 1
+            t["duplicated"] += 1
             self.duplicated.add(f"{e.where}: {_fmt(mid)} delivered again")
             return
         self.delivered.add(key)
-        t.delivered += 1
+        t["delivered"] += 1
         firsts.append((mid, msg_clock))
         origin = (sender, mid[1])
         top = high.get(origin, -1)
         if mid[2] < top:
-            t.out_of_order += 1
+            t["out_of_order"] += 1
             self.fifo.add(f"{e.where}: {_fmt(mid)} delivered after seq {top} of the same sender")
         else:
             high[origin] = mid[2]
@@ -519,11 +510,11 @@ class _Checker:
                 continue
             mid, receiver = key
             t = self.tally(mid[0], receiver)
-            t.lost += 1
+            t["lost"] += 1
             if send.correct and run.correct(receiver):
                 self.lost.add(f"{send.event.where}: {_fmt(mid)} to {receiver} was never delivered")
             else:
-                t.lost_crashed += 1
+                t["lost_crashed"] += 1
 
     def clocks_restart(self) -> bool:
         """True when some node's clock starts again at 1 in a later incarnation."""
@@ -691,7 +682,7 @@ def check_run(run: Run) -> Report:
     notes = c.notes
     promised, per_link = _promises(run, notes)
 
-    excused = sum(t.lost_crashed for t in c.tallies.values())
+    excused = sum(t["lost_crashed"] for t in c.tallies.values())
     lost_text = "every message between correct processes was delivered or handed back"
     if excused:
         lost_text += f" ({excused} lost to or from a crashed process, not a violation)"
@@ -779,9 +770,7 @@ def check_run(run: Run) -> Report:
     links: dict[str, _Tally] = {}
     for (sender, receiver), t in c.tallies.items():
         kind = kinds.get(sender) or kinds.get(receiver) or default_kind
-        total = links.setdefault(kind, _Tally())
-        for name in _COUNT_FIELDS:
-            setattr(total, name, getattr(total, name) + getattr(t, name))
+        links.setdefault(kind, _Tally()).update(t)
     if not links and run.link:
         links[run.link] = _Tally()
     nodes = tuple(

@@ -548,6 +548,17 @@ def _median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def _medians(
+    pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], **fields: str
+) -> dict[str, Any]:
+    """``netclock_<name>`` and ``baseline_<name>``: the median of each side's ``fields[name]``."""
+    out: dict[str, Any] = {}
+    for side, index in (("netclock", 1), ("baseline", 0)):
+        for name, key in fields.items():
+            out[f"{side}_{name}"] = _median([pair[index][key] for pair in pairs])
+    return out
+
+
 def scenario_head(sc: Scenario) -> dict[str, Any]:
     """What a scenario's report says before any run: names, link, baseline and target."""
     return {
@@ -589,12 +600,7 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         report["metric"] = "msgs/s"
         ratios = [n["rate"] / b["rate"] for b, n in pairs]
         report["summary"] = {
-            "netclock_rate": _median([n["rate"] for _, n in pairs]),
-            "baseline_rate": _median([b["rate"] for b, _ in pairs]),
-            "netclock_delivered": _median([n["unique"] for _, n in pairs]),
-            "baseline_delivered": _median([b["unique"] for b, _ in pairs]),
-            "netclock_loss_pct": _median([n["loss_pct"] for _, n in pairs]),
-            "baseline_loss_pct": _median([b["loss_pct"] for b, _ in pairs]),
+            **_medians(pairs, rate="rate", delivered="unique", loss_pct="loss_pct"),
             "ratio": _median(ratios),
             "ratios": ratios,
         }
@@ -605,10 +611,7 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         report["method"] = SETUP_METHOD
         ratios = [n["p50_ms"] / b["p50_ms"] for b, n in pairs]
         report["summary"] = {
-            "netclock_p50_ms": _median([n["p50_ms"] for _, n in pairs]),
-            "netclock_max_ms": _median([n["max_ms"] for _, n in pairs]),
-            "baseline_p50_ms": _median([b["p50_ms"] for b, _ in pairs]),
-            "baseline_max_ms": _median([b["max_ms"] for b, _ in pairs]),
+            **_medians(pairs, p50_ms="p50_ms", max_ms="max_ms"),
             "baseline_connect_p50_ms": _median([b["connect_p50_ms"] for b, _ in pairs]),
             "ratio": _median(ratios),
             "ratios": ratios,
@@ -617,10 +620,7 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         report["metric"] = "µs"
         ratios = [n["p50_us"] / b["p50_us"] for b, n in pairs]
         report["summary"] = {
-            "netclock_p50_us": _median([n["p50_us"] for _, n in pairs]),
-            "netclock_p99_us": _median([n["p99_us"] for _, n in pairs]),
-            "baseline_p50_us": _median([b["p50_us"] for b, _ in pairs]),
-            "baseline_p99_us": _median([b["p99_us"] for b, _ in pairs]),
+            **_medians(pairs, p50_us="p50_us", p99_us="p99_us"),
             "ratio": _median(ratios),
             "ratios": ratios,
             "p99_ratio": _median([n["p99_us"] / b["p99_us"] for b, n in pairs]),

@@ -399,6 +399,17 @@ async def _end_of_stream(
             return
 
 
+def _counted(received: int, count: int, last: float) -> dict[str, Any]:
+    """A baseline receiver's result: it counts messages but cannot tell duplicates apart."""
+    unique = min(received, count)
+    return {
+        "delivered": received,
+        "unique": unique,
+        "duplicates": received - unique,
+        "last_delivery": last,
+    }
+
+
 async def role_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Count deliveries until the sender is done and all arrived (or the stream went quiet).
 
@@ -412,26 +423,14 @@ async def role_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
         await _armed(control, lambda _a: None, _server_address(server))
         await _end_of_stream(counter.done, lambda: counter.received, control.get(), args.idle)
         server.close()
-        unique = min(counter.received, count)
-        return {
-            "delivered": counter.received,
-            "unique": unique,
-            "duplicates": counter.received - unique,
-            "last_delivery": counter.last,
-        }
+        return _counted(counter.received, count, counter.last)
     if args.kind == "udp":
         proto = await _raw_endpoint(count)
         await _armed(control, lambda _a: None, proto.address)
         await _end_of_stream(proto.done, lambda: proto.received, control.get(), args.idle)
         assert proto.transport is not None
         proto.transport.close()
-        unique = min(proto.received, count)
-        return {
-            "delivered": proto.received,
-            "unique": unique,
-            "duplicates": proto.received - unique,
-            "last_delivery": proto.last,
-        }
+        return _counted(proto.received, count, proto.last)
     async with _node(args, "b", close_timeout=1.0) as node:
         await _armed(control, lambda a: node.add_peer("a", a), node.address)
         seen: set[int] = set()

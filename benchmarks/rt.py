@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from netclock import Node, reliable, reliable_core, udp
+from netclock import Node
 from netclock import node as node_module
 from netclock.cluster.process import run_async
+from netclock.links import perfect, session, udp
 from netclock.wire.envelope import Decoder
 
 WARMUP = 500
@@ -73,14 +74,14 @@ def breakdown(count: int) -> None:
     """Microseconds per round trip in the perfect link's hot functions."""
     acc: collections.defaultdict[str, float] = collections.defaultdict(float)
     calls: collections.Counter[str] = collections.Counter()
-    session = reliable_core.PeerSession
+    core = session.PeerSession
     for owner, name, label in (
-        (session, "receive_segment", "core.receive_segment"),
-        (session, "datagrams_to_send", "core.datagrams_to_send"),
-        (session, "pop_deliveries", "core.pop_deliveries"),
-        (session, "send", "core.send"),
-        (session, "get_timer", "core.get_timer"),
-        (reliable.PerfectLink, "_pump", "adapter._pump (total)"),
+        (core, "receive_segment", "core.receive_segment"),
+        (core, "datagrams_to_send", "core.datagrams_to_send"),
+        (core, "pop_deliveries", "core.pop_deliveries"),
+        (core, "send", "core.send"),
+        (core, "get_timer", "core.get_timer"),
+        (perfect.PerfectLink, "_pump", "adapter._pump (total)"),
         (udp.UdpEndpoint, "datagram_received", "udp.datagram_received (total)"),
         (node_module.Node, "_deliver_batch", "node._deliver_batch"),
         (node_module.Node, "send_nowait", "node.send_nowait (total)"),

@@ -30,7 +30,8 @@ from typing import Any
 
 import msgpack
 
-from netclock import Node, certs
+from netclock import Node
+from netclock.links.tls import certs
 from netclock.links.tls.contexts import client_context, server_context
 
 HEADER = 4

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,19 @@ def test_plain_stream_reader_counts_every_frame_however_the_stream_is_cut(
 def test_bad_options_say_what_to_fix(options: list[str], fix: str) -> None:
     with pytest.raises(ConfigError, match=fix):
         settings_from(build_parser().parse_args(options))
+
+
+SCRIPTS = sorted((Path(__file__).resolve().parents[2] / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_profiling_script_still_imports_and_parses_its_arguments(script: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "usage" in proc.stdout

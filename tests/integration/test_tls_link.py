@@ -518,6 +518,8 @@ async def test_partition_until_heal_holds_messages_until_healed(cert_dir: Path) 
         assert [(await b.receive(STEP)).payload for _ in range(5)] == list(range(5))
         changes = link_of(b)._faults.changes
         assert [(c.peer, c.cut) for c in changes] == [("a", True), ("a", False)]
+        link_of(b).heal("stranger")  # healing an unknown peer does nothing
+        await exchange(a, b, ["after"])
 
 
 async def test_fault_plan_partition_holds_messages_until_it_ends(cert_dir: Path) -> None:

@@ -184,9 +184,13 @@ class TlsFaults:
         self._change(peer, now)
 
     def heal(self, peer: str) -> None:
-        """End a partition made by :meth:`partition` now (the plan's still hold)."""
+        """End a partition made by :meth:`partition` now (the plan's still hold).
+
+        Healing a peer the link does not know does nothing.
+        """
         self.injector.heal(peer)
-        self._change(peer, time.time())
+        if peer in self._peers:
+            self._change(peer, time.time())
 
     def partitioned(self, peer: str) -> bool:
         """True while a partition (live or planned, either direction) cuts ``peer``."""

@@ -516,6 +516,10 @@ async def test_partition_until_heal_holds_messages_until_healed(cert_dir: Path) 
         assert link_of(b).connection("a") is None
         link_of(b).heal("a")
         assert [(await b.receive(STEP)).payload for _ in range(5)] == list(range(5))
+        changes = link_of(b)._faults.changes
+        assert [(c.peer, c.cut) for c in changes] == [("a", True), ("a", False)]
+        link_of(b).heal("stranger")  # healing an unknown peer does nothing
+        await exchange(a, b, ["after"])
 
 
 async def test_fault_plan_partition_holds_messages_until_it_ends(cert_dir: Path) -> None:
@@ -536,6 +540,8 @@ async def test_plan_delay_slows_frames_but_keeps_order(cert_dir: Path) -> None:
         start = loop.time()
         await exchange(a, b, [str(i) for i in range(20)])
         assert loop.time() - start >= 0.05
+        faults = a.stats()["link"]["faults"]["b"]
+        assert faults["delayed"] == faults["sent"] == faults["delivered"] >= 2
 
 
 # -- an independent client ----------------------------------------------------------------------

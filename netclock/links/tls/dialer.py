@@ -3,8 +3,9 @@
 The dialer opens TCP and hands the socket to a :class:`TlsConnection`, which does TLS and
 the HELLO on its own; the link tells the dialer how each dial ended (:meth:`Dialer.failed`,
 :meth:`Dialer.release`, :meth:`Dialer.succeeded`). After a failure the next attempt waits
-``first * 2**attempts`` seconds, capped, times a random factor in [0.5, 1). One task per
-dial, none per message.
+``first * 2**attempts`` seconds, capped, times a random factor in [0.5, 1) drawn from the
+peer's own generator (the link's seeded ``rng("reconnect", peer)``, so the backoff replays
+from the fault plan's seed). One task per dial, none per message.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from typing import Protocol
 
 from netclock.links.base import Address
@@ -47,7 +49,11 @@ class _Attempts:
 
 
 class Dialer:
-    """Dials peers for one link; counts ``dials`` and ``dial_failures`` in ``counters``."""
+    """Dials peers for one link; counts ``dials`` and ``dial_failures`` in ``counters``.
+
+    ``jitter(peer)`` gives the generator of ``peer``'s backoff factors (the same object on
+    every call).
+    """
 
     def __init__(
         self,
@@ -57,7 +63,7 @@ class Dialer:
         *,
         connect_timeout: float,
         backoff: tuple[float, float],
-        jitter: random.Random,
+        jitter: Callable[[str], random.Random],
     ) -> None:
         self.node_id = node_id
         self._owner = owner
@@ -152,7 +158,7 @@ class Dialer:
             return
         first, cap = self._backoff
         delay = min(cap, first * 2 ** min(attempts.failures, 30))
-        delay *= 0.5 + 0.5 * self._jitter.random()
+        delay *= 0.5 + 0.5 * self._jitter(peer).random()
         attempts.retry = loop.call_later(delay, self._retry, peer)
 
     def _retry(self, peer: str) -> None:

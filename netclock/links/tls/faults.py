@@ -1,33 +1,53 @@
-"""The TLS link's fault emulation, in one place: partitions, write delays, reconnect jitter.
+"""The TLS link's faults: the node's :class:`FaultInjector` applied to streams, with timers.
 
 A TCP stream cannot lose, duplicate or reorder, so of a :class:`FaultPlan` the TLS link
-applies only partitions (a partition in either direction cuts the one bidirectional
-connection: it is aborted with a RST and the peer is refused and not dialed while the
-partition lasts) and the delay model (each write of frames waits, order kept). Live
-partitions come from :meth:`TlsFaults.partition` and :meth:`TlsFaults.heal`. The link
-learns of cuts and heals through two callbacks and asks :meth:`TlsFaults.partitioned` and
-:meth:`TlsFaults.delay`; nothing else of the link depends on how faults are made.
+applies only partitions and the delay model, and the :class:`FaultInjector` decides both,
+as it does for the UDP links (its module docstring says how a stream link uses it):
+
+- **Cuts.** While :meth:`FaultInjector.cut_until` is not None for a peer (a partition in
+  either direction, planned or live) its connection is aborted with a RST, the peer is
+  refused after its handshake, and it is not dialed. One timer per peer fires just after
+  each :meth:`FaultInjector.next_change` and tells the link when a cut starts (``cut``)
+  or ends (``healed``). Live partitions go to :meth:`FaultInjector.partition` and
+  :meth:`FaultInjector.heal`.
+- **Delays.** Each write of frames to a peer waits
+  ``delay_model(peer).sample(rng("delay", peer).random())`` seconds, order kept
+  (:class:`DelayedWrites`); the writes are counted in the injector's stats.
+- **Reconnect jitter** is drawn from ``rng("reconnect", peer)``.
+
+Every number comes from the plan's seed, and every time from the injector's clock (the
+wall clock, ``time.time()``, shared by the nodes of a cluster; converted to loop time for
+the timers), so a run replays from its seed: the same delays frame by frame, the same cuts
+and heals at the same times since the epoch, the same jitter draws attempt by attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from netclock.errors import UsageError
-from netclock.faults.plan import DelayModel, FaultPlan
+from netclock.faults.delay import DelayModel
+from netclock.faults.injector import FaultInjector, FaultStats
 
-__all__ = ["DelayedWrites", "TlsFaults"]
+__all__ = ["DelayedWrites", "FaultChange", "TlsFaults"]
 
 log = logging.getLogger(__name__)
 
 _FAULT_SLACK = 0.002
 """Partition timers fire this long after the moment they mark, never a hair before it."""
+
+_PAST = 1e-6
+"""A boundary is judged this long after its moment: past the rounding of ``epoch + t``
+(about 2e-7 s on today's wall clock), so a cut ending at ``t`` is over at ``t``."""
+
+_CHANGES_KEPT = 1000
+"""How many cut/heal changes :attr:`TlsFaults.changes` remembers (the latest)."""
 
 
 class DelayedWrites:
@@ -68,157 +88,163 @@ class DelayedWrites:
         self._queue.clear()
 
 
-class TlsFaults:
-    """Partitions (planned and live), per-peer write delays and the reconnect jitter's rng.
+class FaultChange(NamedTuple):
+    """A cut starting (``cut``) or ending between this node and ``peer``.
 
-    ``cut(peer)`` is called when a partition starts cutting ``peer`` (abort its
-    connections); ``healed(peer)`` when no partition cuts it any more (reconnect if needed).
+    ``at`` is in seconds since the fault epoch: the plan's boundary for a planned
+    change (so it replays exactly from the plan), the moment of the command for a live one.
+    """
+
+    at: float
+    peer: str
+    cut: bool
+
+
+class TlsFaults:
+    """Drives the TLS link's cuts, write delays and reconnect jitter from a :class:`FaultInjector`.
+
+    ``cut(peer)`` is called when a cut of ``peer`` starts (abort its connections);
+    ``healed(peer)`` when a timer or :meth:`heal` finds no cut any more (reconnect if
+    needed). No callback comes before :meth:`start` or after :meth:`close`.
     """
 
     def __init__(
         self,
-        node_id: str,
-        plan: FaultPlan | None,
-        epoch: float | None,
+        injector: FaultInjector,
         *,
         cut: Callable[[str], None],
         healed: Callable[[str], None],
     ) -> None:
-        self.node_id = node_id
-        self._plan = plan if plan is not None and not plan.is_quiet else None
-        self._epoch = time.time() if epoch is None else epoch
+        self.injector = injector
         self._cut_peer = cut
         self._healed = healed
-        self.jitter = random.Random()
-        """Randomises reconnect delays."""
-        self._cut_until: dict[str, float] = {}
-        self._delays: dict[str, tuple[DelayModel, random.Random]] = {}
+        self.changes: deque[FaultChange] = deque(maxlen=_CHANGES_KEPT)
+        """The latest cuts and heals this link acted on, oldest first."""
         self._peers: list[str] = []
-        self._timers: list[asyncio.TimerHandle] = []
+        self._cut: set[str] = set()
+        """Peers cut off as of the last change this adapter acted on."""
+        self._delays: dict[str, tuple[DelayModel, random.Random, FaultStats]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def add_peer(self, peer: str) -> None:
-        """Apply the plan to the link with ``peer`` (called once per peer)."""
+        """Apply the faults to the link with ``peer`` (called once per peer)."""
         self._peers.append(peer)
-        plan = self._plan
-        if plan is None:
-            return
-        override = plan.links.get((self.node_id, peer))
-        model = override.delay if override is not None and override.delay else plan.delay
+        injector = self.injector
+        model = injector.delay_model(peer)
         if not model.is_zero:
-            self._delays[peer] = (model, random.Random(f"{plan.seed}:{self.node_id}:{peer}"))
+            stats = injector.stats.setdefault(peer, FaultStats())
+            self._delays[peer] = (model, injector.rng("delay", peer), stats)
         if self._loop is not None:
-            self._schedule_partitions(peer)
+            self._begin(peer)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The link runs: arm the plan's partition timers for the peers known so far."""
+        """The link runs: note who is cut off now and arm a timer per peer known so far."""
         self._loop = loop
         for peer in self._peers:
-            self._schedule_partitions(peer)
+            self._begin(peer)
 
     def close(self) -> None:
         """Cancel every fault timer; no callback follows."""
         self._closed = True
-        for handle in self._timers:
+        for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
 
+    # -- per write and per dial ---------------------------------------------------------------
     def delay(self, peer: str) -> float | None:
-        """How long to hold back the next write to ``peer`` (None: no delay model)."""
+        """How long to hold back the next write to ``peer`` (None: no delay model), counted."""
         delay = self._delays.get(peer)
         if delay is None:
             return None
-        model, rng = delay
-        return model.sample(rng.random())
+        model, rng, stats = delay
+        seconds = model.sample(rng.random())
+        stats.sent += 1
+        stats.delivered += 1
+        if seconds > 0.0:
+            stats.delayed += 1
+        return seconds
+
+    def jitter(self, peer: str) -> random.Random:
+        """The generator of ``peer``'s reconnect jitter (seeded from the plan)."""
+        return self.injector.rng("reconnect", peer)
 
     # -- partitions ------------------------------------------------------------------------------
     def partition(self, peer: str, seconds: float | None = None) -> None:
         """Cut ``peer`` off now, for ``seconds`` or (None) until :meth:`heal`."""
         if seconds is not None and not seconds > 0:
             raise UsageError(f"a partition lasts a positive number of seconds, not {seconds!r}")
-        loop = self._running()
+        now = time.time()
+        self.injector.partition(peer, None if seconds is None else now + seconds)
         if seconds is None:
-            self._cut_until[peer] = math.inf
-            log.info("%s: partitioned from %s until healed", self.node_id, peer)
-            self._cut(peer)
-            return
-        until = max(self._cut_until.get(peer, 0.0), loop.time() + seconds)
-        self._cut_until[peer] = until
-        log.info("%s: partitioned from %s for %.3f s", self.node_id, peer, seconds)
-        self._cut(peer)
-        if until != math.inf:
-            self._timers.append(loop.call_at(until + _FAULT_SLACK, self._heal, peer))
+            log.info("%s: partitioned from %s until healed", self.injector.local_id, peer)
+        else:
+            log.info("%s: partitioned from %s for %.3f s", self.injector.local_id, peer, seconds)
+        self._change(peer, now)
 
     def heal(self, peer: str) -> None:
-        """End a partition made by :meth:`partition` now (the plan's still hold)."""
-        if self._cut_until.get(peer):
-            self._cut_until[peer] = 0.0
-            self._heal(peer)
+        """End a partition made by :meth:`partition` now (the plan's still hold).
+
+        Healing a peer the link does not know does nothing.
+        """
+        self.injector.heal(peer)
+        if peer in self._peers:
+            self._change(peer, time.time())
 
     def partitioned(self, peer: str) -> bool:
         """True while a partition (live or planned, either direction) cuts ``peer``."""
-        return self._cut_until_now(peer) is not None
+        injector = self.injector
+        return not injector.quiet and injector.cut_until(peer, time.time()) is not None
 
-    def _running(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is None:
-            raise UsageError("the tls link is not started; call start() first")
-        return loop
+    # -- timers ----------------------------------------------------------------------------------
+    def _begin(self, peer: str) -> None:
+        """Start watching ``peer``: cut off now or not (no callback: no connection yet)."""
+        now = time.time()
+        if self.injector.cut_until(peer, now) is not None:
+            self._cut.add(peer)
+        self._arm(peer, now)
 
-    def _cut_until_now(self, peer: str) -> float | None:
-        """Loop time at which the partitions cutting ``peer`` now end (inf: never).
+    def _change(self, peer: str, now: float) -> None:
+        """Act on ``peer``'s cut as it is at ``now`` (a boundary or a command), then re-arm.
 
-        None when no partition cuts it. A partition in either direction cuts the one
-        bidirectional TCP connection.
+        Timers pass the boundary itself, not the moment they fire, so every boundary is
+        acted on in the plan's order and at the plan's time however late the loop runs.
         """
-        loop = self._running()
-        now = loop.time()
-        until: float | None = None
-        cut_until = self._cut_until.get(peer, 0.0)
-        if cut_until:
-            if now < cut_until:
-                until = cut_until
+        if self._loop is None or self._closed:
+            return
+        cut = self.injector.cut_until(peer, now + _PAST) is not None
+        if cut != (peer in self._cut):
+            self.changes.append(FaultChange(now - self.injector.epoch, peer, cut))
+            if cut:
+                self._cut.add(peer)
             else:
-                self._cut_until[peer] = 0.0
-        plan = self._plan
-        if plan is None or not plan.partitions:
-            return until
-        t = time.time() - self._epoch
-        me = self.node_id
-        for partition in plan.partitions:
-            if (partition.blocks(me, peer) or partition.blocks(peer, me)) and partition.active(t):
-                end = math.inf if partition.end is None else now + (partition.end - t)
-                until = end if until is None else max(until, end)
-        return until
-
-    def _schedule_partitions(self, peer: str) -> None:
-        """Arm timers just after the plan's partition starts (cut) and ends (reconnect)."""
-        plan = self._plan
-        if plan is None or not plan.partitions:
-            return
-        loop = self._running()
-        t_now = time.time() - self._epoch
-        offset = loop.time() - t_now + _FAULT_SLACK
-        me = self.node_id
-        for partition in plan.partitions:
-            if not (partition.blocks(me, peer) or partition.blocks(peer, me)):
-                continue
-            if partition.start > t_now:
-                self._timers.append(loop.call_at(offset + partition.start, self._cut, peer))
-            if partition.end is not None and partition.end > t_now:
-                self._timers.append(loop.call_at(offset + partition.end, self._heal, peer))
-
-    def _cut(self, peer: str) -> None:
-        if not self._closed and self.partitioned(peer):
+                self._cut.discard(peer)
+        if cut:
             self._cut_peer(peer)
-
-    def _heal(self, peer: str) -> None:
-        if self._closed:
-            return
-        until = self._cut_until_now(peer)
-        if until is None:
+        else:
             self._healed(peer)
-        elif until != math.inf:
-            loop = self._running()
-            self._timers.append(loop.call_at(until + _FAULT_SLACK, self._heal, peer))
+        self._arm(peer, now)
+
+    def _arm(self, peer: str, after: float) -> None:
+        """One timer for ``peer``, for the first start or end of a cut after ``after``."""
+        handle = self._timers.pop(peer, None)
+        if handle is not None:
+            handle.cancel()
+        at = self.injector.next_change(peer, after + _PAST)
+        if at is not None:
+            self._arm_at(peer, at)
+
+    def _arm_at(self, peer: str, at: float) -> None:
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        when = loop.time() + (at - time.time()) + _FAULT_SLACK
+        self._timers[peer] = loop.call_at(when, self._fire, peer, at)
+
+    def _fire(self, peer: str, at: float) -> None:
+        del self._timers[peer]
+        if time.time() < at + _PAST:  # the wall clock lags the loop's: not there yet
+            self._arm_at(peer, at)
+        else:
+            self._change(peer, at)

@@ -16,7 +16,8 @@ The link is put together from rooms of its own:
 - :mod:`~netclock.links.tls.transport`: one TCP connection doing TLS through memory BIOs,
   reporting to this link through :class:`~netclock.links.tls.transport.ConnectionOwner`;
 - :mod:`~netclock.links.tls.dialer`: connect, backoff, retry;
-- :mod:`~netclock.links.tls.faults`: partitions, write delays, reconnect jitter;
+- :mod:`~netclock.links.tls.faults`: the node's :class:`~netclock.faults.injector.FaultInjector`
+  applied to streams (cuts, write delays, reconnect jitter, all from the plan's seed);
 - :class:`~netclock.links.pump.SessionPump` (shared with the UDP perfect link): deliveries,
   one ``call_at`` timer per peer session, window waiters, flush. All of one pump's frames
   to a peer go out in one ``transport.write``; no task per message (one per dial).
@@ -28,10 +29,12 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from netclock.errors import AuthenticationError, ConfigError, UsageError, WireError
+from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, LinkUser
 from netclock.links.pump import SessionPump
@@ -161,7 +164,9 @@ class TlsLink(SessionPump):
             hello_timeout=hello_timeout,
         )
         self._faults = TlsFaults(
-            node_id, faults, fault_epoch, cut=self._cut_connections, healed=self._mark
+            FaultInjector(faults, node_id, time.time() if fault_epoch is None else fault_epoch),
+            cut=self._cut_connections,
+            healed=self._mark,
         )
         self.counters: dict[str, int] = {
             "connections_made": 0,
@@ -321,17 +326,23 @@ class TlsLink(SessionPump):
         return True
 
     def partition(self, peer: str, seconds: float | None = None) -> None:
-        """Cut ``peer`` off: drop its connection and refuse it both ways.
+        """Cut ``peer`` off: drop its connection and refuse it both ways (a live partition).
 
         With ``seconds`` the partition heals by itself; without, it lasts until :meth:`heal`.
+        A partition already in force is never shortened. Before :meth:`start` it is noted
+        and acted on once the link runs.
         """
         if peer not in self.sessions:
             raise UsageError(f"unknown peer {peer!r}; add it with add_peer first")
         self._faults.partition(peer, seconds)
 
     def heal(self, peer: str) -> None:
-        """End a partition made by :meth:`partition` now."""
+        """End a partition made by :meth:`partition` now; the plan's partitions stay."""
         self._faults.heal(peer)
+
+    def fault_stats(self) -> dict[str, dict[str, int]]:
+        """Per-destination fault statistics: frame writes given a delay by the plan's model."""
+        return self._faults.injector.stats_dict()
 
     def _cut_connections(self, peer: str) -> None:
         """A partition starts cutting ``peer``: abort its connection and our dial."""
@@ -616,4 +627,5 @@ class TlsLink(SessionPump):
             "connected": len(self._up),
             "unauthenticated": self._admission.unauthenticated,
             **self._session_stats(),
+            "faults": self.fault_stats(),
         }

@@ -1,0 +1,202 @@
+"""An append-only record log on disk, with recovery, compaction and explicit syncs.
+
+Records are msgpack values. :meth:`RecordLog.append` writes with one ``os.write`` on an
+``O_APPEND`` descriptor: when it returns, the record is in the kernel, so a process kill
+(even ``kill -9``) never loses it ("process" durability). A machine crash can lose what was
+not yet synced: :meth:`RecordLog.sync` (or the asyncio
+:class:`~netclock.durable.commit.GroupCommit`) makes every record appended before it durable
+on disk ("machine" durability), one ``fsync`` for all of them.
+
+Positions count the records appended over the log's life in this process, starting after
+the recovered ones: ``append`` returns the new record's position, and ``synced`` is the
+highest position an ``fsync`` has covered. Compaction keeps positions as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from netclock.durable.records import MAGIC, NOT_A_LOG, Damage, encode_record, encode_records, scan
+
+log = logging.getLogger(__name__)
+
+
+class Durability(enum.Enum):
+    """When a record counts as durable."""
+
+    PROCESS = "process"
+    """Written to the OS: survives a kill of the process, not a crash of the machine."""
+    MACHINE = "machine"
+    """Written and fsynced (group commit): survives a crash of the machine too."""
+
+
+class LogCorrupt(Exception):
+    """A file that is not a record log, or a checksummed record that is not msgpack."""
+
+
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+class RecordLog:
+    """An append-only file of checksummed msgpack records.
+
+    Open it with :meth:`open`, which recovers what the file holds: :attr:`recovered` are
+    the records found, :attr:`damage` what was dropped from a torn or corrupt tail (the
+    file is truncated to its valid prefix, so new records follow valid ones).
+    """
+
+    def __init__(
+        self, path: Path, fd: int, size: int, recovered: list[Any], damage: Damage | None
+    ) -> None:
+        self.path = path
+        self._fd = fd
+        self.size = size
+        """Bytes in the file."""
+        self.recovered = recovered
+        self.damage = damage
+        self.position = 0
+        """Position of the last record appended (0 before the first)."""
+        self.synced = 0
+        """Highest position covered by an fsync (or a compaction)."""
+        self.syncs = 0
+        """How many fsyncs were made (compactions excluded)."""
+        self._packer = msgpack.Packer(use_bin_type=True)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RecordLog:
+        """Open (creating it if missing) and recover the log at ``path``.
+
+        Raises :class:`LogCorrupt` if the file is not a record log or a checksummed record is
+        not msgpack (nothing is truncated then), and ``OSError``
+        if the file cannot be read or written.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        found = scan(data)
+        if found.damage is not None and found.damage.reason == NOT_A_LOG:
+            raise LogCorrupt(f"{path}: {NOT_A_LOG} (it does not start with {MAGIC!r})")
+        try:
+            recovered = [
+                msgpack.unpackb(p, raw=False, strict_map_key=False) for p in found.payloads
+            ]
+        except (ValueError, TypeError) as exc:
+            raise LogCorrupt(f"{path}: a record is not msgpack ({exc})") from None
+        fresh = not data or found.end == 0
+        fd = os.open(path, _FLAGS, 0o600)
+        try:
+            if found.damage is not None:
+                log.warning("%s: %s", path, found.damage)
+                os.ftruncate(fd, found.end)
+            if fresh:
+                os.ftruncate(fd, 0)
+                os.write(fd, MAGIC)
+                _fsync_dir(path.parent)
+        except BaseException:
+            os.close(fd)
+            raise
+        size = len(MAGIC) if fresh else found.end
+        return cls(path, fd, size, recovered, found.damage)
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, record: Any) -> int:
+        """Write one record to the OS; returns its position. Durable against a process kill."""
+        data = encode_record(self._packer.pack(record))
+        self._write(data)
+        self.position += 1
+        return self.position
+
+    def append_many(self, records: Iterable[Any]) -> int:
+        """Write several records with one ``os.write``; returns the last one's position."""
+        pack = self._packer.pack
+        payloads = [pack(record) for record in records]
+        if payloads:
+            self._write(encode_records(payloads))
+            self.position += len(payloads)
+        return self.position
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.size += len(data)
+
+    # -- syncing ------------------------------------------------------------------------------
+    def needs_sync(self, position: int) -> bool:
+        """Whether records up to ``position`` still wait for an fsync."""
+        return position > self.synced
+
+    def sync(self) -> int:
+        """fsync now (blocking): every record appended so far is on disk; returns the position."""
+        target = self.position
+        os.fsync(self._fd)
+        self.mark_synced(target)
+        return target
+
+    def sync_handle(self) -> tuple[int, int]:
+        """``(position, fd)`` for an fsync made elsewhere (a thread): the fd is a duplicate the
+        caller must close; fsyncing it covers every record up to ``position``. Then call
+        :meth:`mark_synced` with the position."""
+        return self.position, os.dup(self._fd)
+
+    def mark_synced(self, position: int) -> None:
+        """Records up to ``position`` were fsynced."""
+        self.syncs += 1
+        self.synced = max(self.synced, position)
+
+    # -- compaction ---------------------------------------------------------------------------
+    def compact(self, live: Iterable[Any]) -> None:
+        """Rewrite the log to hold only ``live`` records (in that order), atomically.
+
+        The new file is written to a temporary name, fsynced, renamed over the log, and the
+        directory fsynced: a crash at any point leaves either the old log or the new one.
+        Afterwards every position so far counts as synced.
+        """
+        pack = self._packer.pack
+        body = MAGIC + encode_records(pack(record) for record in live)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600
+        )
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        old, self._fd = self._fd, os.open(self.path, _FLAGS, 0o600)
+        os.close(old)
+        self.size = len(body)
+        self.synced = self.position
+
+    def close(self) -> None:
+        """Close the file (idempotent). Records already appended stay in the OS."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def fileno(self) -> int:
+        """The file descriptor records are appended to."""
+        return self._fd
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a file's creation or rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

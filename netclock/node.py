@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from operator import itemgetter
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from netclock.clock import VectorClock, check_pid, receive_all
+from netclock.durable.state import NodeState, new_incarnation
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import (
@@ -83,11 +84,6 @@ class Failure(NamedTuple):
     payload: Any
 
 
-def new_incarnation() -> int:
-    """A fresh incarnation number: grows across restarts of the same node id."""
-    return time.time_ns() // 1000
-
-
 class Node:
     """A process in a distributed system, with a vector clock on every message.
 
@@ -103,6 +99,12 @@ class Node:
     :class:`~netclock.links.options.TlsOptions`,
     :class:`~netclock.links.options.StubbornOptions` or
     :class:`~netclock.links.options.FairLossOptions`, or a mapping of the same names.
+
+    ``data_dir`` gives the node durable state (docs/durability.md): each start takes a new
+    incarnation, persisted before use, and the clock's own entry continues above every value
+    an earlier start used. ``clock_start`` is the own entry's first value (default 1, or
+    with ``data_dir`` the stored high-water mark + 1); a caller that knows the last value
+    logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
     """
 
     def __init__(
@@ -123,6 +125,8 @@ class Node:
         event_log: str | Path | None = None,
         close_timeout: float = 5.0,
         link_options: LinkOptions | Mapping[str, Any] | None = None,
+        data_dir: str | Path | None = None,
+        clock_start: int | None = None,
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -131,6 +135,17 @@ class Node:
         options = _link_options(link, link_options)
         if inbox_size < 1:
             raise UsageError("inbox_size must be at least 1")
+        if clock_start is not None and (
+            not isinstance(clock_start, int) or isinstance(clock_start, bool) or clock_start < 1
+        ):
+            raise UsageError(f"clock_start must be an integer of at least 1, not {clock_start!r}")
+        self._durable: NodeState | None = None
+        if data_dir is not None:
+            self._durable = NodeState.open(
+                data_dir, self.id, incarnation=incarnation, clock_start=clock_start
+            )
+            incarnation, clock_start = self._durable.incarnation, self._durable.clock_start
+            weakref.finalize(self, self._durable.close)  # also if this constructor fails
         self.incarnation = new_incarnation() if incarnation is None else incarnation
         self.link_kind = link
         self.fifo = fifo
@@ -147,7 +162,7 @@ class Node:
         self.dropped = 0
         self.sent = 0
         self.delivered = 0
-        self._clock = VectorClock({self.id: 1})
+        self._clock = VectorClock({self.id: clock_start or 1})
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (
@@ -212,6 +227,8 @@ class Node:
                 log.info("%s: closed with messages still unacknowledged", self.id)
         await self._link.close()
         self._state = "closed"
+        if self._durable is not None:
+            self._durable.close()
         if self._recorder is not None:
             self._recorder.record("stop", self._clock, "stop", clean=drained, stats=self.stats())
             self._recorder.close()
@@ -256,6 +273,8 @@ class Node:
     def log_local_event(self, text: str) -> VectorClock:
         """A local event: ticks the clock and logs ``text``; returns the new clock."""
         self._clock = self._clock.tick(self.id)
+        if self._durable is not None:
+            self._durable.reserve(self._clock.get(self.id))
         if self._recorder is not None:
             self._recorder.record("local", self._clock, text, text=text)
         return self._clock
@@ -286,6 +305,8 @@ class Node:
         if self._state != "running" or peer not in self._peer_ids:
             self._check_sendable(peer)
         clock = self._clock.tick(self.id)  # a send event
+        if self._durable is not None:
+            self._durable.reserve(clock.get(self.id))
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
         self.sent += 1
@@ -397,6 +418,8 @@ class Node:
             self._drop(sender, incarnation, seq, refusal)
             return
         new_clock = self._clock = clocks[0]
+        if self._durable is not None:
+            self._durable.reserve(new_clock.get(self.id))
         inbox = self._inbox
         inbox.append(_new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq)))
         if self._recorder is not None:
@@ -424,6 +447,8 @@ class Node:
             clocks, refusal = receive_all(me, self._clock, map(_clock_of, rest))
             if clocks:
                 self._clock = clocks[-1]
+                if self._durable is not None:
+                    self._durable.reserve(self._clock.get(me))
                 append = inbox.append
                 for (seq, message_clock, payload), clock in zip(rest, clocks, strict=False):
                     append(

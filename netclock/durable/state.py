@@ -37,8 +37,9 @@ _COMPACT_AFTER = 10_000
 """Mark records appended before the state file is rewritten to its three live records."""
 
 
-def time_incarnation() -> int:
-    """An incarnation from the wall clock (microseconds since the epoch)."""
+def new_incarnation() -> int:
+    """A fresh incarnation from the wall clock (microseconds since the epoch): grows across
+    restarts of the same node id while the clock does (a data directory makes it certain)."""
     return time.time_ns() // 1000
 
 
@@ -123,7 +124,7 @@ class NodeState:
                 raise ConfigError(f"{file}: {log.damage}; {_WHAT_TO_DO}")
             last = stored.get("incarnation", 0)
             if incarnation is None:
-                incarnation = max(last + 1, time_incarnation())
+                incarnation = max(last + 1, new_incarnation())
             elif incarnation <= last:
                 raise ConfigError(
                     f"incarnation {incarnation} is not above {last}, the last one this data "

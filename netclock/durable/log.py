@@ -125,10 +125,9 @@ class RecordLog:
         return self.position
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        written = os.write(self._fd, data)
+        while written < len(data):  # a short write (a full disk reports ENOSPC next)
+            written += os.write(self._fd, memoryview(data)[written:])
         self.size += len(data)
 
     # -- syncing ------------------------------------------------------------------------------

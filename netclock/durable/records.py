@@ -24,7 +24,7 @@ NOT_A_LOG = "not a netclock record log"
 MAX_RECORD = 64 * 1024 * 1024
 """A length above this is corruption, not a record (no record is written larger)."""
 
-_LENGTH = struct.Struct(">I")
+_LENGTH = _CRC = struct.Struct(">I")
 _crc32 = zlib.crc32
 
 
@@ -54,7 +54,7 @@ def encode_record(payload: bytes) -> bytes:
     if size > MAX_RECORD:
         raise ValueError(f"a record holds at most {MAX_RECORD} bytes, not {size}")
     length = _LENGTH.pack(size)
-    return HEADER.pack(size, _crc32(payload, _crc32(length))) + payload
+    return b"".join((length, _CRC.pack(_crc32(payload, _crc32(length))), payload))
 
 
 def encode_records(payloads: Iterable[bytes]) -> bytes:

@@ -1,11 +1,12 @@
 """Throughput of the record log at each durability level, and recovery time.
 
-Run: ``python benchmarks/durable.py [--records 100000] [--dir PATH]``. Each record is what
-the logged perfect link will write per message (kind, peer, incarnation, seq, a 3-entry
-clock, a 64-byte payload). Figures:
+Run: ``python benchmarks/durable.py [--records 100000] [--runs 5] [--dir PATH]``. Each
+record is what the logged perfect link will write per message (kind, peer, incarnation,
+seq, a 3-entry clock, a 64-byte payload). Figures:
 
 - process level: records/s appended one ``os.write`` each, and in batches of 64 (one write
-  per datagram's worth), beside raw ``os.write`` of the same bytes already encoded;
+  per datagram's worth), beside raw ``os.write`` of the same bytes already encoded (medians
+  of ``--runs`` interleaved runs);
 - machine level: records/s under :class:`~netclock.durable.GroupCommit` when records arrive
   in batches of 1, 16, 64 and 256 with at most 4,096 waiting for durability (a send
   window), with the records each fsync covered; beside one fsync per record;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -44,31 +46,35 @@ def _fresh(folder: Path, name: str) -> RecordLog:
     return RecordLog.open(path)
 
 
-def process_level(folder: Path, count: int) -> dict[str, float]:
-    """Records/s: raw os.write baseline, append one by one, append_many in batches of 64."""
+def process_level(folder: Path, count: int, runs: int) -> dict[str, float]:
+    """Median records/s over ``runs`` interleaved runs: raw os.write of pre-encoded records,
+    append one by one, append_many in batches of 64."""
     records = [_record(i) for i in range(count)]
-    out: dict[str, float] = {}
-    log = _fresh(folder, "raw.log")
     blobs = [encode_record(msgpack.packb(r, use_bin_type=True)) for r in records]
-    fd = log.fileno()
-    start = time.perf_counter()
-    for blob in blobs:
-        os.write(fd, blob)
-    out["raw os.write"] = count / (time.perf_counter() - start)
-    log.close()
-    log = _fresh(folder, "one.log")
-    start = time.perf_counter()
-    for record in records:
-        log.append(record)
-    out["append"] = count / (time.perf_counter() - start)
-    log.close()
-    log = _fresh(folder, "many.log")
-    start = time.perf_counter()
-    for i in range(0, count, 64):
-        log.append_many(records[i : i + 64])
-    out["append_many(64)"] = count / (time.perf_counter() - start)
-    log.close()
-    return out
+
+    def raw(log: RecordLog) -> None:
+        fd = log.fileno()
+        for blob in blobs:
+            os.write(fd, blob)
+
+    def one(log: RecordLog) -> None:
+        for record in records:
+            log.append(record)
+
+    def many(log: RecordLog) -> None:
+        for i in range(0, count, 64):
+            log.append_many(records[i : i + 64])
+
+    variants = {"raw os.write": raw, "append": one, "append_many(64)": many}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, write in variants.items():
+            log = _fresh(folder, "process.log")
+            start = time.perf_counter()
+            write(log)
+            samples[name].append(count / (time.perf_counter() - start))
+            log.close()
+    return {name: statistics.median(rates) for name, rates in samples.items()}
 
 
 async def machine_level(folder: Path, count: int, batch: int) -> tuple[float, float]:
@@ -120,13 +126,14 @@ def recovery(folder: Path, count: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="records per figure")
+    parser.add_argument("--runs", type=int, default=5, help="runs per process-level figure")
     parser.add_argument("--dir", type=Path, default=None, help="where the logs are written")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir or Path.cwd(), prefix="durable-") as tmp:
         folder = Path(tmp)
         count = args.records
         print(f"process level ({count} records, 64-byte payloads):")
-        rates = process_level(folder, count)
+        rates = process_level(folder, count, args.runs)
         for name, rate in rates.items():
             ratio = rate / rates["raw os.write"]
             print(f"  {name:<16} {rate:>12,.0f} records/s  {ratio:.2f}x raw")

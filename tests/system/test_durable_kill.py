@@ -70,8 +70,13 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.stdout.close()
 
 
-def _last_number(lines: list[str], prefix: str) -> int:
-    return max(int(line.split()[1]) for line in lines if line.startswith(prefix))
+def _read_past(proc: subprocess.Popen[bytes], prefix: str, target: int) -> int:
+    """Read ``prefix N`` lines until N reaches ``target``; returns the last N read."""
+    reached = 0
+    while reached < target:
+        line = read_until(proc, prefix, 20)[-1]
+        reached = int(line.split()[1])
+    return reached
 
 
 def test_a_record_log_keeps_every_record_written_before_each_kill_9(tmp_path: Path) -> None:
@@ -85,10 +90,7 @@ def test_a_record_log_keeps_every_record_written_before_each_kill_9(tmp_path: Pa
             recovered = int(first[-1].split()[1])
             assert recovered >= written, f"seed {SEED}, kill {kill}: {first[-1]}, wrote {written}"
             target = recovered + rng.randrange(1, 20_000)
-            lines: list[str] = []
-            while not lines or _last_number(lines, "at") < target:
-                lines += read_until(proc, "at", 20)
-            written = _last_number(lines, "at")
+            written = _read_past(proc, "at", target)
         finally:
             _kill(proc)
     log = RecordLog.open(path)
@@ -115,9 +117,6 @@ def test_a_node_killed_and_restarted_on_its_data_directory_never_reuses_its_iden
             assert not incarnations or incarnation > incarnations[-1], f"{where}: {incarnations}"
             incarnations.append(incarnation)
             target = clock + rng.randrange(100, 5000)
-            lines: list[str] = []
-            while not lines or _last_number(lines, "clock") < target:
-                lines += read_until(proc, "clock", 20)
-            used = _last_number(lines, "clock")
+            used = _read_past(proc, "clock", target)
         finally:
             _kill(proc)

@@ -131,9 +131,9 @@ class NodeState:
                     f"directory ({path}) used; leave incarnation unset to get a fresh one"
                 )
             mark = stored.get("clock", 0)
+            # The last mark was written when the own entry reached mark - CLOCK_BLOCK + 1:
+            # the lowest start above every value surely used is one more.
             floor = max(1, mark - CLOCK_BLOCK + 2)
-            """The lowest start above every value surely used: the last mark was written
-            when the own entry reached mark - CLOCK_BLOCK + 1."""
             if clock_start is None:
                 clock_start = mark + 1
             elif clock_start < (floor if mark else 1):

@@ -81,6 +81,7 @@ __all__ = [
     "Status",
     "check_run",
     "crash_lines",
+    "crash_text",
     "format_report",
     "load_run",
     "promise_sentence",
@@ -880,7 +881,7 @@ def _node_text(n: NodeSummary) -> str:
     return f"{n.node} (inc {incs}, {n.events} events, {state})"
 
 
-def _life_text(life: Life) -> str:
+def crash_text(life: Life) -> str:
     """What ended a crashed life, and when: ``killed at 2.00 s``."""
     if life.ended_by == "kill":
         text = f"killed at {life.end_at:.2f} s"
@@ -905,7 +906,7 @@ def crash_lines(nodes: Iterable[NodeSummary]) -> list[str]:
                 inc = "" if life.incarnation is None else f" (inc {life.incarnation})"
                 parts.append(f"restarted at {life.start_at:.2f} s{inc}")
             if life.crashed:
-                parts.append(_life_text(life))
+                parts.append(crash_text(life))
         out.append(f"crashed: {n.node} " + ", ".join(parts))
     return out
 

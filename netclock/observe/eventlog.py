@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -431,6 +431,42 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
     )
 
 
+_NOT_JSON = object()
+
+
+def _json_lines(
+    path: Path, what: str, notes: list[str], cut_note: str, *, errors: str = "strict"
+) -> Iterator[tuple[str, Any]]:
+    """``(file:line, decoded value)`` for each non-blank line of ``path`` (``what`` it holds).
+
+    An unterminated, unparsable last line (its writer was killed in mid-write) is skipped
+    with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors=errors)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
+    lines = text.split("\n")
+    cut = not text.endswith("\n") and bool(text)
+    last = len(lines)
+    decode = json.JSONDecoder().decode
+    for number, line in enumerate(lines, 1):
+        if not line or line.isspace():
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = decode(line)
+        except ValueError:
+            if cut and number == last:
+                notes.append(f"{where}: {cut_note}")
+                log.debug("%s: unfinished last line skipped", where)
+                continue
+            entry = _NOT_JSON
+        yield where, entry
+
+
 def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:
     """The events of one events file, in file order.
 
@@ -440,31 +476,18 @@ def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Ev
     pictures) skips it too, one note per line, replaces bytes that are not UTF-8, and
     keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`).
     """
-    try:
-        text = path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock event log") from exc
-    lines = text.split("\n")
-    cut = not text.endswith("\n") and bool(text)
-    name = str(path)
-    last = len(lines)
-    decode = json.JSONDecoder().decode
     events: list[Event] = []
-    for number, line in enumerate(lines, 1):
-        if not line or line.isspace():
-            continue
-        where = f"{name}:{number}"
-        try:
-            entry = decode(line)
-        except ValueError:
-            if cut and number == last:
-                notes.append(f"{where}: skipped an unfinished last line (the node was killed)")
-                log.debug("%s: unfinished last line skipped", where)
-                continue
+    lines = _json_lines(
+        path,
+        "a netclock event log",
+        notes,
+        "skipped an unfinished last line (the node was killed)",
+        errors="strict" if strict else "replace",
+    )
+    for where, entry in lines:
+        if entry is _NOT_JSON:
             if strict:
-                raise _bad(where, "not a JSON object") from None
+                raise _bad(where, "not a JSON object")
             notes.append(f"{where}: not JSON, skipped")
             continue
         if strict:
@@ -473,7 +496,7 @@ def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Ev
         event = _lenient_event(where, entry)
         if event is None:
             notes.append(f"{where}: not an event, skipped")
-            log.debug("%s: not an event, skipped: %.80r", where, line)
+            log.debug("%s: not an event, skipped: %.80r", where, entry)
             continue
         events.append(event)
     return events
@@ -628,26 +651,11 @@ def read_fault_record(path: Path, notes: list[str] | None = None) -> FaultRecord
     is skipped, with a sentence in ``notes``; any other line that is not an entry raises
     :class:`ConfigError` naming ``file:line``.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock fault record") from exc
-    lines = text.split("\n")
-    cut = bool(text) and not text.endswith("\n")
     entries: list[Fault] = []
-    for number, line in enumerate(lines, 1):
-        if not line or line.isspace():
-            continue
-        where = f"{path}:{number}"
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            if cut and number == len(lines):
-                if notes is not None:
-                    notes.append(f"{where}: skipped an unfinished last line of the fault record")
-                continue
-            raise _bad(where, "not a JSON object") from None
+    cut_note = "skipped an unfinished last line of the fault record"
+    notes = [] if notes is None else notes
+    for where, entry in _json_lines(path, "a netclock fault record", notes, cut_note):
+        if entry is _NOT_JSON:
+            raise _bad(where, "not a JSON object")
         entries.append(_fault(where, entry))
     return FaultRecord(tuple(entries), _lives(entries))

@@ -28,12 +28,12 @@ How the log is read (choices where ``docs/eventlog.md`` leaves room):
   matching delivery whose ``msg_clock`` differs from the send's clock is created too,
   but it does deliver the message (it is not also counted lost).
 - ``kill -9`` cuts the end off a node's log. A delivery of an id that its sender never
-  logged is *unlogged*, not created, when the sender's incarnation crashed and the
-  sequence number lies beyond every send that incarnation logged to that receiver (the
-  lost tail); so is a delivery from a node with no log at all when no ``run.json``
-  lists the run's nodes (one events file checked alone). Unlogged messages take part in
-  the duplication, FIFO and causal checks.
-  An unterminated, unparsable last line of a file is the same crash and is skipped.
+  logged is *unlogged*, not created, when the sender's incarnation's log has no ``stop``
+  (it was cut off) and the sequence number lies beyond every send that incarnation
+  logged to that receiver (the lost tail); so is a delivery from a node with no log at
+  all when no ``run.json`` lists the run's nodes (one events file checked alone).
+  Unlogged messages take part in the duplication, FIFO and causal checks.
+  An unterminated, unparsable last line of a file is the same cut and is skipped.
 - Duplication, FIFO and causal order look at each message's first delivery at a node;
   a later delivery of the same id is a duplicate and nothing else.
 - ``failed`` and ``drop`` do not tick the clock; ``init`` sets the own entry to 1 (or,

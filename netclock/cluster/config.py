@@ -5,6 +5,7 @@
     name = "pingpong"
     link = "reliable"          # fairloss | stubborn | reliable | tls
     duration = 20              # longest the run may take, seconds
+    give_up_after = 5          # seconds; a reliable link then hands back what a peer left unacked
     [faults]                   # optional: a FaultPlan (seed, loss, duplicate, ...)
     loss = 0.1
     [[node]]
@@ -58,6 +59,8 @@ _TOP_KEYS = {
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
 _ACTION_KEYS = {"at": (int, float), "do": str, "node": str, "nodes": list}
+GIVE_UP_AFTER = 5.0
+"""A cluster run's default ``give_up_after``: a node killed for good stalls no survivor longer."""
 ACTIONS = {"kill": 1, "pause": 1, "resume": 1, "partition": 2, "heal": 2}
 """Live fault actions and how many nodes each names."""
 
@@ -108,6 +111,8 @@ class Cluster:
     duration: float = 30.0
     fifo: bool = True
     give_up_after: float | None = None
+    """Seconds a reliable link waits for a silent peer before handing messages back as failed
+    (parsed cluster files default to ``GIVE_UP_AFTER``, so survivors of a crash finish)."""
     inbox_size: int = 1024
     cert_dir: Path | None = None
     faults: FaultPlan | None = None
@@ -230,7 +235,9 @@ def parse_cluster(
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")
-    give_up = data.get("give_up_after")
+    give_up = float(data.get("give_up_after", GIVE_UP_AFTER))
+    if give_up <= 0:
+        raise ConfigError("give_up_after must be a positive number of seconds")
     cert_dir = data.get("cert_dir")
     faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
     return Cluster(
@@ -240,7 +247,7 @@ def parse_cluster(
         base_dir=base_dir,
         duration=duration,
         fifo=data.get("fifo", True),
-        give_up_after=None if give_up is None else float(give_up),
+        give_up_after=give_up,
         inbox_size=data.get("inbox_size", 1024),
         cert_dir=None if cert_dir is None else (base_dir / cert_dir),
         faults=faults,

@@ -5,7 +5,9 @@ and, beside it, the same events in GoVector's format (``<node>.log``, see
 :mod:`netclock.observe.shiviz`). This module is the only place that knows the JSON-lines
 format: :class:`EventRecorder` writes both logs, :func:`read_events` reads one events file
 into typed :class:`Event` records, and :func:`read_run_info` / :func:`write_run_info` own
-``run.json``. The checker and the viewer read through it.
+``run.json``. :func:`read_fault_record` reads the run's ground truth, ``faults.jsonl`` (what
+the launcher did to which process, and when), into a :class:`FaultRecord`. The checker and
+the viewer read through it.
 
 Writing never blocks the event loop on disk per event: events are formatted into memory and
 written once per loop iteration (a ``call_soon`` scheduled by the first event of the
@@ -23,8 +25,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -34,6 +36,8 @@ from netclock.errors import ClockError, ConfigError, UsageError
 __all__ = [
     "EVENT_KINDS",
     "EVENT_SUFFIX",
+    "FAULT_KINDS",
+    "FAULT_RECORD",
     "FIELDS",
     "GOVECTOR_KINDS",
     "RUN_INFO",
@@ -41,10 +45,14 @@ __all__ = [
     "Clock",
     "Event",
     "EventRecorder",
+    "Fault",
+    "FaultRecord",
+    "Life",
     "MsgId",
     "RunInfo",
     "event_files",
     "read_events",
+    "read_fault_record",
     "read_run_info",
     "write_run_info",
 ]
@@ -56,6 +64,10 @@ EVENT_SUFFIX = ".events.jsonl"
 """A node's event log is ``<node>`` followed by this, in the run folder."""
 RUN_INFO = "run.json"
 """The file that describes a run, in the run folder."""
+FAULT_RECORD = "faults.jsonl"
+"""The run's ground truth: every fault injected and every process start and end, in order."""
+FAULT_KINDS = ("start", "kill", "pause", "resume", "partition", "heal", "exit", "stop")
+"""Every value of a fault record line's ``do`` field (``docs/eventlog.md``, "The fault record")."""
 
 EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
 """Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
@@ -419,6 +431,42 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
     )
 
 
+_NOT_JSON = object()
+
+
+def _json_lines(
+    path: Path, what: str, notes: list[str], cut_note: str, *, errors: str = "strict"
+) -> Iterator[tuple[str, Any]]:
+    """``(file:line, decoded value)`` for each non-blank line of ``path`` (``what`` it holds).
+
+    An unterminated, unparsable last line (its writer was killed in mid-write) is skipped
+    with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors=errors)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
+    lines = text.split("\n")
+    cut = not text.endswith("\n") and bool(text)
+    last = len(lines)
+    decode = json.JSONDecoder().decode
+    for number, line in enumerate(lines, 1):
+        if not line or line.isspace():
+            continue
+        where = f"{path}:{number}"
+        try:
+            entry = decode(line)
+        except ValueError:
+            if cut and number == last:
+                notes.append(f"{where}: {cut_note}")
+                log.debug("%s: unfinished last line skipped", where)
+                continue
+            entry = _NOT_JSON
+        yield where, entry
+
+
 def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:
     """The events of one events file, in file order.
 
@@ -428,31 +476,18 @@ def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Ev
     pictures) skips it too, one note per line, replaces bytes that are not UTF-8, and
     keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`).
     """
-    try:
-        text = path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text; pass a netclock event log") from exc
-    lines = text.split("\n")
-    cut = not text.endswith("\n") and bool(text)
-    name = str(path)
-    last = len(lines)
-    decode = json.JSONDecoder().decode
     events: list[Event] = []
-    for number, line in enumerate(lines, 1):
-        if not line or line.isspace():
-            continue
-        where = f"{name}:{number}"
-        try:
-            entry = decode(line)
-        except ValueError:
-            if cut and number == last:
-                notes.append(f"{where}: skipped an unfinished last line (the node was killed)")
-                log.debug("%s: unfinished last line skipped", where)
-                continue
+    lines = _json_lines(
+        path,
+        "a netclock event log",
+        notes,
+        "skipped an unfinished last line (the node was killed)",
+        errors="strict" if strict else "replace",
+    )
+    for where, entry in lines:
+        if entry is _NOT_JSON:
             if strict:
-                raise _bad(where, "not a JSON object") from None
+                raise _bad(where, "not a JSON object")
             notes.append(f"{where}: not JSON, skipped")
             continue
         if strict:
@@ -461,7 +496,166 @@ def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Ev
         event = _lenient_event(where, entry)
         if event is None:
             notes.append(f"{where}: not an event, skipped")
-            log.debug("%s: not an event, skipped: %.80r", where, line)
+            log.debug("%s: not an event, skipped: %.80r", where, entry)
             continue
         events.append(event)
     return events
+
+
+# -- the fault record ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One line of ``faults.jsonl``; ``where`` is ``file:line``, ``fields`` the whole line.
+
+    ``node`` is set for every kind but ``partition``/``heal`` (which name two ``nodes``)
+    and ``stop`` (which names none).
+    """
+
+    where: str
+    t: float
+    at: float
+    do: str
+    node: str | None
+    nodes: tuple[str, ...]
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Life:
+    """One process of a node: from its ``start`` to its end (``None``: it ran to the record's end).
+
+    Times are wall-clock ``t`` (seconds since the epoch) with their ``at`` (seconds since
+    the run's start). ``crashed`` is True when the life ended by a kill or by an exit the
+    launcher did not expect; ``ended_by`` is ``"kill"``, ``"exit"`` or ``None``.
+    """
+
+    node: str
+    start: float
+    start_at: float
+    end: float | None = None
+    end_at: float | None = None
+    ended_by: str | None = None
+    crashed: bool = False
+    restart: bool = False
+    incarnation: int | None = None
+    code: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """A run's ground truth, read from ``faults.jsonl``: every entry and each node's lives.
+
+    A node is *correct* (for the whole run) iff it was never killed and no process of it
+    exited unexpectedly; a node the record never names is correct.
+    """
+
+    entries: tuple[Fault, ...]
+    lives: Mapping[str, tuple[Life, ...]]
+
+    def crashes(self, node: str) -> tuple[Life, ...]:
+        """The lives of ``node`` that ended in a crash, in order."""
+        return tuple(life for life in self.lives.get(node, ()) if life.crashed)
+
+    def correct(self, node: str) -> bool:
+        """True when ``node`` never crashed during the run."""
+        return not self.crashes(node)
+
+    def survives(self, node: str, t: float) -> bool:
+        """True when ``node`` was up (or not yet started) at ``t`` and never crashed later.
+
+        That is: no life of ``node`` ended in a crash at or after ``t``, and if one crashed
+        before ``t``, a later life had started by ``t``. Whatever ``node`` had to do from
+        ``t`` on, it was alive to do it.
+        """
+        up = True
+        for life in self.lives.get(node, ()):
+            if life.start <= t:
+                up = True
+            if life.crashed and life.end is not None:
+                if life.end >= t:
+                    return False
+                up = False
+        return up
+
+
+def _fault(where: str, entry: Any) -> Fault:
+    if type(entry) is not dict:
+        raise _bad(where, "a fault record entry must be a JSON object")
+    t, at = _time(entry), entry.get("at")
+    if t is None:
+        raise _bad(where, "'t' must be a time in seconds since the epoch")
+    if type(at) is not int and type(at) is not float:
+        raise _bad(where, "'at' must be seconds since the run's start")
+    do = entry.get("do")
+    if do not in FAULT_KINDS:
+        raise _bad(where, f"'do' must be one of {', '.join(FAULT_KINDS)}, not {do!r}")
+    node, nodes = entry.get("node"), entry.get("nodes", [])
+    if do in ("partition", "heal"):
+        if type(nodes) is not list or len(nodes) != 2 or not all(type(n) is str for n in nodes):
+            raise _bad(where, f"{do} needs 'nodes': [a, b]")
+        node = None
+    elif do == "stop":
+        node = None
+    elif type(node) is not str or not node:
+        raise _bad(where, f"{do} needs 'node', a node id")
+    return Fault(where, t, float(at), do, node, tuple(nodes) if do != "stop" else (), entry)
+
+
+def _lives(entries: list[Fault]) -> dict[str, tuple[Life, ...]]:
+    """Each node's lives: a start opens one; a kill or an exit closes the open one."""
+    first = (entries[0].t, 0.0) if entries else (0.0, 0.0)
+    done: dict[str, list[Life]] = {}
+    open_: dict[str, Life] = {}
+    for f in entries:
+        node = f.node
+        if node is None or f.do not in ("start", "kill", "exit"):
+            continue
+        if f.do == "start":
+            if node in open_:  # a start without a recorded end: close the previous life
+                done.setdefault(node, []).append(open_.pop(node))
+            inc = f.fields.get("incarnation")
+            open_[node] = Life(
+                node,
+                f.t,
+                f.at,
+                restart=f.fields.get("restart") is True,
+                incarnation=inc if type(inc) is int else None,
+            )
+            continue
+        raw_code, raw_error = f.fields.get("code"), f.fields.get("error")
+        code = raw_code if type(raw_code) is int else None
+        error = raw_error if type(raw_error) is str else None
+        life = open_.pop(node, None)
+        if life is None:
+            lives = done.setdefault(node, [])
+            if f.do == "exit" and lives and lives[-1].ended_by == "kill":
+                lives[-1] = replace(lives[-1], code=code, error=error)  # a killed process ends
+                continue
+            life = Life(node, *first)  # ended without a recorded start: up since the record began
+        crashed = f.do == "kill" or f.fields.get("expected") is not True
+        done.setdefault(node, []).append(
+            replace(
+                life, end=f.t, end_at=f.at, ended_by=f.do, crashed=crashed, code=code, error=error
+            )
+        )
+    for node, life in open_.items():
+        done.setdefault(node, []).append(life)
+    return {node: tuple(sorted(lives, key=lambda x: x.start)) for node, lives in done.items()}
+
+
+def read_fault_record(path: Path, notes: list[str] | None = None) -> FaultRecord:
+    """The fault record at ``path`` (``<run folder>/faults.jsonl``), entries in file order.
+
+    An unterminated, unparsable last line (the launcher itself was killed in mid-write)
+    is skipped, with a sentence in ``notes``; any other line that is not an entry raises
+    :class:`ConfigError` naming ``file:line``.
+    """
+    entries: list[Fault] = []
+    cut_note = "skipped an unfinished last line of the fault record"
+    notes = [] if notes is None else notes
+    for where, entry in _json_lines(path, "a netclock fault record", notes, cut_note):
+        if entry is _NOT_JSON:
+            raise _bad(where, "not a JSON object")
+        entries.append(_fault(where, entry))
+    return FaultRecord(tuple(entries), _lives(entries))

@@ -10,10 +10,17 @@ How the log is read (choices where ``docs/eventlog.md`` leaves room):
 
 - A node's events are grouped by incarnation (``inc``); incarnations are taken in
   increasing order, each in the order its lines appear (files sorted by name).
-- A process is *correct* when its log ends with ``stop`` and ``clean`` true. For the
-  sender of a message the incarnation that sent it must have ended so (a restarted
-  process does not resend what its crashed incarnation had in flight); for the receiver
-  the whole node's log must (any incarnation's delivery counts).
+- Who crashed, and when, comes only from the run's fault record (``faults.jsonl``, read by
+  :func:`~netclock.observe.eventlog.read_fault_record`), never from the logs: a node is
+  *correct* iff it was never killed and no process of it exited unexpectedly. A run
+  folder without a fault record (made by hand, or older) had no crash: every node is
+  correct, and the report says so.
+- Reliable delivery (PL1). A message is *owed* when both its sender and its receiver
+  survive from its send on: neither crashed at or after the send's time, and neither was
+  down after a crash at that time (see :meth:`FaultRecord.survives`). Between processes
+  correct for the whole run every message is owed. An owed message that was neither
+  delivered (to any incarnation of the receiver) nor handed back as ``failed`` is a
+  violation, whatever caused it; one that is not owed is *lost to a crash*.
 - A message is its id *and* its receiver: links number messages per peer, so the same
   ``[sender, incarnation, seq]`` names one message to each peer. A delivery matches the
   send of its id to the delivering node when its ``from`` is the id's sender; otherwise
@@ -21,12 +28,12 @@ How the log is read (choices where ``docs/eventlog.md`` leaves room):
   matching delivery whose ``msg_clock`` differs from the send's clock is created too,
   but it does deliver the message (it is not also counted lost).
 - ``kill -9`` cuts the end off a node's log. A delivery of an id that its sender never
-  logged is *unlogged*, not created, when the sender's incarnation crashed and the
-  sequence number lies beyond every send that incarnation logged to that receiver (the
-  lost tail); so is a delivery from a node with no log at all when no ``run.json``
-  lists the run's nodes (one events file checked alone). Unlogged messages take part in
-  the duplication, FIFO and causal checks.
-  An unterminated, unparsable last line of a file is the same crash and is skipped.
+  logged is *unlogged*, not created, when the sender's incarnation's log has no ``stop``
+  (it was cut off) and the sequence number lies beyond every send that incarnation
+  logged to that receiver (the lost tail); so is a delivery from a node with no log at
+  all when no ``run.json`` lists the run's nodes (one events file checked alone).
+  Unlogged messages take part in the duplication, FIFO and causal checks.
+  An unterminated, unparsable last line of a file is the same cut and is skipped.
 - Duplication, FIFO and causal order look at each message's first delivery at a node;
   a later delivery of the same id is a duplicate and nothing else.
 - ``failed`` and ``drop`` do not tick the clock; ``init`` sets the own entry to 1 (or,
@@ -50,12 +57,16 @@ from netclock.errors import ConfigError
 from netclock.links.base import PROMISES
 from netclock.observe.eventlog import (
     EVENT_SUFFIX,
+    FAULT_RECORD,
     Clock,
     Event,
+    FaultRecord,
+    Life,
     MsgId,
     RunInfo,
     event_files,
     read_events,
+    read_fault_record,
     read_run_info,
 )
 
@@ -69,6 +80,8 @@ __all__ = [
     "Run",
     "Status",
     "check_run",
+    "crash_lines",
+    "crash_text",
     "format_report",
     "load_run",
     "promise_sentence",
@@ -125,15 +138,13 @@ class Incarnation:
         """True when the log of this incarnation ends with ``stop`` (nothing was cut off)."""
         return bool(self.events) and self.events[-1].ev == "stop"
 
-    @property
-    def correct(self) -> bool:
-        """True when this incarnation ended with ``stop`` and ``clean`` true."""
-        return self.complete and self.events[-1].clean
-
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A run as read from its folder: ``nodes`` maps each node to its incarnations."""
+    """A run as read from its folder: ``nodes`` maps each node to its incarnations.
+
+    ``faults`` is the run's fault record, None when the folder has none (nobody crashed).
+    """
 
     source: Path
     name: str | None
@@ -142,6 +153,7 @@ class Run:
     declared_nodes: tuple[str, ...]
     nodes: Mapping[str, tuple[Incarnation, ...]]
     notes: tuple[str, ...] = ()
+    faults: FaultRecord | None = None
 
     @property
     def event_count(self) -> int:
@@ -149,13 +161,25 @@ class Run:
         return sum(len(i.events) for incs in self.nodes.values() for i in incs)
 
     def correct(self, node: str) -> bool:
-        """True when ``node``'s log ends with a clean ``stop`` (a node without a log crashed)."""
-        incs = self.nodes.get(node, ())
-        return bool(incs) and incs[-1].correct
+        """True when the fault record says ``node`` never crashed (no record: nobody did)."""
+        return self.faults is None or self.faults.correct(node)
+
+    def owed(self, sender: str, receiver: str, t: float | None) -> bool:
+        """True when a message sent at wall time ``t`` must reach ``receiver`` (PL1).
+
+        Both ends survive from ``t`` on (:meth:`FaultRecord.survives`); without a time,
+        both must be correct for the whole run.
+        """
+        if self.faults is None:
+            return True
+        if t is None:
+            return self.correct(sender) and self.correct(receiver)
+        return self.faults.survives(sender, t) and self.faults.survives(receiver, t)
 
 
 def load_run(source: str | Path) -> Run:
-    """Read a run folder (``run.json`` optional, every ``*.events.jsonl``) or one events file.
+    """Read a run folder (``run.json`` and ``faults.jsonl`` optional, every ``*.events.jsonl``)
+    or one events file (checked without a fault record).
 
     Raises ConfigError naming ``file:line`` for a malformed line, and when the folder
     holds no event log. The caller passes the result to :func:`check_run`.
@@ -176,6 +200,8 @@ def load_run(source: str | Path) -> Run:
         raise ConfigError(f"{path} does not exist; pass a run folder or an events file")
     info = info or RunInfo()
     notes: list[str] = []
+    record_path = path / FAULT_RECORD
+    faults = read_fault_record(record_path, notes) if record_path.is_file() else None
     known: dict[str, None] = dict.fromkeys(info.nodes)
     grouped: dict[str, dict[int, list[Event]]] = {}
     for file in files:
@@ -199,6 +225,7 @@ def load_run(source: str | Path) -> Run:
         declared_nodes=info.nodes,
         nodes=nodes,
         notes=tuple(notes),
+        faults=faults,
     )
 
 
@@ -217,7 +244,8 @@ class Status(enum.Enum):
 class PairCounts:
     """Message counts from ``sender`` to ``receiver`` (both ``*`` for a link's total).
 
-    ``lost_crashed`` is the part of ``lost`` whose sender incarnation or receiver crashed;
+    ``lost_crashed`` is the part of ``lost`` that was not owed: lost to a crash of its
+    sender or receiver (see the module docstring); ``failed`` messages were handed back;
     ``unlogged`` deliveries belong to sends cut off a crashed sender's log; ``dropped``
     counts ``drop`` events (messages refused at delivery, no id).
     """
@@ -282,22 +310,33 @@ class PropertyResult:
 
 @dataclass(frozen=True, slots=True)
 class NodeSummary:
-    """One node: its incarnations, its event count, whether it is correct."""
+    """One node: its incarnations, its event count, whether it is correct (fault record).
+
+    ``lives`` are its processes as the fault record has them (empty without a record).
+    """
 
     node: str
     incarnations: tuple[int, ...]
     events: int
     correct: bool
     link: str | None
+    lives: tuple[Life, ...] = ()
+
+    @property
+    def crashes(self) -> tuple[Life, ...]:
+        """The lives that ended in a crash."""
+        return tuple(life for life in self.lives if life.crashed)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
+        """A JSON-ready dict (times in seconds since the run's start)."""
         return {
             "node": self.node,
             "incarnations": list(self.incarnations),
             "events": self.events,
             "correct": self.correct,
             "link": self.link,
+            "crashed_at": [life.end_at for life in self.crashes],
+            "restarted_at": [life.start_at for life in self.lives if life.restart],
         }
 
 
@@ -314,6 +353,7 @@ class Report:
     nodes: tuple[NodeSummary, ...]
     properties: tuple[PropertyResult, ...]
     notes: tuple[str, ...] = ()
+    fault_record: bool = False
 
     @property
     def ok(self) -> bool:
@@ -355,6 +395,7 @@ class Report:
             "nodes": [n.as_dict() for n in self.nodes],
             "properties": {p.name: p.as_dict() for p in self.properties},
             "notes": list(self.notes),
+            "fault_record": self.fault_record,
         }
 
 
@@ -381,12 +422,6 @@ def _fmt(mid: MsgId) -> str:
     return f"{mid[0]}:{mid[1]}:{mid[2]}"
 
 
-@dataclass(slots=True)
-class _Send:
-    event: Event
-    correct: bool
-
-
 class _Checker:
     """One pass over a run: matching, counts, then the order and clock checks."""
 
@@ -401,7 +436,7 @@ class _Checker:
         self.causal = _Finding()
         self.sanity = _Finding()
         self.notes: list[str] = list(run.notes)
-        self.sends: dict[tuple[MsgId, str], _Send] = {}
+        self.sends: dict[tuple[MsgId, str], Event] = {}
         self.last_seq: dict[tuple[str, int, str], int] = {}
         self.complete: dict[tuple[str, int], bool] = {}
         self.failed: set[tuple[MsgId, str]] = set()
@@ -421,7 +456,6 @@ class _Checker:
         for incs in self.run.nodes.values():
             for inc in incs:
                 self.complete[(inc.node, inc.inc)] = inc.complete
-                correct = inc.correct
                 for e in inc.events:
                     if e.ev == "send":
                         assert e.mid is not None
@@ -430,10 +464,10 @@ class _Checker:
                         if key in self.sends:
                             self.sanity.add(
                                 f"{e.where}: id {_fmt(e.mid)} to {e.peer} was already sent at "
-                                f"{self.sends[key].event.where}"
+                                f"{self.sends[key].where}"
                             )
                             continue
-                        self.sends[key] = _Send(e, correct)
+                        self.sends[key] = e
                         self.tally(e.node, e.peer)["sent"] += 1
                         link = (e.mid[0], e.mid[1], e.peer)
                         if e.mid[2] > self.last_seq.get(link, -1):
@@ -484,7 +518,7 @@ class _Checker:
                 self.forged.add(text)
                 return
             t["unlogged"] += 1
-        elif msg_clock != send.event.clock:
+        elif msg_clock != send.clock:
             t["created"] += 1
             self.created.add(f"{e.where}: {_fmt(mid)} carries a clock its send did not have")
         if key in self.delivered:
@@ -511,8 +545,8 @@ class _Checker:
             mid, receiver = key
             t = self.tally(mid[0], receiver)
             t["lost"] += 1
-            if send.correct and run.correct(receiver):
-                self.lost.add(f"{send.event.where}: {_fmt(mid)} to {receiver} was never delivered")
+            if run.owed(mid[0], receiver, send.t):
+                self.lost.add(f"{send.where}: {_fmt(mid)} to {receiver} was never delivered")
             else:
                 t["lost_crashed"] += 1
 
@@ -683,9 +717,9 @@ def check_run(run: Run) -> Report:
     promised, per_link = _promises(run, notes)
 
     excused = sum(t["lost_crashed"] for t in c.tallies.values())
-    lost_text = "every message between correct processes was delivered or handed back"
+    lost_text = "every message owed was delivered or handed back"
     if excused:
-        lost_text += f" ({excused} lost to or from a crashed process, not a violation)"
+        lost_text += f" ({excused} lost to a crash of its sender or receiver, not a violation)"
     properties = [
         _result(
             "no_creation",
@@ -707,8 +741,8 @@ def check_run(run: Run) -> Report:
             c.lost,
             lost_text,
             (
-                "message between correct processes never delivered",
-                "messages between correct processes never delivered",
+                "message owed never delivered nor handed back",
+                "messages owed never delivered nor handed back",
             ),
         ),
         _result(
@@ -780,12 +814,15 @@ def check_run(run: Run) -> Report:
             sum(len(i.events) for i in incs),
             run.correct(node),
             kinds.get(node),
+            () if run.faults is None else run.faults.lives.get(node, ()),
         )
         for node, incs in run.nodes.items()
     )
     for name in run.declared_nodes:
         if not run.nodes.get(name):
-            notes.append(f"node {name} logged nothing (it counts as crashed)")
+            notes.append(f"node {name} logged nothing")
+    if run.faults is None:
+        notes.append("no fault record: every node judged correct")
     return Report(
         name=run.name,
         source=str(run.source),
@@ -796,6 +833,7 @@ def check_run(run: Run) -> Report:
         nodes=nodes,
         properties=tuple(properties),
         notes=tuple(notes),
+        fault_record=run.faults is not None,
     )
 
 
@@ -839,8 +877,38 @@ _OPTIONAL_COLUMNS = frozenset({"lost_crashed", "unlogged", "dropped"})
 
 def _node_text(n: NodeSummary) -> str:
     incs = ",".join(str(i) for i in n.incarnations) or "-"
-    state = "stopped clean" if n.correct else "crashed"
+    state = "correct" if n.correct else "crashed"
     return f"{n.node} (inc {incs}, {n.events} events, {state})"
+
+
+def crash_text(life: Life) -> str:
+    """What ended a crashed life, and when: ``killed at 2.00 s``."""
+    if life.ended_by == "kill":
+        text = f"killed at {life.end_at:.2f} s"
+    else:
+        text = f"exited unexpectedly at {life.end_at:.2f} s"
+        detail = [] if life.code is None else [f"code {life.code}"]
+        detail += [] if life.error is None else [life.error]
+        if detail:
+            text += f" ({': '.join(detail)})"
+    return text
+
+
+def crash_lines(nodes: Iterable[NodeSummary]) -> list[str]:
+    """One line per node the fault record shows crashed: each crash and restart, in order."""
+    out = []
+    for n in nodes:
+        if n.correct:
+            continue
+        parts = []
+        for life in n.lives:
+            if life.restart:
+                inc = "" if life.incarnation is None else f" (inc {life.incarnation})"
+                parts.append(f"restarted at {life.start_at:.2f} s{inc}")
+            if life.crashed:
+                parts.append(crash_text(life))
+        out.append(f"crashed: {n.node} " + ", ".join(parts))
+    return out
 
 
 def format_report(report: Report, *, ascii_only: bool = False) -> str:
@@ -857,6 +925,7 @@ def format_report(report: Report, *, ascii_only: bool = False) -> str:
     )
     if report.nodes:
         out.append("nodes: " + ", ".join(_node_text(n) for n in report.nodes))
+        out.extend(crash_lines(report.nodes))
     for kind in report.links:
         sentence = promise_sentence(kind, report.link_promises.get(kind, ()))
         out.append(sentence + "; causal order is information only")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from netclock.cluster.launcher import RunResult
+from netclock.errors import ConfigError
 
 if TYPE_CHECKING:
     from netclock.tools.check import Report
@@ -28,13 +30,43 @@ def compare_table(rows: list[tuple[str, Report]]) -> str:
     return "\n".join(lines)
 
 
+MERGED_LOG = "merged.log"
+"""The run folder's ShiViz log, all nodes' GoVector logs in one."""
+
+
+def merge_run_logs(run_dir: Path) -> str:
+    """Merge the run's GoVector logs into ``merged.log``; the line that presents it.
+
+    The line calls the file the ShiViz log only when :func:`validate_shiviz` finds nothing
+    wrong; otherwise it says plainly that it is not one, how many problems there are and
+    the first (or why no merged log could be written).
+    """
+    from netclock.observe.shiviz import merge_logs
+
+    merged = run_dir / MERGED_LOG
+    logs = [p for p in sorted(run_dir.glob("*.log")) if p.name != MERGED_LOG]
+    if not logs:
+        return "  ShiViz log:  none (no node wrote a GoVector log)"
+    try:
+        problems = merge_logs(logs, merged)
+    except ConfigError as exc:
+        merged.unlink(missing_ok=True)
+        return f"  ShiViz log:  none: the logs could not be merged ({exc})"
+    if problems:
+        many = "problem" if len(problems) == 1 else "problems"
+        return (
+            f"  {MERGED_LOG} is not a valid ShiViz log: {len(problems)} {many}, "
+            f"first: {problems[0]}"
+        )
+    return f"  ShiViz log:  {merged}"
+
+
 def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     """Write merged.log and viewer.html into the run folder, print the verdict.
 
     Returns 0 (when every node ended cleanly and every promised property holds) or 1,
     and the checker's report.
     """
-    from netclock.observe.shiviz import merge_logs
     from netclock.tools.check import check_run, format_report, load_run
     from netclock.tools.viz import build_model, render_html
 
@@ -43,11 +75,7 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     for node, error in sorted(result.failed.items()):
         out.write(f"node {node} failed: {error} (see {run_dir / (node + '.stderr')})\n")
         code = 1
-    logs = sorted(run_dir.glob("*.log"))
-    logs = [p for p in logs if p.name != "merged.log"]
-    merged = run_dir / "merged.log"
-    if logs:
-        merge_logs(logs, merged)
+    merged_line = merge_run_logs(run_dir)
     report = check_run(load_run(run_dir))
     out.write(format_report(report) + "\n")
     if not report.ok:
@@ -55,6 +83,6 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     viewer = run_dir / "viewer.html"
     viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
     out.write(f"\nrun folder: {run_dir}\n")
-    out.write(f"  ShiViz log:  {merged}\n")
+    out.write(merged_line + "\n")
     out.write(f"  viewer:      {viewer}\n")
     return code, report

@@ -15,6 +15,10 @@ reported lost; duplicates cannot be seen in a GoVector log, and neither can a me
 whose news reached the receiver first through a third process (its receive raises no
 entry, so its send is reported lost). Prefer the JSON-lines log when both exist.
 
+Who crashed, when, and who restarted comes from the run folder's fault record
+(``faults.jsonl``), as for the checker: each crash is marked on its process line after the
+last event logged before it. A folder without a record had no crash.
+
 Every event gets a ``rank``: the length of the longest happened-before chain that ends
 in it. Ranks grow along each process and along each message, so a drawing with one row
 per rank never has an arrow pointing backwards.
@@ -34,17 +38,22 @@ from typing import Any, TypedDict
 from netclock.errors import ConfigError
 from netclock.observe.eventlog import (
     EVENT_KINDS,
+    FAULT_RECORD,
     Event,
+    FaultRecord,
     RunInfo,
     event_files,
     read_events,
+    read_fault_record,
     read_run_info,
 )
 from netclock.observe.shiviz import parse_log
+from netclock.tools.check import crash_text
 
 __all__ = [
     "EventKind",
     "Model",
+    "VizCrash",
     "VizEvent",
     "VizMessage",
     "VizProcess",
@@ -63,13 +72,31 @@ _TO_PEER = re.compile(r"\bto (\S+)")
 _INIT_TEXT = re.compile(r"(?i)\binit")
 
 
+class VizCrash(TypedDict):
+    """One crash of a process (fault record): when, and the last event logged before it.
+
+    ``after`` indexes ``Model.events`` (None when the process logged nothing before it);
+    ``text`` says what happened (``killed at 2.00 s``).
+    """
+
+    at: float | None
+    after: int | None
+    text: str
+
+
 class VizProcess(TypedDict):
-    """One process line: its id, event count, whether its log ended without ``stop``."""
+    """One process line: its id, event count, whether it ever crashed (fault record).
+
+    ``crashed`` is None for a GoVector log without a fault record (nobody can tell);
+    ``restarts`` are the times (seconds since the run's start) it was started again.
+    """
 
     id: str
     events: int
     crashed: bool | None
     incarnations: list[int]
+    crashes: list[VizCrash]
+    restarts: list[float]
 
 
 class VizEvent(TypedDict):
@@ -191,6 +218,29 @@ def _read_govector(paths: Sequence[Path]) -> list[_Raw]:
                     text=_short(event.event),
                 )
             )
+    return out
+
+
+def _fault_record(path: Path, skipped: list[str]) -> FaultRecord | None:
+    """The folder's fault record; None when there is none or it cannot be read (noted)."""
+    record = path / FAULT_RECORD
+    if not path.is_dir() or not record.is_file():
+        return None
+    try:
+        return read_fault_record(record, skipped)
+    except ConfigError as exc:
+        skipped.append(str(exc))
+        return None
+
+
+def _crashes(record: FaultRecord, pid: str, mine: list[_Raw], first: int) -> list[VizCrash]:
+    """The crashes of ``pid``, each after the last of its events logged before it."""
+    out: list[VizCrash] = []
+    for life in record.crashes(pid):
+        end = life.end if life.end is not None else float("inf")
+        before = [i for i, raw in enumerate(mine) if raw.time is not None and raw.time <= end]
+        after = first + before[-1] if before else (first + len(mine) - 1 if mine else None)
+        out.append(VizCrash(at=life.end_at, after=after, text=crash_text(life)))
     return out
 
 
@@ -432,6 +482,7 @@ def build_model(path: str | Path) -> Model:
     else:
         messages = _match_clocks(graph)
     rank, broken = graph.ranks()
+    record = _fault_record(source, skipped)
     events = [
         VizEvent(
             index=i,
@@ -450,8 +501,21 @@ def build_model(path: str | Path) -> Model:
     for p, pid in enumerate(graph.order):
         mine = graph.events[graph.first[p] : graph.first[p + 1]]
         incs = sorted({raw.inc for raw in mine if raw.inc is not None})
-        crashed = None if kind == "govector" else mine[-1].kind != "stop"
-        processes.append(VizProcess(id=pid, events=len(mine), crashed=crashed, incarnations=incs))
+        crashes = [] if record is None else _crashes(record, pid, mine, graph.first[p])
+        crashed = bool(crashes) if record is not None or kind != "govector" else None
+        restarts = (
+            [] if record is None else [x.start_at for x in record.lives.get(pid, ()) if x.restart]
+        )
+        processes.append(
+            VizProcess(
+                id=pid,
+                events=len(mine),
+                crashed=crashed,
+                incarnations=incs,
+                crashes=crashes,
+                restarts=restarts,
+            )
+        )
     deliveries = sum(len(m["deliveries"]) for m in messages)
     summary = {
         "processes": len(processes),

@@ -2,7 +2,9 @@
 
 Every run here is written by :class:`Sim`, which follows the clock rules of
 docs/eventlog.md (init sets the own entry to 1; send, deliver and local tick; deliver
-merges the message's clock), so a test breaks exactly the property it names.
+merges the message's clock), so a test breaks exactly the property it names. Its events
+are 10 ms apart; :meth:`Sim.fault` writes the run's fault record (``faults.jsonl``) the way
+the launcher does, at the current time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ PROMISES = {
 }
 
 MsgId = tuple[str, int, int]
+T0 = 1_700_000_000.0
 
 
 class Sim:
@@ -59,13 +62,16 @@ class Sim:
         self.inc: dict[str, int] = {}
         self.seq: dict[tuple[str, str], int] = {}
         self.sent: dict[tuple[MsgId, str], dict[str, int]] = {}
+        self.now = T0
+        self.faults: list[dict[str, Any]] = []
         for node in nodes:
             self.init(node)
 
     def _log(self, node: str, ev: str, **fields: Any) -> None:
+        self.now += 0.01
         self.lines[node].append(
             {
-                "t": 0.0,
+                "t": self.now,
                 "node": node,
                 "inc": self.inc[node],
                 "ev": ev,
@@ -122,6 +128,21 @@ class Sim:
     def drop(self, receiver: str, sender: str) -> None:
         self._log(receiver, "drop", reason="clock from the future", **{"from": sender})
 
+    def fault(self, do: str, node: str, **fields: Any) -> None:
+        """Record that the launcher did ``do`` to ``node`` now (a ``start`` also opens a life)."""
+        self.now += 0.01
+        self.faults.append({"t": self.now, "at": self.now - T0, "do": do, "node": node, **fields})
+
+    def kill(self, node: str) -> None:
+        self.fault("kill", node, by="action")
+        self.fault("exit", node, code=-9, expected=True)
+
+    def restart(self, node: str, inc: int) -> None:
+        """Kill ``node`` and start incarnation ``inc`` of it, as ``do = "restart"`` does."""
+        self.kill(node)
+        self.fault("start", node, pid=2, incarnation=inc, restart=True)
+        self.init(node, inc)
+
     def stop(self, *nodes: str, clean: bool = True) -> None:
         for node in nodes or self.nodes:
             self._log(node, "stop", clean=clean, stats={})
@@ -134,6 +155,9 @@ class Sim:
         if run_json:
             info = {"name": "test", "link": self.link, "nodes": list(self.nodes), "seed": 1}
             (self.folder / "run.json").write_text(json.dumps(info), encoding="utf-8")
+        if self.faults:
+            text = "".join(json.dumps(line) + "\n" for line in self.faults)
+            (self.folder / "faults.jsonl").write_text(text, encoding="utf-8")
         return self.folder
 
     def check(self) -> Report:
@@ -360,24 +384,126 @@ def test_pl1_lost_message_to_a_crashed_node_is_not_a_violation(tmp_path: Path) -
     sim = Sim(tmp_path, ("a", "b", "c"))
     exchange(sim, "a", "b")
     sim.send("a", "b")
-    sim.send("c", "a")  # c crashes right after: its message is lost too
-    sim.stop("a")  # b and c crash: no stop
+    sim.send("c", "a")  # c is killed right after: its message is lost with it
+    sim.kill("b")
+    sim.kill("c")
+    sim.stop("a")
     report = sim.check()
     assert report.ok, format_report(report)
     assert report.pair("a", "b").lost_crashed == 1
     assert report.pair("c", "a").lost_crashed == 1
-    assert "2 lost to or from a crashed process" in report.result("reliable_delivery").summary
+    assert "2 lost to a crash" in report.result("reliable_delivery").summary
     assert [n.correct for n in report.nodes] == [True, False, False]
 
 
-def test_unclean_stop_makes_a_node_not_correct(tmp_path: Path) -> None:
+def test_pl1_forged_datagram_loss_between_processes_never_killed_is_a_violation(
+    tmp_path: Path,
+) -> None:
+    """The issue's forged datagram: nobody was killed, yet messages went unacknowledged."""
+    sim = Sim(tmp_path)
+    sim.fault("start", "a", pid=1)
+    sim.fault("start", "b", pid=2)
+    exchange(sim, "a", "b", 2)
+    for _ in range(3):
+        sim.send("a", "b")  # the link broke: never delivered, never acknowledged
+    sim.stop("a", clean=False)
+    sim.stop("b")
+    report = sim.check()
+    assert report.violated == ("reliable_delivery",), format_report(report)
+    assert (report.pair("a", "b").lost, report.pair("a", "b").lost_crashed) == (3, 0)
+    assert [n.correct for n in report.nodes] == [True, True]
+    assert report.fault_record
+    assert "crashed:" not in format_report(report)
+
+
+def test_pl1_unclean_stop_excuses_nothing(tmp_path: Path) -> None:
     sim = Sim(tmp_path)
     sim.send("a", "b")
-    sim.stop("a")
-    sim.stop("b", clean=False)
+    sim.stop("a", clean=False)
+    sim.stop("b")
     report = sim.check()
-    assert report.ok
+    assert report.violated == ("reliable_delivery",)
+    assert report.pair("a", "b").lost_crashed == 0
+
+
+def test_no_fault_record_judges_every_node_correct_even_with_a_cut_log(tmp_path: Path) -> None:
+    sim = Sim(tmp_path)
+    sim.send("a", "b")
+    sim.stop("a")  # b's log has no stop, but nothing says b was killed
+    report = sim.check()
+    assert report.violated == ("reliable_delivery",)
+    assert all(n.correct for n in report.nodes)
+    assert "no fault record: every node judged correct" in report.notes
+    assert not report.as_dict()["fault_record"]
+
+
+def test_pl1_killed_receiver_excuses_what_it_was_sent_and_its_senders_stay_correct(
+    tmp_path: Path,
+) -> None:
+    sim = Sim(tmp_path, ("a", "b", "c"))
+    exchange(sim, "a", "b")
+    sim.send("c", "b")  # in flight when b is killed
+    sim.kill("b")
+    after = [sim.send("a", "b"), sim.send("c", "b")]  # sent to a dead node
+    sim.failed("a", after[0], "b")  # a's give-up hands its message back
+    exchange(sim, "a", "c")
+    sim.stop("a", "c", clean=False)
+    report = sim.check()
+    assert report.ok, format_report(report)
+    assert [n.correct for n in report.nodes] == [True, False, True]
+    assert (report.pair("c", "b").lost, report.pair("c", "b").lost_crashed) == (2, 2)
+    assert (report.pair("a", "b").failed, report.pair("a", "b").lost) == (1, 0)
+    text = format_report(report)
+    assert re.search(r"crashed: b killed at \d+\.\d\d s", text), text
+    assert report.as_dict()["nodes"][1]["crashed_at"] == [pytest.approx(0.07, abs=0.005)]
+
+
+def test_pl1_restarted_receiver_owes_what_was_sent_after_its_restart(tmp_path: Path) -> None:
+    """Two lives of b: delivered to the first or the second is delivered; sent while b was
+    down is lost to the crash; sent to the second life and never delivered is a violation."""
+    sim = Sim(tmp_path)
+    exchange(sim, "a", "b")
+    in_flight = sim.send("a", "b")
+    sim.restart("b", inc=2)
+    sim.deliver("b", in_flight)  # the second life delivers a message sent to the first
+    exchange(sim, "a", "b", 2)
+    owed = sim.send("a", "b")
+    sim.stop()
+    report = sim.check()
+    assert report.violated == ("reliable_delivery",), format_report(report)
+    counts = report.pair("a", "b")
+    assert (counts.sent, counts.delivered, counts.lost, counts.lost_crashed) == (5, 4, 1, 0)
+    assert f"{owed[0]}:{owed[1]}:{owed[2]}" in report.result("reliable_delivery").examples[0]
+    assert report.nodes[1].incarnations == (1, 2)
+    assert re.search(
+        r"crashed: b killed at \S+ s, restarted at \S+ s \(inc 2\)", format_report(report)
+    )
+
+
+def test_pl1_message_sent_while_the_receiver_was_down_is_lost_to_the_crash(
+    tmp_path: Path,
+) -> None:
+    sim = Sim(tmp_path)
+    sim.kill("b")
+    sim.send("a", "b")  # b is down: not owed, even though b comes back
+    sim.fault("start", "b", pid=3, incarnation=2, restart=True)
+    sim.init("b", inc=2)
+    exchange(sim, "a", "b")
+    sim.stop()
+    report = sim.check()
+    assert report.ok, format_report(report)
     assert report.pair("a", "b").lost_crashed == 1
+
+
+def test_pl1_unexpected_exit_is_a_crash_named_with_its_error(tmp_path: Path) -> None:
+    sim = Sim(tmp_path)
+    sim.send("b", "a")
+    sim.fault("exit", "b", code=3, expected=False, error="ValueError: boom")
+    sim.stop("a")
+    report = sim.check()
+    assert report.ok, format_report(report)
+    assert "b exited unexpectedly at" in format_report(report)
+    assert "(code 3: ValueError: boom)" in format_report(report)
 
 
 def test_pl1_message_handed_back_as_failed_is_not_a_violation(tmp_path: Path) -> None:
@@ -418,7 +544,7 @@ def test_restart_counts_incarnations_and_leaves_causal_unchecked(tmp_path: Path)
     sim = Sim(tmp_path)
     exchange(sim, "a", "b")
     sim.send("a", "b")  # in flight when a crashes
-    sim.init("a", inc=2)
+    sim.restart("a", inc=2)
     (mid,) = exchange(sim, "a", "b")
     sim.stop()
     report = sim.check()

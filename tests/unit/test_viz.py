@@ -57,7 +57,8 @@ def simulate(
     """A random run: sends, deliveries in random order, some lost, some delivered twice.
 
     ``failed`` of the lost messages get a ``failed`` event on their sender; ``crash`` ends
-    without ``stop``. With ``fifo`` every message is delivered before the next is sent.
+    without ``stop``, killed (the fault record says so) after its last event. With ``fifo``
+    every message is delivered before the next is sent.
     """
     rng = random.Random(seed)
     run = SimRun(folder, seed)
@@ -136,6 +137,9 @@ def simulate(
     for n in nodes:
         (folder / f"{n}.events.jsonl").write_text("".join(line + "\n" for line in jsonl[n]))
         (folder / f"{n}.log").write_text("".join(govec[n]))
+    if crash is not None:
+        kill = {"t": t[0] + 0.001, "at": 1.5, "do": "kill", "node": crash, "by": "action"}
+        (folder / "faults.jsonl").write_text(json.dumps(kill) + "\n")
     return run
 
 
@@ -222,12 +226,54 @@ def test_lost_message_is_one_sent_but_never_delivered_and_failed_is_marked(
             assert model["events"][m["failed_event"]]["kind"] == "failed", why
 
 
-def test_process_whose_log_ends_without_stop_is_marked_crashed(tmp_path: Path) -> None:
+def test_process_the_fault_record_shows_killed_is_marked_crashed_after_its_last_event(
+    tmp_path: Path,
+) -> None:
     simulate(tmp_path, seed=9, crash="b")
     model = build_model(tmp_path)
     crashed = {p["id"]: p["crashed"] for p in model["processes"]}
     assert crashed == {"a": False, "b": True, "c": False}
     assert model["summary"]["crashed"] == 1
+    (crash,) = model["processes"][1]["crashes"]
+    last_b = max(e["index"] for e in model["events"] if e["process"] == "b")
+    assert (crash["at"], crash["after"], crash["text"]) == (1.5, last_b, "killed at 1.50 s")
+    assert '"crashes":[{"at":1.5' in render_html(model)
+
+
+def test_without_a_fault_record_a_log_without_stop_is_not_a_crash(tmp_path: Path) -> None:
+    simulate(tmp_path, seed=9, crash="b")
+    (tmp_path / "faults.jsonl").unlink()
+    model = build_model(tmp_path)
+    assert [p["crashed"] for p in model["processes"]] == [False, False, False]
+    assert model["summary"]["crashed"] == 0
+
+
+def test_a_restart_marks_the_crash_between_the_two_lives(tmp_path: Path) -> None:
+    t0 = 1_700_000_000.0
+    lines = [
+        {"t": t0 + 1, "node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "reliable"},
+        {"t": t0 + 2, "node": "a", "inc": 1, "ev": "local", "clock": {"a": 2}, "text": "x"},
+        {"t": t0 + 4, "node": "a", "inc": 2, "ev": "init", "clock": {"a": 3}, "link": "reliable"},
+    ]
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    record = [
+        {"t": t0, "at": 0.0, "do": "start", "node": "a", "pid": 1, "incarnation": 1},
+        {"t": t0 + 3, "at": 3.0, "do": "kill", "node": "a", "by": "action"},
+        {"t": t0 + 3.5, "at": 3.5, "do": "start", "node": "a", "pid": 2, "restart": True},
+    ]
+    (tmp_path / "faults.jsonl").write_text("".join(json.dumps(x) + "\n" for x in record))
+    (process,) = build_model(tmp_path)["processes"]
+    assert process["crashed"] is True
+    assert [(c["after"], c["at"]) for c in process["crashes"]] == [(1, 3.0)]
+    assert process["restarts"] == [3.5]
+
+
+def test_an_unreadable_fault_record_is_skipped_and_counted(tmp_path: Path) -> None:
+    simulate(tmp_path, seed=9)
+    (tmp_path / "faults.jsonl").write_text("garbage\n{}\n")
+    model = build_model(tmp_path)
+    assert model["summary"]["skipped"] == 1
+    assert model["summary"]["crashed"] == 0
 
 
 def test_restarted_process_lists_its_incarnations_and_odd_values_are_tolerated(

@@ -103,6 +103,11 @@ class Node:
     :class:`~netclock.links.options.TlsOptions`,
     :class:`~netclock.links.options.StubbornOptions` or
     :class:`~netclock.links.options.FairLossOptions`, or a mapping of the same names.
+
+    ``clock_start`` continues an earlier life of this node id: the clock's own entry
+    starts after it (the ``init`` event has ``clock_start + 1``), and the GoVector log is
+    appended to instead of truncated, so a restarted node's logs stay valid for ShiViz.
+    Give it the own entry of the last event the earlier life logged.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class Node:
         event_log: str | Path | None = None,
         close_timeout: float = 5.0,
         link_options: LinkOptions | Mapping[str, Any] | None = None,
+        clock_start: int = 0,
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -147,11 +153,19 @@ class Node:
         self.dropped = 0
         self.sent = 0
         self.delivered = 0
-        self._clock = VectorClock({self.id: 1})
+        if clock_start < 0:
+            raise UsageError(f"clock_start must be 0 or more, not {clock_start}")
+        self._clock = VectorClock({self.id: clock_start + 1})
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (
-            EventRecorder(self.id, self.incarnation, govector_log=govector_log, event_log=event_log)
+            EventRecorder(
+                self.id,
+                self.incarnation,
+                govector_log=govector_log,
+                event_log=event_log,
+                append=clock_start > 0,
+            )
             if govector_log is not None or event_log is not None
             else None
         )

@@ -163,6 +163,10 @@ class CommandReader:
             self._queue.put_nowait(None)  # every later call sees the end too
         return command
 
+    def push(self, command: dict[str, Any]) -> None:
+        """Queue ``command`` as if the parent had sent it (e.g. a stop on SIGTERM)."""
+        self._queue.put_nowait(command)
+
     def close(self) -> None:
         """Stop reading; idempotent."""
         if self._task is not None:

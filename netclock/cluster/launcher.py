@@ -134,7 +134,7 @@ class Launcher:
     """Runs a cluster; use :func:`run_cluster` unless you need the pieces.
 
     :meth:`apply` injects a fault now (what the cluster file's actions and the prompt
-    do); from Python, call it with ``by="api"`` while :meth:`run` runs.
+    do); from Python, call it once :attr:`started` is set, while :meth:`run` runs.
     """
 
     def __init__(self, cluster: Cluster, run_dir: Path, out: TextIO = sys.stdout) -> None:
@@ -157,6 +157,8 @@ class Launcher:
         self._restarted: set[str] = set()
         self._restarting: set[str] = set()
         self._main: asyncio.Task[Any] | None = None
+        self.started = asyncio.Event()
+        """Set once every node has said READY and was told to go: faults may be applied."""
 
     def say(self, text: str) -> None:
         """Print a line; on a terminal the status line is redrawn under it."""
@@ -484,6 +486,7 @@ class Launcher:
             self.children[spec.id] = await self._spawn(spec.id)
         await self._introduce(list(self.children.values()))
         self._running = True
+        self.started.set()
         self.say(
             "started "
             + ", ".join(

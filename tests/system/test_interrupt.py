@@ -10,6 +10,7 @@ running after that is an orphan. Linux only (pidfds, /proc).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -129,6 +130,19 @@ def assert_nodes_stopped_cleanly(launched: Launched) -> None:
         assert events[-1]["clean"] is True, events[-1]
 
 
+def assert_run_folder_complete(launched: Launched, reason: str) -> None:
+    """The merged log and the viewer are there, and the fault record ends with the stop."""
+    for name in ("merged.log", "viewer.html"):
+        assert (launched.run_dir / name).is_file(), f"{name} missing after the {reason} run"
+    lines = (launched.run_dir / "faults.jsonl").read_text(encoding="utf-8").splitlines()
+    record = [json.loads(line) for line in lines]
+    assert record[-1]["do"] == "stop", record
+    assert record[-1]["reason"] == reason, record
+    exits = [r for r in record if r["do"] == "exit"]
+    assert sorted(str(r["node"]) for r in exits) == NODES, record
+    assert all(r["expected"] for r in exits), record
+
+
 def test_sigint_to_the_launcher_stops_every_node(launch: Callable[[], Launched]) -> None:
     launched = launch()
     os.kill(launched.proc.pid, signal.SIGINT)
@@ -137,6 +151,34 @@ def test_sigint_to_the_launcher_stops_every_node(launch: Callable[[], Launched])
     assert "interrupted" in err, err
     assert_no_node_left(launched, "SIGINT to the launcher")
     assert_nodes_stopped_cleanly(launched)
+    assert_run_folder_complete(launched, "interrupted")
+
+
+def test_sigterm_to_the_launcher_stops_every_node_and_finishes_the_run(
+    launch: Callable[[], Launched],
+) -> None:
+    """A cancelled CI job or `timeout`: exit 143, every node stopped, the run folder whole."""
+    launched = launch()
+    os.kill(launched.proc.pid, signal.SIGTERM)
+    code, err = launched.output()
+    assert code == 143, f"exit code {code}; stderr {err}"
+    assert "terminated" in err, err
+    assert_no_node_left(launched, "SIGTERM to the launcher")
+    assert_nodes_stopped_cleanly(launched)
+    assert_run_folder_complete(launched, "terminated")
+
+
+def test_sigterm_to_the_whole_process_group_stops_every_node_cleanly(
+    launch: Callable[[], Launched],
+) -> None:
+    """Each node stops itself on SIGTERM as on the launcher's stop: nothing is reported failed."""
+    launched = launch()
+    os.killpg(launched.proc.pid, signal.SIGTERM)
+    code, err = launched.output()
+    assert code == 143, f"exit code {code}; stderr {err}"
+    assert_no_node_left(launched, "SIGTERM to the process group")
+    assert_nodes_stopped_cleanly(launched)
+    assert_run_folder_complete(launched, "terminated")
 
 
 def test_ctrl_c_to_the_whole_process_group_stops_every_node(

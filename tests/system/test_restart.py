@@ -7,6 +7,8 @@ restart.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from typing import Any
 import pytest
 from helpers import explain, netclock
 
+from netclock.cluster.config import Action, load_cluster
+from netclock.cluster.launcher import Launcher, RunResult
 from netclock.observe.shiviz import parse_log, validate_shiviz
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(60)]
@@ -62,7 +66,7 @@ def test_a_node_restarted_mid_run_keeps_one_shiviz_valid_history(tmp_path: Path)
     # acknowledge before its kill, is resent to its second life; how the checker counts
     # that is the checker's business (judged against the fault record), not the launcher's.
     assert done.returncode in (0, 1), explain(done)
-    assert "failed" not in done.stdout, explain(done)
+    assert "! node" not in done.stdout, explain(done)
     assert "* restart b (back in 0.3 s)" in done.stdout, explain(done)
     assert "* b restarted" in done.stdout, explain(done)
 
@@ -103,3 +107,26 @@ def test_a_node_restarted_mid_run_keeps_one_shiviz_valid_history(tmp_path: Path)
     assert record[-1] | {"t": 0, "at": 0} == {"t": 0, "at": 0, "do": "stop", "reason": "done"}
     assert all(r["at"] >= 0 and r["t"] > 0 for r in record)
     assert [r["t"] for r in record] == sorted(r["t"] for r in record)
+
+
+def test_a_restart_from_python_is_recorded_as_by_the_api(tmp_path: Path) -> None:
+    (tmp_path / "p.py").write_text(PROGRAMS, encoding="utf-8")
+    (tmp_path / "c.toml").write_text(CLUSTER.split("[[action]]", maxsplit=1)[0], encoding="utf-8")
+    cluster = load_cluster(tmp_path / "c.toml", {"args": {"count": 100}})
+    run = tmp_path / "run"
+    run.mkdir()
+
+    async def scenario() -> RunResult:
+        launcher = Launcher(cluster, run, out=io.StringIO())
+        task = asyncio.ensure_future(launcher.run())
+        await asyncio.wait_for(launcher.started.wait(), 30)
+        launcher.apply(Action(0.0, "restart", ("b",), after=0.1))
+        return await asyncio.wait_for(task, 40)
+
+    result = asyncio.run(scenario())
+    assert result.restarted == ("b",)
+    assert result.killed == ("b",)
+    assert result.failed == {}
+    kills = [r for r in read_record(run) if r["do"] == "kill"]
+    assert [(r["node"], r["by"]) for r in kills] == [("b", "api")]
+    assert [r.get("restart") for r in read_record(run) if r["do"] == "start"].count(True) == 1

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from netclock.cluster.config import load_cluster
-from netclock.cluster.process import main_node
+from netclock.cluster.process import NodeRun, main_node
 from netclock.links.base import parse_address
 
 
@@ -40,12 +40,6 @@ def main(args: argparse.Namespace) -> int:
     address = parse_address(args.address) if args.address else None
     return int(
         main_node(
-            cluster,
-            args.id,
-            run_dir,
-            args.control,
-            args.epoch,
-            address=address,
-            restart=args.restart,
+            NodeRun(cluster, args.id, run_dir, args.control, args.epoch, address, args.restart)
         )
     )

@@ -33,6 +33,7 @@ __all__ = [
     "CommandReader",
     "ControlWriter",
     "command_line",
+    "first_line",
     "parse_message",
 ]
 
@@ -46,7 +47,7 @@ MESSAGE_KINDS = frozenset(
         "PEERS",  # knows the peer table
         "STATS",  # now and then: the node's counters
         "DONE",  # the program returned: {"result"}
-        "FAILED",  # the program raised: {"error"}
+        "FAILED",  # the program raised, or the node cannot start: {"error": first line}
         "STOPPED",  # closed: the node's counters
         # a bench worker to the runner (READY: {"host", "port"})
         "ARMED",  # knows its peer; a receiver is reading
@@ -119,6 +120,12 @@ def parse_message(line: str) -> tuple[str, dict[str, Any]] | None:
     except ValueError:
         fields = {}
     return kind, fields if isinstance(fields, dict) else {}
+
+
+def first_line(text: str) -> str:
+    """What a FAILED message carries of an error: its first non-empty line."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "(no message)"
 
 
 def command_line(**fields: Any) -> bytes:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from netclock.cluster.config import Action, Cluster, parse_action
-from netclock.cluster.control import command_line, parse_message
+from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
 
@@ -403,7 +403,7 @@ class Launcher:
             self._changed.set()
         elif kind == "FAILED":
             child.done = True
-            child.failed = _first_line(str(fields.get("error")))
+            child.failed = first_line(str(fields.get("error")))
             if child.ready.is_set() and not self._stopping:
                 self.say(f"! node {child.id} failed: {child.failed}")
             self._changed.set()
@@ -596,11 +596,6 @@ _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 
 def _restart(child: Child) -> dict[str, Any]:
     return {"restart": True} if child.restart else {}
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "(no message)"
 
 
 def _exit_text(code: int, stderr: Path) -> str:

@@ -25,11 +25,12 @@ import inspect
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from netclock.cluster.config import Cluster, Program, load_program
-from netclock.cluster.control import CommandReader, ControlWriter
+from netclock.cluster.control import CommandReader, ControlWriter, first_line
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
 from netclock.node import Node
@@ -111,55 +112,56 @@ def _wants(command: dict[str, Any] | None, cmd: str) -> bool:
     return (command or {"cmd": "stop"}).get("cmd") == cmd
 
 
-async def run_node(
-    cluster: Cluster,
-    node_id: str,
-    run_dir: Path | None,
-    control: bool,
-    epoch: float | None = None,
-    *,
-    address: Address | None = None,
-    restart: bool = False,
-) -> int:
+@dataclass(frozen=True)
+class NodeRun:
+    """One node process to run: which node of which cluster, and how.
+
+    ``run_dir`` holds its logs; ``control`` makes it speak to a launcher on stdio;
+    ``epoch`` is when the run started (fault-plan schedules count from it); ``address``
+    replaces the cluster file's (a restart binds the port its earlier life had);
+    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`).
+    """
+
+    cluster: Cluster
+    node_id: str
+    run_dir: Path | None = None
+    control: bool = False
+    epoch: float | None = None
+    address: Address | None = None
+    restart: bool = False
+
+
+async def run_node(run: NodeRun) -> int:
     """Run one node to completion; returns the process exit code.
 
     A node that cannot start raises its :class:`NetclockError` after reporting it (FAILED).
     """
     out = ControlWriter.for_stdout()
     try:
-        node = _prepare(cluster, node_id, run_dir, epoch, address, restart)
-        return await _run_node(cluster, node_id, node, control, out)
+        prepared = _prepare(run)
+        return await _run_node(run.cluster, run.node_id, prepared, run.control, out)
     except NetclockError as exc:
-        out.send("FAILED", error=_first_line(str(exc)))
+        out.send("FAILED", error=first_line(str(exc)))
         raise
     finally:
         out.close()
 
 
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] if lines else "(no message)"
-
-
-def _prepare(
-    cluster: Cluster,
-    node_id: str,
-    run_dir: Path | None,
-    epoch: float | None,
-    address: Address | None,
-    restart: bool,
-) -> tuple[Node, Program]:
+def _prepare(run: NodeRun) -> tuple[Node, Program]:
     """The node and its program, or ConfigError when the program cannot be called."""
-    spec = cluster.node(node_id)
-    program = load_program(spec.program, cluster.base_dir)
+    spec = run.cluster.node(run.node_id)
+    program = load_program(spec.program, run.cluster.base_dir)
     try:
         inspect.signature(program).bind(None, **spec.args)
     except TypeError as exc:
         raise ConfigError(
-            f"program {spec.program} of node {node_id!r} cannot take args "
+            f"program {spec.program} of node {run.node_id!r} cannot take args "
             f"{dict(spec.args)!r} ({exc})"
         ) from None
-    return make_node(cluster, node_id, run_dir, epoch, address=address, restart=restart), program
+    node = make_node(
+        run.cluster, run.node_id, run.run_dir, run.epoch, address=run.address, restart=run.restart
+    )
+    return node, program
 
 
 async def _run_node(
@@ -222,7 +224,7 @@ async def _run_node(
                 if task.exception() is not None:
                     exc = task.exception()
                     traceback.print_exception(exc, file=sys.stderr)
-                    out.send("FAILED", error=_first_line(f"{type(exc).__name__}: {exc}"))
+                    out.send("FAILED", error=first_line(f"{type(exc).__name__}: {exc}"))
                     exit_code = 1
                 else:
                     out.send("DONE", result=task.result())
@@ -257,26 +259,13 @@ def _apply(node: Node, command: dict[str, Any]) -> None:
         node.heal(peer)
 
 
-def main_node(
-    cluster: Cluster,
-    node_id: str,
-    run_dir: Path | None,
-    control: bool,
-    epoch: float | None = None,
-    *,
-    address: Address | None = None,
-    restart: bool = False,
-) -> int:
+def main_node(run: NodeRun) -> int:
     """Entry point of ``netclock node``: run under uvloop when it is installed."""
-    if control:
+    if run.control:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when we stop
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    return int(
-        run_async(
-            run_node(cluster, node_id, run_dir, control, epoch, address=address, restart=restart)
-        )
-    )
+    if run.run_dir is not None:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+    return int(run_async(run_node(run)))
 
 
 def run_async(coro: Any) -> Any:

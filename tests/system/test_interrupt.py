@@ -143,42 +143,34 @@ def assert_run_folder_complete(launched: Launched, reason: str) -> None:
     assert all(r["expected"] for r in exits), record
 
 
-def test_sigint_to_the_launcher_stops_every_node(launch: Callable[[], Launched]) -> None:
-    launched = launch()
-    os.kill(launched.proc.pid, signal.SIGINT)
-    code, err = launched.output()
-    assert code == 130, f"exit code {code}; stderr {err}"
-    assert "interrupted" in err, err
-    assert_no_node_left(launched, "SIGINT to the launcher")
-    assert_nodes_stopped_cleanly(launched)
-    assert_run_folder_complete(launched, "interrupted")
-
-
-def test_sigterm_to_the_launcher_stops_every_node_and_finishes_the_run(
+@pytest.mark.parametrize(
+    ("sig", "whole_group", "exit_code", "reason"),
+    [
+        (signal.SIGINT, False, 130, "interrupted"),
+        (signal.SIGTERM, False, 143, "terminated"),
+        (signal.SIGTERM, True, 143, "terminated"),
+    ],
+    ids=["sigint", "sigterm", "sigterm-to-the-group"],
+)
+def test_a_signal_to_the_launcher_stops_every_node_and_finishes_the_run(
     launch: Callable[[], Launched],
+    sig: signal.Signals,
+    whole_group: bool,
+    exit_code: int,
+    reason: str,
 ) -> None:
-    """A cancelled CI job or `timeout`: exit 143, every node stopped, the run folder whole."""
-    launched = launch()
-    os.kill(launched.proc.pid, signal.SIGTERM)
-    code, err = launched.output()
-    assert code == 143, f"exit code {code}; stderr {err}"
-    assert "terminated" in err, err
-    assert_no_node_left(launched, "SIGTERM to the launcher")
-    assert_nodes_stopped_cleanly(launched)
-    assert_run_folder_complete(launched, "terminated")
+    """Ctrl-C, a cancelled CI job or `timeout`: every node stopped, the run folder whole.
 
-
-def test_sigterm_to_the_whole_process_group_stops_every_node_cleanly(
-    launch: Callable[[], Launched],
-) -> None:
-    """Each node stops itself on SIGTERM as on the launcher's stop: nothing is reported failed."""
+    Sent to the whole group, each node stops itself on SIGTERM as on the launcher's stop.
+    """
     launched = launch()
-    os.killpg(launched.proc.pid, signal.SIGTERM)
+    (os.killpg if whole_group else os.kill)(launched.proc.pid, sig)
     code, err = launched.output()
-    assert code == 143, f"exit code {code}; stderr {err}"
-    assert_no_node_left(launched, "SIGTERM to the process group")
+    assert code == exit_code, f"exit code {code}; stderr {err}"
+    assert reason in err, err
+    assert_no_node_left(launched, f"{sig.name} to the launcher")
     assert_nodes_stopped_cleanly(launched)
-    assert_run_folder_complete(launched, "terminated")
+    assert_run_folder_complete(launched, reason)
 
 
 def test_ctrl_c_to_the_whole_process_group_stops_every_node(

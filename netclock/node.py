@@ -105,6 +105,8 @@ class Node:
     an earlier start used. ``clock_start`` is the own entry's first value (default 1, or
     with ``data_dir`` the stored high-water mark + 1); a caller that knows the last value
     logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
+    Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
+    life: its GoVector log is appended to instead of truncated.
     """
 
     def __init__(
@@ -166,7 +168,13 @@ class Node:
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (
-            EventRecorder(self.id, self.incarnation, govector_log=govector_log, event_log=event_log)
+            EventRecorder(
+                self.id,
+                self.incarnation,
+                govector_log=govector_log,
+                event_log=event_log,
+                append=(clock_start or 1) > 1,
+            )
             if govector_log is not None or event_log is not None
             else None
         )

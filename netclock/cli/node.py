@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from netclock.cluster.config import load_cluster
-from netclock.cluster.process import main_node
+from netclock.cluster.process import NodeRun, main_node
+from netclock.links.base import parse_address
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +22,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     node.add_argument(
         "--epoch", type=float, help="time (epoch seconds) fault-plan schedules count from"
     )
+    node.add_argument("--address", help="host:port to bind instead of the cluster file's")
+    node.add_argument(
+        "--restart",
+        action="store_true",
+        help="continue this node's earlier life in --run-dir: append to its logs, go on "
+        "with its clock",
+    )
     node.set_defaults(handler=main)
 
 
@@ -29,4 +37,9 @@ def main(args: argparse.Namespace) -> int:
     overrides = json.loads(args.override) if args.override else None
     cluster = load_cluster(args.cluster, overrides)
     run_dir = Path(args.run_dir) if args.run_dir else None
-    return int(main_node(cluster, args.id, run_dir, args.control, args.epoch))
+    address = parse_address(args.address) if args.address else None
+    return int(
+        main_node(
+            NodeRun(cluster, args.id, run_dir, args.control, args.epoch, address, args.restart)
+        )
+    )

@@ -1,17 +1,61 @@
-"""``netclock run CLUSTER.toml``: one OS process per node, then the checker's verdict."""
+"""``netclock run CLUSTER.toml``: one OS process per node, then the checker's verdict.
+
+The exit code says how the run went (the README lists them); when several apply, the
+first of this order wins: interrupted (130) or terminated (143), a program failed (3), a
+promised property violated (1), the duration expired with programs unfinished (4).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from netclock.cluster.config import load_cluster
-from netclock.cluster.launcher import new_run_dir, run_cluster
+from netclock.cluster.config import Cluster, load_cluster
+from netclock.cluster.launcher import RunResult, new_run_dir, run_cluster
 from netclock.cluster.process import run_async
 from netclock.links.base import LINK_KINDS
 from netclock.tools.report import compare_table, finish_run_report
+
+if TYPE_CHECKING:
+    from netclock.tools.check import Report
+
+
+EXIT_OK = 0
+EXIT_VIOLATED = 1
+"""The checker found a property the link promises violated."""
+EXIT_USAGE = 2
+"""A usage or configuration mistake, including a node that cannot start (see main.py)."""
+EXIT_PROGRAM_FAILED = 3
+"""A node's program raised, exited non-zero, or died of a signal the run did not send."""
+EXIT_UNFINISHED = 4
+"""The run's duration expired with programs still running."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C (SIGINT), or ``stop`` at the prompt."""
+EXIT_TERMINATED = 143
+"""SIGTERM."""
+
+
+def run_outcome(result: RunResult, verdict_ok: bool) -> tuple[int, str]:
+    """The run's exit code and a sentence saying why (empty when all went well)."""
+    if result.stop_reason in ("interrupted", "terminated"):
+        code = EXIT_INTERRUPTED if result.stop_reason == "interrupted" else EXIT_TERMINATED
+        return code, (
+            f"run {result.stop_reason}: every node was stopped; the verdict covers the run "
+            "up to then"
+        )
+    if result.failed:
+        nodes = ", ".join(sorted(result.failed))
+        return EXIT_PROGRAM_FAILED, f"run failed: the program of {nodes} failed (above)"
+    if not verdict_ok:
+        return EXIT_VIOLATED, ""
+    if result.unfinished:
+        return EXIT_UNFINISHED, (
+            f"run unfinished: the duration expired while the program of "
+            f"{', '.join(result.unfinished)} still ran"
+        )
+    return EXIT_OK, ""
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -54,20 +98,31 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
         overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
         cluster = load_cluster(cluster_file, overrides)
     if not cluster.compare_links or "link" in overrides:
-        result = run_async(run_cluster(cluster, run_dir))
-        return finish_run_report(result, sys.stdout)[0]
+        return _run_once(cluster, run_dir)[0]
     code, rows = 0, []
     for link in cluster.compare_links:
         print(f"\n=== over {link} ===")
         one = load_cluster(cluster_file, {**overrides, "link": link})
         folder = run_dir / link
         folder.mkdir(parents=True, exist_ok=True)
-        link_code, report = finish_run_report(run_async(run_cluster(one, folder)), sys.stdout)
+        link_code, report = _run_once(one, folder)
         code = max(code, link_code)
         rows.append((link, report))
+        if link_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            return link_code
     print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
     print(compare_table(rows))
     return code
+
+
+def _run_once(cluster: Cluster, run_dir: Path) -> tuple[int, Report]:
+    """One run, its report, and its exit code (:func:`run_outcome`)."""
+    result = run_async(run_cluster(cluster, run_dir))
+    _, report = finish_run_report(result, sys.stdout)
+    code, why = run_outcome(result, report.ok)
+    if why:
+        print(f"netclock: {why}", file=sys.stderr)
+    return code, report
 
 
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:

@@ -15,7 +15,8 @@
     args = { rounds = 3 }
 
 ``[[action]]`` tables (``at = 2.0``, ``do = "pause"``, ``node = "b"``; or ``do =
-"partition"``, ``nodes = ["a", "b"]``) inject process and network faults during the run.
+"partition"``, ``nodes = ["a", "b"]``; or ``do = "restart"``, ``node = "b"``, ``after =
+1.5``) inject process and network faults during the run.
 ``compare_links = ["fairloss", "reliable"]`` runs the same cluster once per link kind
 (same programs, same fault seed) and sets the verdicts side by side.
 
@@ -58,24 +59,29 @@ _TOP_KEYS = {
     "action": list,
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
-_ACTION_KEYS = {"at": (int, float), "do": str, "node": str, "nodes": list}
+_ACTION_KEYS = {"at": (int, float), "do": str, "node": str, "nodes": list, "after": (int, float)}
 GIVE_UP_AFTER = 5.0
 """A cluster run's default ``give_up_after``: a node killed for good stalls no survivor longer."""
-ACTIONS = {"kill": 1, "pause": 1, "resume": 1, "partition": 2, "heal": 2}
+ACTIONS = {"kill": 1, "pause": 1, "resume": 1, "restart": 1, "partition": 2, "heal": 2}
 """Live fault actions and how many nodes each names."""
+RESTART_AFTER = 1.0
+"""Seconds between a restart's kill and the new start, unless the action says ``after``."""
 
 
 @dataclass(frozen=True)
 class Action:
     """A fault applied during a run: ``at`` seconds after start, ``do`` to ``nodes``.
 
-    ``kill`` (SIGKILL), ``pause`` (SIGSTOP) and ``resume`` (SIGCONT) name one node;
-    ``partition`` and ``heal`` name two, cut off from each other in both directions.
+    ``kill`` (SIGKILL), ``pause`` (SIGSTOP), ``resume`` (SIGCONT) and ``restart`` (SIGKILL,
+    then the same node started again ``after`` seconds later, on the same address and
+    logs) name one node; ``partition`` and ``heal`` name two, cut off from each other in
+    both directions.
     """
 
     at: float
     do: str
     nodes: tuple[str, ...]
+    after: float = RESTART_AFTER
 
 
 def parse_action(do: str, nodes: list[str], known: list[str], where: str = "") -> Action:
@@ -231,7 +237,13 @@ def parse_cluster(
             raise ConfigError(f"action[{i}] needs at (seconds) and do ({', '.join(ACTIONS)})")
         named = raw.get("nodes", [raw["node"]] if "node" in raw else [])
         action = parse_action(raw["do"], named, [n.id for n in nodes], f"action[{i}]: ")
-        actions.append(replace(action, at=float(raw["at"])))
+        after = float(raw.get("after", RESTART_AFTER))
+        if "after" in raw and (action.do != "restart" or after < 0):
+            raise ConfigError(
+                f"action[{i}].after is for restart only, a number of seconds >= 0, "
+                f"not {raw['after']!r} on {action.do}"
+            )
+        actions.append(replace(action, at=float(raw["at"]), after=after))
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")

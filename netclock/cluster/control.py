@@ -33,6 +33,7 @@ __all__ = [
     "CommandReader",
     "ControlWriter",
     "command_line",
+    "first_line",
     "parse_message",
 ]
 
@@ -46,7 +47,7 @@ MESSAGE_KINDS = frozenset(
         "PEERS",  # knows the peer table
         "STATS",  # now and then: the node's counters
         "DONE",  # the program returned: {"result"}
-        "FAILED",  # the program raised: {"error"}
+        "FAILED",  # the program raised, or the node cannot start: {"error": first line}
         "STOPPED",  # closed: the node's counters
         # a bench worker to the runner (READY: {"host", "port"})
         "ARMED",  # knows its peer; a receiver is reading
@@ -121,6 +122,12 @@ def parse_message(line: str) -> tuple[str, dict[str, Any]] | None:
     return kind, fields if isinstance(fields, dict) else {}
 
 
+def first_line(text: str) -> str:
+    """What a FAILED message carries of an error: its first non-empty line."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "(no message)"
+
+
 def command_line(**fields: Any) -> bytes:
     """One command for a child's standard input."""
     return (json.dumps(fields) + "\n").encode()
@@ -162,6 +169,10 @@ class CommandReader:
         if command is None:
             self._queue.put_nowait(None)  # every later call sees the end too
         return command
+
+    def push(self, command: dict[str, Any]) -> None:
+        """Queue ``command`` as if the parent had sent it (e.g. a stop on SIGTERM)."""
+        self._queue.put_nowait(command)
 
     def close(self) -> None:
         """Stop reading; idempotent."""

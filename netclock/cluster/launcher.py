@@ -3,8 +3,13 @@
 ``netclock run CLUSTER.toml`` starts every node with ``netclock node --control``, waits
 for each READY line (never guesses ports, never sleeps), sends every node the peer
 table and, once every node has it, the signal to go; it relays what the programs print,
-applies live faults, and stops everything when the programs are done or the run's
-duration is over (and on Ctrl-C).
+applies live faults (kill, pause, resume, restart, partition, heal), and stops everything
+when the programs are done or the run's duration is over, and on Ctrl-C or SIGTERM.
+
+Everything it does to a node process, and everything that happens to one, goes into the
+run folder's fault record ``faults.jsonl`` as it happens (:class:`FaultRecord`; the
+format is in docs/eventlog.md, "The fault record"): the ground truth the checker judges
+a run against.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from netclock.cluster.config import Action, Cluster, parse_action
-from netclock.cluster.control import command_line, parse_message
+from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
 
@@ -30,19 +35,60 @@ READY_TIMEOUT = 20.0
 LINE_LIMIT = 1 << 20
 """Longest line a node may print; a longer one is dropped, not fatal to the run."""
 STOP_TIMEOUT = 10.0
+FAULT_RECORD = "faults.jsonl"
+"""The run folder's record of every fault injected and every node process start and end."""
+STOP_REASONS = ("done", "duration", "interrupted", "terminated")
+"""Why a run stopped: its programs ended, its duration expired, Ctrl-C (or ``stop`` at the
+prompt), SIGTERM."""
+
+
+class FaultRecord:
+    """Appends the run's ground truth to ``faults.jsonl``, one JSON object a line.
+
+    Each line is ``{"t": wall time, "at": seconds since the run's start, "do": kind, ...}``
+    and reaches the OS before :meth:`add` returns, so a launcher killed in mid-run leaves
+    every line it wrote. The kinds and their fields are in docs/eventlog.md.
+    """
+
+    def __init__(self, path: Path, epoch: float) -> None:
+        self.path = path
+        self.epoch = epoch
+        self._file: IO[str] | None = _open(path, "a")
+
+    def add(self, do: str, node: str | None = None, **fields: Any) -> None:
+        """Record one thing that happened now (nothing once closed)."""
+        if self._file is None:
+            return
+        now = time.time()
+        entry: dict[str, Any] = {"t": now, "at": round(now - self.epoch, 6), "do": do}
+        if node is not None:
+            entry["node"] = node
+        entry.update(fields)
+        self._file.write(json.dumps(entry) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Stop recording; idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 @dataclass
 class Child:
-    """A node process and what the launcher knows about it."""
+    """A node process (one life of a node) and what the launcher knows about it."""
 
     id: str
     process: asyncio.subprocess.Process
+    restart: bool = False
     address: tuple[str, int] | None = None
+    incarnation: int | None = None
     done: bool = False
     failed: str | None = None
     stopped: bool = False
     killed: bool = False
+    signalled: bool = False
+    """The launcher ended this process itself (kill, restart, or forcing a stop)."""
     paused: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -52,13 +98,22 @@ class Child:
 
 @dataclass
 class RunResult:
-    """What a run left behind."""
+    """What a run left behind.
+
+    ``failed`` maps a node to the first line of what went wrong (its program raised,
+    exited non-zero, or died of a signal the run did not send); ``unfinished`` names the
+    nodes whose programs were still running when the duration expired; ``stop_reason`` is
+    one of :data:`STOP_REASONS`.
+    """
 
     run_dir: Path
     failed: dict[str, str]
     stats: dict[str, dict[str, Any]]
     exit_codes: dict[str, int | None]
     killed: tuple[str, ...] = ()
+    restarted: tuple[str, ...] = ()
+    unfinished: tuple[str, ...] = ()
+    stop_reason: str = "done"
 
 
 def new_run_dir(name: str, root: Path | None = None) -> Path:
@@ -76,7 +131,11 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
 
 
 class Launcher:
-    """Runs a cluster; use :func:`run_cluster` unless you need the pieces."""
+    """Runs a cluster; use :func:`run_cluster` unless you need the pieces.
+
+    :meth:`apply` injects a fault now (what the cluster file's actions and the prompt
+    do); from Python, call it once :attr:`started` is set, while :meth:`run` runs.
+    """
 
     def __init__(self, cluster: Cluster, run_dir: Path, out: TextIO = sys.stdout) -> None:
         self.cluster = cluster
@@ -86,9 +145,20 @@ class Launcher:
         self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self.epoch = time.time()
+        self.record = FaultRecord(run_dir / FAULT_RECORD, self.epoch)
         self.interactive = bool(getattr(out, "isatty", lambda: False)())
         self._status = ""
         self._tasks: list[asyncio.Future[Any]] = []
+        self._quit = False
+        self._running = False
+        self._stopping = False
+        self.stop_reason: str | None = None
+        self._killed: set[str] = set()
+        self._restarted: set[str] = set()
+        self._restarting: set[str] = set()
+        self._main: asyncio.Task[Any] | None = None
+        self.started = asyncio.Event()
+        """Set once every node has said READY and was told to go: faults may be applied."""
 
     def say(self, text: str) -> None:
         """Print a line; on a terminal the status line is redrawn under it."""
@@ -99,23 +169,53 @@ class Launcher:
         self.out.flush()
 
     # -- live faults ------------------------------------------------------------------------
-    def apply(self, action: Action) -> None:
-        """Apply a fault now: signal a node's process, or partition/heal a pair."""
-        children = [self.children[n] for n in action.nodes]
+    def apply(self, action: Action, by: str = "api") -> None:
+        """Apply a fault now: signal a node's process, restart it, or partition/heal a pair.
+
+        ``by`` ("action", "prompt" or "api") goes into the fault record.
+        """
         if action.do in ("partition", "heal"):
-            a, b = children
+            a, b = (self.children[n] for n in action.nodes)
             self._command(a, cmd=action.do, peer=b.id)
             self._command(b, cmd=action.do, peer=a.id)
+            self.record.add(action.do, nodes=list(action.nodes), by=by)
         else:
-            child = children[0]
-            if child.process.returncode is not None:
+            child = self.children[action.nodes[0]]
+            if child.process.returncode is not None or child.id in self._restarting:
+                self.say(f"* {action.do} {child.id}: not running, nothing done")
                 return
-            sig = {"kill": signal.SIGKILL, "pause": signal.SIGSTOP, "resume": signal.SIGCONT}
+            sig = {"pause": signal.SIGSTOP, "resume": signal.SIGCONT}.get(action.do, signal.SIGKILL)
+            if sig == signal.SIGKILL:
+                child.killed = child.signalled = True
+                self._killed.add(child.id)
+            # Recorded before the signal: the process's exit always follows its kill.
+            self.record.add("kill" if sig == signal.SIGKILL else action.do, child.id, by=by)
             with contextlib.suppress(ProcessLookupError):
-                child.process.send_signal(sig[action.do])
-            child.killed = child.killed or action.do == "kill"
+                child.process.send_signal(sig)
             child.paused = action.do == "pause"
-        self.say(f"* {action.do} {' '.join(action.nodes)}")
+            if action.do == "restart":
+                self._restarting.add(child.id)
+                self._tasks.append(asyncio.ensure_future(self._restart(child, action.after)))
+        after = f" (back in {action.after:g} s)" if action.do == "restart" else ""
+        self.say(f"* {action.do} {' '.join(action.nodes)}{after}")
+
+    async def _restart(self, old: Child, after: float) -> None:
+        """Start ``old``'s node again ``after`` s after its kill, on the same address and logs."""
+        try:
+            await old.finished.wait()
+            await asyncio.sleep(after)
+            if self._stopping:
+                return
+            child = await self._spawn(old.id, restart=True, address=old.address)
+            self.children[old.id] = child
+            await self._introduce([child])
+            self._restarted.add(old.id)
+            self.say(f"* {old.id} restarted (incarnation {child.incarnation})")
+        except NetclockError as exc:
+            self.say(f"* restart {old.id} failed: {exc}")
+        finally:
+            self._restarting.discard(old.id)
+            self._changed.set()
 
     async def _timed_actions(self, start: float) -> None:
         loop = asyncio.get_running_loop()
@@ -123,10 +223,10 @@ class Launcher:
             delay = start + action.at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.apply(action)
+            self.apply(action, by="action")
 
     async def _prompt(self) -> None:
-        """Read live commands typed at the terminal: ``kill a``, ``partition a b``..."""
+        """Read live commands typed at the terminal: ``kill a``, ``restart b``..."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -135,13 +235,39 @@ class Launcher:
             if not words:
                 continue
             if words[0] in ("stop", "quit"):
-                self._quit = True
-                self._changed.set()
+                self._interrupt("interrupted")
                 return
             try:
-                self.apply(parse_action(words[0], words[1:], list(self.children)))
+                self.apply(parse_action(words[0], words[1:], list(self.children)), by="prompt")
             except ConfigError as exc:
-                self.say(f"? {exc} (kill|pause|resume NODE, partition|heal A B, stop)")
+                self.say(f"? {exc} ({PROMPT_HELP})")
+
+    # -- stopping on a signal -------------------------------------------------------------------
+    def _interrupt(self, reason: str) -> None:
+        """Ctrl-C, SIGTERM or ``stop``: stop every node cleanly; a second one forces it."""
+        if self.stop_reason in ("interrupted", "terminated"):
+            self.say("stopping now: killing what is still running")
+            for child in self.children.values():
+                if child.process.returncode is None:
+                    child.signalled = True
+                    with contextlib.suppress(ProcessLookupError):
+                        child.process.send_signal(signal.SIGKILL)
+            return
+        self.stop_reason = reason
+        self.say(f"{reason}: stopping every node")
+        self._quit = True
+        self._changed.set()
+        if not self._running and self._main is not None:
+            self._main.cancel()  # still starting: stop waiting for READY lines
+
+    def _catch_signals(self) -> list[signal.Signals]:
+        loop = asyncio.get_running_loop()
+        caught = []
+        for sig, reason in ((signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._interrupt, reason)
+                caught.append(sig)
+        return caught
 
     # -- progress -------------------------------------------------------------------------------
     def progress_line(self) -> str:
@@ -150,7 +276,9 @@ class Launcher:
         for child in self.children.values():
             st = child.stats
             state = (
-                " killed"
+                " restarting"
+                if child.id in self._restarting
+                else " killed"
                 if child.killed
                 else " paused"
                 if child.paused
@@ -176,9 +304,15 @@ class Launcher:
             else:
                 self.say(f"progress: {line}")
 
-    async def _spawn(self, node_id: str) -> Child:
+    # -- node processes --------------------------------------------------------------------------
+    async def _spawn(
+        self, node_id: str, restart: bool = False, address: tuple[str, int] | None = None
+    ) -> Child:
         assert self.cluster.source is not None
-        stderr = _open(self.run_dir / f"{node_id}.stderr", "wb")
+        more = ["--restart"] if restart else []
+        if address is not None:
+            more += ["--address", f"{address[0]}:{address[1]}"]
+        stderr = _open(self.run_dir / f"{node_id}.stderr", "ab" if restart else "wb")
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -194,6 +328,7 @@ class Launcher:
                 repr(self.epoch),
                 "--override",
                 json.dumps(dict(self.cluster.overrides)),
+                *more,
                 str(self.cluster.source),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -203,13 +338,13 @@ class Launcher:
             )
         finally:
             stderr.close()
-        child = Child(node_id, process)
+        child = Child(node_id, process, restart=restart)
         self._readers.append(asyncio.ensure_future(self._read(child)))
         return child
 
     async def _read(self, child: Child) -> None:
         assert child.process.stdout is not None
-        with _open(self.run_dir / f"{child.id}.out", "w") as output:
+        with _open(self.run_dir / f"{child.id}.out", "a" if child.restart else "w") as output:
             while True:
                 try:
                     raw = await child.process.stdout.readline()
@@ -224,15 +359,40 @@ class Launcher:
                 else:
                     output.write(line + "\n")
                     self.say(f"[{child.id}] {line}")
-        await child.process.wait()
+        code = await child.process.wait()
+        self._exited(child, code)
         child.finished.set()
         child.ready.set()
         child.knows_peers.set()
         self._changed.set()
 
+    def _exited(self, child: Child, code: int) -> None:
+        """Record a process's end; one the run did not cause is a failure of its node."""
+        stopped_by_us = self._stopping and (code == 0 or code in _STOP_SIGNALS)
+        expected = child.signalled or stopped_by_us or (code == 0 and child.failed is None)
+        if not expected and child.failed is None:
+            child.failed = _exit_text(code, self.run_dir / f"{child.id}.stderr")
+        if child.address is None:  # it never said READY: its start was not recorded yet
+            self.record.add("start", child.id, pid=child.process.pid, **_restart(child))
+        fields: dict[str, Any] = {"code": code, "expected": expected}
+        if child.failed is not None:
+            fields["error"] = child.failed
+        self.record.add("exit", child.id, **fields)
+        if not expected and not self._stopping and child.address is not None:
+            self.say(f"! node {child.id} failed: {child.failed}")
+
     def _control(self, child: Child, kind: str, fields: dict[str, Any]) -> None:
         if kind == "READY":
             child.address = (fields["host"], int(fields["port"]))
+            incarnation = fields.get("incarnation")
+            child.incarnation = incarnation if isinstance(incarnation, int) else None
+            self.record.add(
+                "start",
+                child.id,
+                pid=child.process.pid,
+                incarnation=child.incarnation,
+                **_restart(child),
+            )
             child.ready.set()
         elif kind == "PEERS":
             child.knows_peers.set()
@@ -243,7 +403,9 @@ class Launcher:
             self._changed.set()
         elif kind == "FAILED":
             child.done = True
-            child.failed = str(fields.get("error"))
+            child.failed = first_line(str(fields.get("error")))
+            if child.ready.is_set() and not self._stopping:
+                self.say(f"! node {child.id} failed: {child.failed}")
             self._changed.set()
         elif kind == "STOPPED":
             child.stats = fields
@@ -254,46 +416,77 @@ class Launcher:
         if stdin is not None and not stdin.is_closing():
             stdin.write(command_line(**command))
 
-    async def run(self) -> RunResult:
-        """Start, run and stop the cluster; always leaves no process behind."""
-        try:
-            return await self._run()
-        finally:
-            await self._reap()
+    async def _introduce(self, children: list[Child]) -> None:
+        """Wait for the READY of ``children``, give them the peer table, then say go.
 
-    async def _run(self) -> RunResult:
-        for spec in self.cluster.nodes:
-            self.children[spec.id] = await self._spawn(spec.id)
+        Two steps, so that no program sends before every node knows its peers (a
+        datagram from a peer a node does not know yet is dropped).
+        """
         try:
             async with asyncio.timeout(READY_TIMEOUT):
-                for child in self.children.values():
+                for child in children:
                     await child.ready.wait()
         except TimeoutError:
             raise NetclockError(
                 f"nodes did not report READY within {READY_TIMEOUT:.0f} s; "
                 f"see {self.run_dir}/*.stderr"
             ) from None
-        missing = [c.id for c in self.children.values() if c.address is None]
-        if missing:
-            detail = _tail(self.run_dir / f"{missing[0]}.stderr")
-            raise NetclockError(f"node {missing[0]} exited before it was ready: {detail}")
+        for child in children:
+            if child.address is None:
+                detail = child.failed or _tail(self.run_dir / f"{child.id}.stderr")
+                raise NetclockError(f"node {child.id} could not start: {detail}")
         peers = {c.id: list(c.address) for c in self.children.values() if c.address}
-        for child in self.children.values():
+        for child in children:
             self._command(child, cmd="start", peers=peers)
-        # Two steps, so that no program sends before every node knows its peers
-        # (a datagram from a peer a node does not know yet is dropped).
         try:
             async with asyncio.timeout(READY_TIMEOUT):
-                for child in self.children.values():
+                for child in children:
                     await child.knows_peers.wait()
         except TimeoutError:
-            slow = [c.id for c in self.children.values() if not c.knows_peers.is_set()]
+            slow = [c.id for c in children if not c.knows_peers.is_set()]
             raise NetclockError(
                 f"node(s) {', '.join(slow)} did not take the peer table within "
                 f"{READY_TIMEOUT:.0f} s; see {self.run_dir}/{slow[0]}.stderr"
             ) from None
-        for child in self.children.values():
+        for child in children:
             self._command(child, cmd="go")
+
+    async def run(self) -> RunResult:
+        """Start, run and stop the cluster; always leaves no process behind.
+
+        Ctrl-C (SIGINT) and SIGTERM stop every node cleanly and return a result whose
+        ``stop_reason`` says so; a second one kills what is still running.
+        """
+        self._main = asyncio.current_task()
+        caught = self._catch_signals()
+        try:
+            try:
+                return await self._run()
+            except asyncio.CancelledError:
+                if self.stop_reason is None:
+                    raise
+                uncancel = getattr(self._main, "uncancel", None)
+                if uncancel is not None:
+                    uncancel()
+                self._stopping = True
+                await self._stop()
+                return self._result()
+        finally:
+            try:
+                await self._reap()
+            finally:
+                loop = asyncio.get_running_loop()
+                for sig in caught:
+                    loop.remove_signal_handler(sig)
+                self.record.add("stop", reason=self.stop_reason or "done")
+                self.record.close()
+
+    async def _run(self) -> RunResult:
+        for spec in self.cluster.nodes:
+            self.children[spec.id] = await self._spawn(spec.id)
+        await self._introduce(list(self.children.values()))
+        self._running = True
+        self.started.set()
         self.say(
             "started "
             + ", ".join(
@@ -301,48 +494,67 @@ class Launcher:
             )
             + f" over {self.cluster.link}"
         )
-        self._quit = False
         start = asyncio.get_running_loop().time()
-        self._tasks = [
+        self._tasks += [
             asyncio.ensure_future(self._timed_actions(start)),
             asyncio.ensure_future(self._progress()),
         ]
         if self.interactive and sys.stdin.isatty():
             self._tasks.append(asyncio.ensure_future(self._prompt()))
-            self.say("commands: kill|pause|resume NODE, partition|heal A B, stop")
+            self.say(f"commands: {PROMPT_HELP}")
         deadline = time.monotonic() + self.cluster.duration
+        unfinished: tuple[str, ...] = ()
         try:
-            while not self._quit and not all(
-                c.done or c.finished.is_set() for c in self.children.values()
+            while not self._quit and (
+                self._restarting
+                or not all(c.done or c.finished.is_set() for c in self.children.values())
             ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self.say(f"duration of {self.cluster.duration:g} s is over; stopping")
+                    self.stop_reason = "duration"
+                    unfinished = tuple(
+                        c.id
+                        for c in self.children.values()
+                        if not (c.done or c.finished.is_set()) or c.id in self._restarting
+                    )
+                    self.say(
+                        f"duration of {self.cluster.duration:g} s is over; stopping "
+                        + (f"(unfinished: {', '.join(unfinished)})" if unfinished else "")
+                    )
                     break
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), remaining)
         finally:
+            self._stopping = True
             for task in self._tasks:
                 task.cancel()
             if self._status:
                 self.out.write("\r\033[K")
                 self._status = ""
         await self._stop()
+        return self._result(unfinished)
+
+    def _result(self, unfinished: tuple[str, ...] = ()) -> RunResult:
         return RunResult(
             self.run_dir,
             {c.id: c.failed for c in self.children.values() if c.failed},
             {c.id: c.stats for c in self.children.values()},
             {c.id: c.process.returncode for c in self.children.values()},
-            tuple(c.id for c in self.children.values() if c.killed),
+            tuple(sorted(self._killed)),
+            tuple(sorted(self._restarted)),
+            unfinished,
+            self.stop_reason or "done",
         )
 
     async def _stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Ask every node to drain and stop; wait up to ``timeout`` for them."""
+        self._stopping = True
         for child in self.children.values():
             if child.paused and child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.process.send_signal(signal.SIGCONT)
+                self.record.add("resume", child.id, by="stop")
                 child.paused = False
             self._command(child, cmd="stop")
         waits = [c.process.wait() for c in self.children.values()]
@@ -350,6 +562,8 @@ class Launcher:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
 
     async def _reap(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         if any(c.process.returncode is None for c in self.children.values()):
             await asyncio.shield(self._stop())
         await self._signal_alive()
@@ -357,7 +571,7 @@ class Launcher:
             await asyncio.wait(self._readers, timeout=STOP_TIMEOUT / 2)
         for reader in self._readers:
             reader.cancel()
-        await asyncio.gather(*self._readers, return_exceptions=True)
+        await asyncio.gather(*self._readers, *self._tasks, return_exceptions=True)
 
     async def _signal_alive(self) -> None:
         """SIGTERM, then SIGKILL, whatever is still running."""
@@ -366,12 +580,35 @@ class Launcher:
             if not alive:
                 return
             for child in alive:
+                child.signalled = True
                 with contextlib.suppress(ProcessLookupError):
                     child.process.send_signal(sig)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     asyncio.gather(*(c.process.wait() for c in alive)), STOP_TIMEOUT / 2
                 )
+
+
+PROMPT_HELP = "kill|pause|resume|restart NODE, partition|heal A B, stop"
+_STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
+"""Exit codes of a node that died of the run's own stop (a signal sent to the whole group)."""
+
+
+def _restart(child: Child) -> dict[str, Any]:
+    return {"restart": True} if child.restart else {}
+
+
+def _exit_text(code: int, stderr: Path) -> str:
+    """What an unexpected exit says: its code or signal, and the last line of stderr."""
+    if code < 0:
+        try:
+            what = f"killed by {signal.Signals(-code).name}, which the run did not send"
+        except ValueError:
+            what = f"killed by signal {-code}, which the run did not send"
+    else:
+        what = f"exited with code {code}"
+    last = _tail(stderr, 1)
+    return what if last == "(no output)" else f"{what}: {last}"
 
 
 def _open(path: Path, mode: str) -> IO[Any]:

@@ -8,40 +8,96 @@ once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends befor
 node can accept its datagrams), runs the node's program, prints
 ``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
 and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
-prints ``@netclock STOPPED {...}``. Without ``--control`` the peers' addresses come from
-the cluster file, so the same command runs a node on another machine.
+prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
+start (its program missing, or ``args`` its program does not take) or whose program
+raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` the peers'
+addresses come from the cluster file, so the same command runs a node on another machine.
+
+With ``restart`` (``netclock node --restart``) the node continues an earlier life of its
+id in the same run folder: it appends to its logs, and its clock's own entry continues
+from the last value its event log holds (:func:`last_clock`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netclock.cluster.config import Cluster, load_program
-from netclock.cluster.control import CommandReader, ControlWriter
-from netclock.errors import ConfigError
+from netclock.cluster.config import Cluster, Program, load_program
+from netclock.cluster.control import CommandReader, ControlWriter, first_line
+from netclock.errors import ConfigError, NetclockError
+from netclock.links.base import Address
 from netclock.node import Node
-from netclock.observe.eventlog import EVENT_SUFFIX
+from netclock.observe.eventlog import EVENT_SUFFIX, read_events
 
 STATS_PERIOD = 0.5
 
 
+def last_clock(event_log: Path, govector_log: Path | None, node_id: str) -> int:
+    """The own clock entry of the last event ``node_id`` logged (0 if none), for a restart.
+
+    A kill in mid-write can leave a cut last line (or a GoVector event without its text);
+    it is cut off both files first, so the restarted life appends after complete events.
+    """
+    _cut_unfinished(event_log, 1)
+    if govector_log is not None:
+        _cut_unfinished(govector_log, 2)
+    if not event_log.exists():
+        return 0
+    events = read_events(event_log, [], strict=False)
+    return max((e.clock.get(node_id, 0) for e in events if e.node == node_id), default=0)
+
+
+def _cut_unfinished(path: Path, lines_per_event: int) -> None:
+    """Truncate ``path`` after its last complete event (``lines_per_event`` whole lines)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    keep = len(data)
+    if not data.endswith(b"\n"):
+        keep = data.rfind(b"\n") + 1
+    if lines_per_event > 1:
+        complete = data[:keep].count(b"\n")
+        for _ in range(complete % lines_per_event):
+            keep = data.rfind(b"\n", 0, keep - 1) + 1
+    if keep != len(data):
+        with open(path, "r+b") as file:
+            file.truncate(keep)
+
+
 def make_node(
-    cluster: Cluster, node_id: str, run_dir: Path | None, epoch: float | None = None
+    cluster: Cluster,
+    node_id: str,
+    run_dir: Path | None,
+    epoch: float | None = None,
+    *,
+    address: Address | None = None,
+    restart: bool = False,
 ) -> Node:
-    """The Node for ``node_id`` as the cluster file describes it."""
+    """The Node for ``node_id`` as the cluster file describes it.
+
+    ``address`` replaces the file's (a restart binds the port its earlier life had);
+    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`).
+    """
     spec = cluster.node(node_id)
     logged = run_dir is not None and cluster.log_events
     govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
     event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if logged and run_dir else None
+    clock_start = (
+        last_clock(event_log, govector_log, node_id) + 1 if restart and event_log else None
+    )
     return Node(
         node_id,
         link=cluster.link,
-        address=spec.address,
+        address=spec.address if address is None else address,
+        clock_start=clock_start,
         faults=cluster.faults,
         fault_epoch=epoch,
         fifo=cluster.fifo,
@@ -58,32 +114,75 @@ def _wants(command: dict[str, Any] | None, cmd: str) -> bool:
     return (command or {"cmd": "stop"}).get("cmd") == cmd
 
 
-async def run_node(
-    cluster: Cluster, node_id: str, run_dir: Path | None, control: bool, epoch: float | None = None
-) -> int:
-    """Run one node to completion; returns the process exit code."""
+@dataclass(frozen=True)
+class NodeRun:
+    """One node process to run: which node of which cluster, and how.
+
+    ``run_dir`` holds its logs; ``control`` makes it speak to a launcher on stdio;
+    ``epoch`` is when the run started (fault-plan schedules count from it); ``address``
+    replaces the cluster file's (a restart binds the port its earlier life had);
+    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`).
+    """
+
+    cluster: Cluster
+    node_id: str
+    run_dir: Path | None = None
+    control: bool = False
+    epoch: float | None = None
+    address: Address | None = None
+    restart: bool = False
+
+
+async def run_node(run: NodeRun) -> int:
+    """Run one node to completion; returns the process exit code.
+
+    A node that cannot start raises its :class:`NetclockError` after reporting it (FAILED).
+    """
     out = ControlWriter.for_stdout()
     try:
-        return await _run_node(cluster, node_id, run_dir, control, epoch, out)
+        prepared = _prepare(run)
+        return await _run_node(run.cluster, run.node_id, prepared, run.control, out)
+    except NetclockError as exc:
+        out.send("FAILED", error=first_line(str(exc)))
+        raise
     finally:
         out.close()
+
+
+def _prepare(run: NodeRun) -> tuple[Node, Program]:
+    """The node and its program, or ConfigError when the program cannot be called."""
+    spec = run.cluster.node(run.node_id)
+    program = load_program(spec.program, run.cluster.base_dir)
+    try:
+        inspect.signature(program).bind(None, **spec.args)
+    except TypeError as exc:
+        raise ConfigError(
+            f"program {spec.program} of node {run.node_id!r} cannot take args "
+            f"{dict(spec.args)!r} ({exc})"
+        ) from None
+    node = make_node(
+        run.cluster, run.node_id, run.run_dir, run.epoch, address=run.address, restart=run.restart
+    )
+    return node, program
 
 
 async def _run_node(
     cluster: Cluster,
     node_id: str,
-    run_dir: Path | None,
+    prepared: tuple[Node, Program],
     control: bool,
-    epoch: float | None,
     out: ControlWriter,
 ) -> int:
     spec = cluster.node(node_id)
-    program = load_program(spec.program, cluster.base_dir)
+    node, program = prepared
     commands = CommandReader()
-    node = make_node(cluster, node_id, run_dir, epoch)
     await node.start()
     if control:
         await commands.start()
+        # SIGTERM (a cancelled job, `timeout`) stops the node as the launcher's stop does.
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGTERM, commands.push, {"cmd": "stop"}
+        )
     host, port = node.address
     out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
     if control:
@@ -127,7 +226,7 @@ async def _run_node(
                 if task.exception() is not None:
                     exc = task.exception()
                     traceback.print_exception(exc, file=sys.stderr)
-                    out.send("FAILED", error=f"{type(exc).__name__}: {exc}")
+                    out.send("FAILED", error=first_line(f"{type(exc).__name__}: {exc}"))
                     exit_code = 1
                 else:
                     out.send("DONE", result=task.result())
@@ -162,19 +261,13 @@ def _apply(node: Node, command: dict[str, Any]) -> None:
         node.heal(peer)
 
 
-def main_node(
-    cluster: Cluster,
-    node_id: str,
-    run_dir: Path | None,
-    control: bool,
-    epoch: float | None = None,
-) -> int:
+def main_node(run: NodeRun) -> int:
     """Entry point of ``netclock node``: run under uvloop when it is installed."""
-    if control:
+    if run.control:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when we stop
-    if run_dir is not None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    return int(run_async(run_node(cluster, node_id, run_dir, control, epoch)))
+    if run.run_dir is not None:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+    return int(run_async(run_node(run)))
 
 
 def run_async(coro: Any) -> Any:

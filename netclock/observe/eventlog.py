@@ -177,11 +177,11 @@ def _write_all(file: IO[bytes], lines: list[str]) -> None:
 class EventRecorder:
     """Writes one node's events to its GoVector log and/or its JSON-lines event log.
 
-    Files are opened at construction (the GoVector log truncated, as GoVector does; the
-    event log appended to, so a restarted incarnation continues it); a path that cannot be
-    written raises :class:`ConfigError`. :meth:`record` formats an event into memory; the
-    events of one event-loop iteration reach both files together, early in the next
-    iteration (outside a running loop: at once). Call :meth:`close` at the end.
+    Files are opened at construction (the GoVector log truncated, as GoVector does, unless
+    ``append``; the event log appended to, so a restarted incarnation continues it); a path
+    that cannot be written raises :class:`ConfigError`. :meth:`record` formats an event
+    into memory; the events of one event-loop iteration reach both files together, early
+    in the next iteration (outside a running loop: at once). Call :meth:`close` at the end.
     """
 
     def __init__(
@@ -191,13 +191,18 @@ class EventRecorder:
         *,
         govector_log: str | os.PathLike[str] | None = None,
         event_log: str | os.PathLike[str] | None = None,
+        append: bool = False,
     ) -> None:
         try:
             self.node_id = check_pid(node_id)  # so it goes into both logs as it is
         except ClockError as exc:
             raise UsageError(f"node id: {exc}") from None
         self.incarnation = incarnation
-        self._govector = None if govector_log is None else _open(govector_log, "wb", "GoVector log")
+        self._govector = (
+            None
+            if govector_log is None
+            else _open(govector_log, "ab" if append else "wb", "GoVector log")
+        )
         try:
             self._jsonl = None if event_log is None else _open(event_log, "ab", "event log")
         except ConfigError:

@@ -10,6 +10,7 @@ running after that is an orphan. Linux only (pidfds, /proc).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -129,14 +130,47 @@ def assert_nodes_stopped_cleanly(launched: Launched) -> None:
         assert events[-1]["clean"] is True, events[-1]
 
 
-def test_sigint_to_the_launcher_stops_every_node(launch: Callable[[], Launched]) -> None:
+def assert_run_folder_complete(launched: Launched, reason: str) -> None:
+    """The merged log and the viewer are there, and the fault record ends with the stop."""
+    for name in ("merged.log", "viewer.html"):
+        assert (launched.run_dir / name).is_file(), f"{name} missing after the {reason} run"
+    lines = (launched.run_dir / "faults.jsonl").read_text(encoding="utf-8").splitlines()
+    record = [json.loads(line) for line in lines]
+    assert record[-1]["do"] == "stop", record
+    assert record[-1]["reason"] == reason, record
+    exits = [r for r in record if r["do"] == "exit"]
+    assert sorted(str(r["node"]) for r in exits) == NODES, record
+    assert all(r["expected"] for r in exits), record
+
+
+@pytest.mark.parametrize(
+    ("sig", "whole_group", "exit_code", "reason"),
+    [
+        (signal.SIGINT, False, 130, "interrupted"),
+        (signal.SIGTERM, False, 143, "terminated"),
+        (signal.SIGTERM, True, 143, "terminated"),
+    ],
+    ids=["sigint", "sigterm", "sigterm-to-the-group"],
+)
+def test_a_signal_to_the_launcher_stops_every_node_and_finishes_the_run(
+    launch: Callable[[], Launched],
+    sig: signal.Signals,
+    whole_group: bool,
+    exit_code: int,
+    reason: str,
+) -> None:
+    """Ctrl-C, a cancelled CI job or `timeout`: every node stopped, the run folder whole.
+
+    Sent to the whole group, each node stops itself on SIGTERM as on the launcher's stop.
+    """
     launched = launch()
-    os.kill(launched.proc.pid, signal.SIGINT)
+    (os.killpg if whole_group else os.kill)(launched.proc.pid, sig)
     code, err = launched.output()
-    assert code == 130, f"exit code {code}; stderr {err}"
-    assert "interrupted" in err, err
-    assert_no_node_left(launched, "SIGINT to the launcher")
+    assert code == exit_code, f"exit code {code}; stderr {err}"
+    assert reason in err, err
+    assert_no_node_left(launched, f"{sig.name} to the launcher")
     assert_nodes_stopped_cleanly(launched)
+    assert_run_folder_complete(launched, reason)
 
 
 def test_ctrl_c_to_the_whole_process_group_stops_every_node(

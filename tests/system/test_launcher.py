@@ -107,8 +107,7 @@ node = "b"
     run = tmp_path / "run"
     done = netclock("run", str(path), "--out", str(run), cwd=tmp_path)
     assert "* kill b" in done.stdout
-    if not (run / "faults.jsonl").is_file():
-        pytest.xfail("the checker knows crashes from faults.jsonl, which the launcher must write")
+    assert (run / "faults.jsonl").is_file(), "the launcher records what it did"
     report = json.loads(netclock("check", str(run), "--json", cwd=tmp_path).stdout)
     nodes = {n["node"]: n for n in report["nodes"]}
     assert nodes["b"]["correct"] is False
@@ -187,3 +186,100 @@ def test_any_demo_runs_over_tls_by_configuration_alone(tmp_path: Path) -> None:
     report = json.loads(netclock("check", str(run), "--json", cwd=tmp_path).stdout)
     assert report["ok"], report
     assert report["properties"]["authenticity"]["promised"] is True
+
+
+FAILING = """
+import asyncio, os
+
+async def listen(node):
+    async for _ in node:
+        pass
+
+async def raises(node):
+    await asyncio.sleep(0.1)
+    raise RuntimeError("the answer is wrong\\nsecond line")
+
+async def exits(node):
+    await asyncio.sleep(0.1)
+    os._exit(3)
+
+async def aborts(node):
+    await asyncio.sleep(0.1)
+    os.abort()
+
+async def forever(node):
+    await asyncio.sleep(1000)
+
+async def takes_rounds(node, rounds):
+    pass
+"""
+
+
+def failing_cluster(tmp_path: Path, program: str, duration: float = 20) -> Path:
+    (tmp_path / "f.py").write_text(FAILING)
+    path = tmp_path / "f.toml"
+    path.write_text(
+        f'name = "f"\nduration = {duration}\n'
+        '[[node]]\nid = "a"\nprogram = "f.py:listen"\n'
+        f'[[node]]\nid = "b"\nprogram = "f.py:{program}"\n'
+    )
+    return path
+
+
+def fault_record(run: Path) -> list[dict[str, object]]:
+    lines = (run / "faults.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("program", "says"),
+    [
+        ("raises", "node b failed: RuntimeError: the answer is wrong"),
+        ("exits", "node b failed: exited with code 3"),
+        ("aborts", "node b failed: killed by SIGABRT, which the run did not send"),
+    ],
+)
+def test_a_failing_program_is_named_with_its_error_and_the_run_exits_3(
+    tmp_path: Path, program: str, says: str
+) -> None:
+    """The failure ends nothing else: a listens until the short duration is over."""
+    run = tmp_path / "run"
+    done = netclock("run", str(failing_cluster(tmp_path, program, 3)), "--out", str(run))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert says in done.stdout, done.stdout
+    assert "second line" not in done.stdout
+    assert "the program of b failed" in done.stderr, done.stderr
+    assert (run / "merged.log").exists()
+    assert (run / "viewer.html").exists()
+    exits = [r for r in fault_record(run) if r["do"] == "exit" and r["node"] == "b"]
+    assert len(exits) == 1, exits
+    assert exits[0]["expected"] is False, exits
+    assert says.split(": ", 1)[1] in str(exits[0]["error"]), exits
+
+
+@pytest.mark.parametrize(
+    ("program", "says"),
+    [
+        ("takes_rounds", "program f.py:takes_rounds of node 'b' cannot take args {}"),
+        ("missing", "f.py:missing: missing must be an async function taking the node"),
+    ],
+)
+def test_a_program_that_cannot_start_is_one_sentence_and_exit_2(
+    tmp_path: Path, program: str, says: str
+) -> None:
+    done = netclock("run", str(failing_cluster(tmp_path, program)), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"netclock: node b could not start: {says}" in done.stderr, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_duration_that_expires_with_programs_unfinished_exits_4(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = netclock("run", str(failing_cluster(tmp_path, "forever", 1.5)), "--out", str(run))
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "duration of 1.5 s is over; stopping (unfinished: a, b)" in done.stdout
+    assert "while the program of a, b still ran" in done.stderr
+    record = fault_record(run)
+    assert record[-1]["do"] == "stop"
+    assert record[-1]["reason"] == "duration"
+    assert all(r["expected"] for r in record if r["do"] == "exit"), record

@@ -145,3 +145,11 @@ class Link(Protocol):
 
     def stats(self) -> dict[str, Any]:
         """Counters for progress displays and benchmarks."""
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a socket call failed, in words (uvloop keeps the errno only on ``__cause__``)."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, OSError) and error.strerror:
+            return error.strerror
+    return str(exc) or type(exc).__name__

@@ -12,6 +12,7 @@ option is wrong and what the link kind allows. Ranges are checked where they are
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -133,7 +134,7 @@ def _typed(kind: str, name: str, hint: Any, value: Any) -> Any:
         if value is None:
             return None
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
-    if hint is float and type(value) in (int, float):
+    if hint is float and type(value) in (int, float) and math.isfinite(value):
         return float(value)
     if hint is int and type(value) is int:
         return value
@@ -142,10 +143,12 @@ def _typed(kind: str, name: str, hint: Any, value: Any) -> Any:
         if (
             isinstance(value, (tuple, list))
             and len(value) == len(items)
-            and all(type(v) in (int, float) for v in value)
+            and all(type(v) in (int, float) and math.isfinite(v) for v in value)
         ):
             return tuple(float(v) for v in value)
-    wanted = {float: "a number", int: "an integer"}.get(hint, "a pair of numbers (first, cap)")
+    wanted = {float: "a finite number", int: "an integer"}.get(
+        hint, "a pair of finite numbers (first, cap)"
+    )
     if optional:
         wanted += " or None"
     raise ConfigError(f"option {name!r} of the {kind} link must be {wanted}, not {value!r}")

@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from netclock.clock import VectorClock
+from netclock.errors import ConfigError
 from netclock.links.fairloss import FairLossLink
 
 
@@ -26,6 +27,10 @@ class StubbornLink(FairLossLink):
     def __init__(
         self, *args: Any, period: float = 0.2, remember: int = 10_000, **kwargs: Any
     ) -> None:
+        if not period > 0:
+            raise ConfigError(f"period must be a positive number of seconds, not {period!r}")
+        if remember < 1:
+            raise ConfigError(f"remember must be at least 1 message, not {remember!r}")
         super().__init__(*args, **kwargs)
         self.period = period
         self._sent: deque[tuple[str, int, bytes]] = deque(maxlen=remember)

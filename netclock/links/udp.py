@@ -11,7 +11,7 @@ from typing import Any, cast
 from netclock.errors import ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser
+from netclock.links.base import Address, LinkUser, os_reason
 from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             )
         except OSError as exc:
             raise ConfigError(
-                f"cannot bind UDP {host}:{port} for node {self.node_id!r}: {exc.strerror}; "
+                f"cannot bind UDP {host}:{port} for node {self.node_id!r}: {os_reason(exc)}; "
                 "choose another address or port 0"
             ) from exc
 

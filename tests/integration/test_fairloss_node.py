@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
 
-from netclock import Node, VectorClock
+from netclock import ConfigError, Node, VectorClock
 from netclock.wire.envelope import encode_data
 
 pytestmark = pytest.mark.timeout(10)
@@ -103,3 +104,22 @@ async def test_unknown_peer_and_unserialisable_payload_are_usage_errors(make_nod
     with pytest.raises(UsageError, match="msgpack"):
         await a.send("b", object())
     assert a.clock == VectorClock({"a": 1})
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_port_in_use_is_one_sentence_with_the_reason(loop_kind: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+
+        async def start() -> None:
+            async with Node("a", address=("127.0.0.1", port)):
+                pass
+
+        run = asyncio.run if loop_kind == "asyncio" else pytest.importorskip("uvloop").run
+        with pytest.raises(ConfigError) as info:
+            run(start())
+    assert str(info.value) == (
+        f"cannot bind UDP 127.0.0.1:{port} for node 'a': Address already in use; "
+        "choose another address or port 0"
+    )

@@ -34,11 +34,14 @@ def test_an_option_the_link_kind_does_not_have_names_itself_and_what_is_allowed(
 @pytest.mark.parametrize(
     ("kind", "options", "message"),
     [
-        ("stubborn", {"period": "fast"}, "option 'period' of the stubborn link must be a number"),
+        ("stubborn", {"period": "fast"}, "option 'period' of the stubborn link must be a finite"),
+        ("reliable", {"ack_delay": float("nan")}, "'ack_delay' of the reliable link must be a fin"),
+        ("reliable", {"rto_max": float("inf")}, "'rto_max' of the reliable link must be a finite"),
+        ("tls", {"backoff": (0.1, float("inf"))}, "'backoff' of the tls link must be a pair"),
         ("stubborn", {"remember": 1.5}, "'remember' of the stubborn link must be an integer"),
         ("reliable", {"send_window": True}, "'send_window' of the reliable link must be an int"),
         ("reliable", {"max_datagram": "big"}, "must be an integer or None, not 'big'"),
-        ("tls", {"backoff": [1]}, "'backoff' of the tls link must be a pair of numbers"),
+        ("tls", {"backoff": [1]}, "'backoff' of the tls link must be a pair of finite numbers"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_one_config_error(
@@ -95,3 +98,18 @@ def test_every_option_of_a_udp_link_kind_reaches_its_link(kind: str) -> None:
     defaults = OPTIONS[kind]()
     as_mapping = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
     Node("a", link=kind, link_options=as_mapping)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"period": 0}, "period must be a positive number of seconds, not 0.0"),
+        ({"period": -1}, "period must be a positive number of seconds, not -1.0"),
+        ({"remember": 0}, "remember must be at least 1 message, not 0"),
+    ],
+)
+def test_a_stubborn_link_that_would_resend_without_pause_is_refused(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Node("a", link="stubborn", link_options=options)

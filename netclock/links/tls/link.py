@@ -36,7 +36,7 @@ from typing import Any
 from netclock.errors import AuthenticationError, ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser
+from netclock.links.base import Address, LinkUser, os_reason
 from netclock.links.pump import SessionPump
 from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
@@ -212,7 +212,7 @@ class TlsLink(SessionPump):
             self._loop = None
             raise ConfigError(
                 f"cannot listen on TCP {host}:{port} for node {self.node_id!r}: "
-                f"{exc.strerror}; choose another address or port 0"
+                f"{os_reason(exc)}; choose another address or port 0"
             ) from exc
         self._faults.start(loop)
 

@@ -84,7 +84,7 @@ def test_a_clock_start_below_one_is_a_usage_error(bad: int) -> None:
 
 
 def test_torn_tails_are_cut_before_a_restart_appends(tmp_path: Path) -> None:
-    asyncio.run(_one_life(tmp_path, 0, 3))
+    asyncio.run(_one_life(tmp_path, None, 3))
     events, govector = tmp_path / "a.events.jsonl", tmp_path / "a.log"
     with open(events, "ab") as f:
         f.write(b'{"t": 1.0, "node": "a", "inc": 1, "ev": "loc')  # killed in mid-write

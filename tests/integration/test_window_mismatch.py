@@ -46,14 +46,11 @@ async def pair(
         yield a, b
 
 
-BUG = pytest.mark.xfail(strict=True, reason="the sender assumes its own window until an ack")
-
-
 @pytest.mark.parametrize(
     ("link", "sender_inbox", "receiver_inbox"),
     [
-        pytest.param("tls", 1024, 8, marks=BUG),
-        pytest.param("tls", 1024, 1, marks=BUG),
+        ("tls", 1024, 8),
+        ("tls", 1024, 1),
         ("tls", 8, 1024),
         ("reliable", 1024, 8),
         ("reliable", 1024, 1),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,62 @@ async def test_al1_every_message_reaches_a_receiver_with_a_smaller_inbox(
         assert got == list(range(count))
         async with asyncio.timeout(STEP):
             await a.flush()
+
+
+class Connected(logging.Handler):
+    """Sets :attr:`up` once ``node`` logs that its TLS connection to ``peer`` is up."""
+
+    def __init__(self, node: str, peer: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.text = f"{node}: connected to {peer} "
+        self.up = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.text):
+            self.up.set()
+
+
+@contextlib.contextmanager
+def watching(handler: logging.Handler) -> Iterator[None]:
+    logger = logging.getLogger("netclock.links.tls")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+async def test_al1_a_restarted_sender_gets_through_to_a_receiver_full_of_its_old_messages(
+    cert_dir: Path,
+) -> None:
+    """b's inbox and receive window are full of a's previous incarnation when a restarts:
+    a's new incarnation meets window 0 in b's hello, and still delivers everything once
+    b's application catches up."""
+    async with Node("b", link="tls", inbox_size=4, cert_dir=cert_dir, close_timeout=2.0) as b:
+        async with Node("a", link="tls", incarnation=1, cert_dir=cert_dir, close_timeout=0.5) as a1:
+            a1.add_peer("b", b.address)
+            b.add_peer("a", a1.address)
+            for i in range(8):  # 4 fill b's inbox, 4 more its receive window
+                await a1.send("b", f"old{i}")
+            async with asyncio.timeout(STEP):
+                await a1.flush()  # b holds all 8: acknowledged, window 0
+        connected = Connected("a", "b")
+        with watching(connected):
+            async with Node("a", link="tls", incarnation=2, cert_dir=cert_dir) as a2:
+                a2.add_peer("b", b.address)
+                b.add_peer("a", a2.address)
+                for i in range(6):
+                    await a2.send("b", f"new{i}")
+                async with asyncio.timeout(STEP):
+                    await connected.up.wait()  # b's hello (window 0) has arrived
+                assert a2.stats()["link"]["sent"] == 0, "nothing beyond b's window"
+                got = [(await b.receive(STEP)) for _ in range(14)]
+                assert [(m.incarnation, m.payload) for m in got] == [
+                    (1, f"old{i}") for i in range(8)
+                ] + [(2, f"new{i}") for i in range(6)]
+                async with asyncio.timeout(STEP):
+                    await a2.flush()
+                assert b.stats()["link"]["beyond_window"] == 0

@@ -42,9 +42,10 @@ timers, so nothing may be lost either: such a session never guesses the peer's w
 Each connection starts with a hello each way (:meth:`PeerSession.hello` builds ours,
 :meth:`PeerSession.on_reconnect` takes the peer's): it carries the resume point and the
 receive window, and the session sends nothing before the first hello. Afterwards every
-message stays within the window the peer last advertised, which a receiver never shrinks
-(it only grows as the application takes messages), so no message is dropped beyond the
-window; a reconnect resends what the peer's hello says is missing.
+message stays within the window the peer last advertised; on an in-order transport a
+receiver's ``cumulative + window`` never shrinks (it grows as the application takes
+messages), so no message is dropped beyond the window. A reconnect resends what the
+peer's hello says is missing.
 """
 
 from __future__ import annotations

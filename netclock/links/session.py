@@ -38,9 +38,14 @@ starts afresh and everything it had not acknowledged cumulatively is resent: a m
 the old incarnation received but had not acknowledged also reaches the new one.
 
 With ``retransmit=False`` (a reliable transport such as TLS) nothing is resent on
-timers; :meth:`PeerSession.on_reconnect` resends what the peer's hello says is missing,
-and messages that an ack shows beyond the peer's window (dropped there) are resent when
-the window allows.
+timers, so nothing may be lost either: such a session never guesses the peer's window.
+Each connection starts with a hello each way (:meth:`PeerSession.hello` builds ours,
+:meth:`PeerSession.on_reconnect` takes the peer's): it carries the resume point and the
+receive window, and the session sends nothing before the first hello. Afterwards every
+message stays within the window the peer last advertised; on an in-order transport a
+receiver's ``cumulative + window`` never shrinks (it grows as the application takes
+messages), so no message is dropped beyond the window. A reconnect resends what the
+peer's hello says is missing.
 """
 
 from __future__ import annotations
@@ -141,9 +146,10 @@ class PeerSession:
     Memory is bounded: at most ``send_window`` messages are held for sending and at most
     ``receive_capacity`` messages are buffered for delivery.
 
-    The receive window assumed for a peer before its first ack is this session's own
-    ``receive_capacity`` (peers are expected to share the link configuration); a smaller
-    peer drops the excess and acks, and the excess is resent.
+    With ``retransmit`` (a lossy transport) the receive window assumed for a peer before
+    its first ack is this session's own ``receive_capacity``; a smaller peer drops the
+    excess and acks, and the excess is resent. Without it (a reliable transport) nothing
+    is sent before :meth:`on_reconnect` brings the peer's window in its hello.
     """
 
     def __init__(
@@ -234,7 +240,11 @@ class PeerSession:
         self._base = 1
         self._acked_cum = 0
         """Highest cumulative ack the peer sent for this incarnation."""
-        self._peer_window = receive_capacity
+        self._peer_window = receive_capacity if retransmit else 0
+        """Messages beyond ``_acked_cum`` the peer accepts (from its last ack or hello)."""
+        self._window_by: int | None = None
+        """Without retransmit: the peer incarnation whose hello set the window (its acks
+        follow the hello, so every later ack comes from the same peer process)."""
         self._rtx: list[int] = []
         self._probe: int | None = None
         self._rtx_deadline: float | None = None
@@ -433,7 +443,14 @@ class PeerSession:
             stats["duplicates"] += duplicates
         if beyond:
             stats["beyond_window"] += beyond
-            log.debug("%d message(s) from %s beyond the receive window", beyond, self.peer_id)
+            if self.retransmit:
+                log.debug("%d message(s) from %s beyond the receive window", beyond, self.peer_id)
+            else:  # the peer broke the window it was given: nothing will resend them
+                log.warning(
+                    "%s sent %d message(s) beyond the window it was given; dropped",
+                    self.peer_id,
+                    beyond,
+                )
         self._segs_unacked += 1
         if self._segs_unacked >= 2 or duplicates or beyond or had_gap or ooo or seen:
             self._ack_now = True
@@ -487,12 +504,16 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline = None
         self._adv_window = self.receive_capacity
+        if not self.retransmit:
+            self._ack_now = True  # it learns our window for it at once (no resends to wait for)
         if previous is None:
             return
-        # The peer restarted: what it had selectively acked is gone, and its window is new.
         log.debug("%s restarted (incarnation %d -> %d)", self.peer_id, previous, incarnation)
-        self._peer_window = self.receive_capacity
-        self._unsack_and_requeue()
+        if self.retransmit:
+            # What the peer had selectively acked is gone, and its window is new. (On a
+            # reliable transport the new incarnation's hello told both already.)
+            self._peer_window = self.receive_capacity
+            self._unsack_and_requeue()
 
     def _unsack_and_requeue(self) -> None:
         queued = self._queued
@@ -539,10 +560,22 @@ class PeerSession:
         return out
 
     def resume_point(self) -> tuple[int, int]:
-        """``(peer incarnation, cumulative seq received from it)`` for a connection hello."""
+        """``(peer incarnation, cumulative seq received from it)``; ``(0, 0)`` before any."""
         if self._rx_inc is None:
             return (0, 0)
         return (self._rx_inc, self._cum)
+
+    def hello(self) -> wire.Hello:
+        """Our hello for a new connection: the resume point and the receive window.
+
+        The window counts as advertised: messages the application takes later make the
+        session send a window update (as after an ack).
+        """
+        window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
+        self._adv_window = window
+        return wire.Hello(
+            self.local_id, self.local_incarnation, self.peer_id, *self.resume_point(), window
+        )
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
@@ -627,7 +660,6 @@ class PeerSession:
         if progressed and self._recovery is not None:
             self._end_recovery(cum, window, spurious=unresent_arrivals > 0)
         if not self.retransmit:
-            self._rewind_beyond(cum + window)
             return
         if len(sacked) >= DUPTHRESH:
             self._detect_losses(now)
@@ -666,14 +698,6 @@ class PeerSession:
         for seq in range(
             max(cum + 1, self._base), min(high, cum + window, self._next_send - 1) + 1
         ):
-            if seq not in sacked and seq not in queued:
-                queued.add(seq)
-                self._rtx.append(seq)
-
-    def _rewind_beyond(self, limit: int) -> None:
-        """Reliable transport: messages sent beyond the window the peer reports were dropped."""
-        sacked, queued = self._sacked, self._queued
-        for seq in range(max(limit + 1, self._base), self._next_send):
             if seq not in sacked and seq not in queued:
                 queued.add(seq)
                 self._rtx.append(seq)
@@ -961,23 +985,33 @@ class PeerSession:
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
 
     # -- reconnects (reliable transports) ---------------------------------------------------------
-    def on_reconnect(self, peer_incarnation: int, received: int, now: float) -> None:
-        """A new connection's hello from the peer says it has our messages up to ``received``.
+    def on_reconnect(self, hello: wire.Hello, now: float) -> None:
+        """A new connection's hello from the peer (its sender checked by the adapter).
 
-        ``peer_incarnation`` is the incarnation of ours that ``received`` refers to; for any
-        other incarnation nothing counts as received. Treats it as an ack, queues every
-        other unacked message for resending, and makes the next :meth:`datagrams_to_send`
-        carry a window update. Call :meth:`datagrams_to_send` next.
+        It has our messages up to ``hello.received`` of our incarnation
+        ``hello.peer_incarnation`` (of any other, nothing), and accepts ``hello.window``
+        more beyond them (for another incarnation of ours: beyond our ``base``, where it
+        will start receiving this one). Treats it as an ack, queues every other unacked
+        message for resending (within the window), and makes the next
+        :meth:`datagrams_to_send` carry a window update. Call :meth:`datagrams_to_send`
+        next.
         """
-        if peer_incarnation != self.local_incarnation:
+        received, window = hello.received, hello.window
+        ours = hello.peer_incarnation == self.local_incarnation
+        if not ours:
             received = 0
-        if received >= self._next_send:
+        elif received >= self._next_send:
             self.stats["rejected"] += 1
             log.debug("hello from %s claims %d, never sent", self.peer_id, received)
             received = 0
         if received > self._acked_cum:
             self._release(received + 1)
             self._acked_cum = received
+        if window > MAX_WINDOW:
+            self.stats["rejected"] += 1
+            log.debug("hello from %s advertises an absurd window %d", self.peer_id, window)
+        else:
+            self._apply_hello_window(hello.incarnation, ours, received, window)
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
@@ -988,6 +1022,25 @@ class PeerSession:
         if self.retransmit:
             self.rtt.reset_backoff()
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
+
+    def _apply_hello_window(self, incarnation: int, ours: bool, received: int, window: int) -> None:
+        """Take the peer's window from its hello, as the highest seq it accepts.
+
+        A receiver's ``cumulative + window`` never shrinks while it receives one
+        incarnation of ours, so the bound the hello gives holds for as long as that
+        process lives, even when an ack that came on the old connection is newer.
+        """
+        if ours:
+            bound = received + window
+        elif self._window_by == incarnation:
+            # The same process, but it had not met this incarnation of ours when it wrote
+            # the hello: it did since (its ack came first, on the old connection), from a
+            # base we no longer know. Its last word stands.
+            return
+        else:
+            bound = self._base - 1 + window
+        self._peer_window = max(bound - self._acked_cum, 0)
+        self._window_by = incarnation
 
     # -- events -----------------------------------------------------------------------------------
     def events(self) -> list[LinkEvent]:

@@ -31,7 +31,7 @@ DATA = 1
 SEGMENT = 2
 """Perfect-link segment: ``base, ack, messages`` (several messages and/or an ack)."""
 HELLO = 3
-"""Connection hello with resume point (TLS link): ``peer_incarnation, received``."""
+"""Connection hello (TLS link): ``peer_incarnation, received, window``."""
 HEARTBEAT = 4
 """Liveness beacon for failure detectors: no further fields."""
 
@@ -106,10 +106,12 @@ class Segment(NamedTuple):
 
 
 class Hello(NamedTuple):
-    """First frame on a connection: who I am and what I have received of you.
+    """First frame on a connection: who I am, what I have received of you, what I accept.
 
     ``peer_incarnation`` is the incarnation of the receiver that ``received`` refers to
-    (0 when nothing was ever received from it).
+    (0 when nothing was ever received from it). ``window`` is the hello's sender's receive
+    window, as in an ack: how many of the receiver's messages beyond ``received`` it accepts
+    now (for another incarnation of the receiver, beyond that incarnation's ``base``).
     """
 
     sender: str
@@ -117,6 +119,7 @@ class Hello(NamedTuple):
     receiver: str
     peer_incarnation: int
     received: int
+    window: int
 
 
 class Heartbeat(NamedTuple):
@@ -312,10 +315,17 @@ def packed_size(obj: Any) -> int:
 
 
 def encode_hello(
-    sender: str, incarnation: int, receiver: str, peer_incarnation: int, received: int
+    sender: str,
+    incarnation: int,
+    receiver: str,
+    peer_incarnation: int,
+    received: int,
+    window: int,
 ) -> bytes:
     """Encode a HELLO envelope."""
-    return _pack([VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received])
+    return _pack(
+        [VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received, window]
+    )
 
 
 def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
@@ -550,14 +560,15 @@ class Decoder:
                     Data,
                     (sender, incarnation, receiver, field5, _clock(field6, limits, known), field7),
                 )
-        elif kind == HELLO and n == 7:
-            return Hello(
-                sender,
-                incarnation,
-                receiver,
-                _uint(obj[5], "peer incarnation"),
-                _uint(obj[6], "resume point"),
-            )
+            if kind == HELLO:
+                return Hello(
+                    sender,
+                    incarnation,
+                    receiver,
+                    _uint(field5, "peer incarnation"),
+                    _uint(field6, "resume point"),
+                    _uint(field7, "window"),
+                )
         elif kind == HEARTBEAT and n == 5:
             return Heartbeat(sender, incarnation, receiver)
         raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")

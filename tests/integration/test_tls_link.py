@@ -184,7 +184,7 @@ async def send_and_close(port: int, ctx: ssl.SSLContext, data: bytes) -> None:
 
 def forged(sender: str, receiver: str, text: str) -> bytes:
     """A hello from ``sender`` and one segment carrying ``text``, framed."""
-    hello = encode_hello(sender, 7, receiver, 0, 0)
+    hello = encode_hello(sender, 7, receiver, 0, 0, 1024)
     message = pack_message(1, VectorClock({sender: 2}), text)
     segment = encode_segment_packed(sender, 7, receiver, 1, None, [message])
     return encode_frames([hello, segment])
@@ -341,7 +341,7 @@ async def test_frame_announcing_2gib_closes_the_connection_without_allocating(
     async with nodes(cert_dir, "a", "c") as (a, c):
         await exchange(a, c, ["before"])
         ctx = client_context(cert_dir, cert_dir / "b.pem")
-        hello = encode_frames([encode_hello("b", 7, "c", 0, 0)])
+        hello = encode_frames([encode_hello("b", 7, "c", 0, 0, 1024)])
         answer = await attack(c.address[1], ctx, hello + (2**31).to_bytes(4, "big") + b"x" * 64)
         assert type(_try_decode(answer)) is Hello
         line = await watch.wait_for("2147483648 bytes")
@@ -355,7 +355,7 @@ async def test_unknown_envelope_after_the_hello_is_a_bad_frame(
 ) -> None:
     async with nodes(cert_dir, "a", "c") as (a, c):
         ctx = client_context(cert_dir, cert_dir / "b.pem")
-        data = encode_frames([encode_hello("b", 7, "c", 0, 0), b"\xc1 not msgpack"])
+        data = encode_frames([encode_hello("b", 7, "c", 0, 0, 1024), b"\xc1 not msgpack"])
         await attack(c.address[1], ctx, data)
         await watch.wait_for("bad frame", level=logging.DEBUG)
         assert link_of(c).stats()["bad_frames"] == 1
@@ -390,7 +390,7 @@ async def test_random_bytes_after_the_hello_never_break_the_node(cert_dir: Path)
     rng = random.Random(seed)
     async with nodes(cert_dir, "a", "c") as (a, c):
         ctx = client_context(cert_dir, cert_dir / "b.pem")
-        hello = encode_frames([encode_hello("b", 7, "c", 0, 0)])
+        hello = encode_frames([encode_hello("b", 7, "c", 0, 0, 1024)])
         for _ in range(25):
             size = rng.choice((1, 3, 4, 5, 17, 200, 5000))
             junk = rng.randbytes(size)

@@ -33,6 +33,13 @@ def pair(**options: Any) -> tuple[PeerSession, PeerSession]:
     return PeerSession("a", 1, "b", **options), PeerSession("b", 1, "a", **options)
 
 
+def connect(a: PeerSession, b: PeerSession, now: float) -> None:
+    """A connection comes up (TLS): each side writes its hello, then reads the other's."""
+    hello_a, hello_b = a.hello(), b.hello()
+    a.on_reconnect(hello_b, now)
+    b.on_reconnect(hello_a, now)
+
+
 def clock_of(i: int) -> VectorClock:
     return VectorClock({"a": i})
 
@@ -797,6 +804,8 @@ def test_a_closed_window_alone_does_not_make_the_peer_unreachable() -> None:
     for retransmit in (True, False):
         a, b = pair(receive_capacity=2, retransmit=retransmit, unreachable_after=3.0)
         net = Net(a, b, seed=11)
+        if not retransmit:
+            connect(a, b, 0.0)
         net.auto_pop = False  # b's application is busy for a long while
         net.queue("a", list(range(6)))
         net.advance(10.0)
@@ -812,7 +821,8 @@ def test_a_closed_window_alone_does_not_make_the_peer_unreachable() -> None:
 
 
 def test_without_retransmit_there_is_no_timer_driven_resend() -> None:
-    a, _ = pair(retransmit=False, unreachable_after=3.0)
+    a, b = pair(retransmit=False, unreachable_after=3.0)
+    connect(a, b, 0.0)
     a.send(clock_of(1), 1, 0.0)
     assert len(a.datagrams_to_send(0.0)) == 1
     assert a.get_timer() == pytest.approx(3.0)  # only the unreachable check
@@ -824,6 +834,7 @@ def test_without_retransmit_there_is_no_timer_driven_resend() -> None:
 
 def test_on_reconnect_resends_exactly_the_missing_messages() -> None:
     a, b = pair(retransmit=False, max_datagram=64)
+    connect(a, b, 0.0)
     for i in range(1, 11):
         a.send(clock_of(i), "z" * 70, 0.0)
     datagrams = a.datagrams_to_send(0.0)
@@ -831,7 +842,7 @@ def test_on_reconnect_resends_exactly_the_missing_messages() -> None:
         b.receive_segment(decode(datagram), 0.001)
     b.datagrams_to_send(0.001)  # the ack is lost with the connection
     assert b.resume_point() == (1, 6)
-    a.on_reconnect(*b.resume_point(), 0.5)
+    a.on_reconnect(b.hello(), 0.5)
     assert a.resume_point() == (0, 0)
     assert seqs_in(move(a, b, 0.5)) == [7, 8, 9, 10]
     assert [seq for _, seq, _ in drain(b)] == list(range(1, 11))
@@ -844,12 +855,13 @@ def test_on_reconnect_for_another_incarnation_resends_everything_unacked() -> No
     for i in range(1, 4):
         a.send(clock_of(i), i, 0.0)
     a.datagrams_to_send(0.0)
-    a.on_reconnect(7, 3, 0.5)  # the peer saw some other incarnation of "a"
+    a.on_reconnect(wire.Hello("b", 1, "a", 7, 3, 1024), 0.5)  # it saw another "a"
     assert seqs_in(a.datagrams_to_send(0.5)) == [1, 2, 3]
 
 
 def test_on_reconnect_carries_a_window_update_so_a_lost_one_cannot_deadlock() -> None:
     a, b = pair(retransmit=False, receive_capacity=2)
+    connect(a, b, 0.0)
     for i in range(1, 5):
         a.send(clock_of(i), i, 0.0)
     settle(a, b, 0.0)
@@ -857,28 +869,108 @@ def test_on_reconnect_carries_a_window_update_so_a_lost_one_cannot_deadlock() ->
     settle(a, b, 0.01)  # a knows: window 0
     drain(b)
     b.datagrams_to_send(0.02)  # the window update is lost with the connection
-    a.on_reconnect(*b.resume_point(), 0.5)
-    b.on_reconnect(*a.resume_point(), 0.5)
+    connect(a, b, 0.5)
     settle(a, b, 0.5)
     assert [seq for _, seq, _ in drain(b)] == [3, 4]
 
 
-def test_without_retransmit_messages_dropped_beyond_a_smaller_window_are_resent() -> None:
-    a = PeerSession("a", 1, "b", retransmit=False, receive_capacity=64)
-    b = PeerSession("b", 1, "a", retransmit=False, receive_capacity=8)
-    for i in range(1, 21):
+def test_without_retransmit_nothing_is_sent_before_the_peers_hello() -> None:
+    """A reliable transport cannot resend what the peer drops: the window is never guessed."""
+    a = PeerSession("a", 1, "b", retransmit=False, receive_capacity=1024)
+    for i in range(1, 6):
         a.send(clock_of(i), i, 0.0)
-    delivered: list[Delivered] = []
-    now = 0.0
-    for _ in range(40):
-        settle(a, b, now)
-        delivered.extend(drain(b, 3))
-        now += 0.001
+    assert a.datagrams_to_send(0.0) == []
+    a.on_reconnect(wire.Hello("b", 9, "a", 0, 0, 2), 0.1)  # b accepts 2
+    assert seqs_in(a.datagrams_to_send(0.1)) == [1, 2]
+
+
+@pytest.mark.parametrize("fifo", [True, False])
+@pytest.mark.parametrize("slow_app", [False, True])
+@pytest.mark.parametrize(("sender", "receiver"), [(1024, 8), (1024, 1), (64, 8), (8, 64)])
+def test_al1_without_retransmit_a_smaller_receive_window_loses_nothing(
+    sender: int, receiver: int, slow_app: bool, fifo: bool
+) -> None:
+    """AL1 when the two ends have different capacities: the hello's window keeps the
+    sender within what the receiver accepts, so nothing is dropped (TLS would never
+    resend it) and the receiver holds at most its capacity."""
+    context = f"sender={sender} receiver={receiver} slow_app={slow_app} fifo={fifo}"
+    a = PeerSession("a", 1, "b", retransmit=False, fifo=fifo, receive_capacity=sender)
+    b = PeerSession("b", 1, "a", retransmit=False, fifo=fifo, receive_capacity=receiver)
+    net = Net(a, b, seed=0)  # in order and lossless, as on one TCP connection
+    connect(a, b, 0.0)
+    net.auto_pop = not slow_app
+    net.queue("a", list(range(200)))
+    while not net.all_delivered() and net.now < 30.0:
+        step_end = net.now + 0.01
+        net.advance(step_end)
+        net.now = max(net.now, step_end)  # also when nothing was due: a stall ends the loop
+        if slow_app:
+            net.pop_app("b", 3)  # the application takes 3 messages every 10 ms
+    check_perfect_link(net, "a", fifo=fifo, context=context)
+    assert b.stats["beyond_window"] == 0, context
+    assert net.max_buffered <= receiver, context
+    net.run(lambda: a.unacked == 0, max_time=net.now + 1.0)
+    assert a.unacked == 0, context
+
+
+def test_without_retransmit_a_hello_older_than_an_ack_does_not_widen_the_window() -> None:
+    """Two connections race: b writes its hello on the new one before it receives
+    anything, then acks on the old one that its inbox is full. The hello reaches a last;
+    it must not let a send beyond what b accepts."""
+    a = PeerSession("a", 1, "b", retransmit=False, receive_capacity=1024)
+    b = PeerSession("b", 1, "a", retransmit=False, receive_capacity=4)
+    connect(a, b, 0.0)
+    stale = b.hello()  # written on the second connection: nothing received, window 4
+    for i in range(1, 11):
+        a.send(clock_of(i), i, 0.0)
+    b.handle_timer(0.0)
+    settle(a, b, 0.0)  # on the first connection: 1-4 arrive, b's application is busy
+    assert a.unacked == 10 - 4
+    assert b.deliverable == 4
+    a.on_reconnect(stale, 0.01)  # the second connection wins
+    b.on_reconnect(a.hello(), 0.01)
+    settle(a, b, 0.01)
+    assert b.stats["beyond_window"] == 0
+    delivered = drain(b)
+    settle(a, b, 0.02)
+    delivered += drain(b)
+    settle(a, b, 0.03)
+    delivered += drain(b)
+    assert [seq for _, seq, _ in delivered] == list(range(1, 11))
+    assert b.stats["beyond_window"] == 0
+
+
+@pytest.mark.parametrize("caught_up", [False, True])
+def test_without_retransmit_a_full_receiver_opens_its_window_to_a_new_sender_incarnation(
+    caught_up: bool,
+) -> None:
+    """b's capacity is full of messages of a's previous incarnation when a restarts: the
+    hello says window 0; a announces its new incarnation, b answers with its window (also
+    when its application has caught up in between), and reopens it as it catches up."""
+    a1 = PeerSession("a", 1, "b", retransmit=False, receive_capacity=64)
+    b = PeerSession("b", 1, "a", retransmit=False, receive_capacity=4)
+    connect(a1, b, 0.0)
+    for i in range(1, 5):
+        a1.send(clock_of(i), i, 0.0)
+    settle(a1, b, 0.0)
+    assert b.deliverable == 4
+    a2 = PeerSession("a", 2, "b", retransmit=False, receive_capacity=64)
+    for i in range(1, 7):
+        a2.send(clock_of(i), f"new{i}", 0.1)
+    connect(a2, b, 0.1)
+    delivered: list[Delivered] = drain(b) if caught_up else []
+    move(b, a2, 0.1)  # a window update for the old incarnation: a2 ignores it
+    assert seqs_in(move(a2, b, 0.1)) == [], "window 0: only the announcement"
+    now = 0.1
+    while len(delivered) < 10 and now < 1.0:
+        now += 0.01
+        delivered += drain(b, 2)
         b.handle_timer(now)
-    settle(a, b, now)
-    delivered.extend(drain(b))
-    assert [seq for _, seq, _ in delivered] == list(range(1, 21))
-    assert b.stats["beyond_window"] > 0
+        settle(a2, b, now)
+    assert [(inc, seq) for inc, seq, _ in delivered] == [(1, i) for i in range(1, 5)] + [
+        (2, i) for i in range(1, 7)
+    ]
+    assert b.stats["beyond_window"] == 0
 
 
 @PROPERTY
@@ -971,19 +1063,29 @@ def test_a_sender_restart_under_loss_delivers_the_acked_and_all_new_messages(
 
 
 @PROPERTY
-@given(st.integers(min_value=0, max_value=2**32 - 1), st.sampled_from([4, 12]), st.booleans())
+@given(
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.sampled_from([1, 4, 12]),
+    st.sampled_from([1, 4, 12]),
+    st.booleans(),
+)
 def test_reliable_transport_with_connection_breaks_delivers_everything_once(
-    seed: int, capacity: int, fifo: bool
+    seed: int, capacity_a: int, capacity_b: int, fifo: bool
 ) -> None:
-    context = f"seed={seed} capacity={capacity} fifo={fifo}"
+    """AL1/AL2 across reconnects, also when the two ends have different capacities."""
+    context = f"seed={seed} capacities={capacity_a},{capacity_b} fifo={fifo}"
     options: dict[str, Any] = {
         "retransmit": False,
         "fifo": fifo,
         "send_window": 16,
-        "receive_capacity": capacity,
         "max_datagram": 300,
     }
-    net = Net(*pair(**options), seed=seed)  # in order, lossless while connected
+    net = Net(
+        PeerSession("a", 1, "b", receive_capacity=capacity_a, **options),
+        PeerSession("b", 1, "a", receive_capacity=capacity_b, **options),
+        seed=seed,
+    )  # in order, lossless while connected
+    connect(net.sessions["a"], net.sessions["b"], 0.0)
     net.queue("a", [f"a{i}" for i in range(100)])
     net.queue("b", [f"b{i}" for i in range(100)])
     rng = random.Random(seed)
@@ -991,15 +1093,15 @@ def test_reliable_transport_with_connection_breaks_delivers_everything_once(
         at = net.now + rng.uniform(0.0, 0.01)
         net.advance(at)
         net._heap.clear()  # the connection breaks: everything in flight is gone
-        a, b = net.sessions["a"], net.sessions["b"]
-        a.on_reconnect(*b.resume_point(), net.now)
-        b.on_reconnect(*a.resume_point(), net.now)
+        connect(net.sessions["a"], net.sessions["b"], net.now)
         net.flush("a")
         net.flush("b")
     net.run(net.all_delivered, max_time=net.now + 30.0)
     check_perfect_link(net, "a", fifo=fifo, context=context)
     check_perfect_link(net, "b", fifo=fifo, context=context)
     assert net.sessions["a"].stats["retransmitted"] <= 5 * 16 + 100, context
+    for name in ("a", "b"):
+        assert net.sessions[name].stats["beyond_window"] == 0, f"{name} dropped ({context})"
 
 
 # -- hostile input ------------------------------------------------------------------------------
@@ -1038,6 +1140,8 @@ def test_an_ack_reaching_the_first_never_sent_seq_is_absurd(retransmit: bool) ->
     whose cumulative point (or last selective seq) is the first seq never transmitted is
     refused like any absurd ack; one seq lower is a genuine ack."""
     a, _ = pair(receive_capacity=2, retransmit=retransmit)  # b's window: 2 messages
+    if not retransmit:
+        a.on_reconnect(wire.Hello("b", 1, "a", 0, 0, 2), 0.0)  # nothing received, window 2
     for i in range(1, 5):
         a.send(clock_of(i), i, 0.0)
     assert seqs_in(a.datagrams_to_send(0.0)) == [1, 2], "3 and 4 wait for the window"
@@ -1050,7 +1154,7 @@ def test_an_ack_reaching_the_first_never_sent_seq_is_absurd(retransmit: bool) ->
         a.receive_segment(_forged(ack), 0.01)
     assert a.stats["rejected"] == 3
     assert a.unacked == 4, "nothing freed: no message was acked"
-    a.on_reconnect(1, 3, 0.01)  # a hello claiming the same
+    a.on_reconnect(wire.Hello("b", 1, "a", 1, 3, 2), 0.01)  # a hello claiming the same
     assert a.stats["rejected"] == 4
     assert a.unacked == 4
     a.receive_segment(_forged(wire.Ack(1, 2, (), 2)), 0.02)  # the highest honest ack

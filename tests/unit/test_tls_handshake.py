@@ -6,6 +6,7 @@ is a number, a connection is a :class:`Handshake` record.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from netclock.links.tls.handshake import (
     Refusal,
     Refused,
 )
-from netclock.wire.envelope import Envelope, Heartbeat, Hello, Segment
+from netclock.wire.envelope import Envelope, Heartbeat, Hello, Segment, encode_hello
+from netclock.wire.framing import encode_frames
 
 NOW = 100.0
 
@@ -28,7 +30,7 @@ def admission(me: str = "a", known: set[str] | None = None, **options: Any) -> A
 
 
 def hello_from(sender: str, to: str = "a", incarnation: int = 7) -> Hello:
-    return Hello(sender, incarnation, to, 0, 0)
+    return Hello(sender, incarnation, to, 0, 0, 1024)
 
 
 def up(adm: Admission, dialed_to: str | None, certified: str, incarnation: int = 7) -> Handshake:
@@ -261,3 +263,27 @@ def test_only_segments_from_the_hellos_sender_and_incarnation_follow_the_hello()
     }
     for name, envelope in faults.items():
         assert adm.segment_fault(hs, envelope) is not None, name
+
+
+# -- the worked example of docs/tls.md section 9 ---------------------------------------------------
+ALICE, BOB = 1_700_000_000_000_000, 1_700_000_000_000_123
+
+
+def test_the_hellos_of_the_worked_example_match_the_encoder() -> None:
+    examples = {
+        "alice's first": (
+            encode_hello("alice", ALICE, "bob", 0, 0, 1024),
+            "00 00 00 1b 98 01 03 a5 61 6c 69 63 65 cf 00 06 0a 24 18 1e 40 00 a3 62 6f 62 00 00"
+            " cd 04 00",
+        ),
+        "bob's on reconnect": (
+            encode_hello("bob", BOB, "alice", ALICE, 5, 1024),
+            "00 00 00 23 98 01 03 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65 cf 00"
+            " 06 0a 24 18 1e 40 00 05 cd 04 00",
+        ),
+    }
+    spec = Path(__file__).parents[2] / "docs" / "tls.md"
+    text = " ".join(spec.read_text(encoding="utf-8").split())
+    for name, (hello, hex_text) in examples.items():
+        assert encode_frames([hello]) == bytes.fromhex(hex_text), name
+        assert hex_text in text, f"{name} not in {spec}"

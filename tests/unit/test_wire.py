@@ -104,7 +104,7 @@ SEGMENTS = st.builds(
     st.one_of(st.none(), acks()),
     st.lists(MESSAGES, max_size=20).map(tuple),
 )
-HELLOS = st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64)
+HELLOS = st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64)
 HEARTBEATS = st.builds(Heartbeat, IDS, UINT64, IDS)
 ENVELOPES = st.one_of(DATAS, SEGMENTS, HELLOS, HEARTBEATS)
 
@@ -137,7 +137,7 @@ def raw(*items: Any) -> bytes:
 HEARTBEAT_ITEMS: list[Any] = [1, 4, "a", 7, "b"]
 DATA_ITEMS: list[Any] = [1, 1, "a", 7, "b", 1, {"a": 1}, None]
 SEGMENT_ITEMS: list[Any] = [1, 2, "a", 7, "b", 1, [3, 0, [], 8], [[1, {"a": 1}, "x"]]]
-HELLO_ITEMS: list[Any] = [1, 3, "a", 7, "b", 0, 0]
+HELLO_ITEMS: list[Any] = [1, 3, "a", 7, "b", 0, 0, 1024]
 VALID_ITEMS = {"data": DATA_ITEMS, "segment": SEGMENT_ITEMS, "hello": HELLO_ITEMS}
 
 
@@ -207,7 +207,7 @@ def test_each_kind_decodes_to_its_named_tuple() -> None:
     segment = encode_segment("a", 7, "b", 1, ack, [message_wire(1, clock, "x")])
     assert decode(segment) == Segment("a", 7, "b", 1, ack, (Message(1, clock, "x"),))
     assert decode(encode_segment("a", 7, "b", 4, None, [])) == Segment("a", 7, "b", 4, None, ())
-    assert decode(encode_hello("a", 7, "b", 3, 12)) == Hello("a", 7, "b", 3, 12)
+    assert decode(encode_hello("a", 7, "b", 3, 12, 8)) == Hello("a", 7, "b", 3, 12, 8)
     assert decode(encode_heartbeat("a", 7, "b")) == Heartbeat("a", 7, "b")
 
 
@@ -220,7 +220,9 @@ def test_envelope_is_the_documented_array() -> None:
     assert msgpack.unpackb(encode_segment("a", 7, "b", 2, ack, [])) == [
         VERSION, SEGMENT, "a", 7, "b", 2, [3, 1, [3, 4, 6, 9], 8], [],
     ]  # fmt: skip
-    assert msgpack.unpackb(encode_hello("a", 7, "b", 3, 12)) == [VERSION, HELLO, "a", 7, "b", 3, 12]
+    assert msgpack.unpackb(encode_hello("a", 7, "b", 3, 12, 8)) == [
+        VERSION, HELLO, "a", 7, "b", 3, 12, 8,
+    ]  # fmt: skip
     assert msgpack.unpackb(encode_heartbeat("a", 7, "b")) == [VERSION, HEARTBEAT, "a", 7, "b"]
     assert pack_ack(ack) == [3, 1, [3, 4, 6, 9], 8]
     assert pack_ack(None) is None
@@ -247,7 +249,8 @@ def test_uint64_extremes_survive_in_every_counter_field() -> None:
     ack = Ack(top, top - 2, ((top, top),), top)
     segment = Segment("a", top, "b", top, ack, (Message(top, clock, None),))
     assert decode(encode(segment)) == segment
-    assert decode(encode_hello("a", top, "b", top, top)) == Hello("a", top, "b", top, top)
+    hello = Hello("a", top, "b", top, top, top)
+    assert decode(encode_hello(*hello)) == hello
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 255, 65535, 65536])
@@ -509,8 +512,8 @@ def test_unknown_kind_is_rejected(kind: Any) -> None:
         (DATA_ITEMS, 9),
         (SEGMENT_ITEMS, 7),
         (SEGMENT_ITEMS, 9),
-        (HELLO_ITEMS, 6),
-        (HELLO_ITEMS, 8),
+        (HELLO_ITEMS, 7),
+        (HELLO_ITEMS, 9),
         (HEARTBEAT_ITEMS, 6),
     ],
 )
@@ -561,8 +564,16 @@ def test_bad_sender_or_receiver_is_rejected(value: Any, field: str, index: int) 
         (SEGMENT_ITEMS, 5, "base"),
         (HELLO_ITEMS, 5, "peer incarnation"),
         (HELLO_ITEMS, 6, "resume point"),
+        (HELLO_ITEMS, 7, "window"),
     ],
-    ids=["incarnation", "data-seq", "segment-base", "hello-peer-incarnation", "hello-received"],
+    ids=[
+        "incarnation",
+        "data-seq",
+        "segment-base",
+        "hello-peer-incarnation",
+        "hello-received",
+        "hello-window",
+    ],
 )
 def test_counters_outside_uint64_or_of_wrong_type_are_rejected(
     value: Any, items: list[Any], index: int, name: str
@@ -762,9 +773,9 @@ DOC_EXAMPLES = {
         " 67",
     ),
     "hello": (
-        encode_hello("bob", BOB, "alice", ALICE, 1),
-        "97 01 03 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65 cf 00 06 0a 24 18 1e"
-        " 40 00 01",
+        encode_hello("bob", BOB, "alice", ALICE, 1, 64),
+        "98 01 03 a3 62 6f 62 cf 00 06 0a 24 18 1e 40 7b a5 61 6c 69 63 65 cf 00 06 0a 24 18 1e"
+        " 40 00 01 40",
     ),
     "heartbeat": (
         encode_heartbeat("bob", BOB, "alice"),

@@ -73,7 +73,7 @@ ENVELOPES = st.one_of(
         st.none() | ACKS,
         st.lists(st.builds(Message, st.integers(1, 300), CLOCKS, PAYLOADS), max_size=3).map(tuple),
     ),
-    st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64),
+    st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64),
     st.builds(Heartbeat, IDS, UINT64, IDS),
 )
 

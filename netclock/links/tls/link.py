@@ -3,11 +3,12 @@
 Textbook AL1 reliable delivery, AL2 no duplication, AL3 authenticity. Each pair of nodes
 shares one TCP connection carrying TLS 1.3 with a certificate from the cluster CA on both
 ends. After the handshake each side sends a HELLO envelope (who it is, what it has
-received of the other); a connection carries segments only after both hellos were
-checked. Sequencing, acks, flow control and dedup live in the sans-IO
-:class:`~netclock.links.session.PeerSession` (with retransmission off: TCP does that);
-across a reconnect the hello's resume point makes the core resend exactly what the peer
-is missing. The framing, hello and reconnect rules are in ``docs/tls.md``.
+received of the other, how many more it accepts); a connection carries segments only
+after both hellos were checked. Sequencing, acks, flow control and dedup live in the
+sans-IO :class:`~netclock.links.session.PeerSession` (with retransmission off: TCP does
+that); across a reconnect the hello's resume point makes the core resend exactly what the
+peer is missing, and its window keeps the core within what the peer accepts. The
+framing, hello and reconnect rules are in ``docs/tls.md``.
 
 The link is put together from rooms of its own:
 
@@ -434,10 +435,7 @@ class TlsLink(SessionPump):
         if refused is not None:
             self._refuse(conn, refused)
             return
-        resume = self.sessions[certified].resume_point()
-        conn.write(
-            encode_frames([encode_hello(self.node_id, self.incarnation, certified, *resume)])
-        )
+        conn.write(encode_frames([encode_hello(*self.sessions[certified].hello())]))
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)
 
@@ -573,7 +571,7 @@ class TlsLink(SessionPump):
             hello.received,
             hello.peer_incarnation,
         )
-        session.on_reconnect(hello.peer_incarnation, hello.received, conn.loop.time())
+        session.on_reconnect(hello, conn.loop.time())
         self._mark(peer)
 
     # -- dialing: DialOwner ------------------------------------------------------------------------

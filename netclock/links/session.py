@@ -93,8 +93,8 @@ STAT_KEYS = (
     "delivered",
     "acks_sent",
     "pure_acks",
-    "datagrams_sent",
-    "datagrams_received",
+    "segments_sent",
+    "segments_received",
     "rejected",
     "stale_incarnation",
     "ignored_acks",
@@ -354,7 +354,7 @@ class PeerSession:
         :meth:`pop_deliveries` and :meth:`datagrams_to_send` next.
         """
         stats = self.stats
-        stats["datagrams_received"] += 1
+        stats["segments_received"] += 1
         sender, incarnation, receiver, base, ack, messages = segment
         if sender != self.peer_id or receiver != self.local_id:
             stats["rejected"] += 1
@@ -789,7 +789,7 @@ class PeerSession:
             out = [encode(self._prefix, base, packed_ack, [])]
             if window >= 0:
                 stats["pure_acks"] += 1
-        stats["datagrams_sent"] += len(out)
+        stats["segments_sent"] += len(out)
         self._announce = False
         if window >= 0:
             stats["acks_sent"] += len(out)

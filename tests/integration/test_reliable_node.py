@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from netclock import VectorClock
+from netclock import FaultPlan, VectorClock
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -84,3 +84,19 @@ async def test_clock_claiming_more_of_the_receiver_than_it_did_is_dropped(make_n
     assert last.receive_clock == VectorClock({"a": 5, "b": 5})
     assert b.stats()["dropped"] == 2
     assert b.stats()["inbox"] == 0
+
+
+async def test_stats_keep_socket_datagrams_and_session_segments_apart(make_nodes) -> None:
+    """A duplicating plan puts more datagrams on the socket than the session built segments;
+    both counts survive in the link's stats (one used to overwrite the other)."""
+    plan = FaultPlan(seed=5, duplicate=0.5)
+    small = {"max_datagram": 200}  # a few messages a datagram: many datagrams to duplicate
+    a, b = await make_nodes("a", "b", faults=plan, link_options=small)
+    for i in range(200):
+        await a.send("b", i)
+    for _ in range(200):
+        await b.receive(timeout=5)
+    await a.flush()
+    link = a.stats()["link"]
+    assert link["segments_sent"] > 0, f"seed {plan.seed}"
+    assert link["datagrams_sent"] > link["segments_sent"], f"seed {plan.seed}: {link}"

@@ -493,7 +493,7 @@ def test_pure_acks_are_not_one_per_data_segment() -> None:
     net.queue("a", [b"d" * 64 for _ in range(1000)])
     net.run(net.all_delivered, max_time=30.0)
     check_perfect_link(net, "a", fifo=True, context="seed=1")
-    data_segments = a.stats["datagrams_sent"]
+    data_segments = a.stats["segments_sent"]
     assert data_segments >= 500
     assert b.stats["pure_acks"] <= data_segments // 2 + 5, (b.stats, a.stats)
 

@@ -440,7 +440,10 @@ class _Checker:
         self.last_seq: dict[tuple[str, int, str], int] = {}
         self.complete: dict[tuple[str, int], bool] = {}
         self.failed: set[tuple[MsgId, str]] = set()
-        self.delivered: set[tuple[MsgId, str]] = set()
+        self.delivered: dict[tuple[MsgId, str], int | None] = {}
+        """Each message delivered, with the receiver's incarnation that first delivered it."""
+        self.relived: list[str] = []
+        """Deliveries again to a later life of the receiver: its earlier life's ack died with it."""
         # per receiver, the first delivery of each genuine message, in delivery order
         self.firsts: dict[str, list[tuple[MsgId, Clock]]] = {}
 
@@ -522,10 +525,13 @@ class _Checker:
             t["created"] += 1
             self.created.add(f"{e.where}: {_fmt(mid)} carries a clock its send did not have")
         if key in self.delivered:
+            if e.inc != self.delivered[key]:
+                self.relived.append(f"{e.where}: {_fmt(mid)}")
+                return
             t["duplicated"] += 1
             self.duplicated.add(f"{e.where}: {_fmt(mid)} delivered again")
             return
-        self.delivered.add(key)
+        self.delivered[key] = e.inc
         t["delivered"] += 1
         firsts.append((mid, msg_clock))
         origin = (sender, mid[1])
@@ -823,6 +829,12 @@ def check_run(run: Run) -> Report:
             notes.append(f"node {name} logged nothing")
     if run.faults is None:
         notes.append("no fault record: every node judged correct")
+    if c.relived:
+        notes.append(
+            f"{len(c.relived)} message(s) delivered again to a later life of their receiver, "
+            f"whose earlier life delivered them but died before its ack got back (the link "
+            f"resends to the new life): not duplicates (e.g. {c.relived[0]})"
+        )
     return Report(
         name=run.name,
         source=str(run.source),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ GOSSIP = [f"n{i}" for i in range(1, 9)]
 def test_demo_lists_every_demo(tmp_path: Path) -> None:
     proc = netclock("demo", cwd=tmp_path)
     assert proc.returncode == 0, explain(proc)
-    assert {"pingpong", "ring", "gossip", "lossy"} <= set(proc.stdout.split()), proc.stdout
+    assert {"pingpong", "ring", "gossip", "lossy", "crash"} <= set(proc.stdout.split()), proc.stdout
 
 
 def test_pingpong_client_log_has_the_course_clocks(tmp_path: Path) -> None:
@@ -160,6 +161,42 @@ def test_lossy_shows_fairloss_losing_what_reliable_delivers_exactly_once(tmp_pat
         assert pair["delivered"] == pair["sent"], f"seed {seed}: {pair}"
     for node in ("a", "b"):
         assert f"[{node}] got 200 of 200" in proc.stdout, explain(proc, seed)
+
+
+@pytest.mark.slow
+def test_crash_survivors_finish_and_the_restarted_node_logs_on(tmp_path: Path) -> None:
+    """c crash-stops, b is killed and restarted: exit 0, logs valid, verdict names both."""
+    run_dir = tmp_path / "crash"
+    began = time.monotonic()
+    proc = netclock("demo", "crash", "--out", str(run_dir), cwd=tmp_path)
+    took = time.monotonic() - began
+    assert proc.returncode == 0, explain(proc)
+    assert took < 20, f"the crash demo took {took:.1f} s"
+    assert_run_folder(run_dir, ["a", "b", "c"])
+    report = assert_checks_ok(run_dir)
+    record = read_events(run_dir / "faults.jsonl")
+    faults = [(f["do"], f.get("node"), f.get("restart", False)) for f in record]
+    assert ("kill", "c", False) in faults, faults
+    assert ("start", "c", True) not in faults, faults
+    assert faults.index(("kill", "b", False)) < faults.index(("start", "b", True)), faults
+    nodes = {n["node"]: n for n in report["nodes"]}
+    assert nodes["a"]["correct"] is True, nodes["a"]
+    assert len(nodes["b"]["incarnations"]) == 2, nodes["b"]
+    assert nodes["b"]["restarted_at"], nodes["b"]
+    assert nodes["c"]["crashed_at"], nodes["c"]
+    assert not nodes["c"]["restarted_at"], nodes["c"]
+    out = proc.stdout
+    assert re.search(r"^crashed: b killed at [\d.]+ s, restarted at", out, re.M), out
+    assert re.search(r"^crashed: c killed at", out, re.M), out
+    assert "verdict: OK" in out, explain(proc)
+    for survivor in ("a", "b"):
+        handed = re.search(rf"^\[{survivor}\] got \d+ of 150 from c; (\d+) sent to it", out, re.M)
+        assert handed, explain(proc)
+        assert int(handed.group(1)) > 0, explain(proc)
+    assert re.search(r"^\[a\] b restarted \(incarnation \d+ -> \d+\)", out, re.M), out
+    assert "[a] got 150 of 150 from b's latest life" in out, explain(proc)
+    assert "[b] got 150 of 150 from a" in out, explain(proc)
+    assert report["links"]["reliable"]["failed"] > 0, report["links"]
 
 
 # -- what the demos revealed ----------------------------------------------------------------------

@@ -480,6 +480,34 @@ def test_pl1_restarted_receiver_owes_what_was_sent_after_its_restart(tmp_path: P
     )
 
 
+def test_message_delivered_again_to_a_later_life_of_its_receiver_is_not_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """b's first life delivered it and died before acking; the link resent it to b's second
+    life, which knows nothing of the first: a note, not a PL2 violation. Twice in one life is."""
+    sim = Sim(tmp_path)
+    exchange(sim, "a", "b")
+    unacked = sim.send("a", "b")
+    sim.deliver("b", unacked)
+    sim.restart("b", inc=2)
+    sim.deliver("b", unacked)
+    exchange(sim, "a", "b")
+    sim.stop()
+    report = sim.check()
+    assert report.ok, format_report(report)
+    assert report.pair("a", "b").duplicated == 0
+    assert any("delivered again to a later life" in note for note in report.notes), report.notes
+
+    twice = Sim(tmp_path / "twice")
+    exchange(twice, "a", "b")
+    twice.restart("b", inc=2)
+    again = twice.send("a", "b")
+    twice.deliver("b", again)
+    twice.deliver("b", again)
+    twice.stop()
+    assert twice.check().violated == ("no_duplication",)
+
+
 def test_pl1_message_sent_while_the_receiver_was_down_is_lost_to_the_crash(
     tmp_path: Path,
 ) -> None:

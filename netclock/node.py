@@ -22,7 +22,6 @@ from netclock.durable.state import NodeState, new_incarnation
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import (
-    PROMISES,
     Address,
     GaveUp,
     Link,
@@ -30,6 +29,7 @@ from netclock.links.base import (
     PeerReachable,
     PeerUnreachable,
     parse_address,
+    promises,
 )
 from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
@@ -195,11 +195,12 @@ class Node:
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
         if self._recorder is not None:
-            promises = list(PROMISES[link]) + (
-                ["fifo"] if fifo and link in ("reliable", "tls") else []
-            )
             self._recorder.record(
-                "init", self._clock, "Initialization Complete", link=link, promises=promises
+                "init",
+                self._clock,
+                "Initialization Complete",
+                link=link,
+                promises=list(promises(link, fifo)),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

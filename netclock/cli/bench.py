@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from netclock.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from netclock.cluster.process import run_async
 from netclock.errors import ConfigError
 from netclock.tools.bench.runner import (
@@ -62,12 +63,12 @@ def main(argv: Sequence[str]) -> int:
         settings = settings_from(args)
     except ConfigError as exc:
         print(f"netclock bench: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         report = run_async(run_bench(settings, sys.stderr))
     except KeyboardInterrupt:
         print("netclock bench: interrupted; every child was stopped", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2))
     else:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, get_args
 
+from netclock.cli.exits import EXIT_USAGE
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.tls.certs import DEFAULT_HOSTS, CertInfo, KeyType, add_node, init_cluster, show
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str]) -> int:
             print(_table(show(args.dir)))
     except NetclockError as exc:
         print(f"netclock certs: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     return 0

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from netclock.cli.exits import EXIT_USAGE
 from netclock.errors import ConfigError
 from netclock.tools.check import check_run, format_report, load_run
 
@@ -48,14 +49,14 @@ def main(argv: Sequence[str]) -> int:
         args = build_parser().parse_args(list(argv))
     except _UsageProblem as exc:
         sys.stderr.write(f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json]\n")
-        return 2
+        return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     try:
         report = check_run(load_run(args.run_folder))
     except ConfigError as exc:
         sys.stderr.write(f"netclock check: {exc}\n")
-        return 2
+        return EXIT_USAGE
     if args.json:
         sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
     else:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from netclock.cli import demo, logs, node, run
+from netclock.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from netclock.errors import NetclockError
 
 _DELEGATED = {
@@ -61,12 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if getattr(args, "handler", None) is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         return int(args.handler(args))
     except NetclockError as exc:
         print(f"netclock: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("netclock: interrupted; every node was stopped", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

@@ -12,6 +12,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netclock.cli.exits import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PROGRAM_FAILED,
+    EXIT_TERMINATED,
+    EXIT_UNFINISHED,
+    EXIT_VIOLATED,
+)
 from netclock.cluster.config import Cluster, load_cluster
 from netclock.cluster.launcher import RunResult, new_run_dir, run_cluster
 from netclock.cluster.process import run_async
@@ -22,19 +30,6 @@ if TYPE_CHECKING:
     from netclock.tools.check import Report
 
 
-EXIT_OK = 0
-EXIT_VIOLATED = 1
-"""The checker found a property the link promises violated."""
-EXIT_USAGE = 2
-"""A usage or configuration mistake, including a node that cannot start (see main.py)."""
-EXIT_PROGRAM_FAILED = 3
-"""A node's program raised, exited non-zero, or died of a signal the run did not send."""
-EXIT_UNFINISHED = 4
-"""The run's duration expired with programs still running."""
-EXIT_INTERRUPTED = 130
-"""Ctrl-C (SIGINT), or ``stop`` at the prompt."""
-EXIT_TERMINATED = 143
-"""SIGTERM."""
 
 
 def run_outcome(result: RunResult, verdict_ok: bool) -> tuple[int, str]:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from netclock.cli.exits import EXIT_USAGE
 from netclock.errors import NetclockError
 from netclock.tools.viz import build_model, render_html
 
@@ -45,12 +46,12 @@ def main(argv: Sequence[str]) -> int:
         page = render_html(model)
     except NetclockError as exc:
         sys.stderr.write(f"netclock viz: {exc}\n")
-        return 2
+        return EXIT_USAGE
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:
         sys.stderr.write(f"netclock viz: cannot write {out}: {exc.strerror}\n")
-        return 2
+        return EXIT_USAGE
     s = model["summary"]
     sys.stdout.write(
         f"wrote {out}: {s['processes']} processes, {s['events']} events, "

@@ -28,6 +28,12 @@ PROMISES: Mapping[str, tuple[str, ...]] = {
 LINK_KINDS = tuple(PROMISES)
 
 
+def promises(kind: str, fifo: bool) -> tuple[str, ...]:
+    """What a link of ``kind`` promises; a reliable link also promises ``fifo`` when it is on."""
+    base = PROMISES[kind]
+    return (*base, "fifo") if fifo and "reliable_delivery" in base else base
+
+
 def parse_address(text: str | Address) -> Address:
     """``"host:port"`` or ``"[v6]:port"`` (or a tuple) as ``(host, port)``."""
     if isinstance(text, tuple):
@@ -132,7 +138,7 @@ class Link(Protocol):
         """The owner's inbox has room again: deliver what is being held back."""
 
     async def flush(self) -> None:
-        """Wait until every message sent so far is acknowledged (at once when unacked)."""
+        """Wait until every message sent so far is acknowledged (at once on a link without acks)."""
 
     def partition(self, peer: str) -> None:
         """Cut this node off from ``peer`` (both directions) until :meth:`heal`."""
@@ -153,3 +159,8 @@ def os_reason(exc: OSError) -> str:
         if isinstance(error, OSError) and error.strerror:
             return error.strerror
     return str(exc) or type(exc).__name__
+
+
+def unknown_peer(peer: str) -> UsageError:
+    """The error every link raises for a peer it was never given."""
+    return UsageError(f"unknown peer {peer!r}; add it with add_peer first")

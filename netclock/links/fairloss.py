@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.links.base import Address
+from netclock.links.base import Address, unknown_peer
 from netclock.links.udp import UdpEndpoint
 from netclock.wire.envelope import Data, Envelope, data_prefix, encode_data_prefixed
 
@@ -50,9 +50,15 @@ class FairLossLink(UdpEndpoint):
     def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
         """Give the next message to ``peer`` its sequence number and encode it.
 
-        Raises ``KeyError`` for a peer never added (nothing is counted then).
+        Raises UsageError for a peer never added or before :meth:`start`, LinkClosed after
+        :meth:`close` (nothing is counted then), as the reliable links do.
         """
-        prefix = self._prefixes[peer]
+        if self._closed or self._transport is None:
+            self.check_open()
+        try:
+            prefix = self._prefixes[peer]
+        except KeyError:
+            raise unknown_peer(peer) from None
         seq = self._next_seq.get(peer, 0) + 1
         data = encode_data_prefixed(prefix, seq, clock, payload)
         self._next_seq[peer] = seq
@@ -60,6 +66,9 @@ class FairLossLink(UdpEndpoint):
         return seq, data
 
     def writable(self, peer: str) -> bool:
+        """Always true for a known peer: a fair-loss link has no window."""
+        if peer not in self._peers:
+            raise unknown_peer(peer)
         return True
 
     async def wait_writable(self, peer: str) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, UsageError
-from netclock.links.base import LinkEvent, LinkUser
+from netclock.links.base import LinkEvent, LinkUser, unknown_peer
 from netclock.links.session import PeerSession
 
 __all__ = ["SessionPump"]
@@ -71,7 +71,7 @@ class SessionPump:
         try:
             session = self.sessions[peer]
         except KeyError:
-            raise UsageError(f"unknown peer {peer!r}; add it with add_peer first") from None
+            raise unknown_peer(peer) from None
         seq = session.send(clock, payload, loop.time())
         self._dirty.add(peer)
         if self._flush_handle is None:
@@ -80,11 +80,17 @@ class SessionPump:
 
     def writable(self, peer: str) -> bool:
         """True when :meth:`send` to ``peer`` would not raise WindowFull."""
-        return self.sessions[peer].writable()
+        return self._session(peer).writable()
+
+    def _session(self, peer: str) -> PeerSession:
+        try:
+            return self.sessions[peer]
+        except KeyError:
+            raise unknown_peer(peer) from None
 
     async def wait_writable(self, peer: str) -> None:
         """Wait until the send window to ``peer`` may have room (or the link closes)."""
-        if self.sessions[peer].writable():
+        if self._session(peer).writable():
             return
         loop = self._loop
         if loop is None:

@@ -8,10 +8,10 @@ import socket
 import time
 from typing import Any, cast
 
-from netclock.errors import ConfigError, UsageError, WireError
+from netclock.errors import ConfigError, LinkClosed, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser, os_reason
+from netclock.links.base import Address, LinkUser, os_reason, unknown_peer
 from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,17 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             return
         self.on_envelope(envelope)
 
+    def check_open(self) -> None:
+        """Raise UsageError before :meth:`start` and LinkClosed after :meth:`close`."""
+        if self._closed:
+            raise LinkClosed(f"the {self.kind} link of {self.node_id!r} is closed")
+        if self._transport is None:
+            raise UsageError("link is not started; call start() first")
+
     def partition(self, peer: str) -> None:
         """Drop every datagram to and from ``peer`` until :meth:`heal` (a live partition)."""
+        if peer not in self._peers:
+            raise unknown_peer(peer)
         self._injector.partition(peer)
         self._faults = self._injector
 

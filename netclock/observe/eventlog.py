@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from typing import IO, Any, NamedTuple
 
 from netclock.clock import VectorClock, check_clock_entries, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.observe.shiviz import event_lines
 
 __all__ = [
     "EVENT_KINDS",
@@ -153,9 +153,6 @@ def _make_encoder() -> Callable[[Any], str]:
 
 
 _encode = _make_encoder()
-# JavaScript's "." stops at these, so ShiViz would cut an event text at any of them.
-_LINE_BREAK = re.compile("[\n\r\u2028\u2029]").search
-_LINE_BREAKS = str.maketrans({"\n": " ", "\r": " ", "\u2028": " ", "\u2029": " "})
 
 
 def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
@@ -224,9 +221,7 @@ class EventRecorder:
             raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
         clock_text = str(clock)  # GoVector's text form is JSON too: one string for both logs
         if self._govector is not None and ev in GOVECTOR_KINDS:
-            if _LINE_BREAK(logged):
-                logged = logged.translate(_LINE_BREAKS)
-            self._govector_lines.append(f"{self.node_id} {clock_text}\n{logged}\n")
+            self._govector_lines.append(event_lines(self.node_id, clock_text, logged))
         if self._jsonl is not None:
             rest = ", " + _encode(fields)[1:] if fields else "}"
             self._jsonl_lines.append(

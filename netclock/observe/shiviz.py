@@ -49,6 +49,8 @@ BUFFER_BYTES = 64 * 1024
 
 _CLOCK_LINE = re.compile(r"(?P<host>\S+) (?P<clock>\{.*\})")
 # JavaScript's "." stops at these, so ShiViz would cut an event text at any of them.
+# JavaScript's "." stops at these, so ShiViz would cut an event text at any of them.
+_LINE_BREAK = re.compile("[\n\r\u2028\u2029]").search
 _LINE_BREAKS = str.maketrans({"\n": " ", "\r": " ", "\u2028": " ", "\u2029": " "})
 
 
@@ -64,7 +66,14 @@ class LogEvent:
 
 def format_event(host: str, clock: VectorClock, event: str) -> str:
     """The two lines GoVector writes for one event (line breaks in ``event`` become spaces)."""
-    return f"{host} {clock}\n{event.translate(_LINE_BREAKS)}\n"
+    return event_lines(host, str(clock), event)
+
+
+def event_lines(host: str, clock_text: str, event: str) -> str:
+    """:func:`format_event` for a clock already in its text form (``str(clock)``)."""
+    if _LINE_BREAK(event):
+        event = event.translate(_LINE_BREAKS)
+    return f"{host} {clock_text}\n{event}\n"
 
 
 class ClosedOnExit:

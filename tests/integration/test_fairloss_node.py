@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from netclock import ConfigError, Node, VectorClock
+from netclock import ConfigError, LinkClosed, Node, UsageError, VectorClock
 from netclock.wire.envelope import encode_data
 
 pytestmark = pytest.mark.timeout(10)
@@ -123,3 +123,22 @@ def test_a_port_in_use_is_one_sentence_with_the_reason(loop_kind: str) -> None:
         f"cannot bind UDP 127.0.0.1:{port} for node 'a': Address already in use; "
         "choose another address or port 0"
     )
+
+
+@pytest.mark.parametrize("kind", ["fairloss", "stubborn", "reliable"])
+async def test_every_datagram_link_refuses_an_unknown_peer_and_a_closed_link_alike(
+    kind: str,
+) -> None:
+    node = Node("a", link=kind)
+    with pytest.raises(UsageError, match="not started"):
+        node.link.send("b", VectorClock({"a": 2}), "early")
+    async with node:
+        with pytest.raises(UsageError, match="unknown peer 'nobody'"):
+            node.link.send("nobody", VectorClock({"a": 2}), "x")
+        with pytest.raises(UsageError, match="unknown peer 'nobody'"):
+            node.link.writable("nobody")
+        with pytest.raises(UsageError, match="unknown peer 'nobody'"):
+            node.link.partition("nobody")
+        node.add_peer("b", ("127.0.0.1", 9))
+    with pytest.raises(LinkClosed):
+        node.link.send("b", VectorClock({"a": 2}), "late")

@@ -93,10 +93,18 @@ def test_the_udp_perfect_link_takes_the_session_options_the_tls_link_takes() -> 
     assert (session.rtt.rto, session.rtt.minimum) == (0.2, 0.1)
 
 
+def test_the_stubborn_options_reach_the_stubborn_link() -> None:
+    node = Node("a", link="stubborn", link_options={"period": 0.05, "remember": 7})
+    link: Any = node.link
+    assert link.period == 0.05
+    assert link._sent.maxlen == 7
+
+
 @pytest.mark.parametrize("kind", ["fairloss", "stubborn", "reliable"])
-def test_every_option_of_a_udp_link_kind_reaches_its_link(kind: str) -> None:
+def test_every_option_of_a_udp_link_kind_is_accepted_by_name(kind: str) -> None:
     defaults = OPTIONS[kind]()
     as_mapping = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
+    assert link_options(kind, as_mapping) == defaults
     Node("a", link=kind, link_options=as_mapping)
 
 

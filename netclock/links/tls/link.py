@@ -37,7 +37,7 @@ from typing import Any
 from netclock.errors import AuthenticationError, ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser, os_reason
+from netclock.links.base import Address, LinkUser, os_reason, unknown_peer
 from netclock.links.pump import SessionPump
 from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
@@ -334,7 +334,7 @@ class TlsLink(SessionPump):
         and acted on once the link runs.
         """
         if peer not in self.sessions:
-            raise UsageError(f"unknown peer {peer!r}; add it with add_peer first")
+            raise unknown_peer(peer)
         self._faults.partition(peer, seconds)
 
     def heal(self, peer: str) -> None:

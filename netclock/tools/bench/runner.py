@@ -57,6 +57,7 @@ from typing import Any, TextIO
 
 from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
+from netclock.links.base import PROMISES
 
 SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory")
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
@@ -308,7 +309,7 @@ class Variant:
     @property
     def exactly_once(self) -> bool:
         """The link promises every message exactly once: a run that breaks it fails."""
-        return self.kind in ("reliable", "tls")
+        return "no_duplication" in PROMISES.get(self.kind, ())
 
     @property
     def needs_certs(self) -> bool:

@@ -307,7 +307,6 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     )
 
 
-PEER_OF = {"a": "b", "b": "a"}
 
 
 async def _armed(control: Control, add_peer: Callable[[Address], None], address: Address) -> None:

@@ -39,18 +39,13 @@ class StubbornLink(FairLossLink):
         self.counters.update(retransmitted=0, forgotten=0)
 
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
-        seq, data = self._remember(peer, clock, payload)
+        seq, data = self.stamp(peer, clock, payload)
         self.transmit(peer, data, (seq,), 0)
         return seq
 
-    def _send_logged(self, peer: str, clock: VectorClock, payload: Any) -> int:
-        seq, data = self._remember(peer, clock, payload)
-        self._hold(peer, data, seq)
-        return seq
-
-    def _remember(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
-        """Stamp the message, keep it for retransmission and arm the timer."""
-        seq, data = self.stamp(peer, clock, payload)
+    def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
+        """Stamp and encode the message (see FairLossLink), and keep it for retransmission."""
+        seq, data = super().stamp(peer, clock, payload)
         if len(self._sent) == self._sent.maxlen:
             self.counters["forgotten"] += 1
         self._sent.append((peer, seq, data))

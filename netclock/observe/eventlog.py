@@ -184,7 +184,8 @@ class EventRecorder:
     ``append``; the event log appended to, so a restarted incarnation continues it); a path
     that cannot be written raises :class:`ConfigError`. :meth:`record` formats an event
     into memory; the events of one event-loop iteration reach both files together, early
-    in the next iteration (outside a running loop: at once). Call :meth:`close` at the end.
+    in the next iteration (outside a running loop: at once), or sooner when a link calls
+    :meth:`flush` before a message leaves. Call :meth:`close` at the end.
     """
 
     def __init__(

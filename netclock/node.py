@@ -234,6 +234,8 @@ class Node:
             except TimeoutError:
                 drained = False
                 log.info("%s: closed with messages still unacknowledged", self.id)
+        if self._recorder is not None:
+            self._recorder.flush()  # the link's last datagrams may carry clocks
         await self._link.close()
         self._state = "closed"
         if self._durable is not None:
@@ -553,10 +555,18 @@ class _LinkSide:
     going through this object costs nothing per message.
     """
 
-    __slots__ = ("link_deliver", "link_deliver_batch", "link_event", "link_room")
+    __slots__ = (
+        "link_before_send",
+        "link_deliver",
+        "link_deliver_batch",
+        "link_event",
+        "link_room",
+    )
 
     def __init__(self, node: Node) -> None:
         self.link_deliver = node._deliver
         self.link_deliver_batch = node._deliver_batch
         self.link_room = node._room
         self.link_event = node._on_link_event
+        recorder = node._recorder
+        self.link_before_send = None if recorder is None else recorder.flush

@@ -8,7 +8,7 @@ message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -104,6 +104,10 @@ class LinkUser(Protocol):
 
     def link_event(self, event: LinkEvent) -> None:
         """A :data:`LinkEvent`, exactly as the session core (or the link) emitted it."""
+
+    link_before_send: Callable[[], None] | None
+    """None, or what the link must call before a datagram or frame that carries application
+    messages leaves (the Node writes its event log, so no peer ever holds a clock it lacks)."""
 
 
 class Link(Protocol):

@@ -3,6 +3,10 @@
 Textbook FLL1 fair-loss, FLL2 finite duplication, FLL3 no creation. Messages may be
 lost, duplicated or reordered (by the network or a :class:`~netclock.faults.plan.FaultPlan`);
 nothing is retransmitted. A full inbox drops the message, as a lossy link may.
+
+Without an event log a message leaves inside ``send``. With one (the owner's
+``link_before_send`` set) messages are held until the end of the loop iteration and leave
+right after the log is written, so a peer never holds a clock the sender's log lacks.
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ class FairLossLink(UdpEndpoint):
         self._prefixes: dict[str, bytes] = {}
         """Per peer, the packed start of every DATA envelope to it."""
         self.counters.update(sent=0, delivered=0, inbox_full=0, not_data=0)
+        self._before_send = self.user.link_before_send
+        self._held: list[tuple[str, bytes, int]] = []
+        """``(peer, datagram, seq)`` sent in this loop iteration, waiting for the log write."""
+        if self._before_send is not None:
+            self.send = self._send_logged  # type: ignore[method-assign]
 
     def add_peer(self, peer: str, address: Address) -> None:
         super().add_peer(peer, address)
@@ -46,6 +55,30 @@ class FairLossLink(UdpEndpoint):
         else:
             self.transmit(peer, data, (seq,), 0)
         return seq
+
+    def _send_logged(self, peer: str, clock: VectorClock, payload: Any) -> int:
+        """:meth:`send` while an event log is kept: the datagram waits for the log write."""
+        seq, data = self.stamp(peer, clock, payload)
+        self._hold(peer, data, seq)
+        return seq
+
+    def _hold(self, peer: str, data: bytes, seq: int) -> None:
+        """Send ``data`` at the end of this loop iteration, after the event log is written."""
+        held = self._held
+        held.append((peer, data, seq))
+        if len(held) == 1 and self._loop is not None:
+            self._loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        """Write the event log, then send what :meth:`_hold` kept, in order."""
+        held, self._held = self._held, []
+        if held and self._before_send is not None:
+            self._before_send()
+            for peer, data, seq in held:
+                self.transmit(peer, data, (seq,), 0)
+
+    def before_close(self) -> None:
+        self._release()
 
     def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
         """Give the next message to ``peer`` its sequence number and encode it.

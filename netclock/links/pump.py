@@ -6,7 +6,8 @@ whose session changed is marked dirty; once per loop iteration (one ``call_soon`
 delivers what the session holds within the owner's room (one ``link_deliver_batch`` call
 per batch), lets the link transmit what the session has to send, hands the session's
 events to the owner, re-arms the session's one ``call_at`` timer and wakes the senders
-waiting for window room. No task and no timer per message.
+waiting for window room. No task and no timer per message. Before anything leaves, the
+pump calls the owner's ``link_before_send`` (when set): the sends it transmits are logged.
 
 The link supplies only what depends on its transport: :meth:`SessionPump._transmit` (how
 a session's datagrams leave, and what to do when the peer cannot be reached yet).
@@ -49,6 +50,7 @@ class SessionPump:
         self._writable: dict[str, asyncio.Future[None]] = {}
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
+        self._before_send = self.user.link_before_send
 
     # -- what the link implements --------------------------------------------------------------
     def _transmit(self, peer: str, session: PeerSession, now: float) -> None:
@@ -145,6 +147,8 @@ class SessionPump:
             return
         assert self._loop is not None
         now = self._loop.time()
+        if self._before_send is not None:
+            self._before_send()  # the clocks about to leave are in the owner's logs first
         dirty, self._dirty = self._dirty, set()
         sessions = self.sessions
         writable = self._writable

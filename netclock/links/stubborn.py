@@ -40,18 +40,25 @@ class StubbornLink(FairLossLink):
 
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         seq, data = self.stamp(peer, clock, payload)
+        self.transmit(peer, data, (seq,), 0)
+        return seq
+
+    def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
+        """Stamp and encode the message (see FairLossLink), and keep it for retransmission."""
+        seq, data = super().stamp(peer, clock, payload)
         if len(self._sent) == self._sent.maxlen:
             self.counters["forgotten"] += 1
         self._sent.append((peer, seq, data))
-        self.transmit(peer, data, (seq,), 0)
         if self._timer is None and self._loop is not None:
             self._timer = self._loop.call_later(self.period, self._retransmit_all)
-        return seq
+        return seq, data
 
     def _retransmit_all(self) -> None:
         self._timer = None
         if self._closed or not self._sent:
             return
+        if self._before_send is not None:
+            self._before_send()  # a message sent in this iteration may not be logged yet
         self._attempt += 1
         for peer, seq, data in self._sent:
             self.counters["retransmitted"] += 1

@@ -14,7 +14,10 @@ written once per loop iteration (a ``call_soon`` scheduled by the first event of
 iteration), each file with one ``write`` call. What was written reaches the kernel at once,
 so a node killed with SIGKILL leaves every event up to its last completed loop iteration in
 both files; a kill in the middle of that ``write`` can cut the last line, and
-:func:`read_events` tolerates exactly that.
+:func:`read_events` tolerates exactly that. A message leaves only after the send event that
+stamped it is written: every link calls :meth:`EventRecorder.flush` (through the Node,
+``LinkUser.link_before_send``) before a datagram or frame with application messages leaves,
+so a peer never receives a clock value its sender's logs lack.
 """
 
 from __future__ import annotations
@@ -178,7 +181,8 @@ class EventRecorder:
     ``append``; the event log appended to, so a restarted incarnation continues it); a path
     that cannot be written raises :class:`ConfigError`. :meth:`record` formats an event
     into memory; the events of one event-loop iteration reach both files together, early
-    in the next iteration (outside a running loop: at once). Call :meth:`close` at the end.
+    in the next iteration (outside a running loop: at once), or sooner when a link calls
+    :meth:`flush` before a message leaves. Call :meth:`close` at the end.
     """
 
     def __init__(
@@ -237,11 +241,18 @@ class EventRecorder:
             self.flush()
             return
         self._scheduled = True
-        loop.call_soon(self.flush)
+        loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._scheduled = False
+        self.flush()
 
     def flush(self) -> None:
-        """Write what was recorded to the files now."""
-        self._scheduled = False
+        """Write what was recorded to the files now (a link calls it before a message leaves).
+
+        The write scheduled for this loop iteration stays scheduled: it writes what is
+        recorded after this call.
+        """
         if self._govector is not None and self._govector_lines:
             _write_all(self._govector, self._govector_lines)
         if self._jsonl is not None and self._jsonl_lines:

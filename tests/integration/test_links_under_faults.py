@@ -130,6 +130,7 @@ async def test_a_gone_peer_gets_its_messages_handed_back_with_ids() -> None:
     assert [f.payload for f in failed] == list(range(5))
 
 
+@pytest.mark.slow
 async def test_two_flushes_at_once_both_return_and_close_releases_waiters(make_nodes) -> None:
     plan = FaultPlan(seed=5, loss=0.3)
     a, _ = await make_nodes("a", "b", link="reliable", faults=plan)

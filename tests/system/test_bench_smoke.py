@@ -53,6 +53,7 @@ def _by_key(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {sc["key"]: sc for sc in report["scenarios"]}
 
 
+@pytest.mark.slow
 def test_quick_bench_names_the_machine(quick_report: dict[str, Any]) -> None:
     machine = quick_report["machine"]
     assert machine["cores"] >= 1
@@ -61,6 +62,7 @@ def test_quick_bench_names_the_machine(quick_report: dict[str, Any]) -> None:
     assert isinstance(machine["uvloop"], bool)
 
 
+@pytest.mark.slow
 def test_every_available_scenario_reports_a_positive_figure_beside_its_baseline(
     quick_report: dict[str, Any],
 ) -> None:
@@ -90,12 +92,14 @@ def test_every_available_scenario_reports_a_positive_figure_beside_its_baseline(
             assert 0 < summary["baseline_p50_us"] <= summary["baseline_p99_us"], key
 
 
+@pytest.mark.slow
 def test_fair_loss_scenarios_always_run(quick_report: dict[str, Any]) -> None:
     scenarios = _by_key(quick_report)
     for key in ("one-way/fairloss", "one-way/fairloss+govector", "round-trip/fairloss"):
         assert scenarios[key]["status"] == "ok", f"{key}: {scenarios[key]['reason']}"
 
 
+@pytest.mark.slow
 def test_pl1_pl2_perfect_link_delivers_every_message_exactly_once_even_under_10pct_loss(
     quick_report: dict[str, Any],
 ) -> None:
@@ -109,6 +113,7 @@ def test_pl1_pl2_perfect_link_delivers_every_message_exactly_once_even_under_10p
             assert run["duplicates"] == 0, f"{key} (seed {settings['seed']}): {run}"
 
 
+@pytest.mark.slow
 def test_tls_rows_stand_beside_plain_mutual_tls_streams(quick_report: dict[str, Any]) -> None:
     rows = [sc for sc in quick_report["scenarios"] if sc["group"] == "tls"]
     assert {sc["key"] for sc in rows} == TLS_KEYS
@@ -119,6 +124,7 @@ def test_tls_rows_stand_beside_plain_mutual_tls_streams(quick_report: dict[str, 
         assert sc["status"] == "ok", f"{sc['key']}: {sc['reason']}"
 
 
+@pytest.mark.slow
 def test_al1_al2_tls_link_delivers_every_message_exactly_once(
     quick_report: dict[str, Any],
 ) -> None:
@@ -135,6 +141,7 @@ def test_al1_al2_tls_link_delivers_every_message_exactly_once(
         assert run["unique"] == run["delivered"] == count, f"a TCP stream lost frames: {run}"
 
 
+@pytest.mark.slow
 def test_tls_round_trips_and_set_ups_are_all_measured(quick_report: dict[str, Any]) -> None:
     chosen = quick_report["settings"]
     scenarios = _by_key(quick_report)
@@ -148,6 +155,7 @@ def test_tls_round_trips_and_set_ups_are_all_measured(quick_report: dict[str, An
         assert min(run["samples_ms"]) > 0, run
 
 
+@pytest.mark.slow
 def test_tls_set_up_clock_the_first_frame_lands_after_the_connect_returned(
     quick_report: dict[str, Any],
 ) -> None:
@@ -157,6 +165,7 @@ def test_tls_set_up_clock_the_first_frame_lands_after_the_connect_returned(
         assert 0 < run["connect_p50_ms"] < run["p50_ms"], run
 
 
+@pytest.mark.slow
 def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any]) -> None:
     table = format_table(quick_report)
     assert f"{quick_report['machine']['cores']} cores" in table

@@ -83,6 +83,7 @@ node = "b"
     assert report["links"]["reliable"]["delivered"] == 200
 
 
+@pytest.mark.slow
 def test_a_killed_node_ends_the_run_and_is_reported_as_crashed(tmp_path: Path) -> None:
     path = cluster(
         tmp_path,
@@ -239,6 +240,7 @@ def fault_record(run: Path) -> list[dict[str, object]]:
         ("aborts", "node b failed: killed by SIGABRT, which the run did not send"),
     ],
 )
+@pytest.mark.slow
 def test_a_failing_program_is_named_with_its_error_and_the_run_exits_3(
     tmp_path: Path, program: str, says: str
 ) -> None:

@@ -52,7 +52,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
         rto_max: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        self._session_options: dict[str, Any] = {
+        session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
             "receive_capacity": receive_capacity,
@@ -64,29 +64,22 @@ class PerfectLink(SessionPump, UdpEndpoint):
             "rto_max": rto_max,
         }
         self._max_datagram = max_datagram
-        # A misconfigured session option fails now, not at the first add_peer.
-        probe_datagram = max_datagram or NETWORK_DATAGRAM
-        PeerSession("probe", 0, "peer", max_datagram=probe_datagram, **self._session_options)
         UdpEndpoint.__init__(self, *args, **kwargs)
-        self._init_pump()
+        self._init_pump(session_options, max_datagram=max_datagram or NETWORK_DATAGRAM)
         self._datagram_counter = 0
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
         super().add_peer(peer, address)
-        if peer not in self.sessions:
-            max_datagram = self._max_datagram or (
+        self._add_session(
+            peer,
+            max_datagram=self._max_datagram
+            or (
                 LOOPBACK_DATAGRAM
                 if _is_loopback(address[0]) and _is_loopback(self._bind[0])
                 else NETWORK_DATAGRAM
-            )
-            self.sessions[peer] = PeerSession(
-                self.node_id,
-                self.incarnation,
-                peer,
-                max_datagram=max_datagram,
-                **self._session_options,
-            )
+            ),
+        )
 
     # -- receiving -----------------------------------------------------------------------------
     def on_envelope(self, envelope: Envelope) -> None:

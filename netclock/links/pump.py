@@ -42,7 +42,12 @@ class SessionPump:
     _loop: asyncio.AbstractEventLoop | None
     _closed: bool
 
-    def _init_pump(self) -> None:
+    def _init_pump(self, session_options: dict[str, Any], **probe: Any) -> None:
+        """Keep ``session_options`` for every peer's session, checked now with a probe
+        session (``probe`` adds what each peer's session gets of its own), so a
+        misconfigured option fails here, not at the first add_peer."""
+        PeerSession(self.node_id, self.incarnation, "probe", **session_options, **probe)
+        self._session_options = session_options
         self.sessions: dict[str, PeerSession] = {}
         self._dirty: set[str] = set()
         self._flush_handle: asyncio.Handle | None = None
@@ -51,6 +56,13 @@ class SessionPump:
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
         self._before_send = self.user.link_before_send
+
+    def _add_session(self, peer: str, **own: Any) -> None:
+        """A session for a new ``peer`` (``own``: options of this peer's session alone)."""
+        if peer not in self.sessions:
+            self.sessions[peer] = PeerSession(
+                self.node_id, self.incarnation, peer, **self._session_options, **own
+            )
 
     # -- what the link implements --------------------------------------------------------------
     def _transmit(self, peer: str, session: PeerSession, now: float) -> None:

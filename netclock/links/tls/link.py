@@ -139,7 +139,7 @@ class TlsLink(SessionPump):
         self._client_ctx = client_context(cert_dir, node_id)
         self._max_frame = max_frame
         self._decode = Decoder(Limits(max_bytes=max_frame)).decode
-        self._session_options: dict[str, Any] = {
+        session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
             "receive_capacity": receive_capacity,
@@ -149,11 +149,9 @@ class TlsLink(SessionPump):
             "ack_delay": ack_delay,
             "unreachable_after": unreachable_after,
         }
-        # A misconfigured session option fails now, not at the first add_peer.
-        PeerSession(node_id, incarnation, node_id, **self._session_options)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._init_pump()
+        self._init_pump(session_options)
         self._addresses: dict[str, Address] = {}
         self._up: dict[str, TlsConnection] = {}
         """The connection each peer's segments go out on (both hellos checked)."""
@@ -237,9 +235,7 @@ class TlsLink(SessionPump):
         self._addresses[peer] = address
         if known:
             return
-        self.sessions[peer] = PeerSession(
-            self.node_id, self.incarnation, peer, **self._session_options
-        )
+        self._add_session(peer)
         self._faults.add_peer(peer)
 
     async def close(self) -> None:

@@ -15,7 +15,27 @@ MAX_PID_LENGTH = 255
 """Longest process id, in characters."""
 
 
-_BAD_PID_CHAR = re.compile(r'[\s\x00-\x1f\x7f-\x9f"\\\ud800-\udfff]')
+_BAD_PID_CHAR = re.compile(
+    r'[\s\x00-\x1f\x7f-\x9f"\\\ud800-\udfff\u200b-\u200f\u2060-\u2064\ufeff]'
+)
+SHIVIZ_RESERVED_IDS = frozenset(
+    {
+        "__proto__",
+        "__defineGetter__",
+        "__defineSetter__",
+        "__lookupGetter__",
+        "__lookupSetter__",
+        "constructor",
+        "hasOwnProperty",
+        "isPrototypeOf",
+        "propertyIsEnumerable",
+        "toLocaleString",
+        "toString",
+        "valueOf",
+    }
+)
+"""Names of JavaScript's ``Object.prototype`` members: ShiViz keeps hosts in plain objects,
+so a host with one of these names is refused or breaks its drawing."""
 
 
 _new_clock = object.__new__
@@ -36,8 +56,10 @@ def check_pid(pid: object) -> str:
 
     The one rule for node ids, wherever they appear (a Node, a clock entry, an envelope, a
     log line, a cluster file): a str of 1 to 255 characters with no white space, control
-    character, quote, backslash or lone surrogate, so it prints unquoted in GoVector's text
-    form and ShiViz's host field. TLS clusters accept a documented subset (see
+    character, quote, backslash, lone surrogate or invisible format character (U+FEFF,
+    zero-width ones), so it prints unquoted in GoVector's text form and ShiViz's host field,
+    and not the name of a JavaScript object member (``__proto__``, ``constructor``, ...),
+    which ShiViz cannot show. TLS clusters accept a documented subset (see
     :func:`netclock.links.tls.certs.check_node_id`).
     """
     if not isinstance(pid, str):
@@ -45,7 +67,12 @@ def check_pid(pid: object) -> str:
     if not pid or len(pid) > MAX_PID_LENGTH or _BAD_PID_CHAR.search(pid):
         raise ClockError(
             f"process id {pid!r:.80} must be 1 to {MAX_PID_LENGTH} characters, with no white "
-            "space, control character, quote or backslash"
+            "space, control character, quote, backslash or invisible character"
+        )
+    if pid in SHIVIZ_RESERVED_IDS:
+        raise ClockError(
+            f"process id {pid!r} is the name of a JavaScript object member, which ShiViz "
+            "cannot show as a host; choose another name"
         )
     return pid
 
@@ -88,6 +115,10 @@ def check_clock_entries(value: object, max_entries: int | None = None) -> dict[s
 class VectorClock:
     """An immutable vector clock keyed by process id; missing entries count as 0.
 
+    A read-only mapping (registered as a :class:`~collections.abc.Mapping`): ``dict(clock)``,
+    ``clock["a"]``, ``"a" in clock``, ``len``, iteration, ``keys``/``values``/``items``
+    (sorted by process id; a missing id reads as 0 rather than raising ``KeyError``).
+
     Operations return new clocks. ``tick`` and ``merge`` follow GoVector: a send or local
     event ticks the own entry; a receive ticks and then takes the entry-wise maximum.
     Comparison operators are the partial order: ``a < b`` means ``a`` happened before ``b``.
@@ -124,6 +155,17 @@ class VectorClock:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self._entries
+
+    def keys(self) -> list[str]:
+        """The process ids with a non-zero entry, sorted (so ``dict(clock)`` works)."""
+        return sorted(self._entries)
+
+    def values(self) -> list[int]:
+        """The non-zero counters, in the order of :meth:`keys`."""
+        return [value for _, value in sorted(self._entries.items())]
 
     def items(self) -> list[tuple[str, int]]:
         """The non-zero entries, sorted by process id."""
@@ -289,3 +331,6 @@ def receive_all(
         clock._entries = entries = new
         append(clock)
     return out, None
+
+
+Mapping.register(VectorClock)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from netclock import Node
 from netclock.cli import certs as certs_cli
-from netclock.clock import check_pid
+from netclock.clock import SHIVIZ_RESERVED_IDS, check_pid
 from netclock.errors import AuthenticationError, ClockError, ConfigError, UsageError
 from netclock.links.tls import certs
 
@@ -260,6 +260,7 @@ node_ids = st.text(min_size=1, max_size=20).filter(
         and s == "".join(s.split())
         and not s.startswith(".")
         and s != "ca"
+        and s not in SHIVIZ_RESERVED_IDS
         and s.isprintable()
         and len(s.encode()) <= 64
     )

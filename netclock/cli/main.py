@@ -14,9 +14,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from netclock import __version__
 from netclock.cli import demo, logs, node, run
 from netclock.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from netclock.errors import NetclockError
+
+_VERBOSE = frozenset({"-v", "--verbose"})
+_QUIET = frozenset({"-q", "--quiet"})
 
 _DELEGATED = {
     "check": ("netclock.cli.check", "check a run folder against the textbook properties"),
@@ -34,7 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netclock",
         description="Distributed-systems models on real sockets, a vector clock on every message.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    parser.add_argument("--version", action="version", version=f"netclock {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging to stderr (anywhere)"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="errors only, no warnings (anywhere)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (demo, run, node, logs):
         module.add_parser(sub)
@@ -44,22 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level(argv: list[str]) -> tuple[list[str], int]:
+    """Take ``-v``/``-q`` out of ``argv`` wherever they stand (before a ``--``), and the
+    logging level they ask for: the last one given wins."""
+    level = logging.WARNING
+    rest: list[str] = []
+    for i, word in enumerate(argv):
+        if word == "--":
+            rest.extend(argv[i:])
+            break
+        if word in _VERBOSE:
+            level = logging.DEBUG
+        elif word in _QUIET:
+            level = logging.ERROR
+        else:
+            rest.append(word)
+    return rest, level
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verbose = bool(argv) and argv[0] in ("-v", "--verbose")
+    argv, level = _log_level(list(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     delegated = {**{name: module for name, (module, _) in _DELEGATED.items()}, **_HIDDEN}
-    if verbose and len(argv) > 1 and argv[1] in delegated:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
-        argv = argv[1:]
     if argv and argv[0] in delegated:
         return int(importlib.import_module(delegated[argv[0]]).main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
     if getattr(args, "handler", None) is None:
         parser.print_help()
         return EXIT_USAGE

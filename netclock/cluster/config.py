@@ -270,6 +270,32 @@ def parse_cluster(
     )
 
 
+STREAM_IGNORED_FAULTS = ("loss", "duplicate", "reorder")
+"""Fault-plan keys that act on datagrams: a TCP stream (the ``tls`` link) cannot honour them."""
+
+
+def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:
+    """One warning sentence per fault key of ``plan`` that ``link`` ignores (empty if none).
+
+    The ``tls`` link is a TCP stream: it honours delays and partitions, not loss,
+    duplication or reordering, which a run would otherwise ignore without a word.
+    """
+    if plan is None or link != "tls":
+        return []
+    found = [f"faults.{key}" for key in STREAM_IGNORED_FAULTS if getattr(plan, key)]
+    for (sender, receiver), override in sorted(plan.links.items()):
+        found += [
+            f"faults.links.{sender}->{receiver}.{key}"
+            for key in STREAM_IGNORED_FAULTS
+            if getattr(override, key)
+        ]
+    return [
+        f"{key} is ignored on the tls link (a TCP stream is never lossy, duplicated or "
+        "reordered; only delay and partitions apply there)"
+        for key in found
+    ]
+
+
 def load_program(spec: str, base_dir: Path) -> Program:
     """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:func"``."""
     module_name, sep, func_name = spec.partition(":")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from netclock.cluster.config import Action, Cluster, parse_action
+from netclock.cluster.config import Action, Cluster, parse_action, unhonoured_faults
 from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
@@ -482,6 +482,8 @@ class Launcher:
                 self.record.close()
 
     async def _run(self) -> RunResult:
+        for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
+            self.say(f"warning: {warning}")
         for spec in self.cluster.nodes:
             self.children[spec.id] = await self._spawn(spec.id)
         await self._introduce(list(self.children.values()))

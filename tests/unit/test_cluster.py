@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from netclock.cluster.config import load_cluster, load_program, parse_cluster
+from netclock.cluster.config import load_cluster, load_program, parse_cluster, unhonoured_faults
 from netclock.errors import ConfigError
+from netclock.faults.plan import FaultPlan
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -145,3 +146,15 @@ def test_parse_cluster_takes_an_already_read_table(tmp_path: Path) -> None:
     )
     assert cluster.name == "t"
     assert cluster.link == "reliable"
+
+
+def test_faults_a_stream_cannot_honour_are_named_for_the_tls_link() -> None:
+    plan = FaultPlan.from_dict(
+        {"loss": 0.2, "delay": "2ms", "links": {"a->b": {"duplicate": 0.1}, "b->a": {"loss": 0}}}
+    )
+    warnings = unhonoured_faults(plan, "tls")
+    assert [w.split(" ")[0] for w in warnings] == ["faults.loss", "faults.links.a->b.duplicate"]
+    assert "ignored on the tls link" in warnings[0]
+    assert unhonoured_faults(plan, "reliable") == []
+    assert unhonoured_faults(FaultPlan.from_dict({"delay": "2ms"}), "tls") == []
+    assert unhonoured_faults(None, "tls") == []

@@ -375,8 +375,11 @@ class Node:
         Once the node is closed and the inbox empty it raises ``StopAsyncIteration``.
         A timeout or a cancellation takes nothing out of the inbox.
         """
-        async with asyncio.timeout(timeout):
-            return await self.__anext__()
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.__anext__()
+        except TimeoutError:
+            raise TimeoutError(f"node {self.id!r} received nothing within {timeout} s") from None
 
     def _wake_one(self) -> None:
         """Wake the longest-waiting consumer still waiting (one message, one consumer)."""

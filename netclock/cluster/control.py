@@ -25,6 +25,8 @@ import contextlib
 import json
 import os
 import sys
+import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "CommandReader",
     "ControlWriter",
     "command_line",
+    "error_line",
     "first_line",
     "parse_message",
 ]
@@ -122,10 +125,29 @@ def parse_message(line: str) -> tuple[str, dict[str, Any]] | None:
     return kind, fields if isinstance(fields, dict) else {}
 
 
+_ASYNCIO_DIR = str(Path(asyncio.__file__).parent)
+
+
 def first_line(text: str) -> str:
     """What a FAILED message carries of an error: its first non-empty line."""
     lines = text.strip().splitlines()
     return lines[0] if lines else "(no message)"
+
+
+def error_line(exc: BaseException) -> str:
+    """What a FAILED message says of a program's exception: ``Type: first line``, or for an
+    exception without a message, ``Type (no message) at FILE:LINE in FUNCTION``, the
+    innermost frame outside asyncio (where the program was when it happened)."""
+    text = first_line(str(exc))
+    if str(exc).strip():
+        return f"{type(exc).__name__}: {text}"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(_ASYNCIO_DIR)
+    ]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}"
+    return f"{type(exc).__name__} (no message){where if frames else ''}"
 
 
 def command_line(**fields: Any) -> bytes:

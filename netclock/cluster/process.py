@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from netclock.cluster.config import Cluster, Program, load_program
-from netclock.cluster.control import CommandReader, ControlWriter, first_line
+from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
 from netclock.node import Node
@@ -223,10 +223,10 @@ async def _run_node(
             if control:
                 out.send("STATS", **node.stats())
             if task in done:
-                if task.exception() is not None:
-                    exc = task.exception()
+                exc = task.exception()
+                if exc is not None:
                     traceback.print_exception(exc, file=sys.stderr)
-                    out.send("FAILED", error=first_line(f"{type(exc).__name__}: {exc}"))
+                    out.send("FAILED", error=error_line(exc))
                     exit_code = 1
                 else:
                     out.send("DONE", result=task.result())

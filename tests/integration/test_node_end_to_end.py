@@ -55,7 +55,7 @@ async def test_several_consumers_share_a_reliable_inbox_and_a_timeout_strands_no
                 await b.close()  # ends the other consumers
 
     consumers = [asyncio.create_task(consume(mine)) for mine in taken]
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match=r"received nothing within 0\.05 s"):
         await b.receive(timeout=0.05)  # meanwhile the three consumers wait
     for i in range(count):
         await a.send("b", i)

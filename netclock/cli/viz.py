@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netclock.cli.exits import EXIT_USAGE
+from netclock.cli.words import count
 from netclock.errors import NetclockError
 from netclock.tools.viz import build_model, render_html
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     s = model["summary"]
     sys.stdout.write(
-        f"wrote {out}: {s['processes']} processes, {s['events']} events, "
-        f"{s['messages']} messages, {s['lost']} lost\n"
+        f"wrote {out}: {count(s['processes'], 'process')}, {count(s['events'], 'event')}, "
+        f"{count(s['messages'], 'message')}, {s['lost']} lost\n"
     )
     return 0

@@ -18,6 +18,18 @@ def demos_dir() -> Path:
     raise NetclockError("the demos folder is missing from this installation")
 
 
+def demo_summary(cluster_file: Path) -> str:
+    """The first sentence of the comment that opens a demo's cluster file ("" if none)."""
+    words: list[str] = []
+    for line in cluster_file.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        words += line.lstrip("#").split()
+    text = " ".join(words)
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``netclock demo``."""
     demo = sub.add_parser("demo", help="run a demo cluster: netclock demo pingpong")
@@ -30,8 +42,10 @@ def main(args: argparse.Namespace) -> int:
     """List the demos, or run the one named."""
     folder = demos_dir()
     if args.name is None or args.name == "list":
-        for path in sorted(folder.glob("*.toml")):
-            print(path.stem)
+        paths = sorted(folder.glob("*.toml"))
+        width = max((len(p.stem) for p in paths), default=0)
+        for path in paths:
+            print(f"{path.stem:<{width}}  {demo_summary(path)}".rstrip())
         return 0
     cluster_file = folder / f"{args.name}.toml"
     if not cluster_file.is_file():

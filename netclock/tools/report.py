@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -61,6 +63,16 @@ def merge_run_logs(run_dir: Path) -> str:
     return f"  ShiViz log:  {merged}"
 
 
+VERDICT = "verdict.json"
+"""The run folder's verdict: ``{"ok": bool, "violated": [...], "failed": [...]}``."""
+
+
+def write_verdict(run_dir: Path, ok: bool, violated: Sequence[str], failed: Sequence[str]) -> None:
+    """Keep the checker's verdict in the run folder (``netclock runs`` lists it)."""
+    record = {"ok": ok, "violated": list(violated), "failed": list(failed)}
+    (run_dir / VERDICT).write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
 def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     """Write merged.log and viewer.html into the run folder, print the verdict.
 
@@ -80,6 +92,7 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     out.write(format_report(report) + "\n")
     if not report.ok:
         code = 1
+    write_verdict(run_dir, report.ok, report.violated, sorted(result.failed))
     viewer = run_dir / "viewer.html"
     viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
     out.write(f"\nrun folder: {run_dir}\n")

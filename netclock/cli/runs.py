@@ -1,0 +1,75 @@
+"""``netclock runs [FOLDER]``: past runs with their time, cluster, link and verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from netclock.cli.words import count
+from netclock.errors import ConfigError
+from netclock.observe.eventlog import RUN_INFO, read_run_info
+from netclock.tools.report import VERDICT
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``netclock runs``."""
+    runs = sub.add_parser("runs", help="list past runs with their verdicts")
+    runs.add_argument("folder", nargs="?", default="runs", help="where runs are (default: runs)")
+    runs.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print one line per run folder under ``args.folder``, oldest first."""
+    root = Path(args.folder)
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder of runs; netclock run writes them to ./runs")
+    rows = list_runs(root)
+    if not rows:
+        print(f"no runs in {root}")
+        return 0
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]))
+    return 0
+
+
+def list_runs(root: Path) -> list[tuple[str, ...]]:
+    """(started, folder, cluster, link, nodes, verdict) for every run folder below ``root``
+    (a run that compares links holds one per link), oldest first."""
+    found: list[tuple[float, tuple[str, ...]]] = []
+    for info_file in sorted(root.glob(f"*/{RUN_INFO}")) + sorted(root.glob(f"*/*/{RUN_INFO}")):
+        folder = info_file.parent
+        try:
+            info = read_run_info(folder)
+        except ConfigError:
+            info = None
+        if info is None:
+            continue
+        started = info.started if info.started is not None else folder.stat().st_mtime
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        row = (
+            when,
+            str(folder),
+            info.name or "?",
+            info.link or "?",
+            count(len(info.nodes), "node"),
+            verdict_text(folder),
+        )
+        found.append((started, row))
+    return [row for _, row in sorted(found)]
+
+
+def verdict_text(folder: Path) -> str:
+    """What ``verdict.json`` says, in a few words; a run without one did not finish."""
+    try:
+        record = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no verdict (interrupted, still running or from an older netclock)"
+    parts = []
+    if record.get("violated"):
+        parts.append("VIOLATED: " + ", ".join(map(str, record["violated"])))
+    if record.get("failed"):
+        parts.append("failed: " + ", ".join(map(str, record["failed"])))
+    return "; ".join(parts) if parts else "OK"

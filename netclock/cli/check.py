@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from netclock.cli.exits import EXIT_USAGE
 from netclock.errors import ConfigError
-from netclock.tools.check import check_run, format_report, load_run
+from netclock.tools.check import check_run, format_report, load_run, run_folders
 
 
 class _UsageProblem(Exception):
@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netclock check",
         description="Check a run's event logs against the textbook properties of its links.",
     )
-    parser.add_argument("run_folder", help="a run folder, or one <node>.events.jsonl file")
+    parser.add_argument(
+        "run_folder",
+        help="a run folder, a folder of runs (one per link compared), or one events file",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -53,12 +56,22 @@ def main(argv: Sequence[str]) -> int:
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     try:
-        report = check_run(load_run(args.run_folder))
+        runs = run_folders(args.run_folder)
+        reports = [(folder, check_run(load_run(folder))) for folder in runs]
     except ConfigError as exc:
         sys.stderr.write(f"netclock check: {exc}\n")
         return EXIT_USAGE
+    several = len(reports) > 1
     if args.json:
-        sys.stdout.write(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+        value: object = (
+            {str(folder): report.as_dict() for folder, report in reports}
+            if several
+            else reports[0][1].as_dict()
+        )
+        sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
     else:
-        sys.stdout.write(format_report(report, ascii_only=_ascii_only()) + "\n")
-    return 0 if report.ok else 1
+        for folder, report in reports:
+            if several:
+                sys.stdout.write(f"=== {folder} ===\n")
+            sys.stdout.write(format_report(report, ascii_only=_ascii_only()) + "\n")
+    return 0 if all(report.ok for _, report in reports) else 1

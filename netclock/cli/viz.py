@@ -10,6 +10,7 @@ from pathlib import Path
 from netclock.cli.exits import EXIT_USAGE
 from netclock.cli.words import count
 from netclock.errors import NetclockError
+from netclock.tools.check import run_folders
 from netclock.tools.viz import build_model, render_html
 
 
@@ -19,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netclock viz",
         description="Draw a run as a self-contained HTML space-time diagram.",
     )
-    parser.add_argument("path", help="a run folder (*.events.jsonl) or a GoVector/ShiViz log")
+    parser.add_argument(
+        "path", help="a run folder (*.events.jsonl), a folder of runs, or a GoVector/ShiViz log"
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -35,9 +38,24 @@ def main(argv: Sequence[str]) -> int:
         args = build_parser().parse_args(list(argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
-    source = Path(args.path)
-    if args.output:
-        out = Path(args.output)
+    sources = run_folders(args.path) if Path(args.path).is_dir() else [Path(args.path)]
+    if args.output and len(sources) > 1:
+        sys.stderr.write(
+            f"netclock viz: {args.path} holds {len(sources)} runs; leave out -o to write "
+            "a viewer.html in each, or name one run folder\n"
+        )
+        return EXIT_USAGE
+    for source in sources:
+        code = _draw(source, Path(args.output) if args.output else None)
+        if code:
+            return code
+    return 0
+
+
+def _draw(source: Path, output: Path | None) -> int:
+    """Write one run's viewer page; 0, or 2 after one sentence on stderr."""
+    if output is not None:
+        out = output
     elif source.is_dir():
         out = source / "viewer.html"
     else:

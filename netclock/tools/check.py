@@ -229,6 +229,18 @@ def load_run(source: str | Path) -> Run:
     )
 
 
+def run_folders(source: str | Path) -> list[Path]:
+    """The runs ``source`` holds: itself (a run folder or an events file), or, for a folder
+    without event logs whose sub-folders have them (a run that compares links), each of
+    those sub-folders, sorted by name."""
+    path = Path(source)
+    if path.is_dir() and not event_files(path):
+        runs = sorted(sub for sub in path.iterdir() if sub.is_dir() and event_files(sub))
+        if runs:
+            return runs
+    return [path]
+
+
 # -- the report ----------------------------------------------------------------------------------
 class Status(enum.Enum):
     """A property's outcome: the first two for promised properties, the rest information."""

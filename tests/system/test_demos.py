@@ -143,6 +143,18 @@ def test_lossy_shows_fairloss_losing_what_reliable_delivers_exactly_once(tmp_pat
         assert_run_folder(out / link, ["a", "b"])
         assert_checks_ok(out / link)
         assert run_seed(out / link) == seed, "both links must run with the same fault seed"
+    both = netclock("check", str(out), cwd=tmp_path)  # the folder holding both runs
+    assert both.returncode == 0, explain(both, seed)
+    assert [line for line in both.stdout.splitlines() if line.startswith("===")] == [
+        f"=== {out / 'fairloss'} ===",
+        f"=== {out / 'reliable'} ===",
+    ], both.stdout
+    for link in ("fairloss", "reliable"):
+        (out / link / "viewer.html").unlink()
+    drawn = netclock("viz", str(out), cwd=tmp_path)
+    assert drawn.returncode == 0, explain(drawn, seed)
+    for link in ("fairloss", "reliable"):
+        assert (out / link / "viewer.html").is_file(), drawn.stdout
 
     _, fair = check_json(out / "fairloss")
     totals = fair["links"]["fairloss"]

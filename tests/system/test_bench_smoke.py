@@ -272,3 +272,14 @@ def test_every_profiling_script_still_imports_and_parses_its_arguments(script: P
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_quick_run_judges_no_target(quick_report: dict[str, Any]) -> None:
+    targeted = [sc for sc in quick_report["scenarios"] if sc["target"] is not None]
+    assert targeted, "the default scenarios set targets"
+    assert all(sc["target_met"] is None for sc in targeted)
+    table = format_table(quick_report)
+    assert "not judged (a --quick smoke run)" in table
+    assert "MISSED" not in table
+    assert " met" not in table

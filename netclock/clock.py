@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, cast
 
 from netclock.errors import ClockError
@@ -116,8 +116,9 @@ class VectorClock:
     """An immutable vector clock keyed by process id; missing entries count as 0.
 
     A read-only mapping (registered as a :class:`~collections.abc.Mapping`): ``dict(clock)``,
-    ``clock["a"]``, ``"a" in clock``, ``len``, iteration, ``keys``/``values``/``items``
-    (sorted by process id; a missing id reads as 0 rather than raising ``KeyError``).
+    ``clock["a"]``, ``"a" in clock``, ``len``, iteration, ``keys()`` and ``values()`` (views,
+    as a dict's), ``items()`` (a list sorted by process id, GoVector's order); a missing id
+    reads as 0 rather than raising ``KeyError``.
 
     Operations return new clocks. ``tick`` and ``merge`` follow GoVector: a send or local
     event ticks the own entry; a receive ticks and then takes the entry-wise maximum.
@@ -159,13 +160,13 @@ class VectorClock:
     def __contains__(self, pid: object) -> bool:
         return pid in self._entries
 
-    def keys(self) -> list[str]:
-        """The process ids with a non-zero entry, sorted (so ``dict(clock)`` works)."""
-        return sorted(self._entries)
+    def keys(self) -> KeysView[str]:
+        """The process ids with a non-zero entry (a read-only, set-like view)."""
+        return self._entries.keys()
 
-    def values(self) -> list[int]:
-        """The non-zero counters, in the order of :meth:`keys`."""
-        return [value for _, value in sorted(self._entries.items())]
+    def values(self) -> ValuesView[int]:
+        """The non-zero counters (a read-only view, in the order of :meth:`keys`)."""
+        return self._entries.values()
 
     def items(self) -> list[tuple[str, int]]:
         """The non-zero entries, sorted by process id."""

@@ -16,11 +16,22 @@ import logging
 from typing import Any
 
 from netclock.clock import VectorClock
+from netclock.errors import UsageError
 from netclock.links.base import Address, unknown_peer
 from netclock.links.udp import UdpEndpoint
-from netclock.wire.envelope import Data, Envelope, data_prefix, encode_data_prefixed
+from netclock.wire.envelope import (
+    DEFAULT_LIMITS,
+    Data,
+    Envelope,
+    data_prefix,
+    encode_data_prefixed,
+)
 
 log = logging.getLogger(__name__)
+
+
+_MAX_DATAGRAM = DEFAULT_LIMITS.max_bytes
+"""The largest datagram a receiver accepts (what UDP over IPv4 carries)."""
 
 
 class FairLossLink(UdpEndpoint):
@@ -83,7 +94,8 @@ class FairLossLink(UdpEndpoint):
     def stamp(self, peer: str, clock: VectorClock, payload: Any) -> tuple[int, bytes]:
         """Give the next message to ``peer`` its sequence number and encode it.
 
-        Raises UsageError for a peer never added or before :meth:`start`, LinkClosed after
+        Raises UsageError for a peer never added or before :meth:`start`, or for a message
+        that cannot fit one datagram (it could never be delivered), and LinkClosed after
         :meth:`close` (nothing is counted then), as the reliable links do.
         """
         if self._closed or self._transport is None:
@@ -94,6 +106,12 @@ class FairLossLink(UdpEndpoint):
             raise unknown_peer(peer) from None
         seq = self._next_seq.get(peer, 0) + 1
         data = encode_data_prefixed(prefix, seq, clock, payload)
+        if len(data) > _MAX_DATAGRAM:
+            raise UsageError(
+                f"message of {len(data)} bytes does not fit in one datagram "
+                f"(at most {_MAX_DATAGRAM}); the {self.kind} link sends one datagram per "
+                "message: send a smaller payload, or use the reliable or tls link"
+            )
         self._next_seq[peer] = seq
         self.counters["sent"] += 1
         return seq, data

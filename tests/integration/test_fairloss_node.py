@@ -142,3 +142,16 @@ async def test_every_datagram_link_refuses_an_unknown_peer_and_a_closed_link_ali
         node.add_peer("b", ("127.0.0.1", 9))
     with pytest.raises(LinkClosed):
         node.link.send("b", VectorClock({"a": 2}), "late")
+
+
+@pytest.mark.parametrize("link", ["fairloss", "stubborn"])
+async def test_a_message_that_cannot_fit_one_datagram_is_refused_at_send(make_nodes, link) -> None:
+    a, b = await make_nodes("a", "b", link=link)
+    before, clock = a.stats()["link"]["sent"], a.clock
+    with pytest.raises(UsageError, match="does not fit in one datagram"):
+        await a.send("b", b"x" * 70_000)
+    assert a.stats()["link"]["sent"] == before, "a refused message is not counted as sent"
+    assert a.clock == clock, "a refused send is no event"
+    msg_id = await a.send("b", b"x" * 60_000)
+    assert msg_id.seq == 1, "the refused message used no sequence number"
+    assert (await b.receive(timeout=2)).id == msg_id

@@ -348,7 +348,8 @@ def start_cluster(
     "program": main, "node": [{"id": "a"}, ...]}``; a node may be just its id; a program is
     ``"file.py:func"``, relative to ``base_dir`` (default: the current folder),
     ``"pkg.module:func"`` or a module-level async function). ``faults`` replaces the
-    file's fault plan, ``seed`` its seed, ``link`` and ``duration`` its values. The run
+    file's fault plan, ``seed`` the plan's seed (a run without faults has no seed),
+    ``link`` and ``duration`` the file's values. The run
     folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``).
     Configuration mistakes raise one ConfigError sentence.
     """
@@ -389,7 +390,7 @@ def _load(
 ) -> Cluster:
     """The cluster file with the overrides; the node processes get the same overrides."""
     if plan is None and seed is not None:
-        plan = load_cluster(path, overrides).faults or FaultPlan()
+        plan = load_cluster(path, overrides).faults
     if plan is not None:
         if seed is not None:
             plan = dataclasses.replace(plan, seed=seed)

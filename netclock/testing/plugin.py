@@ -1,7 +1,9 @@
 """netclock's pytest plugin: fixtures for testing distributed code over loopback.
 
-Installed with netclock (entry point ``pytest11``: ``netclock``); it adds fixtures only,
-and ``--netclock-seed N`` to replay a test's faults. Fixtures (docs/testing.md):
+Installed with netclock as a ``pytest11`` entry point named after this module (so listing
+it in ``pytest_plugins`` too is harmless; ``-p no:netclock.testing.plugin`` turns it off).
+It adds fixtures only, and ``--netclock-seed N`` to replay a test's faults. Fixtures
+(docs/testing.md):
 
 - ``netclock_seed``: this test's fault seed (``--netclock-seed``, else a fresh one);
   printed in the report of a failing test with the command that replays it.
@@ -22,7 +24,7 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from netclock.cluster.config import load_cluster
 from netclock.errors import ConfigError
 from netclock.faults.config import parse_seed
 from netclock.faults.plan import FaultPlan
@@ -137,25 +140,44 @@ if _async_fixture is not None:
 
     @_async_fixture
     async def netclock_cluster(
-        request: pytest.FixtureRequest, tmp_path: Path, netclock_seed: int
+        request: pytest.FixtureRequest, tmp_path: Path
     ) -> AsyncIterator[Callable[..., Awaitable[ClusterRun]]]:
         """``run = await netclock_cluster(source, **options)``: a started cluster run.
 
         Options are :func:`~netclock.testing.start_cluster`'s; ``seed`` defaults to
-        ``netclock_seed`` and ``run_dir`` to ``tmp_path / "run-N"``. Every run is stopped
-        when the test ends, whether it passed, failed or was cancelled.
+        ``netclock_seed`` when the run has faults, and ``run_dir`` to ``tmp_path /
+        "run-N"``. Every run is stopped when the test ends, whether it passed, failed or
+        was cancelled, and its run folder gets the checker's verdict (printed),
+        ``merged.log`` and ``viewer.html``.
         """
         record = _record(request.node)
         async with AsyncExitStack() as stack:
 
             async def start(source: ClusterSource, **options: Any) -> ClusterRun:
                 options.setdefault("run_dir", tmp_path / f"run-{len(record.runs) + 1}")
-                options.setdefault("seed", netclock_seed)
+                if "seed" not in options and _has_faults(source, options):
+                    options["seed"] = request.getfixturevalue("netclock_seed")
                 run = start_cluster(source, **options)
                 record.runs.append(run)
-                return await stack.enter_async_context(run)
+                await run.start()
+                stack.push_async_callback(_finish, run)
+                return run
 
             yield start
+
+    def _has_faults(source: ClusterSource, options: Mapping[str, Any]) -> bool:
+        if options.get("faults") is not None:
+            return True
+        if isinstance(source, Mapping):
+            return source.get("faults") is not None
+        return load_cluster(source).faults is not None
+
+    async def _finish(run: ClusterRun) -> None:
+        """Stop ``run`` and write its verdict and viewer; it is stopped even if that fails."""
+        try:
+            await run.stop()
+        finally:
+            await run.close()
 
     @_async_fixture
     async def netclock_nodes() -> AsyncIterator[Callable[..., Awaitable[list[Node]]]]:

@@ -137,6 +137,16 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
     raise ConfigError(f"cannot create a run folder under {root}")
 
 
+def run_certificates(run_dir: Path, nodes: list[str]) -> Path:
+    """A fresh cluster CA and node certificates in ``run_dir/certs``, for a ``tls`` run
+    whose cluster names no ``cert_dir``; returns that folder."""
+    from netclock.links.tls.certs import init_cluster
+
+    folder = (run_dir / "certs").resolve()
+    init_cluster(folder, nodes)
+    return folder
+
+
 def claim_run_dir(run_dir: Path) -> Path:
     """Create ``run_dir`` for a new run; ConfigError if it already holds files.
 

@@ -43,6 +43,7 @@ from netclock.cluster.launcher import (
     RunResult,
     claim_run_dir,
     new_run_dir,
+    run_certificates,
 )
 from netclock.errors import ConfigError, NetclockError
 from netclock.faults.plan import FaultPlan
@@ -350,8 +351,9 @@ def start_cluster(
     ``"pkg.module:func"`` or a module-level async function). ``faults`` replaces the
     file's fault plan, ``seed`` the plan's seed (a run without faults has no seed),
     ``link`` and ``duration`` the file's values. The run
-    folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``).
-    Configuration mistakes raise one ConfigError sentence.
+    folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``). A
+    ``tls`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as ``netclock
+    run`` does. Configuration mistakes raise one ConfigError sentence.
     """
     overrides: dict[str, Any] = {}
     if link is not None:
@@ -367,8 +369,12 @@ def start_cluster(
         path.write_text(cluster_toml(source, base), encoding="utf-8")
         cluster = _load(path, overrides, plan, seed)
     else:
-        cluster = _load(Path(source), overrides, plan, seed)
+        path = Path(source)
+        cluster = _load(path, overrides, plan, seed)
         folder = _claim(run_dir, cluster.name)
+    if cluster.link == "tls" and cluster.cert_dir is None:
+        overrides["cert_dir"] = str(run_certificates(folder, cluster.node_ids))
+        cluster = load_cluster(path, overrides)
     run_seed = None if cluster.faults is None else cluster.faults.seed
     return ClusterRun(cluster, folder, run_seed, out)
 

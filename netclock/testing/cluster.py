@@ -29,13 +29,14 @@ import json
 import math
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from netclock.cluster.config import RESTART_AFTER, Action, Cluster, load_cluster
+from netclock.cluster.config import RESTART_AFTER, Action, Cluster, load_cluster, parse_cluster
 from netclock.cluster.launcher import (
     RESULTS,
     Child,
@@ -362,12 +363,19 @@ def start_cluster(
         overrides["duration"] = duration
     plan = _plan(faults)
     if isinstance(source, Mapping):
-        name = str(source.get("name", "cluster"))
-        folder = _claim(run_dir, name)
-        path = folder / CLUSTER_FILE
+        # Everything goes into the run folder's cluster.toml: it is exactly what ran.
+        description = {**source, **overrides}
+        overrides = {}
+        given = plan if plan is not None else _plan(description.get("faults"))
+        if given is not None:
+            description["faults"] = given if seed is None else dataclasses.replace(given, seed=seed)
         base = Path.cwd() if base_dir is None else Path(base_dir)
-        path.write_text(cluster_toml(source, base), encoding="utf-8")
-        cluster = _load(path, overrides, plan, seed)
+        text = cluster_toml(description, base)
+        checked = parse_cluster(tomllib.loads(text), base_dir=base)  # before claiming a folder
+        folder = _claim(run_dir, checked.name)
+        path = folder / CLUSTER_FILE
+        path.write_text(text, encoding="utf-8")
+        cluster = load_cluster(path)
     else:
         path = Path(source)
         cluster = _load(path, overrides, plan, seed)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from netclock import ConfigError, FaultPlan, NetclockError, Node
+from netclock.cluster.config import load_cluster
 from netclock.testing import start_cluster
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
@@ -180,3 +181,30 @@ def test_a_used_run_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="already holds files of another run"):
         start_cluster({"program": idle, "node": ["a"]}, run_dir=used)
     assert os.listdir(used) == ["a.events.jsonl"]
+
+
+async def test_the_run_folders_cluster_file_is_what_ran(tmp_path: Path) -> None:
+    description = {"program": adder, "node": [{"id": "a", "args": {"to": "b"}}, "b"]}
+    plan = FaultPlan(seed=3, duplicate=0.5)
+    async with start_cluster(
+        description, run_dir=tmp_path / "run", faults=plan, seed=21, link="fairloss"
+    ) as run:
+        assert run.seed == 21
+    written = load_cluster(tmp_path / "run" / "cluster.toml")
+    assert written.link == "fairloss"
+    assert written.faults == FaultPlan(seed=21, duplicate=0.5)
+
+
+def test_a_bad_description_leaves_no_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="link must be one of"):
+        start_cluster({"program": idle, "node": ["a"], "link": "pigeon"}, run_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+async def test_a_tls_run_gets_its_own_certificates(tmp_path: Path) -> None:
+    description = {"program": adder, "node": [{"id": "a", "args": {"to": "b"}}, "b"]}
+    async with start_cluster(description, run_dir=tmp_path / "run", link="tls") as run:
+        result = await run.wait()
+    assert result.returned == {"a": 20, "b": 190}
+    assert (tmp_path / "run" / "certs" / "ca.pem").is_file()
+    assert result.report.link_promises["tls"]

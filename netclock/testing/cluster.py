@@ -197,8 +197,11 @@ class ClusterRun:
         return self.nodes[node_id]
 
     def _launcher_now(self) -> Launcher:
+        """The launcher of a running cluster; NetclockError before the start or after the end."""
         if self._launcher is None or not self._launcher.started.is_set():
             raise NetclockError("the cluster is not running; use it inside `async with`")
+        if self._task is not None and self._task.done():
+            raise NetclockError(f"the cluster run is over; its files are in {self.run_dir}")
         return self._launcher
 
     def _apply(self, do: str, *nodes: str) -> None:

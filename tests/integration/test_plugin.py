@@ -167,3 +167,35 @@ def test_a_bad_seed_is_one_clear_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--netclock-seed", "minus one")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--netclock-seed must be an integer between 0 and 2**64-1" in result.stderr.str()
+
+
+def test_a_test_that_times_out_stops_its_nodes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_hangs="""
+        import json
+        from pathlib import Path
+
+        import pytest
+
+        from netclock import Node
+
+
+        async def idle(node: Node) -> None:
+            await node.receive()
+
+
+        @pytest.mark.timeout(3)
+        @pytest.mark.asyncio
+        async def test_hangs(netclock_cluster):
+            run = await netclock_cluster({"program": idle, "node": ["a", "b"], "duration": 60})
+            pids = [h.pid for h in run.nodes.values()]
+            (Path(__file__).parent / "pids.json").write_text(json.dumps(pids))
+            await run.wait()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", *QUIET)
+    result.assert_outcomes(failed=1)
+    assert "Timeout" in result.stdout.str()
+    pids = json.loads((pytester.path / "pids.json").read_text(encoding="utf-8"))
+    assert len(pids) == 2
+    assert [pid for pid in pids if alive(pid)] == []

@@ -208,6 +208,8 @@ class ClusterRun:
         launcher = self._launcher_now()
         for node in nodes:
             self.cluster.node(node)
+        if len(set(nodes)) != len(nodes):
+            raise ConfigError(f"{do} names two different nodes, not {nodes[0]!r} twice")
         launcher.apply(Action(0.0, do, nodes), by="api")
 
     async def partition(self, a: str | NodeHandle, b: str | NodeHandle) -> None:

@@ -118,7 +118,13 @@ async def test_restart_returns_once_the_new_life_runs(tmp_path: Path) -> None:
         assert b.pid != first
         assert alive(b.pid)
         assert b.address == address
+        with pytest.raises(ConfigError, match="two different nodes"):
+            await b.partition("b")
+        with pytest.raises(ConfigError, match="no node 'z'"):
+            await run.partition("a", "z")
         result = await run.stop()
+    with pytest.raises(NetclockError, match="the cluster run is over"):
+        await b.kill()
     assert result.stop_reason == "interrupted"
     assert result.nodes["b"].restarted
     assert [f["do"] for f in faults_of(result.run_dir) if f.get("node") == "b"][:4] == [

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["netclock.testing.plugin"]  # also when plugin autoloading is off
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

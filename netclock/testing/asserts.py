@@ -46,8 +46,11 @@ def _where(report: Report, folder: Path) -> str:
 
 def _assert_properties(run: RunSource, what: str, names: tuple[str, ...]) -> Report:
     """Raise AssertionError naming every broken property of ``names`` and its examples."""
-    loaded, folder = _load(run)
-    report = check_run(loaded)
+    if isinstance(run, ClusterResult):
+        report, folder = run.report, run.run_dir
+    else:
+        loaded, folder = _load(run)
+        report = check_run(loaded)
     lines = []
     for name in names:
         result = report.result(name)

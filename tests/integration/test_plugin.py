@@ -169,6 +169,7 @@ def test_a_bad_seed_is_one_clear_usage_error(pytester: pytest.Pytester) -> None:
     assert "--netclock-seed must be an integer between 0 and 2**64-1" in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_a_test_that_times_out_stops_its_nodes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_hangs="""

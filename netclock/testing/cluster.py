@@ -347,6 +347,7 @@ def start_cluster(
     faults: FaultPlan | Mapping[str, Any] | None = None,
     link: str | None = None,
     duration: float | None = None,
+    cert_dir: str | Path | None = None,
     out: TextIO | None = None,
 ) -> ClusterRun:
     """A cluster run to use as ``async with``: one OS process per node, on loopback.
@@ -356,7 +357,7 @@ def start_cluster(
     ``"file.py:func"``, relative to ``base_dir`` (default: the current folder),
     ``"pkg.module:func"`` or a module-level async function). ``faults`` replaces the
     file's fault plan, ``seed`` the plan's seed (a run without faults has no seed),
-    ``link`` and ``duration`` the file's values. The run
+    ``link``, ``duration`` and ``cert_dir`` the file's values. The run
     folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``). A
     ``tls`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as ``netclock
     run`` does. Configuration mistakes raise one ConfigError sentence.
@@ -366,6 +367,8 @@ def start_cluster(
         overrides["link"] = link
     if duration is not None:
         overrides["duration"] = duration
+    if cert_dir is not None:
+        overrides["cert_dir"] = str(Path(cert_dir).resolve())
     plan = _plan(faults)
     if isinstance(source, Mapping):
         # Everything goes into the run folder's cluster.toml: it is exactly what ran.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from netclock import FaultPlan
-from netclock.testing import ClusterRun, assert_exactly_once, assert_fifo
+from netclock.testing import ClusterRun, TestCA, assert_exactly_once, assert_fifo
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(90)]
 
@@ -65,3 +65,22 @@ async def test_the_same_test_with_a_flaky_link_fails_exactly_once_and_says_where
     assert "no_duplication: " in message
     assert "extra deliver" in message
     assert ".events.jsonl:" in message  # the example names the file and line
+
+
+async def test_a_tls_cluster_with_the_session_ca(
+    netclock_cluster: Callable[..., Awaitable[ClusterRun]], netclock_ca: TestCA
+) -> None:
+    run = await netclock_cluster(
+        {
+            "program": f"{CRASH}:main",
+            "args": {"count": 20, "every": 0.005, "quiet": 3.0},
+            "node": ["a", "b"],
+        },
+        link="tls",
+        cert_dir=netclock_ca.issue("a", "b"),
+    )
+    result = await run.wait()
+    assert result.returned["a"]["b"]["got"] == 20
+    assert not (result.run_dir / "certs").exists()  # the session CA's, not a fresh one
+    report = assert_exactly_once(result)
+    assert "authenticity" in report.link_promises["tls"]

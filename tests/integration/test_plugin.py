@@ -37,7 +37,7 @@ async def receiver(node: Node) -> list[int]:
     got = []
     while True:
         try:
-            got.append((await node.receive(timeout=1.0)).payload)
+            got.append((await node.receive(timeout=2.0)).payload)
         except TimeoutError:
             return got
 

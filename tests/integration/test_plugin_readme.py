@@ -25,6 +25,7 @@ def test_the_readme_example_is_short_and_complete() -> None:
     assert "def test_" in example
 
 
+@pytest.mark.slow
 def test_the_readme_example_passes_as_written(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_readme=readme_example())
     result = pytester.runpytest(

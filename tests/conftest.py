@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from netclock import Node
+pytest_plugins = ["netclock.testing.plugin"]  # also when plugin autoloading is off
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-async def make_nodes() -> AsyncIterator[Callable[..., Any]]:
-    """Start connected nodes on 127.0.0.1 port 0: ``a, b = await make_nodes("a", "b")``."""
-    async with AsyncExitStack() as stack:
+def make_nodes(netclock_nodes: Callable[..., Any]) -> Callable[..., Any]:
+    """Start connected nodes on 127.0.0.1 port 0: ``a, b = await make_nodes("a", "b")``.
 
-        async def make(*ids: str, **options: Any) -> list[Node]:
-            nodes = [await stack.enter_async_context(Node(i, **options)) for i in ids]
-            for node in nodes:
-                for other in nodes:
-                    if other is not node:
-                        node.add_peer(other.id, other.address)
-            return nodes
-
-        yield make
+    The plugin's ``netclock_nodes`` (netclock.testing), under the name these tests use.
+    """
+    return netclock_nodes
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from netclock.faults.config import parse_duration, parse_probability, parse_seed
 from netclock.faults.delay import parse_delay
 from netclock.faults.plan import FaultPlan
 
-__all__ = ["add_fault_flags", "plan_from_flags"]
+__all__ = ["add_fault_flags", "argparse_type", "plan_from_flags"]
 
 _FLAGS: tuple[tuple[str, str, str, Callable[[str, str], Any], str], ...] = (
     (
@@ -61,7 +61,10 @@ _FLAGS: tuple[tuple[str, str, str, Callable[[str, str], Any], str], ...] = (
 """Flag, argparse dest, FaultPlan field, parser (text, flag) -> value, help."""
 
 
-def _argparse_type(parse: Callable[[str, str], Any], flag: str) -> Callable[[str], Any]:
+def argparse_type(parse: Callable[[str, str], Any], flag: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that reads a flag with ``parse(text, flag)``; its ConfigError
+    becomes argparse's usage error naming the flag."""
+
     def convert(text: str) -> Any:
         try:
             return parse(text, flag)
@@ -76,9 +79,14 @@ def add_fault_flags(parser: argparse.ArgumentParser) -> None:
     """Add the fault flags to ``parser`` in a "faults" group; read them with
     :func:`plan_from_flags`. Bad values are reported by argparse, naming the flag."""
     group = parser.add_argument_group("faults", "seeded network faults on datagram links")
-    for flag, dest, _, parse, text in _FLAGS:
+    for flag, dest, field, parse, text in _FLAGS:
         group.add_argument(
-            flag, dest=dest, type=_argparse_type(parse, flag), default=None, help=text
+            flag,
+            dest=dest,
+            type=argparse_type(parse, flag),
+            default=None,
+            metavar=field.upper(),
+            help=text,
         )
 
 

@@ -1,5 +1,10 @@
 """``netclock run CLUSTER.toml``: one OS process per node, then the checker's verdict.
 
+Options change a run without editing its file: ``--link``, ``--duration``, ``--out`` (a new
+or empty folder: a run folder is never mixed with another run's files) and the fault
+flags of :mod:`netclock.cli.fault_flags` (``--seed``, ``--loss``, ...), which change the
+file's ``[faults]`` table field by field.
+
 The exit code says how the run went (the README lists them); when several apply, the
 first of this order wins: interrupted (130) or terminated (143), a program failed (3), a
 promised property violated (1), the duration expired with programs unfinished (4).
@@ -20,9 +25,17 @@ from netclock.cli.exits import (
     EXIT_UNFINISHED,
     EXIT_VIOLATED,
 )
+from netclock.cli.fault_flags import add_fault_flags, argparse_type, plan_from_flags
 from netclock.cluster.config import Cluster, load_cluster
-from netclock.cluster.launcher import RunResult, new_run_dir, run_cluster
+from netclock.cluster.launcher import (
+    RunResult,
+    claim_run_dir,
+    new_run_dir,
+    run_certificates,
+    run_cluster,
+)
 from netclock.cluster.process import run_async
+from netclock.faults.config import parse_duration
 from netclock.links.base import LINK_KINDS
 from netclock.tools.report import compare_table, finish_run_report
 
@@ -54,8 +67,13 @@ def run_outcome(result: RunResult, verdict_ok: bool) -> tuple[int, str]:
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``demo`` share."""
     p.add_argument("--link", choices=list(LINK_KINDS))
-    p.add_argument("--duration", type=float, help="longest the run may take, seconds")
-    p.add_argument("--out", help="run folder (default: runs/NAME-TIME)")
+    p.add_argument(
+        "--duration",
+        type=argparse_type(parse_duration, "--duration"),
+        help="longest the run may take: seconds, or 1.5s, 500ms",
+    )
+    p.add_argument("--out", help="run folder, new or empty (default: runs/NAME-TIME)")
+    add_fault_flags(p)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +93,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if getattr(args, "link", None):
         out["link"] = args.link
-    if getattr(args, "duration", None):
+    if getattr(args, "duration", None) is not None:
         out["duration"] = args.duration
     return out
 
@@ -84,8 +102,11 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
     """Run ``cluster_file`` (once, or once per link it compares); 0 when every verdict is OK."""
     overrides = _overrides(args)
     cluster = load_cluster(cluster_file, overrides)
-    run_dir = Path(args.out) if args.out else new_run_dir(cluster.name)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = plan_from_flags(args, cluster.faults)
+    if plan is not cluster.faults:
+        overrides["faults"] = plan.to_dict()
+        cluster = load_cluster(cluster_file, overrides)
+    run_dir = claim_run_dir(Path(args.out)) if args.out else new_run_dir(cluster.name)
     links = {cluster.link, *cluster.compare_links} if "link" not in overrides else {cluster.link}
     if "tls" in links and cluster.cert_dir is None:
         overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
@@ -120,9 +141,6 @@ def _run_once(cluster: Cluster, run_dir: Path) -> tuple[int, Report]:
 
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
     """A fresh cluster CA and node certificates for one run that names no cert_dir."""
-    from netclock.links.tls.certs import init_cluster
-
-    folder = (run_dir / "certs").resolve()
-    init_cluster(folder, nodes)
+    folder = run_certificates(run_dir, nodes)
     print(f"created a cluster CA and certificates for {', '.join(nodes)} in {folder}")
     return folder

@@ -37,6 +37,8 @@ LINE_LIMIT = 1 << 20
 STOP_TIMEOUT = 10.0
 FAULT_RECORD = "faults.jsonl"
 """The run folder's record of every fault injected and every node process start and end."""
+RESULTS = "results.json"
+"""The run folder's record of what each node's program returned (JSON; ``str()`` of the rest)."""
 STOP_REASONS = ("done", "duration", "interrupted", "terminated")
 """Why a run stopped: its programs ended, its duration expired, Ctrl-C (or ``stop`` at the
 prompt), SIGTERM."""
@@ -90,6 +92,9 @@ class Child:
     signalled: bool = False
     """The launcher ended this process itself (kill, restart, or forcing a stop)."""
     paused: bool = False
+    returned: bool = False
+    result: Any = None
+    """What the program returned, as its DONE message carried it (JSON)."""
     stats: dict[str, Any] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     knows_peers: asyncio.Event = field(default_factory=asyncio.Event)
@@ -114,6 +119,8 @@ class RunResult:
     restarted: tuple[str, ...] = ()
     unfinished: tuple[str, ...] = ()
     stop_reason: str = "done"
+    results: dict[str, Any] = field(default_factory=dict)
+    """Each node whose (latest) program returned, and what it returned (JSON)."""
 
 
 def new_run_dir(name: str, root: Path | None = None) -> Path:
@@ -128,6 +135,33 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
             continue
         return run_dir
     raise ConfigError(f"cannot create a run folder under {root}")
+
+
+def run_certificates(run_dir: Path, nodes: list[str]) -> Path:
+    """A fresh cluster CA and node certificates in ``run_dir/certs``, for a ``tls`` run
+    whose cluster names no ``cert_dir``; returns that folder."""
+    from netclock.links.tls.certs import init_cluster
+
+    folder = (run_dir / "certs").resolve()
+    init_cluster(folder, nodes)
+    return folder
+
+
+def claim_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir`` for a new run; ConfigError if it already holds files.
+
+    A run folder belongs to one run: the checker reads every log in it, so a new run's
+    files are never mixed with an old one's.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run folder {run_dir} is a file; name a new folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"run folder {run_dir} already holds files of another run; "
+            "name a new folder or remove that one"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 class Launcher:
@@ -169,11 +203,13 @@ class Launcher:
         self.out.flush()
 
     # -- live faults ------------------------------------------------------------------------
-    def apply(self, action: Action, by: str = "api") -> None:
+    def apply(self, action: Action, by: str = "api") -> asyncio.Future[None] | None:
         """Apply a fault now: signal a node's process, restart it, or partition/heal a pair.
 
-        ``by`` ("action", "prompt" or "api") goes into the fault record.
+        ``by`` ("action", "prompt" or "api") goes into the fault record. A restart returns
+        the future of the new start (done once the node's new life runs, or gave up).
         """
+        restarting: asyncio.Future[None] | None = None
         if action.do in ("partition", "heal"):
             a, b = (self.children[n] for n in action.nodes)
             self._command(a, cmd=action.do, peer=b.id)
@@ -183,7 +219,7 @@ class Launcher:
             child = self.children[action.nodes[0]]
             if child.process.returncode is not None or child.id in self._restarting:
                 self.say(f"* {action.do} {child.id}: not running, nothing done")
-                return
+                return None
             sig = {"pause": signal.SIGSTOP, "resume": signal.SIGCONT}.get(action.do, signal.SIGKILL)
             if sig == signal.SIGKILL:
                 child.killed = child.signalled = True
@@ -195,9 +231,11 @@ class Launcher:
             child.paused = action.do == "pause"
             if action.do == "restart":
                 self._restarting.add(child.id)
-                self._tasks.append(asyncio.ensure_future(self._restart(child, action.after)))
+                restarting = asyncio.ensure_future(self._restart(child, action.after))
+                self._tasks.append(restarting)
         after = f" (back in {action.after:g} s)" if action.do == "restart" else ""
         self.say(f"* {action.do} {' '.join(action.nodes)}{after}")
+        return restarting
 
     async def _restart(self, old: Child, after: float) -> None:
         """Start ``old``'s node again ``after`` s after its kill, on the same address and logs."""
@@ -243,6 +281,10 @@ class Launcher:
                 self.say(f"? {exc} ({PROMPT_HELP})")
 
     # -- stopping on a signal -------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop every node cleanly now (as Ctrl-C does); a later call forces it."""
+        self._interrupt("interrupted")
+
     def _interrupt(self, reason: str) -> None:
         """Ctrl-C, SIGTERM or ``stop``: stop every node cleanly; a second one forces it."""
         if self.stop_reason in ("interrupted", "terminated"):
@@ -399,7 +441,8 @@ class Launcher:
         elif kind == "STATS":
             child.stats = fields
         elif kind == "DONE":
-            child.done = True
+            child.done = child.returned = True
+            child.result = fields.get("result")
             self._changed.set()
         elif kind == "FAILED":
             child.done = True
@@ -538,6 +581,9 @@ class Launcher:
         return self._result(unfinished)
 
     def _result(self, unfinished: tuple[str, ...] = ()) -> RunResult:
+        results = {c.id: c.result for c in self.children.values() if c.returned}
+        with _open(self.run_dir / RESULTS, "w") as file:
+            json.dump(results, file, indent=1, default=str)
         return RunResult(
             self.run_dir,
             {c.id: c.failed for c in self.children.values() if c.failed},
@@ -547,6 +593,7 @@ class Launcher:
             tuple(sorted(self._restarted)),
             unfinished,
             self.stop_reason or "done",
+            results,
         )
 
     async def _stop(self, timeout: float = STOP_TIMEOUT) -> None:

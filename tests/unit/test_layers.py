@@ -23,7 +23,7 @@ LAYERS = {
     "node": 5,
     "cluster": 6,
     "tools": 7,
-    "testing": 7,
+    "testing": 8,
     "cli": 8,
 }
 """Each part of the package and its height: a part imports only parts below it (or itself)."""

@@ -158,8 +158,9 @@ async def meet(
     """Publish ``address``, learn every other node's; returns them by node id.
 
     ``address`` is where this node is bound (a wildcard is published as
-    :func:`advertised_host`); ``fields`` go into the address record (host name,
-    incarnation). Call :func:`ready` once the peers are added to the node.
+    :func:`advertised_host`); the address record also names the host, the pid and the
+    SLURM job (None outside SLURM), with ``fields`` (the incarnation). Call :func:`ready`
+    once the peers are added to the node.
     """
     host, port = address
     publish(
@@ -170,6 +171,7 @@ async def meet(
         port=port,
         hostname=socket.gethostname(),
         pid=os.getpid(),
+        slurm_job=os.environ.get("SLURM_JOB_ID"),
         **fields,
     )
     records = await wait_stage(folder, "address", node_ids, timeout)

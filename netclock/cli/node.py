@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else None
     address = parse_address(args.address) if args.address else None
     node_id = args.id if args.id is not None else node_by_index(cluster, args.index)
-    if args.rendezvous_timeout <= 0:
+    if not args.rendezvous_timeout > 0:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
     return int(
         main_node(

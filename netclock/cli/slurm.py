@@ -20,7 +20,13 @@ from netclock.cli.run import _run_certificates
 from netclock.cluster.config import Cluster, load_cluster
 from netclock.cluster.launcher import RunResult, new_run_dir
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, read_stage
-from netclock.cluster.slurm import RENDEZVOUS_DIR, SCRIPT_NAME, SlurmJob, sbatch_script
+from netclock.cluster.slurm import (
+    RENDEZVOUS_DIR,
+    SCRIPT_NAME,
+    SlurmJob,
+    check_runnable,
+    sbatch_script,
+)
 from netclock.errors import ConfigError
 from netclock.links.base import LINK_KINDS
 from netclock.observe.eventlog import EVENT_SUFFIX, RunInfo, write_run_info
@@ -67,10 +73,11 @@ def main(args: argparse.Namespace) -> int:
     cluster = load_cluster(cluster_file, overrides)
     if args.finish:
         return finish(cluster, Path(args.finish))
-    if args.rendezvous_timeout <= 0:
+    if not args.rendezvous_timeout > 0:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
     if args.wait and not args.submit:
         raise ConfigError("--wait waits for a submitted job; add --submit")
+    check_runnable(cluster, cluster_file)
     run_dir = (Path(args.out) if args.out else new_run_dir(cluster.name)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     if cluster.link == "tls" and cluster.cert_dir is None:

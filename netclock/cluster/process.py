@@ -29,9 +29,10 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
@@ -42,6 +43,7 @@ from netclock.node import Node
 from netclock.observe.eventlog import EVENT_SUFFIX, read_events
 
 STATS_PERIOD = 0.5
+T = TypeVar("T")
 
 
 def last_clock(event_log: Path, govector_log: Path | None, node_id: str) -> int:
@@ -207,8 +209,16 @@ async def _run_node(
         assert command is not None
         peers = command.get("peers", {})
     elif meeting is not None:
-        peers = await meet(
-            meeting, node_id, node.address, cluster.node_ids, timeout, incarnation=node.incarnation
+        peers = await _closing_on_error(
+            node,
+            meet(
+                meeting,
+                node_id,
+                node.address,
+                cluster.node_ids,
+                timeout,
+                incarnation=node.incarnation,
+            ),
         )
     else:
         peers = {n.id: n.address for n in cluster.nodes}
@@ -222,7 +232,7 @@ async def _run_node(
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))
     if meeting is not None:
-        await ready(meeting, node_id, cluster.node_ids, timeout)
+        await _closing_on_error(node, ready(meeting, node_id, cluster.node_ids, timeout))
     if control:
         out.send("PEERS")
         if not _wants(await commands.get(), "go"):
@@ -271,6 +281,15 @@ async def _run_node(
         await node.close()
     out.send("STOPPED", **node.stats())
     return exit_code
+
+
+async def _closing_on_error(node: Node, step: Coroutine[Any, Any, T]) -> T:
+    """Await ``step``; if it raises (a rendezvous timed out), close ``node`` first."""
+    try:
+        return await step
+    except BaseException:
+        await node.close()
+        raise
 
 
 def _apply(node: Node, command: dict[str, Any]) -> None:

@@ -66,13 +66,18 @@ def time_limit(cluster: Cluster, job: SlurmJob) -> str:
     return str(math.ceil(seconds / 60))
 
 
-def sbatch_script(cluster: Cluster, cluster_file: Path, job: SlurmJob) -> str:
-    """The sbatch script that runs ``cluster`` (read from ``cluster_file``) as one job."""
+def check_runnable(cluster: Cluster, cluster_file: Path) -> None:
+    """ConfigError when ``cluster`` needs the launcher (it schedules process faults)."""
     if cluster.actions:
         raise ConfigError(
             f"{cluster_file} schedules process faults ([[action]]), which need the launcher's "
             "signals; remove them to run under SLURM, or run the file with `netclock run`"
         )
+
+
+def sbatch_script(cluster: Cluster, cluster_file: Path, job: SlurmJob) -> str:
+    """The sbatch script that runs ``cluster`` (read from ``cluster_file``) as one job."""
+    check_runnable(cluster, cluster_file)
     q = shlex.quote
     run = job.run_dir
     n = len(cluster.nodes)

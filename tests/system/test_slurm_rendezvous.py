@@ -102,3 +102,18 @@ def test_index_out_of_range_is_one_sentence(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "--index '3' must be a number from 0 to 2" in proc.stderr, explain(proc)
     assert "Traceback" not in proc.stderr
+
+
+def test_the_launcher_runs_nodes_bound_to_the_wildcard(tmp_path: Path) -> None:
+    cluster = _cluster(tmp_path)
+    text = cluster.read_text(encoding="utf-8").replace(
+        "[[node]]\n", '[[node]]\naddress = "0.0.0.0:0"\n'
+    )
+    cluster.write_text(text, encoding="utf-8")
+    run = tmp_path / "run"
+    proc = netclock("run", str(cluster), "--out", str(run))
+    assert proc.returncode == 0, explain(proc, 5)
+    assert_run_folder(run, NODES)
+    started = next(line for line in proc.stdout.splitlines() if line.startswith("started "))
+    assert "@0.0.0.0:" not in started, started
+    assert started.count("@") == len(NODES), started

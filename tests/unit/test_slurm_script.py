@@ -164,3 +164,10 @@ def test_cli_wait_without_submit_is_one_clear_sentence(tmp_path: Path) -> None:
     args = _cli(str(DEMOS / "ring.toml"), "--out", str(tmp_path), "--wait")
     with pytest.raises(ConfigError, match="add --submit"):
         args.handler(args)
+
+
+def test_cli_refuses_process_faults_before_making_a_run_folder(tmp_path: Path) -> None:
+    args = _cli(str(DEMOS / "crash.toml"), "--out", str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match=r"\[\[action\]\]"):
+        args.handler(args)
+    assert not (tmp_path / "run").exists()

@@ -34,7 +34,7 @@ DAY = dt.timedelta(days=1)
 def cluster_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder made by init_cluster for nodes a and b, shared read-only by this module."""
     directory = tmp_path_factory.mktemp("cluster") / "certs"
-    certs.init_cluster(directory, ["a", "b"], cluster="lab", days=30)
+    certs.init_cluster(directory, ["a", "b"], cluster="lab", days=30, now=NOW)
     return directory
 
 

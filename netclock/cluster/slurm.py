@@ -6,9 +6,11 @@ runs ``netclock node --index slurm``, which names the node by SLURM's task index
 the hosts, so addresses in the file cannot be known in advance) and meets the others in
 the run folder's ``rendezvous/`` (:mod:`netclock.cluster.rendezvous`; the run folder must
 be on a filesystem every host shares). Faults and the link come from the cluster file, as
-in a local run. A last step on the batch host merges the logs, runs the checker and writes
-the viewer (``netclock slurm CLUSTER --finish RUN``), so the run folder looks like a local
-run's. The job exits 0 when every task did and every promised property holds.
+in a local run; a fault plan's schedule counts from the job step's start on every host, as
+from the launcher's start in a local run. A last step on the batch host merges the logs,
+runs the checker and writes the viewer (``netclock slurm CLUSTER --finish RUN``), so the
+run folder looks like a local run's. The job exits 0 when every task did and every
+promised property holds.
 
 Process faults scheduled by a launcher (``[[action]]``: kill, pause, restart) need the
 launcher's signals and are refused here.
@@ -97,6 +99,7 @@ def sbatch_script(cluster: Cluster, cluster_file: Path, job: SlurmJob) -> str:
         "--index slurm",
         '--rendezvous "$RUN/' + RENDEZVOUS_DIR + '"',
         '--run-dir "$RUN"',
+        '--epoch "$EPOCH"',
         f"--address {q(_bind(job.bind))}",
         f"--rendezvous-timeout {job.rendezvous_timeout:g}",
     ]
@@ -116,6 +119,8 @@ def sbatch_script(cluster: Cluster, cluster_file: Path, job: SlurmJob) -> str:
         f"RUN={q(str(run))}",
         f"NETCLOCK=({job.netclock})",
         'mkdir -p "$RUN/' + RENDEZVOUS_DIR + '"',
+        "# Fault-plan schedules count from here on every host (their clocks kept by NTP).",
+        "EPOCH=$(date +%s.%N)",
         f"# Task i runs node i of the cluster file: {nodes}.",
         f'srun --ntasks={n} --kill-on-bad-exit=0 --output="$RUN/task-%t.stdout" '
         f'--error="$RUN/task-%t.stderr" "${{NETCLOCK[@]}}" {" ".join(node_cmd)}',

@@ -56,6 +56,11 @@ def test_ring_tasks_run_the_node_of_their_index_meeting_in_the_run_folder(tmp_pa
     assert node[node.index("--rendezvous") + 1] == "$RUN/rendezvous"
     assert node[node.index("--run-dir") + 1] == "$RUN"
     assert node[node.index("--address") + 1] == "0.0.0.0:0"
+    assert node[node.index("--epoch") + 1] == "$EPOCH"
+    lines = script.splitlines()
+    assert lines.index("EPOCH=$(date +%s.%N)") < next(
+        i for i, x in enumerate(lines) if x.startswith("srun")
+    )
     assert f"RUN={tmp_path}" in script.splitlines()
     assert "0=p1, 1=p2, 2=p3, 3=p4, 4=p5" in script
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -201,6 +202,7 @@ class Node:
                 "Initialization Complete",
                 link=link,
                 promises=list(promises(link, fifo)),
+                host=socket.gethostname(),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""``netclock certs init|add|show``: the cluster's CA and node certificates."""
+"""``netclock certs init|add|show``: the cluster's CA and node certificates.
+
+``init --from CLUSTER.toml`` issues a certificate for every node of a cluster file, naming
+in each (as IP or DNS subject alternative names) the hosts the file gives its nodes, beside
+``--hosts`` (loopback by default).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="replace existing files")
 
     init = sub.add_parser("init", help="create a cluster CA and node certificates")
-    init.add_argument("--nodes", required=True, help="comma-separated node ids: a,b,c")
+    which = init.add_mutually_exclusive_group(required=True)
+    which.add_argument("--nodes", help="comma-separated node ids: a,b,c")
+    which.add_argument(
+        "--from", dest="cluster_file", help="a cluster file: its nodes, and its hosts as names"
+    )
     init.add_argument("--cluster", default="netclock", help="cluster name (default: netclock)")
     common(init)
     issuing(init)
@@ -53,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def cluster_nodes_and_hosts(path: str, hosts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The node ids of a cluster file, and ``hosts`` with every host its nodes are bound to.
+
+    A wildcard bind names no host (the certificate cannot know which address a peer will
+    use; pass them with ``--hosts``).
+    """
+    from netclock.cluster.config import load_cluster
+
+    cluster = load_cluster(path)
+    named = [n.address[0] for n in cluster.nodes if n.address[0] not in WILDCARD_HOSTS]
+    return cluster.node_ids, list(dict.fromkeys([*hosts, *named]))
 
 
 def _table(infos: Sequence[CertInfo]) -> str:
@@ -80,12 +105,15 @@ def main(argv: Sequence[str]) -> int:
     try:
         args = build_parser().parse_args(list(argv))
         if args.action == "init":
+            nodes, hosts = _split(args.nodes or ""), _split(args.hosts)
+            if args.cluster_file:
+                nodes, hosts = cluster_nodes_and_hosts(args.cluster_file, hosts)
             paths = init_cluster(
                 args.dir,
-                _split(args.nodes),
+                nodes,
                 cluster=args.cluster,
                 days=args.days,
-                hosts=_split(args.hosts),
+                hosts=hosts,
                 force=args.force,
                 key_type=args.key_type,
             )

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from netclock import __version__
-from netclock.cli import demo, logs, new, node, run, runs
+from netclock.cli import demo, logs, new, node, run, runs, slurm
 from netclock.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from netclock.errors import NetclockError
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="errors only, no warnings (anywhere)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (demo, run, node, logs, new, runs):
+    for module in (demo, run, node, logs, new, runs, slurm):
         module.add_parser(sub)
     for name, (_, text) in _DELEGATED.items():
         p = sub.add_parser(name, help=text, add_help=False)

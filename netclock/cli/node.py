@@ -1,13 +1,22 @@
-"""``netclock node CLUSTER.toml --id ID``: one node of a cluster, in this process."""
+"""``netclock node CLUSTER.toml --id ID``: one node of a cluster, in this process.
+
+``--index N`` names the node by its position in the cluster file instead (0 is the first);
+``--index slurm`` takes N from SLURM's task index (``SLURM_PROCID``, else
+``SLURM_ARRAY_TASK_ID``). ``--rendezvous DIR`` makes nodes started independently meet in a
+shared folder (:mod:`netclock.cluster.rendezvous`) instead of using the file's addresses.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from netclock.cluster.config import load_cluster
+from netclock.cluster.config import Cluster, load_cluster
 from netclock.cluster.process import NodeRun, main_node
+from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT
+from netclock.errors import ConfigError
 from netclock.links.base import parse_address
 
 
@@ -15,7 +24,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """Register ``netclock node``."""
     node = sub.add_parser("node", help="run one node of a cluster file")
     node.add_argument("cluster")
-    node.add_argument("--id", required=True)
+    who = node.add_mutually_exclusive_group(required=True)
+    who.add_argument("--id")
+    who.add_argument(
+        "--index",
+        help="the node's position in the cluster file (0 first), or 'slurm' for SLURM's task index",
+    )
     node.add_argument("--run-dir")
     node.add_argument("--control", action="store_true", help="speak to a launcher on stdio")
     node.add_argument("--override", help=argparse.SUPPRESS)
@@ -29,7 +43,41 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="continue this node's earlier life in --run-dir: append to its logs, go on "
         "with its clock",
     )
+    node.add_argument(
+        "--rendezvous", metavar="DIR", help="learn the peers' addresses in this shared folder"
+    )
+    node.add_argument(
+        "--rendezvous-timeout",
+        type=float,
+        default=RENDEZVOUS_TIMEOUT,
+        help=f"seconds to wait for every node to show up (default {RENDEZVOUS_TIMEOUT:g})",
+    )
     node.set_defaults(handler=main)
+
+
+SLURM_INDEX = ("SLURM_PROCID", "SLURM_ARRAY_TASK_ID")
+"""The environment variables SLURM tells a task its index in, the first set one wins."""
+
+
+def node_by_index(cluster: Cluster, index: str, environ: dict[str, str] | None = None) -> str:
+    """The id of the node at ``index`` (a number, or ``slurm``: SLURM's task index)."""
+    env = os.environ if environ is None else environ
+    text = index
+    if index == "slurm":
+        found = next((env[name] for name in SLURM_INDEX if env.get(name)), None)
+        if found is None:
+            raise ConfigError(
+                "--index slurm needs SLURM_PROCID or SLURM_ARRAY_TASK_ID; run it as a SLURM "
+                "task (srun) or give --index N"
+            )
+        text = found
+    ids = cluster.node_ids
+    if not text.isdigit() or int(text) >= len(ids):
+        raise ConfigError(
+            f"--index {text!r} must be a number from 0 to {len(ids) - 1} (the cluster file has "
+            f"{len(ids)} nodes) or 'slurm'"
+        )
+    return ids[int(text)]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -38,8 +86,21 @@ def main(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.cluster, overrides)
     run_dir = Path(args.run_dir) if args.run_dir else None
     address = parse_address(args.address) if args.address else None
+    node_id = args.id if args.id is not None else node_by_index(cluster, args.index)
+    if not args.rendezvous_timeout > 0:
+        raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
     return int(
         main_node(
-            NodeRun(cluster, args.id, run_dir, args.control, args.epoch, address, args.restart)
+            NodeRun(
+                cluster,
+                node_id,
+                run_dir,
+                args.control,
+                args.epoch,
+                address,
+                args.restart,
+                Path(args.rendezvous) if args.rendezvous else None,
+                args.rendezvous_timeout,
+            )
         )
     )

@@ -11,7 +11,10 @@ and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, close
 prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
 start (its program missing, or ``args`` its program does not take) or whose program
 raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` the peers'
-addresses come from the cluster file, so the same command runs a node on another machine.
+addresses come from the cluster file, so the same command runs a node on another machine;
+with ``rendezvous`` (``netclock node --rendezvous DIR``) they come from a shared folder
+instead (:mod:`netclock.cluster.rendezvous`): nodes started independently, on any hosts,
+meet there, start their programs together and stay up until every program is done.
 
 With ``restart`` (``netclock node --restart``) the node continues an earlier life of its
 id in the same run folder: it appends to its logs, and its clock's own entry continues
@@ -24,19 +27,23 @@ import asyncio
 import inspect
 import signal
 import sys
+import time
 import traceback
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
+from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, finish, meet, ready
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
 from netclock.node import Node
 from netclock.observe.eventlog import EVENT_SUFFIX, read_events
 
 STATS_PERIOD = 0.5
+T = TypeVar("T")
 
 
 def last_clock(event_log: Path, govector_log: Path | None, node_id: str) -> int:
@@ -121,7 +128,9 @@ class NodeRun:
     ``run_dir`` holds its logs; ``control`` makes it speak to a launcher on stdio;
     ``epoch`` is when the run started (fault-plan schedules count from it); ``address``
     replaces the cluster file's (a restart binds the port its earlier life had);
-    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`).
+    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`);
+    ``rendezvous`` is the shared folder where nodes without a launcher meet, each stage
+    waited for at most ``rendezvous_timeout`` seconds.
     """
 
     cluster: Cluster
@@ -131,6 +140,8 @@ class NodeRun:
     epoch: float | None = None
     address: Address | None = None
     restart: bool = False
+    rendezvous: Path | None = None
+    rendezvous_timeout: float = RENDEZVOUS_TIMEOUT
 
 
 async def run_node(run: NodeRun) -> int:
@@ -141,7 +152,7 @@ async def run_node(run: NodeRun) -> int:
     out = ControlWriter.for_stdout()
     try:
         prepared = _prepare(run)
-        return await _run_node(run.cluster, run.node_id, prepared, run.control, out)
+        return await _run_node(run.cluster, run.node_id, prepared, run.control, out, run)
     except NetclockError as exc:
         out.send("FAILED", error=first_line(str(exc)))
         raise
@@ -172,6 +183,7 @@ async def _run_node(
     prepared: tuple[Node, Program],
     control: bool,
     out: ControlWriter,
+    run: NodeRun | None = None,
 ) -> int:
     spec = cluster.node(node_id)
     node, program = prepared
@@ -184,7 +196,10 @@ async def _run_node(
             signal.SIGTERM, commands.push, {"cmd": "stop"}
         )
     host, port = node.address
+    host = advertised_host(host)
     out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
+    meeting = None if control or run is None or run.rendezvous is None else run.rendezvous
+    timeout = RENDEZVOUS_TIMEOUT if run is None else run.rendezvous_timeout
     if control:
         command = await commands.get()
         if not _wants(command, "start"):
@@ -193,6 +208,18 @@ async def _run_node(
             return 0
         assert command is not None
         peers = command.get("peers", {})
+    elif meeting is not None:
+        peers = await _closing_on_error(
+            node,
+            meet(
+                meeting,
+                node_id,
+                node.address,
+                cluster.node_ids,
+                timeout,
+                incarnation=node.incarnation,
+            ),
+        )
     else:
         peers = {n.id: n.address for n in cluster.nodes}
         for peer_id, (_, peer_port) in peers.items():
@@ -204,6 +231,8 @@ async def _run_node(
     for peer_id, address in peers.items():
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))
+    if meeting is not None:
+        await _closing_on_error(node, ready(meeting, node_id, cluster.node_ids, timeout))
     if control:
         out.send("PEERS")
         if not _wants(await commands.get(), "go"):
@@ -212,6 +241,7 @@ async def _run_node(
             return 0
 
     exit_code = 0
+    started = time.monotonic()
     task = asyncio.ensure_future(program(node, **spec.args))
     stopper = asyncio.ensure_future(commands.get()) if control else None
     try:
@@ -231,6 +261,9 @@ async def _run_node(
                 else:
                     out.send("DONE", result=task.result())
                 task = None  # type: ignore[assignment]
+                if meeting is not None:
+                    left = cluster.duration - (time.monotonic() - started)
+                    await finish(meeting, node_id, cluster.node_ids, max(left, 0.0))
                 if not control:
                     break
             if stopper is not None and stopper in done:
@@ -248,6 +281,15 @@ async def _run_node(
         await node.close()
     out.send("STOPPED", **node.stats())
     return exit_code
+
+
+async def _closing_on_error(node: Node, step: Coroutine[Any, Any, T]) -> T:
+    """Await ``step``; if it raises (a rendezvous timed out), close ``node`` first."""
+    try:
+        return await step
+    except BaseException:
+        await node.close()
+        raise
 
 
 def _apply(node: Node, command: dict[str, Any]) -> None:

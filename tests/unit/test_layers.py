@@ -38,6 +38,7 @@ SANS_IO_CORES = (
     "links/rtt.py",
     "links/base.py",
     "links/tls/handshake.py",
+    "cluster/slurm.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

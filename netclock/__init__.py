@@ -29,6 +29,7 @@ from netclock.observe.shiviz import (
     parse_log,
     validate_shiviz,
 )
+from netclock.voting import Ballot, Decided, NoMajority, Voter
 from netclock.wire.govector import decode_message, encode_message
 
 __version__ = "0.1.0"
@@ -72,4 +73,8 @@ __all__ = [
     "WindowFull",
     "WireError",
     "__version__",
+    "Ballot",
+    "Decided",
+    "NoMajority",
+    "Voter",
 ]

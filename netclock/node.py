@@ -165,6 +165,8 @@ class Node:
         self.sent = 0
         self.delivered = 0
         self._clock = VectorClock({self.id: clock_start or 1})
+        self.event_log = None if event_log is None else Path(event_log)
+        """The JSON-lines event log this node writes (None: none); its folder is the run's."""
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (

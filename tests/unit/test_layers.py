@@ -35,6 +35,7 @@ SANS_IO_CORES = (
     "errors.py",
     "wire",
     "voting.py",
+    "adversary/forge.py",
     "faults",
     "durable/records.py",
     "links/session.py",

@@ -65,6 +65,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             "unknown_peer": 0,
             "send_errors": 0,
             "partitioned": 0,
+            "receive_omitted": 0,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -172,6 +173,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             and not faults.admits(envelope.sender, time.time())
         ):
             self.counters["partitioned"] += 1
+            return
+        if faults is not None and faults.omits_receive(envelope.sender):
+            self.counters["receive_omitted"] += 1
             return
         self.on_envelope(envelope)
 

@@ -385,3 +385,62 @@ async def test_wrong_values_equivocation_silence_and_reordering_are_delivered_as
         assert got != list(range(8)), "seed 3 reorders them"
         with pytest.raises(TimeoutError):
             await a.receive(0.2)
+
+
+# -- omission faults (a process model of the fault plan) ---------------------------------------
+def _omission_plan(send: float, receive: float) -> Any:
+    from netclock import FaultPlan
+    from netclock.faults.omission import Omission
+
+    return FaultPlan(seed=11, omission={"m": Omission(send=send, receive=receive)})
+
+
+async def test_send_omission_over_fairloss_is_counted_apart_from_loss(cert_dir: Path) -> None:
+    plan = _omission_plan(0.4, 0.0)
+    async with (
+        Node("c", link="fairloss", faults=plan, close_timeout=1.0) as c,
+        Node("m", link="fairloss", faults=plan, close_timeout=1.0) as m,
+    ):
+        c.add_peer("m", m.address)
+        m.add_peer("c", c.address)
+        for i in range(200):
+            await m.send("c", i)
+        faults = dict(link_stats(m)["faults"]["c"])
+        omitted = faults["omitted"]
+        assert 50 <= omitted <= 110
+        assert faults["dropped"] == 0
+        got: list[Any] = []
+        while "end" not in got:  # the end marker may be omitted too: resent until it is not
+            await m.send("c", "end")
+            with contextlib.suppress(TimeoutError):
+                while "end" not in got:
+                    got.append((await c.receive(0.5)).payload)
+        assert len([p for p in got if p != "end"]) == 200 - omitted
+
+
+async def test_omission_on_the_reliable_link_is_masked_by_retransmission(
+    cert_dir: Path,
+) -> None:
+    plan = _omission_plan(0.3, 0.3)
+    async with (
+        Node("c", link="reliable", faults=plan, close_timeout=2.0) as c,
+        Node("m", link="reliable", faults=plan, close_timeout=2.0) as m,
+    ):
+        c.add_peer("m", m.address)
+        m.add_peer("c", c.address)
+        got = []
+        for i in range(100):  # one at a time: one datagram each way per message
+            await m.send("c", i)
+            got.append((await c.receive(STEP)).payload)
+        assert got == list(range(100))
+        assert link_stats(m)["faults"]["c"]["omitted"] > 0
+        await m.flush()
+        assert link_stats(m)["receive_omitted"] > 0
+        assert link_stats(c)["receive_omitted"] == 0
+
+
+def test_omission_on_the_tls_link_is_a_config_error(cert_dir: Path) -> None:
+    from netclock.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="omission faults act on datagrams"):
+        Node("m", link="tls", cert_dir=cert_dir, faults=_omission_plan(0.1, 0.0))

@@ -2,12 +2,15 @@
 
 A Byzantine program that sends an envelope claiming someone else's identity, or replays one
 it captured, writes a line here first (``<run folder>/<adversary>.forged.jsonl``), as the
-launcher records every kill before it kills. The checker judges authenticity against this
-record and the honest senders' logs, never against what the receivers believed.
+launcher records every kill before it kills; a program that lies in what it says (a wrong
+value, silence) may record a ``lie`` too, so the checker marks it Byzantine. The checker
+judges authenticity against this record and the honest senders' logs, never against what
+the receivers believed.
 
 One JSON object a line: ``{"t": wall time, "by": adversary, "attack": "impersonation" |
-"replay", "as": claimed sender, "to": receiver, "id": [claimed sender, incarnation, seq]}``
-(``id`` is null for an envelope that carries no message id the receiver could log).
+"replay" | "lie", "as": claimed sender, "to": receiver, "id": [claimed sender, incarnation,
+seq], "what": free text}`` (``id`` is null for an envelope that carries no message id the
+receiver could log, and for a lie).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ __all__ = ["FORGED_SUFFIX", "ATTACKS", "Forgery", "ForgeryRecorder", "read_forge
 
 FORGED_SUFFIX = ".forged.jsonl"
 """An adversary's record is ``<node>`` followed by this, in the run folder."""
-ATTACKS = ("impersonation", "replay")
+ATTACKS = ("impersonation", "replay", "lie")
 """Every value of a line's ``attack`` field."""
 
 
@@ -39,6 +42,7 @@ class Forgery:
     to: str
     id: tuple[str, int, int] | None
     t: float
+    what: str = ""
 
 
 class ForgeryRecorder:
@@ -60,7 +64,12 @@ class ForgeryRecorder:
         self.count = 0
 
     def record(
-        self, attack: str, claimed: str, to: str, msg_id: tuple[str, int, int] | None
+        self,
+        attack: str,
+        claimed: str,
+        to: str,
+        msg_id: tuple[str, int, int] | None,
+        what: str = "",
     ) -> None:
         """Note one forged envelope (``attack`` is one of :data:`ATTACKS`)."""
         if attack not in ATTACKS:
@@ -75,6 +84,7 @@ class ForgeryRecorder:
             "as": claimed,
             "to": to,
             "id": None if msg_id is None else list(msg_id),
+            "what": what,
         }
         self._file.write((json.dumps(line) + "\n").encode())
 
@@ -103,6 +113,7 @@ def read_forgeries(run_dir: str | os.PathLike[str]) -> list[Forgery]:
                         str(entry["to"]),
                         msg_id,
                         float(entry["t"]),
+                        str(entry.get("what", "")),
                     )
                 )
             except (ValueError, KeyError, TypeError, IndexError):

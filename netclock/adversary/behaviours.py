@@ -99,6 +99,11 @@ class Forger:
         self.record.record("replay", envelope.sender, envelope.receiver, msg_id)
         self.raw.send(datagram, address)
 
+    def confess(self, to: str, what: str) -> None:
+        """Record a lie told to ``to`` in words (a wrong value, silence...): it carries no
+        forged identity, but the checker then marks this node Byzantine."""
+        self.record.record("lie", self.by, to, None, what)
+
     def send_raw(self, data: bytes, address: Address) -> None:
         """Send any bytes (a malformed envelope, a lying clock under the adversary's own id)."""
         self.raw.send(data, address)

@@ -69,9 +69,13 @@ class RawTls:
 
     @classmethod
     async def connect(cls, address: Address, cert_dir: str | os.PathLike[str], node: str) -> RawTls:
-        reader, writer = await asyncio.open_connection(
-            address[0], address[1], ssl=client_context(cert_dir, node)
-        )
+        """Dial ``address`` with ``node``'s certificate from ``cert_dir``."""
+        return await cls.dial(address, client_context(cert_dir, node))
+
+    @classmethod
+    async def dial(cls, address: Address, context: ssl.SSLContext) -> RawTls:
+        """Dial ``address`` with ``context`` (a tls Node's ``node.link.client_context``)."""
+        reader, writer = await asyncio.open_connection(address[0], address[1], ssl=context)
         return cls(reader, writer)
 
     def write(self, data: bytes) -> None:

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -222,6 +223,11 @@ class TlsLink(SessionPump):
         if server is None or not server.sockets:
             raise UsageError("link is not started; call start() first")
         return address_of(server.sockets[0].getsockname())
+
+    @property
+    def client_context(self) -> ssl.SSLContext:
+        """The TLS context this link dials with: it presents this node's certificate."""
+        return self._client_ctx
 
     @property
     def peers(self) -> Mapping[str, Address]:

@@ -69,7 +69,12 @@ from netclock.observe.eventlog import (
     read_fault_record,
     read_run_info,
 )
-from netclock.tools.check_byzantine import Adversaries, forged_text, load_adversaries
+from netclock.tools.check_byzantine import (
+    Adversaries,
+    forged_text,
+    load_adversaries,
+    refusal_notes,
+)
 
 __all__ = [
     "Incarnation",
@@ -838,6 +843,7 @@ def check_run(run: Run) -> Report:
     )
     if run.adversaries is not None:
         notes.extend(run.adversaries.notes())
+    notes.extend(refusal_notes(e for incs in run.nodes.values() for i in incs for e in i.events))
     for name in run.declared_nodes:
         if not run.nodes.get(name):
             notes.append(f"node {name} logged nothing")

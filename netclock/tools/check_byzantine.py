@@ -18,15 +18,15 @@ receivers believed:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from netclock.observe.eventlog import EVENT_SUFFIX, MsgId
+from netclock.observe.eventlog import EVENT_SUFFIX, Event, MsgId
 from netclock.observe.forgeries import Forgery, read_forgeries
 
-__all__ = ["Adversaries", "load_adversaries"]
+__all__ = ["Adversaries", "load_adversaries", "refusal_notes"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,21 @@ def forged_text(where: str, mid: MsgId, receiver: str, forgery: Forgery) -> str:
         f"{where}: {mid[0]}:{mid[1]}:{mid[2]} to {receiver} claims {forgery.claimed} but was "
         f"forged by {forgery.by} ({forgery.attack})"
     )
+
+
+def refusal_notes(events: Iterable[Event]) -> list[str]:
+    """One sentence per node whose link refused input (``refused`` events), with examples."""
+    by_node: dict[str, list[Event]] = {}
+    for e in events:
+        if e.ev == "refused":
+            by_node.setdefault(e.node, []).append(e)
+    out = []
+    for node, refused in sorted(by_node.items()):
+        examples = list(dict.fromkeys(f"from {e.peer}: {e.text}" for e in refused))[:3]
+        out.append(
+            f"{node} refused {len(refused)} input(s) at its link (e.g. {'; '.join(examples)})"
+        )
+    return out
 
 
 def load_adversaries(run_dir: Path) -> Adversaries:

@@ -65,7 +65,8 @@ MAX_TEXT = 400
 """Event texts longer than this many characters are cut (with an ellipsis) in the model."""
 
 EventKind = str
-"""One of ``init send deliver local failed drop stop`` (GoVector logs: ``send deliver local``)."""
+"""One of ``init send deliver local failed drop refused stop`` (GoVector logs: ``send deliver
+local``)."""
 
 _SEND_TEXT = re.compile(r"(?i)\bsen(?:d|ds|ding|t)\b")
 _TO_PEER = re.compile(r"\bto (\S+)")
@@ -182,6 +183,8 @@ def _event_text(e: Event, msg_id: str | None) -> str:
         return f"failed: the link gave up on {msg_id} to {e.peer}"
     if e.ev == "drop":
         return f"drop from {e.peer}: {e.text}"
+    if e.ev == "refused":
+        return f"refused from {e.peer}: {e.text}"
     return "stop (clean)" if e.clean else "stop (not clean)"
 
 

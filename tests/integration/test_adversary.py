@@ -201,6 +201,7 @@ async def test_impersonation_over_tls_is_refused_and_logged(
         assert watch.having("does not match the hello")
         assert link_stats(c)["connections_refused"] >= 1
         assert link_stats(c)["bad_frames"] >= 1
+        assert c.refused == 2
         await honest(a, c, ["after"])
 
 
@@ -271,6 +272,7 @@ async def test_malformed_datagrams_are_counted_logged_and_dropped(
                 forger.send_raw(data, c.address)
             await watch.wait_for("c: dropped datagram from", len(MALFORMED))
             assert link_stats(c)["bad_datagrams"] == len(MALFORMED)
+            assert c.refused == len(MALFORMED)
             await honest(a, c, ["still", "flows"])
             assert c.delivered == 2
         finally:
@@ -444,3 +446,31 @@ def test_omission_on_the_tls_link_is_a_config_error(cert_dir: Path) -> None:
 
     with pytest.raises(ConfigError, match="omission faults act on datagrams"):
         Node("m", link="tls", cert_dir=cert_dir, faults=_omission_plan(0.1, 0.0))
+
+
+async def test_refusals_are_refused_events_in_the_receivers_log(
+    cert_dir: Path, tmp_path: Path, watch: LogWatch
+) -> None:
+    """What the link refuses reaches the event log with its reason; the checker lists it."""
+    from netclock.observe.eventlog import read_events
+    from netclock.tools.check import check_run, load_run
+
+    options: dict[str, Any] = {"cert_dir": cert_dir, "close_timeout": 1.0}
+    async with (
+        Node("c", link="tls", event_log=tmp_path / "c.events.jsonl", **options) as c,
+        Node("a", link="tls", event_log=tmp_path / "a.events.jsonl", **options) as a,
+    ):
+        c.add_peer("a", a.address)
+        c.add_peer("m", ("127.0.0.1", 9))
+        a.add_peer("c", c.address)
+        async with await RawTls.connect(c.address, cert_dir, "m") as conn:
+            conn.write(frames([hello_envelope("a", "c", incarnation=7)]))
+            assert await conn.refused(STEP)
+        await honest(a, c, ["after"])
+    refused = [e for e in read_events(tmp_path / "c.events.jsonl", []) if e.ev == "refused"]
+    assert len(refused) == 1
+    assert refused[0].peer == "m"
+    assert "hello claims to be 'a'" in refused[0].text
+    report = check_run(load_run(tmp_path))
+    assert report.ok
+    assert any(n.startswith("c refused 1 input(s) at its link (e.g. from m:") for n in report.notes)

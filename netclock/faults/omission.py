@@ -85,24 +85,21 @@ class Omitter:
         self.receive_omitted: dict[str, int] = {}
         self._rngs: dict[tuple[str, str], random.Random] = {}
 
-    def _draw(self, purpose: str, peer: str) -> float:
+    def _omits(self, purpose: str, p: float, peer: str, counts: dict[str, int]) -> bool:
+        if p == 0.0:
+            return False
         rng = self._rngs.get((purpose, peer))
         if rng is None:
             rng = self._rngs[(purpose, peer)] = seeded_random(self.seed, purpose, self.node, peer)
-        return rng.random()
+        if rng.random() >= p:
+            return False
+        counts[peer] = counts.get(peer, 0) + 1
+        return True
 
     def omits_send(self, peer: str) -> bool:
         """True when this node omits the next datagram it sends to ``peer``."""
-        p = self.omission.send
-        if p == 0.0 or self._draw("send-omission", peer) >= p:
-            return False
-        self.send_omitted[peer] = self.send_omitted.get(peer, 0) + 1
-        return True
+        return self._omits("send-omission", self.omission.send, peer, self.send_omitted)
 
     def omits_receive(self, peer: str) -> bool:
         """True when this node omits the datagram from ``peer`` that just reached it."""
-        p = self.omission.receive
-        if p == 0.0 or self._draw("receive-omission", peer) >= p:
-            return False
-        self.receive_omitted[peer] = self.receive_omitted.get(peer, 0) + 1
-        return True
+        return self._omits("receive-omission", self.omission.receive, peer, self.receive_omitted)

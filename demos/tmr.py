@@ -17,8 +17,9 @@ beside each outcome, but decides without it.
 Impersonation needs an unauthenticated link to work. Over tls (the default) r3's attempt to
 speak as r1 is refused by the voter's link (its certificate says r3). Run ``netclock demo
 tmr --link fairloss``: r3's forged answer "from r1" arrives before r1's own, so the liar
-votes twice, wins, and honest r1 is the one named for contradicting itself. That is why
-the voter needs authenticated links.
+votes twice and wins; the honest replicas are the ones blamed (r1 too, for contradicting
+"itself", when its own answer arrives before the ballot closes). That is why the voter needs
+authenticated links.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ class _Liar:
         elif behaviour == "silence":
             pass
         elif behaviour == "a late answer":
-            self.late.append(asyncio.ensure_future(self._later(2.0, {"req": req, "value": value})))
+            self.late.append(asyncio.ensure_future(self._later(3.0, {"req": req, "value": value})))
         elif behaviour == "malformed envelopes":
             if node.link_kind == "tls":
                 conn = await RawTls.dial(address, node.link.client_context)  # type: ignore[attr-defined]

@@ -56,7 +56,9 @@ def test_tmr_over_fairloss_lets_an_impersonator_vote_twice_and_the_checker_sees_
     proc = netclock("demo", "tmr", "--link", "fairloss", "--out", str(run_dir), cwd=tmp_path)
     lines = _lines(proc.stdout)
     assert "WRONG" in lines[8], explain(proc)
-    assert "r1 said" in lines[8], lines[8]
+    decided = re.search(r"request 8: \S+ by ([^;]+)", lines[8])  # the forged vote counts as r1's
+    assert decided is not None, lines[8]
+    assert sorted(decided.group(1).split(", ")) == ["r1", "r3"], lines[8]
     assert "the voter needs authenticated links" in proc.stdout
     code, report = check_json(run_dir)
     authenticity = report["properties"]["authenticity"]

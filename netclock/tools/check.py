@@ -74,6 +74,7 @@ from netclock.tools.check_byzantine import (
     forged_text,
     load_adversaries,
     refusal_notes,
+    role_of,
 )
 
 __all__ = [
@@ -837,7 +838,7 @@ def check_run(run: Run) -> Report:
             run.correct(node),
             kinds.get(node),
             () if run.faults is None else run.faults.lives.get(node, ()),
-            _role(run.adversaries, node),
+            role_of(run.adversaries, node),
         )
         for node, incs in run.nodes.items()
     )
@@ -905,14 +906,6 @@ _COLUMNS = (
     ("dropped", "dropped"),
 )
 _OPTIONAL_COLUMNS = frozenset({"lost_crashed", "unlogged", "dropped"})
-
-
-def _role(adversaries: Adversaries | None, node: str) -> str:
-    if adversaries is None:
-        return ""
-    if node in adversaries.byzantine:
-        return "Byzantine"
-    return "omission" if node in adversaries.omissions else ""
 
 
 def _node_text(n: NodeSummary) -> str:

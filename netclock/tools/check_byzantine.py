@@ -26,7 +26,7 @@ from typing import Any
 from netclock.observe.eventlog import EVENT_SUFFIX, Event, MsgId
 from netclock.observe.forgeries import Forgery, read_forgeries
 
-__all__ = ["Adversaries", "load_adversaries", "refusal_notes"]
+__all__ = ["Adversaries", "load_adversaries", "refusal_notes", "role_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,15 @@ def forged_text(where: str, mid: MsgId, receiver: str, forgery: Forgery) -> str:
         f"{where}: {mid[0]}:{mid[1]}:{mid[2]} to {receiver} claims {forgery.claimed} but was "
         f"forged by {forgery.by} ({forgery.attack})"
     )
+
+
+def role_of(adversaries: Adversaries | None, node: str) -> str:
+    """ "Byzantine", "omission" or "" for ``node``, as the records say."""
+    if adversaries is None:
+        return ""
+    if node in adversaries.byzantine:
+        return "Byzantine"
+    return "omission" if node in adversaries.omissions else ""
 
 
 def refusal_notes(events: Iterable[Event]) -> list[str]:

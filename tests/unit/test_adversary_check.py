@@ -122,3 +122,23 @@ def test_a_cut_or_garbled_forgery_record_line_is_skipped(tmp_path: Path) -> None
     (tmp_path / "x.forged.jsonl").write_text("[1, 2]\nnot json\n", encoding="utf-8")
     (found,) = read_forgeries(tmp_path)
     assert (found.by, found.attack, found.claimed, found.id) == ("m", "replay", "a", ("a", 1, 1))
+
+
+def test_the_viewer_marks_byzantine_and_omission_processes_and_counts_refusals(
+    tmp_path: Path,
+) -> None:
+    from netclock.tools.viz import build_model
+
+    stats = {"link": {"receive_omitted": 1, "faults": {}}}
+    folder = _run(tmp_path, stats_m=stats)
+    with open(folder / "c.events.jsonl", "a", encoding="utf-8") as f:
+        line = {"t": T0 + 9, "node": "c", "inc": 1, "ev": "refused", "clock": {"a": 2, "c": 3}}
+        f.write(json.dumps({**line, "from": "127.0.0.1:9", "reason": "malformed: x"}) + "\n")
+    model = build_model(folder)
+    assert {p["id"]: p["role"] for p in model["processes"]} == {"a": "", "c": "", "m": "omission"}
+    assert model["summary"]["refused"] == 1
+    recorder = ForgeryRecorder(folder / "m.forged.jsonl", "m")
+    recorder.record("lie", "m", "c", None, "wrong value")
+    recorder.close()
+    model = build_model(folder)
+    assert {p["id"]: p["role"] for p in model["processes"]}["m"] == "Byzantine"

@@ -214,8 +214,8 @@ class Voter:
     :meth:`answer` with the link's authenticated sender; call :meth:`on_timer` at
     :meth:`next_deadline`. Each closed ballot's outcome is returned exactly once, by
     :meth:`answer` or :meth:`on_timer`. Answers to a request that is not open (never opened,
-    or already closed: a replay of an old answer) are ignored and counted in
-    :attr:`unexpected`.
+    or already closed: a replay of an old answer; or not even hashable) are ignored and
+    counted in :attr:`unexpected`.
     """
 
     def __init__(self, replicas: Iterable[str], timeout: float) -> None:
@@ -239,7 +239,10 @@ class Voter:
     def answer(self, replica: str, request: Any, value: Any, now: float) -> list[Outcome]:
         """One answer; returns the outcomes of the ballots that closed (expired ones too)."""
         closed = self.on_timer(now)
-        ballot = self._open.get(request)
+        try:
+            ballot = self._open.get(request)
+        except TypeError:  # an unhashable request id (a list from a liar) is no open request
+            ballot = None
         if ballot is None:
             self.unexpected += 1
             return closed

@@ -111,6 +111,15 @@ def test_voter_replays_of_closed_requests_are_unexpected() -> None:
     assert voter.unexpected == 1
 
 
+def test_voter_ignores_request_ids_a_liar_made_unhashable() -> None:
+    voter = Voter(["a", "b", "c"], timeout=1.0)
+    voter.open(1, 0.0)
+    assert voter.answer("c", [1], "x", 0.0) == []
+    assert voter.answer("c", {"req": 1}, "x", 0.0) == []
+    assert voter.unexpected == 2
+    assert voter.pending == 1
+
+
 def test_voter_times_out_ballots_in_deadline_order() -> None:
     voter = Voter(["a", "b", "c"], timeout=1.0)
     voter.open(1, 0.0)

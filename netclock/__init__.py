@@ -17,6 +17,7 @@ from netclock.errors import (
     WireError,
 )
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
+from netclock.faults.omission import Omission
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
 from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
 from netclock.node import Delivery, Failure, MessageId, Node
@@ -77,4 +78,5 @@ __all__ = [
     "Decided",
     "NoMajority",
     "Voter",
+    "Omission",
 ]

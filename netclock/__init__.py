@@ -17,6 +17,7 @@ from netclock.errors import (
     WireError,
 )
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
+from netclock.faults.omission import Omission
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
 from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
 from netclock.node import Delivery, Failure, MessageId, Node
@@ -29,6 +30,7 @@ from netclock.observe.shiviz import (
     parse_log,
     validate_shiviz,
 )
+from netclock.voting import Ballot, Decided, NoMajority, Voter
 from netclock.wire.govector import decode_message, encode_message
 
 __version__ = "0.1.0"
@@ -72,4 +74,9 @@ __all__ = [
     "WindowFull",
     "WireError",
     "__version__",
+    "Ballot",
+    "Decided",
+    "NoMajority",
+    "Voter",
+    "Omission",
 ]

@@ -25,6 +25,7 @@ from netclock.faults.plan import FaultPlan
 from netclock.links.base import (
     Address,
     GaveUp,
+    InputRefused,
     Link,
     LinkEvent,
     PeerReachable,
@@ -163,9 +164,13 @@ class Node:
         self._failures: deque[Failure] = deque()
         self._unreachable: set[str] = set()
         self.dropped = 0
+        self.refused = 0
+        """What the link refused (bad bytes, strangers, unproven identities): ``refused`` events."""
         self.sent = 0
         self.delivered = 0
         self._clock = VectorClock({self.id: clock_start or 1})
+        self.event_log = None if event_log is None else Path(event_log)
+        """The JSON-lines event log this node writes (None: none); its folder is the run's."""
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (
@@ -513,6 +518,12 @@ class Node:
         elif isinstance(event, PeerReachable):
             self._unreachable.discard(event.peer)
             log.info("%s: peer %s answers again", self.id, event.peer)
+        elif isinstance(event, InputRefused):
+            self.refused += 1
+            if self._recorder is not None and self.refused <= MAX_REFUSED_EVENTS:
+                self._recorder.record(
+                    "refused", self._clock, "refused", reason=event.reason, **{"from": event.source}
+                )
         elif isinstance(event, GaveUp):
             for seq, payload in event.messages:
                 msg_id = MessageId(self.id, event.incarnation, seq)
@@ -546,11 +557,14 @@ class Node:
             "retransmitted": link.get("retransmitted", 0),
             "inbox": len(self._inbox),
             "dropped": self.dropped,
+            "refused": self.refused,
             "link": link,
         }
 
 
 _START = "; use `async with node` or `await node.start()` first"
+MAX_REFUSED_EVENTS = 1000
+"""Refusals a node writes to its event log; beyond, a flood of bad input is only counted."""
 
 
 class _LinkSide:

@@ -48,6 +48,7 @@ from netclock.errors import ClockError, UsageError
 from netclock.faults import config
 from netclock.faults.delay import DelayModel
 from netclock.faults.fate import PARTITIONED, DirectionFates, Fate, seeded_random
+from netclock.faults.omission import OMITTED, Omitter
 from netclock.faults.plan import FaultPlan
 
 __all__ = ["FaultInjector", "FaultStats"]
@@ -60,10 +61,11 @@ class FaultStats:
     """What the faults did to the datagrams one node sent to one peer.
 
     ``sent`` counts datagrams offered to the injector; ``dropped`` those lost at random;
-    ``partitioned`` those cut by a partition (scheduled or live); ``duplicated`` those sent
-    twice; ``delayed`` copies given a positive delay; ``delivered`` copies handed to the
-    socket (or scheduled for it). Always ``delivered == sent - dropped - partitioned +
-    duplicated``.
+    ``partitioned`` those cut by a partition (scheduled or live); ``omitted`` those this
+    node's own send-omission fault withheld (:mod:`netclock.faults.omission`); ``duplicated``
+    those sent twice; ``delayed`` copies given a positive delay; ``delivered`` copies handed to
+    the socket (or scheduled for it). Always ``delivered == sent - dropped - partitioned -
+    omitted + duplicated``.
     """
 
     sent: int = 0
@@ -72,6 +74,7 @@ class FaultStats:
     delayed: int = 0
     delivered: int = 0
     partitioned: int = 0
+    omitted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict (for stats reports and JSON)."""
@@ -101,6 +104,8 @@ class FaultInjector:
         self._directions: dict[str, DirectionFates] = {}
         self._between: dict[str, tuple[tuple[float, float], ...]] = {}
         self._rngs: dict[tuple[str, str], random.Random] = {}
+        self.omitter: Omitter | None = None
+        """This node's omission faults (None: it has none)."""
         if plan is not None:
             self.plan = plan
 
@@ -121,6 +126,12 @@ class FaultInjector:
         self._plan_quiet = plan.is_quiet
         self._directions = {}
         self._between = {}
+        omission = plan.omission.get(self.local_id)
+        self.omitter = (
+            None
+            if omission is None or omission.is_quiet
+            else Omitter(plan.seed, self.local_id, omission)
+        )
 
     @property
     def quiet(self) -> bool:
@@ -145,6 +156,8 @@ class FaultInjector:
         cuts = self.live_cuts
         if cuts and t < cuts.get(receiver, -math.inf):
             fate = PARTITIONED
+        elif self.omitter is not None and self.omitter.omits_send(receiver):
+            fate = OMITTED
         else:
             fate = direction.fate(key, attempt, t)
         stats.sent += 1
@@ -152,6 +165,8 @@ class FaultInjector:
         if not delays:
             if fate is PARTITIONED:
                 stats.partitioned += 1
+            elif fate is OMITTED:
+                stats.omitted += 1
             else:
                 stats.dropped += 1
             return fate
@@ -169,6 +184,11 @@ class FaultInjector:
         Scheduled partitions are enforced by the sender's :meth:`decide`, not here.
         """
         return self._live(sender, now - self.epoch) is None
+
+    def omits_receive(self, sender: str) -> bool:
+        """True when this node's receive-omission fault discards the datagram from ``sender``
+        that just arrived (a datagram link asks for every datagram while not :attr:`quiet`)."""
+        return self.omitter is not None and self.omitter.omits_receive(sender)
 
     # -- partitions --------------------------------------------------------------------------
     def partition(self, peer: str, until: float | None = None) -> None:

@@ -26,6 +26,7 @@ from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.faults import config
 from netclock.faults.delay import DelayModel, NoDelay, delay_from_config
 from netclock.faults.fate import DirectionFates, Fate
+from netclock.faults.omission import Omission, omissions_from_config
 
 __all__ = ["DelayModel", "FaultPlan", "LinkFaults", "Partition"]
 """``DelayModel`` is here as the type of :attr:`FaultPlan.delay`; the models are in
@@ -225,6 +226,7 @@ _PLAN_KEYS = (
     "delay",
     "partitions",
     "links",
+    "omission",
 )
 
 
@@ -265,7 +267,8 @@ class FaultPlan:
     sends it twice, ``reorder`` adds ``reorder_delay`` to a copy so later datagrams pass it,
     and ``delay`` delays each copy. A lost datagram is never duplicated. ``partitions`` cut
     directions for a time window; ``links`` overrides parameters per direction, keyed by
-    ``(sender, receiver)``.
+    ``(sender, receiver)``. ``omission`` maps a node id to its process omission faults
+    (:mod:`netclock.faults.omission`).
     """
 
     seed: int = 0
@@ -276,6 +279,9 @@ class FaultPlan:
     delay: DelayModel = field(default_factory=NoDelay)
     partitions: tuple[Partition, ...] = ()
     links: Mapping[tuple[str, str], LinkFaults] = field(
+        default_factory=lambda: types.MappingProxyType({}), hash=False
+    )
+    omission: Mapping[str, Omission] = field(
         default_factory=lambda: types.MappingProxyType({}), hash=False
     )
 
@@ -321,6 +327,12 @@ class FaultPlan:
                 )
             links[direction] = overrides
         object.__setattr__(self, "links", types.MappingProxyType(links))
+        if not isinstance(self.omission, Mapping):
+            raise ConfigError(
+                f"FaultPlan.omission must be a mapping, not {config.describe(self.omission)}"
+            )
+        omission = omissions_from_config(dict(self.omission), "FaultPlan.omission")
+        object.__setattr__(self, "omission", types.MappingProxyType(omission))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (
@@ -334,6 +346,7 @@ class FaultPlan:
                 self.delay,
                 self.partitions,
                 dict(self.links),
+                dict(self.omission),
             ),
         )
 
@@ -341,7 +354,7 @@ class FaultPlan:
     @property
     def is_quiet(self) -> bool:
         """True when no datagram on any link can be lost, duplicated, delayed or cut off."""
-        if self.partitions:
+        if self.partitions or any(not o.is_quiet for o in self.omission.values()):
             return False
         params = [self._params(None), *(self._params(o) for o in self.links.values())]
         return all(
@@ -453,6 +466,7 @@ class FaultPlan:
             ),
             partitions=_partitions_from_config(table.get("partitions", []), f"{name}.partitions"),
             links=_links_from_config(table.get("links", {}), f"{name}.links"),
+            omission=omissions_from_config(table.get("omission", {}), f"{name}.omission"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -470,4 +484,9 @@ class FaultPlan:
             "delay": self.delay.to_dict(),
             "partitions": [p.to_dict() for p in self.partitions],
             "links": {f"{s}->{r}": o.to_dict() for (s, r), o in self.links.items()},
+            **(
+                {"omission": {n: o.to_dict() for n, o in self.omission.items()}}
+                if self.omission
+                else {}
+            ),
         }

@@ -78,7 +78,18 @@ class GaveUp:
     messages: tuple[tuple[int, Any], ...]
 
 
-LinkEvent = PeerUnreachable | PeerReachable | GaveUp
+@dataclass(frozen=True, slots=True)
+class InputRefused:
+    """The link refused what arrived: bad bytes, a stranger, an identity its certificate
+    does not prove. ``source`` is the claimed node id when one was readable, else the remote
+    address; ``reason`` says what was wrong (the same words as the debug log line). The
+    Node writes a ``refused`` event (not per message on the normal path: only bad input)."""
+
+    source: str
+    reason: str
+
+
+LinkEvent = PeerUnreachable | PeerReachable | GaveUp | InputRefused
 """What a link reports about a peer: the session core emits these, links pass them on."""
 
 

@@ -176,6 +176,11 @@ def make_link(
     is required by ``tls``. Out-of-range values raise ConfigError here.
     """
     tuning = {f.name: getattr(options, f.name) for f in fields(options)}
+    if kind == "tls" and faults is not None and faults.omission.get(node_id) is not None:
+        raise ConfigError(
+            f"omission faults act on datagrams: node {node_id!r} cannot have them on the tls "
+            "link; use link fairloss, stubborn or reliable, or remove it from faults.omission"
+        )
     common: dict[str, Any] = {"bind": bind, "faults": faults, "fault_epoch": fault_epoch}
     if kind == "fairloss":
         from netclock.links.fairloss import FairLossLink

@@ -11,7 +11,7 @@ from typing import Any, cast
 from netclock.errors import ConfigError, LinkClosed, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser, os_reason, unknown_peer
+from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
 from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             "unknown_peer": 0,
             "send_errors": 0,
             "partitioned": 0,
+            "receive_omitted": 0,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -156,14 +157,19 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         except WireError as exc:
             self.counters["bad_datagrams"] += 1
             log.debug("%s: dropped datagram from %s: %s", self.node_id, addr, exc)
+            self.user.link_event(InputRefused(_where(addr), f"malformed: {exc}"))
             return
         if envelope.receiver != self.node_id:
             self.counters["misaddressed"] += 1
             log.debug("%s: dropped datagram for %r", self.node_id, envelope.receiver)
+            self.user.link_event(
+                InputRefused(envelope.sender, f"addressed to {envelope.receiver!r}")
+            )
             return
         if envelope.sender not in self._peers:
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
+            self.user.link_event(InputRefused(envelope.sender, "not a known peer"))
             return
         faults = self._faults
         if (
@@ -172,6 +178,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             and not faults.admits(envelope.sender, time.time())
         ):
             self.counters["partitioned"] += 1
+            return
+        if faults is not None and faults.omits_receive(envelope.sender):
+            self.counters["receive_omitted"] += 1
             return
         self.on_envelope(envelope)
 
@@ -205,3 +214,11 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def fault_stats(self) -> dict[str, dict[str, int]]:
         """Per-destination fault statistics (empty while nothing was ever cut or faulted)."""
         return self._injector.stats_dict()
+
+
+def _where(addr: Any) -> str:
+    """A datagram's source as ``host:port`` (what a refusal names when no id is readable)."""
+    try:
+        return f"{addr[0]}:{addr[1]}"
+    except (TypeError, IndexError):
+        return str(addr)

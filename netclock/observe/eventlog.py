@@ -72,7 +72,7 @@ FAULT_RECORD = "faults.jsonl"
 FAULT_KINDS = ("start", "kill", "pause", "resume", "partition", "heal", "exit", "stop")
 """Every value of a fault record line's ``do`` field (``docs/eventlog.md``, "The fault record")."""
 
-EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
+EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "refused", "stop")
 """Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
 FIELDS: Mapping[str, tuple[str, ...]] = {
     "init": ("link", "promises"),
@@ -81,6 +81,7 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "local": ("text",),
     "failed": ("to", "id"),
     "drop": ("from", "reason"),
+    "refused": ("from", "reason"),
     "stop": ("clean", "stats"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
@@ -100,8 +101,8 @@ _KIND_SET = frozenset(EVENT_KINDS)
 class Event(NamedTuple):
     """One validated line of an event log; ``where`` is ``file:line``.
 
-    ``peer`` is ``to`` (send, failed) or ``from`` (deliver, drop); ``clock`` and
-    ``msg_clock`` hold no zero entries; ``text`` is a local event's text or a drop's
+    ``peer`` is ``to`` (send, failed) or ``from`` (deliver, drop, refused); ``clock`` and
+    ``msg_clock`` hold no zero entries; ``text`` is a local event's text or a drop's (or refusal's)
     reason; ``t`` the wall-clock time when the line has a finite one. A strict read
     (:func:`read_events`) guarantees every field its kind has (``inc`` is never None); a
     lenient one reads a field that is missing or malformed as None (or empty). (A named tuple
@@ -389,7 +390,7 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
-    if ev == "drop":
+    if ev in ("drop", "refused"):
         reason = str(entry.get("reason", ""))
         return Event(where, node, inc, ev, clock, _str(where, entry, "from"), text=reason, t=t)
     if ev == "init":
@@ -437,7 +438,7 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         link if type(link) is str else None,
         tuple(promises),
         entry.get("clean") is True,
-        str(entry.get("reason" if ev == "drop" else "text", "")),
+        str(entry.get("reason" if ev in ("drop", "refused") else "text", "")),
         _time(entry),
     )
 

@@ -69,6 +69,13 @@ from netclock.observe.eventlog import (
     read_fault_record,
     read_run_info,
 )
+from netclock.tools.check_byzantine import (
+    Adversaries,
+    forged_text,
+    load_adversaries,
+    refusal_notes,
+    role_of,
+)
 
 __all__ = [
     "Incarnation",
@@ -144,6 +151,7 @@ class Run:
     """A run as read from its folder: ``nodes`` maps each node to its incarnations.
 
     ``faults`` is the run's fault record, None when the folder has none (nobody crashed).
+    ``adversaries`` holds what Byzantine and omission nodes recorded (None: one events file).
     """
 
     source: Path
@@ -154,6 +162,7 @@ class Run:
     nodes: Mapping[str, tuple[Incarnation, ...]]
     notes: tuple[str, ...] = ()
     faults: FaultRecord | None = None
+    adversaries: Adversaries | None = None
 
     @property
     def event_count(self) -> int:
@@ -226,6 +235,7 @@ def load_run(source: str | Path) -> Run:
         nodes=nodes,
         notes=tuple(notes),
         faults=faults,
+        adversaries=load_adversaries(path) if path.is_dir() else None,
     )
 
 
@@ -333,6 +343,8 @@ class NodeSummary:
     correct: bool
     link: str | None
     lives: tuple[Life, ...] = ()
+    role: str = ""
+    """"Byzantine" or "omission" when the node's own record says it lied or omitted."""
 
     @property
     def crashes(self) -> tuple[Life, ...]:
@@ -349,6 +361,7 @@ class NodeSummary:
             "link": self.link,
             "crashed_at": [life.end_at for life in self.crashes],
             "restarted_at": [life.start_at for life in self.lives if life.restart],
+            "role": self.role,
         }
 
 
@@ -521,7 +534,9 @@ class _Checker:
         key = (mid, receiver)
         send = self.sends.get(key)
         if send is None or e.peer != sender:
-            cut = not self.complete.get((sender, mid[1]), False)
+            adversaries = self.run.adversaries
+            forgery = None if adversaries is None else adversaries.forgery(mid, receiver)
+            cut = forgery is None and not self.complete.get((sender, mid[1]), False)
             beyond = mid[2] > self.last_seq.get((sender, mid[1], receiver), -1)
             known = sender in self.run.nodes or not self.run.declared_nodes
             lost_tail = cut and beyond and known
@@ -529,6 +544,8 @@ class _Checker:
                 t["created"] += 1
                 why = "was never sent" if e.peer == sender else f"claims to come from {e.peer}"
                 text = f"{e.where}: {_fmt(mid)} {why} to {receiver}"
+                if forgery is not None:
+                    text = forged_text(e.where, mid, receiver, forgery)
                 self.created.add(text)
                 self.forged.add(text)
                 return
@@ -833,9 +850,13 @@ def check_run(run: Run) -> Report:
             run.correct(node),
             kinds.get(node),
             () if run.faults is None else run.faults.lives.get(node, ()),
+            role_of(run.adversaries, node),
         )
         for node, incs in run.nodes.items()
     )
+    if run.adversaries is not None:
+        notes.extend(run.adversaries.notes())
+    notes.extend(refusal_notes(e for incs in run.nodes.values() for i in incs for e in i.events))
     for name in run.declared_nodes:
         if not run.nodes.get(name):
             notes.append(f"node {name} logged nothing")
@@ -902,7 +923,8 @@ _OPTIONAL_COLUMNS = frozenset({"lost_crashed", "unlogged", "dropped"})
 def _node_text(n: NodeSummary) -> str:
     incs = ",".join(str(i) for i in n.incarnations) or "-"
     state = "correct" if n.correct else "crashed"
-    return f"{n.node} (inc {incs}, {n.events} events, {state})"
+    role = f", {n.role}" if n.role else ""
+    return f"{n.node} (inc {incs}, {n.events} events, {state}{role})"
 
 
 def crash_text(life: Life) -> str:

@@ -49,6 +49,7 @@ from netclock.observe.eventlog import (
 )
 from netclock.observe.shiviz import parse_log
 from netclock.tools.check import crash_text
+from netclock.tools.check_byzantine import load_adversaries, role_of
 
 __all__ = [
     "EventKind",
@@ -65,7 +66,8 @@ MAX_TEXT = 400
 """Event texts longer than this many characters are cut (with an ellipsis) in the model."""
 
 EventKind = str
-"""One of ``init send deliver local failed drop stop`` (GoVector logs: ``send deliver local``)."""
+"""One of ``init send deliver local failed drop refused stop`` (GoVector logs: ``send deliver
+local``)."""
 
 _SEND_TEXT = re.compile(r"(?i)\bsen(?:d|ds|ding|t)\b")
 _TO_PEER = re.compile(r"\bto (\S+)")
@@ -88,7 +90,8 @@ class VizProcess(TypedDict):
     """One process line: its id, event count, whether it ever crashed (fault record).
 
     ``crashed`` is None for a GoVector log without a fault record (nobody can tell);
-    ``restarts`` are the times (seconds since the run's start) it was started again.
+    ``restarts`` are the times (seconds since the run's start) it was started again;
+    ``role`` is "Byzantine" or "omission" when the process's own record says so.
     """
 
     id: str
@@ -97,6 +100,7 @@ class VizProcess(TypedDict):
     incarnations: list[int]
     crashes: list[VizCrash]
     restarts: list[float]
+    role: str
 
 
 class VizEvent(TypedDict):
@@ -182,6 +186,8 @@ def _event_text(e: Event, msg_id: str | None) -> str:
         return f"failed: the link gave up on {msg_id} to {e.peer}"
     if e.ev == "drop":
         return f"drop from {e.peer}: {e.text}"
+    if e.ev == "refused":
+        return f"refused from {e.peer}: {e.text}"
     return "stop (clean)" if e.clean else "stop (not clean)"
 
 
@@ -483,6 +489,7 @@ def build_model(path: str | Path) -> Model:
         messages = _match_clocks(graph)
     rank, broken = graph.ranks()
     record = _fault_record(source, skipped)
+    adversaries = load_adversaries(source) if source.is_dir() else None
     events = [
         VizEvent(
             index=i,
@@ -514,6 +521,7 @@ def build_model(path: str | Path) -> Model:
                 incarnations=incs,
                 crashes=crashes,
                 restarts=restarts,
+                role=role_of(adversaries, pid),
             )
         )
     deliveries = sum(len(m["deliveries"]) for m in messages)
@@ -526,6 +534,7 @@ def build_model(path: str | Path) -> Model:
         "duplicates": deliveries - sum(1 for m in messages if m["deliveries"]),
         "failed": sum(1 for m in messages if m["failed"]),
         "dropped": sum(1 for e in events if e["kind"] == "drop"),
+        "refused": sum(1 for e in events if e["kind"] == "refused"),
         "crashed": sum(1 for p in processes if p["crashed"]),
         "unmatched": len(unmatched),
         "inconsistent": broken,

@@ -29,6 +29,7 @@ EXAMPLE_FIELDS = {
     "local": {"text": 'a "quoted"\nline'},
     "failed": {"to": "b", "id": ["a", 7, 1]},
     "drop": {"from": "b", "reason": "a clock from the future"},
+    "refused": {"from": "127.0.0.1:9", "reason": "malformed: not a msgpack value"},
     "stop": {"clean": True, "stats": {"sent": 1, "raw": b"\x01"}},
 }
 

@@ -389,6 +389,7 @@ def test_injector_takes_a_new_plan_live_and_keeps_counting() -> None:
         "delayed": 0,
         "delivered": 1,
         "partitioned": 1,
+        "omitted": 0,
     }
 
 

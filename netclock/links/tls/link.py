@@ -30,6 +30,7 @@ import asyncio
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +38,7 @@ from typing import Any
 from netclock.errors import AuthenticationError, ConfigError, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
-from netclock.links.base import Address, LinkUser, os_reason, unknown_peer
+from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
 from netclock.links.pump import SessionPump
 from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
@@ -224,6 +225,11 @@ class TlsLink(SessionPump):
         return address_of(server.sockets[0].getsockname())
 
     @property
+    def client_context(self) -> ssl.SSLContext:
+        """The TLS context this link dials with: it presents this node's certificate."""
+        return self._client_ctx
+
+    @property
     def peers(self) -> Mapping[str, Address]:
         """The known peers and their addresses."""
         return self._addresses
@@ -398,6 +404,7 @@ class TlsLink(SessionPump):
             log.warning(
                 "%s: refused a TLS connection from %s: %s", self.node_id, conn.where(), reason
             )
+            self.user.link_event(InputRefused(conn.where(), f"TLS handshake failed: {reason}"))
         else:
             conn.fail_reason = reason
         conn.close()
@@ -521,11 +528,13 @@ class TlsLink(SessionPump):
         log.log(
             level, "%s: refused the connection %s %s: %s", self.node_id, who, conn.where(), reason
         )
+        self.user.link_event(InputRefused(conn.hs.peer or conn.where(), reason))
         conn.abort()
 
     def _bad_frame(self, conn: TlsConnection, reason: str) -> None:
         self.counters["bad_frames"] += 1
         log.debug("%s: bad frame from %r, closing: %s", self.node_id, conn, reason)
+        self.user.link_event(InputRefused(conn.hs.peer or conn.where(), f"bad frame: {reason}"))
         conn.abort()
 
     def _on_hello(self, conn: TlsConnection, hello: Hello) -> None:

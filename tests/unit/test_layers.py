@@ -20,6 +20,7 @@ LAYERS = {
     "durable": 3,
     "observe": 3,
     "links": 4,
+    "detectors": 4.5,
     "node": 5,
     "cluster": 6,
     "tools": 7,
@@ -38,6 +39,7 @@ SANS_IO_CORES = (
     "links/rtt.py",
     "links/base.py",
     "links/tls/handshake.py",
+    "detectors/core.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -120,7 +120,7 @@ class HeartbeatDetector:
     ) -> None:
         self.me = me
         self.period = _positive(period, "period")
-        initial = _positive(timeout, "timeout")
+        initial = self._initial = _positive(timeout, "timeout")
         if grace < 0:
             raise ConfigError(f"detector grace must not be negative, not {grace!r}")
         if not isinstance(grow, int | float) or not 1.0 < grow <= 100.0:
@@ -150,6 +150,15 @@ class HeartbeatDetector:
         return frozenset(self._suspected)
 
     # -- inputs ---------------------------------------------------------------------------------
+    def add_peer(self, peer: str, now: float, grace: float = 0.0) -> None:
+        """Watch ``peer`` from ``now`` on (unsuspected, ``grace`` more seconds at first)."""
+        if peer == self.me or peer in self._heard:
+            return
+        self.peers = tuple(sorted((*self.peers, peer)))
+        self._heard[peer] = now + grace
+        self.timeouts[peer] = self._initial
+        self._changed(now)
+
     def on_heartbeat(self, peer: str, now: float, delay: float | None = None) -> bool:
         """A heartbeat from ``peer`` arrived at ``now`` after ``delay`` seconds (if measured).
 

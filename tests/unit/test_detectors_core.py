@@ -323,3 +323,16 @@ def test_bad_detector_settings_are_one_config_error(kwargs: dict[str, object]) -
     settings_: dict[str, object] = {"period": 0.1, "timeout": 0.3, "now": 0.0, **kwargs}
     with pytest.raises(ConfigError, match="detector"):
         PerfectDetector("a", ["b"], **settings_)  # type: ignore[arg-type]
+
+
+def test_a_peer_added_later_is_watched_from_then_on() -> None:
+    core = EventualLeaderDetector("b", ["c"], period=0.1, timeout=0.3, now=0.0)
+    assert core.events() == [Leader("b", 0.0)]
+    core.add_peer("a", 1.0, grace=0.5)
+    assert core.peers == ("a", "c")
+    assert core.events() == [Leader("a", 1.0)]
+    core.on_heartbeat("c", 1.75)
+    core.handle_timer(1.75)
+    assert core.events() == []
+    core.handle_timer(1.8)
+    assert core.events() == [Suspect("a", 1.8, 0.3), Leader("b", 1.8)]

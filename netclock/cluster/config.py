@@ -8,6 +8,8 @@
     give_up_after = 5          # seconds; a reliable link then hands back what a peer left unacked
     [faults]                   # optional: a FaultPlan (seed, loss, duplicate, ...)
     loss = 0.1
+    [detector]                 # optional: a failure detector on every node (docs/detectors.md)
+    kind = "eventual_leader"
     [[node]]
     id = "server"
     address = "127.0.0.1:0"    # port 0: the launcher learns the real port from READY
@@ -37,6 +39,7 @@ from typing import Any
 
 from netclock.clock import check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.detectors.options import DetectorOptions
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, parse_address
 
@@ -53,6 +56,7 @@ _TOP_KEYS = {
     "program": str,
     "args": dict,
     "faults": dict,
+    "detector": dict,
     "node": list,
     "log_events": bool,
     "compare_links": list,
@@ -122,6 +126,9 @@ class Cluster:
     inbox_size: int = 1024
     cert_dir: Path | None = None
     faults: FaultPlan | None = None
+    detector: DetectorOptions | None = None
+    """Every node's failure detector (``[detector]``, docs/detectors.md); with one and no
+    ``give_up_after``, a reliable link gives up when the detector suspects the peer."""
     log_events: bool = True
     compare_links: tuple[str, ...] = ()
     actions: tuple[Action, ...] = ()
@@ -247,8 +254,11 @@ def parse_cluster(
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")
-    give_up = float(data.get("give_up_after", GIVE_UP_AFTER))
-    if give_up <= 0:
+    detector = DetectorOptions.from_dict(data["detector"]) if "detector" in data else None
+    give_up: float | None = float(data.get("give_up_after", GIVE_UP_AFTER))
+    if "give_up_after" not in data and detector is not None:
+        give_up = None  # the detector's suspicion decides
+    if give_up is not None and give_up <= 0:
         raise ConfigError("give_up_after must be a positive number of seconds")
     cert_dir = data.get("cert_dir")
     faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
@@ -263,6 +273,7 @@ def parse_cluster(
         inbox_size=data.get("inbox_size", 1024),
         cert_dir=None if cert_dir is None else (base_dir / cert_dir),
         faults=faults,
+        detector=detector,
         log_events=data.get("log_events", True),
         compare_links=compare,
         actions=tuple(sorted(actions, key=lambda a: a.at)),

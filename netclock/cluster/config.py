@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from netclock.clock import check_pid
-from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.detectors.options import DetectorOptions
+from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, parse_address
 

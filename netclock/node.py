@@ -222,6 +222,7 @@ class Node:
                 "Initialization Complete",
                 link=link,
                 promises=list(promises(link, fifo)),
+                **({} if self._detector is None else {"detector": self._detector.describe()}),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

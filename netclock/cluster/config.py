@@ -60,6 +60,7 @@ _TOP_KEYS = {
     "node": list,
     "log_events": bool,
     "compare_links": list,
+    "variant": list,
     "action": list,
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
@@ -131,6 +132,9 @@ class Cluster:
     ``give_up_after``, a reliable link gives up when the detector suspects the peer."""
     log_events: bool = True
     compare_links: tuple[str, ...] = ()
+    variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    """``[[variant]]`` tables: the same cluster run once per variant, each with its own
+    ``faults`` and ``detector`` tables (``netclock demo detectors``)."""
     actions: tuple[Action, ...] = ()
     source: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -262,6 +266,7 @@ def parse_cluster(
         raise ConfigError("give_up_after must be a positive number of seconds")
     cert_dir = data.get("cert_dir")
     faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
+    variants = _variants(data.get("variant", []))
     return Cluster(
         name=data.get("name", default_name),
         link=link,
@@ -276,9 +281,31 @@ def parse_cluster(
         detector=detector,
         log_events=data.get("log_events", True),
         compare_links=compare,
+        variants=variants,
         actions=tuple(sorted(actions, key=lambda a: a.at)),
         source=source,
     )
+
+
+def _variants(raw: list[Any]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """``[[variant]]``: a unique ``name`` each, and the ``faults``/``detector`` it runs with."""
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    for i, table in enumerate(raw):
+        where = f"variant[{i}]."
+        if not isinstance(table, dict):
+            raise ConfigError(f"variant[{i}] must be a table, not {table!r}")
+        _check_table(table, {"name": str, "faults": dict, "detector": dict}, where)
+        name = table.get("name")
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{where}name must be a word of letters, digits, - or _")
+        if name in (n for n, _ in out):
+            raise ConfigError(f"{where}name {name!r} is used twice")
+        if "faults" in table:
+            FaultPlan.from_dict(table["faults"], name=f"variant[{i}].faults")
+        if "detector" in table:
+            DetectorOptions.from_dict(table["detector"], name=f"variant[{i}].detector")
+        out.append((name, {k: v for k, v in table.items() if k != "name"}))
+    return tuple(out)
 
 
 def load_program(spec: str, base_dir: Path) -> Program:

@@ -194,6 +194,21 @@ class FailureDetector:
             reader.wake()
 
     # -- what the Node reads -------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What the event log's ``init`` line says of the detector: its kind, period, the
+        timing model's kind and the bound Δ it promises (from the start, or after GST)."""
+        delay = self._plan.delay if self._plan is not None else None
+        settled = None if delay is None else delay.settled().bound_at(delay.stable_from)
+        return {
+            "kind": self.options.kind,
+            "period": self.options.period,
+            "timing": "none" if delay is None else delay.kind,
+            "delta": None if delay is None else delay.bound_at(0.0) or settled,
+            "gst": None
+            if delay is None or delay.stable_from == float("inf")
+            else delay.stable_from,
+        }
+
     @property
     def suspected(self) -> frozenset[str]:
         """The peers suspected now."""

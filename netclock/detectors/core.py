@@ -19,9 +19,11 @@ concluded (:meth:`~HeartbeatDetector.events`: :class:`Suspect`, :class:`Restore`
   highest-ranked unsuspected process (the smallest id, this one included) changes.
 
 Synchrony watch. Given ``bound`` (the model's Δ) the core reports a heartbeat whose
-measured delay exceeded it, and given ``step_bound`` a heartbeat timer that fired more than
-that late (the host did not schedule this process): one :class:`SynchronyViolated` event
-each, so a mistake of P in such a run is blamed on the host, not on the algorithm.
+measured delay exceeded ``bound + step_bound`` (the network's bound plus this process's
+step), and given ``step_bound`` a heartbeat timer that fired more than that late (the host
+did not schedule this process): a :class:`SynchronyViolated` event for each new largest
+delay from a peer or gap (``counters["violations"]`` counts them all), so a mistake of P
+in such a run is blamed on the host, not on the algorithm.
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ class HeartbeatDetector:
         self.timeouts: dict[str, float] = dict.fromkeys(self.peers, initial)
         """Each peer's current timeout (◇P raises it after each false suspicion)."""
         self._heard: dict[str, float] = dict.fromkeys(self.peers, now + grace)
+        """The last heartbeat's arrival; for a peer never heard from, ``grace`` after it was
+        added (so the first heartbeat, however early, replaces it)."""
+        self._silent: set[str] = set(self.peers)
+        """Peers never heard from."""
+        self._worst: dict[tuple[str, str | None], float] = {}
+        """The largest delay (per peer) and gap reported so far: only a new worst is."""
         self._suspected: set[str] = set()
         self._next_beat = now
         self._beat = False
@@ -156,6 +164,7 @@ class HeartbeatDetector:
             return
         self.peers = tuple(sorted((*self.peers, peer)))
         self._heard[peer] = now + grace
+        self._silent.add(peer)
         self.timeouts[peer] = self._initial
         self._changed(now)
 
@@ -168,9 +177,15 @@ class HeartbeatDetector:
         if peer not in heard:
             return False
         self.counters["heartbeats"] += 1
-        if delay is not None and self.bound is not None and delay > self.bound:
-            self._violated(now, "delay", delay, self.bound, peer)
-        heard[peer] = max(heard[peer], now)
+        if delay is not None and self.bound is not None:
+            allowed = self.bound + (self.step_bound or 0.0)  # the network's Δ, our own step
+            if delay > allowed:
+                self._violated(now, "delay", delay, allowed, peer)
+        if peer in self._silent:
+            self._silent.discard(peer)
+            heard[peer] = now
+        else:
+            heard[peer] = max(heard[peer], now)
         if peer in self._suspected:
             self.counters["late"] += 1
             if self.restores:
@@ -230,6 +245,9 @@ class HeartbeatDetector:
 
     def _violated(self, now: float, what: str, seen: float, bound: float, peer: str | None) -> None:
         self.counters["violations"] += 1
+        if seen <= self._worst.get((what, peer), 0.0):
+            return
+        self._worst[what, peer] = seen
         self._events.append(SynchronyViolated(now, what, seen, bound, peer))
 
 

@@ -142,6 +142,8 @@ class Event(NamedTuple):
     value: float | None = None
     """A detector event's number: the timeout of ``suspect``/``restore``, the seconds seen
     of a ``violation``."""
+    detector: Mapping[str, Any] | None = None
+    """An ``init`` line's failure detector (kind, period, timing, delta, gst), if any."""
 
 
 DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
@@ -425,7 +427,20 @@ def _event(where: str, entry: Any) -> Event:
         if type(promises) is not list or not all(type(p) is str for p in promises):
             raise _bad(where, "'promises' must be a list of property names")
         link = _str(where, entry, "link")
-        return Event(where, node, inc, ev, clock, link=link, promises=tuple(promises), t=t)
+        detector = entry.get("detector")
+        if detector is not None and (type(detector) is not dict or "kind" not in detector):
+            raise _bad(where, "'detector' must be an object with a 'kind'")
+        return Event(
+            where,
+            node,
+            inc,
+            ev,
+            clock,
+            link=link,
+            promises=tuple(promises),
+            t=t,
+            detector=detector,
+        )
     if ev in DETECTOR_KINDS:
         about = (
             _str(where, entry, "peer")

@@ -179,3 +179,18 @@ node = "a"
     for node in ("b", "c", "d"):
         led = [e for e in of(events[node], "leader", "a") if e.t is not None and e.t < killed]
         assert led, f"{node}: a led while it lived"
+
+
+@pytest.mark.timeout(200)
+def test_demo_detectors_prints_one_row_per_model_and_detector(tmp_path: Path) -> None:
+    done = netclock("demo", "detectors", "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, explain(done)
+    table = done.stdout.split("timing models and detectors ===")[-1].strip().splitlines()
+    rows = [line.split() for line in table[1:]]
+    assert [(r[0], r[1]) for r in rows] == [
+        (model, det) for model in ("synchronous", "asynchronous", "partial") for det in ("P", "Ω")
+    ], done.stdout[-2000:]
+    for row in rows:
+        assert "never" not in row, f"the crash of a went undetected: {row}"
+    omega = [r for r in rows if r[1] == "Ω"]
+    assert all(r[-3] == "b" for r in omega), "Ω settles on b once a is killed"

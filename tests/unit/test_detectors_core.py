@@ -298,14 +298,27 @@ def test_synchrony_watch_reports_late_heartbeats_and_scheduling_gaps() -> None:
     core = PerfectDetector(
         "a", ["b"], period=0.1, timeout=1.0, now=0.0, bound=0.01, step_bound=0.02
     )
+    core.on_heartbeat("b", 0.0, delay=0.025)  # within Δ plus our own step
     core.on_heartbeat("b", 0.0, delay=0.05)
     core.handle_timer(0.5)
     assert core.events() == [
-        SynchronyViolated(0.0, "delay", 0.05, 0.01, "b"),
+        SynchronyViolated(0.0, "delay", 0.05, pytest.approx(0.03), "b"),
         SynchronyViolated(0.5, "gap", 0.5, 0.02, None),
     ]
+    core.on_heartbeat("b", 0.55, delay=0.04)  # not a new worst: counted, not reported
     core.handle_timer(0.6)
     assert core.events() == []
+    assert core.counters["violations"] == 3
+
+
+def test_the_grace_of_a_silent_peer_ends_with_its_first_heartbeat() -> None:
+    core = PerfectDetector("a", ["b"], period=0.1, timeout=0.3, now=0.0, grace=2.0)
+    assert core.get_timer() == 0.0
+    core.handle_timer(0.0)
+    assert core.get_timer() == pytest.approx(0.1)
+    core.on_heartbeat("b", 0.2)
+    core.handle_timer(0.5)
+    assert core.events() == [Suspect("b", 0.5, 0.3)]  # not at 2.3: b was heard from
 
 
 def test_a_heartbeat_timer_that_fell_behind_does_not_burst() -> None:

@@ -194,3 +194,33 @@ def test_a_detector_table_replaces_the_clusters_default_give_up(tmp_path: Path) 
         {**base, "detector": {"kind": "perfect"}, "give_up_after": 3}, base_dir=tmp_path
     )
     assert explicit.give_up_after == 3
+
+
+def test_the_viewer_gets_each_suspicion_as_an_interval_on_the_suspecting_line(
+    tmp_path: Path,
+) -> None:
+    from netclock.tools.viz import build_model, render_html
+
+    run = write_run(
+        tmp_path / "r",
+        OMEGA,
+        {
+            "a": [],
+            "b": [
+                (0.5, "suspect", {"peer": "c", "timeout": 0.2}),
+                (0.7, "restore", {"peer": "c", "timeout": 0.4}),
+                (1.2, "suspect", {"peer": "a", "timeout": 0.2}),
+            ],
+            "c": [(0.9, "violation", {"what": "gap", "seen": 0.4, "bound": 0.05, "peer": None})],
+        },
+        START + KILL_A,
+    )
+    model = build_model(run)
+    b = next(p for p in model["processes"] if p["id"] == "b")
+    texts = [model["events"][s["start"]]["text"] for s in b["suspicions"]]
+    assert texts == ["suspect c (timeout 0.200 s)", "suspect a (timeout 0.200 s)"]
+    assert [s["end"] is None for s in b["suspicions"]] == [False, True]
+    assert model["events"][b["suspicions"][0]["end"]]["text"] == "restore c (timeout 0.400 s)"
+    c_texts = [e["text"] for e in model["events"] if e["process"] == "c"]
+    assert "synchrony assumption violated by the host: gap 0.400 s" in c_texts
+    assert "suspects" in render_html(model)

@@ -42,7 +42,7 @@ class DetectorOptions:
     def __post_init__(self) -> None:
         if self.kind not in DETECTORS:
             raise ConfigError(
-                f"detector kind must be one of {', '.join(DETECTOR_KINDS)}, not {self.kind!r}"
+                f"detector.kind must be one of {', '.join(DETECTOR_KINDS)}, not {self.kind!r}"
             )
         for key in ("period", "step_bound"):
             value = config.seconds(getattr(self, key), f"detector.{key}")

@@ -144,7 +144,7 @@ async def test_tls_heartbeats_use_a_udp_socket_on_the_tls_port(tmp_path: Path) -
 
 
 def test_detector_mistakes_are_one_clear_error() -> None:
-    with pytest.raises(ConfigError, match="detector kind must be one of perfect"):
+    with pytest.raises(ConfigError, match=r"detector\.kind must be one of perfect"):
         Node("a", detector="omega")
     with pytest.raises(ConfigError, match=r"detector\.perod is not a known key"):
         Node("a", detector={"perod": 1})

@@ -176,7 +176,10 @@ def test_cluster_variants_are_checked_once_each(tmp_path: Path) -> None:
     for bad, message in [
         ([{"name": "a b"}], "variant\\[0\\].name must be a word"),
         ([{"name": "x"}, {"name": "x"}], "used twice"),
-        ([{"name": "x", "detector": {"kind": "P"}}], "detector kind must be one of"),
+        (
+            [{"name": "x", "detector": {"kind": "P"}}],
+            r"variant\[0\]\.detector\.kind must be one of",
+        ),
         ([{"name": "x", "faults": {"delay": {"kind": "synchronous"}}}], "delta is required"),
         ([{"name": "x", "seed": 1}], "unknown key variant\\[0\\].'seed'"),
     ]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections import deque
@@ -54,6 +55,15 @@ _KEY = -1
 _MAX_HEARTBEAT = 512
 _BACKLOG = 4096
 """Events kept for each :meth:`FailureDetector.events` reader that falls behind."""
+
+
+def _is_ip(host: str) -> bool:
+    """True for an IP literal; a peer known by name (``localhost``) is checked by port only."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class _HeartbeatSocket(UdpEndpoint):
@@ -320,7 +330,7 @@ class FailureDetector:
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped heartbeat from unknown peer %r", self.node_id, sender)
             return
-        if (addr[0], addr[1]) != known:
+        if addr[1] != known[1] or (addr[0] != known[0] and _is_ip(known[0])):
             self.counters["forged"] += 1
             log.debug("%s: dropped heartbeat for %r from %s", self.node_id, sender, addr)
             return

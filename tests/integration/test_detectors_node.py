@@ -158,3 +158,17 @@ async def test_without_a_detector_the_node_says_so(make_nodes) -> None:
     assert a.leader is None
     with pytest.raises(UsageError, match="no failure detector"):
         a.detector_events()
+
+
+async def test_a_peer_known_by_host_name_is_not_taken_for_a_forger() -> None:
+    options = DetectorOptions("eventually_perfect", **FAST)
+    async with Node("a", detector=options) as a, Node("b", detector=options) as b:
+        a.add_peer("b", f"localhost:{b.address[1]}")
+        b.add_peer("a", a.address)
+        events = a.detector_events()
+        a.partition("b")
+        await next_of(events, Suspect, "b")
+        a.heal("b")
+        await next_of(events, Restore, "b")
+        assert a.detector is not None
+        assert a.detector.stats()["forged"] == 0

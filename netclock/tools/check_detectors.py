@@ -54,6 +54,9 @@ class DetectorSummary:
     """Each watcher's largest timeout reached."""
     leaders: dict[str, str] = field(default_factory=dict)
     """Each watcher's last leader (Ω)."""
+    leader_since: dict[str, float] = field(default_factory=dict)
+    """When each watcher's last leader became its leader (Ω): the leader is stable from the
+    latest of these on."""
     violations: int = 0
     heartbeats: dict[str, float] = field(default_factory=dict)
 
@@ -121,6 +124,7 @@ def _watch(summary: DetectorSummary, watcher: str, events: Iterable[Event], t0: 
             state[e.peer] = False
         elif e.ev == "leader" and e.peer is not None:
             summary.leaders[watcher] = e.peer
+            summary.leader_since[watcher] = t
         elif e.ev == "violation":
             summary.violations += 1
         if e.value is not None and e.ev in ("suspect", "restore"):
@@ -197,11 +201,16 @@ def _property(name: str, promised: bool, bad: Sequence[str], ok_text: str) -> Pr
     return PropertyResult(name, promised, Status.OK if promised else Status.HOLDS, 0, ok_text)
 
 
+def _when(t: float, gst: float | None) -> str:
+    """``t`` (seconds since the run's first event) as ``1.23 s``, or ``GST+0.12 s``."""
+    return f"{t:.2f} s" if gst is None else f"GST{t - gst:+.2f} s"
+
+
 def detector_table(rows: Sequence[tuple[str, DetectorSummary]]) -> str:
     """One line per run: timing model, detector, detection, false suspicions, timeouts, leader."""
     head = (
         f"{'timing':<12} {'det':<3} {'crash detected after':<22} {'false (pause)':>13} "
-        f"{'last mistake':>13} {'max timeout':>12}  leaders / violations"
+        f"{'last mistake':>13} {'max timeout':>12}  {'stable leader':<18} violations"
     )
     lines = [head]
     for _, s in rows:
@@ -210,18 +219,16 @@ def detector_table(rows: Sequence[tuple[str, DetectorSummary]]) -> str:
             "" if not any(d is None for d in s.detection.values()) else " (missed)"
         )
         last = max((t for _, _, t, _ in s.false), default=None)
-        if last is None:
-            last_text = "-"
-        elif s.gst is not None:
-            last_text = f"GST{last - s.gst:+.2f} s"
-        else:
-            last_text = f"{last:.2f} s"
+        last_text = "-" if last is None else _when(last, s.gst)
         timeout = max(s.timeouts.values(), default=0.0)
         in_pause = sum(1 for *_, during in s.false if during)
         false_text = f"{len(s.false)} ({in_pause})"
         leaders = ",".join(sorted(set(s.leaders.values()))) or "-"
+        if s.leader_since:
+            stable = max(s.leader_since.values())
+            leaders += f" from {_when(stable, s.gst)}"
         lines.append(
             f"{s.timing:<12} {s.symbol:<3} {detected:<22} {false_text:>13} "
-            f"{last_text:>13} {timeout:>10.2f} s  {leaders} / {s.violations}"
+            f"{last_text:>13} {timeout:>10.2f} s  {leaders:<18} {s.violations}"
         )
     return "\n".join(lines)

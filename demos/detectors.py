@@ -15,7 +15,7 @@ import asyncio
 from typing import Any
 
 from netclock import Node
-from netclock.detectors.core import Leader, Restore, Suspect, SynchronyViolated
+from netclock.detectors import Leader, Restore, Suspect, SynchronyViolated
 
 
 async def main(node: Node, run_for: float = 6.0) -> dict[str, Any]:

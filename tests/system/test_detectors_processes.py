@@ -185,6 +185,7 @@ node = "a"
 def test_demo_detectors_prints_one_row_per_model_and_detector(tmp_path: Path) -> None:
     done = netclock("demo", "detectors", "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=180)
     assert done.returncode == 0, explain(done)
+    assert done.stdout.count("ShiViz log:  ") == 6, "detector events keep every ShiViz log valid"
     table = done.stdout.split("timing models and detectors ===")[-1].strip().splitlines()
     rows = [line.split() for line in table[1:]]
     assert [(r[0], r[1]) for r in rows] == [

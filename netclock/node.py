@@ -111,6 +111,12 @@ class Node:
     logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
     Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
     life: its GoVector log is appended to instead of truncated.
+
+    ``detector`` runs a failure detector beside the link (docs/detectors.md): a kind
+    (``"perfect"``, ``"eventually_perfect"``, ``"eventual_leader"``), a table or a
+    :class:`~netclock.detectors.options.DetectorOptions`. Read :attr:`suspected`,
+    :attr:`leader` and ``async for ev in node.detector_events()``; on a reliable link without
+    ``give_up_after`` the detector's suspicion is what makes the link give up.
     """
 
     def __init__(

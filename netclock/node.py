@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import weakref
 from collections import deque
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from netclock.clock import VectorClock, check_pid, receive_all
+from netclock.detectors.adapter import FailureDetector
+from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
+from netclock.detectors.options import DetectorOptions, detector_options
 from netclock.durable.state import NodeState, new_incarnation
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
@@ -109,6 +113,12 @@ class Node:
     logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
     Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
     life: its GoVector log is appended to instead of truncated.
+
+    ``detector`` runs a failure detector beside the link (docs/detectors.md): a kind
+    (``"perfect"``, ``"eventually_perfect"``, ``"eventual_leader"``), a table or a
+    :class:`~netclock.detectors.options.DetectorOptions`. Read :attr:`suspected`,
+    :attr:`leader` and ``async for ev in node.detector_events()``; on a reliable link without
+    ``give_up_after`` the detector's suspicion is what makes the link give up.
     """
 
     def __init__(
@@ -131,6 +141,7 @@ class Node:
         link_options: LinkOptions | Mapping[str, Any] | None = None,
         data_dir: str | Path | None = None,
         clock_start: int | None = None,
+        detector: DetectorOptions | str | Mapping[str, Any] | None = None,
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -184,6 +195,9 @@ class Node:
             if govector_log is not None or event_log is not None
             else None
         )
+        detector_opts = detector_options(detector)
+        if detector_opts is not None and give_up_after is None:
+            give_up_after = math.inf  # keep payloads: the detector's suspicion gives up
         self._link: Link = make_link(
             link,
             self.id,
@@ -198,6 +212,19 @@ class Node:
             receive_capacity=inbox_size,
             cert_dir=cert_dir,
         )
+        self._detector = (
+            None
+            if detector_opts is None
+            else FailureDetector(
+                self.id,
+                self.incarnation,
+                self._link,
+                detector_opts,
+                faults=faults,
+                fault_epoch=fault_epoch,
+                on_event=self._on_detector_event,
+            )
+        )
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
         if self._recorder is not None:
@@ -208,6 +235,7 @@ class Node:
                 link=link,
                 promises=list(promises(link, fifo)),
                 host=socket.gethostname(),
+                **({} if self._detector is None else {"detector": self._detector.describe()}),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -216,6 +244,8 @@ class Node:
         if self._state == "new":
             await self._link.start()
             self._state = "running"
+            if self._detector is not None:
+                await self._detector.start()
         return self
 
     async def __aenter__(self) -> Node:
@@ -241,6 +271,8 @@ class Node:
             except TimeoutError:
                 drained = False
                 log.info("%s: closed with messages still unacknowledged", self.id)
+        if self._detector is not None:
+            await self._detector.close()
         if self._recorder is not None:
             self._recorder.flush()  # the link's last datagrams may carry clocks
         await self._link.close()
@@ -276,6 +308,8 @@ class Node:
             raise UsageError(f"peer id: {exc}") from None
         self._link.add_peer(peer, parse_address(address))
         self._peer_ids.add(peer)
+        if self._detector is not None:
+            self._detector.add_peer(peer, parse_address(address))
 
     @property
     def peers(self) -> list[str]:
@@ -533,6 +567,68 @@ class Node:
                         "failed", self._clock, "failed", to=event.peer, id=list(msg_id)
                     )
 
+    # -- failure detector (docs/detectors.md) --------------------------------------------------
+    def detector_events(self) -> AsyncIterator[DetectorEvent]:
+        """The detector's events from now on: ``async for ev in node.detector_events()``.
+
+        :class:`~netclock.detectors.core.Suspect`, :class:`~netclock.detectors.core.Restore`,
+        :class:`~netclock.detectors.core.Leader` and
+        :class:`~netclock.detectors.core.SynchronyViolated`, in order; the iteration ends when
+        the node closes. Each call is a reader of its own. UsageError without ``detector``.
+        """
+        if self._detector is None:
+            raise UsageError(f"node {self.id!r} has no failure detector; pass detector=...")
+        return self._detector.events()
+
+    @property
+    def suspected(self) -> frozenset[str]:
+        """The peers the failure detector suspects now (empty without one)."""
+        return frozenset() if self._detector is None else self._detector.suspected
+
+    @property
+    def leader(self) -> str | None:
+        """The eventual leader Ω trusts now (None unless ``detector="eventual_leader"``)."""
+        return None if self._detector is None else self._detector.leader
+
+    @property
+    def detector(self) -> FailureDetector | None:
+        """The failure detector (its timeouts, counters and measurements), or None."""
+        return self._detector
+
+    def _on_detector_event(self, event: DetectorEvent) -> None:
+        """Log a detector event: its own kind, no tick, not in the GoVector log."""
+        if isinstance(event, Suspect | Restore):
+            log.info(
+                "%s: %s %s (timeout %.3f s)",
+                self.id,
+                type(event).__name__.lower(),
+                event.peer,
+                event.timeout,
+            )
+        recorder = self._recorder
+        if recorder is None:
+            return
+        if isinstance(event, Suspect):
+            recorder.record(
+                "suspect", self._clock, "suspect", peer=event.peer, timeout=event.timeout
+            )
+        elif isinstance(event, Restore):
+            recorder.record(
+                "restore", self._clock, "restore", peer=event.peer, timeout=event.timeout
+            )
+        elif isinstance(event, Leader):
+            recorder.record("leader", self._clock, "leader", peer=event.peer)
+        else:
+            recorder.record(
+                "violation",
+                self._clock,
+                "synchrony assumption violated by the host",
+                what=event.what,
+                seen=event.seen,
+                bound=event.bound,
+                peer=event.peer,
+            )
+
     # -- faults -------------------------------------------------------------------------------
     def partition(self, peer: str) -> None:
         """Cut this node off from ``peer`` in both directions until :meth:`heal` (live fault).
@@ -540,10 +636,14 @@ class Node:
         On a reliable link messages wait and are resent after the partition heals.
         """
         self._link.partition(peer)
+        if self._detector is not None:
+            self._detector.partition(peer)
 
     def heal(self, peer: str) -> None:
         """End a partition from ``peer``."""
         self._link.heal(peer)
+        if self._detector is not None:
+            self._detector.heal(peer)
 
     # -- statistics ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -559,6 +659,7 @@ class Node:
             "dropped": self.dropped,
             "refused": self.refused,
             "link": link,
+            **({} if self._detector is None else {"detector": self._detector.stats()}),
         }
 
 

@@ -55,7 +55,8 @@ _FLAGS: tuple[tuple[str, str, str, Callable[[str, str], Any], str], ...] = (
         "faults_delay",
         "delay",
         parse_delay,
-        "delay of every copy: 2ms (fixed), 1ms..5ms (uniform), exp:2ms[:CAP] (exponential)",
+        "delay of every copy: 2ms (fixed), 1ms..5ms (uniform), exp:2ms[:CAP] (exponential), "
+        "or a timing model: sync:DELTA, async[:SCALE[:SHAPE]], partial:GST:DELTA",
     ),
 )
 """Flag, argparse dest, FaultPlan field, parser (text, flag) -> value, help."""

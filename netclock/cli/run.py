@@ -111,6 +111,8 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
     if "tls" in links and cluster.cert_dir is None:
         overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
         cluster = load_cluster(cluster_file, overrides)
+    if cluster.variants:
+        return _run_variants(cluster_file, cluster, overrides, run_dir)
     if not cluster.compare_links or "link" in overrides:
         return _run_once(cluster, run_dir)[0]
     code, rows = 0, []
@@ -126,6 +128,32 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
             return link_code
     print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
     print(compare_table(rows))
+    return code
+
+
+def _run_variants(
+    cluster_file: Path, cluster: Cluster, overrides: dict[str, Any], run_dir: Path
+) -> int:
+    """Run the cluster once per ``[[variant]]`` and print the failure detectors' table."""
+    from netclock.tools.check import load_run
+    from netclock.tools.check_detectors import detector_table, summarize
+
+    code, rows = 0, []
+    for name, table in cluster.variants:
+        print(f"\n=== variant {name} ===")
+        one = load_cluster(cluster_file, {**overrides, **table, "variant": []})
+        folder = run_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        one_code, _ = _run_once(one, folder)
+        code = max(code, one_code)
+        if one_code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            return one_code
+        summary = summarize(load_run(folder))
+        if summary is not None:
+            rows.append((name, summary))
+    if rows:
+        print(f"\n=== the same cluster under {len(rows)} timing models and detectors ===")
+        print(detector_table(rows))
     return code
 
 

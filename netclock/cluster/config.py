@@ -8,6 +8,8 @@
     give_up_after = 5          # seconds; a reliable link then hands back what a peer left unacked
     [faults]                   # optional: a FaultPlan (seed, loss, duplicate, ...)
     loss = 0.1
+    [detector]                 # optional: a failure detector on every node (docs/detectors.md)
+    kind = "eventual_leader"
     [[node]]
     id = "server"
     address = "127.0.0.1:0"    # port 0: the launcher learns the real port from READY
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from netclock.clock import check_pid
+from netclock.detectors.options import DetectorOptions
 from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, parse_address
@@ -53,9 +56,11 @@ _TOP_KEYS = {
     "program": str,
     "args": dict,
     "faults": dict,
+    "detector": dict,
     "node": list,
     "log_events": bool,
     "compare_links": list,
+    "variant": list,
     "action": list,
 }
 _NODE_KEYS = {"id": str, "address": str, "program": str, "args": dict}
@@ -122,8 +127,14 @@ class Cluster:
     inbox_size: int = 1024
     cert_dir: Path | None = None
     faults: FaultPlan | None = None
+    detector: DetectorOptions | None = None
+    """Every node's failure detector (``[detector]``, docs/detectors.md); with one and no
+    ``give_up_after``, a reliable link gives up when the detector suspects the peer."""
     log_events: bool = True
     compare_links: tuple[str, ...] = ()
+    variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    """``[[variant]]`` tables: the same cluster run once per variant, each with its own
+    ``faults`` and ``detector`` tables (``netclock demo detectors``)."""
     actions: tuple[Action, ...] = ()
     source: Path | None = None
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -247,11 +258,15 @@ def parse_cluster(
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
         raise ConfigError("duration must be a positive number of seconds")
-    give_up = float(data.get("give_up_after", GIVE_UP_AFTER))
-    if give_up <= 0:
+    detector = DetectorOptions.from_dict(data["detector"]) if "detector" in data else None
+    give_up: float | None = float(data.get("give_up_after", GIVE_UP_AFTER))
+    if "give_up_after" not in data and detector is not None:
+        give_up = None  # the detector's suspicion decides
+    if give_up is not None and give_up <= 0:
         raise ConfigError("give_up_after must be a positive number of seconds")
     cert_dir = data.get("cert_dir")
     faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
+    variants = _variants(data.get("variant", []))
     return Cluster(
         name=data.get("name", default_name),
         link=link,
@@ -263,8 +278,10 @@ def parse_cluster(
         inbox_size=data.get("inbox_size", 1024),
         cert_dir=None if cert_dir is None else (base_dir / cert_dir),
         faults=faults,
+        detector=detector,
         log_events=data.get("log_events", True),
         compare_links=compare,
+        variants=variants,
         actions=tuple(sorted(actions, key=lambda a: a.at)),
         source=source,
     )
@@ -294,6 +311,27 @@ def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:
         "reordered; only delay and partitions apply there)"
         for key in found
     ]
+
+
+def _variants(raw: list[Any]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """``[[variant]]``: a unique ``name`` each, and the ``faults``/``detector`` it runs with."""
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    for i, table in enumerate(raw):
+        where = f"variant[{i}]."
+        if not isinstance(table, dict):
+            raise ConfigError(f"variant[{i}] must be a table, not {table!r}")
+        _check_table(table, {"name": str, "faults": dict, "detector": dict}, where)
+        name = table.get("name")
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{where}name must be a word of letters, digits, - or _")
+        if name in (n for n, _ in out):
+            raise ConfigError(f"{where}name {name!r} is used twice")
+        if "faults" in table:
+            FaultPlan.from_dict(table["faults"], name=f"variant[{i}].faults")
+        if "detector" in table:
+            DetectorOptions.from_dict(table["detector"], name=f"variant[{i}].detector")
+        out.append((name, {k: v for k, v in table.items() if k != "name"}))
+    return tuple(out)
 
 
 def load_program(spec: str, base_dir: Path) -> Program:

@@ -109,6 +109,7 @@ def make_node(
         fault_epoch=epoch,
         fifo=cluster.fifo,
         give_up_after=cluster.give_up_after,
+        detector=cluster.detector,
         inbox_size=cluster.inbox_size,
         cert_dir=cluster.cert_dir,
         govector_log=govector_log,

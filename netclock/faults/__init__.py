@@ -3,6 +3,8 @@
 - :mod:`~netclock.faults.plan`: :class:`FaultPlan`, :class:`LinkFaults`, :class:`Partition`,
   frozen values with their config form.
 - :mod:`~netclock.faults.delay`: the delay models and :func:`parse_delay`.
+- :mod:`~netclock.faults.timing`: the timing models (:class:`Synchronous`,
+  :class:`Asynchronous`, :class:`PartialSynchrony`), delay models with a promised bound.
 - :mod:`~netclock.faults.fate`: how the seed decides (:class:`Fate`, seeded generators).
 - :mod:`~netclock.faults.injector`: :class:`FaultInjector`, the one fault mechanism every
   link uses (fates, scheduled and live partitions, seeded generators), and its counters.
@@ -24,9 +26,11 @@ from netclock.faults.delay import (
 from netclock.faults.fate import Fate
 from netclock.faults.injector import FaultInjector, FaultStats
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
+from netclock.faults.timing import Asynchronous, PartialSynchrony, Synchronous
 
 __all__ = [
     "DELAY_KINDS",
+    "Asynchronous",
     "DelayModel",
     "ExponentialDelay",
     "Fate",
@@ -36,7 +40,9 @@ __all__ = [
     "FixedDelay",
     "LinkFaults",
     "NoDelay",
+    "PartialSynchrony",
     "Partition",
+    "Synchronous",
     "UniformDelay",
     "parse_delay",
     "parse_duration",

@@ -54,6 +54,20 @@ class DelayModel:
         """The config-table form that :func:`delay_from_config` reads back."""
         raise NotImplementedError
 
+    def bound_at(self, t: float) -> float | None:
+        """The delay bound the model promises at ``t`` (seconds since the plan's epoch), or
+        None when it promises none (the timing models of :mod:`netclock.faults.timing`)."""
+        return None
+
+    @property
+    def stable_from(self) -> float:
+        """From this time since the epoch on, delays follow :meth:`settled` (never: inf)."""
+        return math.inf
+
+    def settled(self) -> DelayModel:
+        """The model in force from :attr:`stable_from` on."""
+        return self
+
 
 @dataclass(frozen=True)
 class NoDelay(DelayModel):
@@ -174,8 +188,15 @@ def delay_from_config(value: object, name: str) -> DelayModel:
         return parse_delay(value, name)
     table = config.table(value, name)
     kind = table.get("kind")
+    from netclock.faults import timing  # the timing models are delay models too
+
+    if kind in timing.TIMING_KINDS:
+        return timing.timing_from_config(table, name)
     if kind not in _DELAY_FIELDS:
-        raise ConfigError(f"{name}.kind must be one of {', '.join(DELAY_KINDS)}, not {kind!r}")
+        raise ConfigError(
+            f"{name}.kind must be one of {', '.join((*DELAY_KINDS, *timing.TIMING_KINDS))}, "
+            f"not {kind!r}"
+        )
     required, optional = _DELAY_FIELDS[kind]
     config.check_keys(table, ("kind", *required, *optional), name)
     for key in required:
@@ -203,11 +224,17 @@ def parse_delay(text: str, name: str = "--delay") -> DelayModel:
     """Parse a delay written on a command line.
 
     ``"none"`` or ``"0"``: no delay; ``"2ms"``: fixed; ``"1ms..5ms"``: uniform;
-    ``"exp:2ms"`` or ``"exp:2ms:50ms"``: exponential with that mean (and cap).
+    ``"exp:2ms"`` or ``"exp:2ms:50ms"``: exponential with that mean (and cap); the timing
+    models: ``"sync:20ms"``, ``"async:10ms"``, ``"partial:5s:20ms"`` (see
+    :func:`~netclock.faults.timing.parse_timing`).
     """
     spec = text.strip()
     if spec == "none":
         return NoDelay()
+    if spec.partition(":")[0] in ("sync", "async", "partial"):
+        from netclock.faults.timing import parse_timing
+
+        return parse_timing(spec, name)
     if spec.startswith("exp:"):
         parts = spec[4:].split(":")
         if len(parts) > 2:

@@ -98,11 +98,13 @@ class DirectionFates:
         "delay",
         "delay_zero",
         "dup_t",
+        "gst",
         "loss_t",
         "quiet",
         "reorder_delay",
         "reorder_t",
         "sample",
+        "sample_settled",
         "windows",
     )
 
@@ -128,6 +130,8 @@ class DirectionFates:
         self.reorder_delay = reorder_delay
         self.delay = delay
         self.sample: Callable[[float], float] = delay.sample
+        self.gst = delay.stable_from
+        self.sample_settled: Callable[[float], float] = delay.settled().sample
         self.delay_zero = delay.is_zero
         self.quiet = loss == 0.0 and duplicate == 0.0 and reorder == 0.0 and delay.is_zero
         prefix = _prefix(sender, receiver)
@@ -155,12 +159,13 @@ class DirectionFates:
         twice = w1 < self.dup_t
         if self.delay_zero and not self.reorder_t:
             return _SEND_TWICE_NOW if twice else SEND_NOW
-        first = self.sample((w3 >> 11) * _UNIT)
+        sample = self.sample if t < self.gst else self.sample_settled
+        first = sample((w3 >> 11) * _UNIT)
         if w2 < self.reorder_t:
             first += self.reorder_delay
         if not twice:
             return Fate(False, (first,))
-        second = self.sample((w5 >> 11) * _UNIT)
+        second = sample((w5 >> 11) * _UNIT)
         if w4 < self.reorder_t:
             second += self.reorder_delay
         return Fate(False, (first, second))

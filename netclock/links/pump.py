@@ -131,6 +131,14 @@ class SessionPump:
             if session.deliverable:
                 self._mark(peer)
 
+    def give_up(self, peer: str) -> None:
+        """Hand back every message held for ``peer`` as failed now (its session's
+        ``give_up_now``); a failure detector calls it when it suspects ``peer``."""
+        session = self.sessions.get(peer)
+        if session is not None and self._loop is not None and not self._closed:
+            session.give_up_now(self._loop.time())
+            self._mark(peer)
+
     def unacked(self, peer: str) -> int:
         """Messages to ``peer`` not yet acknowledged (sent or waiting to be sent)."""
         return self.sessions[peer].unacked

@@ -51,6 +51,7 @@ peer's hello says is missing.
 from __future__ import annotations
 
 import logging
+import math
 from bisect import bisect_right
 from collections import deque
 from itertools import accumulate
@@ -891,7 +892,7 @@ class PeerSession:
                 quiet = self._progress_at + self.unreachable_after
                 if deadline is None or quiet < deadline:
                     deadline = quiet
-            if self._give_up_after is not None:
+            if self._give_up_after is not None and self._give_up_after != math.inf:
                 oldest = self._queued_at[0] + self._give_up_after
                 if deadline is None or oldest < deadline:
                     deadline = oldest
@@ -957,6 +958,15 @@ class PeerSession:
             self._rtx_deadline = now + (self.rto_max if self._unreachable else rtt.rto)
         else:
             self._rtx_deadline = None
+
+    def give_up_now(self, now: float) -> None:
+        """Give up on every held message at once (a failure detector suspects the peer).
+
+        Only with a ``give_up_after`` (``math.inf``: keep payloads, give up only when told);
+        without one nothing happens. Then call :meth:`events` (a :class:`GaveUp`).
+        """
+        if self._keep and self._next_seq > self._base:
+            self._give_up(math.inf, now)
 
     def _give_up(self, due: float, now: float) -> None:
         """Remove every held message whose give-up deadline is at or before ``due``."""

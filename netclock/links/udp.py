@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from netclock.errors import ConfigError, LinkClosed, UsageError, WireError
@@ -15,6 +16,11 @@ from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unkn
 from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
+
+
+CONTROL_PREFIX = b"\xc1"
+"""The first byte of a control datagram (a heartbeat): a byte msgpack never uses, so no
+envelope starts with it and the envelope decoder refuses it before anything else."""
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
@@ -57,6 +63,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         )
         self._faults = None if self._injector.quiet else self._injector
         """The injector while it can do something, else None: the fast path's one check."""
+        self.control: Callable[[bytes, Any], None] | None = None
+        """Who takes the control datagrams (:data:`CONTROL_PREFIX`): a failure detector."""
         self.counters: dict[str, int] = {
             "datagrams_sent": 0,
             "datagrams_received": 0,
@@ -155,6 +163,10 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         try:
             envelope = self._decode(data)
         except WireError as exc:
+            control = self.control
+            if control is not None and data[:1] == CONTROL_PREFIX:
+                control(data, addr)  # a heartbeat: never an envelope, never in the hot path
+                return
             self.counters["bad_datagrams"] += 1
             log.debug("%s: dropped datagram from %s: %s", self.node_id, addr, exc)
             self.user.link_event(InputRefused(_where(addr), f"malformed: {exc}"))
@@ -190,6 +202,11 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             raise LinkClosed(f"the {self.kind} link of {self.node_id!r} is closed")
         if self._transport is None:
             raise UsageError("link is not started; call start() first")
+
+    def admits(self, peer: str) -> bool:
+        """False while a live partition cuts this node off from ``peer``."""
+        faults = self._faults
+        return faults is None or not faults.live_cuts or faults.admits(peer, time.time())
 
     def partition(self, peer: str) -> None:
         """Drop every datagram to and from ``peer`` until :meth:`heal` (a live partition)."""

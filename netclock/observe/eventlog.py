@@ -45,6 +45,7 @@ __all__ = [
     "GOVECTOR_KINDS",
     "RUN_INFO",
     "TICKING",
+    "DETECTOR_KINDS",
     "Clock",
     "Event",
     "EventRecorder",
@@ -72,7 +73,20 @@ FAULT_RECORD = "faults.jsonl"
 FAULT_KINDS = ("start", "kill", "pause", "resume", "partition", "heal", "exit", "stop")
 """Every value of a fault record line's ``do`` field (``docs/eventlog.md``, "The fault record")."""
 
-EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "refused", "stop")
+EVENT_KINDS = (
+    "init",
+    "send",
+    "deliver",
+    "local",
+    "failed",
+    "drop",
+    "refused",
+    "stop",
+    "suspect",
+    "restore",
+    "leader",
+    "violation",
+)
 """Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
 FIELDS: Mapping[str, tuple[str, ...]] = {
     "init": ("link", "promises"),
@@ -83,6 +97,10 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "drop": ("from", "reason"),
     "refused": ("from", "reason"),
     "stop": ("clean", "stats"),
+    "suspect": ("peer", "timeout"),
+    "restore": ("peer", "timeout"),
+    "leader": ("peer",),
+    "violation": ("what", "seen", "bound", "peer"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
 TICKING = frozenset({"send", "deliver", "local"})
@@ -123,6 +141,19 @@ class Event(NamedTuple):
     clean: bool = False
     text: str = ""
     t: float | None = None
+    value: float | None = None
+    """A detector event's number: the timeout of ``suspect``/``restore``, the seconds seen
+    of a ``violation``."""
+    detector: Mapping[str, Any] | None = None
+    """An ``init`` line's failure detector (kind, period, timing, delta, gst), if any."""
+
+
+DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
+"""The failure detector's kinds (docs/detectors.md): no tick, not in the GoVector log."""
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) and value - value == 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +429,31 @@ def _event(where: str, entry: Any) -> Event:
         if type(promises) is not list or not all(type(p) is str for p in promises):
             raise _bad(where, "'promises' must be a list of property names")
         link = _str(where, entry, "link")
-        return Event(where, node, inc, ev, clock, link=link, promises=tuple(promises), t=t)
+        detector = entry.get("detector")
+        if detector is not None and (type(detector) is not dict or "kind" not in detector):
+            raise _bad(where, "'detector' must be an object with a 'kind'")
+        return Event(
+            where,
+            node,
+            inc,
+            ev,
+            clock,
+            link=link,
+            promises=tuple(promises),
+            t=t,
+            detector=detector,
+        )
+    if ev in DETECTOR_KINDS:
+        about = (
+            _str(where, entry, "peer")
+            if ev != "violation" or entry.get("peer") is not None
+            else None
+        )
+        value = _number(entry.get("seen" if ev == "violation" else "timeout"))
+        if ev != "leader" and value is None:
+            raise _bad(where, f"a {ev} event needs a finite number of seconds")
+        text = str(entry.get("what", ""))
+        return Event(where, node, inc, ev, clock, about, text=text, t=t, value=value)
     if ev == "stop":
         clean = entry.get("clean")
         if type(clean) is not bool:
@@ -423,6 +478,8 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
     if type(node) is not str or ev not in _KIND_SET or clock is None:
         return None
     inc, peer = entry.get("inc"), entry.get("to" if ev in ("send", "failed") else "from")
+    if ev in DETECTOR_KINDS:
+        peer = entry.get("peer")
     link, promises = entry.get("link"), entry.get("promises")
     if type(promises) is not list or not all(type(p) is str for p in promises):
         promises = []
@@ -438,8 +495,14 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         link if type(link) is str else None,
         tuple(promises),
         entry.get("clean") is True,
-        str(entry.get("reason" if ev in ("drop", "refused") else "text", "")),
+        str(
+            entry.get(
+                "reason" if ev in ("drop", "refused") else "what" if ev == "violation" else "text",
+                "",
+            )
+        ),
         _time(entry),
+        _number(entry.get("seen" if ev == "violation" else "timeout")),
     )
 
 

@@ -833,6 +833,9 @@ def check_run(run: Run) -> Report:
             ("event breaks the clock rules", "events break the clock rules"),
         )
     )
+    from netclock.tools.check_detectors import detector_properties  # it builds on this module
+
+    properties.extend(detector_properties(run))
 
     kinds = _link_of(run)
     default_kind = run.link or "?"

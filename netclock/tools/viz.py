@@ -86,12 +86,22 @@ class VizCrash(TypedDict):
     text: str
 
 
+class VizSuspicion(TypedDict):
+    """A failure detector's suspicion of ``peer``: from the ``suspect`` event ``start`` to
+    the ``restore`` event ``end`` (indexes into ``Model.events``; None: to the end)."""
+
+    peer: str
+    start: int
+    end: int | None
+
+
 class VizProcess(TypedDict):
     """One process line: its id, event count, whether it ever crashed (fault record).
 
     ``crashed`` is None for a GoVector log without a fault record (nobody can tell);
     ``restarts`` are the times (seconds since the run's start) it was started again;
     ``role`` is "Byzantine" or "omission" when the process's own record says so.
+    ``suspicions`` its failure detector's (docs/detectors.md).
     """
 
     id: str
@@ -101,6 +111,7 @@ class VizProcess(TypedDict):
     crashes: list[VizCrash]
     restarts: list[float]
     role: str
+    suspicions: list[VizSuspicion]
 
 
 class VizEvent(TypedDict):
@@ -188,6 +199,12 @@ def _event_text(e: Event, msg_id: str | None) -> str:
         return f"drop from {e.peer}: {e.text}"
     if e.ev == "refused":
         return f"refused from {e.peer}: {e.text}"
+    if e.ev in ("suspect", "restore"):
+        return f"{e.ev} {e.peer} (timeout {e.value or 0:.3f} s)"
+    if e.ev == "leader":
+        return f"leader {e.peer}"
+    if e.ev == "violation":
+        return f"synchrony assumption violated by the host: {e.text} {e.value or 0:.3f} s"
     return "stop (clean)" if e.clean else "stop (not clean)"
 
 
@@ -247,6 +264,21 @@ def _crashes(record: FaultRecord, pid: str, mine: list[_Raw], first: int) -> lis
         before = [i for i, raw in enumerate(mine) if raw.time is not None and raw.time <= end]
         after = first + before[-1] if before else (first + len(mine) - 1 if mine else None)
         out.append(VizCrash(at=life.end_at, after=after, text=crash_text(life)))
+    return out
+
+
+def _suspicions(mine: list[_Raw], first: int) -> list[VizSuspicion]:
+    """The suspicion intervals of one process line (``first``: its first event's index)."""
+    out: list[VizSuspicion] = []
+    open_: dict[str, VizSuspicion] = {}
+    for i, raw in enumerate(mine, start=first):
+        if raw.peer is None:
+            continue
+        if raw.kind == "suspect" and raw.peer not in open_:
+            open_[raw.peer] = VizSuspicion(peer=raw.peer, start=i, end=None)
+            out.append(open_[raw.peer])
+        elif raw.kind == "restore" and raw.peer in open_:
+            open_.pop(raw.peer)["end"] = i
     return out
 
 
@@ -522,6 +554,7 @@ def build_model(path: str | Path) -> Model:
                 crashes=crashes,
                 restarts=restarts,
                 role=role_of(adversaries, pid),
+                suspicions=_suspicions(mine, graph.first[p]),
             )
         )
     deliveries = sum(len(m["deliveries"]) for m in messages)

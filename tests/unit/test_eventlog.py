@@ -31,6 +31,10 @@ EXAMPLE_FIELDS = {
     "drop": {"from": "b", "reason": "a clock from the future"},
     "refused": {"from": "127.0.0.1:9", "reason": "malformed: not a msgpack value"},
     "stop": {"clean": True, "stats": {"sent": 1, "raw": b"\x01"}},
+    "suspect": {"peer": "b", "timeout": 0.2},
+    "restore": {"peer": "b", "timeout": 0.4},
+    "leader": {"peer": "a"},
+    "violation": {"what": "gap", "seen": 3.0, "bound": 0.05, "peer": None},
 }
 
 
@@ -68,9 +72,14 @@ def test_what_the_recorder_writes_the_strict_reader_reads_back(tmp_path: Path) -
     assert by_kind["local"].text == 'a "quoted"\nline'
     assert by_kind["drop"].text == "a clock from the future"
     assert by_kind["stop"].clean is True
+    assert (by_kind["suspect"].peer, by_kind["suspect"].value) == ("b", 0.2)
+    assert (by_kind["restore"].peer, by_kind["restore"].value) == ("b", 0.4)
+    assert by_kind["leader"].peer == "a"
+    assert (by_kind["violation"].text, by_kind["violation"].value) == ("gap", 3.0)
     assert all(e.node == "a" and e.inc == 7 and e.t is not None for e in events)
     lines = (tmp_path / "e").read_text().splitlines()
-    assert json.loads(lines[-1])["stats"] == {"sent": 1, "raw": "01"}
+    stop = next(json.loads(line) for line in lines if '"ev": "stop"' in line)
+    assert stop["stats"] == {"sent": 1, "raw": "01"}
 
 
 def test_only_clock_events_reach_the_govector_log_and_shiviz_accepts_it(tmp_path: Path) -> None:

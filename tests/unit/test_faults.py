@@ -698,7 +698,8 @@ def test_from_dict_reads_a_cluster_file_table() -> None:
         ({"reorder_delay": -0.1}, "faults.reorder_delay must be a non-negative number"),
         (
             {"delay": {"kind": "gauss"}},
-            "faults.delay.kind must be one of none, fixed, uniform, exponential, not 'gauss'",
+            "faults.delay.kind must be one of none, fixed, uniform, exponential, "
+            "synchronous, asynchronous, partial, not 'gauss'",
         ),
         ({"delay": {"kind": "fixed"}}, "faults.delay.seconds is required"),
         ({"delay": {"kind": "fixed", "seconds": 1, "low": 0}}, "faults.delay.low is not a known"),

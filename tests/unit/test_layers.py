@@ -21,6 +21,7 @@ LAYERS = {
     "durable": 3,
     "observe": 3,
     "links": 4,
+    "detectors": 4.5,
     "node": 5,
     "cluster": 6,
     "adversary": 6,
@@ -43,6 +44,7 @@ SANS_IO_CORES = (
     "links/base.py",
     "links/tls/handshake.py",
     "cluster/slurm.py",
+    "detectors/core.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -61,6 +61,10 @@ APPLICATION_API = {
     "send_nowait",
     "sent",
     "start",
+    "detector",
+    "detector_events",
+    "leader",
+    "suspected",
     "stats",
     "unreachable",
 }

@@ -159,6 +159,8 @@ class TlsFaults:
         if delay is None:
             return None
         model, rng, stats = delay
+        if time.time() - self.injector.epoch >= model.stable_from:
+            model = model.settled()  # a partially synchronous plan after its GST
         seconds = model.sample(rng.random())
         stats.sent += 1
         stats.delivered += 1

@@ -20,6 +20,7 @@ LAYERS = {
     "durable": 3,
     "observe": 3,
     "links": 4,
+    "broadcast": 4,
     "node": 5,
     "cluster": 6,
     "tools": 7,
@@ -38,6 +39,9 @@ SANS_IO_CORES = (
     "links/rtt.py",
     "links/base.py",
     "links/tls/handshake.py",
+    "broadcast/frame.py",
+    "broadcast/core.py",
+    "broadcast/bracha.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -72,7 +72,7 @@ FAULT_RECORD = "faults.jsonl"
 FAULT_KINDS = ("start", "kill", "pause", "resume", "partition", "heal", "exit", "stop")
 """Every value of a fault record line's ``do`` field (``docs/eventlog.md``, "The fault record")."""
 
-EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "stop")
+EVENT_KINDS = ("init", "send", "deliver", "local", "failed", "drop", "bcast", "bdeliver", "stop")
 """Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
 FIELDS: Mapping[str, tuple[str, ...]] = {
     "init": ("link", "promises"),
@@ -82,9 +82,11 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "failed": ("to", "id"),
     "drop": ("from", "reason"),
     "stop": ("clean", "stats"),
+    "bcast": ("id", "bkind"),
+    "bdeliver": ("from", "id", "msg_clock", "bkind"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
-TICKING = frozenset({"send", "deliver", "local"})
+TICKING = frozenset({"send", "deliver", "local", "bcast", "bdeliver"})
 """The kinds that tick the own clock entry (``init`` sets it; the others leave it alone)."""
 GOVECTOR_KINDS = frozenset({"init", *TICKING})
 """The kinds that also go to the GoVector log: ShiViz needs +1 per event, so no others."""
@@ -122,6 +124,9 @@ class Event(NamedTuple):
     clean: bool = False
     text: str = ""
     t: float | None = None
+    bkind: str | None = None
+    waited: float | None = None
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +394,8 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
+    if ev in ("bcast", "bdeliver"):
+        return _broadcast_event(where, node, inc, ev, clock, t, entry)
     if ev == "drop":
         reason = str(entry.get("reason", ""))
         return Event(where, node, inc, ev, clock, _str(where, entry, "from"), text=reason, t=t)
@@ -404,6 +411,35 @@ def _event(where: str, entry: Any) -> Event:
             raise _bad(where, "'clean' must be true or false")
         return Event(where, node, inc, ev, clock, clean=clean, t=t)
     return Event(where, node, inc, ev, clock, text=str(entry.get("text", "")), t=t)
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if type(value) is int or type(value) is float else None
+
+
+def _broadcast_event(
+    where: str, node: str, inc: int, ev: str, clock: Clock, t: float | None, entry: dict[str, Any]
+) -> Event:
+    """A ``bcast`` or ``bdeliver`` line (``docs/broadcast.md``): its id names the origin."""
+    bkind = _str(where, entry, "bkind")
+    mid = _mid(where, entry.get("id"))
+    waited, digest = entry.get("waited"), entry.get("digest")
+    if ev == "bcast":
+        return Event(where, node, inc, ev, clock, mid=mid, t=t, bkind=bkind)
+    return Event(
+        where,
+        node,
+        inc,
+        ev,
+        clock,
+        _str(where, entry, "from"),
+        mid,
+        _clock(where, "msg_clock", entry.get("msg_clock")),
+        t=t,
+        bkind=bkind,
+        waited=_seconds(waited),
+        digest=digest if type(digest) is str else None,
+    )
 
 
 def _optional(read: Callable[..., Any], where: str, *args: Any) -> Any:
@@ -439,6 +475,16 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         entry.get("clean") is True,
         str(entry.get("reason" if ev == "drop" else "text", "")),
         _time(entry),
+        *_lenient_broadcast(entry),
+    )
+
+
+def _lenient_broadcast(entry: dict[str, Any]) -> tuple[str | None, float | None, str | None]:
+    bkind, waited, digest = entry.get("bkind"), entry.get("waited"), entry.get("digest")
+    return (
+        bkind if type(bkind) is str else None,
+        _seconds(waited),
+        digest if type(digest) is str else None,
     )
 
 

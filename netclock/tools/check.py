@@ -805,6 +805,9 @@ def check_run(run: Run) -> Report:
         )
     )
 
+    from netclock.tools.check_broadcast import broadcast_properties  # it imports this module
+
+    properties += broadcast_properties(run)
     kinds = _link_of(run)
     default_kind = run.link or "?"
     links: dict[str, _Tally] = {}

@@ -16,6 +16,8 @@ from netclock.clock import VectorClock
 from netclock.links.tls import certs
 from netclock.node import BroadcastDelivery
 from netclock.observe.eventlog import read_events
+from netclock.tools.check import Status, check_run, format_report, load_run
+from netclock.tools.check_broadcast import PROMISES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -43,15 +45,26 @@ async def test_every_kind_reaches_every_node_once_one_send_and_one_deliver_event
     tmp_path: Path, kind: str
 ) -> None:
     async with AsyncExitStack() as stack:
-        nodes = [
-            await stack.enter_async_context(Node(i, event_log=tmp_path / f"{i}.events.jsonl"))
-            for i in ("a", "b", "c", "d")
-        ]
-        for node in nodes:
-            for other in nodes:
-                if other is not node:
-                    node.add_peer(other.id, other.address)
+        nodes = await logged(stack, tmp_path, "a", "b", "c", "d")
         await _every_kind(nodes, kind, tmp_path)
+    report = check_run(load_run(tmp_path))
+    assert report.ok, format_report(report)
+    mine = [p for p in report.properties if p.name.startswith(kind + "/")]
+    assert {p.name.split("/")[1] for p in mine if p.promised} == set(PROMISES[kind])
+    assert all(p.status in (Status.OK, Status.HOLDS) for p in mine), format_report(report)
+
+
+async def logged(stack: AsyncExitStack, folder: Path, *ids: str, **options: Any) -> list[Node]:
+    """Connected nodes on port 0, each with its event log in ``folder``."""
+    nodes = [
+        await stack.enter_async_context(Node(i, event_log=folder / f"{i}.events.jsonl", **options))
+        for i in ids
+    ]
+    for node in nodes:
+        for other in nodes:
+            if other is not node:
+                node.add_peer(other.id, other.address)
+    return nodes
 
 
 async def _every_kind(nodes: list[Node], kind: str, tmp_path: Path) -> None:
@@ -91,30 +104,46 @@ async def test_the_inbox_tells_a_broadcast_from_a_point_to_point_message(make_no
 
 
 async def test_causal_broadcast_holds_a_reply_until_its_question_arrives(
-    make_nodes: Any,
+    tmp_path: Path,
 ) -> None:
     """a's question is cut off from c; b answers it; c gets b's relay of the question
     before the answer (same link, in order), never the answer first."""
-    a, b, c = await make_nodes("a", "b", "c")
-    a.partition("c")
-    await a.broadcast("question", kind="causal")
-    assert (await b.receive(timeout=5)).payload == "question"
-    await b.broadcast("answer", kind="causal")
-    got = [m.payload for m in await take(c, 2)]
-    assert got == ["question", "answer"]
-    a.heal("c")
-    await nothing_more(c)
+    async with AsyncExitStack() as stack:
+        a, b, c = await logged(stack, tmp_path, "a", "b", "c")
+        a.partition("c")
+        await a.broadcast("question", kind="causal")
+        assert [m.payload for m in await take(a, 1) + await take(b, 1)] == ["question"] * 2
+        await b.broadcast("answer", kind="causal")
+        got = [m.payload for m in await take(c, 2)]
+        assert got == ["question", "answer"]
+        a.heal("c")
+        await take(a, 1)
+        await take(b, 1)
+        await nothing_more(c)
+    report = check_run(load_run(tmp_path))
+    assert report.result("causal/causal_order").status is Status.OK, format_report(report)
 
 
-async def test_best_effort_shows_the_answer_before_the_question(make_nodes: Any) -> None:
-    a, b, c = await make_nodes("a", "b", "c")
-    a.partition("c")
-    await a.broadcast("question")
-    assert (await b.receive(timeout=5)).payload == "question"
-    await b.broadcast("answer")
-    assert (await c.receive(timeout=5)).payload == "answer"
-    a.heal("c")
-    assert (await c.receive(timeout=10)).payload == "question"  # the link resends it late
+async def test_best_effort_shows_the_answer_before_the_question_and_the_checker_says_so(
+    tmp_path: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        a, b, c = await logged(stack, tmp_path, "a", "b", "c")
+        a.partition("c")
+        await a.broadcast("question")
+        assert [m.payload for m in await take(a, 1) + await take(b, 1)] == ["question"] * 2
+        await b.broadcast("answer")
+        assert (await c.receive(timeout=5)).payload == "answer"
+        a.heal("c")
+        assert (await c.receive(timeout=10)).payload == "question"  # the link resends it late
+        await take(a, 1)
+        await take(b, 1)
+    report = check_run(load_run(tmp_path))
+    assert report.ok, format_report(report)
+    causal = report.result("best-effort/causal_order")
+    assert causal.status is Status.DOES_NOT_HOLD
+    assert "c:" in causal.examples[0]
+    assert "delivered b:" in causal.examples[0]
 
 
 async def test_a_list_payload_with_the_broadcast_mark_cannot_be_sent_point_to_point(

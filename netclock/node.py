@@ -409,6 +409,11 @@ class Node:
         broadcaster.broadcast(msg)
         return msg_id
 
+    @property
+    def event_log(self) -> Path | None:
+        """This node's JSON-lines event log (None without one); its folder is the run's."""
+        return None if self._recorder is None else self._recorder.event_log
+
     def _broadcasting(self) -> Broadcaster:
         if self._broadcaster is None:
             self._broadcaster = Broadcaster(

@@ -204,6 +204,8 @@ class EventRecorder:
         except ClockError as exc:
             raise UsageError(f"node id: {exc}") from None
         self.incarnation = incarnation
+        self.event_log = None if event_log is None else Path(event_log)
+        """The JSON-lines event log's path (None without one)."""
         self._govector = (
             None
             if govector_log is None

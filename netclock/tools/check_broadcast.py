@@ -73,6 +73,13 @@ def read_byzantine(folder: Path) -> frozenset[str]:
     return frozenset(nodes)
 
 
+def record_byzantine(folder: Path, node: str) -> None:
+    """Add ``node`` to ``folder/byzantine.json``: whoever makes a node lie says so here, as
+    the launcher records the kills (a program that lies on purpose calls it)."""
+    nodes = sorted(read_byzantine(folder) | {node})
+    (folder / BYZANTINE_RECORD).write_text(json.dumps({"nodes": nodes}) + "\n", encoding="utf-8")
+
+
 class _Finding:
     def __init__(self) -> None:
         self.count = 0

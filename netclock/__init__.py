@@ -19,7 +19,7 @@ from netclock.errors import (
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
 from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
-from netclock.node import Delivery, Failure, MessageId, Node
+from netclock.node import BroadcastDelivery, Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
     SHIVIZ_REGEX,
@@ -46,6 +46,7 @@ __all__ = [
     "AuthenticationError",
     "ClockError",
     "ConfigError",
+    "BroadcastDelivery",
     "Delivery",
     "Failure",
     "FairLossOptions",

@@ -43,6 +43,7 @@ APPLICATION_API = {
     "close",
     "delivered",
     "dropped",
+    "event_log",
     "failures",
     "fifo",
     "flush",

@@ -236,3 +236,20 @@ def test_chat_demo_causal_never_shows_an_answer_first_best_effort_does_bracha_ag
     assert props["byzantine/consistency"]["status"] == "ok"
     said = {x.split("from mallory ")[1] for x in lines if "from mallory" in x}
     assert len(said) == 1, f"alice, bob and carol disagree on mallory's value: {said}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_bench_broadcast_scenario_reports_each_kind_beside_n_minus_1_sends(tmp_path: Path) -> None:
+    done = netclock(
+        "bench", "--quick", "--scenario", "broadcast", "--json", cwd=tmp_path, timeout=110
+    )
+    assert done.returncode == 0, explain(done)
+    report = json.loads(done.stdout)["broadcast"]
+    assert report["status"] == "ok", report
+    summary = report["summary"]
+    assert list(summary) == ["p2p", "best-effort", "reliable", "causal"]
+    for variant, figures in summary.items():
+        assert figures["rate"] > 0, variant
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"], variant
+    assert summary["causal"]["causal_peak"] >= 0

@@ -102,6 +102,8 @@ class BroadcastDelivery(Delivery):
 
 
 _FIELDS = (*Delivery._fields, "kind")
+_BUFFERED = frozenset({Kind.FIFO, Kind.CAUSAL})
+"""The kinds that hold a broadcast that arrived early (the event log says how long)."""
 
 
 class Failure(NamedTuple):
@@ -613,7 +615,7 @@ class Node:
         if self._recorder is not None:
             extra: dict[str, Any] = {}
             waited = time.monotonic() - arrived
-            if waited >= 0.0005:
+            if waited >= 0.0005 and msg.kind in _BUFFERED:
                 extra["waited"] = round(waited, 4)
             if msg.kind is Kind.BYZANTINE:
                 extra["digest"] = hashlib.blake2b(

@@ -384,8 +384,8 @@ def _event(where: str, entry: Any) -> Event:
     if ev in ("send", "failed"):
         peer, mid = _str(where, entry, "to"), _mid(where, entry.get("id"))
         return Event(where, node, inc, ev, clock, peer, mid, t=t)
-    if ev == "deliver":
-        return Event(
+    if ev in ("deliver", "bdeliver"):
+        delivered = Event(
             where,
             node,
             inc,
@@ -396,8 +396,9 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
-    if ev in ("bcast", "bdeliver"):
-        return _broadcast_event(where, node, inc, ev, clock, t, entry)
+        return delivered if ev == "deliver" else _broadcast(where, delivered, entry)
+    if ev == "bcast":
+        return _broadcast(where, Event(where, node, inc, ev, clock, t=t), entry)
     if ev == "drop":
         reason = str(entry.get("reason", ""))
         return Event(where, node, inc, ev, clock, _str(where, entry, "from"), text=reason, t=t)
@@ -419,27 +420,14 @@ def _seconds(value: Any) -> float | None:
     return float(value) if type(value) is int or type(value) is float else None
 
 
-def _broadcast_event(
-    where: str, node: str, inc: int, ev: str, clock: Clock, t: float | None, entry: dict[str, Any]
-) -> Event:
-    """A ``bcast`` or ``bdeliver`` line (``docs/broadcast.md``): its id names the origin."""
-    bkind = _str(where, entry, "bkind")
-    mid = _mid(where, entry.get("id"))
-    waited, digest = entry.get("waited"), entry.get("digest")
-    if ev == "bcast":
-        return Event(where, node, inc, ev, clock, mid=mid, t=t, bkind=bkind)
-    return Event(
-        where,
-        node,
-        inc,
-        ev,
-        clock,
-        _str(where, entry, "from"),
-        mid,
-        _clock(where, "msg_clock", entry.get("msg_clock")),
-        t=t,
-        bkind=bkind,
-        waited=_seconds(waited),
+def _broadcast(where: str, event: Event, entry: dict[str, Any]) -> Event:
+    """``event`` (a ``bcast`` or ``bdeliver`` line, docs/broadcast.md) with its broadcast
+    fields: the id naming the origin, the kind, and a delivery's wait and digest."""
+    digest = entry.get("digest")
+    return event._replace(
+        mid=_mid(where, entry.get("id")),
+        bkind=_str(where, entry, "bkind"),
+        waited=_seconds(entry.get("waited")),
         digest=digest if type(digest) is str else None,
     )
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from netclock.errors import ConfigError
 from netclock.observe.eventlog import Event, MsgId
-from netclock.tools.check import PropertyResult, Run, Status
+from netclock.tools.check import PropertyResult, Run, Status, _Finding, _fmt
 
 BYZANTINE_RECORD = "byzantine.json"
 """The run folder's ground truth of which nodes were made to lie: ``{"nodes": [...]}``."""
@@ -50,8 +50,6 @@ PROMISES: Mapping[str, tuple[str, ...]] = {
 """What each broadcast kind promises (docs/broadcast.md)."""
 INFORMATION = ("agreement", "fifo", "causal_order")
 """Reported for every kind, judged only where promised."""
-
-MAX_EXAMPLES = 3
 
 Key = tuple[str, MsgId]
 """A broadcast: ``(kind, (origin, incarnation, seq))``."""
@@ -78,21 +76,6 @@ def record_byzantine(folder: Path, node: str) -> None:
     the launcher records the kills (a program that lies on purpose calls it)."""
     nodes = sorted(read_byzantine(folder) | {node})
     (folder / BYZANTINE_RECORD).write_text(json.dumps({"nodes": nodes}) + "\n", encoding="utf-8")
-
-
-class _Finding:
-    def __init__(self) -> None:
-        self.count = 0
-        self.examples: list[str] = []
-
-    def add(self, text: str) -> None:
-        self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(text)
-
-
-def _fmt(mid: MsgId) -> str:
-    return f"{mid[0]}:{mid[1]}:{mid[2]}"
 
 
 class _KindCheck:

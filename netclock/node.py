@@ -425,6 +425,7 @@ class Node:
                 self._link.send,
                 self._link.wait_writable,
                 self._deliver_broadcast,
+                authenticated="authenticity" in promises(self.link_kind, self.fifo),
             )
         return self._broadcaster
 

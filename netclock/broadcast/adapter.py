@@ -63,8 +63,12 @@ class Broadcaster:
         send: LinkSend,
         wait_writable: Callable[[str], Awaitable[None]],
         deliver: Deliver,
+        *,
+        authenticated: bool = False,
     ) -> None:
         self.me = me
+        self.authenticated = authenticated
+        """The link proves who sent each message (TLS): Bracha's counts rely on it."""
         self.incarnation = incarnation
         self._peers = peers
         self._send = send
@@ -84,6 +88,12 @@ class Broadcaster:
         core = self.cores.get(kind)
         if core is None:
             core = self.cores[kind] = CORES[kind](self.me, self.incarnation, self._peers())
+            if kind is Kind.BYZANTINE and not self.authenticated:
+                log.warning(
+                    "%s: Byzantine reliable broadcast over a link that does not authenticate "
+                    "senders: a liar can vote in others' names (use link='tls')",
+                    self.me,
+                )
         return core
 
     def new(self, kind: Kind, clock: Any, payload: Any) -> BMessage:

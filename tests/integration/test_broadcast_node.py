@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -17,7 +18,8 @@ from netclock.links.tls import certs
 from netclock.node import BroadcastDelivery
 from netclock.observe.eventlog import read_events
 from netclock.tools.check import Status, check_run, format_report, load_run
-from netclock.tools.check_broadcast import PROMISES
+from netclock.tools.check_broadcast import PROMISES, record_byzantine
+from netclock.wire.envelope import encode_data
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -246,3 +248,27 @@ async def test_causal_order_over_a_lossy_link_without_fifo_the_buffer_fills_and_
     report = check_run(load_run(tmp_path))
     assert report.ok, f"seed {seed}\n{format_report(report)}"
     assert report.result("causal/causal_order").status is Status.OK
+
+
+async def test_over_udp_one_liar_impersonating_two_makes_bracha_deliver_at_one_only(
+    tmp_path: Path,
+) -> None:
+    """What breaks without authenticated links: m forges READYs "from" b and c to d (UDP
+    takes any sender id from anyone), so d counts three readies (> 2f) and delivers m's value
+    while b and c never do: agreement (totality) is violated, and the checker says so."""
+    async with AsyncExitStack() as stack:
+        b, c, d, m = await logged(stack, tmp_path, "b", "c", "d", "m", link="fairloss")
+        clock = VectorClock({"m": 1})
+        ready = encode(BMessage(Kind.BYZANTINE, "m", m.incarnation, 1, clock, "X", READY))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            for seq, (claimed, inc) in enumerate(
+                (("b", b.incarnation), ("c", c.incarnation), ("m", m.incarnation)), start=1000
+            ):
+                raw.sendto(encode_data(claimed, inc, "d", seq, clock, ready), d.address)
+            got = await d.receive(timeout=5)
+        assert (got.sender, got.payload) == ("m", "X")
+        for node in (b, c):
+            await nothing_more(node)
+    record_byzantine(tmp_path, "m")
+    report = check_run(load_run(tmp_path))
+    assert report.result("byzantine/agreement").status is Status.VIOLATED

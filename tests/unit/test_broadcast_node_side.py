@@ -69,3 +69,17 @@ async def test_a_frame_whose_clock_claims_more_of_the_receiver_is_dropped_and_co
     link_side(node).link_deliver("a", 9, 1, lying, frame(Kind.BEST_EFFORT, "a", 1, lying, "x"))
     assert await drain(node) == []
     assert node.dropped == 1
+
+
+async def test_byzantine_broadcast_over_a_link_without_authentication_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node = Node("b", link="fairloss")
+    clock = VectorClock({"a": 1})
+    for seq in (1, 2):
+        msg = frame(Kind.BYZANTINE, "a", seq, clock, "x")
+        msg[5] = 0  # SEND
+        link_side(node).link_deliver("a", 9, seq, clock, msg)
+    warnings = [r for r in caplog.records if "does not authenticate" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "link='tls'" in warnings[0].getMessage()

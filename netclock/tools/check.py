@@ -807,7 +807,7 @@ def check_run(run: Run) -> Report:
 
     from netclock.tools.check_broadcast import broadcast_properties  # it imports this module
 
-    properties += broadcast_properties(run)
+    properties += broadcast_properties(run, notes=notes)
     kinds = _link_of(run)
     default_kind = run.link or "?"
     links: dict[str, _Tally] = {}

@@ -294,16 +294,23 @@ def broadcast_kinds(run: Run) -> list[str]:
     )
 
 
-def broadcast_properties(run: Run, byzantine: Iterable[str] | None = None) -> list[PropertyResult]:
+def broadcast_properties(
+    run: Run, byzantine: Iterable[str] | None = None, notes: list[str] | None = None
+) -> list[PropertyResult]:
     """The broadcast properties of ``run``, per kind seen (none without broadcasts).
 
     ``byzantine`` names the nodes made to lie; by default the run folder's
-    ``byzantine.json`` (no such file: none).
+    ``byzantine.json`` (no such file: none). A sentence naming them goes to ``notes``.
     """
     kinds = broadcast_kinds(run)
     if not kinds:
         return []
     liars = frozenset(byzantine) if byzantine is not None else _record(run.source)
+    if liars and notes is not None:
+        notes.append(
+            f"{', '.join(sorted(liars))} made to lie ({BYZANTINE_RECORD}): "
+            "not a correct process for the broadcast properties"
+        )
     out: list[PropertyResult] = []
     for kind in kinds:
         check = _KindCheck(run, kind, liars)

@@ -144,6 +144,11 @@ def test_byzantine_consistency_among_correct_nodes_and_the_liar_is_excused() -> 
     assert found["byzantine/agreement"].status is Status.OK
     unknown = results(log.run())
     assert unknown["byzantine/no_creation"].count == 3  # nobody said z lies: created
+    notes: list[str] = []
+    broadcast_properties(log.run(), ("z",), notes)
+    assert notes == [
+        "z made to lie (byzantine.json): not a correct process for the broadcast properties"
+    ]
 
 
 def test_the_byzantine_record_is_read_from_the_run_folder(tmp_path: Path) -> None:

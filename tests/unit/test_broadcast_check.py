@@ -53,8 +53,9 @@ class Log:
         )
 
     def run(self, folder: Path = Path("/nonexistent")) -> Run:
-        for n in self.events:
-            self._add(n, "stop", clean=True)
+        for n, events in self.events.items():
+            if events[-1].ev != "stop":
+                self._add(n, "stop", clean=True)
         nodes = {n: (Incarnation(n, 1, tuple(evs)),) for n, evs in self.events.items()}
         return Run(folder, None, "reliable", None, tuple(nodes), nodes)
 

@@ -306,6 +306,8 @@ class Node:
             raise UsageError(f"peer id: {exc}") from None
         self._link.add_peer(peer, parse_address(address))
         self._peer_ids.add(peer)
+        if self._broadcaster is not None:
+            self._broadcaster.peers_changed()
 
     @property
     def peers(self) -> list[str]:

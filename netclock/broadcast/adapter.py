@@ -96,6 +96,12 @@ class Broadcaster:
                 )
         return core
 
+    def peers_changed(self) -> None:
+        """The node learned a peer: every core's group follows."""
+        peers = self._peers()
+        for core in self.cores.values():
+            core.set_peers(peers)
+
     def new(self, kind: Kind, clock: Any, payload: Any) -> BMessage:
         """The next broadcast of ``kind`` from this node (its id taken)."""
         return self.core(kind).new(clock, payload)

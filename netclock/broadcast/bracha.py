@@ -58,10 +58,14 @@ class BrachaCore(BestEffortCore):
         self, me: str, incarnation: int, peers: Iterable[str], *, max_open: int = 4096
     ) -> None:
         super().__init__(me, incarnation, peers)
-        self.f = (self.n - 1) // 3
         self.max_open = max_open
         self._open: dict[BroadcastKey, _Instance] = {}
         self._per_origin: Counter[str] = Counter()
+
+    @property
+    def f(self) -> int:
+        """How many Byzantine processes the group tolerates: the largest f with n > 3f."""
+        return (self.n - 1) // 3
 
     def new(self, clock: Any, payload: Any) -> BMessage:
         """This process's next broadcast, as its SEND."""

@@ -80,12 +80,18 @@ class BestEffortCore:
     def __init__(self, me: str, incarnation: int, peers: Iterable[str]) -> None:
         self.me = me
         self.incarnation = incarnation
-        self.peers = tuple(sorted(set(peers) - {me}))
-        self.n = len(self.peers) + 1
+        self.peers: tuple[str, ...] = ()
+        self.n = 1
+        self.set_peers(peers)
         self._seq = 0
         self._seen = Seen()
         self.refused = 0
         """Messages refused (a relay where none is expected, another kind): counted, dropped."""
+
+    def set_peers(self, peers: Iterable[str]) -> None:
+        """The group is this process and ``peers`` from now on (a node learns its peers)."""
+        self.peers = tuple(sorted(set(peers) - {self.me}))
+        self.n = len(self.peers) + 1
 
     def new(self, clock: Any, payload: Any) -> BMessage:
         """This process's next broadcast of this kind (its id taken, not yet sent)."""

@@ -83,3 +83,13 @@ async def test_byzantine_broadcast_over_a_link_without_authentication_warns_once
     warnings = [r for r in caplog.records if "does not authenticate" in r.getMessage()]
     assert len(warnings) == 1
     assert "link='tls'" in warnings[0].getMessage()
+
+
+async def test_a_frame_before_the_node_knows_its_peers_does_not_fix_the_group() -> None:
+    node = Node("b")
+    clock = VectorClock({"a": 1})
+    link_side(node).link_deliver("a", 9, 1, clock, frame(Kind.UNIFORM, "a", 1, clock, "x"))
+    for peer in ("a", "c", "d", "e"):
+        node.add_peer(peer, ("127.0.0.1", 9))
+    core = node._broadcasting().core(Kind.UNIFORM)
+    assert (core.n, core.peers) == (5, ("a", "c", "d", "e"))

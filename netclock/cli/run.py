@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from netclock.tools.check import Report
 
 
+
+
 def run_outcome(result: RunResult, verdict_ok: bool) -> tuple[int, str]:
     """The run's exit code and a sentence saying why (empty when all went well)."""
     if result.stop_reason in ("interrupted", "terminated"):

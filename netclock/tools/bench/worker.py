@@ -314,6 +314,8 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     )
 
 
+
+
 async def _armed(control: Control, add_peer: Callable[[Address], None], address: Address) -> None:
     control.send("READY", host=address[0], port=address[1])
     add_peer(await control.peer())

@@ -248,8 +248,8 @@ def test_bench_broadcast_scenario_reports_each_kind_beside_n_minus_1_sends(tmp_p
     report = json.loads(done.stdout)["broadcast"]
     assert report["status"] == "ok", report
     summary = report["summary"]
-    assert list(summary) == ["p2p", "best-effort", "reliable", "causal"]
+    assert list(summary) == ["p2p", "best-effort", "reliable", "causal", "causal/unordered"]
     for variant, figures in summary.items():
         assert figures["rate"] > 0, variant
         assert 0 < figures["p50_ms"] <= figures["p99_ms"], variant
-    assert summary["causal"]["causal_peak"] >= 0
+    assert summary["causal"]["causal_peak"] == 0  # FIFO links carry the causal past ahead

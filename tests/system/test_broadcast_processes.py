@@ -161,6 +161,7 @@ give_up_after = 1
 [[node]]
 id = "a"
 program = "bcast.py:streamer"
+args = {{ kind = "{kind}" }}
 {survivors}
 [[action]]
 at = 1.5
@@ -170,15 +171,18 @@ node = "a"
 
 
 @pytest.mark.timeout(80)
+@pytest.mark.parametrize("kind", ["reliable", pytest.param("uniform", marks=pytest.mark.slow)])
 def test_a_sender_killed_mid_broadcast_leaves_all_or_none_delivery_among_survivors(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
-    cluster = KILLED.format(survivors=_nodes("b", "c", "d", program="listener"))
+    cluster = KILLED.format(kind=kind, survivors=_nodes("b", "c", "d", program="listener"))
     run, done = _run(tmp_path, cluster, 70)
     assert "* kill a" in done.stdout, explain(done)
-    found = _promised_ok(run, "reliable", done)
-    assert found["reliable/agreement"]["status"] == "ok"
-    assert found["reliable/no_creation"]["status"] == "ok"
+    found = _promised_ok(run, kind, done)
+    assert found[f"{kind}/agreement"]["status"] == "ok"
+    assert found[f"{kind}/no_creation"]["status"] == "ok"
+    if kind == "uniform":  # what the dead sender delivered itself, the survivors deliver too
+        assert found["uniform/uniform_agreement"]["status"] == "ok"
     counts = {n: int(done.stdout.split(f"{n} delivered ")[1].split()[0]) for n in "bcd"}
     assert len(set(counts.values())) == 1, f"survivors disagree: {counts}\n{explain(done)}"
     assert counts["b"] > 0, explain(done)

@@ -20,7 +20,7 @@ from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDe
 from netclock.faults.omission import Omission
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
 from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
-from netclock.node import Delivery, Failure, MessageId, Node
+from netclock.node import BroadcastDelivery, Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
     SHIVIZ_REGEX,
@@ -48,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "ClockError",
     "ConfigError",
+    "BroadcastDelivery",
     "Delivery",
     "Failure",
     "FairLossOptions",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import socket
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -19,6 +21,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from netclock.broadcast.adapter import Broadcaster
+from netclock.broadcast.bracha import value_key
+from netclock.broadcast.frame import MARK, BMessage, Kind, check_payload
 from netclock.clock import VectorClock, check_pid, receive_all
 from netclock.detectors.adapter import FailureDetector
 from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
@@ -79,6 +84,32 @@ class Delivery(NamedTuple):
     def id(self) -> MessageId:
         """The message's id: unique per (sender, receiver) link, across restarts."""
         return _new_tuple(MessageId, (self[0], self[4], self[5]))
+
+
+class BroadcastDelivery(Delivery):
+    """A broadcast as the application receives it: a :class:`Delivery` whose ``sender`` is
+    the broadcast's origin, ``clock`` the origin's clock when it broadcast, ``incarnation``
+    and ``seq`` the origin's (``seq`` counts its broadcasts of this kind), plus ``kind``
+    (``"causal"``, ...). Relays are invisible: it looks the same whoever relayed it.
+
+    It is one item longer than a Delivery (``kind`` is last): index and unpack it as one.
+    """
+
+    __slots__ = ()
+
+    @property
+    def kind(self) -> str:
+        """The broadcast kind (a :class:`~netclock.broadcast.frame.Kind` value)."""
+        return self[6]  # type: ignore[misc, no-any-return]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self, strict=True))
+        return f"BroadcastDelivery({fields})"
+
+
+_FIELDS = (*Delivery._fields, "kind")
+_BUFFERED = frozenset({Kind.FIFO, Kind.CAUSAL})
+"""The kinds that hold a broadcast that arrived early (the event log says how long)."""
 
 
 class Failure(NamedTuple):
@@ -179,9 +210,9 @@ class Node:
         """What the link refused (bad bytes, strangers, unproven identities): ``refused`` events."""
         self.sent = 0
         self.delivered = 0
+        self._broadcaster: Broadcaster | None = None
+        """The broadcast layer, made on the first broadcast sent or received."""
         self._clock = VectorClock({self.id: clock_start or 1})
-        self.event_log = None if event_log is None else Path(event_log)
-        """The JSON-lines event log this node writes (None: none); its folder is the run's."""
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._recorder = (
@@ -267,6 +298,8 @@ class Node:
         drained = True
         if was_running:
             try:
+                if self._broadcaster is not None:
+                    await asyncio.wait_for(self._broadcaster.drain(), self._close_timeout)
                 await asyncio.wait_for(self._link.flush(), self._close_timeout)
             except TimeoutError:
                 drained = False
@@ -275,6 +308,8 @@ class Node:
             await self._detector.close()
         if self._recorder is not None:
             self._recorder.flush()  # the link's last datagrams may carry clocks
+        if self._broadcaster is not None:
+            await self._broadcaster.close()
         await self._link.close()
         self._state = "closed"
         if self._durable is not None:
@@ -310,6 +345,8 @@ class Node:
         self._peer_ids.add(peer)
         if self._detector is not None:
             self._detector.add_peer(peer, parse_address(address))
+        if self._broadcaster is not None:
+            self._broadcaster.peers_changed()
 
     @property
     def peers(self) -> list[str]:
@@ -356,6 +393,8 @@ class Node:
         """Like :meth:`send`, but raises :class:`~netclock.errors.WindowFull` instead of waiting."""
         if self._state != "running" or peer not in self._peer_ids:
             self._check_sendable(peer)
+        if type(payload) is list and payload and payload[0] == MARK:
+            raise UsageError("a list starting with netclock's broadcast mark is reserved")
         clock = self._clock.tick(self.id)  # a send event
         if self._durable is not None:
             self._durable.reserve(clock.get(self.id))
@@ -368,18 +407,68 @@ class Node:
             self._recorder.record("send", clock, text, to=peer, id=list(msg_id))
         return msg_id
 
-    def _check_sendable(self, peer: str) -> None:
+    def _check_running(self) -> None:
         if self._state == "new":
             raise UsageError(f"node {self.id!r} is not started{_START}")
         if self._state != "running":
             raise LinkClosed(f"node {self.id!r} is {self._state}; nothing more can be sent")
+
+    def _check_sendable(self, peer: str) -> None:
+        self._check_running()
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)
 
-    async def broadcast(self, payload: Any, *, event: str | None = None) -> list[MessageId]:
-        """Best-effort broadcast: send ``payload`` to every known peer (one event each)."""
-        return [await self.send(peer, payload, event=event) for peer in self.peers]
+    async def broadcast(
+        self, payload: Any, *, kind: Kind | str = "best-effort", event: str | None = None
+    ) -> MessageId:
+        """Broadcast ``payload`` to every known peer and to this node: one send event.
+
+        ``kind`` is ``"best-effort"``, ``"reliable"`` (eager), ``"uniform"`` (majority
+        ack), ``"fifo"``, ``"causal"`` or ``"byzantine"`` (Bracha; needs ``link="tls"``
+        for its guarantees); every process, this one included, gets it in its inbox as a
+        :class:`BroadcastDelivery` (docs/broadcast.md). Returns the broadcast's id,
+        ``(this node, incarnation, seq)`` with ``seq`` counting this kind's broadcasts.
+        Waits while relays wait for send windows. To send a message to each peer as its
+        own point-to-point send (one event each), call :meth:`send` per peer.
+        """
+        what = Kind.parse(kind)
+        check_payload(payload)
+        if self._state != "running":
+            self._check_running()
+        broadcaster = self._broadcasting()
+        await broadcaster.wait_room()
+        if self._state != "running":
+            self._check_running()
+        clock = self._clock = self._clock.tick(self.id)  # the one send event
+        if self._durable is not None:
+            self._durable.reserve(clock.get(self.id))
+        msg = broadcaster.new(what, clock, payload)
+        msg_id: MessageId = MessageId(self.id, self.incarnation, msg.seq)
+        self.sent += 1
+        if self._recorder is not None:
+            text = event if event is not None else f"broadcast {msg_id} ({what.value})"
+            self._recorder.record("bcast", clock, text, id=list(msg_id), bkind=what.value)
+        broadcaster.broadcast(msg)
+        return msg_id
+
+    @property
+    def event_log(self) -> Path | None:
+        """This node's JSON-lines event log (None without one); its folder is the run's."""
+        return None if self._recorder is None else self._recorder.event_log
+
+    def _broadcasting(self) -> Broadcaster:
+        if self._broadcaster is None:
+            self._broadcaster = Broadcaster(
+                self.id,
+                self.incarnation,
+                lambda: self.peers,
+                self._link.send,
+                self._link.wait_writable,
+                self._deliver_broadcast,
+                authenticated="authenticity" in promises(self.link_kind, self.fifo),
+            )
+        return self._broadcaster
 
     async def flush(self) -> None:
         """Wait until everything sent so far is acknowledged (or handed back as failed)."""
@@ -468,6 +557,9 @@ class Node:
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
         """Deliver one message: :meth:`_deliver_batch` for one, without its loops."""
+        if type(payload) is list and payload and payload[0] == MARK:
+            self._broadcasting().receive(sender, clock, payload)
+            return
         clocks, refusal = receive_all(self.id, self._clock, (clock,))
         if refusal is not None:
             self._drop(sender, incarnation, seq, refusal)
@@ -492,7 +584,12 @@ class Node:
 
         Each is a receive event (:func:`~netclock.clock.receive_all`); a message the rule
         refuses is counted, logged and dropped. The link keeps within :meth:`_room`.
+        Broadcast frames among them go to the broadcast layer, in their place.
         """
+        for message in messages:
+            if type(message[2]) is list and message[2] and message[2][0] == MARK:
+                self._deliver_mixed(sender, incarnation, messages)
+                return
         me = self.id
         inbox = self._inbox
         before = len(inbox)
@@ -521,6 +618,65 @@ class Node:
         if not delivered:
             return
         self.delivered += delivered
+        if len(inbox) >= self._inbox_size:
+            self._inbox_full = True
+        if self._waiters:
+            self._wake_one()
+
+    def _deliver_mixed(
+        self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]
+    ) -> None:
+        """A batch holding broadcast frames: each frame to the broadcast layer, each run of
+        point-to-point messages between them to :meth:`_deliver_batch`, in order."""
+        broadcaster = self._broadcasting()
+        start = 0
+        for i, (_, clock, payload) in enumerate(messages):
+            if type(payload) is list and payload and payload[0] == MARK:
+                if start < i:
+                    self._deliver_batch(sender, incarnation, messages[start:i])
+                broadcaster.receive(sender, clock, payload)
+                start = i + 1
+        if start < len(messages):
+            self._deliver_batch(sender, incarnation, messages[start:])
+
+    def _deliver_broadcast(self, msg: BMessage, arrived: float) -> None:
+        """Deliver one broadcast (the broadcast layer calls it): one receive event, with the
+        origin's clock; ``arrived`` is when it first reached this node (monotonic)."""
+        clocks, refusal = receive_all(self.id, self._clock, (msg.clock,))
+        if refusal is not None:
+            self._drop(msg.origin, msg.incarnation, msg.seq, refusal)
+            return
+        new_clock = self._clock = clocks[0]
+        if self._durable is not None:
+            self._durable.reserve(new_clock.get(self.id))
+        kind = msg.kind.value
+        inbox = self._inbox
+        inbox.append(
+            _new_tuple(
+                BroadcastDelivery,
+                (msg.origin, msg.payload, msg.clock, new_clock, msg.incarnation, msg.seq, kind),
+            )
+        )
+        if self._recorder is not None:
+            extra: dict[str, Any] = {}
+            waited = time.monotonic() - arrived
+            if waited >= 0.0005 and msg.kind in _BUFFERED:
+                extra["waited"] = round(waited, 4)
+            if msg.kind is Kind.BYZANTINE:
+                extra["digest"] = hashlib.blake2b(
+                    value_key(msg.clock, msg.payload), digest_size=8
+                ).hexdigest()
+            self._recorder.record(
+                "bdeliver",
+                new_clock,
+                f"deliver broadcast {msg.origin}:{msg.incarnation}:{msg.seq} ({kind})",
+                id=[msg.origin, msg.incarnation, msg.seq],
+                msg_clock=msg.clock.to_wire(),
+                bkind=kind,
+                **{"from": msg.origin},
+                **extra,
+            )
+        self.delivered += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
         if self._waiters:
@@ -660,7 +816,7 @@ class Node:
             "refused": self.refused,
             "link": link,
             **({} if self._detector is None else {"detector": self._detector.stats()}),
-        }
+        } | ({} if self._broadcaster is None else {"broadcast": self._broadcaster.stats()})
 
 
 _START = "; use `async with node` or `await node.start()` first"

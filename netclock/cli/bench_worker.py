@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=float, help="quiet time that ends a lossy stream")
     p.add_argument("--duration", type=float)
     p.add_argument("--timeout", type=float, help="the longest this process lives")
+    p.add_argument("--node", help="this process's node id (role broadcast)")
+    p.add_argument("--bkind", help="broadcast kind, or p2p (role broadcast)")
+    p.add_argument("--rounds", type=int, help="paced broadcasts (role broadcast)")
     return p
 
 

@@ -57,6 +57,7 @@ MESSAGE_KINDS = frozenset(
         "RESULT",  # the figures, the last line
         "SENT",  # a set-up's first message left: {"start", "connected"?}
         "GOT",  # a set-up's first message arrived: {"at"}
+        "PHASE",  # a broadcast worker delivered everything of one phase: {"name"}
         "ERROR",  # the worker failed: {"error"}
     }
 )

@@ -81,6 +81,8 @@ EVENT_KINDS = (
     "failed",
     "drop",
     "refused",
+    "bcast",
+    "bdeliver",
     "stop",
     "suspect",
     "restore",
@@ -101,9 +103,11 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "restore": ("peer", "timeout"),
     "leader": ("peer",),
     "violation": ("what", "seen", "bound", "peer"),
+    "bcast": ("id", "bkind"),
+    "bdeliver": ("from", "id", "msg_clock", "bkind"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
-TICKING = frozenset({"send", "deliver", "local"})
+TICKING = frozenset({"send", "deliver", "local", "bcast", "bdeliver"})
 """The kinds that tick the own clock entry (``init`` sets it; the others leave it alone)."""
 GOVECTOR_KINDS = frozenset({"init", *TICKING})
 """The kinds that also go to the GoVector log: ShiViz needs +1 per event, so no others."""
@@ -146,6 +150,10 @@ class Event(NamedTuple):
     of a ``violation``."""
     detector: Mapping[str, Any] | None = None
     """An ``init`` line's failure detector (kind, period, timing, delta, gst), if any."""
+
+    bkind: str | None = None
+    waited: float | None = None
+    digest: str | None = None
 
 
 DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
@@ -231,6 +239,8 @@ class EventRecorder:
         except ClockError as exc:
             raise UsageError(f"node id: {exc}") from None
         self.incarnation = incarnation
+        self.event_log = None if event_log is None else Path(event_log)
+        """The JSON-lines event log's path (None without one)."""
         self._govector = (
             None
             if govector_log is None
@@ -409,8 +419,8 @@ def _event(where: str, entry: Any) -> Event:
     if ev in ("send", "failed"):
         peer, mid = _str(where, entry, "to"), _mid(where, entry.get("id"))
         return Event(where, node, inc, ev, clock, peer, mid, t=t)
-    if ev == "deliver":
-        return Event(
+    if ev in ("deliver", "bdeliver"):
+        delivered = Event(
             where,
             node,
             inc,
@@ -421,6 +431,9 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
+        return delivered if ev == "deliver" else _broadcast(where, delivered, entry)
+    if ev == "bcast":
+        return _broadcast(where, Event(where, node, inc, ev, clock, t=t), entry)
     if ev in ("drop", "refused"):
         reason = str(entry.get("reason", ""))
         return Event(where, node, inc, ev, clock, _str(where, entry, "from"), text=reason, t=t)
@@ -460,6 +473,22 @@ def _event(where: str, entry: Any) -> Event:
             raise _bad(where, "'clean' must be true or false")
         return Event(where, node, inc, ev, clock, clean=clean, t=t)
     return Event(where, node, inc, ev, clock, text=str(entry.get("text", "")), t=t)
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if type(value) is int or type(value) is float else None
+
+
+def _broadcast(where: str, event: Event, entry: dict[str, Any]) -> Event:
+    """``event`` (a ``bcast`` or ``bdeliver`` line, docs/broadcast.md) with its broadcast
+    fields: the id naming the origin, the kind, and a delivery's wait and digest."""
+    digest = entry.get("digest")
+    return event._replace(
+        mid=_mid(where, entry.get("id")),
+        bkind=_str(where, entry, "bkind"),
+        waited=_seconds(entry.get("waited")),
+        digest=digest if type(digest) is str else None,
+    )
 
 
 def _optional(read: Callable[..., Any], where: str, *args: Any) -> Any:
@@ -503,6 +532,17 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         ),
         _time(entry),
         _number(entry.get("seen" if ev == "violation" else "timeout")),
+        None,
+        *_lenient_broadcast(entry),
+    )
+
+
+def _lenient_broadcast(entry: dict[str, Any]) -> tuple[str | None, float | None, str | None]:
+    bkind, waited, digest = entry.get("bkind"), entry.get("waited"), entry.get("digest")
+    return (
+        bkind if type(bkind) is str else None,
+        _seconds(waited),
+        digest if type(digest) is str else None,
     )
 
 

@@ -58,6 +58,7 @@ from netclock.links.base import PROMISES
 from netclock.observe.eventlog import (
     EVENT_SUFFIX,
     FAULT_RECORD,
+    TICKING,
     Clock,
     Event,
     FaultRecord,
@@ -660,15 +661,14 @@ class _Checker:
         if e.ev == "init":
             self.sanity.add(f"{e.where}: a second init in incarnation {e.inc} of {node}")
             return
-        if e.ev in ("send", "local", "deliver"):
+        if e.ev in TICKING:
             expected = dict(prev)
             expected[node] = prev.get(node, 0) + 1
-            if e.ev == "deliver":
-                assert e.msg_clock is not None
+            if e.msg_clock is not None:
                 for pid, value in e.msg_clock.items():
                     if pid != node and value > expected.get(pid, 0):
                         expected[pid] = value
-            what = "ticks" if e.ev != "deliver" else "ticks and merges"
+            what = "ticks" if e.msg_clock is None else "ticks and merges"
         else:
             expected = dict(prev)
             what = "leaves the clock unchanged"
@@ -837,6 +837,9 @@ def check_run(run: Run) -> Report:
 
     properties.extend(detector_properties(run))
 
+    from netclock.tools.check_broadcast import broadcast_properties  # it imports this module
+
+    properties += broadcast_properties(run, notes=notes)
     kinds = _link_of(run)
     default_kind = run.link or "?"
     links: dict[str, _Tally] = {}

@@ -126,6 +126,8 @@ class VizEvent(TypedDict):
     time: float | None
     inc: int | None
     id: str | None
+    waited: float | None
+    """Seconds a broadcast waited in a FIFO or causal buffer after it arrived (early)."""
 
 
 class VizMessage(TypedDict):
@@ -205,7 +207,19 @@ def _event_text(e: Event, msg_id: str | None) -> str:
         return f"leader {e.peer}"
     if e.ev == "violation":
         return f"synchrony assumption violated by the host: {e.text} {e.value or 0:.3f} s"
+    if e.ev == "bcast":
+        return f"broadcast {msg_id} ({e.bkind})"
+    if e.ev == "bdeliver":
+        return _bdeliver_text(e, msg_id)
     return "stop (clean)" if e.clean else "stop (not clean)"
+
+
+def _bdeliver_text(e: Event, msg_id: str | None) -> str:
+    text = f"deliver broadcast {msg_id} ({e.bkind}) from {e.peer}"
+    if e.waited:
+        past = "its causal past" if e.bkind == "causal" else "an earlier broadcast of its origin"
+        text += f"; arrived early, waited {e.waited * 1000:.1f} ms for {past}"
+    return text
 
 
 def _read_jsonl(path: Path, notes: list[str]) -> list[_Raw]:
@@ -222,7 +236,8 @@ def _read_jsonl(path: Path, notes: list[str]) -> list[_Raw]:
                 inc=e.inc,
                 msg_id=msg_id,
                 peer=e.peer,
-                extra={} if e.msg_clock is None else {"msg_clock": dict(e.msg_clock)},
+                extra=({} if e.msg_clock is None else {"msg_clock": dict(e.msg_clock)})
+                | ({} if e.bkind is None else {"bkind": e.bkind, "waited": e.waited}),
             )
         )
     return out
@@ -374,7 +389,7 @@ def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
             delivered.setdefault((raw.msg_id, raw.process), []).append(i)
         elif raw.kind == "failed":
             failed.setdefault((raw.msg_id, raw.peer), i)
-    messages: list[VizMessage] = []
+    messages: list[VizMessage] = _match_broadcasts(graph)
     for key, i in sends.items():
         raw = graph.events[i]
         deliveries = delivered.pop(key, [])
@@ -394,6 +409,39 @@ def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
         )
     unmatched = sorted(j for js in delivered.values() for j in js)
     return messages, unmatched
+
+
+def _match_broadcasts(graph: _Graph) -> list[VizMessage]:
+    """Broadcasts: one message per (broadcast, delivering process), so each is an arrow."""
+    sends: dict[tuple[str, str], int] = {}
+    delivered: dict[tuple[str, str], list[int]] = {}
+    for i, raw in enumerate(graph.events):
+        kind = raw.extra.get("bkind")
+        if raw.msg_id is None or kind is None:
+            continue
+        if raw.kind == "bcast":
+            sends.setdefault((raw.msg_id, kind), i)
+        elif raw.kind == "bdeliver":
+            delivered.setdefault((raw.msg_id, kind), []).append(i)
+    messages: list[VizMessage] = []
+    for key, i in sends.items():
+        for j in delivered.pop(key, []):
+            if j == i + 1 and graph.events[j].process == graph.events[i].process:
+                continue  # the origin's own delivery, right after its broadcast
+            graph.edges.append((i, j))
+            messages.append(
+                VizMessage(
+                    id=f"{key[0]} ({key[1]})",
+                    sender=graph.events[i].process,
+                    to=graph.events[j].process,
+                    send=i,
+                    deliveries=[j],
+                    lost=False,
+                    failed=False,
+                    failed_event=None,
+                )
+            )
+    return messages
 
 
 def _pick_sender(
@@ -533,6 +581,7 @@ def build_model(path: str | Path) -> Model:
             time=raw.time,
             inc=raw.inc,
             id=raw.msg_id,
+            waited=raw.extra.get("waited"),
         )
         for i, raw in enumerate(graph.events)
     ]
@@ -604,6 +653,7 @@ def _compact(model: Model) -> dict[str, Any]:
             e["time"],
             e["inc"],
             e["id"],
+            e["waited"],
         ]
         for e in model["events"]
     ]

@@ -30,6 +30,8 @@ EXAMPLE_FIELDS = {
     "failed": {"to": "b", "id": ["a", 7, 1]},
     "drop": {"from": "b", "reason": "a clock from the future"},
     "refused": {"from": "127.0.0.1:9", "reason": "malformed: not a msgpack value"},
+    "bcast": {"id": ["a", 7, 1], "bkind": "causal"},
+    "bdeliver": {"from": "b", "id": ["b", 9, 1], "msg_clock": {"b": 1}, "bkind": "causal"},
     "stop": {"clean": True, "stats": {"sent": 1, "raw": b"\x01"}},
     "suspect": {"peer": "b", "timeout": 0.2},
     "restore": {"peer": "b", "timeout": 0.4},
@@ -41,9 +43,9 @@ EXAMPLE_FIELDS = {
 def _record_one_of_each(recorder: EventRecorder) -> None:
     clock = VectorClock({"a": 1})
     for ev in EVENT_KINDS:
-        if ev == "deliver":
+        if ev in ("deliver", "bdeliver"):
             clock = clock.receive("a", VectorClock({"b": 1}))
-        elif ev in ("send", "local"):
+        elif ev in ("send", "local", "bcast"):
             clock = clock.tick("a")
         logged = "local\u2028text" if ev == "local" else f"{ev} text"
         recorder.record(ev, clock, logged, **EXAMPLE_FIELDS[ev])
@@ -88,7 +90,7 @@ def test_only_clock_events_reach_the_govector_log_and_shiviz_accepts_it(tmp_path
     recorder.close()
     logged = parse_log(tmp_path / "a.log")
     assert [e.event.split()[0] for e in logged] == [k for k in EVENT_KINDS if k in GOVECTOR_KINDS]
-    assert [e.clock["a"] for e in logged] == [1, 2, 3, 4]  # +1 per event, as ShiViz checks
+    assert [e.clock["a"] for e in logged] == [1, 2, 3, 4, 5, 6]  # +1 per event, as ShiViz checks
     assert logged[3].event == "local text"  # one line per event text, whatever it holds
 
 

@@ -22,6 +22,7 @@ LAYERS = {
     "observe": 3,
     "links": 4,
     "detectors": 4.5,
+    "broadcast": 4,
     "node": 5,
     "cluster": 6,
     "adversary": 6,
@@ -45,6 +46,9 @@ SANS_IO_CORES = (
     "links/tls/handshake.py",
     "cluster/slurm.py",
     "detectors/core.py",
+    "broadcast/frame.py",
+    "broadcast/core.py",
+    "broadcast/bracha.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

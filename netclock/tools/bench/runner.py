@@ -59,7 +59,7 @@ from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import PROMISES
 
-SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory")
+SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory", "broadcast")
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {"udp": "raw UDP", "tls-stream": "plain mTLS streams"}
 """The baselines, by worker kind, as the report names them."""
@@ -103,6 +103,8 @@ class Settings:
     quick: bool = False
     cert_dir: str | None = None
     """The cluster certificates of the TLS scenarios (:func:`run_bench` makes them)."""
+    broadcasts: int = 2_000
+    """Broadcasts from each process in the broadcast scenario."""
 
 
 def make_settings(
@@ -144,6 +146,7 @@ def make_settings(
         setups=pick(setups, 50, 10),
         timeout=pick(timeout, 60.0, 30.0),
         quick=quick,
+        broadcasts=pick(None, 2_000, 200),
     )
     if settings.runs < (1 if quick else 5):
         raise ConfigError("--runs must be at least 5 (alternating runs need it); use --quick")
@@ -736,10 +739,16 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
             report["scenarios"].append(await run_scenario(certified, sc, progress))
     if "bounded-memory" in settings.groups:
         report["bounded_memory"] = await bounded_memory(settings, progress)
+    if "broadcast" in settings.groups:
+        from netclock.tools.bench.broadcast import broadcast_bench  # it imports this module
+
+        report["broadcast"] = await broadcast_bench(settings, progress)
     report["machine"]["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
+    if report.get("broadcast", {}).get("status") == "failed":
+        failures.append(report["broadcast"])
     report["ok"] = not failures
     return report
 
@@ -828,6 +837,10 @@ def format_table(report: dict[str, Any]) -> str:
                 f"sender {_mib(tx['peak_rss_before_kib'])} -> {_mib(tx['peak_rss_after_kib'])}, "
                 f"receiver {_mib(rx['peak_rss_before_kib'])} -> {_mib(rx['peak_rss_after_kib'])}"
             )
+    if "broadcast" in report:
+        from netclock.tools.bench.broadcast import format_broadcast
+
+        lines += format_broadcast(report["broadcast"], s["runs"])
     end = m.get("load_at_end")
     if load and end and max(load[0], end[0]) > 0.5 * (m["cores"] or 1):
         lines += ["", f"note: the machine was busy (load {load[0]:.2f} -> {end[0]:.2f}); "

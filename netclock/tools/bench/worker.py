@@ -62,6 +62,7 @@ from netclock.node import Node
 
 ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
+    "broadcast",
 )  # fmt: skip
 KINDS = ("udp", "fairloss", "reliable", "tls", "tls-stream")
 SOCKET_BUFFER = 4 * 1024 * 1024
@@ -101,6 +102,12 @@ class WorkerOptions:
     duration: float = 3.0
     timeout: float = 60.0
     """The longest this process lives."""
+    node: str = "a"
+    """This process's node id (role broadcast)."""
+    bkind: str = "p2p"
+    """Broadcast kind, or p2p for n-1 point-to-point sends (role broadcast)."""
+    rounds: int = 200
+    """Paced broadcasts after the flood (role broadcast)."""
 
 
 def peak_rss_kib() -> int:
@@ -785,7 +792,14 @@ ROLE_MAIN: dict[str, Callable[[WorkerOptions, Control], Awaitable[dict[str, Any]
     "stall-receive": role_stall_receive,
     "accept": role_accept,
     "dial": role_dial,
+    "broadcast": lambda args, control: _broadcast_role(args, control),  # noqa: PLW0108
 }
+
+
+async def _broadcast_role(args: WorkerOptions, control: Control) -> dict[str, Any]:
+    from netclock.tools.bench.broadcast import role_broadcast  # it imports this module
+
+    return await role_broadcast(args, control)
 
 
 async def _main(args: WorkerOptions) -> int:

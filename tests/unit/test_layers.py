@@ -34,6 +34,7 @@ SANS_IO_CORES = (
     "wire",
     "faults",
     "durable/records.py",
+    "durable/linklog.py",
     "links/session.py",
     "links/rtt.py",
     "links/base.py",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from netclock.clock import VectorClock, check_pid, receive_all
+from netclock.durable.log import Durability
 from netclock.durable.state import NodeState, new_incarnation
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
@@ -31,8 +32,10 @@ from netclock.links.base import (
     parse_address,
     promises,
 )
+from netclock.links.journal import LinkJournal
 from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
+from netclock.links.pump import SessionPump
 from netclock.observe.eventlog import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -59,7 +62,9 @@ class Delivery(NamedTuple):
 
     ``clock`` is the sender's clock when it sent the message; ``receive_clock`` is this
     node's clock right after the delivery (the receive event); ``id`` is the message's
-    ``(sender, incarnation, seq)``.
+    ``(sender, incarnation, seq)``. ``redelivered`` is True for a message a durable node
+    delivered before a crash and gets again because it was not consumed (the application
+    may have seen it: make its handling idempotent by id).
     """
 
     sender: str
@@ -68,6 +73,7 @@ class Delivery(NamedTuple):
     receive_clock: VectorClock
     incarnation: int
     seq: int
+    redelivered: bool = False
 
     @property
     def id(self) -> MessageId:
@@ -107,6 +113,17 @@ class Node:
     logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
     Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
     life: its GoVector log is appended to instead of truncated.
+
+    With ``data_dir``, the ``reliable`` and ``tls`` links are *logged* perfect links
+    (docs/durability.md): a message is delivered (and acked) only once it is durable in
+    ``link.log`` at the ``durability`` level (``"process"``: written to the OS, survives
+    kill -9; ``"machine"``: group-committed fsync, survives a machine crash), and a sent
+    message survives the sender's crash and is resent after a restart with its id and clock.
+    ``consume`` says when a message counts as consumed: ``"next"`` (default) when the
+    application asks for the next message (``async for``, :meth:`receive`), which consumes
+    every message handed out before, by any task; ``"explicit"`` only by :meth:`ack`, the
+    choice for several consumer tasks on one inbox. After a restart the delivered but
+    unconsumed messages come first, with ``redelivered`` set; a consumed one never returns.
     """
 
     def __init__(
@@ -129,6 +146,8 @@ class Node:
         link_options: LinkOptions | Mapping[str, Any] | None = None,
         data_dir: str | Path | None = None,
         clock_start: int | None = None,
+        durability: str = "process",
+        consume: str = "next",
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -141,6 +160,16 @@ class Node:
             not isinstance(clock_start, int) or isinstance(clock_start, bool) or clock_start < 1
         ):
             raise UsageError(f"clock_start must be an integer of at least 1, not {clock_start!r}")
+        if durability not in ("process", "machine"):
+            raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
+        if consume not in ("next", "explicit"):
+            raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
+        logged = data_dir is not None and link in ("reliable", "tls")
+        if logged and not fifo:
+            raise UsageError(
+                "a logged perfect link (data_dir with the reliable or tls link) needs fifo=True: "
+                "its log recovers a FIFO receive point; drop fifo=False or the data_dir"
+            )
         self._durable: NodeState | None = None
         if data_dir is not None:
             self._durable = NodeState.open(
@@ -149,6 +178,16 @@ class Node:
             incarnation, clock_start = self._durable.incarnation, self._durable.clock_start
             weakref.finalize(self, self._durable.close)  # also if this constructor fails
         self.incarnation = new_incarnation() if incarnation is None else incarnation
+        self._journal: LinkJournal | None = None
+        if logged:
+            assert data_dir is not None
+            self._journal = LinkJournal.open(data_dir, self.incarnation, Durability(durability))
+            weakref.finalize(self, self._journal.close)
+        self._link_incarnation = self.incarnation if self._journal is None else self._journal.stream
+        """The incarnation in this node's message ids: a logged link keeps its stream's."""
+        self._consume_next = self._journal is not None and consume == "next"
+        self._handed: list[Delivery] = []
+        """consume="next": messages handed out and not yet consumed."""
         self.link_kind = link
         self.fifo = fifo
         self._inbox: deque[Delivery] = deque()
@@ -181,7 +220,7 @@ class Node:
         self._link: Link = make_link(
             link,
             self.id,
-            self.incarnation,
+            self._link_incarnation,
             _LinkSide(self),
             bind=parse_address(address),
             options=options,
@@ -192,6 +231,9 @@ class Node:
             receive_capacity=inbox_size,
             cert_dir=cert_dir,
         )
+        if self._journal is not None:
+            assert isinstance(self._link, SessionPump)
+            self._link.use_journal(self._journal)
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
         if self._recorder is not None:
@@ -202,6 +244,8 @@ class Node:
                 link=link,
                 promises=list(promises(link, fifo)),
             )
+        if self._journal is not None:
+            self._redeliver(self._journal.state.redeliveries())
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> Node:
@@ -238,6 +282,8 @@ class Node:
             self._recorder.flush()  # the link's last datagrams may carry clocks
         await self._link.close()
         self._state = "closed"
+        if self._journal is not None:
+            await self._journal.aclose()
         if self._durable is not None:
             self._durable.close()
         if self._recorder is not None:
@@ -321,7 +367,7 @@ class Node:
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
         self.sent += 1
-        msg_id: MessageId = _new_tuple(MessageId, (self.id, self.incarnation, seq))
+        msg_id: MessageId = _new_tuple(MessageId, (self.id, self._link_incarnation, seq))
         if self._recorder is not None:
             text = event if event is not None else f"send {msg_id} to {peer}"
             self._recorder.record("send", clock, text, to=peer, id=list(msg_id))
@@ -335,6 +381,20 @@ class Node:
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)
+
+    def next_seq(self, peer: str) -> int:
+        """The sequence number the next message to ``peer`` will take, on a reliable link.
+
+        With a data directory the stream continues across restarts, so a program that
+        numbers its messages can resume exactly after a crash: every message sent before
+        (``send`` returned) is in the log and will be delivered; the next one is this.
+        """
+        link = self._link
+        if not isinstance(link, SessionPump):
+            raise UsageError(f"next_seq needs a reliable or tls link, not {self.link_kind}")
+        if self._state == "new":
+            raise UsageError(f"node {self.id!r} is not started{_START}")
+        return link.next_seq(peer)
 
     async def broadcast(self, payload: Any, *, event: str | None = None) -> list[MessageId]:
         """Best-effort broadcast: send ``payload`` to every known peer (one event each)."""
@@ -350,9 +410,13 @@ class Node:
 
     async def __anext__(self) -> Delivery:
         inbox = self._inbox
+        if self._handed:
+            self._consume_handed()
         while True:
             if inbox:
                 delivery = inbox.popleft()
+                if self._consume_next:
+                    self._handed.append(delivery)
                 if self._inbox_full and len(inbox) < self._inbox_size // 2:
                     self._inbox_full = False
                     self._link.resume_reading()
@@ -377,6 +441,60 @@ class Node:
         """
         async with asyncio.timeout(timeout):
             return await self.__anext__()
+
+    def ack(self, delivery: Delivery) -> None:
+        """Mark ``delivery`` consumed: after a crash it is never delivered again.
+
+        With a data directory and a reliable link; with ``consume="explicit"`` this is the
+        only way a message counts as consumed (any task, any order). Idempotent. The record
+        is written to the OS at once; at machine level a machine crash may still return a
+        consumed message, flagged ``redelivered`` (docs/durability.md).
+        """
+        if self._journal is None:
+            raise UsageError(
+                "ack() needs a logged perfect link: give the node a data_dir "
+                "(with the reliable or tls link)"
+            )
+        self._journal.consumed(delivery[0], delivery[4], delivery[5])
+
+    def _consume_handed(self) -> None:
+        """consume="next": the application asked for more, so what it had is consumed."""
+        journal = self._journal
+        assert journal is not None
+        for delivery in self._handed:
+            journal.consumed(delivery[0], delivery[4], delivery[5])
+        self._handed.clear()
+
+    def _redeliver(self, records: list[list[Any]]) -> None:
+        """Put the messages a crash left delivered but unconsumed back in the inbox, first.
+
+        Each is a receive event of this life, logged as a delivery with ``redelivered``.
+        """
+        for _, sender, incarnation, seq, clock_entries, payload in records:
+            clock = VectorClock(clock_entries)
+            clocks, refusal = receive_all(self.id, self._clock, (clock,))
+            if refusal is not None:
+                self._drop(sender, incarnation, seq, refusal)
+                continue
+            new_clock = self._clock = clocks[0]
+            if self._durable is not None:
+                self._durable.reserve(new_clock.get(self.id))
+            self._inbox.append(
+                Delivery(sender, payload, clock, new_clock, incarnation, seq, redelivered=True)
+            )
+            self.delivered += 1
+            if self._recorder is not None:
+                self._recorder.record(
+                    "deliver",
+                    new_clock,
+                    f"redeliver {sender}:{incarnation}:{seq} from {sender}",
+                    id=[sender, incarnation, seq],
+                    msg_clock=clock.to_wire(),
+                    redelivered=True,
+                    **{"from": sender},
+                )
+        if len(self._inbox) >= self._inbox_size:
+            self._inbox_full = True
 
     def _wake_one(self) -> None:
         """Wake the longest-waiting consumer still waiting (one message, one consumer)."""
@@ -432,7 +550,9 @@ class Node:
         if self._durable is not None:
             self._durable.reserve(new_clock.get(self.id))
         inbox = self._inbox
-        inbox.append(_new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq)))
+        inbox.append(
+            _new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq, False))
+        )
         if self._recorder is not None:
             self._record_delivery(sender, incarnation, seq, clock, new_clock)
         self.delivered += 1
@@ -464,7 +584,8 @@ class Node:
                 for (seq, message_clock, payload), clock in zip(rest, clocks, strict=False):
                     append(
                         _new_tuple(
-                            Delivery, (sender, payload, message_clock, clock, incarnation, seq)
+                            Delivery,
+                            (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
                     )
                     if recorder is not None:
@@ -542,6 +663,7 @@ class Node:
             "inbox": len(self._inbox),
             "dropped": self.dropped,
             "link": link,
+            **({"journal": self._journal.stats()} if self._journal is not None else {}),
         }
 
 

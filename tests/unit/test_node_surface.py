@@ -37,6 +37,7 @@ async def drain(node: Node) -> list[Any]:
 # -- the public surface ---------------------------------------------------------------------------
 APPLICATION_API = {
     "add_peer",
+    "ack",
     "address",
     "broadcast",
     "clock",
@@ -52,6 +53,7 @@ APPLICATION_API = {
     "link",
     "link_kind",
     "log_local_event",
+    "next_seq",
     "partition",
     "peers",
     "receive",

@@ -1,6 +1,7 @@
 """One node of the crash-recovery system test (tests/system/test_crash_recovery.py).
 
-``python crash_recovery_worker.py ROLE ID PORT PEER PEER_PORT DATA_DIR COUNT PACE LINK [CERTS]``
+``python crash_recovery_worker.py ROLE ID PORT PEER PEER_PORT DATA_DIR COUNT PACE LEVEL LINK
+[CERTS]`` (LEVEL: the durability, ``process`` or ``machine``)
 
 - ``send``: sends messages ``0..COUNT-1`` to PEER, resuming after a restart where the
   logged link's stream stands (``next_seq``), then flushes and prints ``DONE``.
@@ -26,15 +27,16 @@ from netclock import Node
 
 
 async def main() -> None:
-    role, me, port, peer, peer_port, data_dir, count_text, pace_text, link = sys.argv[1:10]
+    role, me, port, peer, peer_port, data_dir, count_text, pace_text, level, link = sys.argv[1:11]
     count, pace = int(count_text), float(pace_text)
-    extra = {"cert_dir": sys.argv[10]} if link == "tls" else {}
+    extra = {"cert_dir": sys.argv[11]} if link == "tls" else {}
     node = Node(
         me,
         link=link,
         address=("127.0.0.1", int(port)),
         peers={peer: ("127.0.0.1", int(peer_port))},
         data_dir=data_dir,
+        durability=level,
         **extra,  # type: ignore[arg-type]
     )
     async with node:

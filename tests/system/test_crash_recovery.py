@@ -97,7 +97,13 @@ def _free_ports(count: int) -> list[int]:
 
 
 def _run(
-    tmp_path: Path, victim: str, count: int, kills: int, link: str = "reliable", pace: float = 0.02
+    tmp_path: Path,
+    victim: str,
+    count: int,
+    kills: int,
+    link: str = "reliable",
+    durability: str = "process",
+    pace: float = 0.02,
 ) -> None:
     rng = random.Random(SEED)
     ports = _free_ports(2)  # bound to 0 and read back; each restart takes its port again
@@ -105,13 +111,13 @@ def _run(
     if link == "tls":
         from netclock.links.tls.certs import init_cluster
 
-        init_cluster(tmp_path / "certs", ["a", "b"])
+        init_cluster(tmp_path / "certs", ["a", "b"], cluster="lab")
     args = {
         "a": ["send", "a", str(ports[0]), "b", str(ports[1]), str(tmp_path / "a"), str(count)],
         "b": ["receive", "b", str(ports[1]), "a", str(ports[0]), str(tmp_path / "b"), str(count)],
     }
     for who in args:
-        args[who] += [str(pace if who == victim else 0.0), link, *extra]
+        args[who] += [str(pace if who == victim else 0.0), durability, link, *extra]
     procs = {who: _Proc(args[who]) for who in ("b", "a")}
     try:
         for p in procs.values():
@@ -144,13 +150,19 @@ def _run(
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("link", "durability"), [("reliable", "process"), ("reliable", "machine"), ("tls", "process")]
+)
 @pytest.mark.parametrize("victim", ["b", "a"], ids=["receiver_killed", "sender_killed"])
-def test_lpl_every_message_consumed_exactly_once_across_kill_9(tmp_path: Path, victim: str) -> None:
-    _run(tmp_path, victim, count=2000, kills=5)
+def test_lpl_every_message_consumed_exactly_once_across_kill_9(
+    tmp_path: Path, victim: str, link: str, durability: str
+) -> None:
+    _run(tmp_path, victim, count=2000, kills=5, link=link, durability=durability)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("link", ["reliable", "tls"])
 @pytest.mark.parametrize("victim", ["b", "a"], ids=["receiver_killed", "sender_killed"])
-def test_lpl_10000_messages_20_kills(tmp_path: Path, victim: str) -> None:
-    _run(tmp_path, victim, count=10_000, kills=20)
+def test_lpl_10000_messages_20_kills(tmp_path: Path, victim: str, link: str) -> None:
+    _run(tmp_path, victim, count=10_000, kills=20, link=link)

@@ -171,6 +171,9 @@ class Node:
                 "its log recovers a FIFO receive point; drop fifo=False or the data_dir"
             )
         self._durable: NodeState | None = None
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        """The node's data directory (None without one): a program may keep its own
+        crash-safe files there."""
         if data_dir is not None:
             self._durable = NodeState.open(
                 data_dir, self.id, incarnation=incarnation, clock_start=clock_start

@@ -116,7 +116,7 @@ class LinkJournal:
     def restore(self, peer: str, session: PeerSession, now: float) -> None:
         """Give a new session what the log kept of ``peer``, and start its journal."""
         state = self.state
-        out = state.outbound.get(peer)
+        out = state.outbound.pop(peer, None)  # the session holds it from now on
         if out is not None and (out.held or out.acked):
             packed = [out.held[seq] for seq in sorted(out.held)]
             payloads = [_payload(p) for p in packed] if session.give_up_after else []
@@ -197,7 +197,8 @@ class LinkJournal:
     def compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log now with the live records only (fsynced, atomic)."""
         state = self.state
-        state.outbound = {}
+        elsewhere = state.outbound  # peers of the log this life has no session for (yet)
+        state.outbound = dict(elsewhere)
         for peer, session in sessions.items():
             out = state.outbound[peer] = Outbound()
             out.acked = session.acked_point
@@ -205,7 +206,7 @@ class LinkJournal:
                 out.held[seq] = session.packed(seq)
             self._acked[peer] = out.acked
         self.log.compact(state.live_records())
-        state.outbound = {}
+        state.outbound = elsewhere
         self._compact_at = self.log.size * 2 + COMPACT_SLACK
         self.compactions += 1
         if self._waiting:

@@ -154,3 +154,33 @@ def test_careless_options_are_one_clear_sentence(tmp_path: Path) -> None:
     node = Node("a")
     with pytest.raises(UsageError, match="data_dir"):
         node.ack(None)  # type: ignore[arg-type]
+
+
+async def test_compaction_keeps_the_log_bounded_by_what_is_outstanding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netclock.links import journal
+
+    monkeypatch.setattr(journal, "COMPACT_SLACK", 4096)
+    async with Node("a", data_dir=tmp_path / "a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=tmp_path / "b").start()
+        a.add_peer("b", b.address)
+        for i in range(3000):
+            await a.send("b", i)
+            if i % 100 == 99:
+                assert [(await b.receive(timeout=10)).payload for _ in range(100)][-1] == i
+        await a.flush()
+        for node in (a, b):
+            stats = node.stats()["journal"]
+            assert stats["compactions"] > 0, stats
+            assert stats["log_bytes"] < 3 * 4096 + 200 * 60, stats  # not 3,000 records
+        _crash(b)
+        b2 = await Node("b", peers={"a": a.address}, data_dir=tmp_path / "b").start()
+        try:
+            a.add_peer("b", b2.address)
+            last = await b2.receive(timeout=10)
+            assert (last.payload, last.redelivered) == (2999, True)  # handed out, not consumed
+            await a.send("b", "more")
+            assert (await b2.receive(timeout=10)).seq == 3001
+        finally:
+            await b2.close()

@@ -42,6 +42,7 @@ APPLICATION_API = {
     "broadcast",
     "clock",
     "close",
+    "data_dir",
     "delivered",
     "dropped",
     "failures",

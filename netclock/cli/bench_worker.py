@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle", type=float, help="quiet time that ends a lossy stream")
     p.add_argument("--duration", type=float)
     p.add_argument("--timeout", type=float, help="the longest this process lives")
+    p.add_argument("--data-dir", help="parent of the node's data directory (a logged link)")
+    p.add_argument("--durability", choices=("process", "machine"))
     return p
 
 

@@ -101,6 +101,10 @@ class WorkerOptions:
     duration: float = 3.0
     timeout: float = 60.0
     """The longest this process lives."""
+    data_dir: str | None = None
+    """A data directory: the reliable and tls kinds become logged perfect links."""
+    durability: str = "process"
+    """With ``data_dir``: ``process`` or ``machine``."""
 
 
 def peak_rss_kib() -> int:
@@ -292,6 +296,9 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     extra: dict[str, Any] = {}
     if args.govector:
         extra["govector_log"] = Path(args.govector)
+    if args.data_dir:
+        extra["data_dir"] = Path(args.data_dir) / node_id
+        extra["durability"] = args.durability
     if args.kind == "tls":
         if not args.cert_dir:
             raise ValueError("--kind tls needs --cert-dir")

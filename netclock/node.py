@@ -472,31 +472,44 @@ class Node:
         """Put the messages a crash left delivered but unconsumed back in the inbox, first.
 
         Each is a receive event of this life, logged as a delivery with ``redelivered``.
+        The records come from this node's own checksummed log: their clocks are trusted.
         """
-        for _, sender, incarnation, seq, clock_entries, payload in records:
-            clock = VectorClock(clock_entries)
-            clocks, refusal = receive_all(self.id, self._clock, (clock,))
-            if refusal is not None:
-                self._drop(sender, incarnation, seq, refusal)
-                continue
-            new_clock = self._clock = clocks[0]
-            if self._durable is not None:
-                self._durable.reserve(new_clock.get(self.id))
-            self._inbox.append(
-                Delivery(sender, payload, clock, new_clock, incarnation, seq, redelivered=True)
-            )
-            self.delivered += 1
-            if self._recorder is not None:
-                self._recorder.record(
-                    "deliver",
-                    new_clock,
-                    f"redeliver {sender}:{incarnation}:{seq} from {sender}",
-                    id=[sender, incarnation, seq],
-                    msg_clock=clock.to_wire(),
-                    redelivered=True,
-                    **{"from": sender},
+        me = self.id
+        inbox = self._inbox
+        recorder = self._recorder
+        clocks_in = [VectorClock._trusted(record[4]) for record in records]
+        start = 0
+        while start < len(records):
+            clocks, refusal = receive_all(me, self._clock, clocks_in[start:])
+            for offset, new_clock in enumerate(clocks):
+                _, sender, incarnation, seq, _entries, payload = records[start + offset]
+                clock = clocks_in[start + offset]
+                inbox.append(
+                    _new_tuple(
+                        Delivery, (sender, payload, clock, new_clock, incarnation, seq, True)
+                    )
                 )
-        if len(self._inbox) >= self._inbox_size:
+                if recorder is not None:
+                    recorder.record(
+                        "deliver",
+                        new_clock,
+                        f"redeliver {sender}:{incarnation}:{seq} from {sender}",
+                        id=[sender, incarnation, seq],
+                        msg_clock=clock.to_wire(),
+                        redelivered=True,
+                        **{"from": sender},
+                    )
+            if clocks:
+                self._clock = clocks[-1]
+                if self._durable is not None:
+                    self._durable.reserve(self._clock.get(me))
+            self.delivered += len(clocks)
+            start += len(clocks)
+            if refusal is not None:
+                _, sender, incarnation, seq, _entries, _payload = records[start]
+                self._drop(sender, incarnation, seq, refusal)
+                start += 1
+        if len(inbox) >= self._inbox_size:
             self._inbox_full = True
 
     def _wake_one(self) -> None:

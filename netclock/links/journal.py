@@ -256,7 +256,7 @@ def _payload(packed: bytes) -> Any:
 
 def _message(record: list[Any]) -> Message:
     _, _sender, _inc, seq, clock, payload = record
-    return Message(seq, VectorClock(clock), payload)
+    return Message(seq, VectorClock._trusted(clock), payload)
 
 
 __all__ = ["CONSUMED", "LINK_LOG", "STREAM", "LinkJournal"]

@@ -184,3 +184,52 @@ async def test_compaction_keeps_the_log_bounded_by_what_is_outstanding(
             assert (await b2.receive(timeout=10)).seq == 3001
         finally:
             await b2.close()
+
+
+def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Path) -> None:
+    from netclock.durable.log import Durability, RecordLog
+    from netclock.links.journal import LINK_LOG, LinkJournal
+
+    log = RecordLog.open(tmp_path / LINK_LOG)
+    log.append(["stream", 5])
+    log.append(["mark", "a", 9, 0])
+    log.append(["in", "a", 9, 1, {"a": 1}, "one"])
+    log.append(["in", "a", 9, 2, {"a": 2}, "two"])
+    log.close()
+    path = tmp_path / LINK_LOG
+    path.write_bytes(path.read_bytes()[:-3])  # a machine crash tore the last record
+    journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
+    try:
+        assert journal.stream == 5
+        assert [r[5] for r in journal.state.redeliveries()] == ["one"]
+        assert journal.state.resume("a") == (9, 1)  # "two" will be resent and delivered
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize("content", [b"not a log at all", b"netclog1" + b"\x00\x00\x00\x05junk"])
+def test_a_link_log_that_is_not_one_is_one_clear_sentence(tmp_path: Path, content: bytes) -> None:
+    from netclock.errors import ConfigError
+
+    data = tmp_path / "b"
+    data.mkdir(mode=0o700)
+    (data / "link.log").write_bytes(content)
+    if content.startswith(b"netclog1"):  # a torn record: dropped, the node starts
+        Node("b", data_dir=data)
+        return
+    with pytest.raises(ConfigError, match=r"move .* aside"):
+        Node("b", data_dir=data)
+
+
+def test_a_record_of_another_shape_is_one_clear_sentence(tmp_path: Path) -> None:
+    from netclock.durable.log import RecordLog
+    from netclock.errors import ConfigError
+
+    data = tmp_path / "b"
+    data.mkdir(mode=0o700)
+    log = RecordLog.open(data / "link.log")
+    log.append(["stream", 5])
+    log.append(["in", "a"])  # a checksummed record this version cannot read
+    log.close()
+    with pytest.raises(ConfigError, match="malformed link-log record"):
+        Node("b", data_dir=data)

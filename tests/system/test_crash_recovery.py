@@ -151,7 +151,8 @@ def _run(
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
-    ("link", "durability"), [("reliable", "process"), ("reliable", "machine"), ("tls", "process")]
+    ("link", "durability"),
+    [("reliable", "process"), ("reliable", "machine"), ("tls", "process"), ("tls", "machine")],
 )
 @pytest.mark.parametrize("victim", ["b", "a"], ids=["receiver_killed", "sender_killed"])
 def test_lpl_every_message_consumed_exactly_once_across_kill_9(

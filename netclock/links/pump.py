@@ -166,7 +166,7 @@ class SessionPump:
     def next_seq(self, peer: str) -> int:
         """The sequence number the next message to ``peer`` takes (a logged link's stream
         continues across restarts)."""
-        return self._session(peer)._next_seq
+        return self._session(peer).next_seq
 
     def unacked(self, peer: str) -> int:
         """Messages to ``peer`` not yet acknowledged (sent or waiting to be sent)."""

@@ -619,6 +619,11 @@ class PeerSession:
         return self._packed[seq - self._base]
 
     @property
+    def next_seq(self) -> int:
+        """The sequence number the next :meth:`send` gives."""
+        return self._next_seq
+
+    @property
     def acked_point(self) -> int:
         """Every message up to here is acknowledged or given up."""
         return self._base - 1

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-WORKER = Path(
-    os.environ.get("LPL_WORKER", str(Path(__file__).with_name("crash_recovery_worker.py")))
-)
+WORKER = Path(__file__).with_name("crash_recovery_worker.py")
 SEED = int(os.environ.get("NETCLOCK_TEST_SEED", "0")) or random.SystemRandom().randrange(1, 1 << 30)
 
 

@@ -10,13 +10,20 @@ gets a peer's messages back stops streaming to it and stops waiting for it, so t
 survivors end promptly; it prints how many were handed back. The checker counts them as
 ``failed``, not lost: the sender knows it cannot tell whether they arrived.
 
-A restarted peer. A restarted node is a new process running this program from the start,
-with a new, larger incarnation (in every message id): its in-memory state is gone, so it
-wants every number again. A node that hears a peer's new incarnation counts what the
-earlier life sent it apart and streams to the new life from 1 again. Messages the link had
-delivered to the earlier life and the program had not consumed are gone with it; messages
-still unacknowledged are resent by the link to the new life (a number may then come twice,
-counted as "again"). Nothing here is durable: that is the logged perfect link's job.
+A restarted peer. A cluster run gives each node a data directory, so the reliable link is
+a *logged* perfect link (docs/durability.md). A restarted node is a new process running
+this program from the start on the same data directory: its link resends what it had sent
+and not seen acknowledged, with the same ids, and hands it first the messages it had
+delivered and the program had not consumed (``redelivered``). The program keeps its own
+record of the numbers it consumed in the data directory (one line each, written before it
+asks for the next message), so it skips a redelivered number it had already written down,
+and it resumes its own streams where the link's stand (``node.next_seq``). Its peers see no
+new sender, only a silence: nothing is lost and nothing is consumed twice ("again" counts
+a number that came twice without the redelivery flag: it stays 0).
+
+Without a data directory (a program run by hand) a restart is a new incarnation: a node
+that hears a peer's new incarnation counts what the earlier life sent it apart and streams
+to the new life from 1 again.
 
 A node ends once it has every number from every peer's latest life and every peer it
 streams to has acknowledged it or handed it back; or after ``quiet`` seconds without a
@@ -46,6 +53,10 @@ class _Peer:
         self.next = 1
         """The next number to stream to it."""
         self.handed_back = 0
+        self.redelivered = 0
+        """Redelivered after a restart and already consumed before it (skipped)."""
+        self.before = 0
+        """Numbers consumed by this node's earlier lives (from its own record)."""
         self.gone = False
         """The link gave up on it: it crashed, or is down for longer than the link waits."""
 
@@ -55,6 +66,7 @@ async def main(
 ) -> dict[str, Any]:
     """Stream ``count`` numbers to every peer's latest life and take theirs; returns counts."""
     peers = {peer: _Peer() for peer in node.peers}
+    record = _resume(node, peers)
     more = asyncio.Event()
     began = time.monotonic()
     streaming = asyncio.ensure_future(_stream(node, peers, count, every, more))
@@ -72,10 +84,12 @@ async def main(
                 _take_failures(node, peers)
                 continue
             _take_failures(node, peers)
-            if _take(msg, peers[msg.sender], count, more):
+            if _take(msg, peers[msg.sender], count, more, record):
                 last_news = loop.time()
     finally:
         streaming.cancel()
+        if record is not None:
+            record.close()
     await node.flush()
     _take_failures(node, peers)
     for name, peer in sorted(peers.items()):
@@ -105,7 +119,26 @@ async def _stream(
         await asyncio.sleep(every)
 
 
-def _take(msg: Delivery, peer: _Peer, count: int, more: asyncio.Event) -> bool:
+def _resume(node: Node, peers: dict[str, _Peer]) -> Any:
+    """With a data directory: what earlier lives consumed and sent; the record file, open."""
+    if node.data_dir is None:
+        return None
+    path = node.data_dir / "numbers"
+    lines = path.read_text().split() if path.exists() else []
+    for line in lines:
+        sender, number = line.split(":")
+        peers[sender].got.add(int(number))
+    for name, peer in peers.items():
+        peer.before = len(peer.got)
+        peer.next = node.next_seq(name)  # numbers are the link's sequence numbers
+    if lines:
+        taken = ", ".join(f"{len(p.got)} from {n}" for n, p in sorted(peers.items()))
+        sent = ", ".join(f"{n} at {p.next}" for n, p in sorted(peers.items()))
+        print(f"restarted on its data directory: had consumed {taken}; streams resume: {sent}")
+    return path.open("a", buffering=1)
+
+
+def _take(msg: Delivery, peer: _Peer, count: int, more: asyncio.Event, record: Any = None) -> bool:
     """Count one delivery; a new incarnation restarts the stream to it. True if news."""
     life = msg.id.incarnation
     if life < peer.life:
@@ -125,9 +158,14 @@ def _take(msg: Delivery, peer: _Peer, count: int, more: asyncio.Event) -> bool:
     if not isinstance(msg.payload, dict) or "n" not in msg.payload:
         return False
     number = int(msg.payload["n"])
+    if number in peer.got and msg.redelivered:
+        peer.redelivered += 1  # consumed before the crash, not yet marked so: skip it
+        return False
     if number in peer.got or not 1 <= number <= count:
         peer.again += 1
         return False
+    if record is not None:
+        record.write(f"{msg.sender}:{number}\n")  # line-buffered: in the OS before the next ask
     peer.got.add(number)
     return True
 
@@ -147,6 +185,10 @@ def _take_failures(node: Node, peers: dict[str, _Peer]) -> None:
 def _summary(name: str, peer: _Peer, count: int) -> str:
     """One line: what came from ``name`` and what went to it."""
     got = f"got {len(peer.got)} of {count} from {name}"
+    if peer.before:
+        got += f" ({peer.before} before this node's restart)"
+    if peer.redelivered:
+        got += f", {peer.redelivered} redelivered after it and skipped"
     if peer.earlier:
         got += f"'s latest life (+{peer.earlier} from its earlier life)"
     if peer.again:

@@ -28,6 +28,7 @@ from netclock.clock import VectorClock, check_pid, receive_all
 from netclock.detectors.adapter import FailureDetector
 from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
 from netclock.detectors.options import DetectorOptions, detector_options
+from netclock.durable.log import Durability
 from netclock.durable.state import NodeState, new_incarnation
 from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
@@ -42,8 +43,10 @@ from netclock.links.base import (
     parse_address,
     promises,
 )
+from netclock.links.journal import LinkJournal
 from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
+from netclock.links.pump import SessionPump
 from netclock.observe.eventlog import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -70,7 +73,9 @@ class Delivery(NamedTuple):
 
     ``clock`` is the sender's clock when it sent the message; ``receive_clock`` is this
     node's clock right after the delivery (the receive event); ``id`` is the message's
-    ``(sender, incarnation, seq)``.
+    ``(sender, incarnation, seq)``. ``redelivered`` is True for a message a durable node
+    delivered before a crash and gets again because it was not consumed (the application
+    may have seen it: make its handling idempotent by id).
     """
 
     sender: str
@@ -79,6 +84,7 @@ class Delivery(NamedTuple):
     receive_clock: VectorClock
     incarnation: int
     seq: int
+    redelivered: bool = False
 
     @property
     def id(self) -> MessageId:
@@ -92,7 +98,8 @@ class BroadcastDelivery(Delivery):
     and ``seq`` the origin's (``seq`` counts its broadcasts of this kind), plus ``kind``
     (``"causal"``, ...). Relays are invisible: it looks the same whoever relayed it.
 
-    It is one item longer than a Delivery (``kind`` is last): index and unpack it as one.
+    It is one item longer than a Delivery (``kind`` is last, after ``redelivered``, which is
+    always False: a broadcast is kept in memory only): index and unpack it as one.
     """
 
     __slots__ = ()
@@ -100,7 +107,7 @@ class BroadcastDelivery(Delivery):
     @property
     def kind(self) -> str:
         """The broadcast kind (a :class:`~netclock.broadcast.frame.Kind` value)."""
-        return self[6]  # type: ignore[misc, no-any-return]
+        return self[7]  # type: ignore[misc, no-any-return]
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={value!r}" for name, value in zip(_FIELDS, self, strict=True))
@@ -150,6 +157,17 @@ class Node:
     :class:`~netclock.detectors.options.DetectorOptions`. Read :attr:`suspected`,
     :attr:`leader` and ``async for ev in node.detector_events()``; on a reliable link without
     ``give_up_after`` the detector's suspicion is what makes the link give up.
+
+    With ``data_dir``, the ``reliable`` and ``tls`` links are *logged* perfect links
+    (docs/durability.md): a message is delivered (and acked) only once it is durable in
+    ``link.log`` at the ``durability`` level (``"process"``: written to the OS, survives
+    kill -9; ``"machine"``: group-committed fsync, survives a machine crash), and a sent
+    message survives the sender's crash and is resent after a restart with its id and clock.
+    ``consume`` says when a message counts as consumed: ``"next"`` (default) when the
+    application asks for the next message (``async for``, :meth:`receive`), which consumes
+    every message handed out before, by any task; ``"explicit"`` only by :meth:`ack`, the
+    choice for several consumer tasks on one inbox. After a restart the delivered but
+    unconsumed messages come first, with ``redelivered`` set; a consumed one never returns.
     """
 
     def __init__(
@@ -173,6 +191,8 @@ class Node:
         data_dir: str | Path | None = None,
         clock_start: int | None = None,
         detector: DetectorOptions | str | Mapping[str, Any] | None = None,
+        durability: str = "process",
+        consume: str = "next",
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -185,7 +205,20 @@ class Node:
             not isinstance(clock_start, int) or isinstance(clock_start, bool) or clock_start < 1
         ):
             raise UsageError(f"clock_start must be an integer of at least 1, not {clock_start!r}")
+        if durability not in ("process", "machine"):
+            raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
+        if consume not in ("next", "explicit"):
+            raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
+        logged = data_dir is not None and link in ("reliable", "tls")
+        if logged and not fifo:
+            raise UsageError(
+                "a logged perfect link (data_dir with the reliable or tls link) needs fifo=True: "
+                "its log recovers a FIFO receive point; drop fifo=False or the data_dir"
+            )
         self._durable: NodeState | None = None
+        self.data_dir = None if data_dir is None else Path(data_dir)
+        """The node's data directory (None without one): a program may keep its own
+        crash-safe files there."""
         if data_dir is not None:
             self._durable = NodeState.open(
                 data_dir, self.id, incarnation=incarnation, clock_start=clock_start
@@ -193,6 +226,16 @@ class Node:
             incarnation, clock_start = self._durable.incarnation, self._durable.clock_start
             weakref.finalize(self, self._durable.close)  # also if this constructor fails
         self.incarnation = new_incarnation() if incarnation is None else incarnation
+        self._journal: LinkJournal | None = None
+        if logged:
+            assert data_dir is not None
+            self._journal = LinkJournal.open(data_dir, self.incarnation, Durability(durability))
+            weakref.finalize(self, self._journal.close)
+        self._link_incarnation = self.incarnation if self._journal is None else self._journal.stream
+        """The incarnation in this node's message ids: a logged link keeps its stream's."""
+        self._consume_next = self._journal is not None and consume == "next"
+        self._handed: list[Delivery] = []
+        """consume="next": messages handed out and not yet consumed."""
         self.link_kind = link
         self.fifo = fifo
         self._inbox: deque[Delivery] = deque()
@@ -232,7 +275,7 @@ class Node:
         self._link: Link = make_link(
             link,
             self.id,
-            self.incarnation,
+            self._link_incarnation,
             _LinkSide(self),
             bind=parse_address(address),
             options=options,
@@ -256,6 +299,9 @@ class Node:
                 on_event=self._on_detector_event,
             )
         )
+        if self._journal is not None:
+            assert isinstance(self._link, SessionPump)
+            self._link.use_journal(self._journal)
         for peer, peer_address in (peers or {}).items():
             self.add_peer(peer, peer_address)
         if self._recorder is not None:
@@ -268,6 +314,8 @@ class Node:
                 host=socket.gethostname(),
                 **({} if self._detector is None else {"detector": self._detector.describe()}),
             )
+        if self._journal is not None:
+            self._redeliver(self._journal.state.redeliveries())
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> Node:
@@ -312,6 +360,8 @@ class Node:
             await self._broadcaster.close()
         await self._link.close()
         self._state = "closed"
+        if self._journal is not None:
+            await self._journal.aclose()
         if self._durable is not None:
             self._durable.close()
         if self._recorder is not None:
@@ -401,7 +451,7 @@ class Node:
         seq = self._link.send(peer, clock, payload)
         self._clock = clock
         self.sent += 1
-        msg_id: MessageId = _new_tuple(MessageId, (self.id, self.incarnation, seq))
+        msg_id: MessageId = _new_tuple(MessageId, (self.id, self._link_incarnation, seq))
         if self._recorder is not None:
             text = event if event is not None else f"send {msg_id} to {peer}"
             self._recorder.record("send", clock, text, to=peer, id=list(msg_id))
@@ -418,6 +468,20 @@ class Node:
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)
+
+    def next_seq(self, peer: str) -> int:
+        """The sequence number the next message to ``peer`` will take, on a reliable link.
+
+        With a data directory the stream continues across restarts, so a program that
+        numbers its messages can resume exactly after a crash: every message sent before
+        (``send`` returned) is in the log and will be delivered; the next one is this.
+        """
+        link = self._link
+        if not isinstance(link, SessionPump):
+            raise UsageError(f"next_seq needs a reliable or tls link, not {self.link_kind}")
+        if self._state == "new":
+            raise UsageError(f"node {self.id!r} is not started{_START}")
+        return link.next_seq(peer)
 
     async def broadcast(
         self, payload: Any, *, kind: Kind | str = "best-effort", event: str | None = None
@@ -480,9 +544,13 @@ class Node:
 
     async def __anext__(self) -> Delivery:
         inbox = self._inbox
+        if self._handed:
+            self._consume_handed()
         while True:
             if inbox:
                 delivery = inbox.popleft()
+                if self._consume_next:
+                    self._handed.append(delivery)
                 if self._inbox_full and len(inbox) < self._inbox_size // 2:
                     self._inbox_full = False
                     self._link.resume_reading()
@@ -510,6 +578,73 @@ class Node:
                 return await self.__anext__()
         except TimeoutError:
             raise TimeoutError(f"node {self.id!r} received nothing within {timeout} s") from None
+
+    def ack(self, delivery: Delivery) -> None:
+        """Mark ``delivery`` consumed: after a crash it is never delivered again.
+
+        With a data directory and a reliable link; with ``consume="explicit"`` this is the
+        only way a message counts as consumed (any task, any order). Idempotent. The record
+        is written to the OS at once; at machine level a machine crash may still return a
+        consumed message, flagged ``redelivered`` (docs/durability.md).
+        """
+        if self._journal is None:
+            raise UsageError(
+                "ack() needs a logged perfect link: give the node a data_dir "
+                "(with the reliable or tls link)"
+            )
+        self._journal.consumed(delivery[0], delivery[4], delivery[5])
+
+    def _consume_handed(self) -> None:
+        """consume="next": the application asked for more, so what it had is consumed."""
+        journal = self._journal
+        assert journal is not None
+        for delivery in self._handed:
+            journal.consumed(delivery[0], delivery[4], delivery[5])
+        self._handed.clear()
+
+    def _redeliver(self, records: list[list[Any]]) -> None:
+        """Put the messages a crash left delivered but unconsumed back in the inbox, first.
+
+        Each is a receive event of this life, logged as a delivery with ``redelivered``.
+        The records come from this node's own checksummed log: their clocks are trusted.
+        """
+        me = self.id
+        inbox = self._inbox
+        recorder = self._recorder
+        clocks_in = [VectorClock._trusted(record[4]) for record in records]
+        start = 0
+        while start < len(records):
+            clocks, refusal = receive_all(me, self._clock, clocks_in[start:])
+            for offset, new_clock in enumerate(clocks):
+                _, sender, incarnation, seq, _entries, payload = records[start + offset]
+                clock = clocks_in[start + offset]
+                inbox.append(
+                    _new_tuple(
+                        Delivery, (sender, payload, clock, new_clock, incarnation, seq, True)
+                    )
+                )
+                if recorder is not None:
+                    recorder.record(
+                        "deliver",
+                        new_clock,
+                        f"redeliver {sender}:{incarnation}:{seq} from {sender}",
+                        id=[sender, incarnation, seq],
+                        msg_clock=clock.to_wire(),
+                        redelivered=True,
+                        **{"from": sender},
+                    )
+            if clocks:
+                self._clock = clocks[-1]
+                if self._durable is not None:
+                    self._durable.reserve(self._clock.get(me))
+            self.delivered += len(clocks)
+            start += len(clocks)
+            if refusal is not None:
+                _, sender, incarnation, seq, _entries, _payload = records[start]
+                self._drop(sender, incarnation, seq, refusal)
+                start += 1
+        if len(inbox) >= self._inbox_size:
+            self._inbox_full = True
 
     def _wake_one(self) -> None:
         """Wake the longest-waiting consumer still waiting (one message, one consumer)."""
@@ -568,7 +703,9 @@ class Node:
         if self._durable is not None:
             self._durable.reserve(new_clock.get(self.id))
         inbox = self._inbox
-        inbox.append(_new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq)))
+        inbox.append(
+            _new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq, False))
+        )
         if self._recorder is not None:
             self._record_delivery(sender, incarnation, seq, clock, new_clock)
         self.delivered += 1
@@ -605,7 +742,8 @@ class Node:
                 for (seq, message_clock, payload), clock in zip(rest, clocks, strict=False):
                     append(
                         _new_tuple(
-                            Delivery, (sender, payload, message_clock, clock, incarnation, seq)
+                            Delivery,
+                            (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
                     )
                     if recorder is not None:
@@ -654,7 +792,16 @@ class Node:
         inbox.append(
             _new_tuple(
                 BroadcastDelivery,
-                (msg.origin, msg.payload, msg.clock, new_clock, msg.incarnation, msg.seq, kind),
+                (
+                    msg.origin,
+                    msg.payload,
+                    msg.clock,
+                    new_clock,
+                    msg.incarnation,
+                    msg.seq,
+                    False,
+                    kind,
+                ),
             )
         )
         if self._recorder is not None:
@@ -816,6 +963,7 @@ class Node:
             "refused": self.refused,
             "link": link,
             **({} if self._detector is None else {"detector": self._detector.stats()}),
+            **({"journal": self._journal.stats()} if self._journal is not None else {}),
         } | ({} if self._broadcaster is None else {"broadcast": self._broadcaster.stats()})
 
 

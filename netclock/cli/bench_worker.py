@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node", help="this process's node id (role broadcast)")
     p.add_argument("--bkind", help="broadcast kind, or p2p (role broadcast)")
     p.add_argument("--rounds", type=int, help="paced broadcasts (role broadcast)")
+    p.add_argument("--data-dir", help="parent of the node's data directory (a logged link)")
+    p.add_argument("--durability", choices=("process", "machine"))
     return p
 
 

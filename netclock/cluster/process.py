@@ -79,6 +79,10 @@ def _cut_unfinished(path: Path, lines_per_event: int) -> None:
             file.truncate(keep)
 
 
+DATA_DIRS = "data"
+"""The run folder's subfolder holding one data directory per node (a restart recovers it)."""
+
+
 def make_node(
     cluster: Cluster,
     node_id: str,
@@ -91,9 +95,13 @@ def make_node(
     """The Node for ``node_id`` as the cluster file describes it.
 
     ``address`` replaces the file's (a restart binds the port its earlier life had);
-    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`).
+    ``restart`` continues the earlier life's logs and clock (:func:`last_clock`). With a run
+    folder each node gets a data directory in it, ``data/<id>``, so a restart recovers its
+    incarnation, clock and logged perfect link (a logged link is FIFO: a cluster with
+    ``fifo = false`` on a reliable link runs without one).
     """
     spec = cluster.node(node_id)
+    logged_link_ok = cluster.fifo or cluster.link not in ("reliable", "tls")
     logged = run_dir is not None and cluster.log_events
     govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
     event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if logged and run_dir else None
@@ -114,6 +122,7 @@ def make_node(
         cert_dir=cluster.cert_dir,
         govector_log=govector_log,
         event_log=event_log,
+        data_dir=run_dir / DATA_DIRS / node_id if run_dir is not None and logged_link_ok else None,
     )
 
 

@@ -81,6 +81,11 @@ class PerfectLink(SessionPump, UdpEndpoint):
             ),
         )
 
+    async def start(self) -> None:
+        await UdpEndpoint.start(self)
+        if self._to_restore:
+            self._restore_sessions()
+
     # -- receiving -----------------------------------------------------------------------------
     def on_envelope(self, envelope: Envelope) -> None:
         if type(envelope) is not Segment:
@@ -110,6 +115,8 @@ class PerfectLink(SessionPump, UdpEndpoint):
         """Send the acks still owed: a peer waiting for them would resend forever."""
         if self._loop is None:
             return
+        if self._journal is not None:
+            self._journal.sync()  # machine level: what these acks cover is on disk first
         for peer, session in self.sessions.items():
             later = self._loop.time() + session.ack_delay + 0.001  # the delayed ack is due
             session.handle_timer(later)

@@ -21,6 +21,7 @@ from typing import Any
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, UsageError
 from netclock.links.base import LinkEvent, LinkUser, unknown_peer
+from netclock.links.journal import LinkJournal
 from netclock.links.session import PeerSession
 
 __all__ = ["SessionPump"]
@@ -56,6 +57,21 @@ class SessionPump:
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
         self._before_send = self.user.link_before_send
+        self._journal: LinkJournal | None = None
+        self._to_restore: list[str] = []
+
+    def use_journal(self, journal: LinkJournal) -> None:
+        """Make this a logged perfect link (docs/durability.md), before any peer is added.
+
+        Each peer's session is restored from ``journal`` when the link starts; from then on
+        messages are logged before they are accepted, acked or delivered.
+        """
+        if self.sessions:
+            raise UsageError("use_journal must come before the first add_peer")
+        if self.incarnation != journal.stream:
+            raise UsageError("a logged link speaks as its journal's stream incarnation")
+        self._journal = journal
+        journal.attach(self._mark)
 
     def _add_session(self, peer: str, **own: Any) -> None:
         """A session for a new ``peer`` (``own``: options of this peer's session alone)."""
@@ -63,6 +79,20 @@ class SessionPump:
             self.sessions[peer] = PeerSession(
                 self.node_id, self.incarnation, peer, **self._session_options, **own
             )
+            if self._journal is not None:
+                self._to_restore.append(peer)
+                if self._loop is not None:
+                    self._restore_sessions()
+
+    def _restore_sessions(self) -> None:
+        """The link has its loop: give the new sessions what the journal kept."""
+        assert self._journal is not None
+        assert self._loop is not None
+        now = self._loop.time()
+        for peer in self._to_restore:
+            self._journal.restore(peer, self.sessions[peer], now)
+            self._mark(peer)
+        self._to_restore.clear()
 
     # -- what the link implements --------------------------------------------------------------
     def _transmit(self, peer: str, session: PeerSession, now: float) -> None:
@@ -87,6 +117,8 @@ class SessionPump:
         except KeyError:
             raise unknown_peer(peer) from None
         seq = session.send(clock, payload, loop.time())
+        if self._journal is not None:
+            self._journal.sent(peer, seq, session)
         self._dirty.add(peer)
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._pump)
@@ -139,6 +171,11 @@ class SessionPump:
             session.give_up_now(self._loop.time())
             self._mark(peer)
 
+    def next_seq(self, peer: str) -> int:
+        """The sequence number the next message to ``peer`` takes (a logged link's stream
+        continues across restarts)."""
+        return self._session(peer).next_seq
+
     def unacked(self, peer: str) -> int:
         """Messages to ``peer`` not yet acknowledged (sent or waiting to be sent)."""
         return self.sessions[peer].unacked
@@ -148,8 +185,14 @@ class SessionPump:
         """``session`` took a segment: deliver at once, answer at the end of the iteration.
 
         Delivering now lets the application answer before the pump runs (the answer then
-        carries the ack); the pump's bookkeeping waits until after that.
+        carries the ack); the pump's bookkeeping waits until after that. A logged link
+        logs what the segment brought first, and delivers once that is durable.
         """
+        journal = self._journal
+        if journal is not None:
+            journal.received(peer, session)
+            if not journal.ready(peer):
+                return
         if session.deliverable:
             self._deliver(peer, session)
         self._mark(peer)
@@ -172,8 +215,14 @@ class SessionPump:
         dirty, self._dirty = self._dirty, set()
         sessions = self.sessions
         writable = self._writable
+        journal = self._journal
         for peer in dirty:
             session = sessions[peer]
+            if journal is not None:
+                journal.settled(peer, session)
+                if not journal.ready(peer):  # acks and messages wait for the fsync
+                    self._arm(peer, session)
+                    continue
             if session.deliverable:
                 self._deliver(peer, session)
             self._transmit(peer, session, now)
@@ -189,6 +238,8 @@ class SessionPump:
         if idle is not None and not any(s.unacked for s in sessions.values()):
             idle.set()
             self._idle = None
+        if journal is not None:
+            journal.maybe_compact(sessions)
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
         """Hand what the session can deliver to the user, within the room it has."""

@@ -278,6 +278,10 @@ class PeerSession:
         """The last ack without selective ranges, packed, reused while its key is unchanged."""
         self._prefix = wire.segment_prefix(local_id, local_incarnation, peer_id)
         """Every segment to the peer starts with these bytes."""
+        self._journal: list[wire.Message] | None = None
+        """With :meth:`start_journal`: messages accepted since the last :meth:`take_journal`."""
+        self._journal_mark: tuple[int, int] | None = None
+        """With :meth:`start_journal`: a new receive point ``(incarnation, seq)`` to log."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
@@ -390,6 +394,8 @@ class PeerSession:
         ):
             # The common case: the next messages, in order, within the window.
             ready.extend(messages)
+            if self._journal is not None:
+                self._journal.extend(messages)
             self._cum = cum + n
             self._sacks = None
             self.stats["received"] += n
@@ -401,6 +407,7 @@ class PeerSession:
             return
         fifo = self.fifo
         accepted = duplicates = beyond = 0
+        journal = self._journal
         for message in messages:
             seq = message.seq
             if seq <= cum:
@@ -411,6 +418,8 @@ class PeerSession:
                 ready.append(message)
                 cum = seq
                 accepted += 1
+                if journal is not None:
+                    journal.append(message)
                 if fifo:
                     while ooo:
                         following = ooo.pop(cum + 1, None)
@@ -428,6 +437,8 @@ class PeerSession:
                 else:
                     ooo[seq] = message
                     accepted += 1
+                    if journal is not None:
+                        journal.append(message)
             elif seq in seen:
                 duplicates += 1
             else:
@@ -435,6 +446,8 @@ class PeerSession:
                 ready.append(message)
                 limit -= 1
                 accepted += 1
+                if journal is not None:
+                    journal.append(message)
         stats = self.stats
         if cum != self._cum or accepted:
             self._cum = cum
@@ -481,6 +494,9 @@ class PeerSession:
                 self._seen.discard(self._cum)
         self._sacks = None
         self._ack_now = True
+        if self._journal is not None:
+            assert self._rx_inc is not None
+            self._journal_mark = (self._rx_inc, self._cum)
 
     def _new_peer_incarnation(self, incarnation: int, base: int) -> None:
         """First contact with ``incarnation`` of the peer: start receiving at its ``base``."""
@@ -500,6 +516,8 @@ class PeerSession:
         if not self._old:
             self._delivering_inc = incarnation
         self._cum = base - 1
+        if self._journal is not None:
+            self._journal_mark = (incarnation, self._cum)
         self._sacks = None
         self._segs_unacked = 0
         self._ack_now = False
@@ -577,6 +595,80 @@ class PeerSession:
         return wire.Hello(
             self.local_id, self.local_incarnation, self.peer_id, *self.resume_point(), window
         )
+
+    # -- durable streams (the logged perfect link) -----------------------------------------------
+    def start_journal(self) -> None:
+        """Record from now on what a durable link must log before it acks or delivers:
+        every message accepted (in order or above a gap) and every new receive point (a
+        new peer incarnation, a skip). Read them with :meth:`take_journal` after each
+        :meth:`receive_segment`, before :meth:`datagrams_to_send`."""
+        self._journal = []
+
+    def take_journal(self) -> tuple[tuple[int, int] | None, list[wire.Message]]:
+        """``(new receive point or None, messages accepted)`` since the last call; the
+        messages belong to the incarnation :meth:`resume_point` names (the point comes
+        first: it was set before them)."""
+        journal = self._journal
+        if not journal and self._journal_mark is None:
+            return None, []
+        mark, self._journal_mark = self._journal_mark, None
+        self._journal = []
+        return mark, journal or []
+
+    def packed(self, seq: int) -> bytes:
+        """The encoding of held message ``seq`` (what a durable link logs and resends)."""
+        return self._packed[seq - self._base]
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next :meth:`send` gives."""
+        return self._next_seq
+
+    @property
+    def acked_point(self) -> int:
+        """Every message up to here is acknowledged or given up."""
+        return self._base - 1
+
+    def restore(
+        self,
+        acked: int,
+        packed: list[bytes],
+        payloads: list[Any],
+        receive: tuple[int, int] | None,
+        held_back: list[wire.Message],
+        now: float,
+    ) -> None:
+        """Take back a durable stream after a restart, before any other input.
+
+        Outbound: every message up to ``acked`` is settled; ``packed`` are the messages
+        after it (with their ``payloads``), resent with their original sequence numbers and
+        clocks once the window allows (Karn: none gives an RTT sample; a give-up time
+        counts from now). Inbound: ``receive`` is ``(peer incarnation, receive point)``,
+        and ``held_back`` the messages logged above a gap (FIFO only). The peer never sees
+        a new stream: anything at or below the point is a duplicate.
+        """
+        count = len(packed)
+        self._base = acked + 1
+        self._acked_cum = acked
+        self._next_seq = self._next_send = acked + 1 + count
+        self._packed = list(packed)
+        self._sent_at = [now] * count
+        self._tx = [2] * count
+        if self._keep:
+            self._payloads = list(payloads)
+            self._queued_at = [now] * count
+        self._progress_at = now
+        if count:
+            self._unsack_and_requeue()
+            if self.retransmit:
+                self._rtx_deadline = now + self.rtt.rto
+        if receive is not None:
+            self._rx_inc, self._cum = receive
+            self._delivering_inc = self._rx_inc
+            for message in held_back:
+                if message.seq > self._cum:
+                    self._ooo[message.seq] = message
+            self._sacks = None
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:

@@ -40,6 +40,7 @@ SANS_IO_CORES = (
     "adversary/forge.py",
     "faults",
     "durable/records.py",
+    "durable/linklog.py",
     "links/session.py",
     "links/rtt.py",
     "links/base.py",

@@ -37,10 +37,12 @@ async def drain(node: Node) -> list[Any]:
 # -- the public surface ---------------------------------------------------------------------------
 APPLICATION_API = {
     "add_peer",
+    "ack",
     "address",
     "broadcast",
     "clock",
     "close",
+    "data_dir",
     "delivered",
     "dropped",
     "event_log",
@@ -53,6 +55,7 @@ APPLICATION_API = {
     "link",
     "link_kind",
     "log_local_event",
+    "next_seq",
     "partition",
     "peers",
     "receive",

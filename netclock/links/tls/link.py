@@ -215,6 +215,8 @@ class TlsLink(SessionPump):
                 f"{os_reason(exc)}; choose another address or port 0"
             ) from exc
         self._faults.start(loop)
+        if self._to_restore:
+            self._restore_sessions()
 
     @property
     def address(self) -> Address:
@@ -279,6 +281,8 @@ class TlsLink(SessionPump):
         """
         if self._loop is None:
             return
+        if self._journal is not None:
+            self._journal.sync()  # machine level: what these acks cover is on disk first
         now = self._loop.time()
         for peer, conn in self._up.items():
             if conn.write_paused:
@@ -438,6 +442,8 @@ class TlsLink(SessionPump):
         if refused is not None:
             self._refuse(conn, refused)
             return
+        if self._journal is not None:
+            self._journal.sync()  # machine level: the resume point the hello gives is on disk
         conn.write(encode_frames([encode_hello(*self.sessions[certified].hello())]))
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)

@@ -30,6 +30,10 @@ Scenarios:
   the hellos and the first frame are all inside. The baseline's time until ``open_connection``
   returned is reported too. The certificates are made once per invocation in a temporary
   folder (:func:`netclock.certs.init_cluster`).
+* ``durable`` (only when asked for): the logged perfect link (``Node(data_dir=...)``) at
+  each durability level beside the in-memory perfect link, one-way messages/s, with the
+  receiver's records per fsync at machine level (both sides log: ``out`` and ``acked`` at
+  the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder).
 * ``bounded-memory`` (only when asked for): a perfect-link sender whose peer is gone takes
   a million non-blocking sends, and a sender whose receiver never reads is blocked by
   backpressure; peak RSS before and after, in each process.
@@ -59,9 +63,13 @@ from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import PROMISES
 
-SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "bounded-memory", "broadcast")
+SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "durable", "bounded-memory", "broadcast")
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
-BASELINES = {"udp": "raw UDP", "tls-stream": "plain mTLS streams"}
+BASELINES = {
+    "udp": "raw UDP",
+    "tls-stream": "plain mTLS streams",
+    "reliable": "in-memory perfect link",
+}
 """The baselines, by worker kind, as the report names them."""
 SETUP_WARMUP = 1
 """Untimed connection set-ups at the start of each run (first-use costs of a fresh process)."""
@@ -303,6 +311,8 @@ class Variant:
     kind: str
     loss: float = 0.0
     govector: bool = False
+    durability: str = ""
+    """A logged perfect link at this level (``process`` or ``machine``); empty: in memory."""
 
     @property
     def reliable(self) -> bool:
@@ -349,6 +359,10 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         if variant.govector:
             rx_options += ["--govector", str(Path(tmp) / "b.log")]
             tx_options += ["--govector", str(Path(tmp) / "a.log")]
+        if variant.durability:
+            logged = ["--data-dir", tmp, "--durability", variant.durability]
+            rx_options += logged
+            tx_options += logged
         deadline = time.monotonic() + settings.timeout
         async with children(settings, ("receive", rx_options), ("send", tx_options)) as pair:
             receiver, sender = pair
@@ -370,6 +384,7 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         raise BenchError(f"{variant.kind}: nothing was delivered ({unique} of {count})")
     return {
         **_where_lost(sent.get("stats"), got.get("stats")),
+        **_journal_figures(sent.get("stats"), got.get("stats")),
         "count": count,
         "delivered": int(got["delivered"]),
         "unique": unique,
@@ -380,6 +395,18 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         "rate": unique / elapsed,
         "sender_s": float(sent["last_send"]) - float(sent["first_send"]),
     }
+
+
+def _journal_figures(sender: Any, receiver: Any) -> dict[str, Any]:
+    """A logged link's records and fsyncs on each side (what group commit achieved)."""
+    out: dict[str, Any] = {}
+    for side, stats in (("sender", sender), ("receiver", receiver)):
+        journal = stats.get("journal") if isinstance(stats, dict) else None
+        if isinstance(journal, dict):
+            out[f"{side}_records"] = journal.get("records")
+            out[f"{side}_fsyncs"] = journal.get("fsyncs")
+            out[f"{side}_records_per_fsync"] = journal.get("records_per_fsync")
+    return out
 
 
 def _where_lost(sender: Any, receiver: Any) -> dict[str, Any]:
@@ -545,6 +572,15 @@ def scenarios(settings: Settings) -> list[Scenario]:
             Scenario("tls/set-up", "connection set-up TLS link", "tls", tls,
                      Target("<=", 10.0, "ms"), stream, "set-up"),
         ]  # fmt: skip
+    if "durable" in settings.groups:
+        memory = Variant("reliable")
+        out += [
+            Scenario("durable/process", "one-way logged perfect link, process level", "durable",
+                     Variant("reliable", durability="process"), Target(">=", 0.7), memory,
+                     "one-way"),
+            Scenario("durable/machine", "one-way logged perfect link, machine level", "durable",
+                     Variant("reliable", durability="machine"), None, memory, "one-way"),
+        ]  # fmt: skip
     return out
 
 
@@ -610,6 +646,11 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
         }
         if sc.variant.exactly_once:
             report["exactly_once"] = all(n["exactly_once"] for _, n in pairs)
+        for side in ("sender", "receiver"):
+            per_fsync = [n.get(f"{side}_records_per_fsync") for _, n in pairs]
+            if all(isinstance(x, (int, float)) for x in per_fsync):
+                figures = [float(x) for x in per_fsync if x is not None]
+                report["summary"][f"{side}_records_per_fsync"] = _median(figures)
     elif sc.measurement == "set-up":
         report["metric"] = "ms"
         report["method"] = SETUP_METHOD
@@ -799,6 +840,8 @@ def format_table(report: dict[str, Any]) -> str:
             met = "not judged (a --quick smoke run)"
         if sc.get("exactly_once"):
             met = (met + ", " if met else "") + "exactly once"
+        if "receiver_records_per_fsync" in summary:
+            met += f", {summary['receiver_records_per_fsync']:.0f} records/fsync (receiver)"
         rows.append(
             (
                 sc["title"],

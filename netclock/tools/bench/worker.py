@@ -108,6 +108,10 @@ class WorkerOptions:
     """Broadcast kind, or p2p for n-1 point-to-point sends (role broadcast)."""
     rounds: int = 200
     """Paced broadcasts after the flood (role broadcast)."""
+    data_dir: str | None = None
+    """A data directory: the reliable and tls kinds become logged perfect links."""
+    durability: str = "process"
+    """With ``data_dir``: ``process`` or ``machine``."""
 
 
 def peak_rss_kib() -> int:
@@ -299,6 +303,9 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     extra: dict[str, Any] = {}
     if args.govector:
         extra["govector_log"] = Path(args.govector)
+    if args.data_dir:
+        extra["data_dir"] = Path(args.data_dir) / node_id
+        extra["durability"] = args.durability
     if args.kind == "tls":
         if not args.cert_dir:
             raise ValueError("--kind tls needs --cert-dir")

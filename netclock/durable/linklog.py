@@ -1,0 +1,224 @@
+"""The logged perfect link's records and the state they recover to (sans-IO).
+
+A durable node writes one record log, ``link.log``, for all its reliable sessions. This
+module is the pure part: what each record means, the state a list of records recovers to,
+and the live records a compaction keeps. It does no IO (the link's adapter,
+:mod:`netclock.links.journal`, writes and syncs).
+
+Records (msgpack arrays, first field the kind):
+
+``["stream", incarnation]``
+    The incarnation every session of this log speaks as on the wire. It is the node's
+    incarnation when the log was created and survives restarts, so to a peer a durable
+    node's restart is a silence, never a new sender whose stream starts afresh.
+``["out", peer, seq, packed]``
+    A message to ``peer`` (``packed``: the session's encoding of ``[seq, clock, payload]``,
+    resent byte for byte), written before the link accepts it.
+``["acked", peer, seq]``
+    ``peer`` acknowledged (or the link gave up on) every message up to ``seq``.
+``["mark", sender, incarnation, seq]``
+    Every message of ``sender``'s ``incarnation`` up to ``seq`` was received (or skipped:
+    the sender gave it up). Written on first contact with an incarnation (``base - 1``), on a
+    skip, and by compaction.
+``["in", sender, incarnation, seq, clock, payload]``
+    A message accepted from ``sender``, written before it is acknowledged or delivered.
+``["consumed", sender, incarnation, seq]``
+    The application consumed that message: it is never delivered again.
+
+Guarantees of :class:`LinkLogState` (checked by hypothesis over every prefix of record
+streams, with compactions anywhere): an ``in`` record not followed by its ``consumed``
+record comes back (:meth:`LinkLogState.redeliveries`, or held back above a gap); one
+followed by it never does, and its sequence number is at or below the recovered receive
+point, so a retransmission is a duplicate; an ``out`` record not covered by an ``acked``
+record comes back with its bytes. :meth:`LinkLogState.live_records` recovers to the same
+state and its size is bounded by what is outstanding, not by history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STREAM = "stream"
+OUT = "out"
+ACKED = "acked"
+MARK = "mark"
+IN = "in"
+CONSUMED = "consumed"
+
+Key = tuple[str, int]
+"""A received stream: ``(sender, sender incarnation)``."""
+MsgKey = tuple[str, int, int]
+"""A received message: ``(sender, sender incarnation, seq)``."""
+
+
+class LinkLogError(Exception):
+    """A record of an unknown kind or shape (the log is not a link log)."""
+
+
+class Outbound:
+    """What survives of one peer's outbound stream: the acked point and the held messages."""
+
+    __slots__ = ("acked", "held")
+
+    def __init__(self) -> None:
+        self.acked = 0
+        """Every seq up to here is acknowledged or given up."""
+        self.held: dict[int, bytes] = {}
+        """seq -> packed message, for every seq above :attr:`acked` (in seq order)."""
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next message to the peer takes."""
+        top = max(self.held) if self.held else 0
+        return max(self.acked, top) + 1
+
+
+class LinkLogState:
+    """The meaning of a link log's records, built by :meth:`apply` (or :func:`recover`)."""
+
+    def __init__(self) -> None:
+        self.stream: int | None = None
+        self.outbound: dict[str, Outbound] = {}
+        self.latest: dict[str, int] = {}
+        """Each sender's highest incarnation seen (the one its session receives from)."""
+        self.point: dict[Key, int] = {}
+        """Per received stream: everything up to here was received (contiguously)."""
+        self.ahead: dict[Key, set[int]] = {}
+        """Per received stream: seqs received above :attr:`point` (a gap below them)."""
+        self.pending: dict[MsgKey, list[Any]] = {}
+        """``in`` records not consumed, in log order."""
+
+    # -- applying records -------------------------------------------------------------------------
+    def apply(self, record: Any) -> None:
+        """Take one record (raises :class:`LinkLogError` for a record of unknown shape)."""
+        try:
+            kind = record[0]
+            if kind == IN:
+                _, sender, inc, seq, _clock, _payload = record
+                self._received(sender, inc, seq)
+                self.pending[(sender, inc, seq)] = record
+            elif kind == CONSUMED:
+                _, sender, inc, seq = record
+                self.pending.pop((sender, inc, seq), None)
+            elif kind == OUT:
+                _, peer, seq, packed = record
+                out = self._out(peer)
+                if seq > out.acked:
+                    out.held[seq] = packed
+            elif kind == ACKED:
+                _, peer, seq = record
+                out = self._out(peer)
+                if seq > out.acked:
+                    out.acked = seq
+                    for done in [s for s in out.held if s <= seq]:
+                        del out.held[done]
+            elif kind == MARK:
+                _, sender, inc, seq = record
+                self._marked(sender, inc, seq)
+            elif kind == STREAM:
+                _, self.stream = record
+            else:
+                raise LinkLogError(f"unknown link-log record kind {kind!r}")
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise LinkLogError(f"malformed link-log record {record!r}: {exc}") from None
+
+    def _out(self, peer: str) -> Outbound:
+        out = self.outbound.get(peer)
+        if out is None:
+            out = self.outbound[peer] = Outbound()
+        return out
+
+    def _see(self, sender: str, inc: int) -> Key:
+        if inc > self.latest.get(sender, -1):
+            self.latest[sender] = inc
+        return (sender, inc)
+
+    def _received(self, sender: str, inc: int, seq: int) -> None:
+        key = self._see(sender, inc)
+        point = self.point.get(key, 0)
+        if seq == point + 1:
+            self._advance(key, seq)
+        elif seq > point:
+            self.ahead.setdefault(key, set()).add(seq)
+
+    def _marked(self, sender: str, inc: int, seq: int) -> None:
+        key = self._see(sender, inc)
+        if seq > self.point.get(key, 0):
+            ahead = self.ahead.get(key)
+            if ahead:
+                ahead.difference_update([s for s in ahead if s <= seq])
+            self._advance(key, seq)
+
+    def _advance(self, key: Key, point: int) -> None:
+        ahead = self.ahead.get(key)
+        if ahead:
+            while point + 1 in ahead:
+                point += 1
+                ahead.discard(point)
+            if not ahead:
+                del self.ahead[key]
+        self.point[key] = point
+
+    # -- what recovery hands back -----------------------------------------------------------------
+    def deliverable(self, key: MsgKey) -> bool:
+        """True when a pending message can go to the application (no gap below it)."""
+        return key[2] <= self.point.get((key[0], key[1]), 0)
+
+    def redeliveries(self) -> list[list[Any]]:
+        """Pending ``in`` records the application may have seen: the next ones it gets, by
+        (sender, incarnation, seq), so each sender's order holds. (Pending above a gap are
+        :meth:`held_back`; those of an earlier incarnation above a gap can never be
+        delivered and are not returned.)"""
+        return [self.pending[key] for key in sorted(self.pending) if self.deliverable(key)]
+
+    def held_back(self, sender: str) -> list[list[Any]]:
+        """Pending ``in`` records of ``sender``'s latest incarnation above a gap, by seq."""
+        inc = self.latest.get(sender)
+        held = [
+            rec
+            for key, rec in self.pending.items()
+            if key[0] == sender and key[1] == inc and not self.deliverable(key)
+        ]
+        return sorted(held, key=lambda rec: int(rec[3]))
+
+    def resume(self, sender: str) -> tuple[int, int] | None:
+        """``(incarnation, receive point)`` of ``sender``'s latest stream, or None."""
+        inc = self.latest.get(sender)
+        if inc is None:
+            return None
+        return inc, self.point.get((sender, inc), 0)
+
+    # -- compaction -------------------------------------------------------------------------------
+    def live_records(self) -> list[Any]:
+        """The records that recover to this state (observably), with nothing retired.
+
+        At most: one stream record, per peer one ``acked`` and its held ``out`` records, per
+        sender one ``mark`` (plus one per earlier incarnation still pending), and the
+        pending ``in`` records that can still be delivered.
+        """
+        live: list[Any] = []
+        if self.stream is not None:
+            live.append([STREAM, self.stream])
+        for peer, out in self.outbound.items():
+            live.append([ACKED, peer, out.acked])
+            live.extend([OUT, peer, seq, out.held[seq]] for seq in sorted(out.held))
+        keep = [
+            (key, rec)
+            for key, rec in self.pending.items()
+            if self.deliverable(key) or self.latest.get(key[0]) == key[1]
+        ]
+        streams = {(sender, inc) for sender, inc in self.latest.items()}
+        streams.update((key[0], key[1]) for key, _ in keep)
+        live.extend(
+            [MARK, sender, inc, self.point.get((sender, inc), 0)] for sender, inc in streams
+        )
+        live.extend(rec for _, rec in keep)
+        return live
+
+
+def recover(records: list[Any]) -> LinkLogState:
+    """The state a link log's records recover to (raises :class:`LinkLogError`)."""
+    state = LinkLogState()
+    for record in records:
+        state.apply(record)
+    return state

@@ -1,0 +1,235 @@
+"""The logged perfect link over real UDP on loopback, with restarts on the same data directory.
+
+A crash is simulated in-process: the node's socket, timers and files are dropped as a
+dying process drops them (no flush, no last acks); the real kill -9 runs in
+tests/system/test_crash_recovery.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netclock import Node
+from netclock.errors import UsageError
+
+pytestmark = pytest.mark.timeout(30)
+
+N = 300
+
+
+def _crash(node: Node) -> None:
+    """Drop ``node`` as kill -9 would: nothing more is sent, written or flushed."""
+    link: Any = node.link
+    link._closed = True
+    link._stop_pump()
+    if link._transport is not None:
+        link._transport.abort()
+    node._state = "closed"
+    if node._journal is not None:
+        node._journal.close()
+    if node._durable is not None:
+        node._durable.close()
+
+
+async def _take(node: Node, count: int) -> list[Any]:
+    return [await node.receive(timeout=10) for _ in range(count)]
+
+
+@pytest.mark.parametrize("inbox", [1024, 16])
+@pytest.mark.parametrize("durability", ["process", "machine"])
+async def test_lpl_receiver_restart_consumes_every_message_exactly_once(
+    tmp_path: Path, durability: str, inbox: int
+) -> None:
+    data = tmp_path / "b"
+    options: dict[str, Any] = {"data_dir": data, "durability": durability, "inbox_size": inbox}
+    async with Node("a") as a:
+        b = await Node("b", peers={"a": a.address}, **options).start()
+        a.add_peer("b", b.address)
+        for i in range(N):
+            await a.send("b", i)
+        first = await _take(b, 100)  # asking for the 100th consumed the 99 before it
+        assert [m.payload for m in first] == list(range(100))
+        stream = b.link.incarnation  # type: ignore[attr-defined]
+        _crash(b)
+
+        b2 = await Node("b", peers={"a": a.address}, **options).start()
+        try:
+            assert b2.incarnation > stream
+            a.add_peer("b", b2.address)
+            rest = await _take(b2, N - 99)
+            assert [m.payload for m in rest] == list(range(99, N))  # 99 first: not consumed
+            # what b had taken in (its inbox, its session) comes back flagged; the rest is new
+            redelivered = [m.redelivered for m in rest]
+            assert redelivered == sorted(redelivered, reverse=True)
+            assert redelivered[0]
+            if inbox == 1024:
+                assert all(redelivered)
+            assert all(m.incarnation == rest[0].incarnation for m in rest)
+            await a.send("b", "new")
+            m = await b2.receive(timeout=10)
+            assert (m.payload, m.redelivered, m.seq) == ("new", False, N + 1)
+            await a.flush()
+            assert b2.stats()["inbox"] == 0
+        finally:
+            await b2.close()
+
+
+@pytest.mark.parametrize("durability", ["process", "machine"])
+async def test_lpl_sender_restart_resends_unacked_messages_with_their_ids(
+    tmp_path: Path, durability: str
+) -> None:
+    data = tmp_path / "a"
+    async with Node("b") as b:
+        a = await Node("a", peers={"b": b.address}, data_dir=data, durability=durability).start()
+        b.add_peer("a", a.address)
+        ids = [a.send_nowait("b", i) for i in range(N)]
+        got = await _take(b, 50)  # some arrived (and were perhaps acked) before the crash
+        _crash(a)  # the rest never left or was never acked
+
+        a2 = await Node("a", peers={"b": b.address}, data_dir=data, durability=durability).start()
+        try:
+            b.add_peer("a", a2.address)
+            got += await _take(b, N - 50)
+            assert [m.payload for m in got] == list(range(N))
+            assert [m.id for m in got] == ids
+            await a2.flush()
+            after = await a2.send("b", "after")
+            assert after.seq == N + 1  # the stream continues
+            assert (await b.receive(timeout=10)).payload == "after"
+        finally:
+            await a2.close()
+
+
+async def test_lpl_explicit_consumption_survives_out_of_order_acks(tmp_path: Path) -> None:
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=data, consume="explicit").start()
+        a.add_peer("b", b.address)
+        for i in range(10):
+            await a.send("b", i)
+        got = await _take(b, 10)
+        for m in got[::2]:  # two consumer tasks would ack like this
+            b.ack(m)
+        _crash(b)
+        b2 = await Node("b", peers={"a": a.address}, data_dir=data, consume="explicit").start()
+        try:
+            again = await _take(b2, 5)
+            assert [m.payload for m in again] == [1, 3, 5, 7, 9]
+            assert all(m.redelivered for m in again)
+        finally:
+            await b2.close()
+
+
+async def test_a_clean_close_and_restart_redelivers_nothing_consumed(tmp_path: Path) -> None:
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        async with Node("b", peers={"a": a.address}, data_dir=data) as b:
+            a.add_peer("b", b.address)
+            await a.send("b", "one")
+            async for m in b:
+                assert m.payload == "one"
+                break  # left without asking for more: not consumed
+        async with Node("b", peers={"a": a.address}, data_dir=data) as b:
+            a.add_peer("b", b.address)
+            m = await b.receive(timeout=5)
+            assert (m.payload, m.redelivered) == ("one", True)
+            await a.send("b", "two")
+            m = await b.receive(timeout=5)  # consumes "one"
+            assert (m.payload, m.redelivered) == ("two", False)
+        async with Node("b", peers={"a": a.address}, data_dir=data) as b:
+            m = await b.receive(timeout=5)
+            assert (m.payload, m.redelivered) == ("two", True)
+
+
+def test_careless_options_are_one_clear_sentence(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="durability must be"):
+        Node("a", data_dir=tmp_path / "a", durability="disk")
+    with pytest.raises(UsageError, match="consume must be"):
+        Node("a", data_dir=tmp_path / "a", consume="later")
+    with pytest.raises(UsageError, match="needs fifo=True"):
+        Node("a", data_dir=tmp_path / "a", fifo=False)
+    node = Node("a")
+    with pytest.raises(UsageError, match="data_dir"):
+        node.ack(None)  # type: ignore[arg-type]
+
+
+async def test_compaction_keeps_the_log_bounded_by_what_is_outstanding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from netclock.links import journal
+
+    monkeypatch.setattr(journal, "COMPACT_SLACK", 4096)
+    async with Node("a", data_dir=tmp_path / "a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=tmp_path / "b").start()
+        a.add_peer("b", b.address)
+        for i in range(3000):
+            await a.send("b", i)
+            if i % 100 == 99:
+                assert [(await b.receive(timeout=10)).payload for _ in range(100)][-1] == i
+        await a.flush()
+        for node in (a, b):
+            stats = node.stats()["journal"]
+            assert stats["compactions"] > 0, stats
+            assert stats["log_bytes"] < 3 * 4096 + 200 * 60, stats  # not 3,000 records
+        _crash(b)
+        b2 = await Node("b", peers={"a": a.address}, data_dir=tmp_path / "b").start()
+        try:
+            a.add_peer("b", b2.address)
+            last = await b2.receive(timeout=10)
+            assert (last.payload, last.redelivered) == (2999, True)  # handed out, not consumed
+            await a.send("b", "more")
+            assert (await b2.receive(timeout=10)).seq == 3001
+        finally:
+            await b2.close()
+
+
+def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Path) -> None:
+    from netclock.durable.log import Durability, RecordLog
+    from netclock.links.journal import LINK_LOG, LinkJournal
+
+    log = RecordLog.open(tmp_path / LINK_LOG)
+    log.append(["stream", 5])
+    log.append(["mark", "a", 9, 0])
+    log.append(["in", "a", 9, 1, {"a": 1}, "one"])
+    log.append(["in", "a", 9, 2, {"a": 2}, "two"])
+    log.close()
+    path = tmp_path / LINK_LOG
+    path.write_bytes(path.read_bytes()[:-3])  # a machine crash tore the last record
+    journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
+    try:
+        assert journal.stream == 5
+        assert [r[5] for r in journal.state.redeliveries()] == ["one"]
+        assert journal.state.resume("a") == (9, 1)  # "two" will be resent and delivered
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize("content", [b"not a log at all", b"netclog1" + b"\x00\x00\x00\x05junk"])
+def test_a_link_log_that_is_not_one_is_one_clear_sentence(tmp_path: Path, content: bytes) -> None:
+    from netclock.errors import ConfigError
+
+    data = tmp_path / "b"
+    data.mkdir(mode=0o700)
+    (data / "link.log").write_bytes(content)
+    if content.startswith(b"netclog1"):  # a torn record: dropped, the node starts
+        Node("b", data_dir=data)
+        return
+    with pytest.raises(ConfigError, match=r"move .* aside"):
+        Node("b", data_dir=data)
+
+
+def test_a_record_of_another_shape_is_one_clear_sentence(tmp_path: Path) -> None:
+    from netclock.durable.log import RecordLog
+    from netclock.errors import ConfigError
+
+    data = tmp_path / "b"
+    data.mkdir(mode=0o700)
+    log = RecordLog.open(data / "link.log")
+    log.append(["stream", 5])
+    log.append(["in", "a"])  # a checksummed record this version cannot read
+    log.close()
+    with pytest.raises(ConfigError, match="malformed link-log record"):
+        Node("b", data_dir=data)

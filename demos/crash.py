@@ -120,8 +120,9 @@ async def _stream(
 
 
 def _resume(node: Node, peers: dict[str, _Peer]) -> Any:
-    """With a data directory: what earlier lives consumed and sent; the record file, open."""
-    if node.data_dir is None:
+    """With a data directory and a logged link (reliable or tls): what earlier lives
+    consumed and sent; the record file, open. Other links keep nothing across a restart."""
+    if node.data_dir is None or node.link_kind not in ("reliable", "tls"):
         return None
     path = node.data_dir / "numbers"
     lines = path.read_text().split() if path.exists() else []

@@ -266,6 +266,8 @@ def parse_cluster(
         raise ConfigError("give_up_after must be a positive number of seconds")
     cert_dir = data.get("cert_dir")
     faults = FaultPlan.from_dict(data["faults"]) if "faults" in data else None
+    if faults is not None:
+        _check_fault_nodes(faults, [n.id for n in nodes], link, "faults")
     variants = _variants(data.get("variant", []))
     return Cluster(
         name=data.get("name", default_name),
@@ -289,6 +291,25 @@ def parse_cluster(
 
 STREAM_IGNORED_FAULTS = ("loss", "duplicate", "reorder")
 """Fault-plan keys that act on datagrams: a TCP stream (the ``tls`` link) cannot honour them."""
+
+
+def _check_fault_nodes(plan: FaultPlan, known: list[str], link: str, name: str) -> None:
+    """Every node a fault plan names is one of the cluster's (a typo would silently fault
+    nobody), and omission faults are not asked of the tls link (a stream cannot omit)."""
+    named = [(f"{name}.omission", node) for node in plan.omission]
+    named += [(f"{name}.partitions", node) for p in plan.partitions for node in (p.a, p.b)]
+    named += [(f"{name}.links", node) for pair in plan.links for node in pair]
+    for where, node in named:
+        if node not in known:
+            raise ConfigError(
+                f"{where} names node {node!r}, which the cluster does not have; "
+                f"its nodes are {', '.join(known)}"
+            )
+    if link == "tls" and any(not o.is_quiet for o in plan.omission.values()):
+        raise ConfigError(
+            f"{name}.omission is not possible on the tls link (a TCP stream cannot omit "
+            "datagrams); use a datagram link or remove it"
+        )
 
 
 def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:

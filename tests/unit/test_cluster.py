@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,3 +160,30 @@ def test_faults_a_stream_cannot_honour_are_named_for_the_tls_link() -> None:
     assert unhonoured_faults(plan, "reliable") == []
     assert unhonoured_faults(FaultPlan.from_dict({"delay": "2ms"}), "tls") == []
     assert unhonoured_faults(None, "tls") == []
+
+
+@pytest.mark.parametrize(
+    ("faults", "message"),
+    [
+        ({"omission": {"zed": {"send": 0.1}}}, "faults.omission names node 'zed'"),
+        ({"partitions": [{"between": ["a", "zed"]}]}, "faults.partitions names node 'zed'"),
+        ({"links": {"a->zed": {"loss": 0.5}}}, "faults.links names node 'zed'"),
+    ],
+)
+def test_a_fault_naming_a_node_the_cluster_lacks_is_refused(
+    tmp_path: Path, faults: dict[str, Any], message: str
+) -> None:
+    data = {"program": "x.py:main", "node": [{"id": "a"}, {"id": "b"}], "faults": faults}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_cluster(data, base_dir=tmp_path)
+
+
+def test_omission_on_the_tls_link_is_refused_when_the_file_is_read(tmp_path: Path) -> None:
+    data = {
+        "link": "tls",
+        "program": "x.py:main",
+        "node": [{"id": "a"}, {"id": "b"}],
+        "faults": {"omission": {"a": {"send": 0.1}}},
+    }
+    with pytest.raises(ConfigError, match="not possible on the tls link"):
+        parse_cluster(data, base_dir=tmp_path)

@@ -154,6 +154,8 @@ class Event(NamedTuple):
     bkind: str | None = None
     waited: float | None = None
     digest: str | None = None
+    host: str | None = None
+    """An ``init`` line's host name: whose clock the line's wall times ``t`` are read on."""
 
 
 DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
@@ -445,6 +447,7 @@ def _event(where: str, entry: Any) -> Event:
         detector = entry.get("detector")
         if detector is not None and (type(detector) is not dict or "kind" not in detector):
             raise _bad(where, "'detector' must be an object with a 'kind'")
+        host = entry.get("host")
         return Event(
             where,
             node,
@@ -455,6 +458,7 @@ def _event(where: str, entry: Any) -> Event:
             promises=tuple(promises),
             t=t,
             detector=detector,
+            host=host if type(host) is str else None,
         )
     if ev in DETECTOR_KINDS:
         about = (
@@ -534,6 +538,7 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         _number(entry.get("seen" if ev == "violation" else "timeout")),
         None,
         *_lenient_broadcast(entry),
+        host=entry["host"] if type(entry.get("host")) is str else None,
     )
 
 

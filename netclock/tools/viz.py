@@ -101,7 +101,8 @@ class VizProcess(TypedDict):
     ``crashed`` is None for a GoVector log without a fault record (nobody can tell);
     ``restarts`` are the times (seconds since the run's start) it was started again;
     ``role`` is "Byzantine" or "omission" when the process's own record says so.
-    ``suspicions`` its failure detector's (docs/detectors.md).
+    ``suspicions`` its failure detector's (docs/detectors.md); ``host`` the machine whose
+    clock its wall times are (from its event log's init line; None when unknown).
     """
 
     id: str
@@ -112,6 +113,7 @@ class VizProcess(TypedDict):
     restarts: list[float]
     role: str
     suspicions: list[VizSuspicion]
+    host: str | None
 
 
 class VizEvent(TypedDict):
@@ -237,7 +239,8 @@ def _read_jsonl(path: Path, notes: list[str]) -> list[_Raw]:
                 msg_id=msg_id,
                 peer=e.peer,
                 extra=({} if e.msg_clock is None else {"msg_clock": dict(e.msg_clock)})
-                | ({} if e.bkind is None else {"bkind": e.bkind, "waited": e.waited}),
+                | ({} if e.bkind is None else {"bkind": e.bkind, "waited": e.waited})
+                | ({} if e.host is None else {"host": e.host}),
             )
         )
     return out
@@ -604,6 +607,7 @@ def build_model(path: str | Path) -> Model:
                 restarts=restarts,
                 role=role_of(adversaries, pid),
                 suspicions=_suspicions(mine, graph.first[p]),
+                host=next((e.extra["host"] for e in mine if "host" in e.extra), None),
             )
         )
     deliveries = sum(len(m["deliveries"]) for m in messages)

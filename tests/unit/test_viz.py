@@ -556,3 +556,13 @@ def test_build_model_raises_config_error_for_a_folder_without_events(tmp_path: P
     (tmp_path / "a.events.jsonl").write_text("")
     with pytest.raises(ConfigError, match="no events"):
         build_model(tmp_path)
+
+
+def test_each_process_names_the_host_whose_clock_its_wall_times_are(tmp_path: Path) -> None:
+    for node, host in (("a", "node-1.cluster"), ("b", None)):
+        init = {"t": 1.0, "node": node, "inc": 1, "ev": "init", "clock": {node: 1}, "link": "tls"}
+        if host is not None:
+            init["host"] = host
+        (tmp_path / f"{node}.events.jsonl").write_text(json.dumps(init) + "\n")
+    processes = build_model(tmp_path)["processes"]
+    assert {p["id"]: p["host"] for p in processes} == {"a": "node-1.cluster", "b": None}

@@ -179,6 +179,7 @@ def test_table_shows_each_scenario_with_its_target(quick_report: dict[str, Any])
     assert "raw UDP" in table
 
 
+@pytest.mark.slow
 def test_backpressure_blocks_a_sender_whose_receiver_stopped_reading(python: str) -> None:
     report = _run_bench(python, "--scenario", "bounded-memory")
     memory = report["bounded_memory"]

@@ -135,6 +135,7 @@ def five(tmp_path: Path, kind: str, count: int, seed: int, timeout: float) -> di
     return _promised_ok(run, kind, done)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(100)
 @pytest.mark.parametrize("kind", ["causal", pytest.param("uniform", marks=pytest.mark.slow)])
 def test_five_processes_30_broadcasts_each_under_20pct_loss_and_reordering(
@@ -199,6 +200,7 @@ program = "bcast.py:equivocator"
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(80)
 def test_bracha_four_processes_over_tls_one_equivocating_sender_correct_ones_agree(
     tmp_path: Path,
@@ -220,6 +222,7 @@ def test_bracha_four_processes_over_tls_one_equivocating_sender_correct_ones_agr
     assert len(delivered["b"]) == 4, f"z's value B is delivered by all: {delivered}"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(80)
 def test_chat_demo_causal_never_shows_an_answer_first_best_effort_does_bracha_agrees(
     tmp_path: Path,

@@ -75,6 +75,7 @@ async def test_a_python_description_runs_and_returns_each_programs_value(tmp_pat
     assert (result.run_dir / "cluster.toml").is_file()
 
 
+@pytest.mark.slow
 async def test_kill_and_partition_from_python_are_the_checkers_ground_truth(
     tmp_path: Path,
 ) -> None:

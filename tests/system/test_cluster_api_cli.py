@@ -77,6 +77,7 @@ def test_fault_flags_reach_every_node_and_the_seed_replays_the_fates(tmp_path: P
     assert one != other
 
 
+@pytest.mark.slow
 def test_loss_one_from_the_command_line_overrides_the_file(tmp_path: Path) -> None:
     path = cluster(tmp_path)
     out = tmp_path / "run"
@@ -98,6 +99,7 @@ def test_a_used_run_folder_is_refused_and_left_alone(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["a.events.jsonl"]
 
 
+@pytest.mark.slow
 def test_duration_from_the_command_line_ends_a_run(tmp_path: Path) -> None:
     body = CLUSTER.replace("flow.py:receiver", "flow.py:forever")
     path = cluster(tmp_path, body)

@@ -150,7 +150,12 @@ def _run(
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
     ("link", "durability"),
-    [("reliable", "process"), ("reliable", "machine"), ("tls", "process"), ("tls", "machine")],
+    [
+        ("reliable", "process"),
+        pytest.param("reliable", "machine", marks=pytest.mark.slow),
+        pytest.param("tls", "process", marks=pytest.mark.slow),
+        pytest.param("tls", "machine", marks=pytest.mark.slow),
+    ],
 )
 @pytest.mark.parametrize("victim", ["b", "a"], ids=["receiver_killed", "sender_killed"])
 def test_lpl_every_message_consumed_exactly_once_across_kill_9(

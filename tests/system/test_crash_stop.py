@@ -44,6 +44,7 @@ node = "b"
 """
 
 
+@pytest.mark.slow
 def test_survivor_of_a_crash_stop_finishes_and_its_give_ups_are_failed_not_lost(
     tmp_path: Path,
 ) -> None:

@@ -58,6 +58,7 @@ def test_pingpong_client_log_has_the_course_clocks(tmp_path: Path) -> None:
     assert f"viewer:      {run_dir / 'viewer.html'}" in proc.stdout
 
 
+@pytest.mark.slow
 def test_ring_over_reliable_passes_the_token_three_times_around(tmp_path: Path) -> None:
     run_dir = tmp_path / "ring"
     proc = netclock("demo", "ring", "--out", str(run_dir), cwd=tmp_path)
@@ -77,6 +78,7 @@ def test_ring_over_reliable_passes_the_token_three_times_around(tmp_path: Path) 
         assert len(holds) == 3, f"{node} held the token {len(holds)} times (seed {seed})"
 
 
+@pytest.mark.slow
 def test_ring_over_fairloss_resends_a_lost_token_and_still_ends(tmp_path: Path) -> None:
     run_dir = tmp_path / "ring-fairloss"
     proc = netclock("demo", "ring", "--link", "fairloss", "--out", str(run_dir), cwd=tmp_path)
@@ -92,6 +94,7 @@ def test_ring_over_fairloss_resends_a_lost_token_and_still_ends(tmp_path: Path) 
     assert "duration of" not in proc.stdout, f"the ring stalled (seed {seed})"
 
 
+@pytest.mark.slow
 def test_ring_over_stubborn_ignores_the_links_endless_copies(tmp_path: Path) -> None:
     """A stubborn link resends every message forever; copies must not be passed on again."""
     run_dir = tmp_path / "ring-stubborn"
@@ -107,6 +110,7 @@ def test_ring_over_stubborn_ignores_the_links_endless_copies(tmp_path: Path) -> 
     assert "duration of" not in proc.stdout, f"the ring never ended (seed {seed})"
 
 
+@pytest.mark.slow
 def test_gossip_reports_how_many_processes_the_rumour_reached(tmp_path: Path) -> None:
     run_dir = tmp_path / "gossip"
     proc = netclock("demo", "gossip", "--out", str(run_dir), cwd=tmp_path)
@@ -130,6 +134,7 @@ def test_gossip_reports_how_many_processes_the_rumour_reached(tmp_path: Path) ->
     assert "duration of" not in proc.stdout, f"a gossip node never ended (seed {seed})"
 
 
+@pytest.mark.slow
 def test_lossy_shows_fairloss_losing_what_reliable_delivers_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "lossy"
     proc = netclock("demo", "lossy", "--out", str(out), cwd=tmp_path)
@@ -217,6 +222,7 @@ def test_crash_survivors_finish_and_the_restarted_node_logs_on(tmp_path: Path) -
 
 
 # -- what the demos revealed ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_viewer_draws_every_message_to_its_own_receiver(tmp_path: Path) -> None:
     """The ring's starter sends seq 1 to p2 (the token) and seq 1 to p3, p4, p5 ("done").
 

@@ -41,6 +41,7 @@ def cluster(tmp_path: Path, body: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_partition_pause_and_resume_lose_nothing_on_the_perfect_link(tmp_path: Path) -> None:
     path = cluster(
         tmp_path,
@@ -177,6 +178,7 @@ program = "flow.py:receiver"
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_any_demo_runs_over_tls_by_configuration_alone(tmp_path: Path) -> None:
     run = tmp_path / "run"
     done = netclock("demo", "ring", "--link", "tls", "--out", str(run), cwd=tmp_path)
@@ -275,6 +277,7 @@ def test_a_program_that_cannot_start_is_one_sentence_and_exit_2(
     assert "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_a_duration_that_expires_with_programs_unfinished_exits_4(tmp_path: Path) -> None:
     run = tmp_path / "run"
     done = netclock("run", str(failing_cluster(tmp_path, "forever", 1.5)), "--out", str(run))

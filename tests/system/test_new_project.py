@@ -10,6 +10,7 @@ from helpers import netclock
 pytestmark = pytest.mark.timeout(90)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("demo", [None, "ring"])
 def test_a_new_project_runs_as_created_and_is_listed_with_its_verdict(
     tmp_path: Path, demo: str | None

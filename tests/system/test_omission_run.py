@@ -18,6 +18,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("link", ["fairloss", "reliable"])
 def test_an_omission_node_is_marked_and_its_omissions_counted_apart(
     tmp_path: Path, link: str

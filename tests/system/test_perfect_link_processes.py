@@ -84,6 +84,7 @@ def assert_exactly_once_in_order(got: dict, count: int, seed: int, fifo: bool = 
         assert payloads == list(range(count)), f"FIFO broken {where}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [11, 12])
 def test_pl1_pl2_pl3_fifo_10000_each_way_under_30pct_loss_20pct_duplication(
     seed: int, tmp_path: Path
@@ -106,6 +107,7 @@ def test_without_fifo_every_message_is_still_delivered_exactly_once(tmp_path: Pa
     assert_exactly_once_in_order(got_b, count, seed, fifo=False)
 
 
+@pytest.mark.slow
 def test_a_receiver_stopped_for_two_seconds_loses_nothing(tmp_path: Path) -> None:
     count = 20_000
     with pair("--seed", "5", count=count, tmp=tmp_path) as (a, b):
@@ -117,6 +119,7 @@ def test_a_receiver_stopped_for_two_seconds_loses_nothing(tmp_path: Path) -> Non
     assert_exactly_once_in_order(got_b, count, 5)
 
 
+@pytest.mark.slow
 def test_a_partition_that_heals_drains_its_backlog(tmp_path: Path) -> None:
     count = 5_000
     options = ("--seed", "9", "--partition", "0.0", "1.5")

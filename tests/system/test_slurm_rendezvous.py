@@ -60,6 +60,7 @@ def _finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bind", [None, "0.0.0.0:0"], ids=["file-address", "wildcard"])
 def test_three_hand_started_nodes_meet_and_pass_the_checker(
     tmp_path: Path, bind: str | None

@@ -8,6 +8,7 @@
     │   └── ProtocolViolation   a valid envelope that breaks the protocol's rules
     ├── UsageError          a local mistake: wrong argument, unserialisable payload,
     │   │                   a node used before it is started
+    │   ├── MessageTooLarge a message above the link's size limit (named in the text)
     │   └── ConfigError     a bad cluster file, certificate folder or link option
     ├── AuthenticationError a peer whose certificate does not prove who it claims to be
     └── LinkError
@@ -42,6 +43,15 @@ class ProtocolViolation(WireError):
 
 class UsageError(NetclockError, ValueError):
     """A local mistake in calling netclock; the message says what to fix."""
+
+
+class MessageTooLarge(UsageError):
+    """A message larger than the link carries; ``size`` and ``limit`` are in bytes."""
+
+    def __init__(self, text: str, size: int, limit: int) -> None:
+        super().__init__(text)
+        self.size = size
+        self.limit = limit
 
 
 class ConfigError(UsageError):

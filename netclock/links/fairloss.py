@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.errors import UsageError
+from netclock.errors import MessageTooLarge
 from netclock.links.base import Address, unknown_peer
 from netclock.links.udp import UdpEndpoint
 from netclock.wire.envelope import (
@@ -107,10 +107,12 @@ class FairLossLink(UdpEndpoint):
         seq = self._next_seq.get(peer, 0) + 1
         data = encode_data_prefixed(prefix, seq, clock, payload)
         if len(data) > _MAX_DATAGRAM:
-            raise UsageError(
+            raise MessageTooLarge(
                 f"message of {len(data)} bytes does not fit in one datagram "
                 f"(at most {_MAX_DATAGRAM}); the {self.kind} link sends one datagram per "
-                "message: send a smaller payload, or use the reliable or tls link"
+                "message: send a smaller payload, or use the reliable or tls link",
+                len(data),
+                _MAX_DATAGRAM,
             )
         self._next_seq[peer] = seq
         self.counters["sent"] += 1

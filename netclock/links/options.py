@@ -23,6 +23,7 @@ from typing import Any
 from netclock.errors import ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, Link, LinkUser
+from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.wire.framing import DEFAULT_MAX_FRAME
 
 
@@ -51,6 +52,9 @@ class _SessionOptions:
     """Seconds an ack may wait for a reply to ride on."""
     unreachable_after: float = 3.0
     """Seconds without an ack, while messages are held, before a peer counts as unreachable."""
+    max_message: int = DEFAULT_MAX_MESSAGE
+    """Largest message in bytes (its packed payload); larger ones are refused at ``send``.
+    A message above one datagram travels in pieces (docs/wire.md, "Large messages")."""
 
 
 @dataclass(frozen=True, slots=True)

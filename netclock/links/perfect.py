@@ -16,6 +16,7 @@ import zlib
 from typing import Any
 
 from netclock.links.pump import SessionPump
+from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
 from netclock.links.udp import UdpEndpoint
 from netclock.wire.envelope import Envelope, Segment
@@ -50,6 +51,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
         rto_initial: float = 0.05,
         rto_min: float = 0.005,
         rto_max: float = 1.0,
+        max_message: int = DEFAULT_MAX_MESSAGE,
         **kwargs: Any,
     ) -> None:
         session_options: dict[str, Any] = {
@@ -65,7 +67,11 @@ class PerfectLink(SessionPump, UdpEndpoint):
         }
         self._max_datagram = max_datagram
         UdpEndpoint.__init__(self, *args, **kwargs)
-        self._init_pump(session_options, max_datagram=max_datagram or NETWORK_DATAGRAM)
+        self._init_pump(
+            session_options,
+            max_message=max_message,
+            max_datagram=max_datagram or NETWORK_DATAGRAM,
+        )
         self._datagram_counter = 0
 
     # -- peers and sessions --------------------------------------------------------------------

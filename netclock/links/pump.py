@@ -9,6 +9,10 @@ events to the owner, re-arms the session's one ``call_at`` timer and wakes the s
 waiting for window room. No task and no timer per message. Before anything leaves, the
 pump calls the owner's ``link_before_send`` (when set): the sends it transmits are logged.
 
+A message too large for one datagram travels in pieces (``links/segments.py``): the pump
+hands the session the pieces of one such message per peer as its window opens (later sends
+to that peer wait, FIFO) and joins the pieces back into one delivery.
+
 The link supplies only what depends on its transport: :meth:`SessionPump._transmit` (how
 a session's datagrams leave, and what to do when the peer cannot be reached yet).
 """
@@ -19,10 +23,19 @@ import asyncio
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.errors import LinkClosed, UsageError
-from netclock.links.base import LinkEvent, LinkUser, unknown_peer
+from netclock.errors import LinkClosed, MessageTooLarge, UsageError, WindowFull
+from netclock.links.base import GaveUp, LinkEvent, LinkUser, unknown_peer
 from netclock.links.journal import LinkJournal
+from netclock.links.segments import (
+    CONTINUATION,
+    DEFAULT_MAX_MESSAGE,
+    Outgoing,
+    Reassembly,
+    check_max_message,
+    send_large,
+)
 from netclock.links.session import PeerSession
+from netclock.wire.envelope import Fragment, Message
 
 __all__ = ["SessionPump"]
 
@@ -43,10 +56,18 @@ class SessionPump:
     _loop: asyncio.AbstractEventLoop | None
     _closed: bool
 
-    def _init_pump(self, session_options: dict[str, Any], **probe: Any) -> None:
+    def _init_pump(
+        self,
+        session_options: dict[str, Any],
+        *,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        **probe: Any,
+    ) -> None:
         """Keep ``session_options`` for every peer's session, checked now with a probe
         session (``probe`` adds what each peer's session gets of its own), so a
-        misconfigured option fails here, not at the first add_peer."""
+        misconfigured option fails here, not at the first add_peer. ``max_message`` is
+        the largest message (packed payload, bytes) :meth:`send` accepts."""
+        self._max_message = check_max_message(max_message)
         PeerSession(self.node_id, self.incarnation, "probe", **session_options, **probe)
         self._session_options = session_options
         self.sessions: dict[str, PeerSession] = {}
@@ -59,6 +80,11 @@ class SessionPump:
         self._before_send = self.user.link_before_send
         self._journal: LinkJournal | None = None
         self._to_restore: list[str] = []
+        self._outgoing: dict[str, Outgoing] = {}
+        """Peers with a large message not yet wholly in their session."""
+        self._joining: dict[str, Reassembly] = {}
+        """Peers that sent a piece of a large message: their deliveries are joined."""
+        self._large_sent = 0
 
     def use_journal(self, journal: LinkJournal) -> None:
         """Make this a logged perfect link (docs/durability.md), before any peer is added.
@@ -116,7 +142,12 @@ class SessionPump:
             session = self.sessions[peer]
         except KeyError:
             raise unknown_peer(peer) from None
-        seq = session.send(clock, payload, loop.time())
+        if self._outgoing and peer in self._outgoing:
+            raise WindowFull(peer, session.send_window)
+        try:
+            seq = session.send(clock, payload, loop.time())
+        except MessageTooLarge as exc:
+            seq = self._send_large(peer, session, clock, payload, loop.time(), exc)
         if self._journal is not None:
             self._journal.sent(peer, seq, session)
         self._dirty.add(peer)
@@ -124,9 +155,31 @@ class SessionPump:
             self._flush_handle = loop.call_soon(self._pump)
         return seq
 
+    def _send_large(
+        self,
+        peer: str,
+        session: PeerSession,
+        clock: VectorClock,
+        payload: Any,
+        now: float,
+        exc: MessageTooLarge,
+    ) -> int:
+        """Send a message above one datagram in pieces; its id is its first piece's seq."""
+        if self._journal is not None:
+            raise MessageTooLarge(
+                f"{exc}; the logged perfect link (data_dir) carries messages of one datagram only",
+                exc.size,
+                exc.limit,
+            ) from None
+        outgoing = send_large(session, clock, payload, now, self._max_message)
+        if not outgoing.done:
+            self._outgoing[peer] = outgoing
+        self._large_sent += 1
+        return outgoing.first_seq
+
     def writable(self, peer: str) -> bool:
         """True when :meth:`send` to ``peer`` would not raise WindowFull."""
-        return self._session(peer).writable()
+        return self._session(peer).writable() and peer not in self._outgoing
 
     def _session(self, peer: str) -> PeerSession:
         try:
@@ -136,7 +189,7 @@ class SessionPump:
 
     async def wait_writable(self, peer: str) -> None:
         """Wait until the send window to ``peer`` may have room (or the link closes)."""
-        if self._session(peer).writable():
+        if self.writable(peer):
             return
         loop = self._loop
         if loop is None:
@@ -225,6 +278,8 @@ class SessionPump:
                     continue
             if session.deliverable:
                 self._deliver(peer, session)
+            if self._outgoing:
+                self._feed(peer, session, now)
             self._transmit(peer, session, now)
             events = session.events()
             if events:
@@ -232,7 +287,7 @@ class SessionPump:
             self._arm(peer, session)
             if writable:
                 waiter = writable.get(peer)
-                if waiter is not None and not waiter.done() and session.writable():
+                if waiter is not None and not waiter.done() and self.writable(peer):
                     waiter.set_result(None)
         idle = self._idle
         if idle is not None and not any(s.unacked for s in sessions.values()):
@@ -244,19 +299,49 @@ class SessionPump:
     def _deliver(self, peer: str, session: PeerSession) -> None:
         """Hand what the session can deliver to the user, within the room it has."""
         room = self.user.link_room()
+        joining = self._joining
         while room > 0:
             batch = session.pop_deliveries(room)
             if not batch:
                 return
-            self._deliver_batch(peer, session.peer_incarnation, batch)
+            if peer in joining or _has_piece(batch):
+                batch = self._join(peer, session, batch)
+            if batch:
+                self._deliver_batch(peer, session.peer_incarnation, batch)
             if not session.deliverable:
                 return
             room -= len(batch)
 
+    def _join(self, peer: str, session: PeerSession, batch: list[Message]) -> list[Message]:
+        """``batch`` with the pieces of large messages joined (whole messages only)."""
+        reassembly = self._joining.get(peer)
+        if reassembly is None:
+            reassembly = self._joining[peer] = Reassembly(self._max_message)
+        return reassembly.take(session.peer_incarnation, batch)
+
+    def _feed(self, peer: str, session: PeerSession, now: float) -> None:
+        """Hand the session more pieces of ``peer``'s large message, as its window allows."""
+        outgoing = self._outgoing.get(peer)
+        if outgoing is not None:
+            outgoing.feed(session, None, now)
+            if outgoing.done:
+                del self._outgoing[peer]
+
     def _dispatch(self, events: list[LinkEvent]) -> None:
         link_event = self.user.link_event
         for event in events:
-            link_event(event)
+            if type(event) is GaveUp and (self._large_sent or self._outgoing):
+                link_event(self._gave_up_whole(event))
+            else:
+                link_event(event)
+
+    def _gave_up_whole(self, event: GaveUp) -> GaveUp:
+        """A give-up names each large message once (its first piece), never its pieces."""
+        outgoing = self._outgoing.get(event.peer)
+        if outgoing is not None and any(seq == outgoing.first_seq for seq, _ in event.messages):
+            del self._outgoing[event.peer]  # the rest of it would only be dropped
+        kept = tuple(item for item in event.messages if item[1] is not CONTINUATION)
+        return GaveUp(event.peer, event.incarnation, kept)
 
     def _arm(self, peer: str, session: PeerSession) -> None:
         """Keep one timer per session, re-armed only when the deadline moves earlier.
@@ -291,6 +376,7 @@ class SessionPump:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+        self._outgoing.clear()
         for waiter in self._writable.values():
             if not waiter.done():
                 waiter.set_result(None)
@@ -304,4 +390,19 @@ class SessionPump:
         for session in self.sessions.values():
             for key, value in session.stats.items():
                 totals[key] = totals.get(key, 0) + value
+        if self._large_sent or self._joining:
+            totals["large_sent"] = self._large_sent
+            for reassembly in self._joining.values():
+                for key, value in reassembly.stats.items():
+                    totals[key] = totals.get(key, 0) + value
         return totals
+
+
+def _has_piece(batch: list[Message]) -> bool:
+    """True when a message of ``batch`` is a piece of a large message."""
+    for message in batch:
+        if message.payload.__class__ is Fragment:
+            break
+    else:
+        return False
+    return True

@@ -59,7 +59,7 @@ from operator import itemgetter
 from typing import Any
 
 from netclock.clock import VectorClock
-from netclock.errors import ConfigError, UsageError, WindowFull
+from netclock.errors import ConfigError, MessageTooLarge, WindowFull
 from netclock.links.base import GaveUp, LinkEvent, PeerReachable, PeerUnreachable
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
@@ -297,10 +297,34 @@ class PeerSession:
             raise WindowFull(self.peer_id, self.send_window)
         packed = wire.pack_message(seq, clock, payload)
         if len(packed) > self._max_message:
-            raise UsageError(
+            raise MessageTooLarge(
                 f"message of {len(packed)} bytes does not fit in one datagram "
-                f"(at most {self._max_message}); send a smaller payload"
+                f"(at most {self._max_message}); send a smaller payload",
+                len(packed),
+                self._max_message,
             )
+        return self._hold(seq, packed, payload, now)
+
+    def send_fragment(
+        self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
+    ) -> int:
+        """Queue one piece of a large message (links/segments.py) as one message.
+
+        ``payload`` is what a give-up reports for this piece. Raises
+        :class:`~netclock.errors.WindowFull` as :meth:`send` does.
+        """
+        seq = self._next_seq
+        if seq - self._base >= self.send_window:
+            raise WindowFull(self.peer_id, self.send_window)
+        return self._hold(seq, wire.pack_fragment(seq, clock, chunk, remaining), payload, now)
+
+    @property
+    def max_message(self) -> int:
+        """Largest packed message (or fragment) one datagram carries, in bytes."""
+        return self._max_message
+
+    def _hold(self, seq: int, packed: bytes, payload: Any, now: float) -> int:
+        """Keep ``packed`` as message ``seq`` until it is acknowledged."""
         self._packed.append(packed)
         if self._keep:
             self._payloads.append(payload)

@@ -90,6 +90,18 @@ class Message(NamedTuple):
     payload: Any
 
 
+class Fragment(NamedTuple):
+    """The payload of a segment message that is one piece of a larger message.
+
+    ``chunk`` is the next piece of the large message's packed payload and ``remaining``
+    how many bytes of it follow this piece (0: the last piece). Only the first piece's
+    clock is the message's; see docs/wire.md, "Large messages".
+    """
+
+    remaining: int
+    chunk: bytes
+
+
 class Segment(NamedTuple):
     """A perfect-link segment: messages and/or an ack, from one sender to one receiver.
 
@@ -243,6 +255,25 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     return _pack_checked(obj, payload, b"\x91\x91")
 
 
+def pack_fragment(seq: int, clock: VectorClock, chunk: bytes, remaining: int) -> bytes:
+    """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``."""
+    return _pack_flat([seq, clock._entries, chunk, remaining])
+
+
+def pack_payload(payload: Any) -> bytes:
+    """``payload`` alone in msgpack, checked to decode (a large message's bytes)."""
+    if type(payload) in _FLAT_TYPES:
+        return _pack(payload)
+    packed = _pack(payload)
+    _check_decodable(packed)
+    return packed
+
+
+def unpack_payload(data: bytes) -> Any:
+    """The payload :func:`pack_payload` packed; raises :class:`WireError` on bad bytes."""
+    return _unpack(data, DEFAULT_LIMITS_UNBOUNDED)
+
+
 _FLAT_TYPES = frozenset((bytes, str, int, float, bool, type(None)))
 """Payload types that always decode; anything else is checked once at encode time."""
 
@@ -305,7 +336,9 @@ _ARRAY_HEADERS = [bytes((0x90 | i,)) for i in range(16)]
 
 
 def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
-    """The wire form of one message inside a segment."""
+    """The wire form of one message inside a segment (a :class:`Fragment` as four items)."""
+    if type(payload) is Fragment:
+        return [seq, clock._entries, payload.chunk, payload.remaining]
     return [seq, clock._entries, payload]
 
 
@@ -468,9 +501,18 @@ def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tupl
     counters dropped from clocks)."""
     out: list[Message] = []
     for item in value:
-        if type(item) is not list or len(item) != 3:
-            raise WireError("a segment message must be a 3-item array [seq, clock, payload]")
-        seq, entries, payload = item
+        if type(item) is list and len(item) == 4:
+            seq, entries, chunk, remaining = item
+            if type(chunk) is not bytes or not chunk:
+                raise WireError("a fragment's chunk must be non-empty bin")
+            payload: Any = Fragment(_uint(remaining, "fragment remaining"), chunk)
+        elif type(item) is not list or len(item) != 3:
+            raise WireError(
+                "a segment message must be a 3-item array [seq, clock, payload] "
+                "or a 4-item fragment [seq, clock, chunk, remaining]"
+            )
+        else:
+            seq, entries, payload = item
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
             _bad_seq(seq)
         clock = entries if type(entries) is VectorClock else _clock(entries, limits, known)

@@ -40,6 +40,7 @@ from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
 from netclock.links.pump import SessionPump
+from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
 from netclock.links.tls.dialer import Dialer
@@ -117,6 +118,7 @@ class TlsLink(SessionPump):
         hello_timeout: float = 5.0,
         connect_timeout: float = 5.0,
         max_unauthenticated: int = 64,
+        max_message: int = DEFAULT_MAX_MESSAGE,
         backoff: tuple[float, float] = (0.01, 2.0),
     ) -> None:
         if not 1024 <= max_frame <= 2**31:
@@ -152,7 +154,7 @@ class TlsLink(SessionPump):
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._init_pump(session_options)
+        self._init_pump(session_options, max_message=max_message)
         self._addresses: dict[str, Address] = {}
         self._up: dict[str, TlsConnection] = {}
         """The connection each peer's segments go out on (both hellos checked)."""

@@ -1,0 +1,142 @@
+"""Messages larger than a datagram on real sockets: pieces out, one delivery in.
+
+Payloads are seeded bytes of log-uniform sizes (so a run of many messages up to 16 MiB
+stays feasible); each delivery is checked whole by its digest, once, in order, with the id
+``send`` returned. Every failure message names the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from netclock import FaultPlan, Node
+from netclock.errors import MessageTooLarge, UsageError
+from netclock.links.tls import certs
+from netclock.observe.eventlog import read_events
+
+pytestmark = pytest.mark.timeout(120)
+
+MIB = 1 << 20
+
+
+def sizes(seed: int, count: int, largest: int) -> list[int]:
+    """``count`` sizes log-uniform between 1 byte and ``largest``, the last one ``largest``."""
+    rng = random.Random(seed)
+    top = math.log2(largest)
+    return [int(2 ** rng.uniform(0, top)) for _ in range(count - 1)] + [largest - 64]
+
+
+def payload(seed: int, i: int, size: int) -> bytes:
+    return random.Random(seed * 1_000_003 + i).randbytes(size)
+
+
+async def exchange(a: Node, b: Node, seed: int, lengths: list[int]) -> None:
+    """Send one payload of each length a -> b; check each arrives once, whole, in order."""
+    digests = []
+    ids = []
+    got: list[tuple[object, int, bytes]] = []
+
+    async def receive() -> None:
+        async for msg in b:
+            data = msg.payload
+            got.append((msg.id, len(data), hashlib.sha256(data).digest()))
+            if len(got) == len(lengths):
+                return
+
+    task = asyncio.ensure_future(receive())
+    for i, size in enumerate(lengths):
+        data = payload(seed, i, size)
+        digests.append(hashlib.sha256(data).digest())
+        ids.append(await a.send("b", data))
+    await asyncio.wait_for(task, 100)
+    assert [g[1] for g in got] == lengths, f"sizes in order (seed {seed})"
+    assert [g[2] for g in got] == digests, f"each payload whole (seed {seed})"
+    assert [g[0] for g in got] == ids, f"one delivery per send, with its id (seed {seed})"
+
+
+async def reliable_pair(make_nodes, seed: int, **link_options: object) -> tuple[Node, Node]:
+    plan = FaultPlan(seed=seed, loss=0.1, reorder=0.1)
+    a, b = await make_nodes("a", "b", link="reliable", faults=plan, link_options=link_options)
+    return a, b
+
+
+async def test_pl1_pl2_fifo_large_messages_under_10pct_loss_and_reordering(make_nodes) -> None:
+    seed = 11
+    a, b = await reliable_pair(make_nodes, seed)
+    await exchange(a, b, seed, sizes(seed, 40, 4 * MIB))
+    assert b.stats()["link"]["large_delivered"] >= 1, f"pieces were used (seed {seed})"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+async def test_a_thousand_messages_up_to_16_mib_under_10pct_loss_and_reordering(
+    make_nodes,
+) -> None:
+    seed = 12
+    a, b = await reliable_pair(make_nodes, seed)
+    await exchange(a, b, seed, sizes(seed, 1000, 16 * MIB))
+
+
+async def test_large_messages_on_the_tls_link(tmp_path: Path) -> None:
+    seed = 13
+    certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
+    async with (
+        Node("a", link="tls", cert_dir=tmp_path) as a,
+        Node("b", link="tls", cert_dir=tmp_path) as b,
+    ):
+        a.add_peer("b", b.address)
+        b.add_peer("a", a.address)
+        await exchange(a, b, seed, sizes(seed, 30, 16 * MIB))
+
+
+async def test_a_message_above_max_message_is_one_error_at_send_naming_the_limit(
+    make_nodes,
+) -> None:
+    a, b = await make_nodes("a", "b", link="reliable", link_options={"max_message": 100_000})
+    with pytest.raises(MessageTooLarge, match="max_message of 100000 bytes"):
+        await a.send("b", b"x" * 100_000)
+    await a.send("b", b"y" * 99_000)  # the link is still usable, and the next id is fine
+    msg = await b.receive(timeout=10)
+    assert msg.payload == b"y" * 99_000
+
+
+@pytest.mark.parametrize("link", ["fairloss", "stubborn"])
+async def test_one_datagram_links_refuse_what_cannot_fit_naming_the_limit(
+    make_nodes, link: str
+) -> None:
+    a, _ = await make_nodes("a", "b", link=link)
+    with pytest.raises(MessageTooLarge, match=r"does not fit in one datagram \(at most 65507\)"):
+        await a.send("b", b"x" * 70_000)
+    assert a.stats()["link"]["sent"] == 0
+
+
+async def test_the_logged_link_refuses_messages_above_one_datagram(tmp_path: Path) -> None:
+    async with (
+        Node("a", data_dir=tmp_path / "a") as a,
+        Node("b", data_dir=tmp_path / "b") as b,
+    ):
+        a.add_peer("b", b.address)
+        with pytest.raises(UsageError, match="logged perfect link"):
+            await a.send("b", b"x" * 100_000)
+
+
+async def test_a_large_message_is_one_send_and_one_deliver_in_the_event_logs(
+    make_nodes, tmp_path: Path
+) -> None:
+    a, b = await make_nodes("a", "b", link="reliable", log_dir=tmp_path)
+    sent = await a.send("b", b"z" * (3 * MIB))
+    msg = await b.receive(timeout=30)
+    assert msg.id == sent
+    await a.close()
+    await b.close()
+    notes: list[str] = []
+    sends = [e for e in read_events(tmp_path / "a.events.jsonl", notes) if e.ev == "send"]
+    delivers = [e for e in read_events(tmp_path / "b.events.jsonl", notes) if e.ev == "deliver"]
+    assert len(sends) == 1
+    assert len(delivers) == 1

@@ -48,6 +48,10 @@ MAX_MAX_MESSAGE = 1 << 31
 _PIECE_OVERHEAD = 32
 """Bytes a piece's array, sequence number, bin header and ``remaining`` take at most."""
 
+IN_FLIGHT_BYTES = 1 << 21
+"""Most bytes of pieces one large message keeps unacknowledged (below a socket buffer: a
+window of 1024 messages of 16 KiB would overflow the receiver's 4 MiB and be lost)."""
+
 CONTINUATION = "<piece of a large message>"
 """What a give-up reports as the payload of a piece after the first (never a message)."""
 
@@ -112,7 +116,16 @@ def send_large(
 class Outgoing:
     """The large message one peer's stream is sending, handed to the session piece by piece."""
 
-    __slots__ = ("_clock", "_data", "_empty", "_first", "_offset", "_piece", "first_seq")
+    __slots__ = (
+        "_clock",
+        "_data",
+        "_empty",
+        "_first",
+        "_most",
+        "_offset",
+        "_piece",
+        "first_seq",
+    )
 
     def __init__(self, session: PeerSession, clock: VectorClock, data: bytes) -> None:
         self.first_seq = session.next_seq
@@ -121,6 +134,7 @@ class Outgoing:
         self._data = data
         self._offset = 0
         self._first, self._piece = piece_budget(session, clock)
+        self._most = max(4, IN_FLIGHT_BYTES // self._piece)
         self._empty = VectorClock()
 
     @property
@@ -129,10 +143,12 @@ class Outgoing:
         return self._offset >= len(self._data)
 
     def feed(self, session: PeerSession, payload: Any, now: float) -> None:
-        """Hand ``session`` the next pieces while its send window has room."""
+        """Hand ``session`` the next pieces while its send window has room, keeping at most
+        :data:`IN_FLIGHT_BYTES` of them unacknowledged."""
         data = self._data
         total = len(data)
-        while self._offset < total and session.writable():
+        most = self._most
+        while self._offset < total and session.writable() and session.unacked < most:
             start = self._offset
             if start == 0:
                 end = min(total, self._first)

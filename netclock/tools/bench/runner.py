@@ -63,11 +63,14 @@ from netclock.cluster.control import command_line, parse_message
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import PROMISES
 
-SCENARIO_GROUPS = ("one-way", "round-trip", "tls", "durable", "bounded-memory", "broadcast")
+SCENARIO_GROUPS = (
+    "one-way", "round-trip", "tls", "durable", "bounded-memory", "broadcast", "large", "peers",
+)  # fmt: skip
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {
     "udp": "raw UDP",
     "tls-stream": "plain mTLS streams",
+    "tcp-stream": "raw TCP streams",
     "reliable": "in-memory perfect link",
 }
 """The baselines, by worker kind, as the report names them."""
@@ -326,7 +329,7 @@ class Variant:
 
     @property
     def needs_certs(self) -> bool:
-        return self.kind in ("tls", "tls-stream")
+        return self.kind in ("tls", "tls-stream", "quic")
 
 
 def _kind(settings: Settings, variant: Variant) -> list[str]:
@@ -736,6 +739,7 @@ def cluster_certs(settings: Settings) -> Iterator[tuple[Settings, str | None]]:
     """``settings`` with a certificate folder for nodes "a" and "b" when a chosen scenario runs
     over TLS, made once in a temporary folder removed on leaving; also why making it failed."""
     wanted = any(sc.baseline.needs_certs or sc.variant.needs_certs for sc in scenarios(settings))
+    wanted = wanted or "large" in settings.groups or "peers" in settings.groups
     if not wanted:
         yield settings, None
         return
@@ -778,6 +782,9 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
                 report["scenarios"].append(failed)
                 continue
             report["scenarios"].append(await run_scenario(certified, sc, progress))
+        for group in ("large", "peers"):
+            if group in settings.groups:
+                report[group] = await _extra_group(group, certified, progress, cert_problem)
     if "bounded-memory" in settings.groups:
         report["bounded_memory"] = await bounded_memory(settings, progress)
     if "broadcast" in settings.groups:
@@ -788,10 +795,26 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
-    if report.get("broadcast", {}).get("status") == "failed":
-        failures.append(report["broadcast"])
+    for group in ("broadcast", "large", "peers"):
+        if report.get(group, {}).get("status") == "failed":
+            failures.append(report[group])
     report["ok"] = not failures
     return report
+
+
+async def _extra_group(
+    group: str, settings: Settings, progress: TextIO, cert_problem: str | None
+) -> dict[str, Any]:
+    """The report of the ``large`` or ``peers`` group (their modules import this one)."""
+    if cert_problem is not None:
+        return {"status": "failed", "reason": cert_problem, "rows": []}
+    if group == "large":
+        from netclock.tools.bench.large import large_bench
+
+        return await large_bench(settings, progress)
+    from netclock.tools.bench.peers import peers_bench
+
+    return await peers_bench(settings, progress)
 
 
 def _cell(summary: dict[str, Any], side: str, metric: str) -> str:
@@ -854,7 +877,7 @@ def format_table(report: dict[str, Any]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
+    for row in rows if report["scenarios"] else ():
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     for sc in report["scenarios"]:
         if sc["status"] != "ok":
@@ -884,6 +907,14 @@ def format_table(report: dict[str, Any]) -> str:
         from netclock.tools.bench.broadcast import format_broadcast
 
         lines += format_broadcast(report["broadcast"], s["runs"])
+    if "large" in report:
+        from netclock.tools.bench.large import format_large
+
+        lines += format_large(report["large"], s["runs"])
+    if "peers" in report:
+        from netclock.tools.bench.peers import format_peers
+
+        lines += format_peers(report["peers"], s["runs"])
     end = m.get("load_at_end")
     if load and end and max(load[0], end[0]) > 0.5 * (m["cores"] or 1):
         lines += ["", f"note: the machine was busy (load {load[0]:.2f} -> {end[0]:.2f}); "

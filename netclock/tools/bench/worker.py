@@ -64,7 +64,9 @@ ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
     "broadcast",
 )  # fmt: skip
-KINDS = ("udp", "fairloss", "reliable", "tls", "tls-stream")
+KINDS = ("udp", "fairloss", "reliable", "tls", "tls-stream", "tcp-stream", "quic", "zmq")
+STREAMS = ("tls-stream", "tcp-stream")
+"""Plain-stream baselines: mutual TLS 1.3, or raw TCP (no TLS) for large messages."""
 SOCKET_BUFFER = 4 * 1024 * 1024
 """What netclock's UDP endpoint asks for; the raw baseline asks for the same."""
 HEADER = 4
@@ -206,10 +208,13 @@ def frame_of(payload: bytes) -> bytes:
     return len(payload).to_bytes(HEADER, "big") + payload
 
 
-def _context(args: WorkerOptions, *, server: bool) -> ssl.SSLContext:
-    """The mutual-TLS 1.3 context the TLS link builds: the server is node "b", the client "a"."""
+def _context(args: WorkerOptions, *, server: bool) -> ssl.SSLContext | None:
+    """The mutual-TLS 1.3 context the TLS link builds: the server is node "b", the client "a"
+    (``None`` for ``--kind tcp-stream``: raw TCP)."""
     from netclock.links.tls.contexts import client_context, server_context
 
+    if args.kind == "tcp-stream":
+        return None
     if not args.cert_dir:
         raise ValueError("--kind tls-stream needs --cert-dir")
     return server_context(args.cert_dir, "b") if server else client_context(args.cert_dir, "a")
@@ -290,7 +295,7 @@ def _server_address(server: asyncio.Server) -> Address:
 
 
 async def _stream_connect(
-    client_ctx: ssl.SSLContext, to: Address
+    client_ctx: ssl.SSLContext | None, to: Address
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(to[0], to[1], ssl=client_ctx)
     _no_delay(writer)
@@ -346,7 +351,7 @@ async def role_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
         last = time.monotonic()
         proto.transport.close()
         return {"sent": count, "first_send": first, "last_send": last, "flushed": last}
-    if args.kind == "tls-stream":
+    if args.kind in STREAMS:
         return await _stream_send(args, control, payload)
     async with _node(args, "a", close_timeout=args.timeout) as node:
         await _armed(control, lambda a: node.add_peer("b", a), node.address)
@@ -428,7 +433,7 @@ async def role_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
     sender has finished are counted, not timed.
     """
     count = args.count
-    if args.kind == "tls-stream":
+    if args.kind in STREAMS:
         counter = _FrameCounter(count)
         server = await _stream_server(args, counter)
         await _armed(control, lambda _a: None, _server_address(server))
@@ -482,7 +487,7 @@ async def role_receive(args: WorkerOptions, control: Control) -> dict[str, Any]:
 
 async def role_echo(args: WorkerOptions, control: Control) -> dict[str, Any]:
     """Answer every message with the same payload until the parent closes our input."""
-    if args.kind == "tls-stream":
+    if args.kind in STREAMS:
         server = await _stream_server(args, _FrameCounter(echo=True))
         await _armed(control, lambda _a: None, _server_address(server))
         while await control.get() is not None:
@@ -553,7 +558,7 @@ async def role_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
                 samples.append((clock() - start) / 1000)
             progress[0] = i + 1
 
-    async def run_stream(client_ctx: ssl.SSLContext, to: Address) -> None:
+    async def run_stream(client_ctx: ssl.SSLContext | None, to: Address) -> None:
         reader, writer = await _stream_connect(client_ctx, to)
         frames = [frame_of(payload) for payload in payloads]
         write, read = writer.write, reader.readexactly
@@ -595,7 +600,7 @@ async def role_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
         finally:
             guard.cancel()
 
-    if args.kind == "tls-stream":
+    if args.kind in STREAMS:
         client_ctx = _context(args, server=False)
         to: list[Address] = []
         await _armed(control, to.append, (LOOPBACK, 0))
@@ -717,7 +722,7 @@ async def role_accept(args: WorkerOptions, control: Control) -> dict[str, Any]:
     ``tls-stream``: a new server per set-up, the time its handler has read the first frame.
     """
     for _ in range(args.count):
-        if args.kind == "tls-stream":
+        if args.kind in STREAMS:
             arrived = await _accept_stream(args, control)
         else:
             async with _node(args, "b", close_timeout=1.0) as node:
@@ -765,7 +770,7 @@ async def role_dial(args: WorkerOptions, control: Control) -> dict[str, Any]:
     payload = payload_of(args.size)
     for _ in range(args.count):
         peer: list[Address] = []
-        if args.kind == "tls-stream":
+        if args.kind in STREAMS:
             client_ctx = _context(args, server=False)
             await _armed(control, peer.append, (LOOPBACK, 0))
             await control.wait_start()
@@ -813,7 +818,12 @@ async def _main(args: WorkerOptions) -> int:
     control = Control()
     await control.start()
     try:
-        result = await asyncio.wait_for(ROLE_MAIN[args.role](args, control), args.timeout)
+        role = ROLE_MAIN[args.role]
+        if args.kind in ("quic", "zmq"):
+            from netclock.tools.bench.peers import PEER_ROLES  # it imports this module
+
+            role = PEER_ROLES[args.role]
+        result = await asyncio.wait_for(role(args, control), args.timeout)
     except TimeoutError:
         control.send("ERROR", error=f"{args.role} ({args.kind}) timed out after {args.timeout} s")
         return 3

@@ -1,11 +1,10 @@
-"""Hostile bytes: decode returns a valid envelope or raises WireError, quickly and in little memory.
+"""Hostile bytes: decode returns a valid envelope or raises WireError, in little memory.
 
 Hypothesis prints the falsifying bytes (and a reproduction blob) when a property fails.
 """
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from typing import Any
 
@@ -33,8 +32,6 @@ FUZZ = settings(max_examples=300, deadline=None, print_blob=True)
 
 PEAK_LIMIT = 1 << 20
 """Most memory (bytes) decoding one hostile input may allocate."""
-TIME_LIMIT = 0.5
-"""Most seconds decoding one hostile input may take (generous: the machine is shared)."""
 
 # -- strategies: valid envelopes, then damaged ones ----------------------------------------------
 
@@ -198,38 +195,35 @@ HOSTILE = {
 }
 
 
-def decode_measured(data: bytes, limits: Limits | None = None) -> tuple[Any, int, float]:
-    """Decode ``data`` under tracemalloc: (envelope or the WireError, peak bytes, seconds)."""
+def decode_measured(data: bytes, limits: Limits | None = None) -> tuple[Any, int]:
+    """Decode ``data`` under tracemalloc: (envelope or the WireError, peak bytes)."""
     outcome: Any
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         baseline = tracemalloc.get_traced_memory()[0]
-        start = time.perf_counter()
         try:
             outcome = decode(data) if limits is None else decode(data, limits)
         except WireError as exc:
             outcome = exc
-        elapsed = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1] - baseline
     finally:
         tracemalloc.stop()
-    return outcome, peak, elapsed
+    return outcome, peak
 
 
 def test_tracemalloc_sees_what_the_decoder_allocates() -> None:
     big = encode_data("a", 1, "b", 1, VectorClock(), b"x" * 300_000)
-    outcome, peak, _ = decode_measured(big, Limits(max_bytes=1 << 20))
+    outcome, peak = decode_measured(big, Limits(max_bytes=1 << 20))
     assert isinstance(outcome, Data)
     assert peak >= 300_000, f"peak {peak} bytes: tracemalloc did not see the payload"
 
 
 @pytest.mark.parametrize("data", HOSTILE.values(), ids=HOSTILE.keys())
-def test_hostile_input_is_a_wire_error_fast_and_without_big_allocation(data: bytes) -> None:
-    outcome, peak, elapsed = decode_measured(data)
+def test_hostile_input_is_a_wire_error_without_big_allocation(data: bytes) -> None:
+    outcome, peak = decode_measured(data)
     assert isinstance(outcome, WireError), f"decoded to {outcome!r:.200}"
     assert peak < PEAK_LIMIT, f"peak allocation {peak} bytes for {len(data)} input bytes"
-    assert elapsed < TIME_LIMIT, f"took {elapsed:.3f} s"
 
 
 def test_empty_ext_payload_is_a_wire_error() -> None:

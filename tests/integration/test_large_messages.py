@@ -11,14 +11,17 @@ import asyncio
 import hashlib
 import math
 import random
+import socket
 from pathlib import Path
 
 import pytest
+from msgpack import packb
 
 from netclock import FaultPlan, Node
 from netclock.errors import MessageTooLarge, UsageError
 from netclock.links.tls import certs
 from netclock.observe.eventlog import read_events
+from netclock.wire.envelope import encode_segment_prefixed, segment_prefix
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -140,3 +143,49 @@ async def test_a_large_message_is_one_send_and_one_deliver_in_the_event_logs(
     delivers = [e for e in read_events(tmp_path / "b.events.jsonl", notes) if e.ev == "deliver"]
     assert len(sends) == 1
     assert len(delivers) == 1
+
+
+async def test_a_large_message_given_up_is_one_failure_with_its_payload() -> None:
+    gone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    gone.bind(("127.0.0.1", 0))  # a peer that never answers: its datagrams are read by no one
+    try:
+        async with Node("a", give_up_after=0.3) as a:
+            a.add_peer("b", gone.getsockname())
+            data = b"q" * (5 * MIB)  # more pieces than one window of bytes in flight
+            sent = await a.send("b", data)
+            small = await a.send("b", "after")  # waits behind the large message, then fails too
+            await a.flush()  # returns once everything is acked or given up
+            failures = a.failures()
+            assert [(f.id, f.payload) for f in failures] == [(sent, data), (small, "after")]
+    finally:
+        gone.close()
+
+
+async def test_garbage_pieces_from_the_network_never_reach_the_application(make_nodes) -> None:
+    """Forged pieces that continue a's stream (a spoofed sender, which the UDP link cannot
+    tell apart) are dropped; b delivers nothing and keeps working."""
+    a, b = await make_nodes("a", "b", link="reliable")
+    data = payload(14, 0, 3 * MIB)
+    sent = await a.send("b", data)
+    msg = await b.receive(timeout=30)
+    assert (msg.id, msg.payload == data) == (sent, True)
+    await a.flush()
+    head = segment_prefix("a", a.incarnation, "b")
+    after = a.stats()["link"]["sent"] + 1  # the first seq after the large message's pieces
+    forged = [
+        [after, {}, b"\x01", 0],  # a continuation without its start
+        [after + 1, {"a": 1}, b"\xc6\xff\xff\xff\xff", 1 << 40],  # far above max_message
+        [after + 2, {"a": 1}, b"\xc1", 0],  # joined bytes that are not msgpack
+        [after + 3, {}, "not bin", 0],  # not a piece at all
+    ]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        for piece in forged:
+            packed = packb(piece, use_bin_type=True)
+            raw.sendto(encode_segment_prefixed(head, after, b"\xc0", [packed]), b.address)
+    with pytest.raises(TimeoutError):
+        await b.receive(timeout=0.5)
+    link = b.stats()["link"]
+    dropped = link.get("pieces_dropped", 0) + link.get("large_dropped", 0)
+    assert dropped in (0, 3), link  # 0: a link that checks the source refused them earlier
+    await b.send("a", "still here")
+    assert (await a.receive(timeout=10)).payload == "still here"

@@ -19,7 +19,7 @@ from netclock.links.pump import SessionPump
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
 from netclock.links.udp import UdpEndpoint
-from netclock.wire.envelope import Envelope, Segment
+from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Segment
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ class PerfectLink(SessionPump, UdpEndpoint):
                 else NETWORK_DATAGRAM
             ),
         )
+
+    def _piece_datagram(self, peer: str) -> int | None:
+        """On loopback (MTU 64 KiB: no fragmentation) a piece fills a whole datagram."""
+        if self._max_datagram is None and self.sessions[peer].max_datagram == LOOPBACK_DATAGRAM:
+            return DEFAULT_LIMITS.max_bytes
+        return None
 
     async def start(self) -> None:
         await UdpEndpoint.start(self)

@@ -171,11 +171,18 @@ class SessionPump:
                 exc.size,
                 exc.limit,
             ) from None
-        outgoing = send_large(session, clock, payload, now, self._max_message)
+        outgoing = send_large(
+            session, clock, payload, now, self._max_message, self._piece_datagram(peer)
+        )
         if not outgoing.done:
             self._outgoing[peer] = outgoing
         self._large_sent += 1
         return outgoing.first_seq
+
+    def _piece_datagram(self, peer: str) -> int | None:
+        """Largest datagram a piece of a large message to ``peer`` may fill (``None``: the
+        session's ``max_datagram``); a link whose path does not fragment may say more."""
+        return None
 
     def writable(self, peer: str) -> bool:
         """True when :meth:`send` to ``peer`` would not raise WindowFull."""

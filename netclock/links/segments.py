@@ -82,18 +82,26 @@ def pack_payload(payload: Any, max_message: int) -> bytes:
     return packed
 
 
-def piece_budget(session: PeerSession, clock: VectorClock) -> tuple[int, int]:
-    """Bytes of payload the first piece (with ``clock``) and each later piece carry."""
+def piece_budget(session: PeerSession, clock: VectorClock, datagram: int) -> tuple[int, int]:
+    """Bytes of payload the first piece (with ``clock``) and each later piece carry, each
+    piece in a datagram of at most ``datagram`` bytes (and never above one message)."""
     headers = 64 + len(session.local_id) + len(session.peer_id)
-    room = min(session.max_message, session.max_datagram - headers) - _PIECE_OVERHEAD
+    room = min(session.max_message, datagram - headers) - _PIECE_OVERHEAD
     first = room - wire.packed_size(clock._entries)
     return max(first, 256), max(room, 256)
 
 
 def send_large(
-    session: PeerSession, clock: VectorClock, payload: Any, now: float, max_message: int
+    session: PeerSession,
+    clock: VectorClock,
+    payload: Any,
+    now: float,
+    max_message: int,
+    datagram: int | None = None,
 ) -> Outgoing:
-    """Start sending ``payload`` (too large for one datagram) in pieces on ``session``.
+    """Start sending ``payload`` (too large for one datagram) in pieces on ``session``,
+    each in a datagram of at most ``datagram`` bytes (default: the session's
+    ``max_datagram``; a path without fragmentation, such as loopback, may take more).
 
     The first pieces go into the session now; call :meth:`Outgoing.feed` whenever the
     session's window may have opened until :attr:`Outgoing.done`, and send nothing else
@@ -108,7 +116,7 @@ def send_large(
             len(data),
             session.max_message,
         )
-    outgoing = Outgoing(session, clock, data)
+    outgoing = Outgoing(session, clock, data, datagram or session.max_datagram)
     outgoing.feed(session, payload, now)
     return outgoing
 
@@ -127,13 +135,15 @@ class Outgoing:
         "first_seq",
     )
 
-    def __init__(self, session: PeerSession, clock: VectorClock, data: bytes) -> None:
+    def __init__(
+        self, session: PeerSession, clock: VectorClock, data: bytes, datagram: int
+    ) -> None:
         self.first_seq = session.next_seq
         """The id of the message: the sequence number of its first piece."""
         self._clock = clock
         self._data = data
         self._offset = 0
-        self._first, self._piece = piece_budget(session, clock)
+        self._first, self._piece = piece_budget(session, clock, datagram)
         self._most = max(4, IN_FLIGHT_BYTES // self._piece)
         self._empty = VectorClock()
 

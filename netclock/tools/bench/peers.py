@@ -47,10 +47,10 @@ from netclock.tools.bench.worker import (
     _armed,
     _counted,
     _end_of_stream,
-    _percentile,
     complete_frames,
     frame_of,
     payload_of,
+    round_trip_figures,
 )
 
 PEERS = ("quic", "zmq")
@@ -216,27 +216,25 @@ async def _quic_stream(to: Address) -> Any:
 
 
 # -- the worker side: pyzmq -----------------------------------------------------------------------
-def _zmq_bind(kind: int) -> tuple[Any, Any, Address]:
+def _zmq_socket(kind: int) -> tuple[Any, Any]:
+    """A context and one socket of ``kind`` (made before any clock starts, as a Node is)."""
     import zmq
     import zmq.asyncio
 
     context = zmq.asyncio.Context()
     sock = context.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
+    return context, sock
+
+
+def _zmq_bind(kind: int) -> tuple[Any, Any, Address]:
+    """A context and one socket of ``kind`` bound to a free loopback port, and the port."""
+    import zmq
+
+    context, sock = _zmq_socket(kind)
     sock.bind(f"tcp://{LOOPBACK}:*")
     endpoint = str(sock.getsockopt_string(zmq.LAST_ENDPOINT))
     return context, sock, (LOOPBACK, int(endpoint.rsplit(":", 1)[1]))
-
-
-def _zmq_connect(kind: int, to: Address) -> tuple[Any, Any]:
-    import zmq
-    import zmq.asyncio
-
-    context = zmq.asyncio.Context()
-    sock = context.socket(kind)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(f"tcp://{to[0]}:{to[1]}")
-    return context, sock
 
 
 # -- roles ----------------------------------------------------------------------------------------
@@ -278,10 +276,10 @@ async def peer_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
     count, every = args.count, args.yield_every
     peer: list[Address] = []
     await _armed(control, peer.append, (LOOPBACK, 0))
-    await control.wait_start()
-    first = time.monotonic()
     if args.kind == "quic":
         frame = frame_of(payload)
+        await control.wait_start()
+        first = time.monotonic()
         async with _quic_stream(peer[0]) as (_, writer):
             for i in range(count):
                 writer.write(frame)
@@ -292,8 +290,11 @@ async def peer_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
         return {"sent": count, "first_send": first, "last_send": last, "flushed": last}
     import zmq
 
-    context, sock = _zmq_connect(zmq.PUSH, peer[0])
+    context, sock = _zmq_socket(zmq.PUSH)
+    await control.wait_start()
+    first = time.monotonic()
     try:
+        sock.connect(f"tcp://{peer[0][0]}:{peer[0][1]}")
         send = sock.send
         for _ in range(count):
             await send(payload)
@@ -369,8 +370,9 @@ async def peer_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
     else:
         import zmq
 
-        context, sock = _zmq_connect(zmq.REQ, to[0])
+        context, sock = _zmq_socket(zmq.REQ)
         try:
+            sock.connect(f"tcp://{to[0][0]}:{to[0][1]}")
             for i, payload in enumerate(payloads):
                 start = clock()
                 await sock.send(payload)
@@ -381,13 +383,7 @@ async def peer_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
         finally:
             sock.close()
             context.term()
-    samples.sort()
-    return {
-        "round_trips": len(samples),
-        "p50_us": _percentile(samples, 0.50),
-        "p99_us": _percentile(samples, 0.99),
-        "mean_us": sum(samples) / len(samples),
-    }
+    return round_trip_figures(samples)
 
 
 PEER_ROLES = {

@@ -619,6 +619,11 @@ async def role_ping(args: WorkerOptions, control: Control) -> dict[str, Any]:
             await _armed(control, lambda a: node.add_peer("b", a), node.address)
             await control.wait_start()
             await measure(run_node(node))
+    return round_trip_figures(samples)
+
+
+def round_trip_figures(samples: list[float]) -> dict[str, Any]:
+    """A pinger's result from its round-trip times in µs: count, p50, p99, mean."""
     samples.sort()
     return {
         "round_trips": len(samples),

@@ -20,6 +20,7 @@ from msgpack import packb
 from netclock import FaultPlan, Node
 from netclock.errors import MessageTooLarge, UsageError
 from netclock.links.tls import certs
+from netclock.links.tls.link import TlsLink
 from netclock.observe.eventlog import read_events
 from netclock.wire.envelope import encode_segment_prefixed, segment_prefix
 
@@ -189,3 +190,25 @@ async def test_garbage_pieces_from_the_network_never_reach_the_application(make_
     assert dropped in (0, 3), link  # 0: a link that checks the source refused them earlier
     await b.send("a", "still here")
     assert (await a.receive(timeout=10)).payload == "still here"
+
+
+async def test_a_tls_reset_in_the_middle_of_a_large_message_loses_nothing(tmp_path: Path) -> None:
+    certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
+    async with (
+        Node("a", link="tls", cert_dir=tmp_path) as a,
+        Node("b", link="tls", cert_dir=tmp_path) as b,
+    ):
+        a.add_peer("b", b.address)
+        b.add_peer("a", a.address)
+        await a.send("b", "hello")
+        assert (await b.receive(timeout=10)).payload == "hello"
+        link = a._link
+        assert isinstance(link, TlsLink)
+        data = payload(15, 0, 12 * MIB)
+        sent = await a.send("b", data)  # the first 2 MiB of pieces are out
+        assert link.reset("b"), "connected when the large message started"
+        more = await a.send("b", "after")  # waits until the rest of the pieces are in
+        first = await b.receive(timeout=60)
+        assert (first.id, first.payload == data) == (sent, True)
+        assert (await b.receive(timeout=10)).id == more
+        assert link.stats()["connections_reset"] == 1

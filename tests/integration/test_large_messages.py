@@ -22,6 +22,7 @@ from netclock.errors import MessageTooLarge, UsageError
 from netclock.links.tls import certs
 from netclock.links.tls.link import TlsLink
 from netclock.observe.eventlog import read_events
+from netclock.testing.asserts import assert_exactly_once, assert_fifo
 from netclock.wire.envelope import encode_segment_prefixed, segment_prefix
 
 pytestmark = pytest.mark.timeout(120)
@@ -134,16 +135,18 @@ async def test_a_large_message_is_one_send_and_one_deliver_in_the_event_logs(
     make_nodes, tmp_path: Path
 ) -> None:
     a, b = await make_nodes("a", "b", link="reliable", log_dir=tmp_path)
-    sent = await a.send("b", b"z" * (3 * MIB))
-    msg = await b.receive(timeout=30)
-    assert msg.id == sent
+    sent = [await a.send("b", data) for data in (b"z" * (3 * MIB), "small", b"y" * MIB)]
+    got = [await b.receive(timeout=30) for _ in sent]
+    assert [m.id for m in got] == sent
     await a.close()
     await b.close()
+    assert_exactly_once(tmp_path)  # the checker takes ids with gaps between them
+    assert_fifo(tmp_path)
     notes: list[str] = []
     sends = [e for e in read_events(tmp_path / "a.events.jsonl", notes) if e.ev == "send"]
     delivers = [e for e in read_events(tmp_path / "b.events.jsonl", notes) if e.ev == "deliver"]
-    assert len(sends) == 1
-    assert len(delivers) == 1
+    assert len(sends) == 3
+    assert len(delivers) == 3
 
 
 async def test_a_large_message_given_up_is_one_failure_with_its_payload() -> None:

@@ -18,9 +18,11 @@ from netclock.clock import VectorClock
 from netclock.errors import ConfigError, MessageTooLarge, WireError
 from netclock.links.segments import (
     CONTINUATION,
+    IN_FLIGHT_BYTES,
     Outgoing,
     Reassembly,
     check_max_message,
+    piece_budget,
     send_large,
 )
 from netclock.links.session import PeerSession
@@ -38,7 +40,9 @@ class Wire:
     """Sender a, receiver b; ``fates`` says, datagram by datagram, what happens to each of
     the first ones (a fair-loss wire: after the schedule, everything arrives once)."""
 
-    def __init__(self, fates: list[str], *, window: int = 8, max_datagram: int = 1400) -> None:
+    def __init__(
+        self, fates: list[str], *, window: int = 8, max_datagram: int = 1400, largest: int = MAX
+    ) -> None:
         options: dict[str, Any] = {
             "send_window": window,
             "receive_capacity": window,
@@ -54,7 +58,8 @@ class Wire:
         self.pending: list[Any] = []
         self.outgoing: Outgoing | None = None
         self.ids: list[int] = []
-        self.reassembly = Reassembly(MAX)
+        self.largest = largest
+        self.reassembly = Reassembly(largest)
         self.delivered: list[wire.Message] = []
         self.most_unacked = 0
         self.most_buffered = 0
@@ -79,7 +84,7 @@ class Wire:
             try:
                 self.ids.append(a.send(clock, payload, self.now))
             except MessageTooLarge:
-                self.outgoing = send_large(a, clock, payload, self.now, MAX)
+                self.outgoing = send_large(a, clock, payload, self.now, self.largest)
                 self.ids.append(self.outgoing.first_seq)
 
     def _carry(self, src: PeerSession, dst: PeerSession) -> None:
@@ -102,6 +107,7 @@ class Wire:
         self.pending = list(payloads)
         for _ in range(max_steps):
             self._feed()
+            self.most_unacked = max(self.most_unacked, self.a.unacked)
             self._carry(self.a, self.b)
             self.most_buffered = max(self.most_buffered, self.b.buffered)
             while self.b.deliverable:
@@ -109,7 +115,6 @@ class Wire:
                 self.delivered += self.reassembly.take(self.b.peer_incarnation, batch)
                 self.most_partial = max(self.most_partial, self.reassembly.partial)
             self._carry(self.b, self.a)
-            self.most_unacked = max(self.most_unacked, self.a.unacked)
             if len(self.delivered) == len(payloads) and not self.a.unacked:
                 return self.delivered
             timers = [t for t in (self.a.get_timer(), self.b.get_timer()) if t is not None]
@@ -268,3 +273,11 @@ def test_a_give_up_reports_later_pieces_as_continuations() -> None:
     payloads = [p for _, p in event.messages]  # type: ignore[attr-defined]
     assert payloads[0] == b"x" * 5000
     assert set(payloads[1:]) == {CONTINUATION}
+
+
+def test_a_large_message_keeps_at_most_in_flight_bytes_of_pieces_unacknowledged() -> None:
+    net = Wire([], window=4096, max_datagram=16_384, largest=8 * IN_FLIGHT_BYTES)
+    net.run([os.urandom(6 * IN_FLIGHT_BYTES)])
+    _, piece = piece_budget(net.a, VectorClock({"a": 1}), 16_384)
+    assert net.most_unacked * piece <= IN_FLIGHT_BYTES
+    assert net.most_unacked >= IN_FLIGHT_BYTES // piece - 1  # and the bound is what limits it

@@ -88,16 +88,11 @@ async def test_a_thousand_messages_up_to_16_mib_under_10pct_loss_and_reordering(
     await exchange(a, b, seed, sizes(seed, 1000, 16 * MIB))
 
 
-async def test_large_messages_on_the_tls_link(tmp_path: Path) -> None:
+async def test_large_messages_on_the_tls_link(make_nodes, tmp_path: Path) -> None:
     seed = 13
     certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
-    async with (
-        Node("a", link="tls", cert_dir=tmp_path) as a,
-        Node("b", link="tls", cert_dir=tmp_path) as b,
-    ):
-        a.add_peer("b", b.address)
-        b.add_peer("a", a.address)
-        await exchange(a, b, seed, sizes(seed, 30, 16 * MIB))
+    a, b = await make_nodes("a", "b", link="tls", cert_dir=tmp_path)
+    await exchange(a, b, seed, sizes(seed, 30, 16 * MIB))
 
 
 async def test_a_message_above_max_message_is_one_error_at_send_naming_the_limit(
@@ -195,23 +190,20 @@ async def test_garbage_pieces_from_the_network_never_reach_the_application(make_
     assert (await a.receive(timeout=10)).payload == "still here"
 
 
-async def test_a_tls_reset_in_the_middle_of_a_large_message_loses_nothing(tmp_path: Path) -> None:
+async def test_a_tls_reset_in_the_middle_of_a_large_message_loses_nothing(
+    make_nodes, tmp_path: Path
+) -> None:
     certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
-    async with (
-        Node("a", link="tls", cert_dir=tmp_path) as a,
-        Node("b", link="tls", cert_dir=tmp_path) as b,
-    ):
-        a.add_peer("b", b.address)
-        b.add_peer("a", a.address)
-        await a.send("b", "hello")
-        assert (await b.receive(timeout=10)).payload == "hello"
-        link = a._link
-        assert isinstance(link, TlsLink)
-        data = payload(15, 0, 12 * MIB)
-        sent = await a.send("b", data)  # the first 2 MiB of pieces are out
-        assert link.reset("b"), "connected when the large message started"
-        more = await a.send("b", "after")  # waits until the rest of the pieces are in
-        first = await b.receive(timeout=60)
-        assert (first.id, first.payload == data) == (sent, True)
-        assert (await b.receive(timeout=10)).id == more
-        assert link.stats()["connections_reset"] == 1
+    a, b = await make_nodes("a", "b", link="tls", cert_dir=tmp_path)
+    await a.send("b", "hello")
+    assert (await b.receive(timeout=10)).payload == "hello"
+    link = a._link
+    assert isinstance(link, TlsLink)
+    data = payload(15, 0, 12 * MIB)
+    sent = await a.send("b", data)  # the first 2 MiB of pieces are out
+    assert link.reset("b"), "connected when the large message started"
+    more = await a.send("b", "after")  # waits until the rest of the pieces are in
+    first = await b.receive(timeout=60)
+    assert (first.id, first.payload == data) == (sent, True)
+    assert (await b.receive(timeout=10)).id == more
+    assert link.stats()["connections_reset"] == 1

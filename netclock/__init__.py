@@ -19,7 +19,13 @@ from netclock.errors import (
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
 from netclock.faults.omission import Omission
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
-from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
+from netclock.links.options import (
+    FairLossOptions,
+    PerfectLinkOptions,
+    SealedOptions,
+    StubbornOptions,
+    TlsOptions,
+)
 from netclock.node import BroadcastDelivery, Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
@@ -67,6 +73,7 @@ __all__ = [
     "Node",
     "Ordering",
     "PerfectLinkOptions",
+    "SealedOptions",
     "ProtocolViolation",
     "StubbornOptions",
     "TlsOptions",

@@ -140,6 +140,7 @@ class Node:
     gave up on (with ``give_up_after`` set) and :attr:`unreachable` the peers it currently
     gets no answer from. ``link_options`` tunes the link: a
     :class:`~netclock.links.options.PerfectLinkOptions` (``reliable``),
+    :class:`~netclock.links.options.SealedOptions`,
     :class:`~netclock.links.options.TlsOptions`,
     :class:`~netclock.links.options.StubbornOptions` or
     :class:`~netclock.links.options.FairLossOptions`, or a mapping of the same names.
@@ -209,7 +210,7 @@ class Node:
             raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
         if consume not in ("next", "explicit"):
             raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
-        logged = data_dir is not None and link in ("reliable", "tls")
+        logged = data_dir is not None and link in ("reliable", "sealed", "tls")
         if logged and not fifo:
             raise UsageError(
                 "a logged perfect link (data_dir with the reliable or tls link) needs fifo=True: "

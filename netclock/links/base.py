@@ -22,10 +22,14 @@ PROMISES: Mapping[str, tuple[str, ...]] = {
     "stubborn": ("no_creation",),
     "reliable": ("no_creation", "no_duplication", "reliable_delivery"),
     "tls": ("no_creation", "no_duplication", "reliable_delivery", "authenticity"),
+    "sealed": ("no_creation", "no_duplication", "reliable_delivery", "authenticity"),
 }
 """The textbook properties each link kind promises (``fifo`` is added when FIFO is on)."""
 
 LINK_KINDS = tuple(PROMISES)
+
+CERTIFIED_KINDS = frozenset({"tls", "sealed"})
+"""The link kinds that need the cluster's certificates (``cert_dir``)."""
 
 
 def promises(kind: str, fifo: bool) -> tuple[str, ...]:

@@ -36,6 +36,8 @@ class PerfectLink(SessionPump, UdpEndpoint):
     """Reliable, FIFO (by default), flow-controlled messaging over UDP."""
 
     kind = "reliable"
+    _seal_overhead = 0
+    """Bytes a subclass adds to every datagram after batching (the sealed link's seal)."""
 
     def __init__(
         self,
@@ -73,12 +75,15 @@ class PerfectLink(SessionPump, UdpEndpoint):
         super().add_peer(peer, address)
         self._add_session(
             peer,
-            max_datagram=self._max_datagram
-            or (
-                LOOPBACK_DATAGRAM
-                if _is_loopback(address[0]) and _is_loopback(self._bind[0])
-                else NETWORK_DATAGRAM
-            ),
+            max_datagram=(
+                self._max_datagram
+                or (
+                    LOOPBACK_DATAGRAM
+                    if _is_loopback(address[0]) and _is_loopback(self._bind[0])
+                    else NETWORK_DATAGRAM
+                )
+            )
+            - self._seal_overhead,
         )
 
     async def start(self) -> None:

@@ -48,6 +48,7 @@ from netclock.cluster.launcher import (
 )
 from netclock.errors import ConfigError, NetclockError
 from netclock.faults.plan import FaultPlan
+from netclock.links.base import CERTIFIED_KINDS
 from netclock.observe.eventlog import EVENT_SUFFIX, RunInfo, write_run_info
 from netclock.tools.check import Report
 from netclock.tools.report import MERGED_LOG, finish_run_report
@@ -388,7 +389,7 @@ def start_cluster(
         path = Path(source)
         cluster = _load(path, overrides, plan, seed)
         folder = _claim(run_dir, cluster.name)
-    if cluster.link == "tls" and cluster.cert_dir is None:
+    if cluster.link in CERTIFIED_KINDS and cluster.cert_dir is None:
         overrides["cert_dir"] = str(run_certificates(folder, cluster.node_ids))
         cluster = load_cluster(path, overrides)
     run_seed = None if cluster.faults is None else cluster.faults.seed

@@ -43,6 +43,7 @@ SANS_IO_CORES = (
     "durable/linklog.py",
     "links/session.py",
     "links/rtt.py",
+    "links/seal.py",
     "links/base.py",
     "links/tls/handshake.py",
     "cluster/slurm.py",

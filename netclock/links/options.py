@@ -86,7 +86,10 @@ class TlsOptions(_SessionOptions):
     connect_timeout: float = 5.0
     """Seconds a TCP connect may take."""
     max_unauthenticated: int = 64
-    """Connections that have not said hello yet; more are refused."""
+    """Accepted connections that have not said hello yet; over it the longest idle one still
+    in its TLS handshake is closed for the new one (a known peer's never is)."""
+    max_unauthenticated_per_source: int = 16
+    """The same, per source host."""
     backoff: tuple[float, float] = (0.01, 2.0)
     """``(first, cap)``: reconnect delays in seconds, doubling from first up to cap."""
 

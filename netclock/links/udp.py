@@ -53,7 +53,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.incarnation = incarnation
         self.user = user
         self._bind = bind
-        self._decode = Decoder(limits).decode
+        self._decoder = Decoder(limits)
+        self._decoder.remember(node_id)
+        self._decode = self._decoder.decode
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
         self._closed = False
@@ -110,6 +112,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         return (sockname[0], sockname[1])
 
     def add_peer(self, peer: str, address: Address) -> None:
+        self._decoder.remember(peer)
         self._peers[peer] = (address[0], int(address[1]))
 
     @property

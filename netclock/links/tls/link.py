@@ -146,7 +146,9 @@ class TlsLink(SessionPump):
         self._server_ctx = server_context(cert_dir, node_id)
         self._client_ctx = client_context(cert_dir, node_id)
         self._max_frame = max_frame
-        self._decode = Decoder(Limits(max_bytes=max_frame)).decode
+        self._decoder = Decoder(Limits(max_bytes=max_frame))
+        self._decoder.remember(node_id)
+        self._decode = self._decoder.decode
         session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
@@ -250,6 +252,7 @@ class TlsLink(SessionPump):
     def add_peer(self, peer: str, address: Address) -> None:
         """Make ``peer`` known (and trusted) at ``address``; replaces an earlier address."""
         address = (address[0], int(address[1]))
+        self._decoder.remember(peer)
         known = peer in self._addresses
         self._addresses[peer] = address
         if known:

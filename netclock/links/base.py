@@ -144,6 +144,14 @@ class Link(Protocol):
     def add_peer(self, peer: str, address: Address) -> None:
         """Make ``peer`` reachable at ``address`` (replaces a previous address)."""
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: release its state (sessions, buffers, connections, timers).
+
+        Messages to it not yet acknowledged are handed back as a :class:`GaveUp` when the
+        link keeps payloads (``give_up_after``), and waiting senders wake; it can never be
+        added again on this link (its sequence numbers would restart).
+        """
+
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         """Queue one message; returns its sequence number. May raise ``WindowFull``."""
 
@@ -183,3 +191,11 @@ def os_reason(exc: OSError) -> str:
 def unknown_peer(peer: str) -> UsageError:
     """The error every link raises for a peer it was never given."""
     return UsageError(f"unknown peer {peer!r}; add it with add_peer first")
+
+
+def removed_peer(peer: str) -> UsageError:
+    """The error every link raises when a removed peer is added again."""
+    return UsageError(
+        f"peer {peer!r} was removed from this link and cannot be added again: its message "
+        "numbers would start over; restart the node (a new incarnation) to talk to it again"
+    )

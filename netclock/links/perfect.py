@@ -72,6 +72,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
+        self._check_addable(peer)
         super().add_peer(peer, address)
         self._add_session(
             peer,
@@ -85,6 +86,10 @@ class PerfectLink(SessionPump, UdpEndpoint):
             )
             - self._seal_overhead,
         )
+
+    def remove_peer(self, peer: str) -> None:
+        self._remove_session(peer)
+        UdpEndpoint.remove_peer(self, peer)
 
     async def start(self) -> None:
         await UdpEndpoint.start(self)

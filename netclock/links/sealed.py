@@ -56,8 +56,13 @@ class SealedLink(PerfectLink):
             self.counters[name] = 0
 
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
+        self._check_addable(peer)
         self._sealer.add_peer(peer)  # a certificate problem is a ConfigError before any change
         super().add_peer(peer, address)
+
+    def remove_peer(self, peer: str) -> None:
+        super().remove_peer(peer)
+        self._sealer.remove_peer(peer)
 
     def transmit(self, peer: str, data: bytes, key: tuple[int, ...], attempt: int) -> None:
         super().transmit(peer, self._sealer.seal(peer, data), key, attempt)

@@ -119,6 +119,13 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def peers(self) -> dict[str, Address]:
         return self._peers
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: its datagrams are refused as from an unknown peer from now on."""
+        if peer not in self._peers:
+            raise unknown_peer(peer)
+        del self._peers[peer]
+        self.heal(peer)
+
     async def close(self) -> None:
         if self._closed:
             return

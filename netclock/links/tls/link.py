@@ -251,6 +251,7 @@ class TlsLink(SessionPump):
 
     def add_peer(self, peer: str, address: Address) -> None:
         """Make ``peer`` known (and trusted) at ``address``; replaces an earlier address."""
+        self._check_addable(peer)
         address = (address[0], int(address[1]))
         self._decoder.remember(peer)
         known = peer in self._addresses
@@ -259,6 +260,17 @@ class TlsLink(SessionPump):
             return
         self._add_session(peer)
         self._faults.add_peer(peer)
+
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: its session, connection, dial and fault timers go; a connection
+        it makes later is refused as from an unknown node."""
+        self._remove_session(peer)
+        del self._addresses[peer]
+        self._faults.remove_peer(peer)
+        self._dialer.forget(peer)
+        conn = self._up.pop(peer, None)
+        if conn is not None:
+            conn.close()
 
     async def close(self) -> None:
         """Close every connection and the listener; idempotent. Unacked messages are lost."""

@@ -19,14 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from netclock.errors import AuthenticationError, ConfigError
-from netclock.links.tls.certs import (
-    ca_files,
-    check_expiry,
-    check_node_id,
-    cluster_of_ca,
-    node_files,
-    node_id_from_cert,
-)
+from netclock.links.tls.certs import check_expiry, check_node_id, node_files, node_id_from_cert
+from netclock.links.tls.contexts import check_node_files
 
 __all__ = ["PairSecrets"]
 
@@ -44,18 +38,13 @@ class PairSecrets:
 
     def __init__(self, cert_dir: str | os.PathLike[str], node: str) -> None:
         self.directory = Path(cert_dir)
-        self.node = check_node_id(node)
-        ca_path, _ = ca_files(self.directory)
-        check_expiry(ca_path)
+        self.node = node
+        ca_path, files, self.cluster = check_node_files(cert_dir, node)
         self._ca = x509.load_pem_x509_certificate(ca_path.read_bytes())
-        self.cluster = cluster_of_ca(self._ca)
         own = self._certificate(node)
-        files = node_files(self.directory, node)
         reissue = f"`netclock certs add {node}{_dir_option(self.directory)} --force`"
         try:
             key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
-        except FileNotFoundError:
-            raise ConfigError(f"{files.key} is missing; create it with {reissue}") from None
         except (OSError, ValueError, TypeError) as exc:
             raise ConfigError(f"{files.key} is not a usable key ({exc}); {reissue}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):

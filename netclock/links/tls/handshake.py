@@ -188,26 +188,20 @@ class Admission:
         evict: Evict | None = None
         if hs.dialed_to is None:
             victims: list[Handshake] = []
-            if self._per_source.get(source, 0) >= self.max_per_source:
-                victim = self._idlest(source)
-                if victim is None:
-                    return Refused(
-                        Refusal.OVER_CAP,
-                        f"already {self.max_per_source} connections from {source} without "
-                        "a hello, all from known peers",
-                    )
-                victims.append(victim)
-                self.closed(victim)
-            if self.unauthenticated >= self.max_unauthenticated:
-                victim = self._idlest(None)
-                if victim is None:
-                    return Refused(
-                        Refusal.OVER_CAP,
-                        f"already {self.unauthenticated} connections without a hello, all "
-                        "from known peers",
-                    )
-                victims.append(victim)
-                self.closed(victim)
+            if self._per_source.get(source, 0) >= self.max_per_source and not self._evict(
+                source, victims
+            ):
+                return Refused(
+                    Refusal.OVER_CAP,
+                    f"already {self.max_per_source} connections from {source} without a "
+                    "hello, all from known peers",
+                )
+            if self.unauthenticated >= self.max_unauthenticated and not self._evict(None, victims):
+                return Refused(
+                    Refusal.OVER_CAP,
+                    f"already {self.unauthenticated} connections without a hello, all from "
+                    "known peers",
+                )
             if victims:
                 evict = Evict(
                     tuple(victims),
@@ -222,9 +216,9 @@ class Admission:
         hs.deadline = now + self.handshake_timeout
         return evict
 
-    def _idlest(self, source: str | None) -> Handshake | None:
-        """The counted connection still in its TLS handshake (from ``source``, or any) whose
-        last bytes came longest ago; None when there is none."""
+    def _evict(self, source: str | None, victims: list[Handshake]) -> bool:
+        """Uncount the idlest connection in its TLS handshake (from ``source``, or any) and
+        add it to ``victims``; False when every counted one is a known peer's."""
         best: Handshake | None = None
         for hs in self._pending:
             if (
@@ -233,7 +227,11 @@ class Admission:
                 and (best is None or hs.active < best.active)
             ):
                 best = hs
-        return best
+        if best is None:
+            return False
+        victims.append(best)
+        self.closed(best)
+        return True
 
     def handshake_done(
         self, hs: Handshake, certified: str, now: float, *, partitioned: bool = False

@@ -49,8 +49,10 @@ class PairSecrets:
             raise ConfigError(f"{files.key} is not a usable key ({exc}); {reissue}") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise ConfigError(
-                f"the sealed link needs EC certificate keys, and {files.key} is "
-                f"{type(key).__name__}; re-issue with {reissue} --key-type p256"
+                f"the sealed link needs EC certificate keys (p256 or p384) for ECDH, and "
+                f"{files.key} is not one; re-issue the cluster's certificates with `netclock "
+                f"certs init --nodes ...{_dir_option(self.directory)} --force` (p256 is the "
+                "default) or use link tls"
             )
         if key.public_key() != own.public_key():
             raise ConfigError(f"{files.key} is not the key of {files.cert}; {reissue}")

@@ -360,8 +360,8 @@ def start_cluster(
     file's fault plan, ``seed`` the plan's seed (a run without faults has no seed),
     ``link``, ``duration`` and ``cert_dir`` the file's values. The run
     folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``). A
-    ``tls`` or ``sealed`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as ``netclock
-    run`` does. Configuration mistakes raise one ConfigError sentence.
+    ``tls`` or ``sealed`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as
+    ``netclock run`` does. Configuration mistakes raise one ConfigError sentence.
     """
     overrides: dict[str, Any] = {}
     if link is not None:

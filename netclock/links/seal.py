@@ -83,6 +83,7 @@ def derive_key(secret: bytes, salt: bytes, cluster: str, sender: str, receiver: 
 class _Inbound:
     """What the receiver knows of one peer's current start."""
 
+    peer: str
     secret: bytes
     salt: bytes = b""
     aead: ChaCha20Poly1305 | None = None
@@ -116,11 +117,14 @@ class Sealer:
         self.cluster = cluster
         self._secret_for = secret_for
         self._salt = os.urandom(SALT_BYTES) if salt is None else salt
-        self._prefix = bytes((FORMAT, len(raw_id))) + raw_id
-        self._incarnation = incarnation
+        self._head = (
+            bytes((FORMAT, len(raw_id))) + raw_id + _TAIL.pack(incarnation, self._salt, 0)[:-8]
+        )
+        """Every header of this start up to its counter."""
         self._counter = 0
         self._outbound: dict[str, ChaCha20Poly1305] = {}
-        self._inbound: dict[str, _Inbound] = {}
+        self._inbound: dict[bytes, _Inbound] = {}
+        """Per peer, by its id's UTF-8 bytes (as a datagram names it)."""
 
     @property
     def peers(self) -> frozenset[str]:
@@ -133,19 +137,20 @@ class Sealer:
         secret = self._secret_for(peer)
         key = derive_key(secret, self._salt, self.cluster, self.node_id, peer)
         self._outbound[peer] = ChaCha20Poly1305(key)
-        self._inbound[peer] = _Inbound(secret)
+        self._inbound[peer.encode()] = _Inbound(peer, secret)
 
     def remove_peer(self, peer: str) -> None:
         """Forget ``peer``'s keys and replay state: its datagrams are refused from now on."""
         self._outbound.pop(peer, None)
-        self._inbound.pop(peer, None)
+        self._inbound.pop(peer.encode(), None)
 
     def seal(self, peer: str, plaintext: bytes) -> bytes:
         """``plaintext`` sealed for ``peer`` (KeyError for a peer never added)."""
         aead = self._outbound[peer]
-        self._counter += 1
-        header = self._prefix + _TAIL.pack(self._incarnation, self._salt, self._counter)
-        return header + aead.encrypt(_NONCE_PAD + header[-8:], plaintext, header)
+        self._counter = counter = self._counter + 1
+        tail = counter.to_bytes(8, "big")
+        header = self._head + tail
+        return header + aead.encrypt(_NONCE_PAD + tail, plaintext, header)
 
     def open(self, data: bytes) -> tuple[str, bytes]:
         """``(sender, plaintext)`` of a datagram sealed for this node, or SealRefused."""
@@ -154,13 +159,14 @@ class Sealer:
         end = 2 + data[1]
         if len(data) < end + _TAIL.size + TAG_BYTES:
             raise SealRefused("bad_datagrams", "sealed datagram too short")
-        try:
-            sender = data[2:end].decode()
-        except UnicodeDecodeError:
-            raise SealRefused("bad_datagrams", "sender id is not UTF-8") from None
-        state = self._inbound.get(sender)
+        state = self._inbound.get(data[2:end])
         if state is None:
-            raise SealRefused("unknown_peer", "not a member this node knows", sender)
+            try:
+                stranger = data[2:end].decode()
+            except UnicodeDecodeError:
+                raise SealRefused("bad_datagrams", "sender id is not UTF-8") from None
+            raise SealRefused("unknown_peer", "not a member this node knows", stranger)
+        sender = state.peer
         incarnation, salt, counter = _TAIL.unpack_from(data, end)
         aead = state.aead
         if salt != state.salt:

@@ -20,12 +20,13 @@ from typing import Any
 import msgpack
 import pytest
 
-from netclock import Node
+from netclock import FaultPlan, Node
 from netclock.adversary import RawUdp, segment_envelope
 from netclock.errors import ConfigError
 from netclock.links.seal import Sealer
 from netclock.links.seal_keys import PairSecrets
 from netclock.links.tls import certs
+from netclock.wire.envelope import Ack, encode_segment
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -145,6 +146,33 @@ async def test_off_path_forgeries_change_nothing(cert_dir: Path) -> None:
         assert stats["unknown_peer"] == 2  # m is a member, but not c's peer
         assert stats["impersonated"] == 0
         assert c.refused >= 6
+
+
+async def test_forged_acks_under_loss_release_nothing_unreceived(cert_dir: Path) -> None:
+    """The issue's forged cumulative acks: with 10 % loss each way (seed printed on failure),
+    a forger acks "from c" everything a sent so far; a releases nothing c did not get,
+    and its flush returns only once c has every message."""
+    plan = FaultPlan(seed=SEED, loss=0.1)
+    async with contextlib.AsyncExitStack() as stack:
+        a, c = [
+            await stack.enter_async_context(
+                Node(n, link="sealed", cert_dir=cert_dir, faults=plan, close_timeout=1.0)
+            )
+            for n in ("a", "c")
+        ]
+        a.add_peer("c", c.address)
+        c.add_peer("a", a.address)
+        async with RawUdp() as forger:
+            texts = [f"seed {SEED}: {i}" for i in range(300)]
+            for i, text in enumerate(texts):
+                sent = await a.send("c", text)
+                if i % 10 == 0:  # what a sent a moment ago, acked in c's name (ids are clear)
+                    ack = Ack(a.incarnation, max(sent.seq - 5, 1), (), 1024)
+                    forger.send(encode_segment("c", c.incarnation, "a", 1, ack, []), a.address)
+            await asyncio.wait_for(a.flush(), STEP * 4)
+            got = [await c.receive(STEP) for _ in texts]
+        assert [d.payload for d in got] == texts, f"seed {SEED}"
+        assert link_stats(a)["bad_datagrams"] == 30
 
 
 async def test_a_member_sealing_in_another_members_name_is_refused(cert_dir: Path) -> None:

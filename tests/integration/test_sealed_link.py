@@ -255,3 +255,37 @@ async def test_certificate_problems_are_one_config_error(cert_dir: Path, tmp_pat
         with pytest.raises(ConfigError, match="missing"):
             a.add_peer("zed", ("127.0.0.1", 9))
         assert "c" not in a.peers
+
+
+async def test_a_logged_sender_restarts_under_the_same_incarnation_with_a_new_key(
+    cert_dir: Path, tmp_path: Path
+) -> None:
+    """A logged link keeps its stream's incarnation across a crash; the restarted process
+    seals under a fresh salt, so c takes it as the sender's new start (nonces never repeat)
+    and gets every message exactly once, in order, with its id."""
+    data = tmp_path / "a"
+    sealed: dict[str, Any] = {"link": "sealed", "cert_dir": cert_dir, "close_timeout": 1.0}
+    async with Node("c", **sealed) as c:
+        a = await Node("a", peers={"c": c.address}, data_dir=data, **sealed).start()
+        c.add_peer("a", a.address)
+        ids = [a.send_nowait("c", i) for i in range(300)]
+        got = [await c.receive(STEP) for _ in range(50)]
+        link: Any = a.link  # a crash: nothing more is sent, written or flushed
+        link._closed = True
+        link._stop_pump()
+        link._transport.abort()
+        a._state = "closed"
+        assert a._journal is not None
+        assert a._durable is not None
+        a._journal.close()
+        a._durable.close()
+        again = await Node("a", peers={"c": c.address}, data_dir=data, **sealed).start()
+        try:
+            c.add_peer("a", again.address)
+            got += [await c.receive(STEP) for _ in range(250)]
+            assert [m.payload for m in got] == list(range(300))
+            assert [m.id for m in got] == ids
+            await again.flush()
+            assert link_stats(c)["forged"] == 0
+        finally:
+            await again.close()

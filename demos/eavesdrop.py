@@ -4,7 +4,8 @@ alice tells bob three secrets; eve, on the same machine, captures the loopback i
 with a raw packet socket (:class:`netclock.adversary.LoopbackCapture`: Linux, root or
 CAP_NET_RAW; nothing is installed or run) and prints what she read. Over a UDP link
 (``fairloss``, ``stubborn``, ``reliable``) each envelope is plain msgpack: eve decodes it
-and prints the secrets in clear. Over ``tls`` she sees TLS records: ciphertext only, the
+and prints the secrets in clear. Over ``sealed`` each datagram is sealed (ChaCha20-Poly1305):
+she reads who sent it, never what. Over ``tls`` she sees TLS records: ciphertext only, the
 secrets nowhere in it. Without the privilege eve says what she needs and the demo goes on
 without her capture.
 """
@@ -58,6 +59,8 @@ async def eve(node: Node, watch: list[str]) -> None:
     print(f"eve captured {len(packets)} {node.link_kind} packets to or from alice and bob on lo")
     if node.link_kind == "tls":
         _ciphertext(packets)
+    elif node.link_kind == "sealed":
+        _sealed(packets)
     else:
         _clear(packets, node)
 
@@ -82,6 +85,19 @@ def _clear(packets: list[Packet], node: Node) -> None:
             print(f"  {src} -> {dst}: {payload!r}")
             found.update(s for s in SECRETS if s == payload)
     print(f"eve read {len(found)} of {len(SECRETS)} secrets in clear: UDP carries plaintext")
+
+
+def _sealed(packets: list[Packet]) -> None:
+    wire = b"".join(p.payload for p in packets)
+    for packet in packets[:4]:
+        data = packet.payload
+        sender = data[2 : 2 + data[1]].decode(errors="replace")
+        print(f"  {len(data):5} bytes, sealed by {sender!r}: {data[2 + data[1] :][:24].hex()}...")
+    leaked = [s for s in SECRETS if s.encode() in wire]
+    print(
+        f"eve read {len(leaked)} of {len(SECRETS)} secrets in {len(wire)} captured bytes: "
+        "sealed datagrams show the sender's id, never the message"
+    )
 
 
 def _ciphertext(packets: list[Packet]) -> None:

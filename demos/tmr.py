@@ -234,6 +234,12 @@ class _Liar:
             refused = await conn.refused(2.0)
             await conn.close()
             print(f"{node.id}: speaking as {victim} over tls: {'refused' if refused else 'open'}")
+        elif node.link_kind == "sealed":
+            from netclock.adversary import segment_envelope
+
+            forged = segment_envelope(victim, self.voter, [answer], incarnation=7)
+            node.link.transmit(self.voter, forged, (), 0)  # type: ignore[attr-defined]
+            print(f"{node.id}: sealed an answer claiming to be {victim} (with its own key)")
         else:
             self._forger().impersonate(victim, self.voter, address, answer, link=node.link_kind)
             print(f"{node.id}: sent an answer claiming to be {victim} over {node.link_kind}")

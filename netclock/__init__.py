@@ -11,6 +11,7 @@ from netclock.errors import (
     LinkClosed,
     LinkError,
     NetclockError,
+    PeerRemoved,
     ProtocolViolation,
     UsageError,
     WindowFull,
@@ -19,7 +20,13 @@ from netclock.errors import (
 from netclock.faults.delay import DelayModel, ExponentialDelay, FixedDelay, NoDelay, UniformDelay
 from netclock.faults.omission import Omission
 from netclock.faults.plan import FaultPlan, LinkFaults, Partition
-from netclock.links.options import FairLossOptions, PerfectLinkOptions, StubbornOptions, TlsOptions
+from netclock.links.options import (
+    FairLossOptions,
+    PerfectLinkOptions,
+    SealedOptions,
+    StubbornOptions,
+    TlsOptions,
+)
 from netclock.node import BroadcastDelivery, Delivery, Failure, MessageId, Node
 from netclock.observe.govector import GoVectorLogger
 from netclock.observe.shiviz import (
@@ -64,9 +71,11 @@ __all__ = [
     "LinkError",
     "MessageId",
     "NetclockError",
+    "PeerRemoved",
     "Node",
     "Ordering",
     "PerfectLinkOptions",
+    "SealedOptions",
     "ProtocolViolation",
     "StubbornOptions",
     "TlsOptions",

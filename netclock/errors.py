@@ -13,7 +13,8 @@
     ├── AuthenticationError a peer whose certificate does not prove who it claims to be
     └── LinkError
         ├── LinkClosed      you closed it: nothing more can be sent
-        └── WindowFull      a non-blocking send found the send window full
+        ├── WindowFull      a non-blocking send found the send window full
+        └── PeerRemoved     a send to a peer this node removed (``remove_peer``)
 
 Errors from the remote side (``WireError`` and below) never escape the event loop:
 links count them, log them at debug level and drop the offending bytes. What the world
@@ -83,3 +84,15 @@ class WindowFull(LinkError):
         )
         self.peer = peer
         self.window = window
+
+
+class PeerRemoved(LinkError):
+    """A send to a peer this node removed with ``remove_peer`` (also raised in a send that
+    was waiting for the peer's window when it was removed)."""
+
+    def __init__(self, peer: str) -> None:
+        super().__init__(
+            f"peer {peer!r} was removed from this node (remove_peer); nothing more can be "
+            "sent to it"
+        )
+        self.peer = peer

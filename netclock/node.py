@@ -30,7 +30,7 @@ from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
 from netclock.detectors.options import DetectorOptions, detector_options
 from netclock.durable.log import Durability
 from netclock.durable.state import NodeState, new_incarnation
-from netclock.errors import ClockError, LinkClosed, UsageError, WindowFull
+from netclock.errors import ClockError, LinkClosed, PeerRemoved, UsageError, WindowFull
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import (
     Address,
@@ -140,6 +140,7 @@ class Node:
     gave up on (with ``give_up_after`` set) and :attr:`unreachable` the peers it currently
     gets no answer from. ``link_options`` tunes the link: a
     :class:`~netclock.links.options.PerfectLinkOptions` (``reliable``),
+    :class:`~netclock.links.options.SealedOptions`,
     :class:`~netclock.links.options.TlsOptions`,
     :class:`~netclock.links.options.StubbornOptions` or
     :class:`~netclock.links.options.FairLossOptions`, or a mapping of the same names.
@@ -209,7 +210,7 @@ class Node:
             raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
         if consume not in ("next", "explicit"):
             raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
-        logged = data_dir is not None and link in ("reliable", "tls")
+        logged = data_dir is not None and link in ("reliable", "sealed", "tls")
         if logged and not fifo:
             raise UsageError(
                 "a logged perfect link (data_dir with the reliable or tls link) needs fifo=True: "
@@ -258,6 +259,8 @@ class Node:
         self._clock = VectorClock({self.id: clock_start or 1})
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
+        self._removed: set[str] = set()
+        """Peers removed with :meth:`remove_peer`."""
         self._recorder = (
             EventRecorder(
                 self.id,
@@ -398,6 +401,19 @@ class Node:
         if self._broadcaster is not None:
             self._broadcaster.peers_changed()
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: the link releases its state (session, buffers, connection,
+        timers). Messages to it not yet acknowledged become :meth:`failures` when the link
+        keeps them (``give_up_after``); a send waiting for its window, and every later send
+        to it, raises :class:`~netclock.errors.PeerRemoved`. It cannot be added back on a
+        reliable link in this incarnation (UsageError). Not on a logged link (``data_dir``).
+        """
+        self._link.remove_peer(peer)
+        self._peer_ids.discard(peer)
+        self._removed.add(peer)
+        if self._broadcaster is not None:
+            self._broadcaster.peers_changed()
+
     @property
     def peers(self) -> list[str]:
         """The ids of the known peers, sorted."""
@@ -465,6 +481,8 @@ class Node:
 
     def _check_sendable(self, peer: str) -> None:
         self._check_running()
+        if peer in self._removed and peer not in self._link.peers:
+            raise PeerRemoved(peer)
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)

@@ -36,7 +36,7 @@ from netclock.cluster.launcher import (
 )
 from netclock.cluster.process import run_async
 from netclock.faults.config import parse_duration
-from netclock.links.base import LINK_KINDS
+from netclock.links.base import CERTIFIED_KINDS, LINK_KINDS
 from netclock.tools.report import compare_table, finish_run_report
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
         cluster = load_cluster(cluster_file, overrides)
     run_dir = claim_run_dir(Path(args.out)) if args.out else new_run_dir(cluster.name)
     links = {cluster.link, *cluster.compare_links} if "link" not in overrides else {cluster.link}
-    if "tls" in links and cluster.cert_dir is None:
+    if links & CERTIFIED_KINDS and cluster.cert_dir is None:
         overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
         cluster = load_cluster(cluster_file, overrides)
     if cluster.variants:

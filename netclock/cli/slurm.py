@@ -28,7 +28,7 @@ from netclock.cluster.slurm import (
     sbatch_script,
 )
 from netclock.errors import ConfigError
-from netclock.links.base import LINK_KINDS
+from netclock.links.base import CERTIFIED_KINDS, LINK_KINDS
 from netclock.observe.eventlog import EVENT_SUFFIX, RunInfo, write_run_info
 from netclock.tools.report import finish_run_report
 
@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     check_runnable(cluster, cluster_file)
     run_dir = (Path(args.out) if args.out else new_run_dir(cluster.name)).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    if cluster.link == "tls" and cluster.cert_dir is None:
+    if cluster.link in CERTIFIED_KINDS and cluster.cert_dir is None:
         overrides["cert_dir"] = str(_run_certificates(run_dir, cluster.node_ids))
     job = SlurmJob(
         run_dir=run_dir,

@@ -3,7 +3,7 @@
 ::
 
     name = "pingpong"
-    link = "reliable"          # fairloss | stubborn | reliable | tls
+    link = "reliable"          # fairloss | stubborn | reliable | sealed | tls
     duration = 20              # longest the run may take, seconds
     give_up_after = 5          # seconds; a reliable link then hands back what a peer left unacked
     [faults]                   # optional: a FaultPlan (seed, loss, duplicate, ...)

@@ -101,7 +101,7 @@ def make_node(
     ``fifo = false`` on a reliable link runs without one).
     """
     spec = cluster.node(node_id)
-    logged_link_ok = cluster.fifo or cluster.link not in ("reliable", "tls")
+    logged_link_ok = cluster.fifo or cluster.link not in ("reliable", "sealed", "tls")
     logged = run_dir is not None and cluster.log_events
     govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
     event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if logged and run_dir else None

@@ -22,10 +22,14 @@ PROMISES: Mapping[str, tuple[str, ...]] = {
     "stubborn": ("no_creation",),
     "reliable": ("no_creation", "no_duplication", "reliable_delivery"),
     "tls": ("no_creation", "no_duplication", "reliable_delivery", "authenticity"),
+    "sealed": ("no_creation", "no_duplication", "reliable_delivery", "authenticity"),
 }
 """The textbook properties each link kind promises (``fifo`` is added when FIFO is on)."""
 
 LINK_KINDS = tuple(PROMISES)
+
+CERTIFIED_KINDS = frozenset({"tls", "sealed"})
+"""The link kinds that need the cluster's certificates (``cert_dir``)."""
 
 
 def promises(kind: str, fifo: bool) -> tuple[str, ...]:
@@ -140,6 +144,14 @@ class Link(Protocol):
     def add_peer(self, peer: str, address: Address) -> None:
         """Make ``peer`` reachable at ``address`` (replaces a previous address)."""
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: release its state (sessions, buffers, connections, timers).
+
+        Messages to it not yet acknowledged are handed back as a :class:`GaveUp` when the
+        link keeps payloads (``give_up_after``), and waiting senders wake; it can never be
+        added again on this link (its sequence numbers would restart).
+        """
+
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         """Queue one message; returns its sequence number. May raise ``WindowFull``."""
 
@@ -179,3 +191,11 @@ def os_reason(exc: OSError) -> str:
 def unknown_peer(peer: str) -> UsageError:
     """The error every link raises for a peer it was never given."""
     return UsageError(f"unknown peer {peer!r}; add it with add_peer first")
+
+
+def removed_peer(peer: str) -> UsageError:
+    """The error every link raises when a removed peer is added again."""
+    return UsageError(
+        f"peer {peer!r} was removed from this link and cannot be added again: its message "
+        "numbers would start over; restart the node (a new incarnation) to talk to it again"
+    )

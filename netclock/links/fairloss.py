@@ -55,6 +55,12 @@ class FairLossLink(UdpEndpoint):
         super().add_peer(peer, address)
         self._prefixes[peer] = data_prefix(self.node_id, self.incarnation, peer)
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer`` (its next message number stays: ids never repeat if re-added)."""
+        super().remove_peer(peer)
+        del self._prefixes[peer]
+        self._held = [held for held in self._held if held[0] != peer]
+
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
         seq, data = self.stamp(peer, clock, payload)
         transport = self._transport

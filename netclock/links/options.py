@@ -72,6 +72,12 @@ class PerfectLinkOptions(_SessionOptions):
 
 
 @dataclass(frozen=True, slots=True)
+class SealedOptions(PerfectLinkOptions):
+    """Options of the ``sealed`` link (the perfect link over UDP, every datagram sealed);
+    ``max_datagram`` counts the seal, so a sealed datagram is never larger."""
+
+
+@dataclass(frozen=True, slots=True)
 class TlsOptions(_SessionOptions):
     """Options of the ``tls`` link (the authenticated perfect link over mutual TLS 1.3)."""
 
@@ -84,12 +90,15 @@ class TlsOptions(_SessionOptions):
     connect_timeout: float = 5.0
     """Seconds a TCP connect may take."""
     max_unauthenticated: int = 64
-    """Connections that have not said hello yet; more are refused."""
+    """Accepted connections that have not said hello yet; over it the longest idle one still
+    in its TLS handshake is closed for the new one (a known peer's never is)."""
+    max_unauthenticated_per_source: int = 16
+    """The same, per source host."""
     backoff: tuple[float, float] = (0.01, 2.0)
     """``(first, cap)``: reconnect delays in seconds, doubling from first up to cap."""
 
 
-LinkOptions = FairLossOptions | StubbornOptions | PerfectLinkOptions | TlsOptions
+LinkOptions = FairLossOptions | StubbornOptions | PerfectLinkOptions | SealedOptions | TlsOptions
 """The options object of any link kind."""
 
 OPTIONS: Mapping[str, type[LinkOptions]] = {
@@ -97,6 +106,7 @@ OPTIONS: Mapping[str, type[LinkOptions]] = {
     "stubborn": StubbornOptions,
     "reliable": PerfectLinkOptions,
     "tls": TlsOptions,
+    "sealed": SealedOptions,
 }
 """The options class of each link kind."""
 
@@ -177,7 +187,7 @@ def make_link(
 
     ``options`` must come from :func:`link_options` for the same kind. ``fifo``,
     ``give_up_after`` and ``receive_capacity`` concern only the reliable kinds; ``cert_dir``
-    is required by ``tls``. Out-of-range values raise ConfigError here.
+    is required by ``tls`` and ``sealed``. Out-of-range values raise ConfigError here.
     """
     tuning = {f.name: getattr(options, f.name) for f in fields(options)}
     if kind == "tls" and faults is not None and faults.omission.get(node_id) is not None:
@@ -203,6 +213,12 @@ def make_link(
         from netclock.links.perfect import PerfectLink
 
         return PerfectLink(node_id, incarnation, user, **common, **reliable, **tuning)
+    if kind == "sealed":
+        from netclock.links.sealed import SealedLink
+
+        return SealedLink(
+            node_id, incarnation, user, cert_dir=cert_dir, **common, **reliable, **tuning
+        )
     from netclock.links.tls.link import TlsLink
 
     if cert_dir is None:

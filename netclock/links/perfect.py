@@ -37,6 +37,8 @@ class PerfectLink(SessionPump, UdpEndpoint):
     """Reliable, FIFO (by default), flow-controlled messaging over UDP."""
 
     kind = "reliable"
+    _seal_overhead = 0
+    """Bytes a subclass adds to every datagram after batching (the sealed link's seal)."""
 
     def __init__(
         self,
@@ -76,15 +78,19 @@ class PerfectLink(SessionPump, UdpEndpoint):
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
+        self._check_addable(peer)
         super().add_peer(peer, address)
         self._add_session(
             peer,
-            max_datagram=self._max_datagram
-            or (
-                LOOPBACK_DATAGRAM
-                if _is_loopback(address[0]) and _is_loopback(self._bind[0])
-                else NETWORK_DATAGRAM
-            ),
+            max_datagram=(
+                self._max_datagram
+                or (
+                    LOOPBACK_DATAGRAM
+                    if _is_loopback(address[0]) and _is_loopback(self._bind[0])
+                    else NETWORK_DATAGRAM
+                )
+            )
+            - self._seal_overhead,
         )
 
     def _piece_datagram(self, peer: str) -> int | None:
@@ -92,6 +98,10 @@ class PerfectLink(SessionPump, UdpEndpoint):
         if self._max_datagram is None and self.sessions[peer].max_datagram == LOOPBACK_DATAGRAM:
             return DEFAULT_LIMITS.max_bytes
         return None
+
+    def remove_peer(self, peer: str) -> None:
+        self._remove_session(peer)
+        UdpEndpoint.remove_peer(self, peer)
 
     async def start(self) -> None:
         await UdpEndpoint.start(self)

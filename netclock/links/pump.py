@@ -24,7 +24,7 @@ from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, MessageTooLarge, UsageError, WindowFull
-from netclock.links.base import GaveUp, LinkEvent, LinkUser, unknown_peer
+from netclock.links.base import GaveUp, LinkEvent, LinkUser, removed_peer, unknown_peer
 from netclock.links.journal import LinkJournal
 from netclock.links.segments import (
     CONTINUATION,
@@ -85,6 +85,8 @@ class SessionPump:
         self._joining: dict[str, Reassembly] = {}
         """Peers that sent a piece of a large message: their deliveries are joined."""
         self._large_sent = 0
+        self._removed: set[str] = set()
+        """Peers removed with remove_peer (never added again: their seqs would restart)."""
 
     def use_journal(self, journal: LinkJournal) -> None:
         """Make this a logged perfect link (docs/durability.md), before any peer is added.
@@ -109,6 +111,44 @@ class SessionPump:
                 self._to_restore.append(peer)
                 if self._loop is not None:
                     self._restore_sessions()
+
+    def _remove_session(self, peer: str) -> None:
+        """Drop ``peer``'s session, timer and waiters; hand back what it held as a GaveUp.
+
+        Raises UsageError for a peer never added and on a logged link (its log keeps the
+        peer's stream, which a removal would leave dangling).
+        """
+        if peer not in self.sessions:
+            raise unknown_peer(peer)
+        if self._journal is not None:
+            raise UsageError(
+                "remove_peer is not available on a logged perfect link (data_dir): its log "
+                f"keeps the stream to {peer!r}"
+            )
+        session = self.sessions.pop(peer)
+        self._removed.add(peer)
+        self._dirty.discard(peer)
+        armed = self._timers.pop(peer, None)
+        if armed is not None:
+            armed[1].cancel()
+        if self._loop is not None and not self._closed:
+            session.give_up_now(self._loop.time())
+            events: list[LinkEvent] = [e for e in session.events() if isinstance(e, GaveUp)]
+            if events:
+                self._dispatch(events)
+        self._outgoing.pop(peer, None)
+        self._joining.pop(peer, None)
+        waiter = self._writable.pop(peer, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # the sender wakes and meets PeerRemoved at the Node
+        idle = self._idle
+        if idle is not None and not any(s.unacked for s in self.sessions.values()):
+            idle.set()
+            self._idle = None
+
+    def _check_addable(self, peer: str) -> None:
+        if peer in self._removed:
+            raise removed_peer(peer)
 
     def _restore_sessions(self) -> None:
         """The link has its loop: give the new sessions what the journal kept."""
@@ -277,7 +317,9 @@ class SessionPump:
         writable = self._writable
         journal = self._journal
         for peer in dirty:
-            session = sessions[peer]
+            session = sessions.get(peer)
+            if session is None:
+                continue  # removed since it was marked
             if journal is not None:
                 journal.settled(peer, session)
                 if not journal.ready(peer):  # acks and messages wait for the fsync

@@ -53,6 +53,13 @@ class StubbornLink(FairLossLink):
             self._timer = self._loop.call_later(self.period, self._retransmit_all)
         return seq, data
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer`` and stop retransmitting to it."""
+        super().remove_peer(peer)
+        kept = [sent for sent in self._sent if sent[0] != peer]
+        self._sent.clear()
+        self._sent.extend(kept)
+
     def _retransmit_all(self) -> None:
         self._timer = None
         if self._closed or not self._sent:

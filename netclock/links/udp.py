@@ -53,7 +53,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.incarnation = incarnation
         self.user = user
         self._bind = bind
-        self._decode = Decoder(limits).decode
+        self._decoder = Decoder(limits)
+        self._decoder.remember(node_id)
+        self._decode = self._decoder.decode
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
         self._closed = False
@@ -110,11 +112,19 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         return (sockname[0], sockname[1])
 
     def add_peer(self, peer: str, address: Address) -> None:
+        self._decoder.remember(peer)
         self._peers[peer] = (address[0], int(address[1]))
 
     @property
     def peers(self) -> dict[str, Address]:
         return self._peers
+
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: its datagrams are refused as from an unknown peer from now on."""
+        if peer not in self._peers:
+            raise unknown_peer(peer)
+        del self._peers[peer]
+        self.heal(peer)
 
     async def close(self) -> None:
         if self._closed:

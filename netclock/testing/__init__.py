@@ -2,7 +2,7 @@
 
 :func:`start_cluster` runs a cluster (one OS process per node) as an async context
 manager; the assertion helpers judge a run folder's event log with the checker;
-:class:`TestCA` issues node certificates for the ``tls`` link. The pytest plugin
+:class:`TestCA` issues node certificates for the ``tls`` and ``sealed`` links. The pytest plugin
 (:mod:`netclock.testing.plugin`, installed as a pytest11 entry point) gives
 fixtures built on them. docs/testing.md lists everything with an example.
 """

@@ -12,9 +12,9 @@ __all__ = ["TestCA"]
 class TestCA:
     """A cluster CA in ``directory``, made on first use; :meth:`issue` adds node certificates.
 
-    The folder is a ``cert_dir`` for the ``tls`` link: ``ca.pem`` plus ``NODE.pem`` and
-    ``NODE.key`` per node issued. Node ids are shared by every user of the CA: issuing an
-    id twice keeps the first certificate.
+    The folder is a ``cert_dir`` for the ``tls`` and ``sealed`` links: ``ca.pem`` plus
+    ``NODE.pem`` and ``NODE.key`` per node issued. Node ids are shared by every user of the
+    CA: issuing an id twice keeps the first certificate.
     """
 
     __test__ = False  # not a test class, whatever pytest's naming rules say

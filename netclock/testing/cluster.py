@@ -48,6 +48,7 @@ from netclock.cluster.launcher import (
 )
 from netclock.errors import ConfigError, NetclockError
 from netclock.faults.plan import FaultPlan
+from netclock.links.base import CERTIFIED_KINDS
 from netclock.observe.eventlog import EVENT_SUFFIX, RunInfo, write_run_info
 from netclock.tools.check import Report
 from netclock.tools.report import MERGED_LOG, finish_run_report
@@ -359,8 +360,8 @@ def start_cluster(
     file's fault plan, ``seed`` the plan's seed (a run without faults has no seed),
     ``link``, ``duration`` and ``cert_dir`` the file's values. The run
     folder ``run_dir`` must be new or empty (default: a new ``runs/NAME-TIME``). A
-    ``tls`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as ``netclock
-    run`` does. Configuration mistakes raise one ConfigError sentence.
+    ``tls`` or ``sealed`` run without ``cert_dir`` gets a fresh CA in ``run_dir/certs``, as
+    ``netclock run`` does. Configuration mistakes raise one ConfigError sentence.
     """
     overrides: dict[str, Any] = {}
     if link is not None:
@@ -388,7 +389,7 @@ def start_cluster(
         path = Path(source)
         cluster = _load(path, overrides, plan, seed)
         folder = _claim(run_dir, cluster.name)
-    if cluster.link == "tls" and cluster.cert_dir is None:
+    if cluster.link in CERTIFIED_KINDS and cluster.cert_dir is None:
         overrides["cert_dir"] = str(run_certificates(folder, cluster.node_ids))
         cluster = load_cluster(path, overrides)
     run_seed = None if cluster.faults is None else cluster.faults.seed

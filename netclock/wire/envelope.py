@@ -394,10 +394,6 @@ def _uint(value: Any, what: str) -> int:
     return value
 
 
-_MAX_KNOWN_IDS = 4096
-"""Most process ids one :class:`Decoder` remembers; ids beyond are checked every time."""
-
-
 def _text(value: Any, what: str, known: set[str]) -> str:
     if type(value) is not str:
         raise WireError(f"{what} must be a process id (a str), not {type(value).__name__}")
@@ -405,8 +401,6 @@ def _text(value: Any, what: str, known: set[str]) -> str:
         check_pid(value)
     except ClockError as exc:
         raise WireError(f"{what}: {exc}") from None
-    if len(known) < _MAX_KNOWN_IDS:
-        known.add(value)
     return value
 
 
@@ -425,8 +419,6 @@ def _clock(value: Any, limits: Limits, known: set[str]) -> VectorClock:
         entries = check_clock_entries(value, limits.max_clock_entries)
     except ClockError as exc:
         raise WireError(f"bad clock: {exc}") from None
-    if len(known) < _MAX_KNOWN_IDS:
-        known.update(entries)
     return VectorClock._trusted(entries)
 
 
@@ -544,10 +536,10 @@ class Decoder:
     """Decodes envelopes under one :class:`Limits`; a link (or connection) holds one.
 
     Decoding is strict: every process id in an envelope (sender, receiver, each clock
-    entry) is checked by :func:`~netclock.clock.check_pid` the first time this decoder meets
-    it. Ids that passed are remembered here, up to 4096, so the common case (the same few
-    peers) costs one set lookup per id. What a decoder remembers is its own: two decoders
-    share nothing, so what one has seen never changes what another accepts or how fast.
+    entry) is checked by :func:`~netclock.clock.check_pid`, except the ids its owner told
+    it with :meth:`remember` (the node and its peers), so the common case costs one set
+    lookup per id. A decoder learns nothing from its input: what an attacker sends never
+    grows it nor changes what it accepts or how fast. Two decoders share nothing.
     """
 
     __slots__ = ("_known", "limits")
@@ -555,6 +547,12 @@ class Decoder:
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._known: set[str] = set()
+
+    def remember(self, *ids: str) -> None:
+        """Check ``ids`` once (ClockError if one is not a process id) and skip them after."""
+        for pid in ids:
+            check_pid(pid)
+        self._known.update(ids)
 
     def decode(self, data: bytes | bytearray | memoryview) -> Envelope:
         """One envelope; raises :class:`WireError` (and nothing else) on bad input."""

@@ -362,7 +362,7 @@ async def test_unknown_envelope_after_the_hello_is_a_bad_frame(
         await exchange(a, c, ["after"])
 
 
-async def test_listener_caps_connections_that_have_not_said_hello(
+async def test_listener_over_its_cap_evicts_the_longest_idle_connection(
     cert_dir: Path, watch: LogWatch
 ) -> None:
     options = {"max_unauthenticated": 2}
@@ -370,7 +370,9 @@ async def test_listener_caps_connections_that_have_not_said_hello(
         port = c.address[1]
         idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
         await attack(port, None, b"")
-        await watch.wait_for("without a hello")
+        await watch.wait_for("the longest idle in its TLS handshake", logging.INFO)
+        assert await idle[0][0].read() == b"", "the oldest idle connection was closed"
+        assert link_of(c).stats()["connections_evicted"] >= 1
         for _, writer in idle:
             writer.close()
         await exchange(a, c, ["after"])

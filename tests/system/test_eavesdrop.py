@@ -26,10 +26,14 @@ def test_eavesdrop_reads_udp_in_clear_and_tls_as_ciphertext(tmp_path: Path) -> N
     proc = netclock("demo", "eavesdrop", "--out", str(tmp_path / "run"), cwd=tmp_path, timeout=70)
     assert proc.returncode == 0, explain(proc)
     udp, _, tls = proc.stdout.partition("=== over tls ===")
+    udp, _, sealed = udp.partition("=== over sealed ===")
     for secret in ("my PIN is 4321", "the vault code is 7-7-9", "meet at the old mill at noon"):
         assert f"[eve]   alice -> bob: {secret!r}" in udp, explain(proc)
         assert secret not in tls, explain(proc)
+        assert secret not in sealed, explain(proc)
     assert "eve read 3 of 3 secrets in clear: UDP carries plaintext" in udp
+    assert "sealed by 'alice'" in sealed
+    assert "eve read 0 of 3 secrets in" in sealed
     assert "TLS record type application data" in tls
     assert "eve read 0 of 3 secrets in" in tls
     assert "TLS carries ciphertext only" in tls

@@ -131,7 +131,7 @@ def _run_ring(tmp_path: Path, hosts: Hosts, link: str) -> float:
     tmp_path.mkdir(parents=True, exist_ok=True)
     cluster = _cluster(tmp_path, hosts, link)
     run = tmp_path / f"run-{link}"
-    if link == "tls":
+    if link in ("tls", "sealed"):
         certs = netclock("certs", "init", "--from", str(cluster), "--dir", str(tmp_path / "certs"))
         assert certs.returncode == 0, explain(certs)
         text = cluster.read_text(encoding="utf-8")
@@ -163,7 +163,7 @@ def _run_ring(tmp_path: Path, hosts: Hosts, link: str) -> float:
     return float(trip.group(3)) / ROUNDS
 
 
-@pytest.mark.parametrize("link", ["reliable", "tls"])
+@pytest.mark.parametrize("link", ["reliable", "sealed", "tls"])
 def test_the_ring_passes_between_namespaces(tmp_path: Path, hosts: Hosts, link: str) -> None:
     per_round = _run_ring(tmp_path, hosts, link)
     print(f"ring over {link} between namespaces: {per_round * 1000:.1f} ms per round")

@@ -60,6 +60,7 @@ APPLICATION_API = {
     "peers",
     "receive",
     "refused",
+    "remove_peer",
     "send",
     "send_nowait",
     "sent",

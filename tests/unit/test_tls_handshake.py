@@ -14,6 +14,7 @@ import pytest
 from netclock.links.tls.handshake import (
     Admission,
     ConnState,
+    Evict,
     Handshake,
     Outcome,
     Refusal,
@@ -210,17 +211,70 @@ def test_newer_dial_by_the_same_node_replaces_the_older() -> None:
 
 
 # -- the cap on connections without a hello --------------------------------------------------------
-def test_listener_caps_accepted_connections_without_a_hello() -> None:
+def test_over_the_cap_the_longest_idle_handshake_is_evicted_not_the_new_one() -> None:
     adm = admission(max_unauthenticated=2)
     first, second = adm.start(None), adm.start(None)
-    assert adm.open(first, NOW) is None
-    assert adm.open(second, NOW) is None
+    assert adm.open(first, NOW, "10.0.0.1") is None
+    assert adm.open(second, NOW + 1, "10.0.0.2") is None
+    first.active = NOW + 2  # bytes arrived on the first: the second is now the idlest
     third = adm.start(None)
-    result = adm.open(third, NOW)
+    result = adm.open(third, NOW + 3, "10.0.0.3")
+    assert isinstance(result, Evict)
+    assert result.victims == (second,)
+    assert second.state is ConnState.CLOSED
+    assert not second.counted
+    assert adm.unauthenticated == 2
+    adm.closed(second)  # the adapter's abort ends it later: counted once
+    assert adm.unauthenticated == 2
+
+
+def test_per_source_cap_evicts_from_that_source_only() -> None:
+    adm = admission(max_unauthenticated=10, max_unauthenticated_per_source=2)
+    other = adm.start(None)
+    adm.open(other, NOW - 10, "10.0.0.9")  # the idlest overall, but another source
+    mine = [adm.start(None) for _ in range(2)]
+    for i, hs in enumerate(mine):
+        assert adm.open(hs, NOW + i, "10.0.0.1") is None
+    result = adm.open(adm.start(None), NOW + 5, "10.0.0.1")
+    assert isinstance(result, Evict)
+    assert result.victims == (mine[0],)
+    assert other.state is ConnState.TLS
+    assert adm.unauthenticated == 3
+
+
+def test_known_peers_keep_their_places_strangers_are_evicted_for_them() -> None:
+    adm = admission(max_unauthenticated=2)
+    peer = adm.start(None)
+    adm.open(peer, NOW, "h")
+    assert adm.handshake_done(peer, "b", NOW) is None  # certified: a known peer, in HELLO
+    stranger = adm.start(None)
+    adm.open(stranger, NOW + 1, "h")
+    result = adm.open(adm.start(None), NOW + 2, "h")
+    assert isinstance(result, Evict)
+    assert result.victims == (stranger,)
+    assert peer.state is ConnState.HELLO
+
+
+def test_only_when_known_peers_fill_the_cap_is_a_new_connection_refused() -> None:
+    adm = admission(max_unauthenticated=2)
+    for certified in ("b", "c"):
+        hs = adm.start(None)
+        adm.open(hs, NOW, "h")
+        adm.handshake_done(hs, certified, NOW)
+    result = adm.open(adm.start(None), NOW, "h")
     assert refusal(result) is Refusal.OVER_CAP
     assert isinstance(result, Refused)
-    assert result.reason == "already 2 connections without a hello"
+    assert result.reason == "already 2 connections without a hello, all from known peers"
     assert adm.unauthenticated == 2
+
+
+def test_a_flood_never_holds_more_places_than_the_caps() -> None:
+    adm = admission(max_unauthenticated=64, max_unauthenticated_per_source=16)
+    for i in range(1000):
+        adm.open(adm.start(None), NOW + i, f"10.0.{i % 7}.1")
+    assert adm.unauthenticated == 64
+    assert max(adm._per_source.values()) <= 16
+    assert len(adm._pending) == 64
 
 
 def test_our_own_dials_do_not_count_against_the_cap() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netclock.clock import MAX_COUNTER, SHIVIZ_RESERVED_IDS, VectorClock
-from netclock.errors import UsageError, WireError
+from netclock.errors import ClockError, UsageError, WireError
 from netclock.wire.envelope import (
     DATA,
     DEFAULT_LIMITS,
@@ -851,18 +851,23 @@ def test_an_id_refused_once_is_refused_after_good_traffic_too(bad: str, where: s
 
 def test_decoders_share_nothing() -> None:
     first, second = Decoder(), Decoder()
+    first.remember("a", "b", "c")
     first.decode(raw(1, DATA, "a", 7, "b", 1, {"c": 1}, None))
     assert first._known == {"a", "b", "c"}
     assert second._known == set()
 
 
-def test_a_decoder_remembers_a_bounded_number_of_ids() -> None:
+def test_a_decoder_learns_nothing_from_its_input() -> None:
+    """What an attacker sends never grows a decoder: only its owner's remember() does."""
     decoder = Decoder()
+    decoder.remember("a", "b")
     for i in range(50):
         decoder.decode(raw(1, DATA, "a", 7, "b", 1, {f"p{i}-{j}": 1 for j in range(100)}, None))
-    assert len(decoder._known) <= 4096 + 100
+    assert decoder._known == {"a", "b"}
     with pytest.raises(WireError, match="white space"):
         decoder.decode(replaced(DATA_ITEMS, 6, {"p0-0": 1, "a b": 1}))
+    with pytest.raises(ClockError):
+        decoder.remember("a b")
 
 
 # -- encoding: the shared packer is never re-entered ----------------------------------------------

@@ -21,6 +21,7 @@ from cryptography import x509
 
 from netclock.errors import AuthenticationError, ConfigError, UsageError
 from netclock.links.tls.certs import (
+    NodeFiles,
     ca_files,
     check_expiry,
     check_node_id,
@@ -29,7 +30,13 @@ from netclock.links.tls.certs import (
     node_id_from_cert,
 )
 
-__all__ = ["ClusterContext", "client_context", "peer_identity", "server_context"]
+__all__ = [
+    "ClusterContext",
+    "check_node_files",
+    "client_context",
+    "peer_identity",
+    "server_context",
+]
 
 
 class ClusterContext(ssl.SSLContext):
@@ -48,7 +55,12 @@ def _require(path: Path, command: str) -> None:
         raise ConfigError(f"{path} is missing; create it with `{command}`")
 
 
-def _context(cert_dir: str | os.PathLike[str], node: str, *, server: bool) -> ClusterContext:
+def check_node_files(cert_dir: str | os.PathLike[str], node: str) -> tuple[Path, NodeFiles, str]:
+    """The CA certificate's path, ``node``'s files and the cluster name, once checked: the
+    files exist, are valid now, and ``node``'s certificate names it in the CA's cluster.
+
+    Raises ConfigError naming the command that fixes what is wrong.
+    """
     directory = Path(cert_dir)
     check_node_id(node)
     ca_cert, _ = ca_files(directory)
@@ -74,7 +86,12 @@ def _context(cert_dir: str | os.PathLike[str], node: str, *, server: bool) -> Cl
             f"{files.cert} names node {named[1]!r} of cluster {named[0]!r}, not {node!r} of "
             f"{cluster!r}; re-issue it with `netclock certs add {node}{d} --force`"
         )
+    return ca_cert, files, cluster
 
+
+def _context(cert_dir: str | os.PathLike[str], node: str, *, server: bool) -> ClusterContext:
+    ca_cert, files, cluster = check_node_files(cert_dir, node)
+    d = _dir_option(Path(cert_dir))
     ctx = ClusterContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
     ctx.cluster = cluster
     ctx.node = node

@@ -161,8 +161,21 @@ class Dialer:
         delay *= 0.5 + 0.5 * self._jitter(peer).random()
         attempts.retry = loop.call_later(delay, self._retry, peer)
 
+    def forget(self, peer: str) -> None:
+        """Stop dialing ``peer``: cancel its backoff and abort a dial in progress."""
+        attempts = self._peers.pop(peer, None)
+        if attempts is None:
+            return
+        if attempts.retry is not None:
+            attempts.retry.cancel()
+        if attempts.conn is not None:
+            attempts.conn.abort()
+
     def _retry(self, peer: str) -> None:
-        self._peers[peer].retry = None
+        attempts = self._peers.get(peer)
+        if attempts is None:
+            return
+        attempts.retry = None
         if not self._closed:
             self._owner.redial(peer)
 

@@ -139,6 +139,16 @@ class TlsFaults:
         if self._loop is not None:
             self._begin(peer)
 
+    def remove_peer(self, peer: str) -> None:
+        """Stop applying faults to the link with ``peer``: its timers and state go."""
+        if peer in self._peers:
+            self._peers.remove(peer)
+        self._delays.pop(peer, None)
+        self._cut.discard(peer)
+        timer = self._timers.pop(peer, None)
+        if timer is not None:
+            timer.cancel()
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """The link runs: note who is cut off now and arm a timer per peer known so far."""
         self._loop = loop

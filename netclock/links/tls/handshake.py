@@ -14,23 +14,33 @@ A connection moves ``TLS -> HELLO -> UP`` and may close from any state::
 
 The rules (``docs/tls.md`` sections 3, 5 and 6): the certificate names a known peer, and
 the node a dialer meant to reach; the HELLO's sender is the certificate's node, it is
-addressed to us, and its incarnation is not older than one we already heard from; at most
-``max_unauthenticated`` accepted connections may be without an accepted HELLO at once; when
+addressed to us, and its incarnation is not older than one we already heard from; when
 a second connection to the same peer comes up, the one dialed by the smaller node id wins,
 and between two dialed by the same node the newer wins.
+
+The listener keeps serving its peers under a flood of idle connections: at most
+``max_unauthenticated`` accepted connections, and ``max_unauthenticated_per_source`` from
+one source host, may be without an accepted HELLO at once. A connection over either cap
+does not wait or get refused: the *oldest idle* connection still in its TLS handshake (the
+one whose last bytes came longest ago, from that source for the per-source cap) is evicted
+to make room (:class:`Evict`). A connection whose certificate already named a known peer
+(state HELLO) is never evicted; only when such connections fill every place is a new one
+refused. So a peer that reconnects during a slowloris gets a place at once and keeps it
+for the few milliseconds its handshake takes.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netclock.wire.envelope import Envelope, Hello, Segment
 
 __all__ = [
     "Admission",
     "ConnState",
+    "Evict",
     "Handshake",
     "HelloVerdict",
     "Outcome",
@@ -84,6 +94,14 @@ class Outcome(enum.Enum):
 HelloVerdict = Outcome | Refused
 
 
+@dataclass(frozen=True, slots=True)
+class Evict:
+    """The new connection is admitted once these idle ones are aborted (already uncounted)."""
+
+    victims: tuple[Handshake, ...]
+    reason: str
+
+
 @dataclass(slots=True, eq=False)
 class Handshake:
     """The start of one connection: its state, who is on the other end, its deadline."""
@@ -100,6 +118,10 @@ class Handshake:
     """When the current step (handshake, then hello) times out; None once UP or CLOSED."""
     counted: bool = False
     """Counted against the cap on accepted connections without an accepted HELLO."""
+    source: str = ""
+    """The remote host of an accepted connection (the per-source cap's key)."""
+    active: float = field(default=0.0)
+    """When bytes last arrived during the TLS handshake (the adapter updates it)."""
 
     def dialer(self, me: str) -> str:
         """The node that dialed this connection (``me`` or the peer)."""
@@ -133,12 +155,17 @@ class Admission:
         known: Container[str],
         *,
         max_unauthenticated: int = 64,
+        max_unauthenticated_per_source: int = 16,
         handshake_timeout: float = 5.0,
         hello_timeout: float = 5.0,
     ) -> None:
         self.node_id = node_id
         self.known = known
         self.max_unauthenticated = max_unauthenticated
+        self.max_per_source = max_unauthenticated_per_source
+        self._pending: dict[Handshake, None] = {}
+        """The counted connections, oldest admission first."""
+        self._per_source: dict[str, int] = {}
         self.handshake_timeout = handshake_timeout
         self.hello_timeout = hello_timeout
         self.unauthenticated = 0
@@ -150,22 +177,61 @@ class Admission:
         self._serial += 1
         return Handshake(self._serial, dialed_to)
 
-    def open(self, hs: Handshake, now: float) -> Refused | None:
-        """TCP is up: admit ``hs`` with a handshake deadline, or refuse it over the cap.
+    def open(self, hs: Handshake, now: float, source: str = "") -> Refused | Evict | None:
+        """TCP is up: admit ``hs`` with a handshake deadline (None), admit it once the idle
+        connections in :class:`Evict` are aborted, or refuse it when known peers' connections
+        fill the places (see the module docstring).
 
-        An accepted connection counts against the cap until its HELLO is accepted or it
+        An accepted connection counts against the caps until its HELLO is accepted or it
         closes.
         """
+        evict: Evict | None = None
         if hs.dialed_to is None:
-            if self.unauthenticated >= self.max_unauthenticated:
+            victims: list[Handshake] = []
+            if self._per_source.get(source, 0) >= self.max_per_source and not self._evict(
+                source, victims
+            ):
                 return Refused(
                     Refusal.OVER_CAP,
-                    f"already {self.unauthenticated} connections without a hello",
+                    f"already {self.max_per_source} connections from {source} without a "
+                    "hello, all from known peers",
+                )
+            if self.unauthenticated >= self.max_unauthenticated and not self._evict(None, victims):
+                return Refused(
+                    Refusal.OVER_CAP,
+                    f"already {self.unauthenticated} connections without a hello, all from "
+                    "known peers",
+                )
+            if victims:
+                evict = Evict(
+                    tuple(victims),
+                    "evicted for a new connection: the longest idle in its TLS handshake",
                 )
             hs.counted = True
+            hs.source = source
+            hs.active = now
             self.unauthenticated += 1
+            self._pending[hs] = None
+            self._per_source[source] = self._per_source.get(source, 0) + 1
         hs.deadline = now + self.handshake_timeout
-        return None
+        return evict
+
+    def _evict(self, source: str | None, victims: list[Handshake]) -> bool:
+        """Uncount the idlest connection in its TLS handshake (from ``source``, or any) and
+        add it to ``victims``; False when every counted one is a known peer's."""
+        best: Handshake | None = None
+        for hs in self._pending:
+            if (
+                hs.state is ConnState.TLS
+                and (source is None or hs.source == source)
+                and (best is None or hs.active < best.active)
+            ):
+                best = hs
+        if best is None:
+            return False
+        victims.append(best)
+        self.closed(best)
+        return True
 
     def handshake_done(
         self, hs: Handshake, certified: str, now: float, *, partitioned: bool = False
@@ -282,3 +348,9 @@ class Admission:
         if hs.counted:
             hs.counted = False
             self.unauthenticated -= 1
+            self._pending.pop(hs, None)
+            left = self._per_source[hs.source] - 1
+            if left:
+                self._per_source[hs.source] = left
+            else:
+                del self._per_source[hs.source]

@@ -39,13 +39,14 @@ from netclock.errors import AuthenticationError, ConfigError, UsageError, WireEr
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
+from netclock.links.lograte import LogLimiter
 from netclock.links.pump import SessionPump
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
 from netclock.links.tls.contexts import client_context, peer_identity, server_context
 from netclock.links.tls.dialer import Dialer
 from netclock.links.tls.faults import DelayedWrites, TlsFaults
-from netclock.links.tls.handshake import Admission, ConnState, Outcome, Refusal, Refused
+from netclock.links.tls.handshake import Admission, ConnState, Evict, Outcome, Refusal, Refused
 from netclock.links.tls.transport import TlsConnection, address_of, describe_error
 from netclock.wire.envelope import Decoder, Hello, Limits, Segment, encode_hello
 from netclock.wire.framing import DEFAULT_MAX_FRAME, FrameTooLarge, encode_frames
@@ -119,6 +120,7 @@ class TlsLink(SessionPump):
         connect_timeout: float = 5.0,
         max_unauthenticated: int = 64,
         max_message: int = DEFAULT_MAX_MESSAGE,
+        max_unauthenticated_per_source: int = 16,
         backoff: tuple[float, float] = (0.01, 2.0),
     ) -> None:
         if not 1024 <= max_frame <= 2**31:
@@ -132,6 +134,11 @@ class TlsLink(SessionPump):
                 raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
         if max_unauthenticated < 1:
             raise ConfigError(f"max_unauthenticated must be at least 1, not {max_unauthenticated}")
+        if max_unauthenticated_per_source < 1:
+            raise ConfigError(
+                "max_unauthenticated_per_source must be at least 1, not "
+                f"{max_unauthenticated_per_source}"
+            )
         if not 0 < backoff[0] <= backoff[1]:
             raise ConfigError(f"backoff must be (first, cap) with 0 < first <= cap, not {backoff}")
         self.node_id = node_id
@@ -141,7 +148,9 @@ class TlsLink(SessionPump):
         self._server_ctx = server_context(cert_dir, node_id)
         self._client_ctx = client_context(cert_dir, node_id)
         self._max_frame = max_frame
-        self._decode = Decoder(Limits(max_bytes=max_frame)).decode
+        self._decoder = Decoder(Limits(max_bytes=max_frame))
+        self._decoder.remember(node_id)
+        self._decode = self._decoder.decode
         session_options: dict[str, Any] = {
             "fifo": fifo,
             "give_up_after": give_up_after,
@@ -162,6 +171,7 @@ class TlsLink(SessionPump):
             node_id,
             self.sessions,
             max_unauthenticated=max_unauthenticated,
+            max_unauthenticated_per_source=max_unauthenticated_per_source,
             handshake_timeout=handshake_timeout,
             hello_timeout=hello_timeout,
         )
@@ -181,7 +191,10 @@ class TlsLink(SessionPump):
             "frames_in": 0,
             "frames_out": 0,
             "bad_frames": 0,
+            "connections_evicted": 0,
         }
+        self._refusals = LogLimiter(log, name=node_id)
+        """Refusal log lines: a flood of bad connections writes a bounded number per second."""
         self._dialer = Dialer(
             node_id,
             self,
@@ -240,7 +253,9 @@ class TlsLink(SessionPump):
 
     def add_peer(self, peer: str, address: Address) -> None:
         """Make ``peer`` known (and trusted) at ``address``; replaces an earlier address."""
+        self._check_addable(peer)
         address = (address[0], int(address[1]))
+        self._decoder.remember(peer)
         known = peer in self._addresses
         self._addresses[peer] = address
         if known:
@@ -248,11 +263,23 @@ class TlsLink(SessionPump):
         self._add_session(peer)
         self._faults.add_peer(peer)
 
+    def remove_peer(self, peer: str) -> None:
+        """Forget ``peer``: its session, connection, dial and fault timers go; a connection
+        it makes later is refused as from an unknown node."""
+        self._remove_session(peer)
+        del self._addresses[peer]
+        self._faults.remove_peer(peer)
+        self._dialer.forget(peer)
+        conn = self._up.pop(peer, None)
+        if conn is not None:
+            conn.close()
+
     async def close(self) -> None:
         """Close every connection and the listener; idempotent. Unacked messages are lost."""
         if self._closed:
             return
         self._closed = True
+        self._refusals.flush()
         self._stop_pump()
         self._faults.close()
         if self._server is not None:
@@ -381,17 +408,34 @@ class TlsLink(SessionPump):
             conn.abort()
             return False
         loop = self._loop_or_raise()
-        refused = self._admission.open(conn.hs, loop.time())
-        if refused is not None:
+        admitted = self._admission.open(conn.hs, loop.time(), conn.remote[0])
+        if isinstance(admitted, Refused):
             self.counters["connections_refused"] += 1
-            log.warning(
-                "%s: refused a connection from %s: %s", self.node_id, conn.where(), refused.reason
+            self._refusals.log(
+                logging.WARNING,
+                "%s: refused a connection from %s: %s",
+                self.node_id,
+                conn.where(),
+                admitted.reason,
             )
             conn.abort()
             return False
+        if admitted is not None:
+            self._evict(admitted)
         self._conns.add(conn)
         conn.arm(conn.hs.deadline, self._deadline)
         return True
+
+    def _evict(self, evict: Evict) -> None:
+        """Abort the idle connections the admission rules evicted for a new one."""
+        victims = set(evict.victims)
+        for conn in [c for c in self._conns if c.hs in victims]:
+            self.counters["connections_evicted"] += 1
+            self._refusals.log(
+                logging.INFO, "%s: closed %s: %s", self.node_id, conn.where(), evict.reason
+            )
+            self._conns.discard(conn)
+            conn.abort()
 
     def _deadline(self, conn: TlsConnection) -> None:
         """The timer of ``conn``'s handshake or hello deadline fired."""
@@ -407,8 +451,12 @@ class TlsLink(SessionPump):
         """A TLS handshake failed: a refusal when we accepted it, a failed dial otherwise."""
         if conn.hs.dialed_to is None:
             self.counters["connections_refused"] += 1
-            log.warning(
-                "%s: refused a TLS connection from %s: %s", self.node_id, conn.where(), reason
+            self._refusals.log(
+                logging.WARNING,
+                "%s: refused a TLS connection from %s: %s",
+                self.node_id,
+                conn.where(),
+                reason,
             )
             self.user.link_event(InputRefused(conn.where(), f"TLS handshake failed: {reason}"))
         else:
@@ -479,7 +527,8 @@ class TlsLink(SessionPump):
 
     def frame_too_large(self, conn: TlsConnection, exc: FrameTooLarge) -> None:
         self.counters["bad_frames"] += 1
-        log.warning(
+        self._refusals.log(
+            logging.WARNING,
             "%s: closing the connection from %s (%s): %s",
             self.node_id,
             conn.hs.peer,
@@ -500,7 +549,8 @@ class TlsLink(SessionPump):
         hs = conn.hs
         if was is ConnState.TLS and hs.dialed_to is None:
             self.counters["connections_refused"] += 1
-            log.warning(
+            self._refusals.log(
+                logging.WARNING,
                 "%s: refused a TLS connection from %s: closed during the handshake",
                 self.node_id,
                 conn.where(),
@@ -533,7 +583,7 @@ class TlsLink(SessionPump):
             reason, level = refused, logging.WARNING
         self.counters["connections_refused"] += 1
         who = "to" if conn.hs.dialed_to else "from"
-        log.log(
+        self._refusals.log(
             level, "%s: refused the connection %s %s: %s", self.node_id, who, conn.where(), reason
         )
         self.user.link_event(InputRefused(conn.hs.peer or conn.where(), reason))
@@ -636,6 +686,7 @@ class TlsLink(SessionPump):
             "kind": self.kind,
             **self.counters,
             "connected": len(self._up),
+            "log_lines_suppressed": self._refusals.suppressed,
             "unauthenticated": self._admission.unauthenticated,
             **self._session_stats(),
             "faults": self.fault_stats(),

@@ -167,6 +167,7 @@ class TlsConnection(asyncio.Protocol):
         try:
             self.incoming.write(data)
             if state is _TLS:
+                self.hs.active = self.loop.time()  # not idle: evicted after the silent ones
                 self._handshake()
             else:
                 self._read()

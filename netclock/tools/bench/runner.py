@@ -30,6 +30,9 @@ Scenarios:
   the hellos and the first frame are all inside. The baseline's time until ``open_connection``
   returned is reported too. The certificates are made once per invocation in a temporary
   folder (:func:`netclock.certs.init_cluster`).
+* ``sealed`` (only when asked for): the sealed link (the perfect link over UDP with every
+  datagram sealed, ``Node(..., link="sealed", cert_dir=...)``) beside the plain perfect link,
+  one-way messages/s and round trip p50/p99, with the same certificates as ``tls``.
 * ``durable`` (only when asked for): the logged perfect link (``Node(data_dir=...)``) at
   each durability level beside the in-memory perfect link, one-way messages/s, with the
   receiver's records per fsync at machine level (both sides log: ``out`` and ``acked`` at
@@ -64,7 +67,8 @@ from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import PROMISES
 
 SCENARIO_GROUPS = (
-    "one-way", "round-trip", "tls", "durable", "bounded-memory", "broadcast", "large", "peers",
+    "one-way", "round-trip", "tls", "sealed", "durable", "bounded-memory", "broadcast", "large",
+    "peers",
 )  # fmt: skip
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {
@@ -329,7 +333,7 @@ class Variant:
 
     @property
     def needs_certs(self) -> bool:
-        return self.kind in ("tls", "tls-stream", "quic")
+        return self.kind in ("tls", "tls-stream", "quic", "sealed")
 
 
 def _kind(settings: Settings, variant: Variant) -> list[str]:
@@ -574,6 +578,14 @@ def scenarios(settings: Settings) -> list[Scenario]:
                      stream, "round-trip"),
             Scenario("tls/set-up", "connection set-up TLS link", "tls", tls,
                      Target("<=", 10.0, "ms"), stream, "set-up"),
+        ]  # fmt: skip
+    if "sealed" in settings.groups:
+        sealed, plain = Variant("sealed"), Variant("reliable")
+        out += [
+            Scenario("sealed/one-way", "one-way sealed link", "sealed", sealed, Target(">=", 0.7),
+                     plain, "one-way"),
+            Scenario("sealed/round-trip", "round trip sealed link", "sealed", sealed,
+                     Target("<=", 1.4), plain, "round-trip"),
         ]  # fmt: skip
     if "durable" in settings.groups:
         memory = Variant("reliable")

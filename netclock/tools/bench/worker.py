@@ -64,7 +64,7 @@ ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
     "broadcast",
 )  # fmt: skip
-KINDS = ("udp", "fairloss", "reliable", "tls", "tls-stream", "tcp-stream", "quic", "zmq")
+KINDS = ("udp", "fairloss", "reliable", "sealed", "tls", "tls-stream", "tcp-stream", "quic", "zmq")
 STREAMS = ("tls-stream", "tcp-stream")
 """Plain-stream baselines: mutual TLS 1.3, or raw TCP (no TLS) for large messages."""
 SOCKET_BUFFER = 4 * 1024 * 1024
@@ -96,7 +96,7 @@ class WorkerOptions:
     govector: str | None = None
     """Write a GoVector log to this file."""
     cert_dir: str | None = None
-    """The cluster's certificates (kinds tls and tls-stream)."""
+    """The cluster's certificates (kinds tls, tls-stream and sealed)."""
     inbox: int = 1024
     yield_every: int = 64
     idle: float = 0.3
@@ -311,9 +311,9 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     if args.data_dir:
         extra["data_dir"] = Path(args.data_dir) / node_id
         extra["durability"] = args.durability
-    if args.kind == "tls":
+    if args.kind in ("tls", "sealed"):
         if not args.cert_dir:
-            raise ValueError("--kind tls needs --cert-dir")
+            raise ValueError(f"--kind {args.kind} needs --cert-dir")
         extra["cert_dir"] = args.cert_dir
     return Node(
         node_id,

@@ -10,7 +10,9 @@ node can accept its datagrams), runs the node's program, prints
 and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
 prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
 start (its program missing, or ``args`` its program does not take) or whose program
-raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` the peers'
+raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` it prints
+no control line: it tells a person what it does in plain sentences on standard error
+(:mod:`netclock.cluster.narrate`), and the peers'
 addresses come from the cluster file, so the same command runs a node on another machine;
 with ``rendezvous`` (``netclock node --rendezvous DIR``) they come from a shared folder
 instead (:mod:`netclock.cluster.rendezvous`): nodes started independently, on any hosts,
@@ -36,6 +38,7 @@ from typing import Any, TypeVar
 
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
+from netclock.cluster.narrate import Narrator
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, finish, meet, ready
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
@@ -140,7 +143,8 @@ class NodeRun:
     replaces the cluster file's (a restart binds the port its earlier life had);
     ``restart`` continues the earlier life's logs and clock (:func:`last_clock`);
     ``rendezvous`` is the shared folder where nodes without a launcher meet, each stage
-    waited for at most ``rendezvous_timeout`` seconds.
+    waited for at most ``rendezvous_timeout`` seconds. Without ``control`` the node speaks
+    to a person (:class:`~netclock.cluster.narrate.Narrator`) instead.
     """
 
     cluster: Cluster
@@ -152,6 +156,8 @@ class NodeRun:
     restart: bool = False
     rendezvous: Path | None = None
     rendezvous_timeout: float = RENDEZVOUS_TIMEOUT
+    chosen_run_dir: bool = False
+    """``run_dir`` was made for this process (no ``--run-dir`` given): say so on start."""
 
 
 async def run_node(run: NodeRun) -> int:
@@ -159,12 +165,19 @@ async def run_node(run: NodeRun) -> int:
 
     A node that cannot start raises its :class:`NetclockError` after reporting it (FAILED).
     """
-    out = ControlWriter.for_stdout()
+    out: ControlWriter | Narrator
+    if run.control:
+        out = ControlWriter.for_stdout()
+    else:
+        out = Narrator(run.node_id, run.cluster.link)
+        if run.run_dir is not None:
+            out.logs_in(run.run_dir, run.chosen_run_dir)
     try:
         prepared = _prepare(run)
         return await _run_node(run.cluster, run.node_id, prepared, run.control, out, run)
     except NetclockError as exc:
-        out.send("FAILED", error=first_line(str(exc)))
+        if run.control:  # by hand, the command line says it once
+            out.send("FAILED", error=first_line(str(exc)))
         raise
     finally:
         out.close()
@@ -192,7 +205,7 @@ async def _run_node(
     node_id: str,
     prepared: tuple[Node, Program],
     control: bool,
-    out: ControlWriter,
+    out: ControlWriter | Narrator,
     run: NodeRun | None = None,
 ) -> int:
     spec = cluster.node(node_id)
@@ -243,12 +256,11 @@ async def _run_node(
             node.add_peer(peer_id, (address[0], int(address[1])))
     if meeting is not None:
         await _closing_on_error(node, ready(meeting, node_id, cluster.node_ids, timeout))
-    if control:
-        out.send("PEERS")
-        if not _wants(await commands.get(), "go"):
-            commands.close()
-            await node.close()
-            return 0
+    out.send("PEERS", peers=sorted(node.peers))
+    if control and not _wants(await commands.get(), "go"):
+        commands.close()
+        await node.close()
+        return 0
 
     exit_code = 0
     started = time.monotonic()

@@ -1,0 +1,93 @@
+"""``netclock node`` started by a person: plain sentences, no control lines, logs kept.
+
+Under a launcher (``--control``) the same command speaks the control protocol; the
+launcher's own tests (every ``netclock run`` test) keep that side honest.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import CLI_TIMEOUT, explain, netclock
+
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(sys.platform == "win32", reason="netclock runs on POSIX systems"),
+]
+
+PROGRAM = """\
+async def main(node, answer):
+    node.log_local_event("thinking")
+    print("the answer is", answer)
+    return answer
+"""
+
+
+def _cluster(tmp_path: Path) -> Path:
+    (tmp_path / "solo.py").write_text(PROGRAM, encoding="utf-8")
+    path = tmp_path / "solo.toml"
+    path.write_text(
+        'name = "solo"\nprogram = "solo.py:main"\n[[node]]\nid = "a"\nargs = { answer = 42 }\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_node_by_hand_speaks_sentences_and_leaves_logs_in_a_new_run_folder(
+    tmp_path: Path,
+) -> None:
+    proc = netclock("node", str(_cluster(tmp_path)), "--id", "a", cwd=tmp_path)
+    assert proc.returncode == 0, explain(proc)
+    assert "@netclock" not in proc.stdout + proc.stderr
+    assert proc.stdout == "the answer is 42\n"  # standard output stays the program's
+    assert re.search(r"node a listening on udp 127\.0\.0\.1:\d+ \(reliable link", proc.stderr)
+    assert "node a: its program returned 42" in proc.stderr
+    assert "node a stopped after sending 0 and delivering 0 messages" in proc.stderr
+    found = re.search(r"node a writes its logs to (\S+)", proc.stderr)
+    assert found, proc.stderr
+    run_dir = Path(found.group(1))
+    assert run_dir.parent == tmp_path / "runs"
+    assert run_dir.name.startswith("solo-a-")
+    events = (run_dir / "a.events.jsonl").read_text(encoding="utf-8")
+    assert '"thinking"' in events
+    assert (run_dir / "a.log").exists()
+    check = netclock("check", str(run_dir))
+    assert check.returncode == 0, explain(check)
+
+
+def test_a_node_by_hand_writes_to_the_run_dir_it_is_given(tmp_path: Path) -> None:
+    run_dir = tmp_path / "mine"
+    proc = netclock("node", str(_cluster(tmp_path)), "--id", "a", "--run-dir", str(run_dir))
+    assert proc.returncode == 0, explain(proc)
+    assert f"node a writes its logs to {run_dir}\n" in proc.stderr
+    assert (run_dir / "a.events.jsonl").exists()
+
+
+def test_a_node_under_a_launcher_speaks_only_control_lines(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "netclock", "node", str(_cluster(tmp_path)), "--id", "a"]
+    command += ["--control", "--run-dir", str(tmp_path / "run")]
+    # Its standard input (the launcher's commands) ends at once: it stops before the program.
+    proc = subprocess.run(
+        command, input="", capture_output=True, text=True, timeout=CLI_TIMEOUT, cwd=tmp_path,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, explain(proc)
+    assert proc.stdout.startswith("@netclock READY {"), proc.stdout
+    assert "listening" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_careless_node_command_is_one_sentence_and_makes_no_folder(tmp_path: Path) -> None:
+    cluster = _cluster(tmp_path)
+    proc = netclock("node", str(cluster), "--id", "zz", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == "netclock: the cluster has no node 'zz'; its nodes are a\n"
+    proc = netclock("node", str(cluster), "--id", "a", "--restart", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--restart needs --run-dir" in proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -9,7 +9,8 @@ when the programs are done or the run's duration is over, and on Ctrl-C or SIGTE
 Everything it does to a node process, and everything that happens to one, goes into the
 run folder's fault record ``faults.jsonl`` as it happens (:class:`FaultRecord`; the
 format is in docs/eventlog.md, "The fault record"): the ground truth the checker judges
-a run against.
+a run against. What the programs print is shown in the order it was printed and kept in
+``output.jsonl`` (:mod:`netclock.cluster.output`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -28,6 +30,7 @@ from typing import IO, Any, TextIO
 
 from netclock.cluster.config import Action, Cluster, parse_action, unhonoured_faults
 from netclock.cluster.control import command_line, first_line, parse_message
+from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
 
@@ -37,11 +40,34 @@ LINE_LIMIT = 1 << 20
 STOP_TIMEOUT = 10.0
 FAULT_RECORD = "faults.jsonl"
 """The run folder's record of every fault injected and every node process start and end."""
+OUTPUT_RECORD = "output.jsonl"
+"""The run folder's record of every line the programs printed, with its time and node."""
 RESULTS = "results.json"
 """The run folder's record of what each node's program returned (JSON; ``str()`` of the rest)."""
 STOP_REASONS = ("done", "duration", "interrupted", "terminated")
 """Why a run stopped: its programs ended, its duration expired, Ctrl-C (or ``stop`` at the
 prompt), SIGTERM."""
+
+
+class OutputRecord:
+    """Keeps every relayed output line in ``output.jsonl``, in the order shown, one JSON
+    object a line: ``{"t": wall time printed, "node": id, "line": text}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = _open(path, "a")
+
+    def add(self, t: float, node: str, line: str) -> None:
+        """Keep one line (nothing once closed)."""
+        if self._file is not None:
+            self._file.write(json.dumps({"t": t, "node": node, "line": line}) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        """Stop keeping; idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class FaultRecord:
@@ -193,6 +219,10 @@ class Launcher:
         self._main: asyncio.Task[Any] | None = None
         self.started = asyncio.Event()
         """Set once every node has said READY and was told to go: faults may be applied."""
+        self.output = OutputRecord(run_dir / OUTPUT_RECORD)
+        self._merger = OutputMerger()
+        self._release: asyncio.TimerHandle | None = None
+        self._release_at = 0.0
 
     def say(self, text: str) -> None:
         """Print a line; on a terminal the status line is redrawn under it."""
@@ -396,17 +426,56 @@ class Launcher:
                     break
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 message = parse_message(line)
-                if message is not None:
+                if message is not None and message[0] == "OUT":
+                    t, text = _printed(message[1])
+                    output.write(text + "\n")
+                    self._relay(t, child.id, text)
+                elif message is not None:
                     self._control(child, *message)
-                else:
+                else:  # written around sys.stdout: stamped on arrival
                     output.write(line + "\n")
-                    self.say(f"[{child.id}] {line}")
+                    self._relay(time.time(), child.id, line)
         code = await child.process.wait()
         self._exited(child, code)
         child.finished.set()
         child.ready.set()
         child.knows_peers.set()
         self._changed.set()
+
+    # -- relayed output ---------------------------------------------------------------------------
+    def _relay(self, t: float, node: str, line: str) -> None:
+        """Hold a printed line back to release it in order of printing (:mod:`.output`)."""
+        self._merger.add(t, node, line)
+        self._arm_release()
+
+    def _arm_release(self) -> None:
+        deadline = self._merger.next_deadline()
+        if deadline is None or (self._release is not None and self._release_at <= deadline):
+            return
+        if self._release is not None:
+            self._release.cancel()
+        loop = asyncio.get_running_loop()
+        self._release_at = deadline
+        self._release = loop.call_at(loop.time() + max(0.0, deadline - time.time()), self._due)
+
+    def _due(self) -> None:
+        self._release = None
+        self._emit(self._merger.due(time.time()))
+        self._arm_release()
+
+    def _emit(self, lines: list[OutputLine]) -> None:
+        """Show released lines and keep each, with its time and node, in ``output.jsonl``."""
+        for t, node, line in lines:
+            self.output.add(t, node, line)
+            self.say(f"[{node}] {line}")
+
+    def _flush_output(self) -> None:
+        """The run is over: release every held line, stop keeping output."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        self._emit(self._merger.drain())
+        self.output.close()
 
     def _exited(self, child: Child, code: int) -> None:
         """Record a process's end; one the run did not cause is a failure of its node."""
@@ -518,6 +587,7 @@ class Launcher:
             try:
                 await self._reap()
             finally:
+                self._flush_output()
                 loop = asyncio.get_running_loop()
                 for sig in caught:
                     loop.remove_signal_handler(sig)
@@ -641,6 +711,15 @@ class Launcher:
 PROMPT_HELP = "kill|pause|resume|restart NODE, partition|heal A B, stop"
 _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 """Exit codes of a node that died of the run's own stop (a signal sent to the whole group)."""
+
+
+def _printed(fields: dict[str, Any]) -> tuple[float, str]:
+    """The time and text of an OUT message. A stamp later than now (or none) reads as now,
+    so no line is held back longer than the window."""
+    now, t, line = time.time(), fields.get("t"), fields.get("line")
+    number = isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+    stamp = min(float(t), now) if number and isinstance(t, int | float) else now
+    return stamp, line if isinstance(line, str) else str(line)
 
 
 def _restart(child: Child) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Under a launcher (``--control``) the process speaks the control protocol of
 once bound, reads
 ``{"cmd": "start", "peers": {...}}`` from standard input, answers ``@netclock PEERS``
 once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends before every
-node can accept its datagrams), runs the node's program, prints
+node can accept its datagrams), runs the node's program (each line it prints becomes an
+``@netclock OUT`` line stamped with when it was printed: :mod:`netclock.cluster.output`), prints
 ``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
 and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
 prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
 from netclock.cluster.narrate import Narrator
+from netclock.cluster.output import LineStamper
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, finish, meet, ready
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
@@ -166,8 +168,13 @@ async def run_node(run: NodeRun) -> int:
     A node that cannot start raises its :class:`NetclockError` after reporting it (FAILED).
     """
     out: ControlWriter | Narrator
+    stamper: LineStamper | None = None
+    saved_stdout = sys.stdout
     if run.control:
-        out = ControlWriter.for_stdout()
+        out = control = ControlWriter.for_stdout()
+        # Each line the program prints reaches the launcher stamped with when it was printed.
+        stamper = LineStamper(lambda t, line: control.send("OUT", t=t, line=line))
+        sys.stdout = stamper
     else:
         out = Narrator(run.node_id, run.cluster.link)
         if run.run_dir is not None:
@@ -180,6 +187,9 @@ async def run_node(run: NodeRun) -> int:
             out.send("FAILED", error=first_line(str(exc)))
         raise
     finally:
+        if stamper is not None:
+            sys.stdout = saved_stdout
+            stamper.close()
         out.close()
 
 

@@ -28,7 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from netclock.cluster.config import Action, Cluster, parse_action, unhonoured_faults
+from netclock.cluster.config import (
+    RESTART_AFTER,
+    Action,
+    Cluster,
+    parse_action,
+    unhonoured_faults,
+)
 from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
@@ -197,10 +203,20 @@ class Launcher:
     do); from Python, call it once :attr:`started` is set, while :meth:`run` runs.
     """
 
-    def __init__(self, cluster: Cluster, run_dir: Path, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        run_dir: Path,
+        out: TextIO = sys.stdout,
+        *,
+        prompt: bool | None = None,
+    ) -> None:
         self.cluster = cluster
         self.run_dir = run_dir
         self.out = out
+        self.prompt = _stdin_is_a_terminal() if prompt is None else prompt
+        """Read live commands from standard input (default: when it is a terminal, wherever
+        the output goes, e.g. through ``tee``)."""
         self.children: dict[str, Child] = {}
         self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -294,7 +310,7 @@ class Launcher:
             self.apply(action, by="action")
 
     async def _prompt(self) -> None:
-        """Read live commands typed at the terminal: ``kill a``, ``restart b``..."""
+        """Read live commands typed at the terminal: ``kill a``, ``restart b``, ``help``..."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -305,10 +321,13 @@ class Launcher:
             if words[0] in ("stop", "quit"):
                 self._interrupt("interrupted")
                 return
+            if words[0] in ("help", "?"):
+                self.say(prompt_help(list(self.children)))
+                continue
             try:
                 self.apply(parse_action(words[0], words[1:], list(self.children)), by="prompt")
             except ConfigError as exc:
-                self.say(f"? {exc} ({PROMPT_HELP})")
+                self.say(f"? {exc}; type help for the commands")
 
     # -- stopping on a signal -------------------------------------------------------------------
     def stop(self) -> None:
@@ -614,9 +633,9 @@ class Launcher:
             asyncio.ensure_future(self._timed_actions(start)),
             asyncio.ensure_future(self._progress()),
         ]
-        if self.interactive and sys.stdin.isatty():
+        if self.prompt:
             self._tasks.append(asyncio.ensure_future(self._prompt()))
-            self.say(f"commands: {PROMPT_HELP}")
+            self.say(f"commands: {PROMPT_HELP}, help")
         deadline = time.monotonic() + self.cluster.duration
         unfinished: tuple[str, ...] = ()
         try:
@@ -709,6 +728,44 @@ class Launcher:
 
 
 PROMPT_HELP = "kill|pause|resume|restart NODE, partition|heal A B, stop"
+PROMPT_COMMANDS = (
+    ("kill NODE", "crash the node's process (SIGKILL); it stays down"),
+    ("pause NODE", "freeze the node's process (SIGSTOP) until resume"),
+    ("resume NODE", "let a paused node run on (SIGCONT)"),
+    (
+        "restart NODE",
+        f"kill the node, start it again {RESTART_AFTER:g} s later on its address and logs",
+    ),
+    ("partition A B", "drop everything between A and B, both ways"),
+    ("heal A B", "end the partition between A and B"),
+    ("stop", "stop every node cleanly and end the run (as Ctrl-C)"),
+    ("help", "this list"),
+)
+"""The launcher prompt's commands and what each does (``help`` shows them)."""
+
+
+def prompt_help(nodes: list[str]) -> str:
+    """What ``help`` at the prompt prints: each command, what it does, and the nodes."""
+    width = max(len(command) for command, _ in PROMPT_COMMANDS)
+    rows = [f"  {command:<{width}}  {text}" for command, text in PROMPT_COMMANDS]
+    return "\n".join(["commands:", *rows, f"nodes: {', '.join(nodes)}"])
+
+
+def _stdin_is_a_terminal() -> bool:
+    """True when standard input is a terminal this process may read: in the foreground
+    (a background job reading its terminal would be stopped by SIGTTIN)."""
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return False
+    except (AttributeError, ValueError, OSError):
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:  # not our controlling terminal: reading it cannot stop us
+        return True
+
+
 _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 """Exit codes of a node that died of the run's own stop (a signal sent to the whole group)."""
 

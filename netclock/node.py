@@ -386,7 +386,15 @@ class Node:
         return self._link
 
     def add_peer(self, peer: str, address: str | Address) -> None:
-        """Make ``peer`` known at ``address`` (``"host:port"`` or a tuple)."""
+        """Make ``peer`` known at ``address`` (``"host:port"`` or a tuple).
+
+        For a peer already known this moves it: the same process, reachable now at
+        ``address``. Its link state stays, so on ``reliable`` and ``tls`` messages queued
+        or unacknowledged go to the new address and arrive exactly once, in order;
+        ``stubborn`` retransmits there; on ``fairloss`` only datagrams sent from now on go
+        there. A different process at ``address`` (another node, or a restarted life) is
+        not a move: its link refuses what it cannot place (docs/cluster.md, "Moving a peer").
+        """
         try:
             check_pid(peer)
         except ClockError as exc:

@@ -70,16 +70,19 @@ class PerfectLink(SessionPump, UdpEndpoint):
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
+        """Know ``peer`` at ``address``; a known peer moves there with its session: what is
+        queued and unacknowledged goes to the new address from the next (re)transmission."""
         super().add_peer(peer, address)
-        self._add_session(
-            peer,
-            max_datagram=self._max_datagram
-            or (
-                LOOPBACK_DATAGRAM
-                if _is_loopback(address[0]) and _is_loopback(self._bind[0])
-                else NETWORK_DATAGRAM
-            ),
+        budget = self._max_datagram or (
+            LOOPBACK_DATAGRAM
+            if _is_loopback(address[0]) and _is_loopback(self._bind[0])
+            else NETWORK_DATAGRAM
         )
+        session = self.sessions.get(peer)
+        if session is None:
+            self._add_session(peer, max_datagram=budget)
+        else:
+            session.max_datagram = budget
 
     async def start(self) -> None:
         await UdpEndpoint.start(self)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from netclock.cluster.config import Cluster, load_cluster
 from netclock.cluster.launcher import new_run_dir
-from netclock.cluster.process import NodeRun, main_node
+from netclock.cluster.process import NodeRun, check_fixed_ports, main_node
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT
 from netclock.errors import ConfigError
 from netclock.links.base import parse_address
@@ -96,6 +96,8 @@ def main(args: argparse.Namespace) -> int:
     cluster.node(node_id)  # an unknown id is a ConfigError before any folder is made
     if not args.rendezvous_timeout > 0:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
+    if not args.control and not args.rendezvous:
+        check_fixed_ports(cluster, node_id)
     chosen = not args.run_dir and not args.control
     if chosen and args.restart:
         raise ConfigError("--restart needs --run-dir: the run folder of the node's earlier life")

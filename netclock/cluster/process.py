@@ -84,6 +84,17 @@ def _cut_unfinished(path: Path, lines_per_event: int) -> None:
             file.truncate(keep)
 
 
+def check_fixed_ports(cluster: Cluster, node_id: str) -> None:
+    """ConfigError unless every peer of ``node_id`` has a fixed port in the file: a node
+    started by hand (no launcher, no rendezvous) finds its peers there."""
+    for spec in cluster.nodes:
+        if spec.id != node_id and spec.address[1] == 0:
+            raise ConfigError(
+                f"node {spec.id!r} has port 0; give every node a fixed port to run "
+                "nodes by hand, or start the cluster with `netclock run`"
+            )
+
+
 DATA_DIRS = "data"
 """The run folder's subfolder holding one data directory per node (a restart recovers it)."""
 
@@ -254,13 +265,8 @@ async def _run_node(
             ),
         )
     else:
+        check_fixed_ports(cluster, node_id)
         peers = {n.id: n.address for n in cluster.nodes}
-        for peer_id, (_, peer_port) in peers.items():
-            if peer_port == 0 and peer_id != node_id:
-                raise ConfigError(
-                    f"node {peer_id!r} has port 0; give every node a fixed port to run "
-                    "nodes by hand, or start the cluster with `netclock run`"
-                )
     for peer_id, address in peers.items():
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))

@@ -29,8 +29,8 @@ class GoVectorLogger(ClosedOnExit):
     event: it ticks the own entry and logs one two-line entry. With ``log_path`` None
     nothing is written (GoVector's ``LogToFile = false``) and, as GoVector's, the clock
     starts at 0: there is no initialization event, so the first event is 1.
-    ``flush_every`` events reach the file together (1, GoVector's default, writes each at once); :meth:`close` writes
-    the rest.
+    ``flush_every`` events reach the file together (1, GoVector's default, writes each at
+    once); :meth:`close` writes the rest.
     """
 
     def __init__(

@@ -91,3 +91,22 @@ def test_a_careless_node_command_is_one_sentence_and_makes_no_folder(tmp_path: P
     assert proc.returncode == 2
     assert "--restart needs --run-dir" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_node_by_hand_whose_peers_have_no_fixed_port_stops_before_anything(
+    tmp_path: Path,
+) -> None:
+    cluster = tmp_path / "two.toml"
+    (tmp_path / "solo.py").write_text(PROGRAM, encoding="utf-8")
+    cluster.write_text(
+        'name = "two"\nprogram = "solo.py:main"\nargs = { answer = 1 }\n'
+        '[[node]]\nid = "a"\n[[node]]\nid = "b"\n',
+        encoding="utf-8",
+    )
+    proc = netclock("node", str(cluster), "--id", "a", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "netclock: node 'b' has port 0; give every node a fixed port to run nodes by hand, "
+        "or start the cluster with `netclock run`\n"
+    )
+    assert not (tmp_path / "runs").exists()

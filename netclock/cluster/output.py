@@ -13,6 +13,7 @@ file descriptor 1), which is stamped when the launcher reads it.
 
 from __future__ import annotations
 
+import codecs
 import heapq
 import io
 import itertools
@@ -38,6 +39,12 @@ class LineStamper(io.TextIOBase):
         self._send = send
         self._clock = clock
         self._partial = ""
+        self._bytes = _BytesIn(self)
+
+    @property
+    def buffer(self) -> io.RawIOBase:
+        """Bytes written here are decoded as UTF-8 (bad bytes replaced) and stamped as text."""
+        return self._bytes
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -65,6 +72,24 @@ class LineStamper(io.TextIOBase):
             partial, self._partial = self._partial, ""
             self._send(self._clock(), partial)
         super().close()
+
+
+class _BytesIn(io.RawIOBase):
+    """The ``buffer`` of a :class:`LineStamper`: a program writing bytes to standard output."""
+
+    def __init__(self, text: LineStamper) -> None:
+        super().__init__()
+        self._text = text
+        self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        """Decode ``data`` (bytes-like) and write it as text."""
+        raw = bytes(data)
+        self._text.write(self._decode(raw))
+        return len(raw)
 
 
 class OutputMerger:

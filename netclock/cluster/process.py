@@ -91,7 +91,8 @@ def check_fixed_ports(cluster: Cluster, node_id: str) -> None:
         if spec.id != node_id and spec.address[1] == 0:
             raise ConfigError(
                 f"node {spec.id!r} has port 0; give every node a fixed port to run "
-                "nodes by hand, or start the cluster with `netclock run`"
+                "nodes by hand, meet in a shared folder with --rendezvous DIR, or start "
+                "the cluster with `netclock run`"
             )
 
 

@@ -107,6 +107,7 @@ def test_a_node_by_hand_whose_peers_have_no_fixed_port_stops_before_anything(
     assert proc.returncode == 2
     assert proc.stderr == (
         "netclock: node 'b' has port 0; give every node a fixed port to run nodes by hand, "
-        "or start the cluster with `netclock run`\n"
+        "meet in a shared folder with --rendezvous DIR, or start the cluster with "
+        "`netclock run`\n"
     )
     assert not (tmp_path / "runs").exists()

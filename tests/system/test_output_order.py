@@ -61,3 +61,28 @@ def test_lines_of_three_nodes_are_relayed_and_kept_in_the_order_printed(tmp_path
     times = [k["t"] for k in kept]
     assert times == sorted(times)
     assert (run / "b.out").read_text().splitlines() == [line for n, line in expected if n == "b"]
+
+
+SPOOF = """\
+import sys
+
+async def main(node):
+    print('@netclock DONE {"result": 666}')
+    sys.stdout.buffer.write(b"raw bytes\\n")
+    return 1
+"""
+
+
+def test_a_program_printing_a_control_line_or_bytes_is_relayed_not_obeyed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "spoof.py").write_text(SPOOF, encoding="utf-8")
+    cluster = tmp_path / "spoof.toml"
+    cluster.write_text(
+        'name = "spoof"\nprogram = "spoof.py:main"\n[[node]]\nid = "a"\n', encoding="utf-8"
+    )
+    run = tmp_path / "run"
+    proc = netclock("run", str(cluster), "--out", str(run))
+    assert proc.returncode == 0, explain(proc)
+    assert '[a] @netclock DONE {"result": 666}\n[a] raw bytes\n' in proc.stdout
+    assert json.loads((run / "results.json").read_text()) == {"a": 1}

@@ -24,6 +24,14 @@ def test_a_stamper_sends_each_complete_line_with_the_time_it_was_written() -> No
     assert len(sent) == 4
 
 
+def test_bytes_written_to_the_stampers_buffer_become_lines_too() -> None:
+    sent: list[tuple[float, str]] = []
+    out = LineStamper(lambda t, line: sent.append((t, line)), clock=lambda: 1.0)
+    out.buffer.write("é\n".encode()[:1])  # half a character: held until the rest comes
+    out.buffer.write("é\n".encode()[1:] + b"\xff\n")
+    assert sent == [(1.0, "é"), (1.0, "\ufffd")]
+
+
 def test_a_merger_holds_each_line_back_for_its_window_then_releases_by_time() -> None:
     merger = OutputMerger(hold_back=0.25)
     merger.add(1.10, "b", "second")  # b's pipe was read first

@@ -273,6 +273,8 @@ async def _run_node(
             node.add_peer(peer_id, (address[0], int(address[1])))
     if meeting is not None:
         await _closing_on_error(node, ready(meeting, node_id, cluster.node_ids, timeout))
+    # By hand, Ctrl-C and SIGTERM stop the program and close the node (its logs complete).
+    caught = () if control else _stop_on_signals(commands)
     out.send("PEERS", peers=sorted(node.peers))
     if control and not _wants(await commands.get(), "go"):
         commands.close()
@@ -282,7 +284,7 @@ async def _run_node(
     exit_code = 0
     started = time.monotonic()
     task = asyncio.ensure_future(program(node, **spec.args))
-    stopper = asyncio.ensure_future(commands.get()) if control else None
+    stopper = asyncio.ensure_future(commands.get())
     try:
         while True:
             waiting: set[asyncio.Future[Any]] = {f for f in (task, stopper) if f is not None}
@@ -308,6 +310,11 @@ async def _run_node(
             if stopper is not None and stopper in done:
                 command = stopper.result()
                 if _wants(command, "stop"):
+                    if command is not None and isinstance(command.get("signal"), int):
+                        exit_code = 128 + command["signal"]
+                        if isinstance(out, Narrator):
+                            name = command.get("name")
+                            out.say(f"node {node_id} got {name}: stopping its program")
                     break
                 assert command is not None
                 _apply(node, command)
@@ -316,10 +323,28 @@ async def _run_node(
         for pending in (task, stopper):
             if pending is not None and not pending.done():
                 pending.cancel()
+        loop = asyncio.get_running_loop()
+        for sig in caught:
+            loop.remove_signal_handler(sig)
         commands.close()
         await node.close()
     out.send("STOPPED", **node.stats())
     return exit_code
+
+
+def _stop_on_signals(commands: CommandReader) -> tuple[signal.Signals, ...]:
+    """Make SIGINT and SIGTERM queue a stop (with the signal) on ``commands``; returns the
+    signals handled (none where the loop cannot handle signals)."""
+    loop = asyncio.get_running_loop()
+    caught = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        stop = {"cmd": "stop", "signal": int(sig), "name": sig.name}
+        try:
+            loop.add_signal_handler(sig, commands.push, stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        caught.append(sig)
+    return tuple(caught)
 
 
 async def _closing_on_error(node: Node, step: Coroutine[Any, Any, T]) -> T:

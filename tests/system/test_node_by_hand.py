@@ -7,12 +7,13 @@ launcher's own tests (every ``netclock run`` test) keep that side honest.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import CLI_TIMEOUT, explain, netclock
+from helpers import CLI_TIMEOUT, explain, netclock, read_until
 
 pytestmark = [
     pytest.mark.system,
@@ -111,3 +112,39 @@ def test_a_node_by_hand_whose_peers_have_no_fixed_port_stops_before_anything(
         "`netclock run`\n"
     )
     assert not (tmp_path / "runs").exists()
+
+
+IDLE = """\
+async def main(node):
+    async for msg in node:
+        print(msg.payload)
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_node_by_hand_stops_cleanly_on_ctrl_c_and_sigterm(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    (tmp_path / "idle.py").write_text(IDLE, encoding="utf-8")
+    cluster = tmp_path / "idle.toml"
+    cluster.write_text('name = "idle"\nprogram = "idle.py:main"\n[[node]]\nid = "a"\n')
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netclock", "node", str(cluster), "--id", "a",
+         "--run-dir", str(run)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        read_until(proc, "node a has no peers; its program starts", 30)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=20) == code
+        rest = proc.stdout.read().decode()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()  # type: ignore[union-attr]
+    assert f"node a got {sig.name}: stopping its program" in rest
+    assert "node a stopped after sending 0" in rest
+    events = (run / "a.events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert '"ev": "stop"' in events[-1]

@@ -313,21 +313,33 @@ class Launcher:
         """Read live commands typed at the terminal: ``kill a``, ``restart b``, ``help``..."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := (await reader.readline()).decode(errors="replace"):
-            words = line.split()
-            if not words:
-                continue
-            if words[0] in ("stop", "quit"):
-                self._interrupt("interrupted")
-                return
-            if words[0] in ("help", "?"):
-                self.say(prompt_help(list(self.children)))
-                continue
-            try:
-                self.apply(parse_action(words[0], words[1:], list(self.children)), by="prompt")
-            except ConfigError as exc:
-                self.say(f"? {exc}; type help for the commands")
+        # A duplicate of standard input, closed after the run: the terminal stays open and
+        # blocking for whatever reads it next (the next run of a comparison, the shell).
+        fd = sys.stdin.fileno()
+        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        try:
+            while line := (await reader.readline()).decode(errors="replace"):
+                words = line.split()
+                if not words:
+                    continue
+                if words[0] in ("stop", "quit"):
+                    self._interrupt("interrupted")
+                    return
+                if words[0] in ("help", "?"):
+                    self.say(prompt_help(list(self.children)))
+                    continue
+                try:
+                    action = parse_action(words[0], words[1:], list(self.children))
+                    self.apply(action, by="prompt")
+                except ConfigError as exc:
+                    self.say(f"? {exc}; type help for the commands")
+        finally:
+            transport.close()
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, True)
 
     # -- stopping on a signal -------------------------------------------------------------------
     def stop(self) -> None:

@@ -86,3 +86,36 @@ def test_the_prompt_reads_a_terminal_while_the_output_goes_down_a_pipe(
     record = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
     by_prompt = [(f["do"], f.get("node")) for f in record if f.get("by") == "prompt"]
     assert by_prompt == [("pause", "b"), ("resume", "b")]
+
+
+QUICK = """
+async def main(node):
+    return node.id
+"""
+
+
+def test_every_run_of_a_comparison_gets_the_prompt_and_the_terminal_stays_blocking(
+    tmp_path: Path,
+) -> None:
+    """A cluster file comparing links runs once per link, each with its own prompt on the
+    same terminal; afterwards the terminal is left as it was found (blocking reads)."""
+    (tmp_path / "quick.py").write_text(QUICK, encoding="utf-8")
+    cluster = tmp_path / "quick.toml"
+    cluster.write_text(
+        'name = "quick"\nprogram = "quick.py:main"\ncompare_links = ["fairloss", "reliable"]\n'
+        '[[node]]\nid = "a"\n',
+        encoding="utf-8",
+    )
+    controller, terminal = pty.openpty()
+    try:
+        assert os.get_blocking(terminal)
+        proc = subprocess.run(
+            [sys.executable, "-m", "netclock", "run", str(cluster), "--out", str(tmp_path / "r")],
+            stdin=terminal, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.count("commands: ") == 2, proc.stdout
+        assert os.get_blocking(terminal)  # the same open file the launcher read
+    finally:
+        os.close(controller)
+        os.close(terminal)

@@ -28,9 +28,9 @@ from netclock.links.base import parse_address
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``netclock node``."""
     node = sub.add_parser("node", help="run one node of a cluster file")
-    node.add_argument("cluster")
+    node.add_argument("cluster", help="cluster TOML file")
     who = node.add_mutually_exclusive_group(required=True)
-    who.add_argument("--id")
+    who.add_argument("--id", help="the id of the node to run, as the cluster file names it")
     who.add_argument(
         "--index",
         help="the node's position in the cluster file (0 first), or 'slurm' for SLURM's task index",
@@ -38,7 +38,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     node.add_argument(
         "--run-dir", help="folder for the node's logs (default: a new runs/NAME-ID-TIME)"
     )
-    node.add_argument("--control", action="store_true", help="speak to a launcher on stdio")
+    node.add_argument(
+        "--control",
+        action="store_true",
+        help="speak the control protocol to a launcher on stdio (what `netclock run` uses) "
+        "instead of sentences to a person",
+    )
     node.add_argument("--override", help=argparse.SUPPRESS)
     node.add_argument(
         "--epoch", type=float, help="time (epoch seconds) fault-plan schedules count from"

@@ -103,8 +103,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
     if not args.control and not args.rendezvous:
         check_fixed_ports(cluster, node_id)
-    chosen = not args.run_dir and not args.control
-    if chosen and args.restart:
+    chosen = not args.run_dir and not args.control and cluster.log_events
+    if args.restart and not args.run_dir:
         raise ConfigError("--restart needs --run-dir: the run folder of the node's earlier life")
     if args.run_dir:
         run_dir: Path | None = Path(args.run_dir)

@@ -189,7 +189,7 @@ async def run_node(run: NodeRun) -> int:
         sys.stdout = stamper
     else:
         out = Narrator(run.node_id, run.cluster.link)
-        if run.run_dir is not None:
+        if run.run_dir is not None and run.cluster.log_events:
             out.logs_in(run.run_dir, run.chosen_run_dir)
     try:
         prepared = _prepare(run)

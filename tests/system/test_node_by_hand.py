@@ -148,3 +148,18 @@ def test_a_node_by_hand_stops_cleanly_on_ctrl_c_and_sigterm(
     assert "node a stopped after sending 0" in rest
     events = (run / "a.events.jsonl").read_text(encoding="utf-8").splitlines()
     assert '"ev": "stop"' in events[-1]
+
+
+def test_a_node_by_hand_of_a_cluster_without_logs_makes_no_folder(tmp_path: Path) -> None:
+    (tmp_path / "solo.py").write_text(PROGRAM, encoding="utf-8")
+    cluster = tmp_path / "quiet.toml"
+    cluster.write_text(
+        'name = "quiet"\nprogram = "solo.py:main"\nlog_events = false\nargs = { answer = 3 }\n'
+        '[[node]]\nid = "a"\n',
+        encoding="utf-8",
+    )
+    proc = netclock("node", str(cluster), "--id", "a", cwd=tmp_path)
+    assert proc.returncode == 0, explain(proc)
+    assert "node a: its program returned 3" in proc.stderr
+    assert "logs" not in proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -16,7 +16,7 @@ import socket
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -147,9 +147,11 @@ class Node:
 
     ``data_dir`` gives the node durable state (docs/durability.md): each start takes a new
     incarnation, persisted before use, and the clock's own entry continues above every value
-    an earlier start used. ``clock_start`` is the own entry's first value (default 1, or
-    with ``data_dir`` the stored high-water mark + 1); a caller that knows the last value
-    logged before a crash passes it + 1 to keep the ShiViz log's "+1 per event".
+    an earlier start used. ``clock_start`` is the own entry's first value (default 1, the
+    logged "Initialization Complete" event, or 0 without a log, as GoVector starts, so the
+    first event is 1; with ``data_dir`` the stored high-water mark + 1); a caller that
+    knows the last value logged before a crash passes it + 1 to keep the ShiViz log's "+1
+    per event".
     Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
     life: its GoVector log is appended to instead of truncated.
 
@@ -254,9 +256,17 @@ class Node:
         """What the link refused (bad bytes, strangers, unproven identities): ``refused`` events."""
         self.sent = 0
         self.delivered = 0
+        self._receive_name: str | Callable[[str, Any], str] | None = None
+        """What receive events are logged as (:meth:`name_receives`); None: the default."""
         self._broadcaster: Broadcaster | None = None
         """The broadcast layer, made on the first broadcast sent or received."""
-        self._clock = VectorClock({self.id: clock_start or 1})
+        logs = govector_log is not None or event_log is not None
+        # GoVector's start: the own entry is 1 after the "Initialization Complete" event,
+        # which is logged only with a log; without one the first event is 1.
+        if clock_start is None and not logs:
+            self._clock = VectorClock()
+        else:
+            self._clock = VectorClock({self.id: clock_start or 1})
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._removed: set[str] = set()
@@ -389,7 +399,15 @@ class Node:
         return self._link
 
     def add_peer(self, peer: str, address: str | Address) -> None:
-        """Make ``peer`` known at ``address`` (``"host:port"`` or a tuple)."""
+        """Make ``peer`` known at ``address`` (``"host:port"`` or a tuple).
+
+        For a peer already known this moves it: the same process, reachable now at
+        ``address``. Its link state stays, so on ``reliable`` and ``tls`` messages queued
+        or unacknowledged go to the new address and arrive exactly once, in order;
+        ``stubborn`` retransmits there; on ``fairloss`` only datagrams sent from now on go
+        there. A different process at ``address`` (another node, or a restarted life) is
+        not a move: its link refuses what it cannot place (docs/cluster.md, "Moving a peer").
+        """
         try:
             check_pid(peer)
         except ClockError as exc:
@@ -725,7 +743,7 @@ class Node:
             _new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq, False))
         )
         if self._recorder is not None:
-            self._record_delivery(sender, incarnation, seq, clock, new_clock)
+            self._record_delivery(sender, incarnation, seq, clock, new_clock, payload)
         self.delivered += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
@@ -765,7 +783,9 @@ class Node:
                         )
                     )
                     if recorder is not None:
-                        self._record_delivery(sender, incarnation, seq, message_clock, clock)
+                        self._record_delivery(
+                            sender, incarnation, seq, message_clock, clock, payload
+                        )
             if refusal is None:
                 break
             self._drop(sender, incarnation, rest[len(clocks)][0], refusal)
@@ -831,10 +851,13 @@ class Node:
                 extra["digest"] = hashlib.blake2b(
                     value_key(msg.clock, msg.payload), digest_size=8
                 ).hexdigest()
+            if self._receive_name is not None:
+                extra["text"] = self._receive_text(msg.origin, msg.payload)
             self._recorder.record(
                 "bdeliver",
                 new_clock,
-                f"deliver broadcast {msg.origin}:{msg.incarnation}:{msg.seq} ({kind})",
+                extra.get("text")
+                or f"deliver broadcast {msg.origin}:{msg.incarnation}:{msg.seq} ({kind})",
                 id=[msg.origin, msg.incarnation, msg.seq],
                 msg_clock=msg.clock.to_wire(),
                 bkind=kind,
@@ -848,17 +871,64 @@ class Node:
             self._wake_one()
 
     def _record_delivery(
-        self, sender: str, incarnation: int, seq: int, clock: VectorClock, new_clock: VectorClock
+        self,
+        sender: str,
+        incarnation: int,
+        seq: int,
+        clock: VectorClock,
+        new_clock: VectorClock,
+        payload: Any,
     ) -> None:
         assert self._recorder is not None
+        if self._receive_name is None:
+            self._recorder.record(
+                "deliver",
+                new_clock,
+                f"deliver {sender}:{incarnation}:{seq} from {sender}",
+                id=[sender, incarnation, seq],
+                msg_clock=clock.to_wire(),
+                **{"from": sender},
+            )
+            return
+        text = self._receive_text(sender, payload)
         self._recorder.record(
             "deliver",
             new_clock,
-            f"deliver {sender}:{incarnation}:{seq} from {sender}",
+            text,
             id=[sender, incarnation, seq],
             msg_clock=clock.to_wire(),
+            text=text,
             **{"from": sender},
         )
+
+    def name_receives(self, name: str | Callable[[str, Any], str] | None) -> None:
+        """Name this node's receive events from now on, in both logs.
+
+        As GoVector's ``UnpackReceive("Receiving Message", ...)``: ``name`` is the text
+        logged for each receive event, or a function of ``(sender, payload)`` returning it;
+        None restores the default (``deliver ID from SENDER``). A receive event happens when
+        a message is delivered to the node (its clock merged), which may be before the
+        program takes it from the inbox, so the name is given beforehand, once, and holds
+        for :meth:`receive` and ``async for`` alike. A function that raises logs the
+        default text instead (and a warning); the message is delivered either way.
+        """
+        if name is not None and not isinstance(name, str) and not callable(name):
+            raise UsageError(
+                f"name_receives takes a string, a function of (sender, payload) or None, "
+                f"not {type(name).__name__}"
+            )
+        self._receive_name = name
+
+    def _receive_text(self, sender: str, payload: Any) -> str:
+        name = self._receive_name
+        if isinstance(name, str):
+            return name
+        assert name is not None
+        try:
+            return str(name(sender, payload))
+        except Exception as exc:
+            log.warning("%s: the receive-event name function raised %r", self.id, exc)
+            return f"deliver from {sender}"
 
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1

@@ -4,6 +4,10 @@
 ``--index slurm`` takes N from SLURM's task index (``SLURM_PROCID``, else
 ``SLURM_ARRAY_TASK_ID``). ``--rendezvous DIR`` makes nodes started independently meet in a
 shared folder (:mod:`netclock.cluster.rendezvous`) instead of using the file's addresses.
+
+Started by hand (without ``--control``, which the launcher gives) the node says what it
+does in sentences and, without ``--run-dir``, writes its logs to a new folder
+``runs/NAME-ID-TIME``, naming it on start.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import os
 from pathlib import Path
 
 from netclock.cluster.config import Cluster, load_cluster
-from netclock.cluster.process import NodeRun, main_node
+from netclock.cluster.launcher import new_run_dir
+from netclock.cluster.process import NodeRun, check_fixed_ports, main_node
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT
 from netclock.errors import ConfigError
 from netclock.links.base import parse_address
@@ -23,15 +28,22 @@ from netclock.links.base import parse_address
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``netclock node``."""
     node = sub.add_parser("node", help="run one node of a cluster file")
-    node.add_argument("cluster")
+    node.add_argument("cluster", help="cluster TOML file")
     who = node.add_mutually_exclusive_group(required=True)
-    who.add_argument("--id")
+    who.add_argument("--id", help="the id of the node to run, as the cluster file names it")
     who.add_argument(
         "--index",
         help="the node's position in the cluster file (0 first), or 'slurm' for SLURM's task index",
     )
-    node.add_argument("--run-dir")
-    node.add_argument("--control", action="store_true", help="speak to a launcher on stdio")
+    node.add_argument(
+        "--run-dir", help="folder for the node's logs (default: a new runs/NAME-ID-TIME)"
+    )
+    node.add_argument(
+        "--control",
+        action="store_true",
+        help="speak the control protocol to a launcher on stdio (what `netclock run` uses) "
+        "instead of sentences to a person",
+    )
     node.add_argument("--override", help=argparse.SUPPRESS)
     node.add_argument(
         "--epoch", type=float, help="time (epoch seconds) fault-plan schedules count from"
@@ -84,11 +96,22 @@ def main(args: argparse.Namespace) -> int:
     """Run the node until its program returns (or, under a launcher, until told to stop)."""
     overrides = json.loads(args.override) if args.override else None
     cluster = load_cluster(args.cluster, overrides)
-    run_dir = Path(args.run_dir) if args.run_dir else None
-    address = parse_address(args.address) if args.address else None
     node_id = args.id if args.id is not None else node_by_index(cluster, args.index)
+    address = parse_address(args.address) if args.address else None
+    cluster.node(node_id)  # an unknown id is a ConfigError before any folder is made
     if not args.rendezvous_timeout > 0:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
+    if not args.control and not args.rendezvous:
+        check_fixed_ports(cluster, node_id)
+    chosen = not args.run_dir and not args.control and cluster.log_events
+    if args.restart and not args.run_dir:
+        raise ConfigError("--restart needs --run-dir: the run folder of the node's earlier life")
+    if args.run_dir:
+        run_dir: Path | None = Path(args.run_dir)
+    elif chosen:
+        run_dir = new_run_dir(f"{cluster.name}-{node_id}")
+    else:
+        run_dir = None
     return int(
         main_node(
             NodeRun(
@@ -101,6 +124,7 @@ def main(args: argparse.Namespace) -> int:
                 args.restart,
                 Path(args.rendezvous) if args.rendezvous else None,
                 args.rendezvous_timeout,
+                chosen,
             )
         )
     )

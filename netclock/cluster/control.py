@@ -52,6 +52,7 @@ MESSAGE_KINDS = frozenset(
         "DONE",  # the program returned: {"result"}
         "FAILED",  # the program raised, or the node cannot start: {"error": first line}
         "STOPPED",  # closed: the node's counters
+        "OUT",  # a line the program printed: {"t": wall time it was printed, "line"}
         # a bench worker to the runner (READY: {"host", "port"})
         "ARMED",  # knows its peer; a receiver is reading
         "RESULT",  # the figures, the last line

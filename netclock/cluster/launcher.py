@@ -9,7 +9,8 @@ when the programs are done or the run's duration is over, and on Ctrl-C or SIGTE
 Everything it does to a node process, and everything that happens to one, goes into the
 run folder's fault record ``faults.jsonl`` as it happens (:class:`FaultRecord`; the
 format is in docs/eventlog.md, "The fault record"): the ground truth the checker judges
-a run against.
+a run against. What the programs print is shown in the order it was printed and kept in
+``output.jsonl`` (:mod:`netclock.cluster.output`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,8 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from netclock.cluster.config import Action, Cluster, parse_action, unhonoured_faults
+from netclock.cluster.config import (
+    RESTART_AFTER,
+    Action,
+    Cluster,
+    parse_action,
+    unhonoured_faults,
+)
 from netclock.cluster.control import command_line, first_line, parse_message
+from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
 
@@ -37,11 +46,34 @@ LINE_LIMIT = 1 << 20
 STOP_TIMEOUT = 10.0
 FAULT_RECORD = "faults.jsonl"
 """The run folder's record of every fault injected and every node process start and end."""
+OUTPUT_RECORD = "output.jsonl"
+"""The run folder's record of every line the programs printed, with its time and node."""
 RESULTS = "results.json"
 """The run folder's record of what each node's program returned (JSON; ``str()`` of the rest)."""
 STOP_REASONS = ("done", "duration", "interrupted", "terminated")
 """Why a run stopped: its programs ended, its duration expired, Ctrl-C (or ``stop`` at the
 prompt), SIGTERM."""
+
+
+class OutputRecord:
+    """Keeps every relayed output line in ``output.jsonl``, in the order shown, one JSON
+    object a line: ``{"t": wall time printed, "node": id, "line": text}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = _open(path, "a")
+
+    def add(self, t: float, node: str, line: str) -> None:
+        """Keep one line (nothing once closed)."""
+        if self._file is not None:
+            self._file.write(json.dumps({"t": t, "node": node, "line": line}) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        """Stop keeping; idempotent."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class FaultRecord:
@@ -171,10 +203,20 @@ class Launcher:
     do); from Python, call it once :attr:`started` is set, while :meth:`run` runs.
     """
 
-    def __init__(self, cluster: Cluster, run_dir: Path, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        run_dir: Path,
+        out: TextIO = sys.stdout,
+        *,
+        prompt: bool | None = None,
+    ) -> None:
         self.cluster = cluster
         self.run_dir = run_dir
         self.out = out
+        self.prompt = _stdin_is_a_terminal() if prompt is None else prompt
+        """Read live commands from standard input (default: when it is a terminal, wherever
+        the output goes, e.g. through ``tee``)."""
         self.children: dict[str, Child] = {}
         self._readers: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
@@ -193,6 +235,10 @@ class Launcher:
         self._main: asyncio.Task[Any] | None = None
         self.started = asyncio.Event()
         """Set once every node has said READY and was told to go: faults may be applied."""
+        self.output = OutputRecord(run_dir / OUTPUT_RECORD)
+        self._merger = OutputMerger()
+        self._release: asyncio.TimerHandle | None = None
+        self._release_at = 0.0
 
     def say(self, text: str) -> None:
         """Print a line; on a terminal the status line is redrawn under it."""
@@ -264,21 +310,36 @@ class Launcher:
             self.apply(action, by="action")
 
     async def _prompt(self) -> None:
-        """Read live commands typed at the terminal: ``kill a``, ``restart b``..."""
+        """Read live commands typed at the terminal: ``kill a``, ``restart b``, ``help``..."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while line := (await reader.readline()).decode(errors="replace"):
-            words = line.split()
-            if not words:
-                continue
-            if words[0] in ("stop", "quit"):
-                self._interrupt("interrupted")
-                return
-            try:
-                self.apply(parse_action(words[0], words[1:], list(self.children)), by="prompt")
-            except ConfigError as exc:
-                self.say(f"? {exc} ({PROMPT_HELP})")
+        # A duplicate of standard input, closed after the run: the terminal stays open and
+        # blocking for whatever reads it next (the next run of a comparison, the shell).
+        fd = sys.stdin.fileno()
+        pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), pipe
+        )
+        try:
+            while line := (await reader.readline()).decode(errors="replace"):
+                words = line.split()
+                if not words:
+                    continue
+                if words[0] in ("stop", "quit"):
+                    self._interrupt("interrupted")
+                    return
+                if words[0] in ("help", "?"):
+                    self.say(prompt_help(list(self.children)))
+                    continue
+                try:
+                    action = parse_action(words[0], words[1:], list(self.children))
+                    self.apply(action, by="prompt")
+                except ConfigError as exc:
+                    self.say(f"? {exc}; type help for the commands")
+        finally:
+            transport.close()
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, True)
 
     # -- stopping on a signal -------------------------------------------------------------------
     def stop(self) -> None:
@@ -396,17 +457,56 @@ class Launcher:
                     break
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 message = parse_message(line)
-                if message is not None:
+                if message is not None and message[0] == "OUT":
+                    t, text = _printed(message[1])
+                    output.write(text + "\n")
+                    self._relay(t, child.id, text)
+                elif message is not None:
                     self._control(child, *message)
-                else:
+                else:  # written around sys.stdout: stamped on arrival
                     output.write(line + "\n")
-                    self.say(f"[{child.id}] {line}")
+                    self._relay(time.time(), child.id, line)
         code = await child.process.wait()
         self._exited(child, code)
         child.finished.set()
         child.ready.set()
         child.knows_peers.set()
         self._changed.set()
+
+    # -- relayed output ---------------------------------------------------------------------------
+    def _relay(self, t: float, node: str, line: str) -> None:
+        """Hold a printed line back to release it in order of printing (:mod:`.output`)."""
+        self._merger.add(t, node, line)
+        self._arm_release()
+
+    def _arm_release(self) -> None:
+        deadline = self._merger.next_deadline()
+        if deadline is None or (self._release is not None and self._release_at <= deadline):
+            return
+        if self._release is not None:
+            self._release.cancel()
+        loop = asyncio.get_running_loop()
+        self._release_at = deadline
+        self._release = loop.call_at(loop.time() + max(0.0, deadline - time.time()), self._due)
+
+    def _due(self) -> None:
+        self._release = None
+        self._emit(self._merger.due(time.time()))
+        self._arm_release()
+
+    def _emit(self, lines: list[OutputLine]) -> None:
+        """Show released lines and keep each, with its time and node, in ``output.jsonl``."""
+        for t, node, line in lines:
+            self.output.add(t, node, line)
+            self.say(f"[{node}] {line}")
+
+    def _flush_output(self) -> None:
+        """The run is over: release every held line, stop keeping output."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        self._emit(self._merger.drain())
+        self.output.close()
 
     def _exited(self, child: Child, code: int) -> None:
         """Record a process's end; one the run did not cause is a failure of its node."""
@@ -518,6 +618,7 @@ class Launcher:
             try:
                 await self._reap()
             finally:
+                self._flush_output()
                 loop = asyncio.get_running_loop()
                 for sig in caught:
                     loop.remove_signal_handler(sig)
@@ -544,9 +645,9 @@ class Launcher:
             asyncio.ensure_future(self._timed_actions(start)),
             asyncio.ensure_future(self._progress()),
         ]
-        if self.interactive and sys.stdin.isatty():
+        if self.prompt:
             self._tasks.append(asyncio.ensure_future(self._prompt()))
-            self.say(f"commands: {PROMPT_HELP}")
+            self.say(f"commands: {PROMPT_HELP}, help")
         deadline = time.monotonic() + self.cluster.duration
         unfinished: tuple[str, ...] = ()
         try:
@@ -639,8 +740,55 @@ class Launcher:
 
 
 PROMPT_HELP = "kill|pause|resume|restart NODE, partition|heal A B, stop"
+PROMPT_COMMANDS = (
+    ("kill NODE", "crash the node's process (SIGKILL); it stays down"),
+    ("pause NODE", "freeze the node's process (SIGSTOP) until resume"),
+    ("resume NODE", "let a paused node run on (SIGCONT)"),
+    (
+        "restart NODE",
+        f"kill the node, start it again {RESTART_AFTER:g} s later on its address and logs",
+    ),
+    ("partition A B", "drop everything between A and B, both ways"),
+    ("heal A B", "end the partition between A and B"),
+    ("stop", "stop every node cleanly and end the run (as Ctrl-C)"),
+    ("help", "this list"),
+)
+"""The launcher prompt's commands and what each does (``help`` shows them)."""
+
+
+def prompt_help(nodes: list[str]) -> str:
+    """What ``help`` at the prompt prints: each command, what it does, and the nodes."""
+    width = max(len(command) for command, _ in PROMPT_COMMANDS)
+    rows = [f"  {command:<{width}}  {text}" for command, text in PROMPT_COMMANDS]
+    return "\n".join(["commands:", *rows, f"nodes: {', '.join(nodes)}"])
+
+
+def _stdin_is_a_terminal() -> bool:
+    """True when standard input is a terminal this process may read: in the foreground
+    (a background job reading its terminal would be stopped by SIGTTIN)."""
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return False
+    except (AttributeError, ValueError, OSError):
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:  # not our controlling terminal: reading it cannot stop us
+        return True
+
+
 _STOP_SIGNALS = (-signal.SIGTERM, -signal.SIGINT)
 """Exit codes of a node that died of the run's own stop (a signal sent to the whole group)."""
+
+
+def _printed(fields: dict[str, Any]) -> tuple[float, str]:
+    """The time and text of an OUT message. A stamp later than now (or none) reads as now,
+    so no line is held back longer than the window."""
+    now, t, line = time.time(), fields.get("t"), fields.get("line")
+    number = isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+    stamp = min(float(t), now) if number and isinstance(t, int | float) else now
+    return stamp, line if isinstance(line, str) else str(line)
 
 
 def _restart(child: Child) -> dict[str, Any]:

@@ -5,12 +5,15 @@ Under a launcher (``--control``) the process speaks the control protocol of
 once bound, reads
 ``{"cmd": "start", "peers": {...}}`` from standard input, answers ``@netclock PEERS``
 once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends before every
-node can accept its datagrams), runs the node's program, prints
+node can accept its datagrams), runs the node's program (each line it prints becomes an
+``@netclock OUT`` line stamped with when it was printed: :mod:`netclock.cluster.output`), prints
 ``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
 and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
 prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
 start (its program missing, or ``args`` its program does not take) or whose program
-raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` the peers'
+raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` it prints
+no control line: it tells a person what it does in plain sentences on standard error
+(:mod:`netclock.cluster.narrate`), and the peers'
 addresses come from the cluster file, so the same command runs a node on another machine;
 with ``rendezvous`` (``netclock node --rendezvous DIR``) they come from a shared folder
 instead (:mod:`netclock.cluster.rendezvous`): nodes started independently, on any hosts,
@@ -36,6 +39,8 @@ from typing import Any, TypeVar
 
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
+from netclock.cluster.narrate import Narrator
+from netclock.cluster.output import LineStamper
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, finish, meet, ready
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
@@ -77,6 +82,18 @@ def _cut_unfinished(path: Path, lines_per_event: int) -> None:
     if keep != len(data):
         with open(path, "r+b") as file:
             file.truncate(keep)
+
+
+def check_fixed_ports(cluster: Cluster, node_id: str) -> None:
+    """ConfigError unless every peer of ``node_id`` has a fixed port in the file: a node
+    started by hand (no launcher, no rendezvous) finds its peers there."""
+    for spec in cluster.nodes:
+        if spec.id != node_id and spec.address[1] == 0:
+            raise ConfigError(
+                f"node {spec.id!r} has port 0; give every node a fixed port to run "
+                "nodes by hand, meet in a shared folder with --rendezvous DIR, or start "
+                "the cluster with `netclock run`"
+            )
 
 
 DATA_DIRS = "data"
@@ -140,7 +157,8 @@ class NodeRun:
     replaces the cluster file's (a restart binds the port its earlier life had);
     ``restart`` continues the earlier life's logs and clock (:func:`last_clock`);
     ``rendezvous`` is the shared folder where nodes without a launcher meet, each stage
-    waited for at most ``rendezvous_timeout`` seconds.
+    waited for at most ``rendezvous_timeout`` seconds. Without ``control`` the node speaks
+    to a person (:class:`~netclock.cluster.narrate.Narrator`) instead.
     """
 
     cluster: Cluster
@@ -152,6 +170,8 @@ class NodeRun:
     restart: bool = False
     rendezvous: Path | None = None
     rendezvous_timeout: float = RENDEZVOUS_TIMEOUT
+    chosen_run_dir: bool = False
+    """``run_dir`` was made for this process (no ``--run-dir`` given): say so on start."""
 
 
 async def run_node(run: NodeRun) -> int:
@@ -159,14 +179,29 @@ async def run_node(run: NodeRun) -> int:
 
     A node that cannot start raises its :class:`NetclockError` after reporting it (FAILED).
     """
-    out = ControlWriter.for_stdout()
+    out: ControlWriter | Narrator
+    stamper: LineStamper | None = None
+    saved_stdout = sys.stdout
+    if run.control:
+        out = control = ControlWriter.for_stdout()
+        # Each line the program prints reaches the launcher stamped with when it was printed.
+        stamper = LineStamper(lambda t, line: control.send("OUT", t=t, line=line))
+        sys.stdout = stamper
+    else:
+        out = Narrator(run.node_id, run.cluster.link)
+        if run.run_dir is not None and run.cluster.log_events:
+            out.logs_in(run.run_dir, run.chosen_run_dir)
     try:
         prepared = _prepare(run)
         return await _run_node(run.cluster, run.node_id, prepared, run.control, out, run)
     except NetclockError as exc:
-        out.send("FAILED", error=first_line(str(exc)))
+        if run.control:  # by hand, the command line says it once
+            out.send("FAILED", error=first_line(str(exc)))
         raise
     finally:
+        if stamper is not None:
+            sys.stdout = saved_stdout
+            stamper.close()
         out.close()
 
 
@@ -192,7 +227,7 @@ async def _run_node(
     node_id: str,
     prepared: tuple[Node, Program],
     control: bool,
-    out: ControlWriter,
+    out: ControlWriter | Narrator,
     run: NodeRun | None = None,
 ) -> int:
     spec = cluster.node(node_id)
@@ -231,29 +266,25 @@ async def _run_node(
             ),
         )
     else:
+        check_fixed_ports(cluster, node_id)
         peers = {n.id: n.address for n in cluster.nodes}
-        for peer_id, (_, peer_port) in peers.items():
-            if peer_port == 0 and peer_id != node_id:
-                raise ConfigError(
-                    f"node {peer_id!r} has port 0; give every node a fixed port to run "
-                    "nodes by hand, or start the cluster with `netclock run`"
-                )
     for peer_id, address in peers.items():
         if peer_id != node_id:
             node.add_peer(peer_id, (address[0], int(address[1])))
     if meeting is not None:
         await _closing_on_error(node, ready(meeting, node_id, cluster.node_ids, timeout))
-    if control:
-        out.send("PEERS")
-        if not _wants(await commands.get(), "go"):
-            commands.close()
-            await node.close()
-            return 0
+    # By hand, Ctrl-C and SIGTERM stop the program and close the node (its logs complete).
+    caught = () if control else _stop_on_signals(commands)
+    out.send("PEERS", peers=sorted(node.peers))
+    if control and not _wants(await commands.get(), "go"):
+        commands.close()
+        await node.close()
+        return 0
 
     exit_code = 0
     started = time.monotonic()
     task = asyncio.ensure_future(program(node, **spec.args))
-    stopper = asyncio.ensure_future(commands.get()) if control else None
+    stopper = asyncio.ensure_future(commands.get())
     try:
         while True:
             waiting: set[asyncio.Future[Any]] = {f for f in (task, stopper) if f is not None}
@@ -279,6 +310,11 @@ async def _run_node(
             if stopper is not None and stopper in done:
                 command = stopper.result()
                 if _wants(command, "stop"):
+                    if command is not None and isinstance(command.get("signal"), int):
+                        exit_code = 128 + command["signal"]
+                        if isinstance(out, Narrator):
+                            name = command.get("name")
+                            out.say(f"node {node_id} got {name}: stopping its program")
                     break
                 assert command is not None
                 _apply(node, command)
@@ -287,10 +323,28 @@ async def _run_node(
         for pending in (task, stopper):
             if pending is not None and not pending.done():
                 pending.cancel()
+        loop = asyncio.get_running_loop()
+        for sig in caught:
+            loop.remove_signal_handler(sig)
         commands.close()
         await node.close()
     out.send("STOPPED", **node.stats())
     return exit_code
+
+
+def _stop_on_signals(commands: CommandReader) -> tuple[signal.Signals, ...]:
+    """Make SIGINT and SIGTERM queue a stop (with the signal) on ``commands``; returns the
+    signals handled (none where the loop cannot handle signals)."""
+    loop = asyncio.get_running_loop()
+    caught = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        stop = {"cmd": "stop", "signal": int(sig), "name": sig.name}
+        try:
+            loop.add_signal_handler(sig, commands.push, stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        caught.append(sig)
+    return tuple(caught)
 
 
 async def _closing_on_error(node: Node, step: Coroutine[Any, Any, T]) -> T:

@@ -142,7 +142,8 @@ class Link(Protocol):
         """Bind sockets; after this :attr:`address` is valid."""
 
     def add_peer(self, peer: str, address: Address) -> None:
-        """Make ``peer`` reachable at ``address`` (replaces a previous address)."""
+        """Make ``peer`` reachable at ``address``; a known peer moves there with its state
+        (what it is owed follows it: docs/cluster.md, "Moving a peer")."""
 
     def remove_peer(self, peer: str) -> None:
         """Forget ``peer``: release its state (sessions, buffers, connections, timers).

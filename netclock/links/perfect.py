@@ -78,20 +78,23 @@ class PerfectLink(SessionPump, UdpEndpoint):
 
     # -- peers and sessions --------------------------------------------------------------------
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
+        """Know ``peer`` at ``address``; a known peer moves there with its session: what is
+        queued and unacknowledged goes to the new address from the next (re)transmission."""
         self._check_addable(peer)
         super().add_peer(peer, address)
-        self._add_session(
-            peer,
-            max_datagram=(
-                self._max_datagram
-                or (
-                    LOOPBACK_DATAGRAM
-                    if _is_loopback(address[0]) and _is_loopback(self._bind[0])
-                    else NETWORK_DATAGRAM
-                )
+        budget = (
+            self._max_datagram
+            or (
+                LOOPBACK_DATAGRAM
+                if _is_loopback(address[0]) and _is_loopback(self._bind[0])
+                else NETWORK_DATAGRAM
             )
-            - self._seal_overhead,
-        )
+        ) - self._seal_overhead
+        session = self.sessions.get(peer)
+        if session is None:
+            self._add_session(peer, max_datagram=budget)
+        else:
+            session.max_datagram = budget
 
     def _piece_datagram(self, peer: str) -> int | None:
         """On loopback (MTU 64 KiB: no fragmentation) a piece fills a whole datagram."""

@@ -24,12 +24,13 @@ log = logging.getLogger(__name__)
 class GoVectorLogger(ClosedOnExit):
     """One process's vector clock and GoVector log, with GoVector's rules and names.
 
-    Construction sets the own entry to 1 and logs "Initialization Complete". Every
-    :meth:`prepare_send`, :meth:`unpack_receive` and :meth:`log_local_event` is one
+    With a log, construction sets the own entry to 1 and logs "Initialization Complete".
+    Every :meth:`prepare_send`, :meth:`unpack_receive` and :meth:`log_local_event` is one
     event: it ticks the own entry and logs one two-line entry. With ``log_path`` None
-    nothing is written (GoVector's ``LogToFile = false``). ``flush_every`` events reach
-    the file together (1, GoVector's default, writes each at once); :meth:`close` writes
-    the rest.
+    nothing is written (GoVector's ``LogToFile = false``) and, as GoVector's, the clock
+    starts at 0: there is no initialization event, so the first event is 1.
+    ``flush_every`` events reach the file together (1, GoVector's default, writes each at
+    once); :meth:`close` writes the rest.
     """
 
     def __init__(
@@ -49,7 +50,7 @@ class GoVectorLogger(ClosedOnExit):
         self._unflushed = 0
         self._writer = EventLogWriter(log_path) if log_path is not None else None
         self._closed = False
-        self._clock = VectorClock({pid: 1})
+        self._clock = VectorClock() if self._writer is None else VectorClock({pid: 1})
         self._log("Initialization Complete")
 
     @property

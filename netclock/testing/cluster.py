@@ -241,7 +241,7 @@ class ClusterRun:
         info = RunInfo(cluster.name, cluster.link, tuple(cluster.node_ids), self.seed, time.time())
         write_run_info(self.run_dir, info)
         launcher = Launcher(self.cluster, self.run_dir, self._out or sys.stdout)
-        launcher.interactive = False  # no status line, no prompt reading the terminal
+        launcher.interactive = launcher.prompt = False  # no status line, no prompt
         self._launcher = launcher
         self._task = asyncio.ensure_future(launcher.run())
         started = asyncio.ensure_future(launcher.started.wait())

@@ -63,7 +63,7 @@ asyncio.run(main())
 def _documented_datagram(seq: int) -> bytes:
     """Seq ``seq`` alone in a segment of a (incarnation 1) to b: base 1, no ack yet."""
     return encode_segment(
-        "a", 1, "b", 1, None, [message_wire(seq, VectorClock({"a": seq + 1}), PAYLOAD)]
+        "a", 1, "b", 1, None, [message_wire(seq, VectorClock({"a": seq}), PAYLOAD)]
     )
 
 

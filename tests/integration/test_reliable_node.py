@@ -15,25 +15,26 @@ pytestmark = pytest.mark.timeout(10)
 
 
 async def test_request_reply_gives_the_govector_receive_clocks(make_nodes) -> None:
-    """The course's example: client {C:1} sends {C:2}; the server's receive is {C:2,S:2};
-    its reply {C:2,S:3}; the client's receive {C:3,S:3}; then again, two ticks further."""
+    """The course's example without a log (GoVector's LogToFile = false, so no
+    initialization event): client {} sends {C:1}; the server's receive is {C:1,S:1}; its
+    reply {C:1,S:2}; the client's receive {C:2,S:2}; then again, two ticks further."""
     client, server = await make_nodes("C", "S", link="reliable")
-    assert client.clock == VectorClock({"C": 1})
+    assert client.clock == VectorClock()
     for i in range(1, 6):
         await client.send("S", f"request {i}")
-        sent = VectorClock({"C": 2 * i, "S": 2 * i - 1} if i > 1 else {"C": 2})
+        sent = VectorClock({"C": 2 * i - 1, "S": 2 * i - 2} if i > 1 else {"C": 1})
         assert client.clock == sent
         request = await server.receive(timeout=2)
         assert request.payload == f"request {i}"
         assert request.clock == sent
-        assert request.receive_clock == VectorClock({"C": 2 * i, "S": 2 * i}), f"round {i}"
+        assert request.receive_clock == VectorClock({"C": 2 * i - 1, "S": 2 * i - 1}), f"round {i}"
         assert server.clock == request.receive_clock, f"round {i}: the server kept its receive"
         await server.send("C", f"reply {i}")
-        assert server.clock == VectorClock({"C": 2 * i, "S": 2 * i + 1})
+        assert server.clock == VectorClock({"C": 2 * i - 1, "S": 2 * i})
         reply = await client.receive(timeout=2)
         assert reply.payload == f"reply {i}"
-        assert reply.clock == VectorClock({"C": 2 * i, "S": 2 * i + 1})
-        assert reply.receive_clock == VectorClock({"C": 2 * i + 1, "S": 2 * i + 1}), f"round {i}"
+        assert reply.clock == VectorClock({"C": 2 * i - 1, "S": 2 * i})
+        assert reply.receive_clock == VectorClock({"C": 2 * i, "S": 2 * i}), f"round {i}"
         assert client.clock == reply.receive_clock, f"round {i}: the client kept its receive"
     assert server.stats()["dropped"] == client.stats()["dropped"] == 0
 
@@ -46,9 +47,9 @@ async def test_one_batch_gives_each_delivery_its_own_receive_clock(make_nodes) -
         a.send_nowait("b", i)  # no await in between: one pump, one datagram
     got = [await b.receive(timeout=2) for _ in range(5)]
     assert [m.payload for m in got] == list(range(5))
-    assert [m.clock for m in got] == [VectorClock({"a": 2 + i}) for i in range(5)]
+    assert [m.clock for m in got] == [VectorClock({"a": 1 + i}) for i in range(5)]
     assert [m.receive_clock for m in got] == [
-        VectorClock({"a": 2 + i, "b": 2 + i}) for i in range(5)
+        VectorClock({"a": 1 + i, "b": 1 + i}) for i in range(5)
     ]
     assert b.clock == got[-1].receive_clock
 
@@ -58,30 +59,30 @@ async def test_clock_claiming_more_of_the_receiver_than_it_did_is_dropped(make_n
     counted as dropped and never delivered; b's own entry does not jump, and the honest
     messages around it, in the same batch, arrive with exact receive clocks."""
     a, b = await make_nodes("a", "b", link="reliable")
-    a.send_nowait("b", "before")  # clock {a:2}
-    a.link.send("b", VectorClock({"a": 2, "b": 1000}), "forged")  # straight to the link
-    a.send_nowait("b", "after")  # clock {a:3}
+    a.send_nowait("b", "before")  # clock {a:1}
+    a.link.send("b", VectorClock({"a": 1, "b": 1000}), "forged")  # straight to the link
+    a.send_nowait("b", "after")  # clock {a:2}
     await a.flush()  # acknowledged: b's Node has seen all three
     first = await b.receive(timeout=2)
     second = await b.receive(timeout=2)
     assert (first.payload, second.payload) == ("before", "after")
-    assert first.receive_clock == VectorClock({"a": 2, "b": 2})
-    assert second.receive_clock == VectorClock({"a": 3, "b": 3}), "b's own entry never jumped"
-    assert b.clock == VectorClock({"a": 3, "b": 3})
+    assert first.receive_clock == VectorClock({"a": 1, "b": 1})
+    assert second.receive_clock == VectorClock({"a": 2, "b": 2}), "b's own entry never jumped"
+    assert b.clock == VectorClock({"a": 2, "b": 2})
     stats = b.stats()
     assert stats["dropped"] == 1
     assert stats["delivered"] == 2
     assert stats["inbox"] == 0, "the forged message was never delivered"
 
-    # Alone in its batch, and after honest traffic from b (b's entry is 3, a claim of 4 lies).
-    await b.send("a", "hello")  # b:4 now, a knows b:4
-    assert (await a.receive(timeout=2)).receive_clock == VectorClock({"a": 4, "b": 4})
-    a.link.send("b", VectorClock({"a": 4, "b": 5}), "one ahead")
+    # Alone in its batch, and after honest traffic from b (b's entry is 2, a claim of 3 lies).
+    await b.send("a", "hello")  # b:3 now, a knows b:3
+    assert (await a.receive(timeout=2)).receive_clock == VectorClock({"a": 3, "b": 3})
+    a.link.send("b", VectorClock({"a": 3, "b": 4}), "one ahead")
     await a.flush()
     await a.send("b", "honest")
     last = await b.receive(timeout=2)
     assert last.payload == "honest"
-    assert last.receive_clock == VectorClock({"a": 5, "b": 5})
+    assert last.receive_clock == VectorClock({"a": 4, "b": 4})
     assert b.stats()["dropped"] == 2
     assert b.stats()["inbox"] == 0
 

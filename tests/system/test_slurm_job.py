@@ -188,7 +188,7 @@ def test_a_4_node_ring_runs_as_one_slurm_job(slurm: dict[str, str], tmp_path: Pa
         record = json.loads((run / "rendezvous" / f"{node}.address.json").read_text())
         assert record["slurm_job"] == job_id, f"{node} did not run as a task of job {job_id}"
     for task in range(len(NODES)):
-        assert "@netclock DONE" in (run / f"task-{task}.stdout").read_text()
+        assert "its program returned" in (run / f"task-{task}.stderr").read_text()
     assert "verdict: OK" in job_out
     assert_run_folder(run, NODES)
     assert_checks_ok(run)

@@ -48,6 +48,8 @@ SANS_IO_CORES = (
     "links/base.py",
     "links/tls/handshake.py",
     "cluster/slurm.py",
+    "cluster/output.py",
+    "cluster/narrate.py",
     "detectors/core.py",
     "broadcast/frame.py",
     "broadcast/core.py",

@@ -252,16 +252,25 @@ class TlsLink(SessionPump):
         return self._addresses
 
     def add_peer(self, peer: str, address: Address) -> None:
-        """Make ``peer`` known (and trusted) at ``address``; replaces an earlier address."""
+        """Make ``peer`` known (and trusted) at ``address``.
+
+        A known peer moves there with its session: a connection this node dialed to the old
+        address is closed, and the next dial goes to the new one, where the hello resends
+        what the peer has not acknowledged (a connection the peer dialed carries on).
+        """
         self._check_addable(peer)
         address = (address[0], int(address[1]))
         self._decoder.remember(peer)
-        known = peer in self._addresses
+        known = self._addresses.get(peer)
         self._addresses[peer] = address
-        if known:
+        if known is None:
+            self._add_session(peer)
+            self._faults.add_peer(peer)
             return
-        self._add_session(peer)
-        self._faults.add_peer(peer)
+        conn = self._up.get(peer)
+        if known != address and conn is not None and conn.hs.dialed_to is not None:
+            log.info("%s: %s moved to %s:%d; redialing", self.node_id, peer, *address)
+            conn.close()
 
     def remove_peer(self, peer: str) -> None:
         """Forget ``peer``: its session, connection, dial and fault timers go; a connection

@@ -49,7 +49,7 @@ def merge_run_logs(run_dir: Path) -> str:
     merged = run_dir / MERGED_LOG
     logs = [p for p in sorted(run_dir.glob("*.log")) if p.name != MERGED_LOG]
     if not logs:
-        return "  ShiViz log:  none (no node wrote a GoVector log: log_govector = false?)"
+        return "  ShiViz log:  none (no node wrote a GoVector log)"
     try:
         problems = merge_logs(logs, merged)
     except ConfigError as exc:

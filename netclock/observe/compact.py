@@ -22,10 +22,18 @@ from itertools import compress
 from operator import ne
 from typing import Any
 
-from netclock.clock import check_clock_entries
+from netclock.clock import MAX_COUNTER, check_clock_entries
 from netclock.errors import ClockError
 
-__all__ = ["FORMAT", "FULL_EVERY", "ChainReader", "ClockChanges", "ClockText", "Resolved"]
+__all__ = [
+    "FORMAT",
+    "FULL_EVERY",
+    "ChainReader",
+    "ClockChanges",
+    "ClockText",
+    "Resolved",
+    "checked_entries",
+]
 
 FORMAT = 2
 """The event-log format whose lines may carry ``dc`` / ``dmc`` (an ``init`` line says
@@ -92,6 +100,22 @@ def delta_text(entries: Mapping[str, int], changed: list[str]) -> str:
     return "{" + ", ".join([f'"{pid}": {entries[pid]}' for pid in changed]) + "}"
 
 
+def checked_entries(value: Any, known: set[str]) -> dict[str, int]:
+    """:func:`~netclock.clock.check_clock_entries` for a reader that meets the same few ids on
+    every line: ids in ``known`` passed the rule before, so a map of known ids to positive
+    counters is taken as it is; anything else goes through the rule (which raises
+    :class:`ClockError` naming the first bad entry), and its ids join ``known``."""
+    if (
+        type(value) is dict
+        and known.issuperset(value)
+        and all(type(v) is int and 0 < v <= MAX_COUNTER for v in value.values())
+    ):
+        return value
+    checked = check_clock_entries(value)
+    known.update(checked)
+    return checked
+
+
 class Resolved(dict[str, int]):
     """A clock the :class:`ChainReader` rebuilt and checked: the event reader takes it as is."""
 
@@ -107,11 +131,12 @@ class ChainReader:
     until the next full clock.
     """
 
-    __slots__ = ("_clock", "_msg")
+    __slots__ = ("_clock", "_known", "_msg")
 
     def __init__(self) -> None:
         self._clock: dict[str, int] | None = None
         self._msg: dict[str, dict[str, int]] = {}
+        self._known: set[str] = set()
 
     def lost(self) -> None:
         """A line was skipped: forget everything."""
@@ -130,20 +155,22 @@ class ChainReader:
                 if self._clock is None:
                     raise ClockError("'dc' (a clock delta) without a full clock before it")
                 clock = Resolved(self._clock)
-                clock.update(check_clock_entries(entry.pop("dc")))
+                clock.update(checked_entries(entry.pop("dc"), self._known))
                 entry["clock"] = self._clock = clock
             elif "clock" in entry:
-                self._clock = entry["clock"] = Resolved(check_clock_entries(entry["clock"]))
+                self._clock = entry["clock"] = Resolved(
+                    checked_entries(entry["clock"], self._known)
+                )
             sender = entry.get("from")
             if "dmc" in entry:
                 last = self._msg.get(sender) if type(sender) is str else None
                 if last is None:
                     raise ClockError("'dmc' (a message clock delta) without a full one before it")
                 msg = Resolved(last)
-                msg.update(check_clock_entries(entry.pop("dmc")))
+                msg.update(checked_entries(entry.pop("dmc"), self._known))
                 entry["msg_clock"] = self._msg[sender] = msg  # type: ignore[index]
             elif "msg_clock" in entry and type(sender) is str:
-                msg = Resolved(check_clock_entries(entry["msg_clock"]))
+                msg = Resolved(checked_entries(entry["msg_clock"], self._known))
                 entry["msg_clock"] = self._msg[sender] = msg
         except ClockError as exc:
             self.lost()

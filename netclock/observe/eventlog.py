@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from sys import intern
 from typing import IO, Any, NamedTuple
 
 from netclock.clock import VectorClock, check_clock_entries, check_pid
@@ -457,7 +458,7 @@ def _str(where: str, entry: dict[str, Any], name: str) -> str:
     value = entry.get(name)
     if type(value) is not str or not value:
         raise _bad(where, f"{name!r} must be a non-empty string")
-    return value
+    return intern(value)  # node ids repeat on every line: one string each, not one per line
 
 
 def _mid(where: str, value: Any) -> MsgId:
@@ -472,7 +473,7 @@ def _mid(where: str, value: Any) -> MsgId:
         or value[2] < 0
     ):
         raise _bad(where, "'id' must be [sender, incarnation, seq]")
-    return (value[0], value[1], value[2])
+    return (intern(value[0]), value[1], value[2])
 
 
 def _time(entry: dict[str, Any]) -> float | None:
@@ -493,6 +494,7 @@ def _event(where: str, entry: Any) -> Event:
     ev = entry.get("ev")
     if ev not in _KIND_SET:
         raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
+    ev = intern(ev)
     clock = _clock(where, "clock", entry.get("clock"))
     t = _time(entry)
     if ev in ("send", "failed"):

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from netclock.clock import MAX_COUNTER, VectorClock, check_pid
+from netclock.clock import VectorClock, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.observe.compact import checked_entries
 
 __all__ = [
     "SHIVIZ_REGEX",
@@ -196,21 +197,13 @@ _decode = json.JSONDecoder().decode
 
 
 def _clock(text: str, known: set[str]) -> VectorClock:
-    """The clock in GoVector's text form ``text``, checked; ids in ``known`` passed the check
-    before, so a clock of known ids and positive counters skips the per-id rule."""
+    """The clock in GoVector's text form ``text``, checked (:func:`checked_entries`)."""
     try:
         value = _decode(text)
-    except ValueError:
-        value = None
-    if (
-        type(value) is dict
-        and known.issuperset(value)
-        and all(type(v) is int and 0 < v <= MAX_COUNTER for v in value.values())
-    ):
-        return VectorClock._trusted(value)
-    clock = VectorClock.parse(text)
-    known.update(clock.keys())
-    return clock
+    except (ValueError, RecursionError) as exc:
+        raise ClockError(f"not a clock: {text!r}") from exc
+    checked = checked_entries(value, known)
+    return VectorClock._trusted(dict(checked) if checked is value else checked)
 
 
 def _events(lines: Iterable[str], name: str) -> Iterator[LogEvent]:

@@ -85,6 +85,13 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     Returns 0 (when every node ended cleanly and every promised property holds) or 1,
     and the checker's report.
     """
+    from netclock.tools.check import gc_paused
+
+    with gc_paused():
+        return _finish(result, out)
+
+
+def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
     from netclock.tools.check import check_run, format_report, load_run
     from netclock.tools.viz import build_model, render_html
 

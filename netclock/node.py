@@ -838,7 +838,7 @@ class Node:
             new_clock,
             f"deliver {sender}:{incarnation}:{seq} from {sender}",
             id=[sender, incarnation, seq],
-            msg_clock=clock.to_wire(),
+            msg_clock=clock,
             **{"from": sender},
         )
 

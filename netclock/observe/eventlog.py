@@ -492,7 +492,7 @@ def _event(where: str, entry: Any) -> Event:
     if type(inc) is not int or inc < 0:
         raise _bad(where, "'inc' must be a non-negative int")
     ev = entry.get("ev")
-    if ev not in _KIND_SET:
+    if type(ev) is not str or ev not in _KIND_SET:
         raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
     ev = intern(ev)
     clock = _clock(where, "clock", entry.get("clock"))
@@ -587,7 +587,7 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         return None
     node, ev = entry.get("node"), entry.get("ev")
     clock = _optional(_clock, where, "clock", entry.get("clock"))
-    if type(node) is not str or ev not in _KIND_SET or clock is None:
+    if type(node) is not str or type(ev) is not str or ev not in _KIND_SET or clock is None:
         return None
     inc, peer = entry.get("inc"), entry.get("to" if ev in ("send", "failed") else "from")
     if ev in DETECTOR_KINDS:

@@ -211,6 +211,11 @@ def _make_encoder() -> Callable[[Any], str]:
 _encode = _make_encoder()
 
 
+SMALL_CLOCK = 4
+"""A clock of at most this many entries goes whole into the event log when its text is at hand
+(a delta would be as long, and costs more to make)."""
+
+
 def _fields_text(fields: dict[str, Any]) -> str:
     """The rest of a line after the clock: ``fields`` as JSON members and the closing brace.
 
@@ -325,6 +330,8 @@ class EventRecorder:
                 if not clock_text:
                     clock_text = str(clock)
                 head = f'"clock": {clock_text}'
+            elif clock_text and len(entries) <= SMALL_CLOCK:
+                head = f'"clock": {clock_text}'  # rendered already, and as short as a delta
             else:
                 head = f'"dc": {delta_text(entries, changed)}'
             if "msg_clock" in fields:
@@ -346,6 +353,9 @@ class EventRecorder:
         value = fields.pop("msg_clock")
         entries = value._entries if isinstance(value, VectorClock) else value
         sender = fields.get("from")
+        if len(entries) <= SMALL_CLOCK:
+            self._msg_changes.pop(sender, None)  # its next delta starts from a whole one
+            return f', "msg_clock": {_encode(entries)}'
         changes = self._msg_changes.get(sender)
         if changes is None:
             changes = self._msg_changes[sender] = ClockChanges()

@@ -401,7 +401,11 @@ def merge_logs(
                 heapq.heapreplace(heap, (sum(after.clock.values()), after.host, h, pos + 1, after))
 
     out = Path(out_path)
-    _write_merged(out, body())
+    try:
+        _write_merged(out, body())
+    except ConfigError:
+        out.unlink(missing_ok=True)  # a bad line further on: no half-merged file is left
+        raise
     log.debug("merged %d events of %d hosts into %s", merged, len(hosts), out)
     return rules.verdict(merged)
 

@@ -896,7 +896,7 @@ class Node:
             new_clock,
             text,
             id=[sender, incarnation, seq],
-            msg_clock=clock.to_wire(),
+            msg_clock=clock,
             text=text,
             **{"from": sender},
         )

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--govector", help="write a GoVector log to this file")
+    p.add_argument("--events", help="write a JSON-lines event log to this file")
+    p.add_argument("--clock-width", type=int, help="entries of the sender's clock (default 2)")
     p.add_argument("--cert-dir", help="the cluster's certificates (--kind tls and tls-stream)")
     p.add_argument("--inbox", type=int)
     p.add_argument("--yield-every", type=int)

@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--rendezvous-timeout must be a positive number of seconds")
     if not args.control and not args.rendezvous:
         check_fixed_ports(cluster, node_id)
-    chosen = not args.run_dir and not args.control and cluster.log_events
+    chosen = not args.run_dir and not args.control and (cluster.log_events or cluster.log_govector)
     if args.restart and not args.run_dir:
         raise ConfigError("--restart needs --run-dir: the run folder of the node's earlier life")
     if args.run_dir:

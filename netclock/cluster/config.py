@@ -59,6 +59,7 @@ _TOP_KEYS = {
     "detector": dict,
     "node": list,
     "log_events": bool,
+    "log_govector": bool,
     "compare_links": list,
     "variant": list,
     "action": list,
@@ -131,6 +132,9 @@ class Cluster:
     """Every node's failure detector (``[detector]``, docs/detectors.md); with one and no
     ``give_up_after``, a reliable link gives up when the detector suspects the peer."""
     log_events: bool = True
+    """Each node writes its event log (``<id>.events.jsonl``: what the checker reads)."""
+    log_govector: bool = True
+    """Each node writes its GoVector log (``<id>.log``: ``merged.log`` for ShiViz)."""
     compare_links: tuple[str, ...] = ()
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     """``[[variant]]`` tables: the same cluster run once per variant, each with its own
@@ -282,6 +286,7 @@ def parse_cluster(
         faults=faults,
         detector=detector,
         log_events=data.get("log_events", True),
+        log_govector=data.get("log_govector", True),
         compare_links=compare,
         variants=variants,
         actions=tuple(sorted(actions, key=lambda a: a.at)),

@@ -45,25 +45,33 @@ from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, fin
 from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
 from netclock.node import Node
-from netclock.observe.eventlog import EVENT_SUFFIX, read_events
+from netclock.observe.eventlog import EVENT_SUFFIX, iter_events
+from netclock.observe.shiviz import parse_log
 
 STATS_PERIOD = 0.5
 T = TypeVar("T")
 
 
-def last_clock(event_log: Path, govector_log: Path | None, node_id: str) -> int:
-    """The own clock entry of the last event ``node_id`` logged (0 if none), for a restart.
+def last_clock(event_log: Path | None, govector_log: Path | None, node_id: str) -> int:
+    """The own clock entry of the last event ``node_id`` logged (0 if none), for a restart:
+    from the event log, or from the GoVector log when the event log is off.
 
     A kill in mid-write can leave a cut last line (or a GoVector event without its text);
     it is cut off both files first, so the restarted life appends after complete events.
     """
-    _cut_unfinished(event_log, 1)
+    if event_log is not None:
+        _cut_unfinished(event_log, 1)
     if govector_log is not None:
         _cut_unfinished(govector_log, 2)
-    if not event_log.exists():
+    if event_log is not None:
+        if not event_log.exists():
+            return 0
+        events = iter_events(event_log, [], strict=False)
+        return max((e.clock.get(node_id, 0) for e in events if e.node == node_id), default=0)
+    if govector_log is None or not govector_log.exists():
         return 0
-    events = read_events(event_log, [], strict=False)
-    return max((e.clock.get(node_id, 0) for e in events if e.node == node_id), default=0)
+    logged = parse_log(govector_log)
+    return max((e.clock.get(node_id) for e in logged if e.host == node_id), default=0)
 
 
 def _cut_unfinished(path: Path, lines_per_event: int) -> None:
@@ -119,11 +127,12 @@ def make_node(
     """
     spec = cluster.node(node_id)
     logged_link_ok = cluster.fifo or cluster.link not in ("reliable", "sealed", "tls")
-    logged = run_dir is not None and cluster.log_events
-    govector_log = run_dir / f"{node_id}.log" if logged and run_dir else None
-    event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if logged and run_dir else None
+    govector_log = run_dir / f"{node_id}.log" if run_dir and cluster.log_govector else None
+    event_log = run_dir / f"{node_id}{EVENT_SUFFIX}" if run_dir and cluster.log_events else None
     clock_start = (
-        last_clock(event_log, govector_log, node_id) + 1 if restart and event_log else None
+        last_clock(event_log, govector_log, node_id) + 1
+        if restart and (event_log or govector_log)
+        else None
     )
     return Node(
         node_id,
@@ -189,7 +198,7 @@ async def run_node(run: NodeRun) -> int:
         sys.stdout = stamper
     else:
         out = Narrator(run.node_id, run.cluster.link)
-        if run.run_dir is not None and run.cluster.log_events:
+        if run.run_dir is not None and (run.cluster.log_events or run.cluster.log_govector):
             out.logs_in(run.run_dir, run.chosen_run_dir)
     try:
         prepared = _prepare(run)

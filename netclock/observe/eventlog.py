@@ -30,10 +30,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from sys import intern
 from typing import IO, Any, NamedTuple
 
 from netclock.clock import VectorClock, check_clock_entries, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.observe.compact import (
+    FORMAT,
+    FULL_EVERY,
+    ChainReader,
+    ClockChanges,
+    ClockText,
+    Resolved,
+    delta_text,
+)
 from netclock.observe.shiviz import event_lines
 
 __all__ = [
@@ -55,6 +65,7 @@ __all__ = [
     "MsgId",
     "RunInfo",
     "event_files",
+    "iter_events",
     "read_events",
     "read_fault_record",
     "read_run_info",
@@ -200,6 +211,34 @@ def _make_encoder() -> Callable[[Any], str]:
 _encode = _make_encoder()
 
 
+SMALL_CLOCK = 4
+"""A clock of at most this many entries goes whole into the event log when its text is at hand
+(a delta would be as long, and costs more to make)."""
+
+
+def _fields_text(fields: dict[str, Any]) -> str:
+    """The rest of a line after the clock: ``fields`` as JSON members and the closing brace.
+
+    A message's fields (``to`` or ``from`` and ``id``, as the Node passes them: node ids,
+    which never need escaping, and integers) are formatted directly; the rest by the JSON
+    encoder.
+    """
+    if len(fields) == 2:
+        mid = fields.get("id")
+        peer = fields.get("to", fields.get("from"))
+        if (
+            type(mid) is list
+            and len(mid) == 3
+            and type(peer) is str
+            and type(mid[0]) is str
+            and type(mid[1]) is int
+            and type(mid[2]) is int
+        ):
+            name = "to" if "to" in fields else "from"
+            return f', "{name}": "{peer}", "id": ["{mid[0]}", {mid[1]}, {mid[2]}]}}'
+    return ", " + _encode(fields)[1:] if fields else "}"
+
+
 def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
     try:
         return open(path, mode, buffering=0)
@@ -258,25 +297,72 @@ class EventRecorder:
         self._jsonl_lines: list[str] = []
         self._who = f', "node": "{node_id}", "inc": {incarnation}, "ev": "'
         self._scheduled = False
+        self._changes = ClockChanges()
+        self._text = ClockText()
+        self._text_stale = False
+        self._msg_changes: dict[Any, ClockChanges] = {}
+        self._lines = 0
 
     def record(self, ev: str, clock: VectorClock, logged: str, **fields: Any) -> None:
         """Record one event of kind ``ev`` (see :data:`FIELDS` for what ``fields`` holds).
 
         ``clock`` is the node's clock after the event; ``logged`` is its text in the
-        GoVector log (kinds outside :data:`GOVECTOR_KINDS` are not written there).
+        GoVector log (kinds outside :data:`GOVECTOR_KINDS` are not written there). The event
+        log gets the clock compactly (:mod:`netclock.observe.compact`); ``msg_clock`` may be
+        a :class:`VectorClock` or its map.
         """
         if ev not in _KIND_SET:
             raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
-        clock_text = str(clock)  # GoVector's text form is JSON too: one string for both logs
+        entries = clock._entries  # read only: the recorder renders what changed
+        changed = self._changes.changes(entries)
+        clock_text = ""
         if self._govector is not None and ev in GOVECTOR_KINDS:
+            clock_text = self._text.render(entries, None if self._text_stale else changed)
+            self._text_stale = False
             self._govector_lines.append(event_lines(self.node_id, clock_text, logged))
+        elif changed != []:
+            self._text_stale = True  # changes not rendered: the next render starts afresh
         if self._jsonl is not None:
-            rest = ", " + _encode(fields)[1:] if fields else "}"
-            self._jsonl_lines.append(
-                f'{{"t": {time.time()!r}{self._who}{ev}", "clock": {clock_text}{rest}\n'
-            )
+            self._lines += 1
+            if changed is None or self._lines >= FULL_EVERY:
+                self._lines = 0
+                self._changes_full()
+                if not clock_text:
+                    clock_text = str(clock)
+                head = f'"clock": {clock_text}'
+            elif clock_text and len(entries) <= SMALL_CLOCK:
+                head = f'"clock": {clock_text}'  # rendered already, and as short as a delta
+            else:
+                head = f'"dc": {delta_text(entries, changed)}'
+            if "msg_clock" in fields:
+                head += self._msg_clock(fields)
+            elif ev == "init":
+                fields["format"] = FORMAT
+            rest = _fields_text(fields)
+            self._jsonl_lines.append(f'{{"t": {time.time()!r}{self._who}{ev}", {head}{rest}\n')
         if not self._scheduled:
             self._schedule()
+
+    def _changes_full(self) -> None:
+        """A full clock goes out: the readers' chain restarts here, so do the senders'."""
+        self._msg_changes.clear()
+
+    def _msg_clock(self, fields: dict[str, Any]) -> str:
+        """``msg_clock`` (popped from ``fields``) as a field: ``dmc`` against the previous
+        delivery from the same sender when the ids are the same, else in full."""
+        value = fields.pop("msg_clock")
+        entries = value._entries if isinstance(value, VectorClock) else value
+        sender = fields.get("from")
+        if len(entries) <= SMALL_CLOCK:
+            self._msg_changes.pop(sender, None)  # its next delta starts from a whole one
+            return f', "msg_clock": {_encode(entries)}'
+        changes = self._msg_changes.get(sender)
+        if changes is None:
+            changes = self._msg_changes[sender] = ClockChanges()
+        changed = changes.changes(entries)
+        if changed is None:
+            return f', "msg_clock": {_encode(entries)}'
+        return f', "dmc": {delta_text(entries, changed)}'
 
     def _schedule(self) -> None:
         try:
@@ -370,6 +456,8 @@ def _bad(where: str, what: str) -> ConfigError:
 
 
 def _clock(where: str, name: str, value: Any) -> Clock:
+    if type(value) is Resolved:
+        return value
     try:
         return check_clock_entries(value)
     except ClockError as exc:
@@ -380,7 +468,7 @@ def _str(where: str, entry: dict[str, Any], name: str) -> str:
     value = entry.get(name)
     if type(value) is not str or not value:
         raise _bad(where, f"{name!r} must be a non-empty string")
-    return value
+    return intern(value)  # node ids repeat on every line: one string each, not one per line
 
 
 def _mid(where: str, value: Any) -> MsgId:
@@ -395,7 +483,7 @@ def _mid(where: str, value: Any) -> MsgId:
         or value[2] < 0
     ):
         raise _bad(where, "'id' must be [sender, incarnation, seq]")
-    return (value[0], value[1], value[2])
+    return (intern(value[0]), value[1], value[2])
 
 
 def _time(entry: dict[str, Any]) -> float | None:
@@ -414,8 +502,9 @@ def _event(where: str, entry: Any) -> Event:
     if type(inc) is not int or inc < 0:
         raise _bad(where, "'inc' must be a non-negative int")
     ev = entry.get("ev")
-    if ev not in _KIND_SET:
+    if type(ev) is not str or ev not in _KIND_SET:
         raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
+    ev = intern(ev)
     clock = _clock(where, "clock", entry.get("clock"))
     t = _time(entry)
     if ev in ("send", "failed"):
@@ -508,7 +597,7 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         return None
     node, ev = entry.get("node"), entry.get("ev")
     clock = _optional(_clock, where, "clock", entry.get("clock"))
-    if type(node) is not str or ev not in _KIND_SET or clock is None:
+    if type(node) is not str or type(ev) is not str or ev not in _KIND_SET or clock is None:
         return None
     inc, peer = entry.get("inc"), entry.get("to" if ev in ("send", "failed") else "from")
     if ev in DETECTOR_KINDS:
@@ -557,46 +646,46 @@ _NOT_JSON = object()
 def _json_lines(
     path: Path, what: str, notes: list[str], cut_note: str, *, errors: str = "strict"
 ) -> Iterator[tuple[str, Any]]:
-    """``(file:line, decoded value)`` for each non-blank line of ``path`` (``what`` it holds).
+    """``(file:line, decoded value)`` for each non-blank line of ``path`` (``what`` it holds),
+    read one line at a time (a file of any size in constant memory).
 
     An unterminated, unparsable last line (its writer was killed in mid-write) is skipped
     with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
     """
+    decode = json.JSONDecoder().decode
     try:
-        text = path.read_text(encoding="utf-8", errors=errors)
+        with open(path, encoding="utf-8", errors=errors, newline="\n") as file:
+            for number, line in enumerate(file, 1):
+                if line.isspace():
+                    continue
+                try:
+                    entry = decode(line)
+                except ValueError:
+                    if not line.endswith("\n"):
+                        notes.append(f"{path}:{number}: {cut_note}")
+                        log.debug("%s:%d: unfinished last line skipped", path, number)
+                        continue
+                    entry = _NOT_JSON
+                yield f"{path}:{number}", entry
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
-    lines = text.split("\n")
-    cut = not text.endswith("\n") and bool(text)
-    last = len(lines)
-    decode = json.JSONDecoder().decode
-    for number, line in enumerate(lines, 1):
-        if not line or line.isspace():
-            continue
-        where = f"{path}:{number}"
-        try:
-            entry = decode(line)
-        except ValueError:
-            if cut and number == last:
-                notes.append(f"{where}: {cut_note}")
-                log.debug("%s: unfinished last line skipped", where)
-                continue
-            entry = _NOT_JSON
-        yield where, entry
 
 
-def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:
-    """The events of one events file, in file order.
+def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterator[Event]:
+    """The events of one events file, in file order, one at a time (:func:`read_events`
+    without holding them: the file is read a line at a time).
 
-    An unterminated, unparsable last line is what a kill in mid-write leaves: it is
+    Compact clocks (``dc``, ``dmc``: format 2, :mod:`netclock.observe.compact`) come back
+    whole. An unterminated, unparsable last line is what a kill in mid-write leaves: it is
     skipped, with a sentence in ``notes``. Any other line that is not an event raises
     :class:`ConfigError` naming ``file:line`` when ``strict``. A lenient read (for
     pictures) skips it too, one note per line, replaces bytes that are not UTF-8, and
-    keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`).
+    keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`);
+    after a skipped line, lines with compact clocks are skipped until the next full clock.
     """
-    events: list[Event] = []
+    chain = ChainReader()
     lines = _json_lines(
         path,
         "a netclock event log",
@@ -609,17 +698,29 @@ def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Ev
             if strict:
                 raise _bad(where, "not a JSON object")
             notes.append(f"{where}: not JSON, skipped")
+            chain.lost()
+            continue
+        problem = chain.resolve(entry) if type(entry) is dict else None
+        if problem is not None:
+            if strict:
+                raise _bad(where, problem)
+            notes.append(f"{where}: {problem}, skipped")
             continue
         if strict:
-            events.append(_event(where, entry))
+            yield _event(where, entry)
             continue
         event = _lenient_event(where, entry)
         if event is None:
             notes.append(f"{where}: not an event, skipped")
             log.debug("%s: not an event, skipped: %.80r", where, entry)
+            chain.lost()
             continue
-        events.append(event)
-    return events
+        yield event
+
+
+def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:
+    """Every event of one events file, in file order: ``list(iter_events(...))``."""
+    return list(iter_events(path, notes, strict=strict))
 
 
 # -- the fault record ---------------------------------------------------------------------------

@@ -17,23 +17,28 @@ per event, or where a clock claims an event another host never logged;
 from __future__ import annotations
 
 import heapq
+import io
+import json
 import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from netclock.clock import VectorClock, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
+from netclock.observe.compact import checked_entries
 
 __all__ = [
     "SHIVIZ_REGEX",
     "EventLogWriter",
     "LogEvent",
     "format_event",
+    "iter_log",
     "merge_logs",
     "parse_log",
     "validate_shiviz",
@@ -155,37 +160,82 @@ def _is_regex_line(line: str) -> bool:
     return all(f"(?<{name}>" in line for name in ("host", "clock", "event"))
 
 
-def _parse_text(text: str, name: str) -> list[LogEvent]:
-    lines = text.split("\n")
-    cut = bool(text) and not text.endswith("\n")  # a write cut off by a kill
-    if not cut:
-        lines.pop()
-    last = len(lines) - 1
-    i = 1 if lines and _is_regex_line(lines[0]) else 0
-    events: list[LogEvent] = []
-    while i < len(lines):
-        line = lines[i].rstrip("\r")
-        if not line.strip():
-            i += 1
+def _raw_events(lines: Iterable[str], name: str) -> Iterator[tuple[str, str, str, int]]:
+    """``(host, clock text, event text, clock line's number)`` of each event of a log's
+    lines (each with its ``\\n``, as a file iterates them), checking only the clock line's
+    shape.
+
+    Skips a leading regex line and blank lines between events, and what a writer killed in
+    mid-write leaves at the end: a cut clock line, or a clock line without its event line
+    (a cut event line is read as it is).
+    """
+    pending: re.Match[str] | None = None
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\n").rstrip("\r")
+        if pending is not None:
+            yield pending["host"], pending["clock"], line, number - 1
+            pending = None
             continue
-        match = _CLOCK_LINE.fullmatch(line)
-        if i == last and (cut or match is not None):
-            # A cut clock line, or a clock line whose event line was never written.
+        if number == 1 and _is_regex_line(line):
+            continue
+        if not line.strip():
+            continue
+        if not raw.endswith("\n"):
             log.debug("%s: skipped an unfinished last event (its writer was killed)", name)
-            break
-        if match is None:
+            return
+        pending = _CLOCK_LINE.fullmatch(line)
+        if pending is None:
             raise ConfigError(
-                f"{name}, line {i + 1}: expected 'host {{clock}}' but found {line!r:.80}; "
+                f"{name}, line {number}: expected 'host {{clock}}' but found {line!r:.80}; "
                 "is this a GoVector log?"
             )
+    if pending is not None:
+        log.debug("%s: skipped a last event without its text (its writer was killed)", name)
+
+
+_decode = json.JSONDecoder().decode
+
+
+def _clock(text: str, known: set[str]) -> VectorClock:
+    """The clock in GoVector's text form ``text``, checked (:func:`checked_entries`)."""
+    try:
+        value = _decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise ClockError(f"not a clock: {text!r}") from exc
+    checked = checked_entries(value, known)
+    return VectorClock._trusted(dict(checked) if checked is value else checked)
+
+
+def _events(lines: Iterable[str], name: str) -> Iterator[LogEvent]:
+    """:func:`_raw_events` with hosts and clocks checked, as :class:`LogEvent` values."""
+    known: set[str] = set()
+    for index, (host_text, clock_text, event, number) in enumerate(_raw_events(lines, name)):
         try:
-            host = check_pid(match["host"])
-            clock = VectorClock.parse(match["clock"])
+            host = host_text if host_text in known else check_pid(host_text)
+            clock = _clock(clock_text, known)
         except ClockError as exc:
-            raise ConfigError(f"{name}, line {i + 1}: {exc}") from exc
-        events.append(LogEvent(host, clock, lines[i + 1].rstrip("\r"), len(events)))
-        i += 2
-    return events
+            raise ConfigError(f"{name}, line {number}: {exc}") from exc
+        yield LogEvent(host, clock, event, index)
+
+
+@contextmanager
+def _lines_of(path: Path) -> Iterator[Iterator[str]]:
+    """The lines of the log at ``path``, read as they are needed; a file that cannot be read
+    or is not UTF-8 raises :class:`ConfigError`."""
+    try:
+        with open(path, encoding="utf-8", newline="\n") as file:
+            yield file
+    except OSError as exc:
+        raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the log {path} is not UTF-8 text ({exc.reason})") from exc
+
+
+def iter_log(path: str | os.PathLike[str]) -> Iterator[LogEvent]:
+    """The events of the GoVector log at ``path``, one at a time (:func:`parse_log` without
+    holding them)."""
+    with _lines_of(Path(path)) as lines:
+        yield from _events(lines, str(path))
 
 
 def parse_log(source: str | os.PathLike[str]) -> list[LogEvent]:
@@ -198,15 +248,46 @@ def parse_log(source: str | os.PathLike[str]) -> list[LogEvent]:
     (a cut event line is read as it is).
     """
     if isinstance(source, str) and (not source or "\n" in source):
-        return _parse_text(source, "<text>")
-    path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the log {path} is not UTF-8 text ({exc.reason})") from exc
-    return _parse_text(text, str(path))
+        return list(_events(io.StringIO(source, newline="\n"), "<text>"))
+    return list(iter_log(source))
+
+
+class _Rules:
+    """ShiViz's rules, event by event, given how many events each host logged in all."""
+
+    __slots__ = ("last", "logged", "problems")
+
+    def __init__(self, logged: Mapping[str, int]) -> None:
+        self.logged = logged
+        self.last: dict[str, int] = {}
+        self.problems: list[str] = []
+
+    def check(self, e: LogEvent, index: int) -> None:
+        """Note what ShiViz would refuse in ``e``, the ``index``-th event of the log."""
+        own = e.clock[e.host]
+        previous = self.last.get(e.host)
+        if previous is None and own != 1:
+            self.problems.append(
+                f"event {index} ({e.host} {e.clock}): the first event of {e.host!r} "
+                f"has own entry {own}, it must be 1"
+            )
+        elif previous is not None and own != previous + 1:
+            self.problems.append(
+                f"event {index} ({e.host} {e.clock}): {e.host!r}'s own entry goes from "
+                f"{previous} to {own}, it must grow by exactly 1 per event"
+            )
+        self.last[e.host] = own
+        logged = self.logged
+        for other, value in e.clock.items():
+            if other != e.host and value > logged.get(other, 0):
+                self.problems.append(
+                    f"event {index} ({e.host} {e.clock}): knows {other}:{value} but "
+                    f"{other!r} logged only {logged.get(other, 0)} event(s)"
+                )
+
+    def verdict(self, count: int) -> list[str]:
+        """The problems, after ``count`` events."""
+        return self.problems if count else ["the log has no events; ShiViz needs at least one"]
 
 
 def validate_shiviz(events: Iterable[LogEvent]) -> list[str]:
@@ -216,32 +297,10 @@ def validate_shiviz(events: Iterable[LogEvent]) -> list[str]:
     and no clock may claim more events of a host than that host logged in ``events``.
     """
     events = list(events)
-    if not events:
-        return ["the log has no events; ShiViz needs at least one"]
-    logged = Counter(e.host for e in events)
-    last: dict[str, int] = {}
-    problems: list[str] = []
+    rules = _Rules(Counter(e.host for e in events))
     for e in events:
-        own = e.clock[e.host]
-        previous = last.get(e.host)
-        if previous is None and own != 1:
-            problems.append(
-                f"event {e.index} ({e.host} {e.clock}): the first event of {e.host!r} "
-                f"has own entry {own}, it must be 1"
-            )
-        elif previous is not None and own != previous + 1:
-            problems.append(
-                f"event {e.index} ({e.host} {e.clock}): {e.host!r}'s own entry goes from "
-                f"{previous} to {own}, it must grow by exactly 1 per event"
-            )
-        last[e.host] = own
-        for other, value in e.clock.items():
-            if other != e.host and value > logged[other]:
-                problems.append(
-                    f"event {e.index} ({e.host} {e.clock}): knows {other}:{value} but "
-                    f"{other!r} logged only {logged[other]} event(s)"
-                )
-    return problems
+        rules.check(e, e.index)
+    return rules.verdict(len(events))
 
 
 # -- merging -------------------------------------------------------------------------------------
@@ -270,6 +329,32 @@ def _interleave(histories: Sequence[list[LogEvent]]) -> list[LogEvent]:
     return merged
 
 
+def _write_merged(out: Path, body: Iterable[str]) -> None:
+    """Write the merged log: the regex line, a blank line, then ``body``'s pieces."""
+    try:
+        with open(out, "w", encoding="utf-8", newline="\n") as file:
+            file.write(f"{SHIVIZ_REGEX}\n\n")
+            chunk: list[str] = []
+            for piece in body:
+                chunk.append(piece)
+                if len(chunk) >= MERGE_CHUNK:
+                    file.write("".join(chunk))
+                    chunk.clear()
+            file.write("".join(chunk))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the merged log {out}: {exc.strerror}") from exc
+
+
+MERGE_CHUNK = 4096
+"""Events the merge formats before each write."""
+
+
+def _hosts_of(path: Path) -> Counter[str]:
+    """How many events each host has in the log at ``path`` (clocks not parsed)."""
+    with _lines_of(path) as lines:
+        return Counter(host for host, *_ in _raw_events(lines, str(path)))
+
+
 def merge_logs(
     paths: Iterable[str | os.PathLike[str]], out_path: str | os.PathLike[str]
 ) -> list[str]:
@@ -280,13 +365,58 @@ def merge_logs(
     different histories is refused with :class:`ConfigError` (the same history twice is
     kept once). The file is written even when problems are returned: show them to the
     user, since ShiViz will refuse the file until they are fixed.
+
+    When each file holds one host of its own (a run folder's logs), the merge streams: it
+    counts each file's events, then reads all files side by side and writes as it goes,
+    holding one event per host, whatever the run's size.
     """
+    files = [Path(raw) for raw in paths]
+    counts = [_hosts_of(path) for path in files]
+    hosts = [next(iter(c)) for c in counts if len(c) == 1]
+    if len(hosts) != len(files) or len(set(hosts)) != len(hosts):
+        return _merge_in_memory(files, Path(out_path))
+    logged = {host: c[host] for host, c in zip(hosts, counts, strict=True)}
+    rules = _Rules(logged)
+    order = sorted(range(len(files)), key=hosts.__getitem__)
+    streams = [iter_log(files[i]) for i in order]
+    merged = 0
+
+    def body() -> Iterator[str]:
+        nonlocal merged
+        heap: list[tuple[int, str, int, int, LogEvent]] = []
+        for h, stream in enumerate(streams):
+            first = next(stream, None)
+            if first is not None:
+                heap.append((sum(first.clock.values()), first.host, h, 0, first))
+        heapq.heapify(heap)
+        while heap:
+            _, _, h, pos, e = heap[0]
+            rules.check(e, merged)
+            merged += 1
+            yield format_event(e.host, e.clock, e.event)
+            after = next(streams[h], None)
+            if after is None:
+                heapq.heappop(heap)
+            else:
+                heapq.heapreplace(heap, (sum(after.clock.values()), after.host, h, pos + 1, after))
+
+    out = Path(out_path)
+    try:
+        _write_merged(out, body())
+    except ConfigError:
+        out.unlink(missing_ok=True)  # a bad line further on: no half-merged file is left
+        raise
+    log.debug("merged %d events of %d hosts into %s", merged, len(hosts), out)
+    return rules.verdict(merged)
+
+
+def _merge_in_memory(files: list[Path], out: Path) -> list[str]:
+    """:func:`merge_logs` for files that hold several hosts, or a host twice."""
     histories: dict[str, list[LogEvent]] = {}
     source: dict[str, Path] = {}
-    for raw in paths:
-        path = Path(raw)
+    for path in files:
         per_host: dict[str, list[LogEvent]] = {}
-        for e in parse_log(path):
+        for e in iter_log(path):
             per_host.setdefault(e.host, []).append(e)
         for host, history in per_host.items():
             if host not in histories:
@@ -300,11 +430,6 @@ def merge_logs(
                     "merge the logs of one run at a time"
                 )
     merged = _interleave([histories[host] for host in sorted(histories)])
-    body = "".join(format_event(e.host, e.clock, e.event) for e in merged)
-    out = Path(out_path)
-    try:
-        out.write_text(f"{SHIVIZ_REGEX}\n\n{body}", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the merged log {out}: {exc.strerror}") from exc
+    _write_merged(out, (format_event(e.host, e.clock, e.event) for e in merged))
     log.debug("merged %d events of %d hosts into %s", len(merged), len(histories), out)
     return validate_shiviz(merged)

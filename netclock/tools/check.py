@@ -46,9 +46,11 @@ How the log is read (choices where ``docs/eventlog.md`` leaves room):
 from __future__ import annotations
 
 import enum
+import gc
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +68,7 @@ from netclock.observe.eventlog import (
     MsgId,
     RunInfo,
     event_files,
-    read_events,
+    iter_events,
     read_fault_record,
     read_run_info,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "crash_lines",
     "crash_text",
     "format_report",
+    "gc_paused",
     "load_run",
     "promise_sentence",
 ]
@@ -187,6 +190,23 @@ class Run:
         return self.faults.survives(sender, t) and self.faults.survives(receiver, t)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block (as it was, after it).
+
+    Reading a run makes millions of objects and no cycles; with the collector on, each
+    full collection walks every object read so far, which made reading a 200,000-event run
+    a third slower.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load_run(source: str | Path) -> Run:
     """Read a run folder (``run.json`` and ``faults.jsonl`` optional, every ``*.events.jsonl``)
     or one events file (checked without a fault record).
@@ -214,13 +234,14 @@ def load_run(source: str | Path) -> Run:
     faults = read_fault_record(record_path, notes) if record_path.is_file() else None
     known: dict[str, None] = dict.fromkeys(info.nodes)
     grouped: dict[str, dict[int, list[Event]]] = {}
-    for file in files:
-        if file.name.endswith(EVENT_SUFFIX):
-            known.setdefault(file.name[: -len(EVENT_SUFFIX)])
-        for event in read_events(file, notes):
-            inc = event.inc
-            assert inc is not None  # a strict read gives every event its incarnation
-            grouped.setdefault(event.node, {}).setdefault(inc, []).append(event)
+    with gc_paused():
+        for file in files:
+            if file.name.endswith(EVENT_SUFFIX):
+                known.setdefault(file.name[: -len(EVENT_SUFFIX)])
+            for event in iter_events(file, notes):
+                inc = event.inc
+                assert inc is not None  # a strict read gives every event its incarnation
+                grouped.setdefault(event.node, {}).setdefault(inc, []).append(event)
     for name in known:
         grouped.setdefault(name, {})
     nodes = {
@@ -740,6 +761,11 @@ def check_run(run: Run) -> Report:
 
     Runs in time linear in the number of events (up to a log factor for causal order).
     """
+    with gc_paused():
+        return _check(run)
+
+
+def _check(run: Run) -> Report:
     c = _Checker(run)
     c.index_sends()
     c.match_deliveries()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from netclock.cluster.launcher import RunResult
 from netclock.errors import ConfigError
+from netclock.observe.eventlog import FAULT_RECORD, event_files, read_run_info
 
 if TYPE_CHECKING:
     from netclock.tools.check import Report
@@ -67,9 +68,14 @@ VERDICT = "verdict.json"
 """The run folder's verdict: ``{"ok": bool, "violated": [...], "failed": [...]}``."""
 
 
-def write_verdict(run_dir: Path, ok: bool, violated: Sequence[str], failed: Sequence[str]) -> None:
-    """Keep the checker's verdict in the run folder (``netclock runs`` lists it)."""
-    record = {"ok": ok, "violated": list(violated), "failed": list(failed)}
+def write_verdict(
+    run_dir: Path, ok: bool, violated: Sequence[str], failed: Sequence[str], *, checked: bool = True
+) -> None:
+    """Keep the checker's verdict in the run folder (``netclock runs`` lists it); ``checked``
+    is False when there was nothing to check (the event logs were off)."""
+    record: dict[str, object] = {"ok": ok, "violated": list(violated), "failed": list(failed)}
+    if not checked:
+        record["checked"] = False
     (run_dir / VERDICT).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
@@ -79,6 +85,13 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     Returns 0 (when every node ended cleanly and every promised property holds) or 1,
     and the checker's report.
     """
+    from netclock.tools.check import gc_paused
+
+    with gc_paused():
+        return _finish(result, out)
+
+
+def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
     from netclock.tools.check import check_run, format_report, load_run
     from netclock.tools.viz import build_model, render_html
 
@@ -88,14 +101,49 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
         out.write(f"node {node} failed: {error} (see {run_dir / (node + '.stderr')})\n")
         code = 1
     merged_line = merge_run_logs(run_dir)
-    report = check_run(load_run(run_dir))
-    out.write(format_report(report) + "\n")
+    checked = bool(event_files(run_dir))
+    if checked:
+        report = check_run(load_run(run_dir))
+        out.write(format_report(report) + "\n")
+    else:
+        report = unchecked_report(run_dir)
+        out.write(f"netclock check: {report.name or run_dir}\n{report.notes[0]}\n")
     if not report.ok:
         code = 1
-    write_verdict(run_dir, report.ok, report.violated, sorted(result.failed))
+    write_verdict(run_dir, report.ok, report.violated, sorted(result.failed), checked=checked)
     viewer = run_dir / "viewer.html"
-    viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
+    try:
+        viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
+        viewer_line = f"  viewer:      {viewer}"
+    except ConfigError:
+        viewer_line = "  viewer:      none (no node wrote a log: both logs were off)"
     out.write(f"\nrun folder: {run_dir}\n")
     out.write(merged_line + "\n")
-    out.write(f"  viewer:      {viewer}\n")
+    out.write(viewer_line + "\n")
     return code, report
+
+
+NOT_CHECKED = (
+    "not checked: no node wrote an event log (log_events = false), so no property of the "
+    "link could be checked; turn log_events on to check a run"
+)
+"""What a run without event logs says instead of a verdict."""
+
+
+def unchecked_report(run_dir: Path) -> Report:
+    """The report of a run that wrote no event log: nothing judged, :data:`NOT_CHECKED` noted."""
+    from netclock.tools.check import Report
+
+    info = read_run_info(run_dir)
+    return Report(
+        name=None if info is None else info.name,
+        source=str(run_dir),
+        seed=None if info is None else info.seed,
+        links={},
+        link_promises={},
+        pairs=(),
+        nodes=(),
+        properties=(),
+        notes=(NOT_CHECKED,),
+        fault_record=(run_dir / FAULT_RECORD).is_file(),
+    )

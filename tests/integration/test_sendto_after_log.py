@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from netclock import Node
+from netclock.observe.compact import ChainReader
 from netclock.wire.envelope import Data, Decoder, Segment
 
 pytestmark = pytest.mark.timeout(30)
@@ -32,6 +33,7 @@ class _Watched:
         self._decode = Decoder().decode
         self._events = (logs / "a.events.jsonl").open(encoding="utf-8")
         self._govector = (logs / "a.log").open(encoding="utf-8")
+        self._chain = ChainReader()
         self.logged = [0, 0]
         """The highest own entry in the event log and in the GoVector log."""
         self.checked = 0
@@ -40,7 +42,9 @@ class _Watched:
 
     def _read(self) -> None:
         for line in self._events.read().splitlines():
-            self.logged[0] = max(self.logged[0], json.loads(line)["clock"]["a"])
+            entry = json.loads(line)
+            assert self._chain.resolve(entry) is None  # compact clocks (format 2) made whole
+            self.logged[0] = max(self.logged[0], entry["clock"]["a"])
         for line in self._govector.read().splitlines():
             if line.startswith("a {"):
                 self.logged[1] = max(self.logged[1], json.loads(line[2:])["a"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from netclock import SHIVIZ_REGEX, parse_log, validate_shiviz
+from netclock.observe.compact import ChainReader
 
 CLI_TIMEOUT = 40.0
 """The longest one CLI call may take (each test's own pytest timeout is a bit longer)."""
@@ -104,8 +105,15 @@ def govector_events(path: Path) -> list[tuple[str, dict[str, int], str]]:
 
 # -- event logs by hand ---------------------------------------------------------------------------
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """A ``*.events.jsonl`` file as a list of dicts."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    """A ``*.events.jsonl`` file as a list of dicts, compact clocks (format 2) made whole."""
+    chain = ChainReader()
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line:
+            entry = json.loads(line)
+            assert chain.resolve(entry) is None, f"{path}: {line}"
+            out.append(entry)
+    return out
 
 
 def write_events(path: Path, events: Iterable[Mapping[str, Any]]) -> None:

@@ -156,3 +156,17 @@ def test_run_info_round_trips_and_a_malformed_one_says_what_to_fix(tmp_path: Pat
     (tmp_path / "run.json").write_text('{"nodes": "a"}')
     with pytest.raises(ConfigError, match="'nodes' must be a list of node ids"):
         read_run_info(tmp_path)
+
+
+def test_a_kind_that_is_not_a_string_is_refused_when_strict_and_skipped_when_lenient(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.events.jsonl"
+    path.write_text(
+        json.dumps({"t": 1.0, "node": "a", "inc": 1, "ev": {}, "clock": {"a": 1}}) + "\n"
+    )
+    with pytest.raises(ConfigError, match=r":1: 'ev' must be one of"):
+        read_events(path, [])
+    notes: list[str] = []
+    assert read_events(path, notes, strict=False) == []
+    assert len(notes) == 1

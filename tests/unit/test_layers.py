@@ -54,6 +54,7 @@ SANS_IO_CORES = (
     "broadcast/frame.py",
     "broadcast/core.py",
     "broadcast/bracha.py",
+    "observe/compact.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

@@ -301,3 +301,16 @@ def test_merge_to_unwritable_path_is_config_error(tmp_path: Path) -> None:
 
 def test_format_event_is_govector_text() -> None:
     assert format_event("s", V(s=3, c=2), "rx") == 's {"c":2, "s":3}\nrx\n'
+
+
+def test_a_merge_that_meets_a_bad_clock_further_on_leaves_no_half_merged_file(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "a.log"
+    good.write_text('a {"a":1}\ninit\na {"a":2}\nsend\n')
+    bad = tmp_path / "b.log"
+    bad.write_text('b {"b":1}\ninit\nb {"b":"two"}\nsend\n')
+    out = tmp_path / "merged.log"
+    with pytest.raises(ConfigError, match=r"b\.log, line 3"):
+        merge_logs([good, bad], out)
+    assert not out.exists()

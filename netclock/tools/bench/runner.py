@@ -37,6 +37,9 @@ Scenarios:
   each durability level beside the in-memory perfect link, one-way messages/s, with the
   receiver's records per fsync at machine level (both sides log: ``out`` and ``acked`` at
   the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder).
+* ``logging`` (only when asked for): the perfect link with both logs on (GoVector and event
+  log) beside the same link with logs off, one-way messages/s (and µs per message), with the
+  two processes' clocks and with every message carrying a 32-entry clock.
 * ``bounded-memory`` (only when asked for): a perfect-link sender whose peer is gone takes
   a million non-blocking sends, and a sender whose receiver never reads is blocked by
   backpressure; peak RSS before and after, in each process.
@@ -68,7 +71,7 @@ from netclock.links.base import PROMISES
 
 SCENARIO_GROUPS = (
     "one-way", "round-trip", "tls", "sealed", "durable", "bounded-memory", "broadcast", "large",
-    "peers",
+    "peers", "logging",
 )  # fmt: skip
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {
@@ -89,6 +92,9 @@ MAX_SIZE = 8192
 """Largest payload: several fit one perfect-link batch, and one fits any UDP datagram."""
 LOSSY_IDLE = 0.3
 """Quiet time after the sender finished that ends a stream which may lose messages."""
+LOGGING_CLOCK_WIDTH = 32
+"""Entries of the clocks in the logging scenario's wide-clock row (the issue's 32 processes):
+its target, logs on at least 0.5x the rate of logs off, is "at most 2x the cost per message"."""
 RELIABLE_IDLE = 5.0
 """Quiet time that ends a perfect-link stream (which must then have delivered everything)."""
 
@@ -318,6 +324,10 @@ class Variant:
     kind: str
     loss: float = 0.0
     govector: bool = False
+    events: bool = False
+    """The JSON-lines event log on."""
+    clock_width: int = 0
+    """Entries of the sender's clock (0: the two processes')."""
     durability: str = ""
     """A logged perfect link at this level (``process`` or ``machine``); empty: in memory."""
 
@@ -366,6 +376,11 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         if variant.govector:
             rx_options += ["--govector", str(Path(tmp) / "b.log")]
             tx_options += ["--govector", str(Path(tmp) / "a.log")]
+        if variant.events:
+            rx_options += ["--events", str(Path(tmp) / "b.events.jsonl")]
+            tx_options += ["--events", str(Path(tmp) / "a.events.jsonl")]
+        if variant.clock_width:
+            tx_options += ["--clock-width", str(variant.clock_width)]
         if variant.durability:
             logged = ["--data-dir", tmp, "--durability", variant.durability]
             rx_options += logged
@@ -539,6 +554,8 @@ class Scenario:
     target: Target | None = None
     baseline: Variant = field(default_factory=lambda: Variant("udp"))
     measure: str = ""
+    baseline_title: str = ""
+    """The baseline's name in the report, when not its kind's (:data:`BASELINES`)."""
 
     @property
     def measurement(self) -> str:
@@ -596,6 +613,18 @@ def scenarios(settings: Settings) -> list[Scenario]:
             Scenario("durable/machine", "one-way logged perfect link, machine level", "durable",
                      Variant("reliable", durability="machine"), None, memory, "one-way"),
         ]  # fmt: skip
+    if "logging" in settings.groups:
+        wide = LOGGING_CLOCK_WIDTH
+        out += [
+            Scenario("logging/reliable", "one-way perfect link, both logs on", "logging",
+                     Variant("reliable", govector=True, events=True), Target(">=", 0.8),
+                     Variant("reliable"), "one-way", "the same link, logs off"),
+            Scenario(f"logging/reliable-{wide}", f"one-way perfect link, {wide}-entry clocks, "
+                     "both logs on", "logging",
+                     Variant("reliable", govector=True, events=True, clock_width=wide),
+                     Target(">=", 0.5), Variant("reliable", clock_width=wide), "one-way",
+                     "the same link, logs off"),
+        ]  # fmt: skip
     return out
 
 
@@ -622,9 +651,11 @@ def scenario_head(sc: Scenario) -> dict[str, Any]:
         "group": sc.group,
         "measure": sc.measurement,
         "link": sc.variant.kind,
-        "baseline_name": BASELINES[sc.baseline.kind],
+        "baseline_name": sc.baseline_title or BASELINES[sc.baseline.kind],
         "loss": sc.variant.loss,
         "govector_log": sc.variant.govector,
+        "event_log": sc.variant.events,
+        "clock_width": sc.variant.clock_width or 2,
         "target": None if sc.target is None else sc.target.as_dict(),
         "status": "ok",
         "reason": None,
@@ -633,8 +664,8 @@ def scenario_head(sc: Scenario) -> dict[str, Any]:
 
 async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> dict[str, Any]:
     """``settings.runs`` alternating baseline/netclock pairs, summarised as medians."""
-    baseline_name = BASELINES[sc.baseline.kind]
     report = scenario_head(sc)
+    baseline_name = report["baseline_name"]
     runs = {"one-way": one_way_run, "round-trip": round_trip_run, "set-up": setup_run}
     run = runs[sc.measurement]
     pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -659,6 +690,8 @@ async def run_scenario(settings: Settings, sc: Scenario, progress: TextIO) -> di
             "ratio": _median(ratios),
             "ratios": ratios,
         }
+        report["summary"]["netclock_us_per_msg"] = 1e6 / report["summary"]["netclock_rate"]
+        report["summary"]["baseline_us_per_msg"] = 1e6 / report["summary"]["baseline_rate"]
         if sc.variant.exactly_once:
             report["exactly_once"] = all(n["exactly_once"] for _, n in pairs)
         for side in ("sender", "receiver"):
@@ -832,7 +865,7 @@ async def _extra_group(
 def _cell(summary: dict[str, Any], side: str, metric: str) -> str:
     if metric == "msgs/s":
         rate, lost = summary[f"{side}_rate"], summary[f"{side}_loss_pct"]
-        return f"{rate:>10,.0f} msgs/s {lost:4.1f}% lost"
+        return f"{rate:>10,.0f} msgs/s {lost:4.1f}% lost ({1e6 / rate:5.1f} µs/msg)"
     if metric == "ms":
         figure = f"p50 {summary[f'{side}_p50_ms']:5.2f} ms, max {summary[f'{side}_max_ms']:5.2f} ms"
         connect = summary.get(f"{side}_connect_p50_ms")

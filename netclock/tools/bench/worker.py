@@ -23,7 +23,8 @@ Raw-UDP roles (``--kind udp``) are the baselines of the UDP links: a ``DatagramP
 doing ``transport.sendto`` in a loop, with the same socket buffers and the same pacing (a
 yield to the event loop every ``--yield-every`` messages) as the netclock senders, which use
 the public ``await node.send`` and count what comes out of ``async for`` (vector clocks always
-on, event logs off unless ``--govector``). Plain-stream roles (``--kind tls-stream``) are the
+on, logs off unless ``--govector`` / ``--events``; ``--clock-width`` widens the sender's
+clock). Plain-stream roles (``--kind tls-stream``) are the
 baselines of the TLS link (``--kind tls``): ``asyncio.start_server`` / ``open_connection``
 with the contexts of :mod:`netclock.links.tls.contexts` and the same certificates (``--cert-dir``),
 frames of a 4-byte big-endian length and the payload, one ``writer.write`` per message with
@@ -54,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from netclock.clock import VectorClock
 from netclock.cluster.control import CommandReader, ControlWriter
 from netclock.cluster.process import run_async
 from netclock.errors import WindowFull
@@ -95,6 +97,11 @@ class WorkerOptions:
     seed: int = 1
     govector: str | None = None
     """Write a GoVector log to this file."""
+    events: str | None = None
+    """Write a JSON-lines event log to this file."""
+    clock_width: int = 0
+    """Start the sender's clock with this many entries (other processes' counters at 1), so
+    every message carries a clock that wide (0: just the two processes)."""
     cert_dir: str | None = None
     """The cluster's certificates (kinds tls, tls-stream and sealed)."""
     inbox: int = 1024
@@ -308,6 +315,8 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     extra: dict[str, Any] = {}
     if args.govector:
         extra["govector_log"] = Path(args.govector)
+    if args.events:
+        extra["event_log"] = Path(args.events)
     if args.data_dir:
         extra["data_dir"] = Path(args.data_dir) / node_id
         extra["durability"] = args.durability
@@ -324,6 +333,14 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
         **extra,
         **options,
     )
+
+
+def _widen_clock(node: Node, width: int) -> None:
+    """Give ``node``'s clock ``width`` entries in all: as if it had heard from ``width - 2``
+    other processes (the receiver's entry comes with its first delivery)."""
+    others = {f"p{i:02d}": 1 for i in range(max(0, width - 2))}
+    if others:
+        node._clock = node._clock.merge(VectorClock(others))  # a bench-only shortcut
 
 
 async def _armed(control: Control, add_peer: Callable[[Address], None], address: Address) -> None:
@@ -356,6 +373,7 @@ async def role_send(args: WorkerOptions, control: Control) -> dict[str, Any]:
     async with _node(args, "a", close_timeout=args.timeout) as node:
         await _armed(control, lambda a: node.add_peer("b", a), node.address)
         await control.wait_start()
+        _widen_clock(node, args.clock_width)
         send = node.send
         first = time.monotonic()
         for i in range(count):

@@ -11,7 +11,7 @@ from netclock.cli.exits import EXIT_USAGE
 from netclock.cli.words import count
 from netclock.errors import NetclockError
 from netclock.tools.check import run_folders
-from netclock.tools.viz import build_model, render_html
+from netclock.tools.viz import render_run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +61,7 @@ def _draw(source: Path, output: Path | None) -> int:
     else:
         out = source.with_suffix(".html")
     try:
-        model = build_model(source)
-        page = render_html(model)
+        page, s = render_run(source)
     except NetclockError as exc:
         sys.stderr.write(f"netclock viz: {exc}\n")
         return EXIT_USAGE
@@ -71,7 +70,6 @@ def _draw(source: Path, output: Path | None) -> int:
     except OSError as exc:
         sys.stderr.write(f"netclock viz: cannot write {out}: {exc.strerror}\n")
         return EXIT_USAGE
-    s = model["summary"]
     sys.stdout.write(
         f"wrote {out}: {count(s['processes'], 'process')}, {count(s['events'], 'event')}, "
         f"{count(s['messages'], 'message')}, {s['lost']} lost\n"

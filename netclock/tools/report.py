@@ -80,7 +80,7 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
     and the checker's report.
     """
     from netclock.tools.check import check_run, format_report, load_run
-    from netclock.tools.viz import build_model, render_html
+    from netclock.tools.viz import render_run
 
     run_dir = result.run_dir
     code = 0
@@ -94,7 +94,7 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
         code = 1
     write_verdict(run_dir, report.ok, report.violated, sorted(result.failed))
     viewer = run_dir / "viewer.html"
-    viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
+    viewer.write_text(render_run(run_dir)[0], encoding="utf-8")
     out.write(f"\nrun folder: {run_dir}\n")
     out.write(merged_line + "\n")
     out.write(f"  viewer:      {viewer}\n")

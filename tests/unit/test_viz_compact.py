@@ -1,0 +1,148 @@
+"""The viewer page's compact data (netclock.tools.viz): what the page rebuilds is the model.
+
+:func:`expand` decodes the columnar data as the page's script does; every test compares
+it with :func:`build_model`, which reads the same run the long way (a dict per event).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netclock.tools.synthetic import write_synthetic_run
+from netclock.tools.viz import Model, _compact, build_model, render_html, render_run
+
+CODE_BASE = 65
+
+
+def expand(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(events, messages) as the page's script rebuilds them from ``data``."""
+    procs = [p["id"] for p in data["processes"]]
+    first, names = data["first"], data["names"]
+    sends, acc = [], 0
+    for step in data["ms"]:
+        acc += step
+        sends.append(acc)
+    events: list[dict[str, Any]] = []
+    untimed = set(data["untimed"])
+    incs = dict((i, inc) for i, inc in data["inc"])
+    j = 0
+    for p, pid in enumerate(procs):
+        rank, us, clock, inc = 0, 0, {}, None
+        for i in range(first[p], first[p + 1]):
+            rank += data["r"][i]
+            time = None
+            if data["t"] is not None:
+                us += data["t"][i]
+                time = None if i in untimed else data["t0"] + us / 1e6
+            inc = incs.get(i, inc)
+            for _ in range(ord(data["cn"][i]) - CODE_BASE):
+                name, step = names[data["cv"][2 * j]], data["cv"][2 * j + 1]
+                clock[name] = clock.get(name, 0) + step
+                if not clock[name]:
+                    del clock[name]
+                j += 1
+            kind = data["kinds"][ord(data["k"][i]) - CODE_BASE]
+            events.append(
+                {"process": pid, "kind": kind, "rank": rank, "time": time, "inc": inc,
+                 "clock": dict(clock)}
+            )  # fmt: skip
+    messages = []
+    more: dict[int, list[int]] = {}
+    for m, d in data["mx"]:
+        more.setdefault(m, []).append(d)
+    for m, s in enumerate(sends):
+        x = data["mid"][m]
+        mid = f"{events[s]['process']}:{events[s]['inc']}:{x}" if isinstance(x, int) else x
+        deliveries = ([] if data["md"][m] < 0 else [data["md"][m]]) + more.get(m, [])
+        to = procs[data["mt"][m]] if data["mt"][m] >= 0 else None
+        messages.append({"id": mid, "send": s, "deliveries": deliveries, "to": to})
+    for msg in messages:
+        s = msg["send"]
+        made = [(s, f"send {msg['id']} to {msg['to']}")]
+        made += [(d, f"deliver {msg['id']} from {events[s]['process']}") for d in msg["deliveries"]]
+        for i, text in made:
+            events[i].setdefault("text", data["text"].get(str(i), text))
+    for i, event in enumerate(events):
+        event.setdefault("text", data["text"].get(str(i)))
+    return events, messages
+
+
+def assert_same(data: dict[str, Any], model: dict[str, Any]) -> None:
+    events, messages = expand(data)
+    assert len(events) == len(model["events"])
+    for got, want in zip(events, model["events"], strict=True):
+        for key in ("process", "kind", "rank", "inc", "clock", "text"):
+            assert got[key] == want[key], (key, got, want)
+        if want["time"] is None:
+            assert got["time"] is None
+        else:
+            assert got["time"] == pytest.approx(want["time"], abs=2e-6)
+    drawn = {p["id"] for p in model["processes"]}  # a receiver outside them has no lane
+    assert [(m["id"], m["send"], m["deliveries"], m["to"]) for m in messages] == [
+        (m["id"], m["send"], m["deliveries"], m["to"] if m["to"] in drawn else None)
+        for m in model["messages"]
+    ]
+
+
+def data_block(page: str) -> dict[str, Any]:
+    start = page.index('id="netclock-data">') + len('id="netclock-data">')
+    return json.loads(page[start : page.index("</script>", start)])  # type: ignore[no-any-return]
+
+
+def page_data(model: Model) -> dict[str, Any]:
+    """The data as the page reads it (through JSON: object keys are strings)."""
+    return json.loads(json.dumps(_compact(model)))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_page_data_rebuilds_every_event_clock_text_and_message_of_the_model(
+    tmp_path: Path, seed: int
+) -> None:
+    write_synthetic_run(tmp_path, nodes=5, events=3000, loss=0.05, seed=seed)
+    model = build_model(tmp_path)
+    assert_same(page_data(model), dict(model))
+
+
+def test_render_run_draws_what_render_html_of_the_model_draws(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path, nodes=3, events=800, seed=4)
+    page, summary = render_run(tmp_path)
+    model = build_model(tmp_path)
+    assert_same(data_block(page), dict(model))
+    assert_same(data_block(render_html(model)), dict(model))
+    assert summary == model["summary"]
+
+
+def test_restart_lost_entries_odd_ids_and_missing_times_survive_the_encoding(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(7)
+    lines = [
+        {"t": 5.0, "node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x",
+         "promises": []},
+        {"t": 5.5, "node": "a", "inc": 1, "ev": "send", "clock": {"a": 2, "b": 3}, "to": "b",
+         "id": ["a", 1, 1]},
+        {"node": "a", "inc": 2, "ev": "init", "clock": {"a": 1}, "link": "x", "promises": []},
+        {"t": 4.0, "node": "a", "inc": 2, "ev": "send", "clock": {"a": 2}, "to": "zz",
+         "id": ["q", 9, 3]},
+        {"t": 6.0, "node": "a", "ev": "local", "clock": {"a": 3, "c": rng.randint(1, 99)},
+         "text": "hi"},
+    ]  # fmt: skip
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    model = build_model(tmp_path)
+    data = page_data(model)
+    assert_same(data, dict(model))
+    assert data["mid"] == [1, "q:9:3"]
+    assert data["untimed"] == [2]
+
+
+def test_page_is_several_times_smaller_than_the_events_it_draws(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path, nodes=8, events=20_000, seed=5)
+    logs = sum(f.stat().st_size for f in tmp_path.glob("*.events.jsonl"))
+    page, _ = render_run(tmp_path)
+    assert len(page.encode()) * 5 < logs, (len(page), logs)
+    assert len(page.encode()) < 40 * 20_000

@@ -41,6 +41,7 @@ from netclock.errors import ConfigError, NetclockError
 from netclock.links.base import Address
 from netclock.node import Node
 from netclock.observe.eventlog import EVENT_SUFFIX, read_events
+from netclock.sampling import DEFAULT_SAMPLE_PERIOD
 
 STATS_PERIOD = 0.5
 T = TypeVar("T")
@@ -123,6 +124,7 @@ def make_node(
         govector_log=govector_log,
         event_log=event_log,
         data_dir=run_dir / DATA_DIRS / node_id if run_dir is not None and logged_link_ok else None,
+        sample_period=DEFAULT_SAMPLE_PERIOD,
     )
 
 

@@ -23,6 +23,8 @@ __all__ = ["SyntheticRun", "write_synthetic_run"]
 
 _FLUSH_EVERY = 2000
 """Events recorded between two turns of the event loop (one write per file per turn)."""
+_SAMPLE_EVERY = 500
+"""Events between two ``sample`` events of every node (they are not counted in ``events``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,11 @@ async def _write(
             else:
                 in_flight.append((n, to, [n, 0, seq[n]], clocks[n]))
         written += 1
+        if written % _SAMPLE_EVERY == 0:
+            for n in names:
+                links = {p: [seq[p], seq[p] // 50, 0.002, 0.05] for p in names if p != n}
+                waiting = sum(1 for m in in_flight if m[1] == n)
+                recorders[n].record("sample", clocks[n], "sample", inbox=waiting, links=links)
         if written % _FLUSH_EVERY == 0:
             await asyncio.sleep(0)
     for n in names:
@@ -107,8 +114,9 @@ def write_synthetic_run(
 
     Each process inits, sends to random peers (a ``loss`` share of messages is never
     delivered), delivers what reached it in order, logs a few local events, and stops
-    cleanly. The same arguments write the same events (wall times aside). Must not be
-    called from a running event loop.
+    cleanly; every node also writes a ``sample`` line every 500 events (made-up session
+    figures, the real inbox of messages in flight to it). The same arguments write the
+    same events (wall times aside). Must not be called from a running event loop.
     """
     folder.mkdir(parents=True, exist_ok=True)
     names = tuple(f"n{i}" for i in range(nodes))

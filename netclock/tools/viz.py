@@ -150,6 +150,19 @@ class VizMessage(TypedDict):
     failed_event: int | None
 
 
+class VizSample(TypedDict):
+    """A node's ``sample`` event (docs/eventlog.md): its inbox depth and its peer sessions.
+
+    ``links`` maps a peer to ``[sent, retransmitted, srtt, rto]`` (seconds; srtt None
+    before the first measurement).
+    """
+
+    process: str
+    time: float
+    inbox: int | None
+    links: dict[str, list[Any]]
+
+
 class Model(TypedDict):
     """What :func:`render_html` draws; plain JSON types only."""
 
@@ -161,6 +174,8 @@ class Model(TypedDict):
     messages: list[VizMessage]
     unmatched: list[int]
     summary: dict[str, int]
+    samples: list[VizSample]
+    """Every ``sample`` event, in file order (they are not in ``events``)."""
 
 
 _Delta = tuple[Any, ...]
@@ -321,12 +336,22 @@ def _text(raw: _Raw) -> str:
     return f"deliver {raw.msg_id} from {raw.peer}"
 
 
-def _read_jsonl(path: Path, notes: list[str], names: dict[str, str]) -> list[_Raw]:
-    """The events of one log, their clocks kept as deltas; ``names`` interns process ids."""
+def _read_jsonl(
+    path: Path, notes: list[str], names: dict[str, str], samples: list[VizSample]
+) -> list[_Raw]:
+    """The events of one log, their clocks kept as deltas; ``names`` interns process ids.
+
+    ``sample`` lines go to ``samples`` (the charts), not into the diagram.
+    """
     out: list[_Raw] = []
     prev: dict[str, Mapping[str, int]] = {}
     intern = names.setdefault
     for e in read_events(path, notes, strict=False):
+        if e.ev == "sample":
+            if e.sample is not None and e.t is not None:
+                node = intern(e.node, e.node)
+                samples.append(VizSample(process=node, time=e.t, **e.sample))  # type: ignore[typeddict-item]
+            continue
         msg_id = _id_text(e)
         node = intern(e.node, e.node)
         plain = e.ev in ("send", "deliver") and msg_id is not None and e.peer is not None
@@ -648,6 +673,7 @@ class _Run:
     rank: list[int]
     processes: list[VizProcess]
     summary: dict[str, int]
+    samples: list[VizSample]
 
 
 def _load(path: str | Path) -> _Run:
@@ -655,9 +681,10 @@ def _load(path: str | Path) -> _Run:
     source = Path(path)
     kind, files, title, order = _sources(source)
     skipped: list[str] = []
+    samples: list[VizSample] = []
     if kind == "events.jsonl":
         names: dict[str, str] = {}
-        raws = [raw for f in files for raw in _read_jsonl(f, skipped, names)]
+        raws = [raw for f in files for raw in _read_jsonl(f, skipped, names, samples)]
     else:
         raws = _read_govector(files)
         raws.sort(key=lambda raw: (raw.clock or {}).get(raw.process, 0))
@@ -714,7 +741,7 @@ def _load(path: str | Path) -> _Run:
         "skipped": len(skipped),
         "rows": max(rank) + 1,
     }
-    return _Run(title, kind, graph, messages, unmatched, rank, processes, summary)
+    return _Run(title, kind, graph, messages, unmatched, rank, processes, summary, samples)
 
 
 def build_model(path: str | Path) -> Model:
@@ -768,6 +795,7 @@ def build_model(path: str | Path) -> Model:
         messages=messages,
         unmatched=run.unmatched,
         summary=run.summary,
+        samples=run.samples,
     )
 
 
@@ -812,6 +840,7 @@ def _run_of(model: Model) -> _Run:
         rank,
         model["processes"],
         model["summary"],
+        model["samples"],
     )
 
 
@@ -851,6 +880,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
     names = {pid: i for i, pid in enumerate(graph.order)}
     local = _KIND_CODE["local"]
     times = [raw.time for raw in events if raw.time is not None]
+    times += [x["time"] for x in run.samples]
     t0 = min(times) if times else None
     del times
     kinds: list[str] = []
@@ -909,6 +939,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
         if m.failed_event is not None:
             failed.append([mi, m.failed_event])
     return {
+        "samples": _sample_columns(run.samples, names, t0),
         "title": run.title,
         "source": run.source,
         "kinds": list(EVENT_KINDS),
@@ -934,6 +965,29 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "unmatched": run.unmatched,
         "summary": run.summary,
     }
+
+
+def _sample_columns(
+    samples: list[VizSample], names: dict[str, int], t0: float | None
+) -> dict[str, list[Any]]:
+    """Samples as columns: process, microseconds since ``t0``, inbox depth (-1: unknown),
+    and one ``[sample, peer, sent, retransmitted, srtt, rto]`` row per peer session."""
+    out: dict[str, list[Any]] = {"p": [], "t": [], "inbox": [], "links": []}
+    if t0 is None:
+        return out
+    for n, x in enumerate(samples):
+        out["p"].append(names.setdefault(x["process"], len(names)))
+        out["t"].append(round((x["time"] - t0) * 1e6))
+        out["inbox"].append(-1 if x["inbox"] is None else x["inbox"])
+        for peer, row in x["links"].items():
+            if type(row) is list and len(row) == 4 and all(_plain(v) for v in row):
+                out["links"].append([n, names.setdefault(peer, len(names)), *row])
+    return out
+
+
+def _plain(value: Any) -> bool:
+    """A finite number or None: what a sample's link row may hold."""
+    return value is None or (type(value) in (int, float) and value - value == 0)
 
 
 def _seq(m: _Msg, inc: int | None) -> int | None:

@@ -146,3 +146,37 @@ def test_page_is_several_times_smaller_than_the_events_it_draws(tmp_path: Path) 
     page, _ = render_run(tmp_path)
     assert len(page.encode()) * 5 < logs, (len(page), logs)
     assert len(page.encode()) < 40 * 20_000
+
+
+def test_samples_go_to_the_charts_not_the_diagram_and_survive_the_encoding(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_run(tmp_path, nodes=3, events=2000, seed=6)
+    model = build_model(tmp_path)
+    assert model["samples"], "the synthetic run writes samples"
+    assert all(e["kind"] != "sample" for e in model["events"])
+    assert model["summary"]["events"] == 2000
+    data = page_data(model)
+    cols, names = data["samples"], data["names"]
+    assert len(cols["t"]) == len(model["samples"])
+    rows = iter(cols["links"])
+    for n, sample in enumerate(model["samples"]):
+        assert names[cols["p"][n]] == sample["process"]
+        assert data["t0"] + cols["t"][n] / 1e6 == pytest.approx(sample["time"], abs=2e-6)
+        assert cols["inbox"][n] == sample["inbox"]
+        for peer, figures in sample["links"].items():
+            assert next(rows) == [n, names.index(peer), *figures]
+
+
+def test_a_sample_with_odd_fields_is_charted_as_far_as_it_can_be(tmp_path: Path) -> None:
+    lines = [
+        {"t": 1.0, "node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x",
+         "promises": []},
+        {"t": 1.5, "node": "a", "inc": 1, "ev": "sample", "clock": {"a": 1}, "inbox": "many",
+         "links": {"b": [1, 2, "x", 4], "c": [1, 0, None, 0.05], "d": 7}},
+        {"t": 2.0, "node": "a", "inc": 1, "ev": "sample", "clock": {"a": 1}, "links": []},
+    ]  # fmt: skip
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    data = json.loads(render_run(tmp_path)[0].split('id="netclock-data">')[1].split("</script>")[0])
+    assert data["samples"]["inbox"] == [-1, -1]
+    assert data["samples"]["links"] == [[0, data["names"].index("c"), 1, 0, None, 0.05]]

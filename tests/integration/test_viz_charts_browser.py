@@ -1,0 +1,105 @@
+"""The viewer's charts and large runs in a real browser (headless Chromium).
+
+Runs are written by :mod:`netclock.tools.synthetic` (the real event-log writer, no
+processes). What is drawn is checked on the canvases' own pixels: a chart or diagram
+that drew nothing is one colour.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_viz_browser import CATCH_ERRORS, CHROMIUM, _chromium
+
+from netclock.tools.synthetic import write_synthetic_run
+from netclock.tools.viz import render_run
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.is_file(),
+    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
+)
+
+# Runs after the page's script: counts each canvas's pixels that differ from its corner
+# (what was drawn), around the steps given, and reports them with timings into the DOM.
+PROBE = """<script>
+(function () {
+  var out = {steps: {}, errors: window.__errors};
+  function drawn(id) {
+    var c = document.getElementById(id), g = c.getContext("2d");
+    var d = g.getImageData(0, 0, c.width, c.height).data, n = 0;
+    for (var i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - d[0]) + Math.abs(d[i + 1] - d[1]) + Math.abs(d[i + 2] - d[2]) > 60) n++;
+    }
+    return n;
+  }
+  function look(name, action) {
+    var t = performance.now();
+    try { action(); } catch (e) { out.errors.push(name + ": " + e); }
+    var step = {ms: Math.round(performance.now() - t)};
+    ["canvas", "c-msgs", "c-retx", "c-rtt", "c-inbox"].forEach(function (id) {
+      step[id] = drawn(id);
+    });
+    out.steps[name] = step;
+  }
+  var v = window.netclockViz;
+  out.viz = v;
+  out.load = Math.round(performance.now());
+  STEPS
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
+def probe(page: str, steps: str, folder: Path) -> dict[str, Any]:
+    """Open ``page`` in Chromium, run ``steps`` (JS calling ``look(name, fn)``), report."""
+    page = page.replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
+    page = page.replace("</body>", PROBE.replace("STEPS", steps) + "\n</body>", 1)
+    html_file = folder / "probe.html"
+    html_file.write_text(page, encoding="utf-8")
+    done = _chromium(
+        ["--window-size=1400,900", "--dump-dom", html_file.as_uri()], folder / "profile"
+    )
+    found = re.search(r'data-probe="([^"]*)"', done.stdout)
+    assert found is not None, f"the probe did not run; chromium: {done.stderr[-1500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))  # type: ignore[no-any-return]
+
+
+@needs_chromium
+def test_charts_are_drawn_and_brushing_a_time_range_zooms_the_diagram(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=4, events=20_000, seed=3)
+    page, summary = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """look("open", function () {});
+        look("brush", function () { v.brush(v.span * 0.4, v.span * 0.45); });
+        look("clear", function () { v.brush(null, null); });""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    viz = report["viz"]
+    assert viz["charts"] is True
+    assert viz["samples"] > 0
+    assert viz["events"] == summary["events"]
+    opened, brushed = report["steps"]["open"], report["steps"]["brush"]
+    for chart in ("c-msgs", "c-retx", "c-rtt", "c-inbox"):
+        assert opened[chart] > 200, f"{chart} drew next to nothing: {opened}"
+    assert opened["canvas"] > 5000, f"the diagram drew next to nothing: {opened}"
+    assert brushed["c-msgs"] > opened["c-msgs"], "the brushed range is not shaded"
+    assert brushed["canvas"] != opened["canvas"], "brushing changed nothing in the diagram"
+
+
+@needs_chromium
+def test_a_run_without_wall_times_has_no_charts_and_no_errors(tmp_path: Path) -> None:
+    lines = [
+        {"node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x", "promises": []},
+        {"node": "a", "inc": 1, "ev": "local", "clock": {"a": 2}, "text": "hi"},
+    ]
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page, _ = render_run(tmp_path)
+    report = probe(page, 'look("open", function () {});', tmp_path)
+    assert report["errors"] == []
+    assert report["viz"]["charts"] is False

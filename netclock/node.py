@@ -171,8 +171,9 @@ class Node:
     unconsumed messages come first, with ``redelivered`` set; a consumed one never returns.
 
     ``sample_period`` (seconds; with an event log) records a ``sample`` event that often
-    while the node runs: its inbox depth and each peer session's counters, round-trip
-    estimate and timeout (:mod:`netclock.sampling`), for the viewer's charts.
+    while the node runs, and once more when it closes: its inbox depth and each peer
+    session's counters, round-trip estimate and timeout (:mod:`netclock.sampling`), for
+    the viewer's charts.
     """
 
     def __init__(
@@ -373,6 +374,8 @@ class Node:
             await self._detector.close()
         if self._recorder is not None:
             self._recorder.flush()  # the link's last datagrams may carry clocks
+        if self._sampler is not None and was_running:
+            self._sample()  # the last figures, also of a run shorter than one period
         if self._broadcaster is not None:
             await self._broadcaster.close()
         await self._link.close()

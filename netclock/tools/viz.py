@@ -61,6 +61,7 @@ __all__ = [
     "build_model",
     "render_html",
     "render_run",
+    "render_side_by_side",
 ]
 
 MAX_TEXT = 400
@@ -891,6 +892,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
     incs: list[list[int | None]] = []
     changes: list[int] = []
     waited: list[list[float | int]] = []
+    span = 0
     for p in range(len(graph.order)):
         clock: dict[str, int] = {}
         last_rank, last_us, last_inc = 0, 0, _UNSET
@@ -907,6 +909,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
                     us = round((raw.time - t0) * 1e6)
                     micros.append(us - last_us)
                     last_us = us
+                    span = max(span, us)
             if raw.inc != last_inc:
                 incs.append([i, raw.inc])
                 last_inc = raw.inc
@@ -938,8 +941,10 @@ def _page_data(run: _Run) -> dict[str, Any]:
         ids.append(seq if seq is not None else m.id)
         if m.failed_event is not None:
             failed.append([mi, m.failed_event])
+    samples = _sample_columns(run.samples, names, t0)
     return {
-        "samples": _sample_columns(run.samples, names, t0),
+        "samples": samples,
+        "span": max([span, *samples["t"]]) / 1e6,
         "title": run.title,
         "source": run.source,
         "kinds": list(EVENT_KINDS),
@@ -1028,6 +1033,30 @@ def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
     """
     run = _load(path)
     return _page(_page_data(run)), run.summary
+
+
+def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str, int]]]:
+    """One page showing two runs side by side, and each run's summary.
+
+    Each run is its own viewer page (as :func:`render_run` makes it) in a frame of the
+    same self-contained page; both charts span the longer run, so equal times since each
+    run's start line up, and a time range brushed in one is brushed in the other.
+    """
+    if len(paths) != 2:
+        raise ConfigError(f"give two runs to show side by side, not {len(paths)}")
+    runs = [_load(path) for path in paths]
+    datas = [_page_data(run) for run in runs]
+    span = max(data["span"] for data in datas)
+    pages = []
+    for data in datas:
+        data["span"] = span
+        pages.append(_page(data))
+    del datas
+    names = [f"{run.title} ({Path(path).name})" for run, path in zip(runs, paths, strict=True)]
+    page = resources.files("netclock.tools").joinpath("viz_pair.html").read_text(encoding="utf-8")
+    page = page.replace("__NETCLOCK_TITLE__", html.escape(" vs ".join(names) + " \u00b7 netclock"))
+    page = page.replace("__NETCLOCK_NAMES__", _script_json(names))
+    return page.replace("__NETCLOCK_PAGES__", _script_json(pages)), [r.summary for r in runs]
 
 
 def _page(data: dict[str, Any]) -> str:

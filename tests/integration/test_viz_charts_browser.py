@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from test_viz_browser import CATCH_ERRORS, CHROMIUM, _chromium
 
+from netclock.cli.viz import main as viz_cli
 from netclock.tools.synthetic import write_synthetic_run
 from netclock.tools.viz import render_run
 
@@ -103,3 +104,41 @@ def test_a_run_without_wall_times_has_no_charts_and_no_errors(tmp_path: Path) ->
     report = probe(page, 'look("open", function () {});', tmp_path)
     assert report["errors"] == []
     assert report["viz"]["charts"] is False
+
+
+@needs_chromium
+def test_side_by_side_page_of_two_runs_draws_both_on_one_time_axis(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "lossy", nodes=2, events=3000, loss=0.3, seed=1)
+    write_synthetic_run(tmp_path / "clean", nodes=2, events=6000, loss=0.0, seed=2)
+    out = tmp_path / "pair.html"
+    assert viz_cli([str(tmp_path / "lossy"), str(tmp_path / "clean"), "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8").replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
+    # once both frames report, brush a range in the first and read what the second shows
+    page = page.replace(
+        "</body>",
+        """<script>
+        var tries = 0;
+        (function wait() {
+          var pair = window.netclockPair;
+          if (!pair && tries++ < 200) { setTimeout(wait, 10); return; }
+          try { pair[0].brush(pair[0].span * 0.2, pair[0].span * 0.3); }
+          catch (e) { window.__errors.push("pair: " + e); }
+          var label = document.querySelectorAll("iframe")[1].contentDocument
+            .getElementById("rangelabel").textContent;
+          document.body.setAttribute("data-pair", JSON.stringify(
+            {pair: pair, errors: window.__errors, label: label}));
+        })();
+        </script></body>""",
+        1,
+    )
+    out.write_text(page, encoding="utf-8")
+    done = _chromium(["--window-size=1600,900", "--dump-dom", out.as_uri()], tmp_path / "p")
+    found = re.search(r'data-pair="([^"]*)"', done.stdout)
+    assert found is not None, f"the pair page never reported; chromium: {done.stderr[-1500:]}"
+    report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert report["errors"] == []
+    first, second = report["pair"]
+    assert (first["events"], second["events"]) == (3000, 6000)
+    assert first["lost"] > second["lost"]
+    assert first["span"] == second["span"], "both runs share one time axis"
+    assert "events from" in report["label"], "a range brushed in one run is brushed in both"

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from netclock.cli.viz import main as cli
 from netclock.tools.synthetic import write_synthetic_run
 from netclock.tools.viz import Model, _compact, build_model, render_html, render_run
 
@@ -180,3 +182,34 @@ def test_a_sample_with_odd_fields_is_charted_as_far_as_it_can_be(tmp_path: Path)
     data = json.loads(render_run(tmp_path)[0].split('id="netclock-data">')[1].split("</script>")[0])
     assert data["samples"]["inbox"] == [-1, -1]
     assert data["samples"]["links"] == [[0, data["names"].index("c"), 1, 0, None, 0.05]]
+
+
+def test_cli_draws_two_runs_side_by_side_beside_the_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_synthetic_run(tmp_path / "x", nodes=2, events=300, seed=1)
+    write_synthetic_run(tmp_path / "y", nodes=2, events=400, seed=2)
+    assert cli([str(tmp_path / "x"), str(tmp_path / "y")]) == 0
+    out = tmp_path / "x-vs-y.html"
+    assert f"wrote {out}: x: 300 events" in capsys.readouterr().out
+    page = out.read_text(encoding="utf-8")
+    pages = json.loads(page.split('id="netclock-pages">')[1].split("</script>")[0])
+    assert [data_block(p)["summary"]["events"] for p in pages] == [300, 400]
+    assert data_block(pages[0])["span"] == data_block(pages[1])["span"]
+    assert len(re.findall(r"(?i)</script", page)) == 3, "inner pages stay inert text"
+
+
+@pytest.mark.parametrize(
+    ("paths", "says"),
+    [
+        (["a", "b", "c"], "3 paths given; name one run, or two to compare"),
+        (["missing", "missing2"], "missing does not exist; give a run folder or a log file"),
+    ],
+)
+def test_cli_refuses_three_runs_or_a_missing_one_in_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], paths: list[str], says: str
+) -> None:
+    assert cli([str(tmp_path / p) for p in paths]) == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert err.count("\n") == 1

@@ -142,3 +142,67 @@ def test_side_by_side_page_of_two_runs_draws_both_on_one_time_axis(tmp_path: Pat
     assert first["lost"] > second["lost"]
     assert first["span"] == second["span"], "both runs share one time axis"
     assert "events from" in report["label"], "a range brushed in one run is brushed in both"
+
+
+ZOOM_OUT_AND_IN = """
+look("fit", function () { document.getElementById("fit").click(); });
+out.coarseAtFit = v.coarse();
+look("select", function () { v.select(Math.floor(v.events / 2)); });
+look("in", function () { document.getElementById("reset").click(); });
+out.coarseAtOne = v.coarse();
+"""
+
+
+def assert_zoomed_out_and_in_draw(report: dict[str, Any], events: int) -> None:
+    assert report["errors"] == []
+    assert report["viz"]["events"] == events
+    assert report["coarseAtFit"] is True, "the whole run is drawn as densities and flows"
+    assert report["coarseAtOne"] is False, "at 1:1 every event is drawn"
+    steps = report["steps"]
+    for name in ("fit", "select", "in"):
+        assert steps[name]["canvas"] > 20_000, f"{name}: the diagram drew next to nothing"
+    assert steps["select"]["canvas"] != steps["fit"]["canvas"], "selecting changed nothing"
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_large_run_is_drawn_coarse_when_zoomed_out_and_in_full_at_1_to_1(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=8, events=60_000, seed=11)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(page, ZOOM_OUT_AND_IN, tmp_path)
+    assert_zoomed_out_and_in_draw(report, 60_000)
+
+
+@needs_chromium
+def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=64, events=6000, seed=12)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """out.lanes = v.lanes();
+        out.view = document.getElementById("scroller").clientWidth;
+        look("all", function () {});
+        look("filtered", function () { v.filter("n1, n2"); });
+        out.filtered = v.lanes();""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    assert all(w > 0 for w in report["lanes"])
+    assert sum(report["lanes"]) <= report["view"], "64 lanes fit the window"
+    shown = [w > 0 for w in report["filtered"]]
+    expected = [("1" in str(n)[:1] or "2" in str(n)[:1]) for n in range(64)]
+    assert shown == expected, "only n1*, n2* are left"
+    assert report["steps"]["filtered"]["canvas"] > 5000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@needs_chromium
+def test_a_million_event_page_opens_and_draws_zoomed_out_and_in(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=8, events=1_000_000, seed=13)
+    page, summary = render_run(tmp_path / "run")
+    assert summary["events"] == 1_000_000
+    report = probe(page, ZOOM_OUT_AND_IN, tmp_path)
+    assert_zoomed_out_and_in_draw(report, 1_000_000)

@@ -160,6 +160,9 @@ class Event(NamedTuple):
     """An ``init`` line's host name: whose clock the line's wall times ``t`` are read on."""
     sample: Mapping[str, Any] | None = None
     """A ``sample`` line's ``inbox`` and ``links`` (docs/eventlog.md), as read."""
+    redelivered: bool = False
+    """A ``deliver`` line's ``redelivered``: a logged perfect link handed the message again
+    after a restart (docs/durability.md)."""
 
 
 DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
@@ -437,7 +440,9 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
-        return delivered if ev == "deliver" else _broadcast(where, delivered, entry)
+        if ev == "deliver":
+            return delivered._replace(redelivered=entry.get("redelivered") is True)
+        return _broadcast(where, delivered, entry)
     if ev == "bcast":
         return _broadcast(where, Event(where, node, inc, ev, clock, t=t), entry)
     if ev in ("drop", "refused"):
@@ -546,6 +551,7 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         *_lenient_broadcast(entry),
         host=entry["host"] if type(entry.get("host")) is str else None,
         sample=_sample(entry) if ev == "sample" else None,
+        redelivered=entry.get("redelivered") is True,
     )
 
 

@@ -132,6 +132,8 @@ class VizEvent(TypedDict):
     id: str | None
     waited: float | None
     """Seconds a broadcast waited in a FIFO or causal buffer after it arrived (early)."""
+    redelivered: bool
+    """A delivery a logged perfect link made again after a restart (not a duplicate)."""
 
 
 class VizMessage(TypedDict):
@@ -361,6 +363,8 @@ def _read_jsonl(
             extra = {"bkind": e.bkind, "waited": e.waited}
         if e.host is not None:
             extra = (extra or {}) | {"host": e.host}
+        if e.redelivered:
+            extra = (extra or {}) | {"redelivered": True}
         out.append(
             _Raw(
                 node,
@@ -726,13 +730,20 @@ def _load(path: str | Path) -> _Run:
         )
     delivered = sum(1 for m in messages if m.deliveries)
     kinds = [raw.kind for raw in graph.events]
+    again = sum(1 for raw in graph.events if raw.extra.get("redelivered"))
     summary = {
         "processes": len(processes),
         "events": len(graph.events),
         "messages": len(messages),
         "delivered": delivered,
         "lost": len(messages) - delivered,
-        "duplicates": sum(len(m.deliveries) for m in messages) - delivered,
+        "duplicates": sum(
+            1
+            for m in messages
+            for d in m.deliveries[1:]
+            if not graph.events[d].extra.get("redelivered")
+        ),
+        "redelivered": again,
         "failed": sum(1 for m in messages if m.failed_event is not None),
         "dropped": kinds.count("drop"),
         "refused": kinds.count("refused"),
@@ -772,6 +783,7 @@ def build_model(path: str | Path) -> Model:
                 inc=raw.inc,
                 id=raw.msg_id,
                 waited=raw.extra.get("waited"),
+                redelivered=bool(raw.extra.get("redelivered")),
             )
         )
     messages = [
@@ -813,6 +825,9 @@ def _run_of(model: Model) -> _Run:
     raws: list[_Raw] = []
     for e in model["events"]:
         waited = e["waited"]
+        extra: dict[str, Any] = {} if waited is None else {"waited": waited}
+        if e["redelivered"]:
+            extra["redelivered"] = True
         raws.append(
             _Raw(
                 e["process"],
@@ -822,7 +837,7 @@ def _run_of(model: Model) -> _Run:
                 time=e["time"],
                 inc=e["inc"],
                 msg_id=e["id"],
-                extra=None if waited is None else {"waited": waited},
+                extra=extra,
             )
         )
         prev[e["process"]] = e["clock"]
@@ -892,6 +907,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
     incs: list[list[int | None]] = []
     changes: list[int] = []
     waited: list[list[float | int]] = []
+    again: list[int] = []
     span = 0
     for p in range(len(graph.order)):
         clock: dict[str, int] = {}
@@ -922,6 +938,8 @@ def _page_data(run: _Run) -> dict[str, Any]:
                 clock[name] = value
             if raw.extra.get("waited"):
                 waited.append([i, raw.extra["waited"]])
+            if raw.extra.get("redelivered"):
+                again.append(i)
     derivable = _derivable(run)
     texts = {i: _text(raw) for i, raw in enumerate(events) if i not in derivable}
     sends: list[int] = []
@@ -961,6 +979,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "cv": changes,
         "text": texts,
         "waited": waited,
+        "redelivered": again,
         "ms": sends,
         "md": firsts,
         "mt": tos,

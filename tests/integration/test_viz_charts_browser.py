@@ -206,3 +206,52 @@ def test_a_million_event_page_opens_and_draws_zoomed_out_and_in(tmp_path: Path) 
     assert summary["events"] == 1_000_000
     report = probe(page, ZOOM_OUT_AND_IN, tmp_path)
     assert_zoomed_out_and_in_draw(report, 1_000_000)
+
+
+def docs_screenshot(out: Path, folder: Path) -> None:
+    """docs/viewer.png: the crash demo, run for real, with a time range around its crashes.
+
+    ``python tests/integration/test_viz_charts_browser.py docs/viewer.png`` redraws it.
+    """
+    import subprocess
+    import sys
+
+    run = folder / "crash"
+    subprocess.run(
+        [sys.executable, "-m", "netclock", "demo", "crash", "--out", str(run)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    record = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
+    first = min(
+        json.loads(line)["t"]
+        for f in run.glob("*.events.jsonl")
+        for line in f.read_text().splitlines()[:1]
+    )
+    kills = [x["t"] - first for x in record if x["do"] == "kill"]
+    page = (run / "viewer.html").read_text(encoding="utf-8")
+    page = page.replace(
+        "</body>",
+        f"<script>window.netclockViz.brush({min(kills) - 0.15}, {max(kills) + 0.1});</script>"
+        "</body>",
+        1,
+    )
+    shown = folder / "shown.html"
+    shown.write_text(page, encoding="utf-8")
+    done = _chromium(
+        [f"--screenshot={out.resolve()}", "--window-size=1400,900", shown.as_uri()],
+        folder / "profile",
+    )
+    if not out.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot: {done.stderr[-2000:]}")
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/viewer.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        docs_screenshot(target, Path(tmp))
+    sys.stdout.write(f"wrote {target} ({target.stat().st_size} bytes)\n")

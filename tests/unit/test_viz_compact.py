@@ -213,3 +213,55 @@ def test_cli_refuses_three_runs_or_a_missing_one_in_one_sentence(
     err = capsys.readouterr().err
     assert says in err
     assert err.count("\n") == 1
+
+
+def redelivery_run(folder: Path) -> None:
+    """a sends b one message; b delivers it, is killed, restarts and delivers it again."""
+    a = [
+        {
+            "t": 1.0,
+            "node": "a",
+            "inc": 1,
+            "ev": "init",
+            "clock": {"a": 1},
+            "link": "reliable",
+            "promises": [],
+        },
+        {
+            "t": 1.1,
+            "node": "a",
+            "inc": 1,
+            "ev": "send",
+            "clock": {"a": 2},
+            "to": "b",
+            "id": ["a", 1, 1],
+        },
+    ]
+    b = [
+        {"t": 1.0, "node": "b", "inc": 1, "ev": "init", "clock": {"b": 1}, "link": "reliable",
+         "promises": []},
+        {"t": 1.2, "node": "b", "inc": 1, "ev": "deliver", "clock": {"a": 2, "b": 2},
+         "from": "a", "id": ["a", 1, 1], "msg_clock": {"a": 2}},
+        {"t": 2.0, "node": "b", "inc": 2, "ev": "init", "clock": {"a": 2, "b": 3},
+         "link": "reliable", "promises": []},
+        {"t": 2.1, "node": "b", "inc": 2, "ev": "deliver", "clock": {"a": 2, "b": 4},
+         "from": "a", "id": ["a", 1, 1], "msg_clock": {"a": 2}, "redelivered": True},
+    ]  # fmt: skip
+    for name, lines in (("a", a), ("b", b)):
+        body = "".join(json.dumps(x) + "\n" for x in lines)
+        (folder / f"{name}.events.jsonl").write_text(body)
+
+
+def test_a_redelivery_after_a_restart_is_marked_and_not_counted_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    redelivery_run(tmp_path)
+    model = build_model(tmp_path)
+    again = [e["index"] for e in model["events"] if e["redelivered"]]
+    assert [model["events"][i]["inc"] for i in again] == [2]
+    assert model["summary"]["redelivered"] == 1
+    assert model["summary"]["duplicates"] == 0
+    assert model["messages"][0]["deliveries"][1] == again[0]
+    data = page_data(model)
+    assert data["redelivered"] == again
+    assert data_block(render_run(tmp_path)[0])["redelivered"] == again

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from netclock.cli.exits import EXIT_USAGE
 from netclock.cli.words import count
 from netclock.errors import NetclockError
 from netclock.tools.check import run_folders
 from netclock.tools.viz import render_run, render_side_by_side
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,12 +93,8 @@ def side_by_side(run_dir: Path, folders: list[Path]) -> str:
 def _draw_pair(paths: list[Path], output: str | None) -> int:
     """Write the side-by-side page of two runs; 0, or 2 after one sentence on stderr."""
     out = Path(output) if output else pair_page_name(*paths)
-    try:
-        page, summaries = render_side_by_side(paths)
-    except NetclockError as exc:
-        sys.stderr.write(f"netclock viz: {exc}\n")
-        return EXIT_USAGE
-    if not _write(out, page):
+    summaries = _render_to(out, lambda: render_side_by_side(paths))
+    if summaries is None:
         return EXIT_USAGE
     described = "; ".join(
         f"{p.name}: {count(s['events'], 'event')}, {s['lost']} lost"
@@ -105,13 +104,19 @@ def _draw_pair(paths: list[Path], output: str | None) -> int:
     return 0
 
 
-def _write(out: Path, page: str) -> bool:
+def _render_to(out: Path, render: Callable[[], tuple[str, T]]) -> T | None:
+    """Make a page and write it to ``out``: what came with it, or None after one sentence
+    on stderr (what was wrong with the run, or why ``out`` cannot be written)."""
     try:
+        page, summary = render()
         out.write_text(page, encoding="utf-8")
+    except NetclockError as exc:
+        sys.stderr.write(f"netclock viz: {exc}\n")
+        return None
     except OSError as exc:
         sys.stderr.write(f"netclock viz: cannot write {out}: {exc.strerror}\n")
-        return False
-    return True
+        return None
+    return summary
 
 
 def _draw(source: Path, output: Path | None) -> int:
@@ -122,12 +127,8 @@ def _draw(source: Path, output: Path | None) -> int:
         out = source / "viewer.html"
     else:
         out = source.with_suffix(".html")
-    try:
-        page, s = render_run(source)
-    except NetclockError as exc:
-        sys.stderr.write(f"netclock viz: {exc}\n")
-        return EXIT_USAGE
-    if not _write(out, page):
+    s = _render_to(out, lambda: render_run(source))
+    if s is None:
         return EXIT_USAGE
     sys.stdout.write(
         f"wrote {out}: {count(s['processes'], 'process')}, {count(s['events'], 'event')}, "

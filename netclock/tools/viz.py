@@ -349,6 +349,7 @@ def _read_jsonl(
     out: list[_Raw] = []
     prev: dict[str, Mapping[str, int]] = {}
     intern = names.setdefault
+    incs: dict[int | None, int | None] = {}  # one int object per incarnation, not per event
     for e in read_events(path, notes, strict=False):
         if e.ev == "sample":
             if e.sample is not None and e.t is not None:
@@ -372,7 +373,7 @@ def _read_jsonl(
                 None if plain else _short(_event_text(e, msg_id)),
                 delta=_delta(prev.get(node, _NO_EXTRA), e.clock),
                 time=e.t,
-                inc=e.inc,
+                inc=incs.setdefault(e.inc, e.inc),
                 msg_id=msg_id,
                 peer=None if e.peer is None else intern(e.peer, e.peer),
                 extra=extra,

@@ -216,7 +216,7 @@ class Node:
             raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
         if consume not in ("next", "explicit"):
             raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
-        if sample_period is not None and not sample_period > 0:
+        if sample_period is not None and (isinstance(sample_period, bool) or not sample_period > 0):
             raise UsageError(f"sample_period must be a positive number, not {sample_period!r}")
         logged = data_dir is not None and link in ("reliable", "tls")
         if logged and not fifo:

@@ -85,7 +85,7 @@ async def test_a_link_without_sessions_samples_only_the_inbox(tmp_path: Path) ->
     assert seen.sample == {"inbox": 0, "links": {}}
 
 
-@pytest.mark.parametrize("period", [0, -1.0, float("nan")])
+@pytest.mark.parametrize("period", [0, -1.0, float("nan"), True])
 def test_a_sample_period_that_is_not_positive_is_refused(tmp_path: Path, period: float) -> None:
     with pytest.raises(UsageError, match="sample_period must be a positive number"):
         Node("a", event_log=tmp_path / "a.events.jsonl", sample_period=period)

@@ -144,6 +144,22 @@ def test_side_by_side_page_of_two_runs_draws_both_on_one_time_axis(tmp_path: Pat
     assert "events from" in report["label"], "a range brushed in one run is brushed in both"
 
 
+@needs_chromium
+def test_samples_naming_odd_peers_are_charted_as_names(tmp_path: Path) -> None:
+    init = {"ev": "init", "link": "reliable", "promises": [], "inc": 1, "node": "a"}
+    lines = [{**init, "t": 1.0, "clock": {"a": 1}}]
+    for i, peer in enumerate(["__proto__", "constructor", "<img src=x onerror=alert(1)>"]):
+        row = [i, i, 0.001 * (i + 1), 0.05]
+        lines.append({"t": 1.1 + i, "node": "a", "inc": 1, "ev": "sample", "clock": {"a": 1},
+                      "inbox": i, "links": {peer: row, "toString": row}})  # fmt: skip
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page, _ = render_run(tmp_path)
+    report = probe(page, 'look("open", function () {});', tmp_path)
+    assert report["errors"] == []
+    assert report["viz"]["samples"] == 3
+    assert report["steps"]["open"]["c-rtt"] > 200, "the round trips are drawn"
+
+
 ZOOM_OUT_AND_IN = """
 look("fit", function () { document.getElementById("fit").click(); });
 out.coarseAtFit = v.coarse();

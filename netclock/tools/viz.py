@@ -182,17 +182,16 @@ class Model(TypedDict):
 
 
 _Delta = tuple[Any, ...]
-"""A flat ``(name, value, name, value, ...)`` tuple of clock entries."""
+"""A flat ``(name, change, name, change, ...)`` tuple: how a clock differs from the one before."""
 
 
 class _Raw:
     """An event as read, before ranking: what the page needs of it and no more.
 
-    ``delta`` is the flat ``(name, value, ...)`` list of the clock entries that differ from
-    the process's previous event (0: the entry is gone), so a run's clocks cost what changes
-    in them; ``clock`` is the whole clock of a GoVector event (matching needs it), None for
-    an event log's. ``text`` None means the text follows from kind, id and peer
-    (:func:`_text`).
+    ``delta`` is how the clock differs from the process's previous event (:func:`_delta`),
+    so a run's clocks cost what changes in them; ``clock`` is the whole clock of a GoVector
+    event (matching needs it), None for an event log's. ``text`` None means the text
+    follows from kind, id and peer (:func:`_text`).
     """
 
     __slots__ = (
@@ -259,24 +258,30 @@ class _Msg:
         self.failed_event = failed_event
 
 
-def _delta(prev: Mapping[str, int], clock: Mapping[str, int]) -> _Delta:
-    """The entries of ``clock`` that differ from ``prev``, flat; a vanished entry reads 0."""
+def _delta(
+    prev: Mapping[str, int], clock: Mapping[str, int], names: dict[str, str] | None = None
+) -> _Delta:
+    """How ``clock`` differs from ``prev``: flat ``(name, change)`` pairs, a vanished entry's
+    change minus its old value. Changes are mostly 1 (one shared int object) and names are
+    interned through ``names``, so a delta holds no object of its own but the tuple."""
     out: list[Any] = []
     appeared = 0
+    intern = names.setdefault if names is not None else None
     for name, value in clock.items():
         before = prev.get(name)
         if before != value:
-            out += (name, value)
+            out += (name if intern is None else intern(name, name), value - (before or 0))
             appeared += before is None
     if len(clock) - appeared < len(prev):
-        out += [x for name in prev if name not in clock for x in (name, 0)]
+        out += [x for name in prev if name not in clock for x in (name, -prev[name])]
     return tuple(out)
 
 
 def _apply(clock: dict[str, int], delta: _Delta) -> None:
-    """``clock`` after one event's ``delta`` (see :class:`_Raw`)."""
+    """``clock`` after one event's ``delta`` (see :func:`_delta`)."""
     for n in range(0, len(delta), 2):
-        name, value = delta[n], delta[n + 1]
+        name = delta[n]
+        value = clock.get(name, 0) + delta[n + 1]
         if value:
             clock[name] = value
         else:
@@ -371,7 +376,7 @@ def _read_jsonl(
                 node,
                 e.ev,
                 None if plain else _short(_event_text(e, msg_id)),
-                delta=_delta(prev.get(node, _NO_EXTRA), e.clock),
+                delta=_delta(prev.get(node, _NO_EXTRA), e.clock, names),
                 time=e.t,
                 inc=incs.setdefault(e.inc, e.inc),
                 msg_id=msg_id,
@@ -911,7 +916,6 @@ def _page_data(run: _Run) -> dict[str, Any]:
     again: list[int] = []
     span = 0
     for p in range(len(graph.order)):
-        clock: dict[str, int] = {}
         last_rank, last_us, last_inc = 0, 0, _UNSET
         for i in range(graph.first[p], graph.first[p + 1]):
             raw = events[i]
@@ -933,10 +937,7 @@ def _page_data(run: _Run) -> dict[str, Any]:
             delta = raw.delta
             counts.append(chr(_CODE_BASE + len(delta) // 2))
             for n in range(0, len(delta), 2):
-                name, value = delta[n], delta[n + 1]
-                code = names.setdefault(name, len(names))
-                changes += (code, value - clock.get(name, 0))
-                clock[name] = value
+                changes += (names.setdefault(delta[n], len(names)), delta[n + 1])
             if raw.extra.get("waited"):
                 waited.append([i, raw.extra["waited"]])
             if raw.extra.get("redelivered"):

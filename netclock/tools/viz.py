@@ -179,6 +179,8 @@ class Model(TypedDict):
     summary: dict[str, int]
     samples: list[VizSample]
     """Every ``sample`` event, in file order (they are not in ``events``)."""
+    started: float | None
+    """When the run started (``run.json``; None when unknown): the charts' time 0."""
 
 
 _Delta = tuple[Any, ...]
@@ -685,6 +687,7 @@ class _Run:
     processes: list[VizProcess]
     summary: dict[str, int]
     samples: list[VizSample]
+    started: float | None
 
 
 def _load(path: str | Path) -> _Run:
@@ -759,7 +762,8 @@ def _load(path: str | Path) -> _Run:
         "skipped": len(skipped),
         "rows": max(rank) + 1,
     }
-    return _Run(title, kind, graph, messages, unmatched, rank, processes, summary, samples)
+    started = _run_info(source).started if source.is_dir() else None
+    return _Run(title, kind, graph, messages, unmatched, rank, processes, summary, samples, started)
 
 
 def build_model(path: str | Path) -> Model:
@@ -815,12 +819,16 @@ def build_model(path: str | Path) -> Model:
         unmatched=run.unmatched,
         summary=run.summary,
         samples=run.samples,
+        started=run.started,
     )
 
 
 # -- rendering -------------------------------------------------------------------------------
 _KIND_CODE = {kind: number for number, kind in enumerate(EVENT_KINDS)}
 _UNSET: Any = object()
+_START_GAP = 60.0
+"""Seconds between a run's start and its first event beyond which the start (another
+host's clock, or a wrong run.json) is not taken as the charts' time 0."""
 _CODE_BASE = 65
 """Kind codes and clock-change counts are characters from ``A`` on (one byte each in JSON)."""
 
@@ -863,6 +871,7 @@ def _run_of(model: Model) -> _Run:
         model["processes"],
         model["summary"],
         model["samples"],
+        model["started"],
     )
 
 
@@ -905,6 +914,8 @@ def _page_data(run: _Run) -> dict[str, Any]:
     times += [x["time"] for x in run.samples]
     t0 = min(times) if times else None
     del times
+    if t0 is not None and run.started is not None and 0 <= t0 - run.started < _START_GAP:
+        t0 = run.started  # times since the run's start, as the fault record's
     kinds: list[str] = []
     counts: list[str] = []
     ranks: list[int] = []

@@ -265,3 +265,18 @@ def test_a_redelivery_after_a_restart_is_marked_and_not_counted_a_duplicate(
     data = page_data(model)
     assert data["redelivered"] == again
     assert data_block(render_run(tmp_path)[0])["redelivered"] == again
+
+
+@pytest.mark.parametrize(("before", "zero"), [(0.5, "start"), (1000.0, "first event")])
+def test_chart_time_counts_from_the_run_start_unless_it_is_implausibly_early(
+    tmp_path: Path, before: float, zero: str
+) -> None:
+    write_synthetic_run(tmp_path, nodes=2, events=200, seed=8)
+    first = min(
+        json.loads(f.read_text().splitlines()[0])["t"] for f in tmp_path.glob("*.events.jsonl")
+    )
+    info = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**info, "started": first - before}))
+    data = data_block(render_run(tmp_path)[0])
+    assert data["t0"] == pytest.approx(first - before if zero == "start" else first)
+    assert_same(data, dict(build_model(tmp_path)))

@@ -1085,8 +1085,11 @@ def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str
         pages.append(_page(data))
     del datas
     names = [f"{run.title} ({Path(path).name})" for run, path in zip(runs, paths, strict=True)]
-    page = resources.files("netclock.tools").joinpath("viz_pair.html").read_text(encoding="utf-8")
-    page = page.replace("__NETCLOCK_TITLE__", html.escape(" vs ".join(names) + " \u00b7 netclock"))
+    # the viewer's own head (its Content-Security-Policy: one place), then the pair's
+    head = _template().split("<style>", 1)[0]
+    body = resources.files("netclock.tools").joinpath("viz_pair.html").read_text(encoding="utf-8")
+    page = head.replace("__NETCLOCK_TITLE__", html.escape(" vs ".join(names) + " \u00b7 netclock"))
+    page += body
     page = page.replace("__NETCLOCK_NAMES__", _script_json(names))
     return page.replace("__NETCLOCK_PAGES__", _script_json(pages)), [r.summary for r in runs]
 

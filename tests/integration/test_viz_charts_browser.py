@@ -201,7 +201,14 @@ def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) 
         out.view = document.getElementById("scroller").clientWidth;
         look("all", function () {});
         look("filtered", function () { v.filter("n1, n2"); });
-        out.filtered = v.lanes();""",
+        out.filtered = v.lanes();
+        v.filter("");
+        var s = document.getElementById("scroller"), r = s.getBoundingClientRect();
+        var name = {clientX: r.left + v.lanes()[0] / 2 + 16, clientY: r.top + 20, bubbles: true};
+        s.dispatchEvent(new MouseEvent("click", name));
+        out.collapsed = v.lanes();
+        s.dispatchEvent(new MouseEvent("click", name));
+        out.reopened = v.lanes();""",
         tmp_path,
     )
     assert report["errors"] == []
@@ -211,6 +218,9 @@ def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) 
     expected = [("1" in str(n)[:1] or "2" in str(n)[:1]) for n in range(64)]
     assert shown == expected, "only n1*, n2* are left"
     assert report["steps"]["filtered"]["canvas"] > 5000
+    assert report["collapsed"][0] < report["lanes"][0], "a click on n0's name collapses its lane"
+    assert report["collapsed"][1] >= report["lanes"][1], "the others take the room"
+    assert report["reopened"] == report["lanes"], "a second click opens it again"
 
 
 @pytest.mark.slow

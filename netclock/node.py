@@ -48,6 +48,7 @@ from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
 from netclock.links.pump import SessionPump
 from netclock.observe.eventlog import EventRecorder
+from netclock.sampling import Sampler, link_sample
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,11 @@ class Node:
     every message handed out before, by any task; ``"explicit"`` only by :meth:`ack`, the
     choice for several consumer tasks on one inbox. After a restart the delivered but
     unconsumed messages come first, with ``redelivered`` set; a consumed one never returns.
+
+    ``sample_period`` (seconds; with an event log) records a ``sample`` event that often
+    while the node runs, and once more when it closes: its inbox depth and each peer
+    session's counters, round-trip estimate and timeout (:mod:`netclock.sampling`), for
+    the viewer's charts.
     """
 
     def __init__(
@@ -196,6 +202,7 @@ class Node:
         detector: DetectorOptions | str | Mapping[str, Any] | None = None,
         durability: str = "process",
         consume: str = "next",
+        sample_period: float | None = None,
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -212,6 +219,8 @@ class Node:
             raise UsageError(f"durability must be 'process' or 'machine', not {durability!r}")
         if consume not in ("next", "explicit"):
             raise UsageError(f"consume must be 'next' or 'explicit', not {consume!r}")
+        if sample_period is not None and (isinstance(sample_period, bool) or not sample_period > 0):
+            raise UsageError(f"sample_period must be a positive number, not {sample_period!r}")
         logged = data_dir is not None and link in ("reliable", "sealed", "tls")
         if logged and not fifo:
             raise UsageError(
@@ -329,6 +338,11 @@ class Node:
             )
         if self._journal is not None:
             self._redeliver(self._journal.state.redeliveries())
+        self._sampler = (
+            None
+            if sample_period is None or event_log is None
+            else Sampler(sample_period, self._sample)
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> Node:
@@ -336,6 +350,8 @@ class Node:
         if self._state == "new":
             await self._link.start()
             self._state = "running"
+            if self._sampler is not None:
+                self._sampler.start()
             if self._detector is not None:
                 await self._detector.start()
         return self
@@ -356,6 +372,8 @@ class Node:
             return
         was_running = self._state == "running"
         self._state = "closing"
+        if self._sampler is not None:
+            self._sampler.close()
         drained = True
         if was_running:
             try:
@@ -369,6 +387,8 @@ class Node:
             await self._detector.close()
         if self._recorder is not None:
             self._recorder.flush()  # the link's last datagrams may carry clocks
+        if self._sampler is not None and was_running:
+            self._sample()  # the last figures, also of a run shorter than one period
         if self._broadcaster is not None:
             await self._broadcaster.close()
         await self._link.close()
@@ -1037,6 +1057,17 @@ class Node:
             self._detector.heal(peer)
 
     # -- statistics ------------------------------------------------------------------------------
+    def _sample(self) -> None:
+        """One ``sample`` event (the sampler's timer; the clock does not tick)."""
+        if self._recorder is not None:
+            self._recorder.record(
+                "sample",
+                self._clock,
+                "sample",
+                inbox=len(self._inbox),
+                links=link_sample(self._link),
+            )
+
     def stats(self) -> dict[str, Any]:
         """Counters of the node and its link."""
         link = self._link.stats()

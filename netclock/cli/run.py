@@ -26,6 +26,7 @@ from netclock.cli.exits import (
     EXIT_VIOLATED,
 )
 from netclock.cli.fault_flags import add_fault_flags, argparse_type, plan_from_flags
+from netclock.cli.viz import side_by_side
 from netclock.cluster.config import Cluster, load_cluster
 from netclock.cluster.launcher import (
     RunResult,
@@ -128,6 +129,8 @@ def run_file(args: argparse.Namespace, cluster_file: Path) -> int:
             return link_code
     print(f"\n=== the same traffic and fault seed over {len(rows)} links ===")
     print(compare_table(rows))
+    if len(rows) == 2:
+        print(side_by_side(run_dir, [run_dir / link for link, _ in rows]))
     return code
 
 

@@ -47,6 +47,7 @@ from netclock.links.base import Address
 from netclock.node import Node
 from netclock.observe.eventlog import EVENT_SUFFIX, iter_events
 from netclock.observe.shiviz import parse_log
+from netclock.sampling import DEFAULT_SAMPLE_PERIOD
 
 STATS_PERIOD = 0.5
 T = TypeVar("T")
@@ -149,6 +150,7 @@ def make_node(
         govector_log=govector_log,
         event_log=event_log,
         data_dir=run_dir / DATA_DIRS / node_id if run_dir is not None and logged_link_ok else None,
+        sample_period=DEFAULT_SAMPLE_PERIOD,
     )
 
 

@@ -99,6 +99,7 @@ EVENT_KINDS = (
     "restore",
     "leader",
     "violation",
+    "sample",
 )
 """Every value of a line's ``ev`` field, in the order ``docs/eventlog.md`` lists them."""
 FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -116,6 +117,7 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "violation": ("what", "seen", "bound", "peer"),
     "bcast": ("id", "bkind"),
     "bdeliver": ("from", "id", "msg_clock", "bkind"),
+    "sample": ("inbox", "links"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
 TICKING = frozenset({"send", "deliver", "local", "bcast", "bdeliver"})
@@ -167,6 +169,11 @@ class Event(NamedTuple):
     digest: str | None = None
     host: str | None = None
     """An ``init`` line's host name: whose clock the line's wall times ``t`` are read on."""
+    sample: Mapping[str, Any] | None = None
+    """A ``sample`` line's ``inbox`` and ``links`` (docs/eventlog.md), as read."""
+    redelivered: bool = False
+    """A ``deliver`` line's ``redelivered``: a logged perfect link handed the message again
+    after a restart (docs/durability.md)."""
 
 
 DETECTOR_KINDS = frozenset({"suspect", "restore", "leader", "violation"})
@@ -522,7 +529,9 @@ def _event(where: str, entry: Any) -> Event:
             _clock(where, "msg_clock", entry.get("msg_clock")),
             t=t,
         )
-        return delivered if ev == "deliver" else _broadcast(where, delivered, entry)
+        if ev == "deliver":
+            return delivered._replace(redelivered=entry.get("redelivered") is True)
+        return _broadcast(where, delivered, entry)
     if ev == "bcast":
         return _broadcast(where, Event(where, node, inc, ev, clock, t=t), entry)
     if ev in ("drop", "refused"):
@@ -560,6 +569,8 @@ def _event(where: str, entry: Any) -> Event:
             raise _bad(where, f"a {ev} event needs a finite number of seconds")
         text = str(entry.get("what", ""))
         return Event(where, node, inc, ev, clock, about, text=text, t=t, value=value)
+    if ev == "sample":
+        return Event(where, node, inc, ev, clock, t=t, sample=_sample(entry))
     if ev == "stop":
         clean = entry.get("clean")
         if type(clean) is not bool:
@@ -628,7 +639,18 @@ def _lenient_event(where: str, entry: Any) -> Event | None:
         None,
         *_lenient_broadcast(entry),
         host=entry["host"] if type(entry.get("host")) is str else None,
+        sample=_sample(entry) if ev == "sample" else None,
+        redelivered=entry.get("redelivered") is True,
     )
+
+
+def _sample(entry: dict[str, Any]) -> dict[str, Any]:
+    """A sample's fields, each None unless of the right type (they only feed charts)."""
+    inbox, links = entry.get("inbox"), entry.get("links")
+    return {
+        "inbox": inbox if type(inbox) is int else None,
+        "links": links if type(links) is dict else {},
+    }
 
 
 def _lenient_broadcast(entry: dict[str, Any]) -> tuple[str | None, float | None, str | None]:

@@ -93,7 +93,7 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
 
 def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
     from netclock.tools.check import check_run, format_report, load_run
-    from netclock.tools.viz import build_model, render_html
+    from netclock.tools.viz import render_run
 
     run_dir = result.run_dir
     code = 0
@@ -113,7 +113,7 @@ def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
     write_verdict(run_dir, report.ok, report.violated, sorted(result.failed), checked=checked)
     viewer = run_dir / "viewer.html"
     try:
-        viewer.write_text(render_html(build_model(run_dir)), encoding="utf-8")
+        viewer.write_text(render_run(run_dir)[0], encoding="utf-8")
         viewer_line = f"  viewer:      {viewer}"
     except ConfigError:
         viewer_line = "  viewer:      none (no node wrote a log: both logs were off)"

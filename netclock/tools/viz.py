@@ -29,8 +29,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypedDict
@@ -60,6 +60,8 @@ __all__ = [
     "VizProcess",
     "build_model",
     "render_html",
+    "render_run",
+    "render_side_by_side",
 ]
 
 MAX_TEXT = 400
@@ -130,6 +132,8 @@ class VizEvent(TypedDict):
     id: str | None
     waited: float | None
     """Seconds a broadcast waited in a FIFO or causal buffer after it arrived (early)."""
+    redelivered: bool
+    """A delivery a logged perfect link made again after a restart (not a duplicate)."""
 
 
 class VizMessage(TypedDict):
@@ -149,6 +153,19 @@ class VizMessage(TypedDict):
     failed_event: int | None
 
 
+class VizSample(TypedDict):
+    """A node's ``sample`` event (docs/eventlog.md): its inbox depth and its peer sessions.
+
+    ``links`` maps a peer to ``[sent, retransmitted, srtt, rto]`` (seconds; srtt None
+    before the first measurement).
+    """
+
+    process: str
+    time: float
+    inbox: int | None
+    links: dict[str, list[Any]]
+
+
 class Model(TypedDict):
     """What :func:`render_html` draws; plain JSON types only."""
 
@@ -160,21 +177,117 @@ class Model(TypedDict):
     messages: list[VizMessage]
     unmatched: list[int]
     summary: dict[str, int]
+    samples: list[VizSample]
+    """Every ``sample`` event, in file order (they are not in ``events``)."""
+    started: float | None
+    """When the run started (``run.json``; None when unknown): the charts' time 0."""
 
 
-@dataclass
+_Delta = tuple[Any, ...]
+"""A flat ``(name, change, name, change, ...)`` tuple: how a clock differs from the one before."""
+
+
 class _Raw:
-    """An event as read, before ranking."""
+    """An event as read, before ranking: what the page needs of it and no more.
 
-    process: str
-    kind: str
-    clock: dict[str, int]
-    text: str
-    time: float | None = None
-    inc: int | None = None
-    msg_id: str | None = None
-    peer: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    ``delta`` is how the clock differs from the process's previous event (:func:`_delta`),
+    so a run's clocks cost what changes in them; ``clock`` is the whole clock of a GoVector
+    event (matching needs it), None for an event log's. ``text`` None means the text
+    follows from kind, id and peer (:func:`_text`).
+    """
+
+    __slots__ = (
+        "clock",
+        "delta",
+        "extra",
+        "inc",
+        "kind",
+        "msg_id",
+        "peer",
+        "process",
+        "text",
+        "time",
+    )
+
+    def __init__(
+        self,
+        process: str,
+        kind: str,
+        text: str | None,
+        *,
+        clock: dict[str, int] | None = None,
+        delta: _Delta = (),
+        time: float | None = None,
+        inc: int | None = None,
+        msg_id: str | None = None,
+        peer: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.process = process
+        self.kind = kind
+        self.text = text
+        self.clock = clock
+        self.delta = delta
+        self.time = time
+        self.inc = inc
+        self.msg_id = msg_id
+        self.peer = peer
+        self.extra = extra or _NO_EXTRA
+
+
+_NO_EXTRA: dict[str, Any] = {}
+
+
+class _Msg:
+    """A message as matched: its send, its deliveries, the ``failed`` event (or None)."""
+
+    __slots__ = ("deliveries", "failed_event", "id", "send", "sender", "to")
+
+    def __init__(
+        self,
+        id: str | None,
+        sender: str,
+        to: str | None,
+        send: int,
+        deliveries: list[int],
+        failed_event: int | None = None,
+    ) -> None:
+        self.id = id
+        self.sender = sender
+        self.to = to
+        self.send = send
+        self.deliveries = deliveries
+        self.failed_event = failed_event
+
+
+def _delta(
+    prev: Mapping[str, int], clock: Mapping[str, int], names: dict[str, str] | None = None
+) -> _Delta:
+    """How ``clock`` differs from ``prev``: flat ``(name, change)`` pairs, a vanished entry's
+    change minus its old value. Changes are mostly 1 (one shared int object) and names are
+    interned through ``names``, so a delta holds no object of its own but the tuple."""
+    out: list[Any] = []
+    appeared = 0
+    intern = names.setdefault if names is not None else None
+    for name, value in clock.items():
+        before = prev.get(name)
+        if before != value:
+            out += (name if intern is None else intern(name, name), value - (before or 0))
+            appeared += before is None
+    if len(clock) - appeared < len(prev):
+        out += [x for name in prev if name not in clock for x in (name, -prev[name])]
+    return tuple(out)
+
+
+def _apply(clock: dict[str, int], delta: _Delta) -> None:
+    """``clock`` after one event's ``delta`` (see :func:`_delta`)."""
+    for n in range(0, len(delta), 2):
+        name = delta[n]
+        value = clock.get(name, 0) + delta[n + 1]
+        if value:
+            clock[name] = value
+        else:
+            clock.pop(name, None)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -224,25 +337,56 @@ def _bdeliver_text(e: Event, msg_id: str | None) -> str:
     return text
 
 
-def _read_jsonl(path: Path, notes: list[str]) -> list[_Raw]:
+def _text(raw: _Raw) -> str:
+    """An event's text: as read, or made from its kind, id and peer (see :class:`_Raw`)."""
+    if raw.text is not None:
+        return raw.text
+    if raw.kind == "send":
+        return f"send {raw.msg_id} to {raw.peer}"
+    return f"deliver {raw.msg_id} from {raw.peer}"
+
+
+def _read_jsonl(
+    path: Path, notes: list[str], names: dict[str, str], samples: list[VizSample]
+) -> list[_Raw]:
+    """The events of one log, their clocks kept as deltas; ``names`` interns process ids.
+
+    ``sample`` lines go to ``samples`` (the charts), not into the diagram.
+    """
     out: list[_Raw] = []
+    prev: dict[str, Mapping[str, int]] = {}
+    intern = names.setdefault
+    incs: dict[int | None, int | None] = {}  # one int object per incarnation, not per event
     for e in read_events(path, notes, strict=False):
+        if e.ev == "sample":
+            if e.sample is not None and e.t is not None:
+                node = intern(e.node, e.node)
+                samples.append(VizSample(process=node, time=e.t, **e.sample))  # type: ignore[typeddict-item]
+            continue
         msg_id = _id_text(e)
+        node = intern(e.node, e.node)
+        plain = e.ev in ("send", "deliver") and msg_id is not None and e.peer is not None
+        extra = None
+        if e.bkind is not None:
+            extra = {"bkind": e.bkind, "waited": e.waited}
+        if e.host is not None:
+            extra = (extra or {}) | {"host": e.host}
+        if e.redelivered:
+            extra = (extra or {}) | {"redelivered": True}
         out.append(
             _Raw(
-                process=e.node,
-                kind=e.ev,
-                clock=dict(e.clock),
-                text=_short(_event_text(e, msg_id)),
+                node,
+                e.ev,
+                None if plain else _short(_event_text(e, msg_id)),
+                delta=_delta(prev.get(node, _NO_EXTRA), e.clock, names),
                 time=e.t,
-                inc=e.inc,
+                inc=incs.setdefault(e.inc, e.inc),
                 msg_id=msg_id,
-                peer=e.peer,
-                extra=({} if e.msg_clock is None else {"msg_clock": dict(e.msg_clock)})
-                | ({} if e.bkind is None else {"bkind": e.bkind, "waited": e.waited})
-                | ({} if e.host is None else {"host": e.host}),
+                peer=None if e.peer is None else intern(e.peer, e.peer),
+                extra=extra,
             )
         )
+        prev[node] = e.clock
     return out
 
 
@@ -253,10 +397,10 @@ def _read_govector(paths: Sequence[Path]) -> list[_Raw]:
             first = event.clock[event.host] == 1 and _INIT_TEXT.search(event.event)
             out.append(
                 _Raw(
-                    process=event.host,
-                    kind="init" if first else "local",
+                    event.host,
+                    "init" if first else "local",
+                    _short(event.event),
                     clock=event.clock.to_dict(),
-                    text=_short(event.event),
                 )
             )
     return out
@@ -374,7 +518,7 @@ class _Graph:
         return rank, broken
 
 
-def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
+def _match_ids(graph: _Graph) -> tuple[list[_Msg], list[int]]:
     """Messages from a JSON-lines log: a send and its deliveries share an id and a receiver.
 
     Ids number the messages of one link (sender to receiver), so the same id names one
@@ -392,29 +536,18 @@ def _match_ids(graph: _Graph) -> tuple[list[VizMessage], list[int]]:
             delivered.setdefault((raw.msg_id, raw.process), []).append(i)
         elif raw.kind == "failed":
             failed.setdefault((raw.msg_id, raw.peer), i)
-    messages: list[VizMessage] = _match_broadcasts(graph)
+    messages = _match_broadcasts(graph)
     for key, i in sends.items():
         raw = graph.events[i]
         deliveries = delivered.pop(key, [])
         for j in deliveries:
             graph.edges.append((i, j))
-        messages.append(
-            VizMessage(
-                id=key[0],
-                sender=raw.process,
-                to=raw.peer,
-                send=i,
-                deliveries=deliveries,
-                lost=not deliveries,
-                failed=key in failed,
-                failed_event=failed.get(key),
-            )
-        )
+        messages.append(_Msg(key[0], raw.process, raw.peer, i, deliveries, failed.get(key)))
     unmatched = sorted(j for js in delivered.values() for j in js)
     return messages, unmatched
 
 
-def _match_broadcasts(graph: _Graph) -> list[VizMessage]:
+def _match_broadcasts(graph: _Graph) -> list[_Msg]:
     """Broadcasts: one message per (broadcast, delivering process), so each is an arrow."""
     sends: dict[tuple[str, str], int] = {}
     delivered: dict[tuple[str, str], list[int]] = {}
@@ -426,31 +559,26 @@ def _match_broadcasts(graph: _Graph) -> list[VizMessage]:
             sends.setdefault((raw.msg_id, kind), i)
         elif raw.kind == "bdeliver":
             delivered.setdefault((raw.msg_id, kind), []).append(i)
-    messages: list[VizMessage] = []
+    messages: list[_Msg] = []
     for key, i in sends.items():
         for j in delivered.pop(key, []):
             if j == i + 1 and graph.events[j].process == graph.events[i].process:
                 continue  # the origin's own delivery, right after its broadcast
             graph.edges.append((i, j))
-            messages.append(
-                VizMessage(
-                    id=f"{key[0]} ({key[1]})",
-                    sender=graph.events[i].process,
-                    to=graph.events[j].process,
-                    send=i,
-                    deliveries=[j],
-                    lost=False,
-                    failed=False,
-                    failed_event=None,
-                )
-            )
+            sender, to = graph.events[i].process, graph.events[j].process
+            messages.append(_Msg(f"{key[0]} ({key[1]})", sender, to, i, [j]))
     return messages
 
 
 def _pick_sender(
-    graph: _Graph, own: dict[tuple[str, int], int], host: str, prev: dict[str, int], i: int
+    graph: _Graph,
+    clocks: list[dict[str, int]],
+    own: dict[tuple[str, int], int],
+    host: str,
+    prev: dict[str, int],
+    i: int,
 ) -> int | None:
-    clock = graph.events[i].clock
+    clock = clocks[i]
     candidates = [
         own[(pid, count)]
         for pid, count in clock.items()
@@ -460,7 +588,7 @@ def _pick_sender(
         return None
 
     def explains(c: int) -> bool:
-        sent = graph.events[c].clock
+        sent = clocks[c]
         return all(
             max(prev.get(pid, 0), sent.get(pid, 0)) == count
             for pid, count in clock.items()
@@ -469,8 +597,8 @@ def _pick_sender(
 
     def known_by_another(c: int) -> bool:
         pid = graph.events[c].process
-        count = graph.events[c].clock.get(pid, 0)
-        return any(d != c and graph.events[d].clock.get(pid, 0) >= count for d in candidates)
+        count = clocks[c].get(pid, 0)
+        return any(d != c and clocks[d].get(pid, 0) >= count for d in candidates)
 
     for c in candidates:
         if explains(c):
@@ -479,49 +607,48 @@ def _pick_sender(
     return (latest or candidates)[0]
 
 
-def _match_clocks(graph: _Graph) -> list[VizMessage]:
+def _match_clocks(graph: _Graph) -> list[_Msg]:
     """Messages from a GoVector log, found by the receive rule (see the module docstring)."""
+    clocks = [raw.clock or {} for raw in graph.events]
     own: dict[tuple[str, int], int] = {}
     for i, raw in enumerate(graph.events):
-        own.setdefault((raw.process, raw.clock.get(raw.process, 0)), i)
+        own.setdefault((raw.process, clocks[i].get(raw.process, 0)), i)
     sent_by: dict[int, list[int]] = {}
     for p, host in enumerate(graph.order):
         prev: dict[str, int] = {}
         for i in range(graph.first[p], graph.first[p + 1]):
-            sender = _pick_sender(graph, own, host, prev, i)
+            sender = _pick_sender(graph, clocks, own, host, prev, i)
             if sender is not None:
                 sent_by.setdefault(sender, []).append(i)
                 graph.events[i].kind = "deliver"
                 graph.events[i].peer = graph.events[sender].process
-            prev = graph.events[i].clock
+            prev = clocks[i]
     hosts = set(graph.order)
-    messages: list[VizMessage] = []
+    messages: list[_Msg] = []
     for i, raw in enumerate(graph.events):
         deliveries = sent_by.get(i, [])
         if deliveries:
             raw.kind = "send"
             raw.peer = graph.events[deliveries[0]].process
-        elif _SEND_TEXT.search(raw.text) and raw.kind == "local":
+        elif _SEND_TEXT.search(_text(raw)) and raw.kind == "local":
             raw.kind = "send"
-            named = _TO_PEER.search(raw.text)
+            named = _TO_PEER.search(_text(raw))
             raw.peer = named.group(1) if named and named.group(1) in hosts else None
         else:
             continue
         for j in deliveries:
             graph.edges.append((i, j))
-        messages.append(
-            VizMessage(
-                id=None,
-                sender=raw.process,
-                to=raw.peer,
-                send=i,
-                deliveries=deliveries,
-                lost=not deliveries,
-                failed=False,
-                failed_event=None,
-            )
-        )
+        messages.append(_Msg(None, raw.process, raw.peer, i, deliveries))
     return messages
+
+
+def _fill_deltas(raws: list[_Raw]) -> None:
+    """Give GoVector events (whole clocks, in process order) their deltas."""
+    prev: dict[str, Mapping[str, int]] = {}
+    for raw in raws:
+        clock = raw.clock or {}
+        raw.delta = _delta(prev.get(raw.process, _NO_EXTRA), clock)
+        prev[raw.process] = clock
 
 
 def _sources(path: Path) -> tuple[str, list[Path], str, list[str]]:
@@ -547,47 +674,47 @@ def _sources(path: Path) -> tuple[str, list[Path], str, list[str]]:
     )
 
 
-def build_model(path: str | Path) -> Model:
-    """Read a run folder or a log file into the model that :func:`render_html` draws.
+@dataclass
+class _Run:
+    """A run as read and matched: what both the model and the page are made from."""
 
-    Raises :class:`ConfigError` when ``path`` is missing or holds no events. Lines of a
-    JSON-lines log that are not events as ``docs/eventlog.md`` defines them (a crash can
-    cut the last one) are skipped and counted in ``summary["skipped"]``.
-    """
+    title: str
+    source: str
+    graph: _Graph
+    messages: list[_Msg]
+    unmatched: list[int]
+    rank: list[int]
+    processes: list[VizProcess]
+    summary: dict[str, int]
+    samples: list[VizSample]
+    started: float | None
+
+
+def _load(path: str | Path) -> _Run:
+    """Read, match and rank a run folder or log file (see :func:`build_model`)."""
     source = Path(path)
     kind, files, title, order = _sources(source)
     skipped: list[str] = []
+    samples: list[VizSample] = []
     if kind == "events.jsonl":
-        raws = [raw for f in files for raw in _read_jsonl(f, skipped)]
+        names: dict[str, str] = {}
+        raws = [raw for f in files for raw in _read_jsonl(f, skipped, names, samples)]
     else:
         raws = _read_govector(files)
-        raws.sort(key=lambda raw: raw.clock.get(raw.process, 0))
+        raws.sort(key=lambda raw: (raw.clock or {}).get(raw.process, 0))
     if not raws:
         raise ConfigError(f"{source} holds no events; is the run folder or log file right?")
     graph = _Graph(order, raws)
+    del raws
     unmatched: list[int] = []
     if kind == "events.jsonl":
         messages, unmatched = _match_ids(graph)
     else:
         messages = _match_clocks(graph)
+        _fill_deltas(graph.events)
     rank, broken = graph.ranks()
     record = _fault_record(source, skipped)
     adversaries = load_adversaries(source) if source.is_dir() else None
-    events = [
-        VizEvent(
-            index=i,
-            process=raw.process,
-            kind=raw.kind,
-            clock=raw.clock,
-            text=raw.text,
-            rank=rank[i],
-            time=raw.time,
-            inc=raw.inc,
-            id=raw.msg_id,
-            waited=raw.extra.get("waited"),
-        )
-        for i, raw in enumerate(graph.events)
-    ]
     processes: list[VizProcess] = []
     for p, pid in enumerate(graph.order):
         mine = graph.events[graph.first[p] : graph.first[p + 1]]
@@ -610,78 +737,305 @@ def build_model(path: str | Path) -> Model:
                 host=next((e.extra["host"] for e in mine if "host" in e.extra), None),
             )
         )
-    deliveries = sum(len(m["deliveries"]) for m in messages)
+    delivered = sum(1 for m in messages if m.deliveries)
+    kinds = [raw.kind for raw in graph.events]
+    again = sum(1 for raw in graph.events if raw.extra.get("redelivered"))
     summary = {
         "processes": len(processes),
-        "events": len(events),
+        "events": len(graph.events),
         "messages": len(messages),
-        "delivered": sum(1 for m in messages if m["deliveries"]),
-        "lost": sum(1 for m in messages if m["lost"]),
-        "duplicates": deliveries - sum(1 for m in messages if m["deliveries"]),
-        "failed": sum(1 for m in messages if m["failed"]),
-        "dropped": sum(1 for e in events if e["kind"] == "drop"),
-        "refused": sum(1 for e in events if e["kind"] == "refused"),
+        "delivered": delivered,
+        "lost": len(messages) - delivered,
+        "duplicates": sum(
+            1
+            for m in messages
+            for d in m.deliveries[1:]
+            if not graph.events[d].extra.get("redelivered")
+        ),
+        "redelivered": again,
+        "failed": sum(1 for m in messages if m.failed_event is not None),
+        "dropped": kinds.count("drop"),
+        "refused": kinds.count("refused"),
         "crashed": sum(1 for p in processes if p["crashed"]),
         "unmatched": len(unmatched),
         "inconsistent": broken,
         "skipped": len(skipped),
         "rows": max(rank) + 1,
     }
+    started = _run_info(source).started if source.is_dir() else None
+    return _Run(title, kind, graph, messages, unmatched, rank, processes, summary, samples, started)
+
+
+def build_model(path: str | Path) -> Model:
+    """Read a run folder or a log file into the model that :func:`render_html` draws.
+
+    Raises :class:`ConfigError` when ``path`` is missing or holds no events. Lines of a
+    JSON-lines log that are not events as ``docs/eventlog.md`` defines them (a crash can
+    cut the last one) are skipped and counted in ``summary["skipped"]``. The model holds
+    a dict per event with its whole clock: for tests and small runs; ``netclock viz``
+    uses :func:`render_run`, which never builds it.
+    """
+    run = _load(path)
+    events: list[VizEvent] = []
+    clocks: dict[str, dict[str, int]] = {}
+    for i, raw in enumerate(run.graph.events):
+        clock = clocks.setdefault(raw.process, {})
+        _apply(clock, raw.delta)
+        events.append(
+            VizEvent(
+                index=i,
+                process=raw.process,
+                kind=raw.kind,
+                clock=dict(clock),
+                text=_text(raw),
+                rank=run.rank[i],
+                time=raw.time,
+                inc=raw.inc,
+                id=raw.msg_id,
+                waited=raw.extra.get("waited"),
+                redelivered=bool(raw.extra.get("redelivered")),
+            )
+        )
+    messages = [
+        VizMessage(
+            id=m.id,
+            sender=m.sender,
+            to=m.to,
+            send=m.send,
+            deliveries=m.deliveries,
+            lost=not m.deliveries,
+            failed=m.failed_event is not None,
+            failed_event=m.failed_event,
+        )
+        for m in run.messages
+    ]
     return Model(
         version=1,
-        title=title,
-        source=kind,
-        processes=processes,
+        title=run.title,
+        source=run.source,
+        processes=run.processes,
         events=events,
         messages=messages,
-        unmatched=unmatched,
-        summary=summary,
+        unmatched=run.unmatched,
+        summary=run.summary,
+        samples=run.samples,
+        started=run.started,
     )
 
 
 # -- rendering -------------------------------------------------------------------------------
-
 _KIND_CODE = {kind: number for number, kind in enumerate(EVENT_KINDS)}
+_UNSET: Any = object()
+_START_GAP = 60.0
+"""Seconds between a run's start and its first event beyond which the start (another
+host's clock, or a wrong run.json) is not taken as the charts' time 0."""
+_CODE_BASE = 65
+"""Kind codes and clock-change counts are characters from ``A`` on (one byte each in JSON)."""
+
+
+def _run_of(model: Model) -> _Run:
+    """A model back in the form the page is made from (``render_html`` of a model)."""
+    prev: dict[str, Mapping[str, int]] = {}
+    raws: list[_Raw] = []
+    for e in model["events"]:
+        waited = e["waited"]
+        extra: dict[str, Any] = {} if waited is None else {"waited": waited}
+        if e["redelivered"]:
+            extra["redelivered"] = True
+        raws.append(
+            _Raw(
+                e["process"],
+                e["kind"],
+                e["text"],
+                delta=_delta(prev.get(e["process"], _NO_EXTRA), e["clock"]),
+                time=e["time"],
+                inc=e["inc"],
+                msg_id=e["id"],
+                extra=extra,
+            )
+        )
+        prev[e["process"]] = e["clock"]
+    graph = _Graph([p["id"] for p in model["processes"]], raws)
+    messages = [
+        _Msg(m["id"], m["sender"], m["to"], m["send"], m["deliveries"], m["failed_event"])
+        for m in model["messages"]
+    ]
+    rank = [e["rank"] for e in model["events"]]
+    return _Run(
+        model["title"],
+        model["source"],
+        graph,
+        messages,
+        model["unmatched"],
+        rank,
+        model["processes"],
+        model["summary"],
+        model["samples"],
+        model["started"],
+    )
 
 
 def _compact(model: Model) -> dict[str, Any]:
-    """The model in the array form the page's script reads (smaller for big runs)."""
-    pindex = {p["id"]: i for i, p in enumerate(model["processes"])}
-    events = [
-        [
-            pindex[e["process"]],
-            _KIND_CODE.get(e["kind"], _KIND_CODE["local"]),
-            e["rank"],
-            e["clock"],
-            e["text"],
-            e["time"],
-            e["inc"],
-            e["id"],
-            e["waited"],
-        ]
-        for e in model["events"]
-    ]
-    messages = [
-        [
-            m["send"],
-            m["deliveries"],
-            -1 if m["to"] is None or m["to"] not in pindex else pindex[m["to"]],
-            1 if m["failed"] else 0,
-            -1 if m["failed_event"] is None else m["failed_event"],
-            m["id"],
-        ]
-        for m in model["messages"]
-    ]
+    """The page's data of ``model`` (see :func:`_page_data`)."""
+    return _page_data(_run_of(model))
+
+
+def _derivable(run: _Run) -> set[int]:
+    """Events whose text the page makes itself from their message (see :func:`_text`)."""
+    events = run.graph.events
+    known = set(run.graph.order)
+    out: set[int] = set()
+    for m in run.messages:
+        if m.id is None or m.to not in known:
+            continue
+        raw = events[m.send]
+        if raw.text is None and raw.kind == "send" and raw.peer == m.to and raw.msg_id == m.id:
+            out.add(m.send)
+        for d in m.deliveries:
+            raw = events[d]
+            if raw.text is None and raw.peer == m.sender and raw.msg_id == m.id:
+                out.add(d)
+    return out
+
+
+def _page_data(run: _Run) -> dict[str, Any]:
+    """The run in the columnar form the page's script reads (docs in the template).
+
+    Events are grouped by process (``first`` holds each process's first index); a kind
+    and a clock-change count are one character each; ranks, wall times (microseconds)
+    and clock entries are differences from the process's previous event; texts only where
+    the page cannot make them from the message; message ids as the sequence number when
+    they read ``sender:incarnation:n``.
+    """
+    graph, events = run.graph, run.graph.events
+    names = {pid: i for i, pid in enumerate(graph.order)}
+    local = _KIND_CODE["local"]
+    times = [raw.time for raw in events if raw.time is not None]
+    times += [x["time"] for x in run.samples]
+    t0 = min(times) if times else None
+    del times
+    if t0 is not None and run.started is not None and 0 <= t0 - run.started < _START_GAP:
+        t0 = run.started  # times since the run's start, as the fault record's
+    kinds: list[str] = []
+    counts: list[str] = []
+    ranks: list[int] = []
+    micros: list[int] = []
+    untimed: list[int] = []
+    incs: list[list[int | None]] = []
+    changes: list[int] = []
+    waited: list[list[float | int]] = []
+    again: list[int] = []
+    span = 0
+    for p in range(len(graph.order)):
+        last_rank, last_us, last_inc = 0, 0, _UNSET
+        for i in range(graph.first[p], graph.first[p + 1]):
+            raw = events[i]
+            kinds.append(chr(_CODE_BASE + _KIND_CODE.get(raw.kind, local)))
+            ranks.append(run.rank[i] - last_rank)
+            last_rank = run.rank[i]
+            if t0 is not None:
+                if raw.time is None:
+                    untimed.append(i)
+                    micros.append(0)
+                else:
+                    us = round((raw.time - t0) * 1e6)
+                    micros.append(us - last_us)
+                    last_us = us
+                    span = max(span, us)
+            if raw.inc != last_inc:
+                incs.append([i, raw.inc])
+                last_inc = raw.inc
+            delta = raw.delta
+            counts.append(chr(_CODE_BASE + len(delta) // 2))
+            for n in range(0, len(delta), 2):
+                changes += (names.setdefault(delta[n], len(names)), delta[n + 1])
+            if raw.extra.get("waited"):
+                waited.append([i, raw.extra["waited"]])
+            if raw.extra.get("redelivered"):
+                again.append(i)
+    derivable = _derivable(run)
+    texts = {i: _text(raw) for i, raw in enumerate(events) if i not in derivable}
+    sends: list[int] = []
+    firsts: list[int] = []
+    tos: list[int] = []
+    ids: list[int | str | None] = []
+    extra: list[list[int]] = []
+    failed: list[list[int]] = []
+    last_send = 0
+    for mi, m in enumerate(run.messages):
+        sends.append(m.send - last_send)
+        last_send = m.send
+        firsts.append(m.deliveries[0] if m.deliveries else -1)
+        extra += ([mi, d] for d in m.deliveries[1:])
+        tos.append(names[m.to] if m.to is not None and m.to in graph.order else -1)
+        seq = _seq(m, events[m.send].inc)
+        ids.append(seq if seq is not None else m.id)
+        if m.failed_event is not None:
+            failed.append([mi, m.failed_event])
+    samples = _sample_columns(run.samples, names, t0)
     return {
-        "title": model["title"],
-        "source": model["source"],
+        "samples": samples,
+        "span": max([span, *samples["t"]]) / 1e6,
+        "title": run.title,
+        "source": run.source,
         "kinds": list(EVENT_KINDS),
-        "processes": model["processes"],
-        "events": events,
-        "messages": messages,
-        "unmatched": model["unmatched"],
-        "summary": model["summary"],
+        "names": list(names),
+        "processes": run.processes,
+        "first": graph.first,
+        "k": "".join(kinds),
+        "r": ranks,
+        "t0": t0,
+        "t": micros if t0 is not None else None,
+        "untimed": untimed,
+        "inc": incs,
+        "cn": "".join(counts),
+        "cv": changes,
+        "text": texts,
+        "waited": waited,
+        "redelivered": again,
+        "ms": sends,
+        "md": firsts,
+        "mt": tos,
+        "mid": ids,
+        "mx": extra,
+        "mf": failed,
+        "unmatched": run.unmatched,
+        "summary": run.summary,
     }
+
+
+def _sample_columns(
+    samples: list[VizSample], names: dict[str, int], t0: float | None
+) -> dict[str, list[Any]]:
+    """Samples as columns: process, microseconds since ``t0``, inbox depth (-1: unknown),
+    and one ``[sample, peer, sent, retransmitted, srtt, rto]`` row per peer session."""
+    out: dict[str, list[Any]] = {"p": [], "t": [], "inbox": [], "links": []}
+    if t0 is None:
+        return out
+    for n, x in enumerate(samples):
+        out["p"].append(names.setdefault(x["process"], len(names)))
+        out["t"].append(round((x["time"] - t0) * 1e6))
+        out["inbox"].append(-1 if x["inbox"] is None else x["inbox"])
+        for peer, row in x["links"].items():
+            if type(row) is list and len(row) == 4 and all(_plain(v) for v in row):
+                out["links"].append([n, names.setdefault(peer, len(names)), *row])
+    return out
+
+
+def _plain(value: Any) -> bool:
+    """A finite number or None: what a sample's link row may hold."""
+    return value is None or (type(value) in (int, float) and value - value == 0)
+
+
+def _seq(m: _Msg, inc: int | None) -> int | None:
+    """``n`` when the message's id reads ``sender:inc:n`` (the page rebuilds it), else None."""
+    if m.id is None or inc is None:
+        return None
+    prefix = f"{m.sender}:{inc}:"
+    tail = m.id[len(prefix) :]
+    if m.id.startswith(prefix) and tail.isdigit() and str(int(tail)) == tail:
+        return int(tail)
+    return None
 
 
 def _script_json(value: Any) -> str:
@@ -701,6 +1055,46 @@ def render_html(model: Model) -> str:
     Event texts are embedded as escaped JSON, so no text can close the script element.
     Write the result with ``encoding="utf-8"``.
     """
+    return _page(_compact(model))
+
+
+def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
+    """The page of a run folder or log file and its summary, without a dict per event.
+
+    Same page as ``render_html(build_model(path))``; raises as :func:`build_model` does.
+    """
+    run = _load(path)
+    return _page(_page_data(run)), run.summary
+
+
+def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str, int]]]:
+    """One page showing two runs side by side, and each run's summary.
+
+    Each run is its own viewer page (as :func:`render_run` makes it) in a frame of the
+    same self-contained page; both charts span the longer run, so equal times since each
+    run's start line up, and a time range brushed in one is brushed in the other.
+    """
+    if len(paths) != 2:
+        raise ConfigError(f"give two runs to show side by side, not {len(paths)}")
+    runs = [_load(path) for path in paths]
+    datas = [_page_data(run) for run in runs]
+    span = max(data["span"] for data in datas)
+    pages = []
+    for data in datas:
+        data["span"] = span
+        pages.append(_page(data))
+    del datas
+    names = [f"{run.title} ({Path(path).name})" for run, path in zip(runs, paths, strict=True)]
+    # the viewer's own head (its Content-Security-Policy: one place), then the pair's
+    head = _template().split("<style>", 1)[0]
+    body = resources.files("netclock.tools").joinpath("viz_pair.html").read_text(encoding="utf-8")
+    page = head.replace("__NETCLOCK_TITLE__", html.escape(" vs ".join(names) + " \u00b7 netclock"))
+    page += body
+    page = page.replace("__NETCLOCK_NAMES__", _script_json(names))
+    return page.replace("__NETCLOCK_PAGES__", _script_json(pages)), [r.summary for r in runs]
+
+
+def _page(data: dict[str, Any]) -> str:
     page = _template()
-    page = page.replace("__NETCLOCK_TITLE__", html.escape(f"{model['title']} \u00b7 netclock"))
-    return page.replace("__NETCLOCK_DATA__", _script_json(_compact(model)))
+    page = page.replace("__NETCLOCK_TITLE__", html.escape(f"{data['title']} \u00b7 netclock"))
+    return page.replace("__NETCLOCK_DATA__", _script_json(data))

@@ -1,8 +1,8 @@
 """The viewer page in a real browser: headless Chromium draws it without a console error.
 
 Skipped when /usr/bin/chromium is absent (Debian: ``apt-get install -y chromium``).
-``python tests/integration/test_viz_browser.py docs/viewer.png`` redraws the screenshot
-of the documentation from the same example run.
+``python tests/integration/test_viz_browser.py out.png`` draws the example run;
+docs/viewer.png comes from test_viz_charts_browser.py (a real demo run with charts).
 """
 
 from __future__ import annotations

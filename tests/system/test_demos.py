@@ -144,6 +144,8 @@ def test_lossy_shows_fairloss_losing_what_reliable_delivers_exactly_once(tmp_pat
     table = proc.stdout.split("the same traffic and fault seed over 2 links")[1]
     assert re.search(r"^fairloss\s+\d+", table, re.M), table
     assert re.search(r"^reliable\s+\d+", table, re.M), table
+    assert (out / "fairloss-vs-reliable.html").is_file(), "the two runs side by side"
+    assert f"netclock viz {out / 'fairloss'} {out / 'reliable'}" in table, table
     for link in ("fairloss", "reliable"):
         assert_run_folder(out / link, ["a", "b"])
         assert_checks_ok(out / link)

@@ -37,6 +37,7 @@ EXAMPLE_FIELDS = {
     "restore": {"peer": "b", "timeout": 0.4},
     "leader": {"peer": "a"},
     "violation": {"what": "gap", "seen": 3.0, "bound": 0.05, "peer": None},
+    "sample": {"inbox": 3, "links": {"b": [10, 2, 0.0012, 0.05]}},
 }
 
 
@@ -78,6 +79,7 @@ def test_what_the_recorder_writes_the_strict_reader_reads_back(tmp_path: Path) -
     assert (by_kind["restore"].peer, by_kind["restore"].value) == ("b", 0.4)
     assert by_kind["leader"].peer == "a"
     assert (by_kind["violation"].text, by_kind["violation"].value) == ("gap", 3.0)
+    assert by_kind["sample"].sample == {"inbox": 3, "links": {"b": [10, 2, 0.0012, 0.05]}}
     assert all(e.node == "a" and e.inc == 7 and e.t is not None for e in events)
     lines = (tmp_path / "e").read_text().splitlines()
     stop = next(json.loads(line) for line in lines if '"ev": "stop"' in line)

@@ -24,6 +24,7 @@ LAYERS = {
     "detectors": 4.5,
     "broadcast": 4,
     "node": 5,
+    "sampling": 4.8,
     "cluster": 6,
     "adversary": 6,
     "tools": 7,

@@ -463,7 +463,7 @@ def test_hostile_event_text_cannot_close_the_script_element(tmp_path: Path) -> N
     (tmp_path / "run.json").write_text(json.dumps({"name": "<b>evil</b>", "nodes": ["a"]}))
     page = render_html(build_model(tmp_path))
     data = _data_block(page)
-    assert data["events"][1][4] == HOSTILE
+    assert data["text"]["1"] == HOSTILE
     assert "<script>window.pwned" not in page
     assert len(re.findall(r"(?i)</script", page)) == 2
     assert "<b>evil</b>" not in page

@@ -1,0 +1,305 @@
+"""The viewer's charts and large runs in a real browser (headless Chromium).
+
+Runs are written by :mod:`netclock.tools.synthetic` (the real event-log writer, no
+processes). What is drawn is checked on the canvases' own pixels: a chart or diagram
+that drew nothing is one colour.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_viz_browser import CATCH_ERRORS, CHROMIUM, _chromium
+
+from netclock.cli.viz import main as viz_cli
+from netclock.tools.synthetic import write_synthetic_run
+from netclock.tools.viz import render_run
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.is_file(),
+    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
+)
+
+# Runs after the page's script: counts each canvas's pixels that differ from its corner
+# (what was drawn), around the steps given, and reports them with timings into the DOM.
+PROBE = """<script>
+(function () {
+  var out = {steps: {}, errors: window.__errors};
+  function drawn(id) {
+    var c = document.getElementById(id), g = c.getContext("2d");
+    var d = g.getImageData(0, 0, c.width, c.height).data, n = 0;
+    for (var i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i] - d[0]) + Math.abs(d[i + 1] - d[1]) + Math.abs(d[i + 2] - d[2]) > 60) n++;
+    }
+    return n;
+  }
+  function look(name, action) {
+    var t = performance.now();
+    try { action(); } catch (e) { out.errors.push(name + ": " + e); }
+    var step = {ms: Math.round(performance.now() - t)};
+    ["canvas", "c-msgs", "c-retx", "c-rtt", "c-inbox"].forEach(function (id) {
+      step[id] = drawn(id);
+    });
+    out.steps[name] = step;
+  }
+  var v = window.netclockViz;
+  out.viz = v;
+  out.load = Math.round(performance.now());
+  STEPS
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script>"""
+
+
+def probe(page: str, steps: str, folder: Path) -> dict[str, Any]:
+    """Open ``page`` in Chromium, run ``steps`` (JS calling ``look(name, fn)``), report."""
+    page = page.replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
+    page = page.replace("</body>", PROBE.replace("STEPS", steps) + "\n</body>", 1)
+    html_file = folder / "probe.html"
+    html_file.write_text(page, encoding="utf-8")
+    done = _chromium(
+        ["--window-size=1400,900", "--dump-dom", html_file.as_uri()], folder / "profile"
+    )
+    found = re.search(r'data-probe="([^"]*)"', done.stdout)
+    assert found is not None, f"the probe did not run; chromium: {done.stderr[-1500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))  # type: ignore[no-any-return]
+
+
+@needs_chromium
+def test_charts_are_drawn_and_brushing_a_time_range_zooms_the_diagram(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=4, events=20_000, seed=3)
+    page, summary = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """look("open", function () {});
+        look("brush", function () { v.brush(v.span * 0.4, v.span * 0.45); });
+        look("clear", function () { v.brush(null, null); });""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    viz = report["viz"]
+    assert viz["charts"] is True
+    assert viz["samples"] > 0
+    assert viz["events"] == summary["events"]
+    opened, brushed = report["steps"]["open"], report["steps"]["brush"]
+    for chart in ("c-msgs", "c-retx", "c-rtt", "c-inbox"):
+        assert opened[chart] > 200, f"{chart} drew next to nothing: {opened}"
+    assert opened["canvas"] > 5000, f"the diagram drew next to nothing: {opened}"
+    assert brushed["c-msgs"] > opened["c-msgs"], "the brushed range is not shaded"
+    assert brushed["canvas"] != opened["canvas"], "brushing changed nothing in the diagram"
+
+
+@needs_chromium
+def test_a_run_without_wall_times_has_no_charts_and_no_errors(tmp_path: Path) -> None:
+    lines = [
+        {"node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x", "promises": []},
+        {"node": "a", "inc": 1, "ev": "local", "clock": {"a": 2}, "text": "hi"},
+    ]
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page, _ = render_run(tmp_path)
+    report = probe(page, 'look("open", function () {});', tmp_path)
+    assert report["errors"] == []
+    assert report["viz"]["charts"] is False
+
+
+@needs_chromium
+def test_side_by_side_page_of_two_runs_draws_both_on_one_time_axis(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "lossy", nodes=2, events=3000, loss=0.3, seed=1)
+    write_synthetic_run(tmp_path / "clean", nodes=2, events=6000, loss=0.0, seed=2)
+    out = tmp_path / "pair.html"
+    assert viz_cli([str(tmp_path / "lossy"), str(tmp_path / "clean"), "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8").replace("<head>", "<head>\n" + CATCH_ERRORS, 1)
+    # once both frames report, brush a range in the first and read what the second shows
+    page = page.replace(
+        "</body>",
+        """<script>
+        var tries = 0;
+        (function wait() {
+          var pair = window.netclockPair;
+          if (!pair && tries++ < 200) { setTimeout(wait, 10); return; }
+          try { pair[0].brush(pair[0].span * 0.2, pair[0].span * 0.3); }
+          catch (e) { window.__errors.push("pair: " + e); }
+          var label = document.querySelectorAll("iframe")[1].contentDocument
+            .getElementById("rangelabel").textContent;
+          document.body.setAttribute("data-pair", JSON.stringify(
+            {pair: pair, errors: window.__errors, label: label}));
+        })();
+        </script></body>""",
+        1,
+    )
+    out.write_text(page, encoding="utf-8")
+    done = _chromium(["--window-size=1600,900", "--dump-dom", out.as_uri()], tmp_path / "p")
+    found = re.search(r'data-pair="([^"]*)"', done.stdout)
+    assert found is not None, f"the pair page never reported; chromium: {done.stderr[-1500:]}"
+    report = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert report["errors"] == []
+    first, second = report["pair"]
+    assert (first["events"], second["events"]) == (3000, 6000)
+    assert first["lost"] > second["lost"]
+    assert first["span"] == second["span"], "both runs share one time axis"
+    assert "events from" in report["label"], "a range brushed in one run is brushed in both"
+
+
+@needs_chromium
+def test_samples_naming_odd_peers_are_charted_as_names(tmp_path: Path) -> None:
+    init = {"ev": "init", "link": "reliable", "promises": [], "inc": 1, "node": "a"}
+    lines = [{**init, "t": 1.0, "clock": {"a": 1}}]
+    for i, peer in enumerate(["__proto__", "constructor", "<img src=x onerror=alert(1)>"]):
+        row = [i, i, 0.001 * (i + 1), 0.05]
+        lines.append({"t": 1.1 + i, "node": "a", "inc": 1, "ev": "sample", "clock": {"a": 1},
+                      "inbox": i, "links": {peer: row, "toString": row}})  # fmt: skip
+    (tmp_path / "a.events.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page, _ = render_run(tmp_path)
+    report = probe(page, 'look("open", function () {});', tmp_path)
+    assert report["errors"] == []
+    assert report["viz"]["samples"] == 3
+    assert report["steps"]["open"]["c-rtt"] > 200, "the round trips are drawn"
+
+
+ZOOM_OUT_AND_IN = """
+look("fit", function () { document.getElementById("fit").click(); });
+out.coarseAtFit = v.coarse();
+look("select", function () { v.select(Math.floor(v.events / 2)); });
+look("in", function () { document.getElementById("reset").click(); });
+out.coarseAtOne = v.coarse();
+"""
+
+
+def assert_zoomed_out_and_in_draw(report: dict[str, Any], events: int) -> None:
+    assert report["errors"] == []
+    assert report["viz"]["events"] == events
+    assert report["coarseAtFit"] is True, "the whole run is drawn as densities and flows"
+    assert report["coarseAtOne"] is False, "at 1:1 every event is drawn"
+    steps = report["steps"]
+    for name in ("fit", "select", "in"):
+        assert steps[name]["canvas"] > 20_000, f"{name}: the diagram drew next to nothing"
+    assert steps["select"]["canvas"] != steps["fit"]["canvas"], "selecting changed nothing"
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_large_run_is_drawn_coarse_when_zoomed_out_and_in_full_at_1_to_1(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=8, events=60_000, seed=11)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(page, ZOOM_OUT_AND_IN, tmp_path)
+    assert_zoomed_out_and_in_draw(report, 60_000)
+
+
+@needs_chromium
+def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=64, events=6000, seed=12)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """out.lanes = v.lanes();
+        out.view = document.getElementById("scroller").clientWidth;
+        look("all", function () {});
+        look("filtered", function () { v.filter("n1, n2"); });
+        out.filtered = v.lanes();
+        v.filter("");
+        var s = document.getElementById("scroller"), r = s.getBoundingClientRect();
+        var name = {clientX: r.left + v.lanes()[0] / 2 + 16, clientY: r.top + 20, bubbles: true};
+        s.dispatchEvent(new MouseEvent("click", name));
+        out.collapsed = v.lanes();
+        s.dispatchEvent(new MouseEvent("click", name));
+        out.reopened = v.lanes();""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    assert all(w > 0 for w in report["lanes"])
+    assert sum(report["lanes"]) <= report["view"], "64 lanes fit the window"
+    shown = [w > 0 for w in report["filtered"]]
+    expected = [("1" in str(n)[:1] or "2" in str(n)[:1]) for n in range(64)]
+    assert shown == expected, "only n1*, n2* are left"
+    assert report["steps"]["filtered"]["canvas"] > 5000
+    assert report["collapsed"][0] < report["lanes"][0], "a click on n0's name collapses its lane"
+    assert report["collapsed"][1] >= report["lanes"][1], "the others take the room"
+    assert report["reopened"] == report["lanes"], "a second click opens it again"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@needs_chromium
+def test_a_million_event_page_opens_and_draws_zoomed_out_and_in(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=8, events=1_000_000, seed=13)
+    page, summary = render_run(tmp_path / "run")
+    assert summary["events"] == 1_000_000
+    report = probe(page, ZOOM_OUT_AND_IN, tmp_path)
+    assert_zoomed_out_and_in_draw(report, 1_000_000)
+
+
+def docs_screenshot(out: Path, folder: Path) -> None:
+    """docs/viewer.png: the crash demo, run for real, with a time range around its crashes.
+
+    ``python tests/integration/test_viz_charts_browser.py docs/viewer.png`` redraws it.
+    """
+    import subprocess
+    import sys
+
+    run = folder / "crash"
+    subprocess.run(
+        [sys.executable, "-m", "netclock", "demo", "crash", "--out", str(run)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    record = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
+    kills = [x["at"] for x in record if x["do"] == "kill"]  # the charts count from the start
+    page = (run / "viewer.html").read_text(encoding="utf-8")
+    page = page.replace(
+        "</body>",
+        f"<script>window.netclockViz.brush({min(kills) - 0.15}, {max(kills) + 0.1});</script>"
+        "</body>",
+        1,
+    )
+    shown = folder / "shown.html"
+    shown.write_text(page, encoding="utf-8")
+    done = _chromium(
+        [f"--screenshot={out.resolve()}", "--window-size=1400,900", shown.as_uri()],
+        folder / "profile",
+    )
+    if not out.is_file():
+        raise RuntimeError(f"chromium wrote no screenshot: {done.stderr[-2000:]}")
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/viewer.png")
+    with tempfile.TemporaryDirectory() as tmp:
+        docs_screenshot(target, Path(tmp))
+    sys.stdout.write(f"wrote {target} ({target.stat().st_size} bytes)\n")
+
+
+@needs_chromium
+def test_message_ids_with_microsecond_incarnations_read_as_logged(tmp_path: Path) -> None:
+    inc = 1_796_338_303_194_374  # what a cluster run's incarnations look like
+    init = {"ev": "init", "link": "reliable", "promises": [], "inc": inc}
+    lines = {
+        "a": [{**init, "node": "a", "t": 1.0, "clock": {"a": 1}},
+              {"node": "a", "inc": inc, "ev": "send", "t": 1.1, "clock": {"a": 2}, "to": "b",
+               "id": ["a", inc, 7]}],
+        "b": [{**init, "node": "b", "t": 1.0, "clock": {"b": 1}},
+              {"node": "b", "inc": inc, "ev": "deliver", "t": 1.2, "clock": {"a": 2, "b": 2},
+               "from": "a", "id": ["a", inc, 7], "msg_clock": {"a": 2}}],
+    }  # fmt: skip
+    for node, events in lines.items():
+        body = "".join(json.dumps(x) + "\n" for x in events)
+        (tmp_path / f"{node}.events.jsonl").write_text(body)
+    page, _ = render_run(tmp_path)
+    report = probe(
+        page,
+        """look("select", function () { v.select(1); });
+        out.details = document.getElementById("details").textContent;""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    assert f"send a:{inc}:7 to b" in report["details"]
+    assert f"incarnation: {inc}" in report["details"]

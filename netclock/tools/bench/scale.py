@@ -16,7 +16,7 @@ leaves behind, not from the system's own view of itself:
   retransmission is spurious (% of messages); datagrams (TLS: frames) per message;
 * post-run processing: the launcher's wall time after its ``stop`` record (merge, check,
   viewer) as a share of its whole wall time; the launcher's peak RSS (``ru_maxrss`` of
-  that process alone, printed by :func:`launch` when it ends).
+  that process alone, printed by :mod:`netclock.cli.bench_launch` when it ends).
 
 The baseline of the figures is the same bench on an earlier commit; the raw figure beside
 start-up is the start of ``n`` bare ``python -c pass`` processes in the same run.
@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,8 +78,7 @@ async def one_size(n: int, settings: Settings, link: str, folder: Path) -> dict[
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "netclock.tools.bench.scale",
-        "run",
+        "netclock.cli.bench_launch",
         str(cluster),
         "--out",
         str(run_dir),
@@ -185,19 +182,3 @@ def format_scale(report: dict[str, Any]) -> list[str]:
     for line in (head, *cells):
         lines.append("  " + "  ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)))
     return lines
-
-
-def launch(argv: Sequence[str]) -> int:
-    """``netclock run ARGV`` in this process, then its peak RSS on stderr (one JSON line)."""
-    from netclock.cli.main import main
-
-    code = main(["run", *argv])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(RSS_TAG + json.dumps({"maxrss_kb": usage.ru_maxrss}), file=sys.stderr, flush=True)
-    return code
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["run"]:
-        sys.exit("usage: python -m netclock.tools.bench.scale run CLUSTER.toml [options]")
-    sys.exit(launch(sys.argv[2:]))

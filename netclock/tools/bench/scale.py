@@ -126,6 +126,8 @@ def figures(
         "cpu_us_per_msg": round(1e6 * sum(r["cpu"] for r in results.values()) / messages, 1),
         "spurious_retx_pct": round(100 * retransmitted / messages, 2),
         "retransmitted": retransmitted,
+        "timeouts": _total(results, "timeouts"),
+        "fast_retransmits": _total(results, "fast_retransmits"),
         "datagrams_per_msg": round(_total(results, "datagrams_sent") / messages, 3),
         "dials": sum(r["dials"] for r in results.values()),
         "connections_replaced": sum(r["connections_replaced"] for r in results.values()),

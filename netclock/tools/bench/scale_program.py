@@ -50,6 +50,8 @@ async def all_to_all(node: Node, per_peer: int = 100, size: int = 16) -> dict[st
         "first_send": first_send,
         "last_delivery": last_delivery,
         "retransmitted": stats["retransmitted"],
+        "timeouts": link.get("timeouts", 0),
+        "fast_retransmits": link.get("fast_retransmits", 0),
         "datagrams_sent": link.get("datagrams_sent", link.get("frames_out", 0)),
         "dials": link.get("dials", 0),
         "connections_made": link.get("connections_made", 0),

@@ -8,8 +8,10 @@ peer's own generator (the link's seeded ``rng("reconnect", peer)``, so the backo
 from the fault plan's seed). One task per dial, none per message.
 
 One dial per pair: of two peers, the one with the smaller id dials; the other
-(:meth:`Dialer.defer`) waits up to :data:`DIAL_WAIT` seconds for that connection and dials
-itself only when none came (the other is down, or has nothing to send it). Both ends
+(:meth:`Dialer.defer`) waits :data:`DIAL_WAIT` seconds for that connection, longer (up to
+:data:`WAIT_EXTENSIONS` times more) while a connection it accepted is still in its
+handshake (under CPU contention a handshake takes longer than the wait), and dials itself
+only when none came (the other is down, or has nothing to send it). Both ends
 dialing at once would make two connections of which one loses, and the messages written
 on the loser are resent.
 """
@@ -33,6 +35,8 @@ _WARN_AFTER = 5
 """Failed attempts in a row before one warning line (the others are debug lines)."""
 DIAL_WAIT = 0.5
 """Seconds the larger id of a pair waits for the smaller one's dial before it dials."""
+WAIT_EXTENSIONS = 8
+"""Most times the wait is extended by :data:`DIAL_WAIT` while accepted handshakes run."""
 
 
 def dials_first(node_id: str, peer: str) -> bool:
@@ -49,9 +53,13 @@ class DialOwner(Protocol):
     def redial(self, peer: str) -> None:
         """The backoff after a failure is over: dial ``peer`` again if it is still needed."""
 
+    def handshaking(self) -> bool:
+        """True while a connection the owner accepted is still in its handshake (its peer
+        is not known yet: it may be the one waited for)."""
+
 
 class _Attempts:
-    __slots__ = ("conn", "failures", "retry", "waited", "warned")
+    __slots__ = ("conn", "extensions", "failures", "retry", "waited", "warned")
 
     def __init__(self) -> None:
         self.conn: TlsConnection | None = None
@@ -61,6 +69,7 @@ class _Attempts:
         self.retry: asyncio.TimerHandle | None = None
         self.waited = False
         """The wait for the peer's own dial is over (:meth:`Dialer.defer`): dial."""
+        self.extensions = 0
 
 
 class Dialer:
@@ -125,6 +134,11 @@ class Dialer:
     def _wait_over(self, peer: str) -> None:
         attempts = self._peers[peer]
         attempts.retry = None
+        if not self._closed and attempts.extensions < WAIT_EXTENSIONS and self._owner.handshaking():
+            attempts.extensions += 1
+            loop = asyncio.get_running_loop()
+            attempts.retry = loop.call_later(self._dial_wait, self._wait_over, peer)
+            return
         attempts.waited = True
         if not self._closed:
             self._owner.redial(peer)
@@ -161,6 +175,7 @@ class Dialer:
         attempts.failures = 0
         attempts.warned = False
         attempts.waited = False
+        attempts.extensions = 0
         if attempts.retry is not None:
             attempts.retry.cancel()
             attempts.retry = None

@@ -612,6 +612,12 @@ class TlsLink(SessionPump):
         if not self._closed:
             self._mark(peer)
 
+    def handshaking(self) -> bool:
+        return any(
+            c.hs.dialed_to is None and c.state in (ConnState.TLS, ConnState.HELLO)
+            for c in self._conns
+        )
+
     def _retry_later(self, peer: str) -> None:
         if not self._closed and self.sessions[peer].unacked:
             self._dialer.backoff(peer, self._loop_or_raise())

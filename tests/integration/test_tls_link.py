@@ -469,6 +469,26 @@ async def test_the_larger_id_dials_after_the_wait_when_the_smaller_does_not(
         assert (la.stats()["dials"], lb.stats()["dials"]) == (0, 1)
 
 
+async def test_when_the_smaller_id_is_down_the_larger_dials_until_it_is_back(
+    cert_dir: Path, watch: LogWatch
+) -> None:
+    async with nodes(cert_dir, "b") as (b,):
+        old_a = Node("a", link="tls", cert_dir=cert_dir, close_timeout=2.0)
+        await old_a.start()
+        address = old_a.address
+        await old_a.close()  # the one that should dial is down
+        b.add_peer("a", address)
+        b.send_nowait("a", "while a was down")
+        await watch.wait_for("b: dial to a failed", logging.DEBUG)  # b waited, then dialed
+        lb = link_of(b)
+        async with Node("a", link="tls", cert_dir=cert_dir, address=address) as a:
+            a.add_peer("b", b.address)
+            message = await a.receive(STEP + 2 * DIAL_WAIT)
+            assert message.payload == "while a was down"
+            await b.flush()
+            assert lb.stats()["connections_replaced"] == 0
+
+
 async def test_simultaneous_dial_ends_with_one_connection_and_every_message_once(
     cert_dir: Path,
 ) -> None:

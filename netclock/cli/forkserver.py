@@ -104,6 +104,7 @@ def _child(argv: list[str], fds: list[int], own: tuple[int, ...]) -> None:
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        sys.argv = ["netclock", *argv]  # as `python -m netclock ARGV` would have it
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
         for fd in (*fds, *own):

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attempts", type=int, help="bounded-memory sends to a gone peer (1000000)")
     p.add_argument("--stall-seconds", type=float, help="bounded-memory stalled sending (3.0)")
     p.add_argument("--timeout", type=float, help="longest one run may take, seconds (default 60)")
+    p.add_argument(
+        "--scale-link", choices=["reliable", "tls"], help="link of the scale scenario (reliable)"
+    )
     p.add_argument("--quick", action="store_true", help="small counts, 1 run each: a smoke run")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p

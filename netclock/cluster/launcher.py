@@ -36,11 +36,17 @@ from netclock.cluster.config import (
     unhonoured_faults,
 )
 from netclock.cluster.control import command_line, first_line, parse_message
+from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
 from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
 
 READY_TIMEOUT = 20.0
+"""Seconds a cluster of any size gets to report READY, plus :data:`READY_PER_NODE` a node."""
+READY_PER_NODE = 0.25
+"""Seconds more for each node: a pessimistic start on a loaded core (python and imports)."""
+FORK_SERVER_ENV = "NETCLOCK_FORK_SERVER"
+"""Set to ``0`` to start every node with its own ``python -m netclock node`` (no fork server)."""
 LINE_LIMIT = 1 << 20
 """Longest line a node may print; a longer one is dropped, not fatal to the run."""
 STOP_TIMEOUT = 10.0
@@ -108,12 +114,17 @@ class FaultRecord:
             self._file = None
 
 
+def ready_timeout(nodes: int) -> float:
+    """Seconds ``nodes`` node processes get to say READY (and then to take the peer table)."""
+    return READY_TIMEOUT + READY_PER_NODE * nodes
+
+
 @dataclass
 class Child:
     """A node process (one life of a node) and what the launcher knows about it."""
 
     id: str
-    process: asyncio.subprocess.Process
+    process: asyncio.subprocess.Process | ForkedProcess
     restart: bool = False
     address: tuple[str, int] | None = None
     incarnation: int | None = None
@@ -409,41 +420,72 @@ class Launcher:
 
     # -- node processes --------------------------------------------------------------------------
     async def _spawn(
-        self, node_id: str, restart: bool = False, address: tuple[str, int] | None = None
+        self,
+        node_id: str,
+        restart: bool = False,
+        address: tuple[str, int] | None = None,
+        forks: ForkServer | None = None,
     ) -> Child:
         assert self.cluster.source is not None
         more = ["--restart"] if restart else []
         if address is not None:
             more += ["--address", f"{address[0]}:{address[1]}"]
+        argv = [
+            "node",
+            "--id",
+            node_id,
+            "--control",
+            "--run-dir",
+            str(self.run_dir),
+            "--epoch",
+            repr(self.epoch),
+            "--override",
+            json.dumps(dict(self.cluster.overrides)),
+            *more,
+            str(self.cluster.source),
+        ]
         stderr = _open(self.run_dir / f"{node_id}.stderr", "ab" if restart else "wb")
+        process: asyncio.subprocess.Process | ForkedProcess
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "netclock",
-                "node",
-                "--id",
-                node_id,
-                "--control",
-                "--run-dir",
-                str(self.run_dir),
-                "--epoch",
-                repr(self.epoch),
-                "--override",
-                json.dumps(dict(self.cluster.overrides)),
-                *more,
-                str(self.cluster.source),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=stderr,
-                limit=LINE_LIMIT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            forked = None
+            if forks is not None:
+                with contextlib.suppress(OSError):  # the server broke: exec this one
+                    forked = await forks.spawn(argv, stderr.fileno(), LINE_LIMIT)
+            if forked is not None:
+                process = forked
+            else:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "netclock",
+                    *argv,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=stderr,
+                    limit=LINE_LIMIT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
         finally:
             stderr.close()
         child = Child(node_id, process, restart=restart)
         self._readers.append(asyncio.ensure_future(self._read(child)))
         return child
+
+    async def _start_fork_server(self) -> ForkServer | None:
+        """The fork server the first lives of the nodes are forked from
+        (:mod:`netclock.cluster.forkserver`), where the system has one and
+        ``NETCLOCK_FORK_SERVER`` is not ``0``; None (each node is its own ``python -m netclock
+        node``) otherwise or when it cannot start."""
+        if not supported() or os.environ.get(FORK_SERVER_ENV, "1") == "0":
+            return None
+        forks = ForkServer()
+        try:
+            await forks.start([] if self.cluster.source is None else [str(self.cluster.source)])
+        except (OSError, TimeoutError) as exc:
+            await forks.close()
+            self.say(f"warning: no fork server ({exc}); starting each node on its own")
+            return None
+        return forks
 
     async def _read(self, child: Child) -> None:
         assert child.process.stdout is not None
@@ -563,16 +605,17 @@ class Launcher:
         """Wait for the READY of ``children``, give them the peer table, then say go.
 
         Two steps, so that no program sends before every node knows its peers (a
-        datagram from a peer a node does not know yet is dropped).
+        datagram from a peer a node does not know yet is dropped). Each step may take
+        :func:`ready_timeout` of the cluster's size.
         """
+        timeout = ready_timeout(len(self.cluster.nodes))
         try:
-            async with asyncio.timeout(READY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 for child in children:
                     await child.ready.wait()
         except TimeoutError:
             raise NetclockError(
-                f"nodes did not report READY within {READY_TIMEOUT:.0f} s; "
-                f"see {self.run_dir}/*.stderr"
+                f"nodes did not report READY within {timeout:.0f} s; see {self.run_dir}/*.stderr"
             ) from None
         for child in children:
             if child.address is None:
@@ -582,14 +625,14 @@ class Launcher:
         for child in children:
             self._command(child, cmd="start", peers=peers)
         try:
-            async with asyncio.timeout(READY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 for child in children:
                     await child.knows_peers.wait()
         except TimeoutError:
             slow = [c.id for c in children if not c.knows_peers.is_set()]
             raise NetclockError(
                 f"node(s) {', '.join(slow)} did not take the peer table within "
-                f"{READY_TIMEOUT:.0f} s; see {self.run_dir}/{slow[0]}.stderr"
+                f"{timeout:.0f} s; see {self.run_dir}/{slow[0]}.stderr"
             ) from None
         for child in children:
             self._command(child, cmd="go")
@@ -628,8 +671,13 @@ class Launcher:
     async def _run(self) -> RunResult:
         for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
             self.say(f"warning: {warning}")
-        for spec in self.cluster.nodes:
-            self.children[spec.id] = await self._spawn(spec.id)
+        forks = await self._start_fork_server()
+        try:
+            for spec in self.cluster.nodes:
+                self.children[spec.id] = await self._spawn(spec.id, forks=forks)
+        finally:
+            if forks is not None:  # every node is the launcher's child now; restarts exec
+                await forks.close()
         await self._introduce(list(self.children.values()))
         self._running = True
         self.started.set()

@@ -26,6 +26,7 @@ from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, MessageTooLarge, UsageError, WindowFull
 from netclock.links.base import GaveUp, LinkEvent, LinkUser, removed_peer, unknown_peer
 from netclock.links.journal import LinkJournal
+from netclock.links.rtt import SchedulingDelay
 from netclock.links.segments import (
     CONTINUATION,
     DEFAULT_MAX_MESSAGE,
@@ -38,6 +39,14 @@ from netclock.links.session import PeerSession
 from netclock.wire.envelope import Fragment, Message
 
 __all__ = ["SessionPump"]
+
+LATE = 0.002
+"""A timer that runs this many seconds after its deadline ran late: the process was not run
+(or was busy), and what arrived meanwhile may still wait in the socket."""
+LATE_STEP = 0.001
+"""How long a late timer waits so that the loop reads its sockets first (one loop pass)."""
+LATE_ROUNDS = 8
+"""Most passes a late timer waits while segments keep arriving."""
 
 
 class SessionPump:
@@ -87,6 +96,12 @@ class SessionPump:
         self._large_sent = 0
         self._removed: set[str] = set()
         """Peers removed with remove_peer (never added again: their seqs would restart)."""
+        self._scheduling = SchedulingDelay()
+        self._late: dict[str, float] = {}
+        self._late_handle: asyncio.TimerHandle | None = None
+        self._late_seen = 0
+        self._late_rounds = 0
+        self._postponed: set[str] = set()
 
     def use_journal(self, journal: LinkJournal) -> None:
         """Make this a logged perfect link (docs/durability.md), before any peer is added.
@@ -104,9 +119,10 @@ class SessionPump:
     def _add_session(self, peer: str, **own: Any) -> None:
         """A session for a new ``peer`` (``own``: options of this peer's session alone)."""
         if peer not in self.sessions:
-            self.sessions[peer] = PeerSession(
+            session = self.sessions[peer] = PeerSession(
                 self.node_id, self.incarnation, peer, **self._session_options, **own
             )
+            session.rtt.scheduling = self._scheduling
             if self._journal is not None:
                 self._to_restore.append(peer)
                 if self._loop is not None:
@@ -138,6 +154,8 @@ class SessionPump:
                 self._dispatch(events)
         self._outgoing.pop(peer, None)
         self._joining.pop(peer, None)
+        self._late.pop(peer, None)
+        self._postponed.discard(peer)
         waiter = self._writable.pop(peer, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)  # the sender wakes and meets PeerRemoved at the Node
@@ -410,18 +428,72 @@ class SessionPump:
         self._timers[peer] = (deadline, self._loop.call_at(deadline, self._on_timer, peer))
 
     def _on_timer(self, peer: str) -> None:
-        self._timers.pop(peer, None)
+        """A session's timer. One that runs late (the process was not run, or was busy)
+        feeds the floor of every timeout (:class:`~netclock.links.rtt.SchedulingDelay`) and
+        waits until the loop has read what arrived meanwhile (:meth:`_late_check`): an ack
+        waiting in the socket must not be taken for a loss."""
+        armed = self._timers.pop(peer, None)
         if self._closed:
             return
         assert self._loop is not None
-        self.sessions[peer].handle_timer(self._loop.time())
+        now = self._loop.time()
+        if armed is not None:
+            late = now - armed[0]
+            self._scheduling.observe(late, now)
+            if late > LATE:
+                self._late[peer] = max(late, self._late.get(peer, 0.0))
+                if self._late_handle is None:
+                    self._late_seen = self._arrivals()
+                    self._late_rounds = 0
+                    self._late_handle = self._loop.call_later(LATE_STEP, self._late_check)
+                return
+        self._postponed.discard(peer)
+        self.sessions[peer].handle_timer(now)
         self._mark(peer)
+
+    def _arrivals(self) -> int:
+        """Segments received so far from every peer (read only while timers are late)."""
+        return sum(s.stats["segments_received"] for s in self.sessions.values())
+
+    def _late_check(self) -> None:
+        """Run the late timers once a loop pass brought nothing new (at most
+        :data:`LATE_ROUNDS` passes). A session whose ack arrived meanwhile has moved its
+        deadline; one still waiting gets its retransmission postponed by the time the
+        process was away (the peer was likely not run either), once: the next late
+        timeout of that peer is not postponed, so a lost message is still resent."""
+        self._late_handle = None
+        if self._closed:
+            return
+        assert self._loop is not None
+        seen = self._arrivals()
+        if seen != self._late_seen and self._late_rounds < LATE_ROUNDS:
+            self._late_seen = seen
+            self._late_rounds += 1
+            self._late_handle = self._loop.call_later(LATE_STEP, self._late_check)
+            return
+        now = self._loop.time()
+        late, self._late = self._late, {}
+        postponed = self._postponed
+        for peer, away in late.items():
+            session = self.sessions.get(peer)
+            if session is None:
+                continue
+            if peer in postponed:
+                postponed.discard(peer)
+            else:
+                postponed.add(peer)
+                session.postpone_retransmission(now + away)
+            session.handle_timer(now)
+            self._mark(peer)
 
     def _stop_pump(self) -> None:
         """Cancel the timers and release every waiter (senders wake and meet LinkClosed)."""
         for _, handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        if self._late_handle is not None:
+            self._late_handle.cancel()
+            self._late_handle = None
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None

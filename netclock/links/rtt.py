@@ -3,6 +3,12 @@
 The estimator only does arithmetic; the caller enforces Karn's rule by never feeding a
 sample measured on a retransmitted message, calls :meth:`RttEstimator.back_off` when the
 retransmission timer expires, and :meth:`RttEstimator.reset_backoff` on ack progress.
+
+Under CPU contention (dozens of processes on two cores) a process is not run for tens or
+hundreds of milliseconds, and a timeout measured in network round trips fires while the
+ack is waiting in the socket, or before the peer was run at all. :class:`SchedulingDelay`
+measures how late this process runs the timers it scheduled; shared by every peer's
+estimator (:attr:`RttEstimator.scheduling`), it is a floor under every timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +21,52 @@ BETA = 1 / 4
 """Weight of a new deviation in the RTT variation (RFC 6298)."""
 K = 4
 """How many RTT variations the timeout allows above the smoothed RTT (RFC 6298)."""
+SCHEDULING_FACTOR = 4.0
+"""How many times the recent worst scheduling delay the timeout is at least: the peer is
+scheduled as late as we are, and its ack then waits for us to run again."""
+SCHEDULING_HALF_LIFE = 2.0
+"""Seconds after which a measured scheduling delay counts half (the load went away)."""
+
+
+class SchedulingDelay:
+    """How late this process runs what it scheduled: a floor under retransmission timeouts.
+
+    :meth:`observe` takes how late a timer ran (``now`` minus its deadline); the recent
+    worst lateness decays by half every ``half_life`` seconds, and :attr:`floor` is
+    ``factor`` times it, at most ``maximum``. Pure arithmetic with injected time.
+    """
+
+    __slots__ = ("_at", "factor", "floor", "half_life", "maximum", "peak")
+
+    def __init__(
+        self,
+        factor: float = SCHEDULING_FACTOR,
+        half_life: float = SCHEDULING_HALF_LIFE,
+        maximum: float = 1.0,
+    ) -> None:
+        if factor < 0 or half_life <= 0 or maximum < 0:
+            raise ConfigError(
+                "scheduling delay: factor and maximum must not be negative, half_life positive"
+            )
+        self.factor = factor
+        self.half_life = half_life
+        self.maximum = maximum
+        self.peak = 0.0
+        """The recent worst lateness in seconds, decayed to the last observation."""
+        self.floor = 0.0
+        """The least retransmission timeout now: ``factor * peak``, at most ``maximum``."""
+        self._at = 0.0
+
+    def observe(self, late: float, now: float) -> None:
+        """A timer due ``late`` seconds ago runs at ``now`` (a negative ``late`` counts 0)."""
+        peak = self.peak
+        if peak > 0.0 and now > self._at:
+            peak *= 0.5 ** ((now - self._at) / self.half_life)
+        peak = max(peak, late)
+        self.peak = peak
+        self._at = now
+        floor = self.factor * peak
+        self.floor = floor if floor < self.maximum else self.maximum
 
 
 class RttEstimator:
@@ -22,10 +74,20 @@ class RttEstimator:
 
     ``rto`` is always within ``[minimum, maximum]``. Before the first sample it is
     ``initial``; each :meth:`back_off` doubles it (capped at ``maximum``) until
-    :meth:`reset_backoff` or a new sample.
+    :meth:`reset_backoff` or a new sample. With :attr:`scheduling` set, the estimate is
+    never below its :attr:`SchedulingDelay.floor` (backoff doubles from there).
     """
 
-    __slots__ = ("_backoff", "_base_rto", "granularity", "maximum", "minimum", "rttvar", "srtt")
+    __slots__ = (
+        "_backoff",
+        "_base_rto",
+        "granularity",
+        "maximum",
+        "minimum",
+        "rttvar",
+        "scheduling",
+        "srtt",
+    )
 
     def __init__(
         self,
@@ -51,6 +113,8 @@ class RttEstimator:
         """Round-trip time variation in seconds (``None`` until the first sample)."""
         self._base_rto = self._clamp(initial)
         self._backoff = 1
+        self.scheduling: SchedulingDelay | None = None
+        """The process's scheduling delay, shared by its estimators (None: no floor)."""
 
     def _clamp(self, value: float) -> float:
         return min(max(value, self.minimum), self.maximum)
@@ -58,9 +122,13 @@ class RttEstimator:
     @property
     def rto(self) -> float:
         """The current retransmission timeout, backoff included, within [minimum, maximum]."""
+        base = self._base_rto
+        scheduling = self.scheduling
+        if scheduling is not None and scheduling.floor > base:
+            base = min(scheduling.floor, self.maximum)
         if self._backoff == 1:
-            return self._base_rto
-        return min(self._base_rto * self._backoff, self.maximum)
+            return base
+        return min(base * self._backoff, self.maximum)
 
     @property
     def backed_off(self) -> bool:
@@ -91,7 +159,7 @@ class RttEstimator:
 
     def back_off(self) -> None:
         """The retransmission timer expired: double the timeout (capped at ``maximum``)."""
-        if self._base_rto * self._backoff < self.maximum:
+        if self.rto < self.maximum:
             self._backoff *= 2
 
     def reset_backoff(self) -> None:

@@ -1075,6 +1075,13 @@ class PeerSession:
         else:
             self._rtx_deadline = None
 
+    def postpone_retransmission(self, until: float) -> None:
+        """Let the retransmission timer expire no earlier than ``until`` (the adapter was
+        not run for a while: that time does not count against the peer). Re-read
+        :meth:`get_timer` afterwards."""
+        if self._rtx_deadline is not None and self._rtx_deadline < until:
+            self._rtx_deadline = until
+
     def give_up_now(self, now: float) -> None:
         """Give up on every held message at once (a failure detector suspects the peer).
 

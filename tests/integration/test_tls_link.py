@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from netclock import FaultPlan, FixedDelay, Node, Partition
 from netclock.clock import VectorClock
 from netclock.links.tls import certs
+from netclock.links.tls.dialer import DIAL_WAIT
 from netclock.links.tls.link import TlsLink
 from netclock.wire.envelope import Hello, decode, encode_hello, encode_segment_packed, pack_message
 from netclock.wire.framing import FrameReader, FrameTooLarge, encode_frames
@@ -435,10 +436,68 @@ def test_frame_reader_refuses_an_oversized_header_before_its_body() -> None:
 
 
 # -- connection management ------------------------------------------------------------------------
-async def test_simultaneous_dial_ends_with_one_connection_and_every_message_once(
+async def test_the_smaller_id_dials_and_the_larger_waits_one_connection_per_pair(
     cert_dir: Path,
 ) -> None:
     async with nodes(cert_dir, "a", "b") as (a, b):
+        for i in range(300):
+            b.send_nowait("a", i)
+            a.send_nowait("b", i)
+        at_b = [await b.receive(STEP) for _ in range(300)]
+        at_a = [await a.receive(STEP) for _ in range(300)]
+        assert [m.payload for m in at_b] == [m.payload for m in at_a] == list(range(300))
+        await a.flush()
+        await b.flush()
+        la, lb = link_of(a), link_of(b)
+        assert (la.stats()["dials"], lb.stats()["dials"]) == (1, 0)
+        assert la.stats()["connections_replaced"] == lb.stats()["connections_replaced"] == 0
+        assert la.stats()["retransmitted"] == lb.stats()["retransmitted"] == 0
+        connection = lb.connection("a")
+        assert connection is not None
+        assert connection.dialed_by == "a"
+
+
+async def test_the_larger_id_dials_after_the_wait_when_the_smaller_does_not(
+    cert_dir: Path,
+) -> None:
+    async with nodes(cert_dir, "a", "b") as (a, b):
+        started = asyncio.get_running_loop().time()
+        b.send_nowait("a", "only b has something to say")
+        message = await a.receive(STEP + DIAL_WAIT)
+        waited = asyncio.get_running_loop().time() - started
+        assert message.payload == "only b has something to say"
+        assert waited >= DIAL_WAIT * 0.9
+        la, lb = link_of(a), link_of(b)
+        assert (la.stats()["dials"], lb.stats()["dials"]) == (0, 1)
+
+
+async def test_when_the_smaller_id_is_down_the_larger_dials_until_it_is_back(
+    cert_dir: Path, watch: LogWatch
+) -> None:
+    async with nodes(cert_dir, "b") as (b,):
+        old_a = Node("a", link="tls", cert_dir=cert_dir, close_timeout=2.0)
+        await old_a.start()
+        address = old_a.address
+        await old_a.close()  # the one that should dial is down
+        b.add_peer("a", address)
+        b.send_nowait("a", "while a was down")
+        await watch.wait_for("b: dial to a failed", logging.DEBUG)  # b waited, then dialed
+        lb = link_of(b)
+        async with Node("a", link="tls", cert_dir=cert_dir, address=address) as a:
+            a.add_peer("b", b.address)
+            message = await a.receive(STEP + 2 * DIAL_WAIT)
+            assert message.payload == "while a was down"
+            await b.flush()
+            assert lb.stats()["connections_replaced"] == 0
+
+
+async def test_simultaneous_dial_ends_with_one_connection_and_every_message_once(
+    cert_dir: Path,
+) -> None:
+    """When both do dial (the larger id's wait ran out as the smaller dialed), the smaller
+    id's connection is kept."""
+    async with nodes(cert_dir, "a", "b") as (a, b):
+        link_of(b)._dialer._dial_wait = 0.0  # the wait is over at once: both dial
         for i in range(300):
             a.send_nowait("b", i)
             b.send_nowait("a", i)

@@ -6,6 +6,14 @@ the HELLO on its own; the link tells the dialer how each dial ended (:meth:`Dial
 ``first * 2**attempts`` seconds, capped, times a random factor in [0.5, 1) drawn from the
 peer's own generator (the link's seeded ``rng("reconnect", peer)``, so the backoff replays
 from the fault plan's seed). One task per dial, none per message.
+
+One dial per pair: of two peers, the one with the smaller id dials; the other
+(:meth:`Dialer.defer`) waits :data:`DIAL_WAIT` seconds for that connection, longer (up to
+:data:`WAIT_EXTENSIONS` times more) while a connection it accepted is still in its
+handshake (under CPU contention a handshake takes longer than the wait), and dials itself
+only when none came (the other is down, or has nothing to send it). Both ends
+dialing at once would make two connections of which one loses, and the messages written
+on the loser are resent.
 """
 
 from __future__ import annotations
@@ -25,6 +33,15 @@ log = logging.getLogger(__name__)
 
 _WARN_AFTER = 5
 """Failed attempts in a row before one warning line (the others are debug lines)."""
+DIAL_WAIT = 0.5
+"""Seconds the larger id of a pair waits for the smaller one's dial before it dials."""
+WAIT_EXTENSIONS = 8
+"""Most times the wait is extended by :data:`DIAL_WAIT` while accepted handshakes run."""
+
+
+def dials_first(node_id: str, peer: str) -> bool:
+    """True when ``node_id`` is the one of the pair that dials at once (the smaller id)."""
+    return node_id < peer
 
 
 class DialOwner(Protocol):
@@ -36,9 +53,13 @@ class DialOwner(Protocol):
     def redial(self, peer: str) -> None:
         """The backoff after a failure is over: dial ``peer`` again if it is still needed."""
 
+    def handshaking(self) -> bool:
+        """True while a connection the owner accepted is still in its handshake (its peer
+        is not known yet: it may be the one waited for)."""
+
 
 class _Attempts:
-    __slots__ = ("conn", "failures", "retry", "warned")
+    __slots__ = ("conn", "extensions", "failures", "retry", "waited", "warned")
 
     def __init__(self) -> None:
         self.conn: TlsConnection | None = None
@@ -46,6 +67,9 @@ class _Attempts:
         self.failures = 0
         self.warned = False
         self.retry: asyncio.TimerHandle | None = None
+        self.waited = False
+        """The wait for the peer's own dial is over (:meth:`Dialer.defer`): dial."""
+        self.extensions = 0
 
 
 class Dialer:
@@ -64,6 +88,7 @@ class Dialer:
         connect_timeout: float,
         backoff: tuple[float, float],
         jitter: Callable[[str], random.Random],
+        dial_wait: float = DIAL_WAIT,
     ) -> None:
         self.node_id = node_id
         self._owner = owner
@@ -71,6 +96,7 @@ class Dialer:
         self._connect_timeout = connect_timeout
         self._backoff = backoff
         self._jitter = jitter
+        self._dial_wait = dial_wait
         self._peers: dict[str, _Attempts] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -90,6 +116,32 @@ class Dialer:
         """True when no dial to ``peer`` runs and none waits for its backoff."""
         attempts = self._peers.get(peer)
         return attempts is None or (attempts.conn is None and attempts.retry is None)
+
+    def defer(self, peer: str, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether to leave the dial to ``peer`` (the smaller id) for now: True the first
+        time (the owner is asked to ``redial`` after :data:`DIAL_WAIT` seconds), False once
+        that wait is over and until the pair is connected again, and always for the smaller
+        id of the pair."""
+        if dials_first(self.node_id, peer):
+            return False
+        attempts = self._of(peer)
+        if attempts.waited or self._closed:
+            return False
+        if attempts.retry is None:
+            attempts.retry = loop.call_later(self._dial_wait, self._wait_over, peer)
+        return True
+
+    def _wait_over(self, peer: str) -> None:
+        attempts = self._peers[peer]
+        attempts.retry = None
+        if not self._closed and attempts.extensions < WAIT_EXTENSIONS and self._owner.handshaking():
+            attempts.extensions += 1
+            loop = asyncio.get_running_loop()
+            attempts.retry = loop.call_later(self._dial_wait, self._wait_over, peer)
+            return
+        attempts.waited = True
+        if not self._closed:
+            self._owner.redial(peer)
 
     def dial(self, peer: str, address: Address, conn: TlsConnection) -> None:
         """Open TCP to ``peer`` at ``address`` for ``conn`` (in a task of its own)."""
@@ -122,6 +174,8 @@ class Dialer:
         attempts = self._of(peer)
         attempts.failures = 0
         attempts.warned = False
+        attempts.waited = False
+        attempts.extensions = 0
         if attempts.retry is not None:
             attempts.retry.cancel()
             attempts.retry = None

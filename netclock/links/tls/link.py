@@ -648,12 +648,14 @@ class TlsLink(SessionPump):
 
     # -- dialing: DialOwner ------------------------------------------------------------------------
     def _ensure_connection(self, peer: str) -> None:
-        """Dial ``peer`` unless connected, dialing, backing off or partitioned."""
+        """Dial ``peer`` unless connected, dialing, backing off or partitioned, or waiting
+        for ``peer`` to dial (the smaller id of a pair dials: :meth:`Dialer.defer`)."""
         if (
             self._closed
             or peer in self._up
             or not self._dialer.idle(peer)
             or self._faults.partitioned(peer)
+            or self._dialer.defer(peer, self._loop_or_raise())
         ):
             return
         address = self._addresses[peer]
@@ -670,6 +672,12 @@ class TlsLink(SessionPump):
     def redial(self, peer: str) -> None:
         if not self._closed:
             self._mark(peer)
+
+    def handshaking(self) -> bool:
+        return any(
+            c.hs.dialed_to is None and c.state in (ConnState.TLS, ConnState.HELLO)
+            for c in self._conns
+        )
 
     def _retry_later(self, peer: str) -> None:
         if not self._closed and self.sessions[peer].unacked:

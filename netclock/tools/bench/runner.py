@@ -71,7 +71,7 @@ from netclock.links.base import PROMISES
 
 SCENARIO_GROUPS = (
     "one-way", "round-trip", "tls", "sealed", "durable", "bounded-memory", "broadcast", "large",
-    "peers", "logging",
+    "peers", "logging", "scale",
 )  # fmt: skip
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {
@@ -126,6 +126,8 @@ class Settings:
     """The cluster certificates of the TLS scenarios (:func:`run_bench` makes them)."""
     broadcasts: int = 2_000
     """Broadcasts from each process in the broadcast scenario."""
+    scale_link: str = "reliable"
+    """The link of the scale scenario (``reliable`` or ``tls``)."""
 
 
 def make_settings(
@@ -143,6 +145,7 @@ def make_settings(
     stall_seconds: float | None = None,
     timeout: float | None = None,
     quick: bool = False,
+    scale_link: str = "reliable",
 ) -> Settings:
     """Validated settings from ``netclock bench``'s options (None: the default, smaller when
     ``quick``); raises :class:`ConfigError` naming the option to fix."""
@@ -168,7 +171,10 @@ def make_settings(
         timeout=pick(timeout, 60.0, 30.0),
         quick=quick,
         broadcasts=pick(None, 2_000, 200),
+        scale_link=scale_link,
     )
+    if scale_link not in ("reliable", "tls"):
+        raise ConfigError("--scale-link must be reliable or tls")
     if settings.runs < (1 if quick else 5):
         raise ConfigError("--runs must be at least 5 (alternating runs need it); use --quick")
     if not 1 <= settings.size <= MAX_SIZE:
@@ -836,11 +842,15 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
         from netclock.tools.bench.broadcast import broadcast_bench  # it imports this module
 
         report["broadcast"] = await broadcast_bench(settings, progress)
+    if "scale" in settings.groups:
+        from netclock.tools.bench.scale import scale_bench
+
+        report["scale"] = await scale_bench(settings, progress, settings.scale_link)
     report["machine"]["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
-    for group in ("broadcast", "large", "peers"):
+    for group in ("broadcast", "large", "peers", "scale"):
         if report.get(group, {}).get("status") == "failed":
             failures.append(report[group])
     report["ok"] = not failures
@@ -960,6 +970,10 @@ def format_table(report: dict[str, Any]) -> str:
         from netclock.tools.bench.peers import format_peers
 
         lines += format_peers(report["peers"], s["runs"])
+    if "scale" in report:
+        from netclock.tools.bench.scale import format_scale
+
+        lines += format_scale(report["scale"])
     end = m.get("load_at_end")
     if load and end and max(load[0], end[0]) > 0.5 * (m["cores"] or 1):
         lines += ["", f"note: the machine was busy (load {load[0]:.2f} -> {end[0]:.2f}); "

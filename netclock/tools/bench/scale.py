@@ -1,0 +1,186 @@
+"""``netclock bench --scenario scale``: many processes on one machine, all-to-all.
+
+For each size of :data:`SIZES` the bench writes a cluster file (``n`` nodes, the program
+:func:`netclock.tools.bench.scale_program.all_to_all`, the perfect link or ``--link tls``)
+and runs it with ``netclock run`` in a child process, as a user would: the launcher, one
+OS process per node, then merge, check and viewer. Every figure comes from what the run
+leaves behind, not from the system's own view of itself:
+
+* start-up: from the launcher's epoch to the last node's READY (the ``start`` records of
+  ``faults.jsonl``, written by the launcher as each READY arrives);
+* delivered msgs/s: all messages / (last delivery anywhere - first send anywhere), one
+  ``time.time()`` for every process of one machine;
+* CPU per message: the nodes' CPU seconds (``time.process_time()`` around the program)
+  over all messages;
+* spurious retransmissions: nothing is lost on loopback without a fault plan, so every
+  retransmission is spurious (% of messages); datagrams (TLS: frames) per message;
+* post-run processing: the launcher's wall time after its ``stop`` record (merge, check,
+  viewer) as a share of its whole wall time; the launcher's peak RSS (``ru_maxrss`` of
+  that process alone, printed by :mod:`netclock.cli.bench_launch` when it ends).
+
+The baseline of the figures is the same bench on an earlier commit; the raw figure beside
+start-up is the start of ``n`` bare ``python -c pass`` processes in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from netclock.tools.bench.runner import BenchError, Settings
+
+SIZES = (4, 16, 32, 64)
+QUICK_SIZES = (4, 16)
+RSS_TAG = "@netclock-launcher "
+PROGRAM = "netclock.tools.bench.scale_program:all_to_all"
+
+
+def cluster_text(n: int, per_peer: int, link: str, duration: float) -> str:
+    """The cluster file of one size: nodes ``p01`` .. ``pNN`` all-to-all."""
+    lines = [
+        f'name = "scale-{n}"',
+        f'link = "{link}"',
+        f"duration = {duration}",
+        f'program = "{PROGRAM}"',
+        f"args = {{ per_peer = {per_peer}, size = 16 }}",
+    ]
+    width = len(str(n))
+    for i in range(1, n + 1):
+        lines += ["", "[[node]]", f'id = "p{i:0{width}d}"']
+    return "\n".join(lines) + "\n"
+
+
+def per_peer_count(n: int, total: int) -> int:
+    """Messages each node sends each peer so that the run carries about ``total``."""
+    return max(1, total // (n * (n - 1)))
+
+
+async def bare_start(n: int) -> float:
+    """Seconds to start and end ``n`` bare ``python -c pass`` processes at once."""
+    start = time.monotonic()
+    procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", "pass") for _ in range(n)]
+    await asyncio.gather(*(p.wait() for p in procs))
+    return time.monotonic() - start
+
+
+async def one_size(n: int, settings: Settings, link: str, folder: Path) -> dict[str, Any]:
+    """Run the cluster of ``n`` processes once; its figures."""
+    per_peer = per_peer_count(n, settings.count)
+    cluster = folder / f"scale-{n}.toml"
+    cluster.write_text(cluster_text(n, per_peer, link, settings.timeout))
+    run_dir = folder / f"run-{n}"
+    began = time.time()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "netclock.cli.bench_launch",
+        str(cluster),
+        "--out",
+        str(run_dir),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), settings.timeout * 3)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise BenchError(f"the run of {n} processes took over {settings.timeout * 3:g} s") from None
+    ended = time.time()
+    tail = err.decode(errors="replace").strip().splitlines()
+    launcher = next((json.loads(x[len(RSS_TAG) :]) for x in tail if x.startswith(RSS_TAG)), None)
+    if proc.returncode != 0 or launcher is None:
+        raise BenchError(
+            f"the run of {n} processes exited {proc.returncode}: {' | '.join(tail[-3:])}"
+        )
+    return figures(n, run_dir, began, ended, launcher, await bare_start(n))
+
+
+def figures(
+    n: int, run_dir: Path, began: float, ended: float, launcher: dict[str, Any], bare: float
+) -> dict[str, Any]:
+    """The figures of one run from its folder (``faults.jsonl``, ``results.json``)."""
+    records = [json.loads(x) for x in (run_dir / "faults.jsonl").read_text().splitlines()]
+    starts = [r["at"] for r in records if r["do"] == "start"]
+    stop = next(r["t"] for r in records if r["do"] == "stop")
+    results: dict[str, dict[str, Any]] = json.loads((run_dir / "results.json").read_text())
+    if len(results) != n or len(starts) != n:
+        raise BenchError(f"the run of {n} processes left {len(results)} results of {n}")
+    messages = sum(r["delivered"] for r in results.values())
+    span = max(r["last_delivery"] for r in results.values()) - min(
+        r["first_send"] for r in results.values()
+    )
+    retransmitted = sum(r["retransmitted"] for r in results.values())
+    wall = ended - began
+    return {
+        "processes": n,
+        "messages": messages,
+        "startup_s": round(max(starts), 3),
+        "bare_startup_s": round(bare, 3),
+        "msgs_per_s": round(messages / span) if span > 0 else None,
+        "cpu_us_per_msg": round(1e6 * sum(r["cpu"] for r in results.values()) / messages, 1),
+        "spurious_retx_pct": round(100 * retransmitted / messages, 2),
+        "retransmitted": retransmitted,
+        "timeouts": _total(results, "timeouts"),
+        "fast_retransmits": _total(results, "fast_retransmits"),
+        "datagrams_per_msg": round(_total(results, "datagrams_sent") / messages, 3),
+        "dials": sum(r["dials"] for r in results.values()),
+        "connections_replaced": sum(r["connections_replaced"] for r in results.values()),
+        "post_run_s": round(ended - stop, 2),
+        "post_run_share": round((ended - stop) / wall, 3),
+        "wall_s": round(wall, 2),
+        "launcher_peak_rss_mb": round(launcher["maxrss_kb"] / 1024, 1),
+    }
+
+
+def _total(results: dict[str, dict[str, Any]], key: str) -> float:
+    return float(sum(r[key] for r in results.values()))
+
+
+async def scale_bench(
+    settings: Settings, progress: TextIO, link: str = "reliable"
+) -> dict[str, Any]:
+    """Every size once, smallest first; a failed size ends the scenario (status failed)."""
+    sizes = QUICK_SIZES if settings.quick else SIZES
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="netclock-scale-") as tmp:
+        for n in sizes:
+            progress.write(f"scale: {n} processes over {link} ...\n")
+            progress.flush()
+            try:
+                rows.append(await one_size(n, settings, link, Path(tmp)))
+            except BenchError as exc:
+                return {"status": "failed", "error": str(exc), "link": link, "rows": rows}
+    return {"status": "ok", "link": link, "rows": rows}
+
+
+COLUMNS = (
+    ("processes", "n"),
+    ("startup_s", "start s"),
+    ("bare_startup_s", "bare s"),
+    ("msgs_per_s", "msgs/s"),
+    ("cpu_us_per_msg", "CPU µs/msg"),
+    ("spurious_retx_pct", "spurious %"),
+    ("datagrams_per_msg", "dgrams/msg"),
+    ("post_run_share", "post-run"),
+    ("wall_s", "wall s"),
+    ("launcher_peak_rss_mb", "launcher MB"),
+)
+
+
+def format_scale(report: dict[str, Any]) -> list[str]:
+    """The scale scenario as table lines."""
+    lines = ["", f"scale: all-to-all over {report['link']}, one run per size"]
+    if report["status"] != "ok":
+        lines.append(f"  FAILED: {report['error']}")
+    head = [title for _, title in COLUMNS]
+    cells = [[str(row.get(key)) for key, _ in COLUMNS] for row in report["rows"]]
+    widths = [max(len(x) for x in column) for column in zip(head, *cells, strict=True)]
+    for line in (head, *cells):
+        lines.append("  " + "  ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)))
+    return lines

@@ -1,0 +1,54 @@
+"""``netclock bench --scenario scale``: clusters of real OS processes, all-to-all, every
+figure read from what the run left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netclock.cluster.config import load_cluster
+from netclock.tools.bench.scale import cluster_text, format_scale, per_peer_count
+
+pytestmark = [pytest.mark.system]
+
+
+def test_cluster_file_of_a_size_names_every_process_once(tmp_path: Path) -> None:
+    path = tmp_path / "scale.toml"
+    path.write_text(cluster_text(64, per_peer_count(64, 50_000), "reliable", 60.0))
+    cluster = load_cluster(path)
+    assert len(set(cluster.node_ids)) == 64
+    assert cluster.node(cluster.node_ids[0]).args == {"per_peer": 12, "size": 16}
+
+
+def test_per_peer_count_keeps_at_least_one_message_a_pair() -> None:
+    assert per_peer_count(4, 60_000) == 5_000
+    assert per_peer_count(256, 1_000) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_scale_bench_delivers_everything_and_reports_each_figure() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "netclock", "bench", "--scenario", "scale", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)["scale"]
+    assert report["status"] == "ok"
+    assert [row["processes"] for row in report["rows"]] == [4, 16]
+    for row in report["rows"]:
+        n = row["processes"]
+        assert row["messages"] == n * (n - 1) * per_peer_count(n, 2_000)
+        assert 0 < row["startup_s"] < row["wall_s"]
+        assert 0 <= row["post_run_share"] < 1
+        assert row["launcher_peak_rss_mb"] > 10
+        assert row["msgs_per_s"] > 0
+        assert row["cpu_us_per_msg"] > 0
+    assert "spurious %" in "\n".join(format_scale(report))

@@ -58,9 +58,16 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from netclock.clock import VectorClock
+from netclock.clock import ClockScope, VectorClock
 from netclock.errors import ConfigError, UsageError, WindowFull
-from netclock.links.base import GaveUp, LinkEvent, PeerReachable, PeerUnreachable
+from netclock.links.base import (
+    GaveUp,
+    InputRefused,
+    LinkEvent,
+    PeerReachable,
+    PeerUnreachable,
+    Refused,
+)
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
 
@@ -101,6 +108,8 @@ STAT_KEYS = (
     "ignored_acks",
     "stale_acks",
     "gave_up",
+    "refused",
+    "refused_by_peer",
 )
 """Every counter in :attr:`PeerSession.stats` (all start at 0)."""
 
@@ -132,6 +141,11 @@ def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
 
 
 _seq_of = itemgetter(0)
+_clock_of = itemgetter(1)
+_REFUSED = wire.Message(0, VectorClock(), None)
+"""Holds a refused message's place among the out-of-order ones (never delivered)."""
+MAX_PENDING_REFUSALS = 64
+"""Refusals an ack carries at most; beyond, refused messages wait outside the window."""
 _NIL = b"\xc0"
 """msgpack nil: a segment without an ack."""
 
@@ -170,6 +184,7 @@ class PeerSession:
         ack_delay: float = 0.002,
         unreachable_after: float = 3.0,
         give_up_after: float | None = None,
+        clock_scope: ClockScope | None = None,
     ) -> None:
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
@@ -282,6 +297,11 @@ class PeerSession:
         """With :meth:`start_journal`: messages accepted since the last :meth:`take_journal`."""
         self._journal_mark: tuple[int, int] | None = None
         """With :meth:`start_journal`: a new receive point ``(incarnation, seq)`` to log."""
+        self._scope = clock_scope
+        """What a message's clock may hold; a message that breaks it is refused, not acked
+        silently: its refusal rides on every ack until the peer's base passes it."""
+        self._refusals: dict[int, str] = {}
+        """Refused seqs of the current peer incarnation, with reasons, to tell the peer."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
@@ -373,6 +393,8 @@ class PeerSession:
             self._new_peer_incarnation(incarnation, base)
         elif base - 1 > self._cum:
             self._skip_to(base - 1)
+        if self._refusals:
+            self._forget_refusals(base)
         if ack is not None:
             self._on_ack(ack, now)
         if messages:
@@ -386,8 +408,13 @@ class PeerSession:
         limit = cum + self.receive_capacity - len(ready) - self._old_count
         had_gap = bool(ooo or seen)
         n = len(messages)
+        scope = self._scope
+        bad = None
+        if scope is not None and not all(map(scope.admits, map(_clock_of, messages))):
+            bad = self._screen(messages)
         if (
-            not had_gap
+            bad is None
+            and not had_gap
             and messages[0][0] == cum + 1
             and messages[-1][0] == cum + n <= limit
             and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
@@ -406,14 +433,37 @@ class PeerSession:
                 self._ack_deadline = now + self.ack_delay
             return
         fifo = self.fifo
-        accepted = duplicates = beyond = 0
+        accepted = duplicates = beyond = refused = 0
         journal = self._journal
+        refusals = self._refusals
         for message in messages:
             seq = message.seq
             if seq <= cum:
                 duplicates += 1
             elif seq > limit:
                 beyond += 1
+            elif bad is not None and seq in bad:
+                if seq in ooo or seq in seen or seq in refusals:
+                    duplicates += 1
+                    continue
+                if len(refusals) >= MAX_PENDING_REFUSALS:
+                    beyond += 1
+                    continue
+                self._refuse(seq, bad[seq])
+                refused += 1
+                if seq != cum + 1:
+                    if fifo:
+                        ooo[seq] = _REFUSED
+                    else:
+                        seen.add(seq)
+                    continue
+                cum = seq
+                if fifo:
+                    cum = self._drain(cum)
+                else:
+                    while seen and cum + 1 in seen:
+                        cum += 1
+                        seen.discard(cum)
             elif seq == cum + 1:
                 ready.append(message)
                 cum = seq
@@ -421,12 +471,8 @@ class PeerSession:
                 if journal is not None:
                     journal.append(message)
                 if fifo:
-                    while ooo:
-                        following = ooo.pop(cum + 1, None)
-                        if following is None:
-                            break
-                        ready.append(following)
-                        cum += 1
+                    if ooo:
+                        cum = self._drain(cum)
                 else:
                     while seen and cum + 1 in seen:
                         cum += 1
@@ -449,10 +495,12 @@ class PeerSession:
                 if journal is not None:
                     journal.append(message)
         stats = self.stats
-        if cum != self._cum or accepted:
+        if cum != self._cum or accepted or refused:
             self._cum = cum
             self._sacks = None
         stats["received"] += accepted
+        if refused:
+            stats["refused"] += refused
         if duplicates:
             stats["duplicates"] += duplicates
         if beyond:
@@ -471,12 +519,52 @@ class PeerSession:
         elif self._ack_deadline is None:
             self._ack_deadline = now + self.ack_delay
 
+    def _drain(self, cum: int) -> int:
+        """Move the messages held above ``cum`` that now follow it to the ready queue (a
+        refused one only moves the point); returns the new cumulative point."""
+        ooo, ready = self._ooo, self._ready
+        while ooo:
+            following = ooo.pop(cum + 1, None)
+            if following is None:
+                break
+            if following is not _REFUSED:
+                ready.append(following)
+            cum += 1
+        return cum
+
+    def _screen(self, messages: tuple[wire.Message, ...]) -> dict[int, str]:
+        """The messages whose clock breaks the scope, by seq, with the reason."""
+        assert self._scope is not None
+        violation = self._scope.violation
+        bad: dict[int, str] = {}
+        for seq, clock, _ in messages:
+            reason = violation(clock)
+            if reason is not None:
+                bad[seq] = reason[: wire.MAX_REASON]
+        return bad
+
+    def _refuse(self, seq: int, reason: str) -> None:
+        """Take message ``seq`` in as refused: the peer hears it on every ack from now on
+        (until its base passes it), the owner gets an ``InputRefused`` event."""
+        self._refusals[seq] = reason
+        self._events.append(
+            InputRefused(self.peer_id, f"message {self._rx_inc}:{seq} refused: {reason}")
+        )
+        log.debug("refused message %d from %s: %s", seq, self.peer_id, reason)
+
+    def _forget_refusals(self, base: int) -> None:
+        """The peer's ``base`` passed these refusals: it has heard of them."""
+        for seq in [seq for seq in self._refusals if seq < base]:
+            del self._refusals[seq]
+
     def _skip_to(self, point: int) -> None:
         """The sender gave up up to ``point``: deliver what we hold up to there, skip the rest."""
         moved = 0
         if self.fifo:
             for seq in sorted(s for s in self._ooo if s <= point):
-                self._ready.append(self._ooo.pop(seq))
+                held = self._ooo.pop(seq)
+                if held is not _REFUSED:
+                    self._ready.append(held)
                 moved += 1
         else:
             below = [s for s in self._seen if s <= point]
@@ -485,9 +573,7 @@ class PeerSession:
         self.stats["skipped"] += point - self._cum - moved
         self._cum = point
         if self.fifo:
-            while self._ooo and self._cum + 1 in self._ooo:
-                self._cum += 1
-                self._ready.append(self._ooo.pop(self._cum))
+            self._cum = self._drain(self._cum)
         else:
             while self._seen and self._cum + 1 in self._seen:
                 self._cum += 1
@@ -512,6 +598,7 @@ class PeerSession:
             log.debug("discarding %d out-of-order message(s) of a previous incarnation", discarded)
         self._ooo.clear()
         self._seen.clear()
+        self._refusals.clear()
         self._rx_inc = incarnation
         if not self._old:
             self._delivering_inc = incarnation
@@ -672,7 +759,7 @@ class PeerSession:
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
-        incarnation, cum, sacks, window = ack
+        incarnation, cum, sacks, window, refused = ack
         if incarnation != self.local_incarnation:
             self.stats["ignored_acks"] += 1
             return
@@ -733,6 +820,8 @@ class PeerSession:
                     acked_times = sent_at[low - base : cum + 1 - base]
                     latest_sent = max(acked_times)
                     latest_tx = tx[low - base + acked_times.index(latest_sent)]
+                if refused:
+                    self._refused_by_peer(refused, low, cum)
                 self._release(cum + 1)
             self._acked_cum = cum
             self.rtt.reset_backoff()
@@ -761,6 +850,21 @@ class PeerSession:
                 self._rtx_deadline = now + self.rtt.rto
             else:
                 self._rtx_deadline = None
+
+    def _refused_by_peer(self, refused: tuple[tuple[int, str], ...], low: int, cum: int) -> None:
+        """The peer refused these of the messages ``low..cum`` its ack releases: report
+        each (a ``Refused`` event) before they are forgotten."""
+        base = self._base
+        out: list[tuple[int, Any, str]] = []
+        for seq, reason in refused:
+            if low <= seq <= cum:
+                i = seq - base
+                payload = self._payloads[i] if self._keep else wire.payload_of(self._packed[i])
+                out.append((seq, payload, reason))
+        if out:
+            self.stats["refused_by_peer"] += len(out)
+            self._events.append(Refused(self.peer_id, self.local_incarnation, tuple(out)))
+            log.debug("%s refused %d message(s): %s", self.peer_id, len(out), out[0][2])
 
     def _release(self, new_base: int) -> None:
         """Forget the held messages below ``new_base`` (acknowledged or given up)."""
@@ -944,7 +1048,7 @@ class PeerSession:
     def _make_ack(self, rx_inc: int) -> tuple[bytes, int, int]:
         """The current ack packed, an upper bound of its encoded size, and its window."""
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
-        if not self._ooo and not self._seen:
+        if not self._ooo and not self._seen and not self._refusals:
             key = (rx_inc, self._cum, window)
             if key != self._plain_key:
                 self._plain_key = key
@@ -952,8 +1056,9 @@ class PeerSession:
             return self._plain_ack, _PLAIN_ACK_BYTES, window
         sacks = self._sacks
         if sacks is None:
-            sacks = self._sacks = self._compute_sacks()
-        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window))
+            sacks = self._sacks = self._compute_sacks() if self._ooo or self._seen else ()
+        refused = tuple(sorted(self._refusals.items()))
+        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused))
         return packed, len(packed), window
 
     def _compute_sacks(self) -> tuple[tuple[int, int], ...]:

@@ -92,7 +92,10 @@ def acks(draw: st.DrawFn) -> Ack:
         last = first + draw(st.integers(0, 50))
         sacks.append((first, last))
         previous = last
-    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64))
+    refused = draw(
+        st.lists(st.tuples(st.integers(1, 2**64 - 1), st.text(max_size=200)), max_size=64)
+    )
+    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64), tuple(refused))
 
 
 MESSAGES = st.builds(Message, SEQS, CLOCKS, PAYLOADS)
@@ -648,12 +651,16 @@ def test_bad_clock_is_rejected_in_data_and_segments(clock: Any) -> None:
 @pytest.mark.parametrize(
     ("ack", "match"),
     [
-        (1, "ack must be nil or a 4-item array"),
-        ("ack", "ack must be nil or a 4-item array"),
-        ({}, "ack must be nil or a 4-item array"),
-        ([], "ack must be nil or a 4-item array"),
-        ([3, 0, []], "ack must be nil or a 4-item array"),
-        ([3, 0, [], 8, 9], "ack must be nil or a 4-item array"),
+        (1, "ack must be nil or a 4- or 5-item array"),
+        ("ack", "ack must be nil or a 4- or 5-item array"),
+        ({}, "ack must be nil or a 4- or 5-item array"),
+        ([], "ack must be nil or a 4- or 5-item array"),
+        ([3, 0, []], "ack must be nil or a 4- or 5-item array"),
+        ([3, 0, [], 8, 9], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, [1]], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, [0, "x"]], "a refusal is a sequence number"),
+        ([3, 0, [], 8, [1, 2]], "a refusal is a sequence number"),
+        ([3, 0, [], 8, [1, "x" * 201]], "a refusal is a sequence number"),
         ([3, 0, None, 8], "selective acks"),
         ([3, 0, {}, 8], "selective acks"),
         ([3, 0, [2], 8], "selective acks"),

@@ -61,6 +61,7 @@ ACKS = st.builds(
     st.just(4),
     st.sampled_from([(), ((6, 6),), ((7, 9), (12, 20))]),
     UINT64,
+    st.sampled_from([(), ((3, "clock names 'z'"),), ((1, ""), (2, "ñ" * 200))]),
 )
 ENVELOPES = st.one_of(
     st.builds(Data, IDS, UINT64, IDS, st.integers(1, 300), CLOCKS, PAYLOADS),

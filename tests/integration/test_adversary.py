@@ -44,6 +44,7 @@ from netclock.adversary import (
     hello_envelope,
     jumped,
     segment_envelope,
+    spoofing_unavailable,
     wrong_value,
 )
 from netclock.clock import VectorClock
@@ -150,14 +151,44 @@ def session_stat(node: Node, name: str) -> int:
 
 
 # -- impersonation ------------------------------------------------------------------------------
+needs_spoofing = pytest.mark.skipif(
+    spoofing_unavailable() is not None, reason=spoofing_unavailable() or ""
+)
+
+
+@pytest.mark.parametrize("kind", UDP_KINDS)
+async def test_impersonation_from_a_port_of_its_own_is_dropped_on_every_udp_link(
+    kind: str, cert_dir: Path, watch: LogWatch
+) -> None:
+    """An off-path forger (or a stale process of an earlier run) cannot speak for a: its
+    datagrams come from another address than a's, and are dropped and counted."""
+    async with cluster(kind, cert_dir) as (a, c, _m):
+        await honest(a, c, ["before"])
+        forger = Forger("m")
+        try:
+            forger.impersonate("a", "c", c.address, "forged by m", link=kind)
+            await watch.wait_for("c: dropped datagram from 'a' sent by")
+            assert link_stats(c)["wrong_source"] == 1
+            assert c.refused == 1
+            await honest(a, c, ["still", "flows"])
+            with pytest.raises(TimeoutError):
+                await c.receive(0.2)
+        finally:
+            forger.close()
+
+
+@needs_spoofing
 @pytest.mark.parametrize("kind", ["fairloss", "stubborn"])
-async def test_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the_victim(
+async def test_spoofed_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the_victim(
     kind: str, cert_dir: Path
 ) -> None:
+    """With a's source address (a raw socket, root) nothing tells the forgery apart."""
     async with cluster(kind, cert_dir) as (a, c, _m):
         forger = Forger("m")
         try:
-            forged = forger.impersonate("a", "c", c.address, "forged by m", link=kind)
+            forged = forger.impersonate(
+                "a", "c", c.address, "forged by m", link=kind, source=a.address
+            )
             got = await c.receive(STEP)
             assert (got.sender, got.payload, got.id) == ("a", "forged by m", forged)
             await honest(a, c, ["still", "flows"])
@@ -165,17 +196,20 @@ async def test_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the
             forger.close()
 
 
-async def test_impersonation_over_reliable_udp_hijacks_the_victims_session(
+@needs_spoofing
+async def test_spoofed_impersonation_over_reliable_udp_hijacks_the_victims_session(
     cert_dir: Path, watch: LogWatch
 ) -> None:
-    """The perfect link over UDP promises no authenticity: a forger claiming a newer
-    incarnation of ``a`` is believed, and ``a``'s own messages are then dropped as coming
-    from an old incarnation (PL1 broken for the honest pair: what UDP does not promise)."""
+    """The perfect link over UDP promises no authenticity: a spoofer claiming a newer
+    incarnation of ``a`` from a's address is believed, and ``a``'s own messages are then
+    dropped as coming from an old incarnation (PL1 broken for the honest pair)."""
     async with cluster("reliable", cert_dir) as (a, c, _m):
         await honest(a, c, ["before"])
         forger = Forger("m")
         try:
-            forged = forger.impersonate("a", "c", c.address, "forged by m", link="reliable")
+            forged = forger.impersonate(
+                "a", "c", c.address, "forged by m", link="reliable", source=a.address
+            )
             got = await c.receive(STEP)
             assert (got.sender, got.payload, got.id) == ("a", "forged by m", forged)
             assert forged.incarnation == FORGED_INCARNATION
@@ -228,8 +262,9 @@ async def test_replay_of_a_captured_datagram(kind: str, cert_dir: Path) -> None:
             )
         forger = Forger("m")
         try:
+            forger.replay(packet.payload, c.address)  # from its own port: dropped
             for _ in range(3):
-                forger.replay(packet.payload, c.address)
+                forger.replay(packet.payload, c.address, source=packet.src)
             if kind != "reliable":
                 again = [await c.receive(STEP) for _ in range(3)]
                 assert {(d.sender, d.payload) for d in again} == {("a", "pay 100")}

@@ -77,6 +77,9 @@ TIMER_GRANULARITY = 0.001
 """Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""
 MAX_WINDOW = 1 << 24
 """Largest receive window a peer may advertise; a larger one is rejected as absurd."""
+MAX_SKIP = 1 << 32
+"""Most sequence numbers one segment's ``base`` may skip at once (more than a sender could
+ever have queued and given up on): a larger jump is refused as absurd."""
 DUPTHRESH = 3
 """Selectively acked messages above an unacked one that mark it lost (fast retransmit)."""
 
@@ -392,6 +395,16 @@ class PeerSession:
                 return
             self._new_peer_incarnation(incarnation, base)
         elif base - 1 > self._cum:
+            if base - 1 - self._cum > MAX_SKIP or (messages and min(map(_seq_of, messages)) < base):
+                stats["rejected"] += 1
+                log.debug(
+                    "absurd segment from %s: base %d (received up to %d), messages from %s",
+                    self.peer_id,
+                    base,
+                    self._cum,
+                    messages[0].seq if messages else None,
+                )
+                return
             self._skip_to(base - 1)
         if self._refusals:
             self._forget_refusals(base)

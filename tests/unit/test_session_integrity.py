@@ -119,3 +119,61 @@ def test_refusals_beyond_what_one_ack_can_carry_wait_outside_the_window() -> Non
         carry(a.datagrams_to_send(t), b, t)
         carry(b.datagrams_to_send(t), a, t)
     assert (a.unacked, a.stats["refused_by_peer"]) == (0, MAX_PENDING_REFUSALS + 10)
+
+
+# -- ack and base sanity ---------------------------------------------------------------------
+def _forged(to: PeerSession, base: int, ack: wire.Ack | None, messages: list[Any]) -> wire.Segment:
+    """A segment to ``to`` as its peer's current incarnation would send it, with chosen
+    fields (the sessions' incarnations: a is 1, b is 2)."""
+    incarnation = 2 if to.local_id == "a" else 1
+    data = wire.encode_segment(
+        to.peer_id, incarnation, to.local_id, base, ack, [wire.message_wire(*m) for m in messages]
+    )
+    segment = wire.decode(data)
+    assert isinstance(segment, wire.Segment)
+    return segment
+
+
+def _sending(count: int) -> tuple[PeerSession, PeerSession]:
+    """a has sent ``count`` messages that b has not received (all lost); b has spoken once."""
+    a, b = sessions()
+    b.send(GOOD, "hi", 0.0)
+    carry(b.datagrams_to_send(0.0), a, 0.0)
+    for i in range(count):
+        a.send(GOOD, i, 0.0)
+    a.datagrams_to_send(0.0)  # lost
+    return a, b
+
+
+def test_acks_for_messages_never_sent_or_impossible_windows_change_nothing() -> None:
+    a, _ = _sending(5)
+    for ack in (
+        wire.Ack(1, 6, (), 10),  # cumulative past the last message sent
+        wire.Ack(1, 2**63, (), 10),
+        wire.Ack(1, 0, ((3, 2**40),), 10),  # selective acks beyond it
+        wire.Ack(1, 3, (), 2**40),  # an impossible window
+    ):
+        a.receive_segment(_forged(a, 2, ack, []), 0.1)
+    assert a.stats["rejected"] == 4
+    assert (a.unacked, a.acked_point) == (5, 0)
+    for t in range(1, 30):  # every message is still resent until b has it
+        a.handle_timer(t)
+        if a.datagrams_to_send(t):
+            break
+    else:
+        raise AssertionError("a forgot its messages")
+
+
+def test_a_base_far_ahead_or_above_its_own_messages_skips_nothing() -> None:
+    a, b = sessions()
+    a.send(GOOD, "first", 0.0)
+    carry(a.datagrams_to_send(0.0), b, 0.0)
+    assert payloads(b) == ["first"]
+    b.receive_segment(_forged(b, 2**63, None, []), 0.1)  # [.., base 2**63, nil, []]
+    b.receive_segment(_forged(b, 9, None, [(3, GOOD, "old")]), 0.1)
+    assert b.stats["rejected"] == 2
+    assert b.stats["skipped"] == 0
+    for i in range(3):
+        a.send(GOOD, i, 1.0)
+    carry(a.datagrams_to_send(1.0), b, 1.0)
+    assert payloads(b) == [0, 1, 2]

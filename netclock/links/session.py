@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from bisect import bisect_right
 from collections import deque
 from itertools import accumulate
@@ -113,6 +114,10 @@ STAT_KEYS = (
     "gave_up",
     "refused",
     "refused_by_peer",
+    "unconfirmed",
+    "challenges_sent",
+    "challenges_answered",
+    "confirmed",
 )
 """Every counter in :attr:`PeerSession.stats` (all start at 0)."""
 
@@ -188,6 +193,7 @@ class PeerSession:
         unreachable_after: float = 3.0,
         give_up_after: float | None = None,
         clock_scope: ClockScope | None = None,
+        confirm_incarnations: bool = False,
     ) -> None:
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
@@ -305,6 +311,16 @@ class PeerSession:
         silently: its refusal rides on every ack until the peer's base passes it."""
         self._refusals: dict[int, str] = {}
         """Refused seqs of the current peer incarnation, with reasons, to tell the peer."""
+        self._confirm = confirm_incarnations
+        """Believe a new peer incarnation only once the peer's address echoed our nonce."""
+        self._vouched: int | None = None
+        """The peer incarnation the last valid answer named (adopted at its next segment)."""
+        self._challenge: tuple[int, float] | None = None
+        """(nonce, when sent) of the challenge waiting for its answer."""
+        self._held: wire.Segment | None = None
+        """The latest segment of an unconfirmed incarnation, taken in once it is confirmed."""
+        self._outbox: list[bytes] = []
+        """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
@@ -393,6 +409,9 @@ class PeerSession:
                 stats["stale_incarnation"] += 1
                 log.debug("segment from old incarnation %d of %s", incarnation, self.peer_id)
                 return
+            if self._confirm and incarnation != self._vouched:
+                self._hold(segment, now)
+                return
             self._new_peer_incarnation(incarnation, base)
         elif base - 1 > self._cum:
             if base - 1 - self._cum > MAX_SKIP or (messages and min(map(_seq_of, messages)) < base):
@@ -412,6 +431,55 @@ class PeerSession:
             self._on_ack(ack, now)
         if messages:
             self._on_messages(messages, now)
+
+    # -- confirmed incarnations ------------------------------------------------------------------
+    def _hold(self, segment: wire.Segment, now: float) -> None:
+        """A segment of a peer incarnation not yet confirmed: keep the latest, and ask the
+        peer's address (at most once per RTO) which incarnation it really is."""
+        self.stats["unconfirmed"] += 1
+        self._held = segment
+        challenge = self._challenge
+        if challenge is not None and now - challenge[1] < self.rtt.rto:
+            return
+        nonce = secrets.randbits(64) if challenge is None else challenge[0]
+        self._challenge = (nonce, now)
+        self.stats["challenges_sent"] += 1
+        self._outbox.append(
+            wire.encode_challenge(self.local_id, self.local_incarnation, self.peer_id, nonce, False)
+        )
+        log.debug("%s claims incarnation %d: challenged", self.peer_id, segment.incarnation)
+
+    def receive_challenge(self, challenge: wire.Challenge, now: float) -> None:
+        """A challenge from the peer (answer it: our nonce echo, from our address), or the
+        answer to ours: the incarnation it names, if newer, is believed from now on (the
+        held segment of that incarnation is taken in). Anything else is counted and
+        ignored. Call :meth:`pop_deliveries` and :meth:`datagrams_to_send` next."""
+        sender, incarnation, receiver, nonce, reply = challenge
+        if sender != self.peer_id or receiver != self.local_id:
+            self.stats["rejected"] += 1
+            return
+        if not reply:
+            self.stats["challenges_answered"] += 1
+            self._outbox.append(
+                wire.encode_challenge(
+                    self.local_id, self.local_incarnation, self.peer_id, nonce, True
+                )
+            )
+            return
+        pending = self._challenge
+        if pending is None or nonce != pending[0]:
+            self.stats["rejected"] += 1
+            log.debug("answer from %s with a nonce never asked", self.peer_id)
+            return
+        self._challenge = None
+        held, self._held = self._held, None
+        if self._rx_inc is not None and incarnation <= self._rx_inc:
+            log.debug("%s is still incarnation %d: the claim was false", self.peer_id, incarnation)
+            return
+        self._vouched = incarnation
+        self.stats["confirmed"] += 1
+        if held is not None and held.incarnation == incarnation:
+            self.receive_segment(held, now)
 
     def _on_messages(self, messages: tuple[wire.Message, ...], now: float) -> None:
         cum = self._cum
@@ -938,12 +1006,19 @@ class PeerSession:
 
     # -- output -----------------------------------------------------------------------------------
     def datagrams_to_send(self, now: float) -> list[bytes]:
-        """Encoded segments to put on the wire now (possibly none).
+        """Encoded datagrams to put on the wire now (possibly none).
 
-        Packs retransmissions, then new messages the peer's window allows, and the ack,
-        into as few datagrams of at most ``max_datagram`` bytes as possible (a message
-        larger than that goes alone). Re-read :meth:`get_timer` afterwards.
+        Challenges and answers first; then retransmissions, new messages the peer's window
+        allows, and the ack, packed into as few segments of at most ``max_datagram`` bytes
+        as possible (a message larger than that goes alone). Re-read :meth:`get_timer`
+        afterwards.
         """
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            return outbox + self._segments_to_send(now)
+        return self._segments_to_send(now)
+
+    def _segments_to_send(self, now: float) -> list[bytes]:
         start = self._next_send
         base = self._base
         limit = self._acked_cum + self._peer_window

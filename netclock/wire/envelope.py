@@ -34,8 +34,16 @@ HELLO = 3
 """Connection hello (TLS link): ``peer_incarnation, received, window``."""
 HEARTBEAT = 4
 """Liveness beacon for failure detectors: no further fields."""
+CHALLENGE = 5
+"""Incarnation check (UDP perfect link): ``nonce, reply`` (docs/wire.md)."""
 
-KIND_NAMES = {DATA: "data", SEGMENT: "segment", HELLO: "hello", HEARTBEAT: "heartbeat"}
+KIND_NAMES = {
+    DATA: "data",
+    SEGMENT: "segment",
+    HELLO: "hello",
+    HEARTBEAT: "heartbeat",
+    CHALLENGE: "challenge",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +141,18 @@ class Heartbeat(NamedTuple):
     receiver: str
 
 
-Envelope = Data | Segment | Hello | Heartbeat
+class Challenge(NamedTuple):
+    """An incarnation check: with ``reply`` false, "echo ``nonce``, from your address";
+    with ``reply`` true, that echo, whose ``incarnation`` is the replier's own."""
+
+    sender: str
+    incarnation: int
+    receiver: str
+    nonce: int
+    reply: bool
+
+
+Envelope = Data | Segment | Hello | Heartbeat | Challenge
 
 _pack_flat: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 """One packer for the whole process, used only on hot paths and only for values this
@@ -342,6 +361,13 @@ def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
     return _pack([VERSION, HEARTBEAT, sender, incarnation, receiver])
 
 
+def encode_challenge(
+    sender: str, incarnation: int, receiver: str, nonce: int, reply: bool
+) -> bytes:
+    """Encode a CHALLENGE envelope (a challenge, or with ``reply`` its answer)."""
+    return _pack([VERSION, CHALLENGE, sender, incarnation, receiver, nonce, reply])
+
+
 def encode(envelope: Envelope) -> bytes:
     """Encode any decoded envelope back to bytes (the inverse of :func:`decode`)."""
     if isinstance(envelope, Data):
@@ -358,6 +384,8 @@ def encode(envelope: Envelope) -> bytes:
         )
     if isinstance(envelope, Hello):
         return encode_hello(*envelope)
+    if isinstance(envelope, Challenge):
+        return encode_challenge(*envelope)
     return encode_heartbeat(*envelope)
 
 
@@ -612,6 +640,10 @@ class Decoder:
                 )
         elif kind == HEARTBEAT and n == 5:
             return Heartbeat(sender, incarnation, receiver)
+        elif kind == CHALLENGE and n == 7:
+            if type(obj[6]) is not bool:
+                raise WireError("a challenge's reply flag must be a bool")
+            return Challenge(sender, incarnation, receiver, _uint(obj[5], "nonce"), obj[6])
         raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")
 
 

@@ -100,3 +100,40 @@ async def test_a_spoofed_skip_ahead_and_absurd_acks_change_nothing(
     assert c.stats()["link"]["rejected"] == 1
     assert c.stats()["link"]["skipped"] == 0
     assert a.stats()["link"]["rejected"] == 2
+
+
+@needs_spoofing
+async def test_the_19_byte_forged_incarnation_spoofed_from_a_changes_nothing(
+    pair: tuple[Node, Node],
+) -> None:
+    """Before: c took it for a restart of a, counted a's real segments as stale and a
+    blocked. Now c asks a's address, the real a answers with its own incarnation, and the
+    claim is dropped while a's messages keep arriving."""
+    a, c = pair
+    await flows(a, c, 10)
+    spoofer = SpoofingUdp()
+    try:
+        for _ in range(5):
+            spoofer.send(forged_incarnation(), a.address, c.address)
+        await flows(a, c)
+    finally:
+        spoofer.close()
+    link = c.stats()["link"]
+    assert link["stale_incarnation"] == 0
+    assert link["unconfirmed"] >= 5
+    assert c.link.sessions["a"].resume_point()[0] == a.incarnation  # type: ignore[attr-defined]
+
+
+async def test_a_real_restart_is_confirmed_and_talks_at_once(pair: tuple[Node, Node]) -> None:
+    """A new incarnation of a (on a new port, which c is told) answers c's challenge from
+    its address: believed at once, in both directions."""
+    a, c = pair
+    await flows(a, c, 10)
+    await a.close()
+    async with Node("a", peers={"c": c.address}) as again:
+        c.add_peer("a", again.address)
+        assert again.incarnation != a.incarnation
+        await flows(again, c, 50)
+        await c.send("a", "welcome back")
+        assert (await again.receive(10)).payload == "welcome back"
+    assert c.stats()["link"]["confirmed"] >= 2

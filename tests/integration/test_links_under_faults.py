@@ -129,6 +129,8 @@ async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes
     if spoofing_unavailable() is not None:
         pytest.skip(spoofing_unavailable() or "")
     a, b = await make_nodes("a", "b", link="reliable")
+    await a.send("b", "first")  # b has confirmed a's incarnation: the forgeries reach it
+    assert (await b.receive(timeout=5)).payload == "first"
     spoofer = SpoofingUdp()
     try:
         for datagram in _absurd(a, b):

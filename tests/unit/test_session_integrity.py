@@ -177,3 +177,53 @@ def test_a_base_far_ahead_or_above_its_own_messages_skips_nothing() -> None:
         a.send(GOOD, i, 1.0)
     carry(a.datagrams_to_send(1.0), b, 1.0)
     assert payloads(b) == [0, 1, 2]
+
+
+# -- confirmed incarnations ------------------------------------------------------------------
+def _confirming() -> tuple[PeerSession, PeerSession]:
+    """a -> b over a lossy transport, b confirming a's incarnations; first contact made."""
+    a = PeerSession("a", 1, "b", confirm_incarnations=True)
+    b = PeerSession("b", 2, "a", confirm_incarnations=True)
+    a.send(GOOD, "first", 0.0)
+    deliver(a.datagrams_to_send(0.0), b, 0.0)  # held: b challenges a's address
+    deliver(b.datagrams_to_send(0.0), a, 0.0)  # a answers
+    deliver(a.datagrams_to_send(0.0), b, 0.0)  # confirmed: the held segment is taken in
+    assert payloads(b) == ["first"]
+    assert b.stats["confirmed"] == 1
+    return a, b
+
+
+def deliver(datagrams: list[bytes], dst: PeerSession, now: float) -> None:
+    """Carry segments and challenges alike."""
+    for datagram in datagrams:
+        envelope = wire.decode(datagram)
+        if isinstance(envelope, wire.Challenge):
+            dst.receive_challenge(envelope, now)
+        else:
+            assert isinstance(envelope, wire.Segment)
+            dst.receive_segment(envelope, now)
+
+
+def test_a_forged_new_incarnation_is_challenged_and_the_real_answer_keeps_the_old() -> None:
+    a, b = _confirming()
+    forged = wire.decode(wire.encode_segment("a", 2**64 - 1, "b", 1, None, []))
+    assert isinstance(forged, wire.Segment)
+    for _ in range(10):
+        b.receive_segment(forged, 0.01)
+    out = b.datagrams_to_send(0.01)
+    challenges = [d for d in out if isinstance(wire.decode(d), wire.Challenge)]
+    assert len(challenges) == 1, "one challenge per RTO, however many claims"
+    deliver(out, a, 0.01)
+    deliver(a.datagrams_to_send(0.01), b, 0.01)  # the real a: still incarnation 1
+    assert b.resume_point() == (1, 1)
+    a.send(GOOD, "second", 0.02)
+    deliver(a.datagrams_to_send(0.02), b, 0.02)
+    assert payloads(b) == ["second"]
+    assert (b.stats["unconfirmed"], b.stats["confirmed"]) == (11, 1)
+
+
+def test_an_answer_to_a_nonce_never_asked_is_rejected() -> None:
+    _, b = _confirming()
+    b.receive_challenge(wire.Challenge("a", 9, "b", 12345, True), 0.1)
+    assert b.stats["rejected"] == 1
+    assert b.resume_point() == (1, 1)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from netclock.clock import MAX_COUNTER, SHIVIZ_RESERVED_IDS, VectorClock
 from netclock.errors import UsageError, WireError
 from netclock.wire.envelope import (
+    CHALLENGE,
     DATA,
     DEFAULT_LIMITS,
     HEARTBEAT,
@@ -37,6 +38,7 @@ from netclock.wire.envelope import (
     data_prefix,
     decode,
     encode,
+    encode_challenge,
     encode_data,
     encode_data_prefixed,
     encode_heartbeat,
@@ -231,7 +233,18 @@ def test_envelope_is_the_documented_array() -> None:
     assert msgpack.unpackb(encode_heartbeat("a", 7, "b")) == [VERSION, HEARTBEAT, "a", 7, "b"]
     assert pack_ack(ack) == [3, 1, [3, 4, 6, 9], 8]
     assert pack_ack(None) is None
-    assert KIND_NAMES == {DATA: "data", SEGMENT: "segment", HELLO: "hello", HEARTBEAT: "heartbeat"}
+    assert msgpack.unpackb(encode_challenge("a", 7, "b", 2**64 - 1, True)) == [
+        VERSION, CHALLENGE, "a", 7, "b", 2**64 - 1, True,
+    ]  # fmt: skip
+    refusing = ack._replace(refused=((5, "clock names 'z'"),))
+    assert pack_ack(refusing) == [3, 1, [3, 4, 6, 9], 8, [5, "clock names 'z'"]]
+    assert KIND_NAMES == {
+        DATA: "data",
+        SEGMENT: "segment",
+        HELLO: "hello",
+        HEARTBEAT: "heartbeat",
+        CHALLENGE: "challenge",
+    }
 
 
 def test_zero_clock_entries_are_not_sent() -> None:

@@ -17,6 +17,7 @@ from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import WireError
 from netclock.wire.envelope import (
     Ack,
+    Challenge,
     Data,
     Envelope,
     Heartbeat,
@@ -76,6 +77,7 @@ ENVELOPES = st.one_of(
     ),
     st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64),
     st.builds(Heartbeat, IDS, UINT64, IDS),
+    st.builds(Challenge, IDS, UINT64, IDS, UINT64, st.booleans()),
 )
 
 # Bytes that mean something to a msgpack parser: headers of every container and ext type.
@@ -119,7 +121,7 @@ def check_decode(data: bytes) -> Envelope | None:
         envelope = decode(data)
     except WireError:
         return None
-    assert isinstance(envelope, Data | Segment | Hello | Heartbeat), type(envelope)
+    assert isinstance(envelope, Data | Segment | Hello | Heartbeat | Challenge), type(envelope)
     again = encode(envelope)
     assert encode(decode(again)) == again, data.hex()
     return envelope

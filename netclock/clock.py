@@ -323,6 +323,18 @@ class ClockScope:
         members = self.members
         return len(entries) <= self.max_entries and (members is None or entries.keys() <= members)
 
+    def admits_all(self, clocks: Iterable[VectorClock]) -> bool:
+        """True when every one of ``clocks`` keeps to the scope (one check per batch: the
+        ids they name together, when the members alone keep a clock within the size)."""
+        members = self.members
+        if members is None or len(members) > self.max_entries:
+            return all(map(self.admits, clocks))
+        named: set[str] = set()
+        update = named.update
+        for clock in clocks:
+            update(clock._entries)
+        return named <= members
+
     def violation(self, clock: VectorClock) -> str | None:
         """Why ``clock`` breaks the scope, in words (``None`` when it does not)."""
         entries = clock._entries

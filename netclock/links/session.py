@@ -491,7 +491,7 @@ class PeerSession:
         n = len(messages)
         scope = self._scope
         bad = None
-        if scope is not None and not all(map(scope.admits, map(_clock_of, messages))):
+        if scope is not None and not scope.admits_all(map(_clock_of, messages)):
             bad = self._screen(messages)
         if (
             bad is None

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from netclock.clock import (
     MAX_COUNTER,
     SHIVIZ_RESERVED_IDS,
+    ClockScope,
     Ordering,
     VectorClock,
     check_clock_entries,
@@ -602,3 +603,15 @@ def test_clocks_from_the_validator_never_share_the_callers_dict() -> None:
         entries["a"] = 5
         assert clock["a"] == 1
         entries["a"] = 1
+
+
+@PROPERTY
+@given(st.lists(small_clocks, max_size=8), st.sets(st.sampled_from("abcdz"), max_size=5))
+def test_a_scope_admits_a_batch_exactly_when_it_admits_each_clock(
+    clocks: list[VectorClock], members: set[str]
+) -> None:
+    for most in (1, 2, 5):
+        scope = ClockScope(set(members), most)
+        each = all(scope.admits(clock) for clock in clocks)
+        assert scope.admits_all(clocks) == each
+        assert all((scope.violation(c) is None) == scope.admits(c) for c in clocks)

@@ -538,26 +538,15 @@ class PeerSession:
                     else:
                         seen.add(seq)
                     continue
-                cum = seq
-                if fifo:
-                    cum = self._drain(cum)
-                else:
-                    while seen and cum + 1 in seen:
-                        cum += 1
-                        seen.discard(cum)
+                cum = self._advance(seq)
             elif seq == cum + 1:
                 ready.append(message)
                 cum = seq
                 accepted += 1
                 if journal is not None:
                     journal.append(message)
-                if fifo:
-                    if ooo:
-                        cum = self._drain(cum)
-                else:
-                    while seen and cum + 1 in seen:
-                        cum += 1
-                        seen.discard(cum)
+                if ooo or seen:
+                    cum = self._advance(cum)
             elif fifo:
                 if seq in ooo:
                     duplicates += 1
@@ -599,6 +588,17 @@ class PeerSession:
             self._ack_now = True
         elif self._ack_deadline is None:
             self._ack_deadline = now + self.ack_delay
+
+    def _advance(self, cum: int) -> int:
+        """The cumulative point past ``cum`` over what is held above it (FIFO: moved to
+        the ready queue; otherwise already delivered)."""
+        if self.fifo:
+            return self._drain(cum)
+        seen = self._seen
+        while seen and cum + 1 in seen:
+            cum += 1
+            seen.discard(cum)
+        return cum
 
     def _drain(self, cum: int) -> int:
         """Move the messages held above ``cum`` that now follow it to the ready queue (a
@@ -652,13 +652,7 @@ class PeerSession:
             self._seen.difference_update(below)
             moved = len(below)
         self.stats["skipped"] += point - self._cum - moved
-        self._cum = point
-        if self.fifo:
-            self._cum = self._drain(self._cum)
-        else:
-            while self._seen and self._cum + 1 in self._seen:
-                self._cum += 1
-                self._seen.discard(self._cum)
+        self._cum = self._advance(point)
         self._sacks = None
         self._ack_now = True
         if self._journal is not None:

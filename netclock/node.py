@@ -276,11 +276,16 @@ class Node:
         self._clock = VectorClock({self.id: clock_start or 1})
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
+        if isinstance(members, str):
+            raise UsageError(f"members must be a list of node ids, not the str {members!r:.40}")
         try:
             scoped = {self.id, *(check_pid(pid) for pid in members or ())}
-            self._clock_scope = ClockScope(scoped, max_clock_entries)
         except ClockError as exc:
             raise UsageError(f"members: {exc}") from None
+        try:
+            self._clock_scope = ClockScope(scoped, max_clock_entries)
+        except ClockError as exc:
+            raise UsageError(str(exc)) from None
         """What an arriving clock may name (this node, its peers, ``members``) and hold."""
         self._false_claim_count = 0
         """Messages whose clock claimed more of this node than it has done (not merged)."""

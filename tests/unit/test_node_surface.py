@@ -163,3 +163,16 @@ async def test_sending_after_close_raises_link_closed() -> None:
     await node.close()
     with pytest.raises(LinkClosed, match="closed"):
         node.send_nowait("b", "late")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"members": "abc"}, "members must be a list of node ids, not the str 'abc'"),
+        ({"members": ["ok", "not ok"]}, "members: process id 'not ok'"),
+        ({"max_clock_entries": 0}, "max_clock_entries must be a positive integer, not 0"),
+    ],
+)
+def test_a_careless_clock_scope_is_one_clear_usage_error(kwargs: Any, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        Node("b", **kwargs)

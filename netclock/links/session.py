@@ -152,6 +152,8 @@ _seq_of = itemgetter(0)
 _clock_of = itemgetter(1)
 _REFUSED = wire.Message(0, VectorClock(), None)
 """Holds a refused message's place among the out-of-order ones (never delivered)."""
+HELD_SEGMENTS = 16
+"""Segments of an unconfirmed peer incarnation kept for its confirmation (the newest)."""
 MAX_PENDING_REFUSALS = 64
 """Refusals an ack carries at most; beyond, refused messages wait outside the window."""
 _NIL = b"\xc0"
@@ -317,8 +319,9 @@ class PeerSession:
         """The peer incarnation the last valid answer named (adopted at its next segment)."""
         self._challenge: tuple[int, float] | None = None
         """(nonce, when sent) of the challenge waiting for its answer."""
-        self._held: wire.Segment | None = None
-        """The latest segment of an unconfirmed incarnation, taken in once it is confirmed."""
+        self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
+        """The latest segments of unconfirmed incarnations, in arrival order: those of the
+        incarnation an answer confirms are taken in then (the peer resends the others)."""
         self._outbox: list[bytes] = []
         """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 
@@ -434,10 +437,10 @@ class PeerSession:
 
     # -- confirmed incarnations ------------------------------------------------------------------
     def _hold(self, segment: wire.Segment, now: float) -> None:
-        """A segment of a peer incarnation not yet confirmed: keep the latest, and ask the
-        peer's address (at most once per RTO) which incarnation it really is."""
+        """A segment of a peer incarnation not yet confirmed: keep it (with the latest few),
+        and ask the peer's address (at most once per RTO) which incarnation it really is."""
         self.stats["unconfirmed"] += 1
-        self._held = segment
+        self._held.append(segment)
         challenge = self._challenge
         if challenge is not None and now - challenge[1] < self.rtt.rto:
             return
@@ -472,14 +475,16 @@ class PeerSession:
             log.debug("answer from %s with a nonce never asked", self.peer_id)
             return
         self._challenge = None
-        held, self._held = self._held, None
+        held = list(self._held)
+        self._held.clear()
         if self._rx_inc is not None and incarnation <= self._rx_inc:
             log.debug("%s is still incarnation %d: the claim was false", self.peer_id, incarnation)
             return
         self._vouched = incarnation
         self.stats["confirmed"] += 1
-        if held is not None and held.incarnation == incarnation:
-            self.receive_segment(held, now)
+        for segment in held:
+            if segment.incarnation == incarnation:
+                self.receive_segment(segment, now)
 
     def _on_messages(self, messages: tuple[wire.Message, ...], now: float) -> None:
         cum = self._cum

@@ -227,3 +227,17 @@ def test_an_answer_to_a_nonce_never_asked_is_rejected() -> None:
     b.receive_challenge(wire.Challenge("a", 9, "b", 12345, True), 0.1)
     assert b.stats["rejected"] == 1
     assert b.resume_point() == (1, 1)
+
+
+def test_segments_that_arrive_before_the_confirmation_are_taken_in_without_a_resend() -> None:
+    a = PeerSession("a", 1, "b", confirm_incarnations=True, max_datagram=100)
+    b = PeerSession("b", 2, "a", confirm_incarnations=True)
+    for i in range(30):
+        a.send(GOOD, i, 0.0)
+    first = a.datagrams_to_send(0.0)
+    assert len(first) > 3
+    deliver(first, b, 0.0)  # all held, one challenge
+    deliver(b.datagrams_to_send(0.0), a, 0.0)
+    deliver(a.datagrams_to_send(0.0), b, 0.0)  # the answer: every held segment taken in
+    assert payloads(b) == list(range(30))
+    assert (a.stats["retransmitted"], b.stats["challenges_sent"]) == (0, 1)

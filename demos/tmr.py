@@ -16,10 +16,12 @@ beside each outcome, but decides without it.
 
 Impersonation needs an unauthenticated link to work. Over tls (the default) r3's attempt to
 speak as r1 is refused by the voter's link (its certificate says r3). Run ``netclock demo
-tmr --link fairloss``: r3's forged answer "from r1" arrives before r1's own, so the liar
-votes twice and wins; the honest replicas are the ones blamed (r1 too, for contradicting
-"itself", when its own answer arrives before the ballot closes). That is why the voter needs
-authenticated links.
+tmr --link fairloss``: a UDP link drops a datagram "from r1" that comes from another port
+than r1's, so r3 writes r1's source address into the packet itself (a raw socket: root;
+without it, the forgery is dropped and the demo says so). r3's forged answer "from r1"
+then arrives before r1's own, so the liar votes twice and wins; the honest replicas are the
+ones blamed (r1 too, for contradicting "itself", when its own answer arrives before the
+ballot closes). That is why the voter needs authenticated links.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import asyncio
 from typing import Any
 
 from netclock import Decided, Node, Voter
-from netclock.adversary import MALFORMED, Equivocation, Forger, RawTls, frames, wrong_value
+from netclock.adversary import (
+    MALFORMED,
+    Equivocation,
+    Forger,
+    RawTls,
+    frames,
+    spoofing_unavailable,
+    wrong_value,
+)
 
 SCHEDULE: dict[int, tuple[str, tuple[str, ...]]] = {
     1: ("honest", ()),
@@ -240,9 +250,21 @@ class _Liar:
             forged = segment_envelope(victim, self.voter, [answer], incarnation=7)
             node.link.transmit(self.voter, forged, (), 0)  # type: ignore[attr-defined]
             print(f"{node.id}: sealed an answer claiming to be {victim} (with its own key)")
-        else:
+        elif (why := spoofing_unavailable()) is not None:
             self._forger().impersonate(victim, self.voter, address, answer, link=node.link_kind)
-            print(f"{node.id}: sent an answer claiming to be {victim} over {node.link_kind}")
+            print(
+                f"{node.id}: sent an answer claiming to be {victim} over {node.link_kind} from a "
+                f"port of its own, which the voter's link drops ({why})"
+            )
+        else:
+            source = node.link.peers[victim]
+            self._forger().impersonate(
+                victim, self.voter, address, answer, link=node.link_kind, source=source
+            )
+            print(
+                f"{node.id}: sent an answer claiming to be {victim} over {node.link_kind}, "
+                f"spoofing {victim}'s address"
+            )
 
     async def _later(self, delay: float, answer: dict[str, Any]) -> None:
         await asyncio.sleep(delay)

@@ -201,8 +201,9 @@ class VectorClock:
     def receive(self, pid: str, message_clock: VectorClock) -> VectorClock:
         """GoVector's receive rule for ``pid``: own entry + 1, entry-wise max for the others.
 
-        Raises :class:`ClockError` when ``message_clock`` claims more for ``pid`` than this
-        clock holds: a message cannot know of events its receiver has not had yet.
+        A claim of more for ``pid`` than this clock holds is not merged (``pid`` alone
+        knows its own events); raises :class:`ClockError` only when the own counter would
+        pass 2**64-1.
         """
         clocks, refusal = receive_all(pid, self, (message_clock,))
         if refusal is not None:
@@ -295,17 +296,78 @@ class VectorClock:
         return cls.from_wire(value)
 
 
+DEFAULT_MAX_CLOCK_ENTRIES = 256
+"""Most entries a clock arriving at a node may hold, unless the node is told otherwise."""
+
+
+class ClockScope:
+    """Which processes a clock arriving at a node may name, and how many entries it may hold.
+
+    ``members`` is a live set (the node adds its peers as it learns them); a clock naming
+    anyone else, or holding more than ``max_entries`` entries, is refused before the link
+    acknowledges the message (docs/byzantine.md), so no stranger's entry and no bloat ever
+    enters a clock. ``members=None`` scopes nothing (any id), only the size.
+    """
+
+    __slots__ = ("max_entries", "members")
+
+    def __init__(self, members: set[str] | None, max_entries: int = DEFAULT_MAX_CLOCK_ENTRIES):
+        if type(max_entries) is not int or max_entries < 1:
+            raise ClockError(f"max_clock_entries must be a positive integer, not {max_entries!r}")
+        self.members = members
+        self.max_entries = max_entries
+
+    def admits(self, clock: VectorClock) -> bool:
+        """True when ``clock`` keeps to the scope (the fast check, one per message)."""
+        entries = clock._entries
+        members = self.members
+        return len(entries) <= self.max_entries and (members is None or entries.keys() <= members)
+
+    def admits_all(self, clocks: Iterable[VectorClock]) -> bool:
+        """True when every one of ``clocks`` keeps to the scope (one check per batch: the
+        ids they name together, when the members alone keep a clock within the size)."""
+        members = self.members
+        if members is None or len(members) > self.max_entries:
+            return all(map(self.admits, clocks))
+        named: set[str] = set()
+        update = named.update
+        for clock in clocks:
+            update(clock._entries)
+        return named <= members
+
+    def violation(self, clock: VectorClock) -> str | None:
+        """Why ``clock`` breaks the scope, in words (``None`` when it does not)."""
+        entries = clock._entries
+        if len(entries) > self.max_entries:
+            return f"clock has {len(entries)} entries, more than the limit of {self.max_entries}"
+        if self.members is not None:
+            strangers = sorted(entries.keys() - self.members)
+            if strangers:
+                more = f" and {len(strangers) - 1} more" if len(strangers) > 1 else ""
+                return f"clock names {strangers[0]!r:.80}{more}, not a member of the cluster"
+        return None
+
+
 def receive_all(
-    pid: str, clock: VectorClock, message_clocks: Iterable[VectorClock]
+    pid: str,
+    clock: VectorClock,
+    message_clocks: Iterable[VectorClock],
+    false_claims: list[tuple[int, int]] | None = None,
 ) -> tuple[list[VectorClock], ClockError | None]:
     """GoVector's receive rule, applied by ``pid`` to messages in order, starting at ``clock``.
 
     Each message is a receive event: the entry-wise max with the message's clock for every
     other entry, then ``pid``'s own entry + 1. Returns the clock after each message, in
-    order, and ``None``; or, at the first message the rule refuses, the clocks before it
-    and the refusal (a :class:`ClockError` saying why): a message whose clock claims more
-    for ``pid`` than ``clock`` holds (it cannot know of events its receiver has not had),
-    or an own counter that would pass 2**64-1. Nothing after a refusal is applied.
+    order, and ``None``; or, at the first message the rule refuses (an own counter that
+    would pass 2**64-1), the clocks before it and the refusal (a :class:`ClockError`).
+    Nothing after a refusal is applied.
+
+    A process is the one authority on its own entry: a message whose clock claims more for
+    ``pid`` than ``clock`` holds (a lie, or what a peer remembers of an earlier life of
+    ``pid`` that started again from 1) is delivered, but the claim is never merged, so one
+    process's lie about ``pid`` never cuts anyone off from ``pid`` (docs/byzantine.md).
+    Each such claim is appended to ``false_claims`` (when given) as ``(index of the
+    message, claimed value)``.
 
     This is the one place the rule is written (:meth:`VectorClock.receive` and the Node's
     deliveries call it); it runs once per delivered message, so it is kept tight.
@@ -320,9 +382,9 @@ def receive_all(
         for other, value in message_clock._entries.items():
             if value > get(other, 0):
                 if other == pid:
-                    return out, ClockError(
-                        f"message clock claims {pid}:{value} but {pid} is only at {own}"
-                    )
+                    if false_claims is not None:
+                        false_claims.append((len(out), value))
+                    continue
                 new[other] = value
         if own >= MAX_COUNTER:
             return out, ClockError(f"counter for {pid!r} would pass 2**64-1")

@@ -16,7 +16,7 @@ import socket
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,7 +24,13 @@ from typing import Any, NamedTuple
 from netclock.broadcast.adapter import Broadcaster
 from netclock.broadcast.bracha import value_key
 from netclock.broadcast.frame import MARK, BMessage, Kind, check_payload
-from netclock.clock import VectorClock, check_pid, receive_all
+from netclock.clock import (
+    DEFAULT_MAX_CLOCK_ENTRIES,
+    ClockScope,
+    VectorClock,
+    check_pid,
+    receive_all,
+)
 from netclock.detectors.adapter import FailureDetector
 from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
 from netclock.detectors.options import DetectorOptions, detector_options
@@ -40,6 +46,7 @@ from netclock.links.base import (
     LinkEvent,
     PeerReachable,
     PeerUnreachable,
+    Refused,
     parse_address,
     promises,
 )
@@ -121,12 +128,14 @@ _BUFFERED = frozenset({Kind.FIFO, Kind.CAUSAL})
 
 
 class Failure(NamedTuple):
-    """A message a reliable link gave up on (only with ``give_up_after`` set): its peer, id
-    and payload. The peer may have received it, but will never deliver it later."""
+    """A message a reliable link gave up on (only with ``give_up_after`` set), or one its
+    peer refused (its clock broke the peer's scope): its peer, id, payload and ``reason``.
+    The peer may have received it, but will never deliver it later."""
 
     peer: str
     id: MessageId
     payload: Any
+    reason: str = "gave up"
 
 
 class Node:
@@ -155,6 +164,13 @@ class Node:
     per event".
     Given ``clock_start`` above 1 (by hand, or by ``data_dir``), the node continues an earlier
     life: its GoVector log is appended to instead of truncated.
+
+    Every clock that arrives is scoped (docs/byzantine.md): it may name only this node, its
+    peers and ``members`` (further ids of the cluster), with at most ``max_clock_entries``
+    entries. A reliable link refuses a message that breaks this before acknowledging it,
+    and the sender gets it back in :meth:`failures` with the reason. A clock that claims
+    more of this node than it has done is delivered without that claim (``false_claims``
+    in :meth:`stats`): a process is the only authority on its own entry.
 
     ``detector`` runs a failure detector beside the link (docs/detectors.md): a kind
     (``"perfect"``, ``"eventually_perfect"``, ``"eventual_leader"``), a table or a
@@ -203,6 +219,8 @@ class Node:
         durability: str = "process",
         consume: str = "next",
         sample_period: float | None = None,
+        members: Iterable[str] | None = None,
+        max_clock_entries: int = DEFAULT_MAX_CLOCK_ENTRIES,
     ) -> None:
         try:
             self.id = check_pid(node_id)
@@ -280,6 +298,20 @@ class Node:
         """Peers known to the link (checked by the send fast path)."""
         self._removed: set[str] = set()
         """Peers removed with :meth:`remove_peer`."""
+        if isinstance(members, str):
+            raise UsageError(f"members must be a list of node ids, not the str {members!r:.40}")
+        try:
+            scoped = {self.id, *(check_pid(pid) for pid in members or ())}
+        except ClockError as exc:
+            raise UsageError(f"members: {exc}") from None
+        try:
+            self._clock_scope = ClockScope(scoped, max_clock_entries)
+        except ClockError as exc:
+            raise UsageError(str(exc)) from None
+        """What an arriving clock may name (this node, its peers, ``members``) and hold."""
+        self._false_claim_count = 0
+        """Messages whose clock claimed more of this node than it has done (not merged)."""
+        self._claims: list[tuple[int, int]] = []
         self._recorder = (
             EventRecorder(
                 self.id,
@@ -308,6 +340,8 @@ class Node:
             receive_capacity=inbox_size,
             cert_dir=cert_dir,
         )
+        self._screened = isinstance(self._link, SessionPump)
+        """The link refuses out-of-scope clocks itself, before its ack (a reliable link)."""
         self._detector = (
             None
             if detector_opts is None
@@ -434,6 +468,8 @@ class Node:
             raise UsageError(f"peer id: {exc}") from None
         self._link.add_peer(peer, parse_address(address))
         self._peer_ids.add(peer)
+        assert self._clock_scope.members is not None
+        self._clock_scope.members.add(peer)
         if self._detector is not None:
             self._detector.add_peer(peer, parse_address(address))
         if self._broadcaster is not None:
@@ -748,10 +784,16 @@ class Node:
         self, sender: str, incarnation: int, seq: int, clock: VectorClock, payload: Any
     ) -> None:
         """Deliver one message: :meth:`_deliver_batch` for one, without its loops."""
+        if not self._screened and not self._clock_scope.admits(clock):
+            self._out_of_scope(sender, incarnation, seq, clock)
+            return
         if type(payload) is list and payload and payload[0] == MARK:
             self._broadcasting().receive(sender, clock, payload)
             return
-        clocks, refusal = receive_all(self.id, self._clock, (clock,))
+        claims = self._claims
+        clocks, refusal = receive_all(self.id, self._clock, (clock,), claims)
+        if claims:
+            self._false_claims(sender, incarnation, (seq,))
         if refusal is not None:
             self._drop(sender, incarnation, seq, refusal)
             return
@@ -788,8 +830,11 @@ class Node:
         before = len(inbox)
         recorder = self._recorder
         rest = messages
+        claims = self._claims
         while rest:
-            clocks, refusal = receive_all(me, self._clock, map(_clock_of, rest))
+            clocks, refusal = receive_all(me, self._clock, map(_clock_of, rest), claims)
+            if claims:
+                self._false_claims(sender, incarnation, [seq for seq, _, _ in rest])
             if clocks:
                 self._clock = clocks[-1]
                 if self._durable is not None:
@@ -838,7 +883,13 @@ class Node:
     def _deliver_broadcast(self, msg: BMessage, arrived: float) -> None:
         """Deliver one broadcast (the broadcast layer calls it): one receive event, with the
         origin's clock; ``arrived`` is when it first reached this node (monotonic)."""
-        clocks, refusal = receive_all(self.id, self._clock, (msg.clock,))
+        if not self._clock_scope.admits(msg.clock):
+            self._out_of_scope(msg.origin, msg.incarnation, msg.seq, msg.clock)
+            return
+        claims = self._claims
+        clocks, refusal = receive_all(self.id, self._clock, (msg.clock,), claims)
+        if claims:
+            self._false_claims(msg.origin, msg.incarnation, (msg.seq,))
         if refusal is not None:
             self._drop(msg.origin, msg.incarnation, msg.seq, refusal)
             return
@@ -950,6 +1001,29 @@ class Node:
             log.warning("%s: the receive-event name function raised %r", self.id, exc)
             return f"deliver from {sender}"
 
+    def _false_claims(self, sender: str, incarnation: int, seqs: Sequence[int]) -> None:
+        """Messages (by index into ``seqs``) claimed more of this node than it has done:
+        delivered, the claim not merged (this node is the authority on its own entry)."""
+        for index, value in self._claims:
+            self._false_claim_count += 1
+            log.debug(
+                "%s: %s:%d:%d claims %s:%d, more than this node has done; not merged",
+                self.id,
+                sender,
+                incarnation,
+                seqs[index],
+                self.id,
+                value,
+            )
+        self._claims.clear()
+
+    def _out_of_scope(self, sender: str, incarnation: int, seq: int, clock: VectorClock) -> None:
+        """A clock the link could not screen before its ack (a fair-loss or stubborn link,
+        a relayed broadcast) broke the scope: refused, counted, logged."""
+        reason = f"message {incarnation}:{seq} refused: {self._clock_scope.violation(clock)}"
+        log.debug("%s: %s from %s", self.id, reason, sender)
+        self._on_link_event(InputRefused(sender, reason))
+
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1
         log.debug("%s: dropped %s:%d:%d: %s", self.id, sender, incarnation, seq, exc)
@@ -976,6 +1050,20 @@ class Node:
                 if self._recorder is not None:
                     self._recorder.record(
                         "failed", self._clock, "failed", to=event.peer, id=list(msg_id)
+                    )
+        elif isinstance(event, Refused):
+            for seq, payload, reason in event.messages:
+                msg_id = MessageId(self.id, event.incarnation, seq)
+                self._failures.append(Failure(event.peer, msg_id, payload, reason))
+                log.info("%s: %s refused %s: %s", self.id, event.peer, msg_id, reason)
+                if self._recorder is not None:
+                    self._recorder.record(
+                        "failed",
+                        self._clock,
+                        "failed",
+                        to=event.peer,
+                        id=list(msg_id),
+                        reason=reason,
                     )
 
     # -- failure detector (docs/detectors.md) --------------------------------------------------
@@ -1080,6 +1168,7 @@ class Node:
             "inbox": len(self._inbox),
             "dropped": self.dropped,
             "refused": self.refused,
+            "false_claims": self._false_claim_count,
             "link": link,
             **({} if self._detector is None else {"detector": self._detector.stats()}),
             **({"journal": self._journal.stats()} if self._journal is not None else {}),
@@ -1100,6 +1189,7 @@ class _LinkSide:
 
     __slots__ = (
         "link_before_send",
+        "link_clock_scope",
         "link_deliver",
         "link_deliver_batch",
         "link_event",
@@ -1111,5 +1201,6 @@ class _LinkSide:
         self.link_deliver_batch = node._deliver_batch
         self.link_room = node._room
         self.link_event = node._on_link_event
+        self.link_clock_scope = node._clock_scope
         recorder = node._recorder
         self.link_before_send = None if recorder is None else recorder.flush

@@ -3,12 +3,14 @@
 A Byzantine node is a program like any other; it runs a normal Node and uses these to lie:
 
 * wrong values and equivocation: :func:`wrong_value`, :class:`Equivocation`;
-* impersonation and replay over UDP: :class:`Forger` (each forgery recorded for the checker);
+* impersonation and replay over UDP: :class:`Forger` (each forgery recorded for the checker;
+  from a port of its own a UDP link drops them, with a spoofed source they get through);
 * lying clocks: :func:`claims_more_of`, :func:`backwards`, :func:`jumped`, sent in envelopes
   built by :func:`data_envelope`, :func:`segment_envelope`, :func:`hello_envelope`;
 * malformed envelopes: :data:`MALFORMED`;
 * silence on some links: :class:`Silence`; delay and reordering: :class:`Shuffle`;
-* raw sockets: :class:`RawUdp`, :class:`RawTls` (the adversary's own certificate);
+* raw sockets: :class:`RawUdp`, :class:`SpoofingUdp` (any source address; root),
+  :class:`RawTls` (the adversary's own certificate);
 * eavesdropping: :class:`LoopbackCapture` (a raw packet socket on ``lo``).
 
 The honest Node and links contain no trace of any of it.
@@ -29,7 +31,7 @@ from netclock.adversary.forge import (
     segment_envelope,
     wrong_value,
 )
-from netclock.adversary.raw import RawTls, RawUdp
+from netclock.adversary.raw import RawTls, RawUdp, SpoofingUdp, spoofing_unavailable
 
 __all__ = [
     "FORGED_INCARNATION",
@@ -42,6 +44,7 @@ __all__ = [
     "RawUdp",
     "Shuffle",
     "Silence",
+    "SpoofingUdp",
     "backwards",
     "capture_unavailable",
     "claims_more_of",
@@ -50,5 +53,6 @@ __all__ = [
     "hello_envelope",
     "jumped",
     "segment_envelope",
+    "spoofing_unavailable",
     "wrong_value",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from netclock.adversary.forge import FORGED_INCARNATION, data_envelope, segment_envelope
-from netclock.adversary.raw import RawUdp
+from netclock.adversary.raw import RawUdp, SpoofingUdp
 from netclock.clock import VectorClock
 from netclock.errors import UsageError, WireError
 from netclock.links.base import Address
@@ -32,13 +32,17 @@ class Forger:
 
     ``impersonate`` sends ``payload`` as if ``claimed`` had sent it (a DATA envelope for a
     fair-loss or stubborn receiver, a SEGMENT for a reliable one); ``replay`` resends
-    captured bytes unchanged. Use :meth:`for_node` in a cluster program: the record goes
-    beside the node's event log (``<run>/<node>.forged.jsonl``) where the checker finds it.
+    captured bytes unchanged. From the forger's own port a UDP link drops both
+    (``wrong_source``); given ``source`` (the address of the node it speaks for) they go
+    out with that source address through a :class:`SpoofingUdp` (root), and get through.
+    Use :meth:`for_node` in a cluster program: the record goes beside the node's event log
+    (``<run>/<node>.forged.jsonl``) where the checker finds it.
     """
 
     def __init__(self, by: str, record_path: str | None = None) -> None:
         self.by = by
         self.raw = RawUdp()
+        self._spoofing: SpoofingUdp | None = None
         self.record = ForgeryRecorder(record_path, by)
         self._next: dict[tuple[str, str], int] = {}
 
@@ -60,9 +64,11 @@ class Forger:
         link: str = "fairloss",
         incarnation: int = FORGED_INCARNATION,
         clock: VectorClock | None = None,
+        source: Address | None = None,
     ) -> MessageId:
-        """Send ``payload`` to ``to`` at ``address`` claiming to be ``claimed``; returns the
-        id a receiver that believes it will deliver it under."""
+        """Send ``payload`` to ``to`` at ``address`` claiming to be ``claimed`` (from
+        ``source`` when given: spoofed); returns the id a receiver that believes it will
+        deliver it under."""
         if link not in ("fairloss", "stubborn", "reliable"):
             raise UsageError(
                 f"impersonation over UDP needs link fairloss, stubborn or reliable, not {link!r}"
@@ -81,15 +87,16 @@ class Forger:
             )
         msg_id = MessageId(claimed, incarnation, seq)
         self.record.record("impersonation", claimed, to, msg_id)
-        self.raw.send(data, address)
+        self._send(data, address, source)
         return msg_id
 
-    def replay(self, datagram: bytes, address: Address) -> None:
-        """Send captured ``datagram`` again, unchanged, to ``address``."""
+    def replay(self, datagram: bytes, address: Address, source: Address | None = None) -> None:
+        """Send captured ``datagram`` again, unchanged, to ``address`` (from ``source``
+        when given: spoofed, as the packet's own source)."""
         try:
             envelope = decode(datagram)
         except WireError:
-            self.raw.send(datagram, address)
+            self._send(datagram, address, source)
             return
         msg_id: tuple[str, int, int] | None = None
         if isinstance(envelope, Data):
@@ -97,7 +104,15 @@ class Forger:
         elif isinstance(envelope, Segment) and envelope.messages:
             msg_id = (envelope.sender, envelope.incarnation, envelope.messages[0].seq)
         self.record.record("replay", envelope.sender, envelope.receiver, msg_id)
-        self.raw.send(datagram, address)
+        self._send(datagram, address, source)
+
+    def _send(self, data: bytes, address: Address, source: Address | None) -> None:
+        if source is None:
+            self.raw.send(data, address)
+            return
+        if self._spoofing is None:
+            self._spoofing = SpoofingUdp()
+        self._spoofing.send(data, source, address)
 
     def confess(self, to: str, what: str) -> None:
         """Record a lie told to ``to`` in words (a wrong value, silence...): it carries no
@@ -110,6 +125,8 @@ class Forger:
 
     def close(self) -> None:
         self.raw.close()
+        if self._spoofing is not None:
+            self._spoofing.close()
         self.record.close()
 
 

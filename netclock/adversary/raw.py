@@ -1,10 +1,14 @@
-"""Raw sockets for forged bytes: a UDP socket of the adversary's own, and a TLS connection
-made with the adversary's own certificate. Nothing here checks what it sends.
+"""Raw sockets for forged bytes: a UDP socket of the adversary's own, a spoofing raw IP
+socket, and a TLS connection made with the adversary's own certificate. Nothing here
+checks what it sends.
 
-A UDP link takes an envelope's sender field at its word, from any source address, so
-:class:`RawUdp` is all an impersonator or a replayer needs there. A TLS link reads the
-sender from the certificate: :class:`RawTls` can only present the adversary's own, so
-whatever the frames claim, the receiver knows who is talking.
+A UDP link drops a datagram for a known peer that comes from another address than the
+peer's, so :class:`RawUdp` (an off-path forger on a port of its own) can no longer speak
+for anyone. :class:`SpoofingUdp` writes the IP header itself, with any source address
+(IPv4, root or ``CAP_NET_RAW``): that attacker still speaks for anyone on an
+unauthenticated link. A TLS link reads the sender from the certificate: :class:`RawTls`
+can only present the adversary's own, so whatever the frames claim, the receiver knows
+who is talking.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import contextlib
 import os
 import socket
 import ssl
+import struct
 from types import TracebackType
 
 from netclock.links.base import Address
 from netclock.links.tls.contexts import client_context
 
-__all__ = ["RawTls", "RawUdp"]
+__all__ = ["RawTls", "RawUdp", "SpoofingUdp", "spoofing_unavailable"]
 
 
 class RawUdp:
@@ -53,6 +58,53 @@ class RawUdp:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def spoofing_unavailable() -> str | None:
+    """Why a spoofed datagram cannot be sent here, in one sentence (None: it can)."""
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError:
+        return "spoofing a source address needs root or CAP_NET_RAW (a raw IP socket)"
+    except OSError as exc:
+        return f"a raw IP socket cannot be opened here: {exc.strerror}"
+    sock.close()
+    return None
+
+
+class SpoofingUdp:
+    """Sends UDP datagrams over IPv4 with any source address (a raw socket; root).
+
+    What an attacker who can put packets on the path can do: the receiver's socket sees
+    the datagram as coming from ``source``. It cannot read the answers unless it also
+    sees the path (:class:`~netclock.adversary.capture.LoopbackCapture` on ``lo``).
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self.sent = 0
+
+    def send(self, data: bytes, source: Address, address: Address) -> None:
+        """One datagram to ``address`` whose IP and UDP headers say it came from ``source``."""
+        udp = struct.pack("!HHHH", source[1], address[1], 8 + len(data), 0) + data
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            0,
+            0,
+            64,
+            socket.IPPROTO_UDP,
+            0,  # the kernel fills in the checksum
+            socket.inet_aton(source[0]),
+            socket.inet_aton(address[0]),
+        )
+        self._sock.sendto(ip + udp, (address[0], 0))
+        self.sent += 1
+
+    def close(self) -> None:
+        self._sock.close()
 
 
 class RawTls:

@@ -83,6 +83,18 @@ class GaveUp:
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """``peer`` took in messages of this node's ``incarnation`` and refused them (their
+    clock broke its scope): acknowledged, never delivered. ``messages`` holds ``(seq,
+    payload, reason)`` in sequence order; the Node hands each back as a ``Failure`` with
+    its id and the peer's reason (``Node.failures()``)."""
+
+    peer: str
+    incarnation: int
+    messages: tuple[tuple[int, Any, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class InputRefused:
     """The link refused what arrived: bad bytes, a stranger, an identity its certificate
     does not prove. ``source`` is the claimed node id when one was readable, else the remote
@@ -93,7 +105,7 @@ class InputRefused:
     reason: str
 
 
-LinkEvent = PeerUnreachable | PeerReachable | GaveUp | InputRefused
+LinkEvent = PeerUnreachable | PeerReachable | GaveUp | Refused | InputRefused
 """What a link reports about a peer: the session core emits these, links pass them on."""
 
 

@@ -19,7 +19,7 @@ from netclock.links.pump import SessionPump
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
 from netclock.links.udp import UdpEndpoint
-from netclock.wire.envelope import DEFAULT_LIMITS, Envelope, Segment
+from netclock.wire.envelope import DEFAULT_LIMITS, Challenge, Envelope, Segment
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
             "rto_initial": rto_initial,
             "rto_min": rto_min,
             "rto_max": rto_max,
+            "confirm_incarnations": True,  # UDP: a new incarnation must answer from its address
         }
         self._max_datagram = max_datagram
         UdpEndpoint.__init__(self, *args, **kwargs)
@@ -114,6 +115,12 @@ class PerfectLink(SessionPump, UdpEndpoint):
     # -- receiving -----------------------------------------------------------------------------
     def on_envelope(self, envelope: Envelope) -> None:
         if type(envelope) is not Segment:
+            if type(envelope) is Challenge:
+                assert self._loop is not None
+                session = self.sessions[envelope.sender]
+                session.receive_challenge(envelope, self._loop.time())
+                self._received(envelope.sender, session)
+                return
             self.counters["not_segment"] = self.counters.get("not_segment", 0) + 1
             return
         loop = self._loop

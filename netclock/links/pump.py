@@ -102,6 +102,9 @@ class SessionPump:
         self._late_seen = 0
         self._late_rounds = 0
         self._postponed: set[str] = set()
+        self._clock_scope = getattr(self.user, "link_clock_scope", None)
+        """The owner's :class:`~netclock.clock.ClockScope`, if it has one: each session
+        refuses an out-of-scope clock before acknowledging its message."""
 
     def use_journal(self, journal: LinkJournal) -> None:
         """Make this a logged perfect link (docs/durability.md), before any peer is added.
@@ -120,7 +123,12 @@ class SessionPump:
         """A session for a new ``peer`` (``own``: options of this peer's session alone)."""
         if peer not in self.sessions:
             session = self.sessions[peer] = PeerSession(
-                self.node_id, self.incarnation, peer, **self._session_options, **own
+                self.node_id,
+                self.incarnation,
+                peer,
+                clock_scope=self._clock_scope,
+                **self._session_options,
+                **own,
             )
             session.rtt.scheduling = self._scheduling
             if self._journal is not None:

@@ -34,6 +34,7 @@ class SealedLink(PerfectLink):
     """Reliable, FIFO, authenticated messaging over UDP between certified members."""
 
     kind = "sealed"
+    check_source = False  # who sealed a datagram is proven by its key, not by its address
 
     def __init__(
         self,

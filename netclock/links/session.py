@@ -52,15 +52,23 @@ from __future__ import annotations
 
 import logging
 import math
+import secrets
 from bisect import bisect_right
 from collections import deque
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
 
-from netclock.clock import VectorClock
+from netclock.clock import ClockScope, VectorClock
 from netclock.errors import ConfigError, MessageTooLarge, WindowFull
-from netclock.links.base import GaveUp, LinkEvent, PeerReachable, PeerUnreachable
+from netclock.links.base import (
+    GaveUp,
+    InputRefused,
+    LinkEvent,
+    PeerReachable,
+    PeerUnreachable,
+    Refused,
+)
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
 
@@ -70,6 +78,9 @@ TIMER_GRANULARITY = 0.001
 """Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""
 MAX_WINDOW = 1 << 24
 """Largest receive window a peer may advertise; a larger one is rejected as absurd."""
+MAX_SKIP = 1 << 32
+"""Most sequence numbers one segment's ``base`` may skip at once (more than a sender could
+ever have queued and given up on): a larger jump is refused as absurd."""
 DUPTHRESH = 3
 """Selectively acked messages above an unacked one that mark it lost (fast retransmit)."""
 
@@ -101,6 +112,12 @@ STAT_KEYS = (
     "ignored_acks",
     "stale_acks",
     "gave_up",
+    "refused",
+    "refused_by_peer",
+    "unconfirmed",
+    "challenges_sent",
+    "challenges_answered",
+    "confirmed",
 )
 """Every counter in :attr:`PeerSession.stats` (all start at 0)."""
 
@@ -132,6 +149,13 @@ def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
 
 
 _seq_of = itemgetter(0)
+_clock_of = itemgetter(1)
+_REFUSED = wire.Message(0, VectorClock(), None)
+"""Holds a refused message's place among the out-of-order ones (never delivered)."""
+HELD_SEGMENTS = 16
+"""Segments of an unconfirmed peer incarnation kept for its confirmation (the newest)."""
+MAX_PENDING_REFUSALS = 64
+"""Refusals an ack carries at most; beyond, refused messages wait outside the window."""
 _NIL = b"\xc0"
 """msgpack nil: a segment without an ack."""
 
@@ -170,6 +194,8 @@ class PeerSession:
         ack_delay: float = 0.002,
         unreachable_after: float = 3.0,
         give_up_after: float | None = None,
+        clock_scope: ClockScope | None = None,
+        confirm_incarnations: bool = False,
     ) -> None:
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
@@ -282,6 +308,22 @@ class PeerSession:
         """With :meth:`start_journal`: messages accepted since the last :meth:`take_journal`."""
         self._journal_mark: tuple[int, int] | None = None
         """With :meth:`start_journal`: a new receive point ``(incarnation, seq)`` to log."""
+        self._scope = clock_scope
+        """What a message's clock may hold; a message that breaks it is refused, not acked
+        silently: its refusal rides on every ack until the peer's base passes it."""
+        self._refusals: dict[int, str] = {}
+        """Refused seqs of the current peer incarnation, with reasons, to tell the peer."""
+        self._confirm = confirm_incarnations
+        """Believe a new peer incarnation only once the peer's address echoed our nonce."""
+        self._vouched: int | None = None
+        """The peer incarnation the last valid answer named (adopted at its next segment)."""
+        self._challenge: tuple[int, float] | None = None
+        """(nonce, when sent) of the challenge waiting for its answer."""
+        self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
+        """The latest segments of unconfirmed incarnations, in arrival order: those of the
+        incarnation an answer confirms are taken in then (the peer resends the others)."""
+        self._outbox: list[bytes] = []
+        """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
@@ -394,13 +436,79 @@ class PeerSession:
                 stats["stale_incarnation"] += 1
                 log.debug("segment from old incarnation %d of %s", incarnation, self.peer_id)
                 return
+            if self._confirm and incarnation != self._vouched:
+                self._hold_unconfirmed(segment, now)
+                return
             self._new_peer_incarnation(incarnation, base)
         elif base - 1 > self._cum:
+            if base - 1 - self._cum > MAX_SKIP or (messages and min(map(_seq_of, messages)) < base):
+                stats["rejected"] += 1
+                log.debug(
+                    "absurd segment from %s: base %d (received up to %d), messages from %s",
+                    self.peer_id,
+                    base,
+                    self._cum,
+                    messages[0].seq if messages else None,
+                )
+                return
             self._skip_to(base - 1)
+        if self._refusals:
+            self._forget_refusals(base)
         if ack is not None:
             self._on_ack(ack, now)
         if messages:
             self._on_messages(messages, now)
+
+    # -- confirmed incarnations ------------------------------------------------------------------
+    def _hold_unconfirmed(self, segment: wire.Segment, now: float) -> None:
+        """A segment of a peer incarnation not yet confirmed: keep it (with the latest few),
+        and ask the peer's address (at most once per RTO) which incarnation it really is."""
+        self.stats["unconfirmed"] += 1
+        self._held.append(segment)
+        challenge = self._challenge
+        if challenge is not None and now - challenge[1] < self.rtt.rto:
+            return
+        nonce = secrets.randbits(64) if challenge is None else challenge[0]
+        self._challenge = (nonce, now)
+        self.stats["challenges_sent"] += 1
+        self._outbox.append(
+            wire.encode_challenge(self.local_id, self.local_incarnation, self.peer_id, nonce, False)
+        )
+        log.debug("%s claims incarnation %d: challenged", self.peer_id, segment.incarnation)
+
+    def receive_challenge(self, challenge: wire.Challenge, now: float) -> None:
+        """A challenge from the peer (answer it: our nonce echo, from our address), or the
+        answer to ours: the incarnation it names, if newer, is believed from now on (the
+        held segment of that incarnation is taken in). Anything else is counted and
+        ignored. Call :meth:`pop_deliveries` and :meth:`datagrams_to_send` next."""
+        sender, incarnation, receiver, nonce, reply = challenge
+        if sender != self.peer_id or receiver != self.local_id:
+            self.stats["rejected"] += 1
+            return
+        if not reply:
+            self.stats["challenges_answered"] += 1
+            self._outbox.append(
+                wire.encode_challenge(
+                    self.local_id, self.local_incarnation, self.peer_id, nonce, True
+                )
+            )
+            return
+        pending = self._challenge
+        if pending is None or nonce != pending[0]:
+            self.stats["rejected"] += 1
+            log.debug("answer from %s with a nonce never asked", self.peer_id)
+            return
+        self._challenge = None
+        held = list(self._held)
+        self._held.clear()
+        if self._rx_inc is not None and incarnation <= self._rx_inc:
+            log.debug("%s is still incarnation %d: the claim was false", self.peer_id, incarnation)
+            return
+        self._vouched = incarnation
+        self.stats["confirmed"] += 1
+        for segment in held:
+            if segment.incarnation == incarnation:
+                self.receive_segment(segment, now)
 
     def _on_messages(self, messages: tuple[wire.Message, ...], now: float) -> None:
         cum = self._cum
@@ -410,8 +518,13 @@ class PeerSession:
         limit = cum + self.receive_capacity - len(ready) - self._old_count
         had_gap = bool(ooo or seen)
         n = len(messages)
+        scope = self._scope
+        bad = None
+        if scope is not None and not scope.admits_all(map(_clock_of, messages)):
+            bad = self._screen(messages)
         if (
-            not had_gap
+            bad is None
+            and not had_gap
             and messages[0][0] == cum + 1
             and messages[-1][0] == cum + n <= limit
             and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
@@ -430,31 +543,39 @@ class PeerSession:
                 self._ack_deadline = now + self.ack_delay
             return
         fifo = self.fifo
-        accepted = duplicates = beyond = 0
+        accepted = duplicates = beyond = refused = 0
         journal = self._journal
+        refusals = self._refusals
         for message in messages:
             seq = message.seq
             if seq <= cum:
                 duplicates += 1
             elif seq > limit:
                 beyond += 1
+            elif bad is not None and seq in bad:
+                if seq in ooo or seq in seen or seq in refusals:
+                    duplicates += 1
+                    continue
+                if len(refusals) >= MAX_PENDING_REFUSALS:
+                    beyond += 1
+                    continue
+                self._refuse(seq, bad[seq])
+                refused += 1
+                if seq != cum + 1:
+                    if fifo:
+                        ooo[seq] = _REFUSED
+                    else:
+                        seen.add(seq)
+                    continue
+                cum = self._advance(seq)
             elif seq == cum + 1:
                 ready.append(message)
                 cum = seq
                 accepted += 1
                 if journal is not None:
                     journal.append(message)
-                if fifo:
-                    while ooo:
-                        following = ooo.pop(cum + 1, None)
-                        if following is None:
-                            break
-                        ready.append(following)
-                        cum += 1
-                else:
-                    while seen and cum + 1 in seen:
-                        cum += 1
-                        seen.discard(cum)
+                if ooo or seen:
+                    cum = self._advance(cum)
             elif fifo:
                 if seq in ooo:
                     duplicates += 1
@@ -473,10 +594,12 @@ class PeerSession:
                 if journal is not None:
                     journal.append(message)
         stats = self.stats
-        if cum != self._cum or accepted:
+        if cum != self._cum or accepted or refused:
             self._cum = cum
             self._sacks = None
         stats["received"] += accepted
+        if refused:
+            stats["refused"] += refused
         if duplicates:
             stats["duplicates"] += duplicates
         if beyond:
@@ -495,27 +618,70 @@ class PeerSession:
         elif self._ack_deadline is None:
             self._ack_deadline = now + self.ack_delay
 
+    def _advance(self, cum: int) -> int:
+        """The cumulative point past ``cum`` over what is held above it (FIFO: moved to
+        the ready queue; otherwise already delivered)."""
+        if self.fifo:
+            return self._drain(cum)
+        seen = self._seen
+        while seen and cum + 1 in seen:
+            cum += 1
+            seen.discard(cum)
+        return cum
+
+    def _drain(self, cum: int) -> int:
+        """Move the messages held above ``cum`` that now follow it to the ready queue (a
+        refused one only moves the point); returns the new cumulative point."""
+        ooo, ready = self._ooo, self._ready
+        while ooo:
+            following = ooo.pop(cum + 1, None)
+            if following is None:
+                break
+            if following is not _REFUSED:
+                ready.append(following)
+            cum += 1
+        return cum
+
+    def _screen(self, messages: tuple[wire.Message, ...]) -> dict[int, str]:
+        """The messages whose clock breaks the scope, by seq, with the reason."""
+        assert self._scope is not None
+        violation = self._scope.violation
+        bad: dict[int, str] = {}
+        for seq, clock, _ in messages:
+            reason = violation(clock)
+            if reason is not None:
+                bad[seq] = reason[: wire.MAX_REASON]
+        return bad
+
+    def _refuse(self, seq: int, reason: str) -> None:
+        """Take message ``seq`` in as refused: the peer hears it on every ack from now on
+        (until its base passes it), the owner gets an ``InputRefused`` event."""
+        self._refusals[seq] = reason
+        self._events.append(
+            InputRefused(self.peer_id, f"message {self._rx_inc}:{seq} refused: {reason}")
+        )
+        log.debug("refused message %d from %s: %s", seq, self.peer_id, reason)
+
+    def _forget_refusals(self, base: int) -> None:
+        """The peer's ``base`` passed these refusals: it has heard of them."""
+        for seq in [seq for seq in self._refusals if seq < base]:
+            del self._refusals[seq]
+
     def _skip_to(self, point: int) -> None:
         """The sender gave up up to ``point``: deliver what we hold up to there, skip the rest."""
         moved = 0
         if self.fifo:
             for seq in sorted(s for s in self._ooo if s <= point):
-                self._ready.append(self._ooo.pop(seq))
+                held = self._ooo.pop(seq)
+                if held is not _REFUSED:
+                    self._ready.append(held)
                 moved += 1
         else:
             below = [s for s in self._seen if s <= point]
             self._seen.difference_update(below)
             moved = len(below)
         self.stats["skipped"] += point - self._cum - moved
-        self._cum = point
-        if self.fifo:
-            while self._ooo and self._cum + 1 in self._ooo:
-                self._cum += 1
-                self._ready.append(self._ooo.pop(self._cum))
-        else:
-            while self._seen and self._cum + 1 in self._seen:
-                self._cum += 1
-                self._seen.discard(self._cum)
+        self._cum = self._advance(point)
         self._sacks = None
         self._ack_now = True
         if self._journal is not None:
@@ -536,6 +702,7 @@ class PeerSession:
             log.debug("discarding %d out-of-order message(s) of a previous incarnation", discarded)
         self._ooo.clear()
         self._seen.clear()
+        self._refusals.clear()
         self._rx_inc = incarnation
         if not self._old:
             self._delivering_inc = incarnation
@@ -696,7 +863,7 @@ class PeerSession:
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
-        incarnation, cum, sacks, window = ack
+        incarnation, cum, sacks, window, refused = ack
         if incarnation != self.local_incarnation:
             self.stats["ignored_acks"] += 1
             return
@@ -757,6 +924,8 @@ class PeerSession:
                     acked_times = sent_at[low - base : cum + 1 - base]
                     latest_sent = max(acked_times)
                     latest_tx = tx[low - base + acked_times.index(latest_sent)]
+                if refused:
+                    self._refused_by_peer(refused, low, cum)
                 self._release(cum + 1)
             self._acked_cum = cum
             self.rtt.reset_backoff()
@@ -785,6 +954,21 @@ class PeerSession:
                 self._rtx_deadline = now + self.rtt.rto
             else:
                 self._rtx_deadline = None
+
+    def _refused_by_peer(self, refused: tuple[tuple[int, str], ...], low: int, cum: int) -> None:
+        """The peer refused these of the messages ``low..cum`` its ack releases: report
+        each (a ``Refused`` event) before they are forgotten."""
+        base = self._base
+        out: list[tuple[int, Any, str]] = []
+        for seq, reason in refused:
+            if low <= seq <= cum:
+                i = seq - base
+                payload = self._payloads[i] if self._keep else wire.payload_of(self._packed[i])
+                out.append((seq, payload, reason))
+        if out:
+            self.stats["refused_by_peer"] += len(out)
+            self._events.append(Refused(self.peer_id, self.local_incarnation, tuple(out)))
+            log.debug("%s refused %d message(s): %s", self.peer_id, len(out), out[0][2])
 
     def _release(self, new_base: int) -> None:
         """Forget the held messages below ``new_base`` (acknowledged or given up)."""
@@ -845,12 +1029,19 @@ class PeerSession:
 
     # -- output -----------------------------------------------------------------------------------
     def datagrams_to_send(self, now: float) -> list[bytes]:
-        """Encoded segments to put on the wire now (possibly none).
+        """Encoded datagrams to put on the wire now (possibly none).
 
-        Packs retransmissions, then new messages the peer's window allows, and the ack,
-        into as few datagrams of at most ``max_datagram`` bytes as possible (a message
-        larger than that goes alone). Re-read :meth:`get_timer` afterwards.
+        Challenges and answers first; then retransmissions, new messages the peer's window
+        allows, and the ack, packed into as few segments of at most ``max_datagram`` bytes
+        as possible (a message larger than that goes alone). Re-read :meth:`get_timer`
+        afterwards.
         """
+        if self._outbox:
+            outbox, self._outbox = self._outbox, []
+            return outbox + self._segments_to_send(now)
+        return self._segments_to_send(now)
+
+    def _segments_to_send(self, now: float) -> list[bytes]:
         start = self._next_send
         base = self._base
         limit = self._acked_cum + self._peer_window
@@ -968,7 +1159,7 @@ class PeerSession:
     def _make_ack(self, rx_inc: int) -> tuple[bytes, int, int]:
         """The current ack packed, an upper bound of its encoded size, and its window."""
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
-        if not self._ooo and not self._seen:
+        if not self._ooo and not self._seen and not self._refusals:
             key = (rx_inc, self._cum, window)
             if key != self._plain_key:
                 self._plain_key = key
@@ -976,8 +1167,9 @@ class PeerSession:
             return self._plain_ack, _PLAIN_ACK_BYTES, window
         sacks = self._sacks
         if sacks is None:
-            sacks = self._sacks = self._compute_sacks()
-        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window))
+            sacks = self._sacks = self._compute_sacks() if self._ooo or self._seen else ()
+        refused = tuple(sorted(self._refusals.items()))
+        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused))
         return packed, len(packed), window
 
     def _compute_sacks(self) -> tuple[tuple[int, int], ...]:

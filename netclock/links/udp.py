@@ -27,7 +27,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     """One bound UDP socket of a node: decodes datagrams and applies its faults.
 
     Subclasses implement :meth:`on_envelope`. Undecodable datagrams, datagrams for
-    another node and datagrams from unknown peers are counted and dropped here.
+    another node, datagrams from unknown peers and datagrams for a known peer that come
+    from another address than the peer's (``wrong_source``: a stale process of an earlier
+    run on the same port, a forger on another port) are counted and dropped here.
 
     The node's :class:`FaultInjector` decides every datagram's fate, the plan's partitions
     and live ones alike (see :meth:`partition`). While it is quiet ``_faults`` is None and
@@ -35,6 +37,10 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     :meth:`fault_stats`, and ``counters["partitioned"]`` counts datagrams received from a
     peer this node is cut off from.
     """
+
+    check_source = True
+    """Drop a known peer's datagram that comes from another address (an unauthenticated
+    link's only defence against off-path forgers; the sealed link authenticates by key)."""
 
     kind = "udp"
 
@@ -58,6 +64,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._decode = self._decoder.decode
         self._transport: asyncio.DatagramTransport | None = None
         self._peers: dict[str, Address] = {}
+        self._sources: dict[str, frozenset[tuple[str, int]]] = {}
+        """Per peer, the source addresses its datagrams may come from (its address,
+        resolved)."""
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._injector = FaultInjector(
@@ -73,6 +82,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             "bad_datagrams": 0,
             "misaddressed": 0,
             "unknown_peer": 0,
+            "wrong_source": 0,
             "send_errors": 0,
             "partitioned": 0,
             "receive_omitted": 0,
@@ -114,6 +124,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def add_peer(self, peer: str, address: Address) -> None:
         self._decoder.remember(peer)
         self._peers[peer] = (address[0], int(address[1]))
+        self._sources[peer] = source_addresses(address[0], int(address[1]))
 
     @property
     def peers(self) -> dict[str, Address]:
@@ -124,6 +135,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         if peer not in self._peers:
             raise unknown_peer(peer)
         del self._peers[peer]
+        del self._sources[peer]
         self.heal(peer)
 
     async def close(self) -> None:
@@ -188,10 +200,21 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 InputRefused(envelope.sender, f"addressed to {envelope.receiver!r}")
             )
             return
-        if envelope.sender not in self._peers:
+        sources = self._sources.get(envelope.sender)
+        if sources is None:
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
             self.user.link_event(InputRefused(envelope.sender, "not a known peer"))
+            return
+        if self.check_source and (addr[0], addr[1]) not in sources:
+            self.counters["wrong_source"] += 1
+            where = _where(addr)
+            log.debug(
+                "%s: dropped datagram from %r sent by %s", self.node_id, envelope.sender, where
+            )
+            self.user.link_event(
+                InputRefused(envelope.sender, f"came from {where}, not from the peer's address")
+            )
             return
         faults = self._faults
         if (
@@ -241,6 +264,23 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def fault_stats(self) -> dict[str, dict[str, int]]:
         """Per-destination fault statistics (empty while nothing was ever cut or faulted)."""
         return self._injector.stats_dict()
+
+
+_UNSPECIFIED = {"0.0.0.0": ("127.0.0.1",), "::": ("::1",), "": ("127.0.0.1",)}
+"""A peer given by a wildcard address is reached (and answers) on loopback."""
+
+
+def source_addresses(host: str, port: int) -> frozenset[tuple[str, int]]:
+    """Every ``(ip, port)`` a datagram from the peer at ``host:port`` may carry as its
+    source: ``host`` itself and what it resolves to (a name resolves once, here)."""
+    hosts = {host, *_UNSPECIFIED.get(host, ())}
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        infos = []
+    for info in infos:
+        hosts.add(str(info[4][0]))
+    return frozenset((h, port) for h in hosts)
 
 
 def _where(addr: Any) -> str:

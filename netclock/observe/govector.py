@@ -87,9 +87,9 @@ class GoVectorLogger(ClosedOnExit):
     ) -> Any:
         """Decode ``data``, tick, merge the sender's clock, log ``event``; returns the payload.
 
-        Bad bytes raise :class:`WireError`; a clock claiming more of this process than it
-        has done raises :class:`ProtocolViolation`. Either way nothing changes: count the
-        message, log it and drop it.
+        Bad bytes raise :class:`WireError`; an own counter that would pass 2**64-1 raises
+        :class:`ProtocolViolation`. Either way nothing changes: count the message, log it
+        and drop it. A claim of more of this process than it has done is never merged.
         """
         self._check_open()
         sender, payload, message_clock = decode_message(data, limits)

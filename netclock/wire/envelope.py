@@ -34,8 +34,16 @@ HELLO = 3
 """Connection hello (TLS link): ``peer_incarnation, received, window``."""
 HEARTBEAT = 4
 """Liveness beacon for failure detectors: no further fields."""
+CHALLENGE = 5
+"""Incarnation check (UDP perfect link): ``nonce, reply`` (docs/wire.md)."""
 
-KIND_NAMES = {DATA: "data", SEGMENT: "segment", HELLO: "hello", HEARTBEAT: "heartbeat"}
+KIND_NAMES = {
+    DATA: "data",
+    SEGMENT: "segment",
+    HELLO: "hello",
+    HEARTBEAT: "heartbeat",
+    CHALLENGE: "challenge",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +81,16 @@ class Ack(NamedTuple):
     ``cumulative`` is the highest sequence number such that it and everything before it
     arrived (0: nothing yet);
     ``sacks`` are inclusive ``(first, last)`` ranges received above it; ``window`` is how
-    many messages beyond ``cumulative`` the receiver will accept now.
+    many messages beyond ``cumulative`` the receiver will accept now. ``refused`` holds
+    ``(seq, reason)`` for messages the receiver took in but refused (their clock broke its
+    scope): acknowledged, never delivered; the sender reports each as a failure.
     """
 
     incarnation: int
     cumulative: int
     sacks: tuple[tuple[int, int], ...]
     window: int
+    refused: tuple[tuple[int, str], ...] = ()
 
 
 class Message(NamedTuple):
@@ -142,7 +153,18 @@ class Heartbeat(NamedTuple):
     receiver: str
 
 
-Envelope = Data | Segment | Hello | Heartbeat
+class Challenge(NamedTuple):
+    """An incarnation check: with ``reply`` false, "echo ``nonce``, from your address";
+    with ``reply`` true, that echo, whose ``incarnation`` is the replier's own."""
+
+    sender: str
+    incarnation: int
+    receiver: str
+    nonce: int
+    reply: bool
+
+
+Envelope = Data | Segment | Hello | Heartbeat | Challenge
 
 _pack_flat: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 """One packer for the whole process, used only on hot paths and only for values this
@@ -184,7 +206,13 @@ def pack_ack(ack: Ack | None) -> list[Any] | None:
     for first, last in ack.sacks:
         flat.append(first)
         flat.append(last)
-    return [ack.incarnation, ack.cumulative, flat, ack.window]
+    if not ack.refused:
+        return [ack.incarnation, ack.cumulative, flat, ack.window]
+    refused: list[Any] = []
+    for seq, reason in ack.refused:
+        refused.append(seq)
+        refused.append(reason)
+    return [ack.incarnation, ack.cumulative, flat, ack.window, refused]
 
 
 def encode_data(
@@ -366,6 +394,13 @@ def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
     return _pack([VERSION, HEARTBEAT, sender, incarnation, receiver])
 
 
+def encode_challenge(
+    sender: str, incarnation: int, receiver: str, nonce: int, reply: bool
+) -> bytes:
+    """Encode a CHALLENGE envelope (a challenge, or with ``reply`` its answer)."""
+    return _pack([VERSION, CHALLENGE, sender, incarnation, receiver, nonce, reply])
+
+
 def encode(envelope: Envelope) -> bytes:
     """Encode any decoded envelope back to bytes (the inverse of :func:`decode`)."""
     if isinstance(envelope, Data):
@@ -382,6 +417,8 @@ def encode(envelope: Envelope) -> bytes:
         )
     if isinstance(envelope, Hello):
         return encode_hello(*envelope)
+    if isinstance(envelope, Challenge):
+        return encode_challenge(*envelope)
     return encode_heartbeat(*envelope)
 
 
@@ -426,7 +463,9 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
     if value is None:
         return None
     if type(value) is not list or len(value) != 4:
-        raise WireError("ack must be nil or a 4-item array")
+        if type(value) is list and len(value) == 5:
+            return _refusing_ack(value, limits)
+        raise WireError("ack must be nil or a 4- or 5-item array")
     incarnation, cumulative, flat, window = value
     if (
         type(incarnation) is not int
@@ -442,7 +481,7 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
     if type(flat) is not list or len(flat) % 2 or len(flat) > 2 * limits.max_sack_ranges:
         raise WireError("selective acks must be an even-length array within the range limit")
     if not flat:
-        return _new_tuple(Ack, (incarnation, cumulative, (), window))
+        return _new_tuple(Ack, (incarnation, cumulative, (), window, ()))
     sacks = []
     previous = cumulative
     for i in range(0, len(flat), 2):
@@ -453,6 +492,31 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
         sacks.append((first, last))
         previous = last
     return Ack(incarnation, cumulative, tuple(sacks), window)
+
+
+MAX_REASON = 200
+"""Longest refusal reason an ack may carry, in characters."""
+
+
+def _refusing_ack(value: list[Any], limits: Limits) -> Ack:
+    """An ack with its fifth item: ``[seq, reason, ...]`` of the messages it refuses."""
+    ack = _ack(value[:4], limits)
+    assert ack is not None
+    flat = value[4]
+    if (
+        type(flat) is not list
+        or not flat
+        or len(flat) % 2
+        or len(flat) > 2 * limits.max_sack_ranges
+    ):
+        raise WireError("refusals must be a non-empty even-length array within the range limit")
+    refused = []
+    for i in range(0, len(flat), 2):
+        seq, reason = _uint(flat[i], "refused seq"), flat[i + 1]
+        if seq < 1 or type(reason) is not str or len(reason) > MAX_REASON:
+            raise WireError(f"a refusal is a sequence number and a reason of {MAX_REASON} chars")
+        refused.append((seq, reason))
+    return ack._replace(refused=tuple(refused))
 
 
 def _bad_seq(value: Any) -> None:
@@ -530,6 +594,11 @@ def _unpack(data: bytes | bytearray | memoryview, limits: Limits) -> Any:
         return _unpackb(data, strict_map_key=False, max_ext_len=0, ext_hook=_no_ext)
     except Exception as exc:  # msgpack raises a zoo of types; all mean "not msgpack"
         raise WireError(f"not a msgpack value: {type(exc).__name__}: {exc}") from None
+
+
+def payload_of(packed: bytes) -> Any:
+    """The payload of a message packed by :func:`pack_message` (a sender's own bytes)."""
+    return _unpack(packed, DEFAULT_LIMITS_UNBOUNDED)[2]
 
 
 class Decoder:
@@ -611,6 +680,10 @@ class Decoder:
                 )
         elif kind == HEARTBEAT and n == 5:
             return Heartbeat(sender, incarnation, receiver)
+        elif kind == CHALLENGE and n == 7:
+            if type(obj[6]) is not bool:
+                raise WireError("a challenge's reply flag must be a bool")
+            return Challenge(sender, incarnation, receiver, _uint(obj[5], "nonce"), obj[6])
         raise WireError(f"unknown envelope kind {kind!r:.20} with {n} items")
 
 

@@ -8,9 +8,12 @@ Impersonation: fairloss delivers it as from a; reliable delivers it too and then
 traffic as coming from an old incarnation; tls refuses it ("hello claims to be"). Replay of a
 datagram captured on lo: fairloss delivers it again, reliable drops it as a duplicate; replayed
 TLS bytes fail the handshake. Malformed envelopes: counted and dropped (tls: bad frame, the
-connection closed). A clock claiming more of c: refused by c's receive rule on every link. A
-clock that jumps or goes back: delivered (not detectable). Wrong values, equivocation, silence
-and reordering: delivered as sent on every link (the voter's business, not the link's).
+connection closed). A clock claiming more of c: delivered, the claim never merged (c alone
+knows c's events), so a lie about c spread by others never cuts c off. A clock naming a
+stranger or holding too many entries: refused (before the ack on reliable and tls, the sender
+told). A clock that jumps or goes back: delivered (not detectable). Wrong values,
+equivocation, silence and reordering: delivered as sent on every link (the voter's business,
+not the link's).
 """
 
 from __future__ import annotations
@@ -37,11 +40,11 @@ from netclock.adversary import (
     backwards,
     capture_unavailable,
     claims_more_of,
-    data_envelope,
     frames,
     hello_envelope,
     jumped,
     segment_envelope,
+    spoofing_unavailable,
     wrong_value,
 )
 from netclock.clock import VectorClock
@@ -124,9 +127,9 @@ async def cluster(kind: str, cert_dir: Path) -> AsyncIterator[tuple[Node, Node, 
 async def honest(a: Node, c: Node, texts: list[str]) -> None:
     """``a`` sends ``texts``; ``c`` delivers each exactly once, in order, from ``a``."""
     for text in texts:
-        await a.send("c", text)
+        await a.send(c.id, text)
     got = [await c.receive(STEP) for _ in texts]
-    assert [(d.sender, d.payload) for d in got] == [("a", t) for t in texts]
+    assert [(d.sender, d.payload) for d in got] == [(a.id, t) for t in texts]
 
 
 def link_stats(node: Node) -> dict[str, Any]:
@@ -148,14 +151,45 @@ def session_stat(node: Node, name: str) -> int:
 
 
 # -- impersonation ------------------------------------------------------------------------------
+needs_spoofing = pytest.mark.skipif(
+    spoofing_unavailable() is not None, reason=spoofing_unavailable() or ""
+)
+
+
+@pytest.mark.parametrize("kind", UDP_KINDS)
+async def test_impersonation_from_a_port_of_its_own_is_dropped_on_every_udp_link(
+    kind: str, cert_dir: Path, watch: LogWatch
+) -> None:
+    """An off-path forger (or a stale process of an earlier run) cannot speak for a: its
+    datagrams come from another address than a's, and are dropped and counted."""
+    async with cluster(kind, cert_dir) as (a, c, _m):
+        await honest(a, c, ["before"])
+        forger = Forger("m")
+        try:
+            forger.impersonate("a", "c", c.address, "forged by m", link=kind)
+            await watch.wait_for("c: dropped datagram from 'a' sent by")
+            assert link_stats(c)["wrong_source"] == 1
+            assert c.refused == 1
+            await honest(a, c, ["still", "flows"])
+            if kind != "stubborn":  # stubborn resends a's own: duplicates, as it may
+                with pytest.raises(TimeoutError):
+                    await c.receive(0.2)
+        finally:
+            forger.close()
+
+
+@needs_spoofing
 @pytest.mark.parametrize("kind", ["fairloss", "stubborn"])
-async def test_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the_victim(
+async def test_spoofed_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the_victim(
     kind: str, cert_dir: Path
 ) -> None:
+    """With a's source address (a raw socket, root) nothing tells the forgery apart."""
     async with cluster(kind, cert_dir) as (a, c, _m):
         forger = Forger("m")
         try:
-            forged = forger.impersonate("a", "c", c.address, "forged by m", link=kind)
+            forged = forger.impersonate(
+                "a", "c", c.address, "forged by m", link=kind, source=a.address
+            )
             got = await c.receive(STEP)
             assert (got.sender, got.payload, got.id) == ("a", "forged by m", forged)
             await honest(a, c, ["still", "flows"])
@@ -163,25 +197,56 @@ async def test_impersonation_over_fairloss_and_stubborn_is_delivered_as_from_the
             forger.close()
 
 
-async def test_impersonation_over_reliable_udp_hijacks_the_victims_session(
+@needs_spoofing
+async def test_a_spoofed_new_incarnation_over_reliable_udp_is_challenged_and_not_believed(
     cert_dir: Path, watch: LogWatch
 ) -> None:
-    """The perfect link over UDP promises no authenticity: a forger claiming a newer
-    incarnation of ``a`` is believed, and ``a``'s own messages are then dropped as coming
-    from an old incarnation (PL1 broken for the honest pair: what UDP does not promise)."""
+    """A spoofer claiming a newer incarnation of ``a`` from a's address is not believed:
+    c asks a's address which incarnation it is, the real a answers with its own, and
+    the forgery changes nothing (before: a's messages were dropped as stale from then on)."""
+    async with cluster("reliable", cert_dir) as (a, c, _m):
+        await honest(a, c, ["before"])  # a's first contact was confirmed the same way
+        unconfirmed = session_stat(c, "unconfirmed")
+        answered = session_stat(a, "challenges_answered")
+        forger = Forger("m")
+        try:
+            forged = forger.impersonate(
+                "a", "c", c.address, "forged by m", link="reliable", source=a.address
+            )
+            assert forged.incarnation == FORGED_INCARNATION
+            await watch.wait_for("claim was false")
+            await honest(a, c, ["after", "and more"])
+            assert session_stat(c, "unconfirmed") == unconfirmed + 1
+            assert session_stat(c, "stale_incarnation") == 0
+            assert session_stat(a, "challenges_answered") == answered + 1
+            with pytest.raises(TimeoutError):
+                await c.receive(0.3)
+        finally:
+            forger.close()
+
+
+@needs_spoofing
+async def test_a_spoofed_injection_with_the_victims_own_incarnation_gets_through(
+    cert_dir: Path,
+) -> None:
+    """What an unauthenticated link cannot stop (docs/byzantine.md): a spoofer who knows
+    a's incarnation (it travels in clear: on-path, or a capture on lo) speaks as a; the
+    real message with the forged one's sequence number is then a duplicate."""
     async with cluster("reliable", cert_dir) as (a, c, _m):
         await honest(a, c, ["before"])
         forger = Forger("m")
         try:
-            forged = forger.impersonate("a", "c", c.address, "forged by m", link="reliable")
+            for text in ("a duplicate of seq 1", "forged by m"):  # seqs 1 and 2
+                forger.impersonate(
+                    "a", "c", c.address, text, link="reliable", source=a.address,
+                    incarnation=a.incarnation,
+                )  # fmt: skip
             got = await c.receive(STEP)
-            assert (got.sender, got.payload, got.id) == ("a", "forged by m", forged)
-            assert forged.incarnation == FORGED_INCARNATION
-            await a.send("c", "after")
-            await watch.wait_for("segment from old incarnation")
-            assert session_stat(c, "stale_incarnation") > 0
-            with pytest.raises(TimeoutError):
-                await c.receive(0.5)
+            assert (got.sender, got.payload, got.seq) == ("a", "forged by m", 2)
+            await a.send("c", "lost: seq 2 is a duplicate now")
+            await a.send("c", "third")
+            assert (await c.receive(STEP)).payload == "third"
+            assert session_stat(c, "duplicates") >= 2
         finally:
             forger.close()
 
@@ -226,8 +291,9 @@ async def test_replay_of_a_captured_datagram(kind: str, cert_dir: Path) -> None:
             )
         forger = Forger("m")
         try:
+            forger.replay(packet.payload, c.address)  # from its own port: dropped
             for _ in range(3):
-                forger.replay(packet.payload, c.address)
+                forger.replay(packet.payload, c.address, source=packet.src)
             if kind != "reliable":
                 again = [await c.receive(STEP) for _ in range(3)]
                 assert {(d.sender, d.payload) for d in again} == {("a", "pay 100")}
@@ -302,47 +368,78 @@ def test_every_malformed_envelope_fails_to_decode() -> None:
 
 
 # -- lying clocks ------------------------------------------------------------------------------
-def _lying_envelope(kind: str, clock: VectorClock, text: str) -> bytes:
-    if kind in ("fairloss", "stubborn"):
-        return data_envelope("m", "c", text, seq=1, incarnation=FORGED_INCARNATION, clock=clock)
-    return segment_envelope("m", "c", [text], incarnation=FORGED_INCARNATION, clocks=[clock])
-
-
-async def _send_as_m(kind: str, c: Node, cert_dir: Path, clock: VectorClock, text: str) -> None:
-    """``m`` sends ``text`` stamped with ``clock`` under its own id (its own certificate)."""
-    data = _lying_envelope(kind, clock, text)
-    if kind == "tls":
-        conn = await RawTls.connect(c.address, cert_dir, "m")
-        conn.write(frames([hello_envelope("m", "c", incarnation=FORGED_INCARNATION), data]))
-        _OPEN.append(conn)
-        return
-    forger = Forger("m")
-    forger.send_raw(data, c.address)
-    forger.close()
-
-
-_OPEN: list[RawTls] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_open() -> AsyncIterator[None]:
-    yield
-    while _OPEN:
-        await _OPEN.pop().close()
+def _send_as_m(m: Node, to: str, clock: VectorClock, text: str) -> None:
+    """``m``, a member, sends ``text`` stamped with ``clock`` on its own link (its own socket
+    and certificate): a lie no link can tell from the truth before the receiver reads it."""
+    m.link.send(to, clock, text)
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
-async def test_a_clock_claiming_more_of_the_receiver_is_refused(
+async def test_a_clock_claiming_more_of_the_receiver_is_delivered_without_the_claim(
     kind: str, cert_dir: Path, watch: LogWatch
 ) -> None:
-    async with cluster(kind, cert_dir) as (a, c, _m):
+    """c alone knows c's events: a claim of more is never merged, and never a reason to
+    refuse the message (a restarted c meets such claims honestly)."""
+    async with cluster(kind, cert_dir) as (a, c, m):
         await honest(a, c, ["before"])
         lie = claims_more_of(VectorClock({"m": 1}), "c", by=c.clock.get("c") + 5)
-        await _send_as_m(kind, c, cert_dir, lie, "I saw your future")
-        await watch.wait_for("message clock claims c:")
-        assert c.dropped == 1
+        _send_as_m(m, "c", lie, "I saw your future")
+        got = await c.receive(STEP)
+        assert (got.sender, got.payload) == ("m", "I saw your future")
+        await watch.wait_for("more than this node has done; not merged")
+        assert (c.stats()["false_claims"], c.dropped) == (1, 0)
         await honest(a, c, ["after"])
         assert c.clock.get("c") < lie.get("c")
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_clock_poisoning_of_a_third_party_is_contained(kind: str, cert_dir: Path) -> None:
+    """m tells a that c is at 2**64-1. a believes it (it cannot know better) and passes the
+    claim on with every message to c; c, the one authority on its own entry, never merges
+    it: all 100 of a's messages arrive, exactly once and in order, and a's flush is honest."""
+    async with cluster(kind, cert_dir) as (a, c, m):
+        _send_as_m(m, "a", VectorClock({"m": 1, "c": 2**64 - 1}), "c is done")
+        assert (await a.receive(STEP)).payload == "c is done"
+        assert a.clock.get("c") == 2**64 - 1, "a merged the lie: it is m's word against no one's"
+        texts = [f"m{i}" for i in range(100)]
+        await honest(a, c, texts)
+        await a.flush()
+        assert a.failures() == []
+        assert c.stats()["false_claims"] == 100
+        assert c.clock.get("c") == 100
+        assert c.dropped == 0
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_a_bloated_clock_is_refused_and_the_victim_keeps_sending(
+    kind: str, cert_dir: Path
+) -> None:
+    """A 1,000-entry clock (65 kB) from m never enters a's clock: refused (before the ack on
+    a reliable link: m gets it back as a failure with a's reason), so a's own messages keep
+    their size and all 100 arrive."""
+    async with cluster(kind, cert_dir) as (a, c, m):
+        bloat = VectorClock({f"p{i:03}": 2**63 for i in range(1000)} | {"m": 1})
+        _send_as_m(m, "a", bloat, "remember us all")
+        await honest(m, a, ["honest from m"])  # m's next message comes after the bloated one
+        await m.flush()  # a's ack: a's link has reported the refusal by now
+        assert set(a.clock) == {"a", "m"}
+        assert a.refused == 1
+        if kind in ("reliable", "tls"):
+            (failure,) = m.failures()
+            assert failure.payload == "remember us all"
+            assert "1001 entries, more than the limit of 256" in failure.reason
+        await honest(a, c, [f"m{i}" for i in range(100)])
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+async def test_a_clock_naming_a_stranger_is_refused(kind: str, cert_dir: Path) -> None:
+    async with cluster(kind, cert_dir) as (a, c, m):
+        _send_as_m(m, "c", VectorClock({"m": 1, "mallory": 9}), "meet my friend")
+        await honest(m, c, ["honest from m"])
+        await m.flush()
+        assert "mallory" not in c.clock
+        assert c.refused == 1
+        await honest(a, c, ["after"])
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
@@ -351,9 +448,9 @@ async def test_a_jumping_or_backward_clock_is_not_detectable_and_is_delivered(
 ) -> None:
     """Only the receiver's own entry can be checked: a lie about the liar's own events
     is delivered and spreads (what no link promises to catch)."""
-    async with cluster(kind, cert_dir) as (_a, c, _m):
+    async with cluster(kind, cert_dir) as (_a, c, m):
         lie = jumped(backwards(VectorClock({"m": 5, "a": 3}), "a", by=2), "m")
-        await _send_as_m(kind, c, cert_dir, lie, "a thousand events ago")
+        _send_as_m(m, "c", lie, "a thousand events ago")
         got = await c.receive(STEP)
         assert (got.sender, got.payload) == ("m", "a thousand events ago")
         assert c.clock.get("m") == 1_000_005

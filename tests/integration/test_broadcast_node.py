@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections import Counter
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from netclock import FaultPlan, Node, UsageError
+from netclock.adversary import SpoofingUdp, spoofing_unavailable
 from netclock.broadcast.frame import ECHO, MARK, READY, SEND, BMessage, Kind, encode
 from netclock.clock import VectorClock
 from netclock.links.tls import certs
@@ -253,19 +253,24 @@ async def test_causal_order_over_a_lossy_link_without_fifo_the_buffer_fills_and_
 async def test_over_udp_one_liar_impersonating_two_makes_bracha_deliver_at_one_only(
     tmp_path: Path,
 ) -> None:
-    """What breaks without authenticated links: m forges READYs "from" b and c to d (UDP
-    takes any sender id from anyone), so d counts three readies (> 2f) and delivers m's value
-    while b and c never do: agreement (totality) is violated, and the checker says so."""
+    """What breaks without authenticated links: m forges READYs "from" b and c to d, with
+    b's and c's source addresses (a spoofing raw socket: UDP has nothing else to tell them
+    apart), so d counts three readies (> 2f) and delivers m's value while b and c never do:
+    agreement (totality) is violated, and the checker says so."""
+    if spoofing_unavailable() is not None:
+        pytest.skip(spoofing_unavailable() or "")
     async with AsyncExitStack() as stack:
         b, c, d, m = await logged(stack, tmp_path, "b", "c", "d", "m", link="fairloss")
         clock = VectorClock({"m": 1})
         ready = encode(BMessage(Kind.BYZANTINE, "m", m.incarnation, 1, clock, "X", READY))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-            for seq, (claimed, inc) in enumerate(
-                (("b", b.incarnation), ("c", c.incarnation), ("m", m.incarnation)), start=1000
-            ):
-                raw.sendto(encode_data(claimed, inc, "d", seq, clock, ready), d.address)
+        spoofer = SpoofingUdp()
+        try:
+            for seq, node in enumerate((b, c, m), start=1000):
+                data = encode_data(node.id, node.incarnation, "d", seq, clock, ready)
+                spoofer.send(data, node.address, d.address)
             got = await d.receive(timeout=5)
+        finally:
+            spoofer.close()
         assert (got.sender, got.payload) == ("m", "X")
         for node in (b, c):
             await nothing_more(node)

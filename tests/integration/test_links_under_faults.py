@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from netclock import FaultPlan, Node, VectorClock
+from netclock.adversary import SpoofingUdp, spoofing_unavailable
 from netclock.wire.envelope import Ack, encode_segment, message_wire
 
 pytestmark = pytest.mark.timeout(30)
@@ -90,12 +91,9 @@ async def test_pl_exactly_once_in_order_on_real_sockets_under_faults(make_nodes,
     assert link["retransmitted"] > 0, f"losses were repaired (seed {seed})"
 
 
-async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes) -> None:
-    """Garbage cannot hurt the link. (A forged *newer* incarnation can: UDP has no way to
-    tell a spoofer from a restart; that is what the authenticated tls link is for.)"""
-    a, b = await make_nodes("a", "b", link="reliable")
+def _absurd(a: Node, b: Node) -> list[bytes]:
     clock = VectorClock({"a": 2})
-    forged = [
+    return [
         b"\x98\x01\x02",  # truncated
         encode_segment("a", a.incarnation, "b", 1, Ack(b.incarnation, 10**6, (), 5), []),
         encode_segment("a", a.incarnation, "b", 1, Ack(b.incarnation, 0, ((5, 9),), 2**63), []),
@@ -103,9 +101,42 @@ async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes
         encode_segment("a", a.incarnation - 1, "b", 10**9, None, []),
         encode_segment("a", a.incarnation, "zed", 1, None, [message_wire(1, clock, "x")]),
     ]
+
+
+async def test_segments_for_a_peer_from_another_address_are_dropped_and_counted(
+    make_nodes,
+) -> None:
+    """A stale process of an earlier run on another port, or a forger on a port of its
+    own: whatever its datagrams say, they do not come from a's address."""
+    a, b = await make_nodes("a", "b", link="reliable")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
-        for datagram in forged:
+        for datagram in _absurd(a, b):
             raw.sendto(datagram, b.address)
+    await a.send("b", "honest")
+    msg = await b.receive(timeout=5)
+    assert (msg.sender, msg.payload) == ("a", "honest")
+    stats = b.stats()["link"]
+    assert (stats["bad_datagrams"], stats["misaddressed"], stats["wrong_source"]) == (1, 1, 4)
+    assert stats["rejected"] + stats["ignored_acks"] + stats["stale_incarnation"] == 0
+    assert b.refused == 6
+    with pytest.raises(TimeoutError):
+        await b.receive(timeout=0.2)
+
+
+async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes) -> None:
+    """Garbage cannot hurt the link, even from the peer's own address (spoofed): absurd
+    acks and stale incarnations are counted protocol errors that change nothing."""
+    if spoofing_unavailable() is not None:
+        pytest.skip(spoofing_unavailable() or "")
+    a, b = await make_nodes("a", "b", link="reliable")
+    await a.send("b", "first")  # b has confirmed a's incarnation: the forgeries reach it
+    assert (await b.receive(timeout=5)).payload == "first"
+    spoofer = SpoofingUdp()
+    try:
+        for datagram in _absurd(a, b):
+            spoofer.send(datagram, a.address, b.address)
+    finally:
+        spoofer.close()
     await a.send("b", "honest")
     msg = await b.receive(timeout=5)
     assert msg.payload == "honest"
@@ -113,6 +144,7 @@ async def test_forged_and_absurd_segments_are_counted_never_delivered(make_nodes
     stats = b.stats()["link"]
     assert stats["bad_datagrams"] == 1
     assert stats["misaddressed"] == 1
+    assert stats["wrong_source"] == 0
     assert stats["rejected"] + stats["ignored_acks"] + stats["stale_incarnation"] >= 1
     with pytest.raises(TimeoutError):
         await b.receive(timeout=0.2)

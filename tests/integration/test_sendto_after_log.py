@@ -53,9 +53,10 @@ class _Watched:
         envelope = self._decode(data)
         if type(envelope) is Data:
             clocks = [envelope.clock]
-        else:
-            assert type(envelope) is Segment
+        elif type(envelope) is Segment:
             clocks = [m.clock for m in envelope.messages]
+        else:  # an incarnation challenge or its answer: no clock
+            clocks = []
         if clocks:
             carried = max(c.get("a") for c in clocks)
             self._read()

@@ -102,19 +102,22 @@ async def test_a_batch_is_one_receive_event_per_message_and_the_clock_is_kept() 
     assert node.delivered == 2
 
 
-async def test_a_clock_claiming_more_of_the_receiver_is_dropped_from_a_batch_alone() -> None:
+async def test_a_clock_claiming_more_of_the_receiver_is_delivered_without_the_claim() -> None:
     node = Node("b")
     batch = [
         (1, VectorClock({"a": 2}), "before"),
         (2, VectorClock({"a": 3, "b": 99}), "forged"),
-        (3, VectorClock({"a": 4, "b": 1}), "after"),  # b is at 1 once "before" is delivered
+        (3, VectorClock({"a": 4, "b": 2}), "after"),
     ]
     link_side(node).link_deliver_batch("a", 1, batch)
     got = await drain(node)
-    assert [msg.payload for msg in got] == ["before", "after"]
-    assert node.dropped == 1
-    assert got[1].receive_clock == VectorClock({"a": 4, "b": 2})
-    assert node.clock == VectorClock({"a": 4, "b": 2})
+    assert [msg.payload for msg in got] == ["before", "forged", "after"]
+    assert [msg.receive_clock for msg in got] == [
+        VectorClock({"a": 2, "b": 1}),
+        VectorClock({"a": 3, "b": 2}),  # b is the one authority on b: 99 is never merged
+        VectorClock({"a": 4, "b": 3}),
+    ]
+    assert (node.stats()["false_claims"], node.dropped) == (1, 0)
 
 
 async def test_a_single_delivery_follows_the_same_rule() -> None:
@@ -122,9 +125,9 @@ async def test_a_single_delivery_follows_the_same_rule() -> None:
     side = link_side(node)
     side.link_deliver("a", 1, 1, VectorClock({"a": 2, "b": 5}), "forged")
     side.link_deliver("a", 1, 2, VectorClock({"a": 3}), "honest")
-    (msg,) = await drain(node)
-    assert (msg.payload, node.dropped) == ("honest", 1)
-    assert msg.receive_clock == VectorClock({"a": 3, "b": 1})
+    forged, honest = await drain(node)
+    assert (forged.payload, honest.payload, node.stats()["false_claims"]) == ("forged", "honest", 1)
+    assert honest.receive_clock == VectorClock({"a": 3, "b": 2})
 
 
 # -- one event vocabulary, and the Node's view of it ----------------------------------------------
@@ -162,3 +165,16 @@ async def test_sending_after_close_raises_link_closed() -> None:
     await node.close()
     with pytest.raises(LinkClosed, match="closed"):
         node.send_nowait("b", "late")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"members": "abc"}, "members must be a list of node ids, not the str 'abc'"),
+        ({"members": ["ok", "not ok"]}, "members: process id 'not ok'"),
+        ({"max_clock_entries": 0}, "max_clock_entries must be a positive integer, not 0"),
+    ],
+)
+def test_a_careless_clock_scope_is_one_clear_usage_error(kwargs: Any, match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        Node("b", **kwargs)

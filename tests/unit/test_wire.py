@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from netclock.clock import MAX_COUNTER, SHIVIZ_RESERVED_IDS, VectorClock
 from netclock.errors import ClockError, UsageError, WireError
 from netclock.wire.envelope import (
+    CHALLENGE,
     DATA,
     DEFAULT_LIMITS,
     HEARTBEAT,
@@ -37,6 +38,7 @@ from netclock.wire.envelope import (
     data_prefix,
     decode,
     encode,
+    encode_challenge,
     encode_data,
     encode_data_prefixed,
     encode_heartbeat,
@@ -92,7 +94,10 @@ def acks(draw: st.DrawFn) -> Ack:
         last = first + draw(st.integers(0, 50))
         sacks.append((first, last))
         previous = last
-    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64))
+    refused = draw(
+        st.lists(st.tuples(st.integers(1, 2**64 - 1), st.text(max_size=200)), max_size=64)
+    )
+    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64), tuple(refused))
 
 
 MESSAGES = st.builds(Message, SEQS, CLOCKS, PAYLOADS)
@@ -228,7 +233,18 @@ def test_envelope_is_the_documented_array() -> None:
     assert msgpack.unpackb(encode_heartbeat("a", 7, "b")) == [VERSION, HEARTBEAT, "a", 7, "b"]
     assert pack_ack(ack) == [3, 1, [3, 4, 6, 9], 8]
     assert pack_ack(None) is None
-    assert KIND_NAMES == {DATA: "data", SEGMENT: "segment", HELLO: "hello", HEARTBEAT: "heartbeat"}
+    assert msgpack.unpackb(encode_challenge("a", 7, "b", 2**64 - 1, True)) == [
+        VERSION, CHALLENGE, "a", 7, "b", 2**64 - 1, True,
+    ]  # fmt: skip
+    refusing = ack._replace(refused=((5, "clock names 'z'"),))
+    assert pack_ack(refusing) == [3, 1, [3, 4, 6, 9], 8, [5, "clock names 'z'"]]
+    assert KIND_NAMES == {
+        DATA: "data",
+        SEGMENT: "segment",
+        HELLO: "hello",
+        HEARTBEAT: "heartbeat",
+        CHALLENGE: "challenge",
+    }
 
 
 def test_zero_clock_entries_are_not_sent() -> None:
@@ -648,12 +664,16 @@ def test_bad_clock_is_rejected_in_data_and_segments(clock: Any) -> None:
 @pytest.mark.parametrize(
     ("ack", "match"),
     [
-        (1, "ack must be nil or a 4-item array"),
-        ("ack", "ack must be nil or a 4-item array"),
-        ({}, "ack must be nil or a 4-item array"),
-        ([], "ack must be nil or a 4-item array"),
-        ([3, 0, []], "ack must be nil or a 4-item array"),
-        ([3, 0, [], 8, 9], "ack must be nil or a 4-item array"),
+        (1, "ack must be nil or a 4- or 5-item array"),
+        ("ack", "ack must be nil or a 4- or 5-item array"),
+        ({}, "ack must be nil or a 4- or 5-item array"),
+        ([], "ack must be nil or a 4- or 5-item array"),
+        ([3, 0, []], "ack must be nil or a 4- or 5-item array"),
+        ([3, 0, [], 8, 9], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, [1]], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, [0, "x"]], "a refusal is a sequence number"),
+        ([3, 0, [], 8, [1, 2]], "a refusal is a sequence number"),
+        ([3, 0, [], 8, [1, "x" * 201]], "a refusal is a sequence number"),
         ([3, 0, None, 8], "selective acks"),
         ([3, 0, {}, 8], "selective acks"),
         ([3, 0, [2], 8], "selective acks"),

@@ -16,6 +16,7 @@ from netclock.clock import MAX_COUNTER, VectorClock
 from netclock.errors import WireError
 from netclock.wire.envelope import (
     Ack,
+    Challenge,
     Data,
     Envelope,
     Heartbeat,
@@ -58,6 +59,7 @@ ACKS = st.builds(
     st.just(4),
     st.sampled_from([(), ((6, 6),), ((7, 9), (12, 20))]),
     UINT64,
+    st.sampled_from([(), ((3, "clock names 'z'"),), ((1, ""), (2, "ñ" * 200))]),
 )
 ENVELOPES = st.one_of(
     st.builds(Data, IDS, UINT64, IDS, st.integers(1, 300), CLOCKS, PAYLOADS),
@@ -72,6 +74,7 @@ ENVELOPES = st.one_of(
     ),
     st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64),
     st.builds(Heartbeat, IDS, UINT64, IDS),
+    st.builds(Challenge, IDS, UINT64, IDS, UINT64, st.booleans()),
 )
 
 # Bytes that mean something to a msgpack parser: headers of every container and ext type.
@@ -115,7 +118,7 @@ def check_decode(data: bytes) -> Envelope | None:
         envelope = decode(data)
     except WireError:
         return None
-    assert isinstance(envelope, Data | Segment | Hello | Heartbeat), type(envelope)
+    assert isinstance(envelope, Data | Segment | Hello | Heartbeat | Challenge), type(envelope)
     again = encode(envelope)
     assert encode(decode(again)) == again, data.hex()
     return envelope

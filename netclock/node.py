@@ -598,8 +598,7 @@ class Node:
         """consume="next": the application asked for more, so what it had is consumed."""
         journal = self._journal
         assert journal is not None
-        for delivery in self._handed:
-            journal.consumed(delivery[0], delivery[4], delivery[5])
+        journal.consumed_all(self._handed)
         self._handed.clear()
 
     def _redeliver(self, records: list[list[Any]]) -> None:

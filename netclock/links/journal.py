@@ -4,13 +4,17 @@ One :class:`LinkJournal` per durable node, shared by the sessions of its reliabl
 UDP perfect link or the TLS link, through :class:`~netclock.links.pump.SessionPump`). It
 writes the records :mod:`netclock.durable.linklog` defines and says when they are durable:
 
-- ``out`` before the link accepts a message (``Node.send`` returns after it);
+- ``out`` when the link accepts a message (``Node.send``), written before the pump
+  transmits anything: before the message or any other datagram leaves the node;
 - ``mark`` and ``in`` right after a segment is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
-- ``consumed`` when the application consumes a message (``Node``).
+- ``consumed`` when the application consumes a message (``Node``), written by the end of
+  that loop iteration and before anything leaves the node.
 
-At :attr:`Durability.PROCESS` a record is durable once written (one ``os.write``). At
+Records are queued and written together (:meth:`LinkJournal.flush`, one ``os.write``) at
+those points, so a loop iteration costs one write per log, not one per message. At
+:attr:`Durability.PROCESS` a record is durable once written. At
 :attr:`Durability.MACHINE` the pump holds a peer's acks, deliveries and first transmissions
 until a group-committed fsync covers the records written for that peer (:meth:`ready`,
 ``on_durable``): many records per fsync, never one per message.
@@ -22,8 +26,9 @@ last compaction plus 1 MiB, it is rewritten with the live records, taken from th
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +45,9 @@ from netclock.durable.linklog import (
     STREAM,
     LinkLogError,
     LinkLogState,
+    MsgKey,
     Outbound,
+    consumed_runs,
     recover,
 )
 from netclock.durable.log import Durability, LogCorrupt, RecordLog
@@ -73,6 +80,14 @@ class LinkJournal:
         self._need: dict[str, int] = {}
         """Machine level, per peer: the position its records need synced before it goes on."""
         self._waiting: set[str] = set()
+        self._queued_for: set[str] = set()
+        """Machine level: peers with records queued since the last flush."""
+        self._flush_handle: asyncio.Handle | None = None
+        self._outs: dict[str, list[Any]] = {}
+        """Per peer, ``[session, first, last]``: the messages sent since the last flush, one
+        ``out`` record to be."""
+        self._consumed: list[MsgKey] = []
+        """Messages consumed since the last flush, in order."""
         self.commit: GroupCommit | None = None
         self._wake: Callable[[str], None] | None = None
         self._compact_at = log_.size * 2 + COMPACT_SLACK
@@ -129,10 +144,63 @@ class LinkJournal:
         session.start_journal()
 
     def sent(self, peer: str, seq: int, session: PeerSession) -> None:
-        """A message was queued: log it before the link accepts it."""
-        position = self.log.append([OUT, peer, seq, session.packed(seq)])
+        """A message was queued: its record goes out with the next :meth:`flush`, which the
+        pump makes before the message's first transmission."""
+        run = self._outs.get(peer)
+        if run is None:
+            self._outs[peer] = [session, seq, seq]
+            if self.commit is not None:
+                self._queued_for.add(peer)
+        elif run[2] + 1 == seq:
+            run[2] = seq
+        else:  # not the next one (never, with one session per peer)
+            self._queue_out(peer, run)
+            self._outs[peer] = [session, seq, seq]
+
+    def flush(self) -> None:
+        """Write every queued record (one ``os.write``). The pump calls it before anything
+        leaves and the loop at the end of any iteration that queued a record."""
+        self._flush_handle = None
+        log = self.log
+        if self._outs:
+            for peer, run in self._outs.items():
+                self._queue_out(peer, run)
+            self._outs.clear()
+        if self._consumed:
+            for record in consumed_runs(self._consumed):
+                log.queue(record)
+            self._consumed.clear()
+        if not log.queued:
+            return
+        position = log.flush()
         if self.commit is not None:
-            self._need[peer] = position
+            need = self._need
+            for peer in self._queued_for:
+                need[peer] = position
+            self._queued_for.clear()
+
+    def _queue_out(self, peer: str, run: list[Any]) -> None:
+        """One ``out`` record for messages ``run[1]..run[2]`` to ``peer`` (``run[0]``: its
+        session, which holds each until it is acked or given up)."""
+        session: PeerSession = run[0]
+        first, last = max(run[1], session.acked_point + 1), run[2]  # a give-up settled some
+        if first > last:
+            return
+        if first == last:
+            self.log.queue([OUT, peer, first, session.packed(first)])
+        else:
+            packed = session.packed
+            self.log.queue([OUT, peer, first, [packed(seq) for seq in range(first, last + 1)]])
+
+    def _flush_soon(self) -> None:
+        """Make sure a :meth:`flush` ends this loop iteration."""
+        if self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to end: write now
+                self.flush()
+                return
+            self._flush_handle = loop.call_soon(self.flush)
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages."""
@@ -160,9 +228,12 @@ class LinkJournal:
                     state.apply(record)
                     top = point.get(key, 0)
             point[key] = top
-        position = self.log.append_many(records)
+        queue = self.log.queue
+        for record in records:
+            queue(record)
         if self.commit is not None:
-            self._need[peer] = position
+            self._queued_for.add(peer)
+        self.flush()
 
     def ready(self, peer: str) -> bool:
         """True when ``peer``'s records are durable at this journal's level; otherwise an
@@ -177,16 +248,30 @@ class LinkJournal:
         return False
 
     def settled(self, peer: str, session: PeerSession) -> None:
-        """Log ``peer``'s acked point if it moved (acks and give-ups retire ``out`` records)."""
+        """Queue ``peer``'s acked point if it moved (acks and give-ups retire ``out``
+        records); the pump's next :meth:`flush` writes it."""
         point = session.acked_point
         if point > self._acked.get(peer, 0):
             self._acked[peer] = point
-            self.log.append([ACKED, peer, point])
+            self.log.queue([ACKED, peer, point])
 
     def consumed(self, sender: str, incarnation: int, seq: int) -> None:
         """The application consumed this message: it is never delivered again."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
-            self.log.append([CONSUMED, sender, incarnation, seq])
+            self._consumed.append((sender, incarnation, seq))
+            self._flush_soon()
+
+    def consumed_all(self, deliveries: Iterable[Sequence[Any]]) -> None:
+        """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery."""
+        pop = self.state.pending.pop
+        consumed = self._consumed
+        before = len(consumed)
+        for delivery in deliveries:
+            key = (delivery[0], delivery[4], delivery[5])
+            if pop(key, None) is not None:
+                consumed.append(key)
+        if len(consumed) > before:
+            self._flush_soon()
 
     def maybe_compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log with its live records once it outgrew them (docs/durability.md)."""
@@ -196,6 +281,7 @@ class LinkJournal:
 
     def compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log now with the live records only (fsynced, atomic)."""
+        self.flush()
         state = self.state
         elsewhere = state.outbound  # peers of the log this life has no session for (yet)
         state.outbound = dict(elsewhere)
@@ -213,7 +299,9 @@ class LinkJournal:
             self._on_durable(self.log.synced)
 
     def sync(self) -> None:
-        """Machine level: fsync now (blocking), e.g. before a close sends its last acks."""
+        """Write what is queued; at machine level also fsync now (blocking), e.g. before a
+        close sends its last acks."""
+        self.flush()
         if self.level is Durability.MACHINE and self.log.needs_sync(self.log.position):
             self.log.sync()
 
@@ -228,13 +316,21 @@ class LinkJournal:
 
     async def aclose(self) -> None:
         """Wait for a running fsync, then close the file (idempotent)."""
+        self._cancel_flush()
         if self.commit is not None:
             await self.commit.close()
         self.log.close()
 
     def close(self) -> None:
-        """Close the file now (records written stay in the OS); idempotent."""
+        """Close the file now (queued records are written first); idempotent."""
+        self._cancel_flush()
         self.log.close()
+
+    def _cancel_flush(self) -> None:
+        self.flush()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
 
     def stats(self) -> dict[str, Any]:
         """Counters for benchmarks: records, fsyncs, records per fsync, compactions."""

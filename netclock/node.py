@@ -594,6 +594,18 @@ class Node:
             )
         self._journal.consumed(delivery[0], delivery[4], delivery[5])
 
+    async def sync(self) -> None:
+        """Return once what this node's logged link recorded so far (messages sent,
+        received, consumed) is durable at its ``durability`` level: in the OS at
+        ``"process"``, on disk at ``"machine"`` (a group commit, shared with the link).
+        Call it before an effect outside netclock that must not outrun a consumption."""
+        if self._journal is None:
+            raise UsageError(
+                "sync() needs a logged perfect link: give the node a data_dir "
+                "(with the reliable or tls link)"
+            )
+        await self._journal.durable()
+
     def _consume_handed(self) -> None:
         """consume="next": the application asked for more, so what it had is consumed."""
         journal = self._journal

@@ -9,15 +9,17 @@ writes the records :mod:`netclock.durable.linklog` defines and says when they ar
 - ``mark`` and ``in`` right after a segment is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
-- ``consumed`` when the application consumes a message (``Node``), written by the end of
-  that loop iteration and before anything leaves the node.
+- ``consumed`` when the application consumes a message (``Node``), before it is handed
+  another.
 
 Records are queued and written together (:meth:`LinkJournal.flush`, one ``os.write``) at
-those points, so a loop iteration costs one write per log, not one per message. At
+those points, so a sender's loop iteration costs one write, not one per message. At
 :attr:`Durability.PROCESS` a record is durable once written. At
 :attr:`Durability.MACHINE` the pump holds a peer's acks, deliveries and first transmissions
 until a group-committed fsync covers the records written for that peer (:meth:`ready`,
-``on_durable``): many records per fsync, never one per message.
+``on_durable``), and once the application consumed messages, every peer's datagrams until
+the fsync covering those ``consumed`` records (requested at once, so it follows within one
+fsync): many records per fsync, never one per message.
 
 Compaction follows docs/durability.md: when the file grows past twice its size after the
 last compaction plus 1 MiB, it is rewritten with the live records, taken from the sessions
@@ -26,7 +28,7 @@ last compaction plus 1 MiB, it is rewritten with the live records, taken from th
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -78,11 +80,13 @@ class LinkJournal:
         self._acked: dict[str, int] = {}
         """Per peer: the acked point last logged."""
         self._need: dict[str, int] = {}
+        self._need_all = 0
+        """Machine level: the position every peer's next datagram needs synced (the last
+        ``consumed`` records: a consumption is on disk before any effect of it leaves)."""
         """Machine level, per peer: the position its records need synced before it goes on."""
         self._waiting: set[str] = set()
         self._queued_for: set[str] = set()
         """Machine level: peers with records queued since the last flush."""
-        self._flush_handle: asyncio.Handle | None = None
         self._outs: dict[str, list[Any]] = {}
         """Per peer, ``[session, first, last]``: the messages sent since the last flush, one
         ``out`` record to be."""
@@ -158,26 +162,32 @@ class LinkJournal:
             self._outs[peer] = [session, seq, seq]
 
     def flush(self) -> None:
-        """Write every queued record (one ``os.write``). The pump calls it before anything
-        leaves and the loop at the end of any iteration that queued a record."""
-        self._flush_handle = None
+        """Write every queued record (one ``os.write``): the pump calls it before anything
+        leaves, :meth:`received` before anything is acked or delivered, :meth:`consumed`
+        before the application gets another message."""
         log = self.log
         if self._outs:
             for peer, run in self._outs.items():
                 self._queue_out(peer, run)
             self._outs.clear()
-        if self._consumed:
+        consumed = bool(self._consumed)
+        if consumed:
             for record in consumed_runs(self._consumed):
                 log.queue(record)
             self._consumed.clear()
         if not log.queued:
             return
         position = log.flush()
-        if self.commit is not None:
+        commit = self.commit
+        if commit is not None:
             need = self._need
             for peer in self._queued_for:
                 need[peer] = position
             self._queued_for.clear()
+            if consumed:  # into the next group commit; whatever leaves next waits for it
+                self._need_all = position
+                with contextlib.suppress(RuntimeError):  # no loop (a close): its sync will do
+                    commit.request(position)
 
     def _queue_out(self, peer: str, run: list[Any]) -> None:
         """One ``out`` record for messages ``run[1]..run[2]`` to ``peer`` (``run[0]``: its
@@ -191,16 +201,6 @@ class LinkJournal:
         else:
             packed = session.packed
             self.log.queue([OUT, peer, first, [packed(seq) for seq in range(first, last + 1)]])
-
-    def _flush_soon(self) -> None:
-        """Make sure a :meth:`flush` ends this loop iteration."""
-        if self._flush_handle is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:  # no loop to end: write now
-                self.flush()
-                return
-            self._flush_handle = loop.call_soon(self.flush)
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages."""
@@ -241,8 +241,8 @@ class LinkJournal:
         commit = self.commit
         if commit is None:
             return True
-        need = self._need.get(peer)
-        if need is None or commit.request(need):
+        need = max(self._need.get(peer, 0), self._need_all)
+        if not need or commit.request(need):
             return True
         self._waiting.add(peer)
         return False
@@ -259,7 +259,7 @@ class LinkJournal:
         """The application consumed this message: it is never delivered again."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
             self._consumed.append((sender, incarnation, seq))
-            self._flush_soon()
+            self.flush()
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]]) -> None:
         """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery."""
@@ -271,7 +271,7 @@ class LinkJournal:
             if pop(key, None) is not None:
                 consumed.append(key)
         if len(consumed) > before:
-            self._flush_soon()
+            self.flush()
 
     def maybe_compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log with its live records once it outgrew them (docs/durability.md)."""
@@ -298,6 +298,13 @@ class LinkJournal:
         if self._waiting:
             self._on_durable(self.log.synced)
 
+    async def durable(self) -> None:
+        """Return once every record so far (queued ones included) is durable at this
+        journal's level."""
+        self.flush()
+        if self.commit is not None:
+            await self.commit.durable(self.log.position)
+
     def sync(self) -> None:
         """Write what is queued; at machine level also fsync now (blocking), e.g. before a
         close sends its last acks."""
@@ -309,6 +316,8 @@ class LinkJournal:
         waiting = self._waiting
         if not waiting or self._wake is None:
             return
+        if self._need_all > position:
+            return
         done = [peer for peer in waiting if self._need.get(peer, 0) <= position]
         for peer in done:
             waiting.discard(peer)
@@ -316,21 +325,15 @@ class LinkJournal:
 
     async def aclose(self) -> None:
         """Wait for a running fsync, then close the file (idempotent)."""
-        self._cancel_flush()
+        self.flush()
         if self.commit is not None:
             await self.commit.close()
         self.log.close()
 
     def close(self) -> None:
         """Close the file now (queued records are written first); idempotent."""
-        self._cancel_flush()
-        self.log.close()
-
-    def _cancel_flush(self) -> None:
         self.flush()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self.log.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters for benchmarks: records, fsyncs, records per fsync, compactions."""

@@ -28,8 +28,12 @@ def _crash(node: Node) -> None:
     if link._transport is not None:
         link._transport.abort()
     node._state = "closed"
-    if node._journal is not None:
-        node._journal.close()
+    journal = node._journal
+    if journal is not None:  # what was queued but not written dies with the process
+        journal.log._queued.clear()
+        journal._outs.clear()
+        journal._consumed.clear()
+        journal.close()
     if node._durable is not None:
         node._durable.close()
 
@@ -233,3 +237,36 @@ def test_a_record_of_another_shape_is_one_clear_sentence(tmp_path: Path) -> None
     log.close()
     with pytest.raises(ConfigError, match="malformed link-log record"):
         Node("b", data_dir=data)
+
+
+async def test_machine_level_a_consumption_is_on_disk_before_anything_leaves_after_it(
+    tmp_path: Path,
+) -> None:
+    from netclock.durable.linklog import CONSUMED, IN, MARK
+    from netclock.durable.log import Durability, RecordLog
+    from netclock.links.journal import LINK_LOG, LinkJournal
+
+    journal = LinkJournal.open(tmp_path, 7, Durability.MACHINE)
+    woken: list[str] = []
+    journal.attach(woken.append)
+    try:
+        for record in ([MARK, "a", 3, 0], *([IN, "a", 3, n, {"a": n}, n] for n in range(1, 201))):
+            journal.state.apply(record)
+        fsyncs = journal.log.syncs
+        for n in range(1, 201):
+            journal.consumed("a", 3, n)  # each written before the next message is handed out
+        # no datagram to any peer (one it never heard from too) before they are on disk
+        assert not journal.ready("a")
+        assert not journal.ready("c")
+        await journal.durable()
+        assert journal.log.synced == journal.log.position
+        assert journal.commit is not None
+        assert journal.log.syncs - fsyncs <= 2, "one fsync per consumption"
+        assert sorted(woken) == ["a", "c"]
+        assert journal.ready("a")
+        assert journal.ready("c")
+    finally:
+        await journal.aclose()
+    records = RecordLog.open(tmp_path / LINK_LOG).recovered
+    consumed = {n for r in records if r[0] == CONSUMED for n in range(r[3], r[-1] + 1)}
+    assert consumed == set(range(1, 201))

@@ -47,7 +47,6 @@ from netclock.durable.linklog import (
     STREAM,
     LinkLogError,
     LinkLogState,
-    MsgKey,
     Outbound,
     consumed_runs,
     recover,
@@ -90,8 +89,6 @@ class LinkJournal:
         self._outs: dict[str, list[Any]] = {}
         """Per peer, ``[session, first, last]``: the messages sent since the last flush, one
         ``out`` record to be."""
-        self._consumed: list[MsgKey] = []
-        """Messages consumed since the last flush, in order."""
         self.commit: GroupCommit | None = None
         self._wake: Callable[[str], None] | None = None
         self._compact_at = log_.size * 2 + COMPACT_SLACK
@@ -163,28 +160,29 @@ class LinkJournal:
 
     def flush(self) -> None:
         """Write every queued record (one ``os.write``): the pump calls it before anything
-        leaves, :meth:`received` before anything is acked or delivered, :meth:`consumed`
-        before the application gets another message."""
+        leaves, :meth:`received` before anything is acked or delivered."""
+        self._write()
+
+    def _write(self, consumed: list[Any] | None = None) -> None:
+        """Write the queued records, then ``consumed`` if given, in one ``os.write``."""
         log = self.log
         if self._outs:
             for peer, run in self._outs.items():
                 self._queue_out(peer, run)
             self._outs.clear()
-        consumed = bool(self._consumed)
-        if consumed:
-            for record in consumed_runs(self._consumed):
-                log.queue(record)
-            self._consumed.clear()
-        if not log.queued:
+        if consumed is not None:
+            position = log.append(consumed)
+        elif log.queued:
+            position = log.flush()
+        else:
             return
-        position = log.flush()
         commit = self.commit
         if commit is not None:
             need = self._need
             for peer in self._queued_for:
                 need[peer] = position
             self._queued_for.clear()
-            if consumed:  # into the next group commit; whatever leaves next waits for it
+            if consumed is not None:  # the next group commit; whatever leaves next waits for it
                 self._need_all = position
                 with contextlib.suppress(RuntimeError):  # no loop (a close): its sync will do
                     commit.request(position)
@@ -256,22 +254,27 @@ class LinkJournal:
             self.log.queue([ACKED, peer, point])
 
     def consumed(self, sender: str, incarnation: int, seq: int) -> None:
-        """The application consumed this message: it is never delivered again."""
+        """The application consumed this message: it is never delivered again (the record
+        is written before the application gets another message)."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
-            self._consumed.append((sender, incarnation, seq))
-            self.flush()
+            self._write([CONSUMED, sender, incarnation, seq])
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]]) -> None:
-        """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery."""
+        """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,
+        in one write."""
         pop = self.state.pending.pop
-        consumed = self._consumed
-        before = len(consumed)
+        keys = []
         for delivery in deliveries:
             key = (delivery[0], delivery[4], delivery[5])
             if pop(key, None) is not None:
-                consumed.append(key)
-        if len(consumed) > before:
-            self.flush()
+                keys.append(key)
+        if len(keys) == 1:
+            self._write([CONSUMED, *keys[0]])
+        elif keys:
+            *runs, last = consumed_runs(keys)
+            for record in runs:
+                self.log.queue(record)
+            self._write(last)
 
     def maybe_compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log with its live records once it outgrew them (docs/durability.md)."""

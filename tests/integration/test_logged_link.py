@@ -32,7 +32,6 @@ def _crash(node: Node) -> None:
     if journal is not None:  # what was queued but not written dies with the process
         journal.log._queued.clear()
         journal._outs.clear()
-        journal._consumed.clear()
         journal.close()
     if node._durable is not None:
         node._durable.close()

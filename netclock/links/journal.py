@@ -37,6 +37,7 @@ from typing import Any
 import msgpack
 
 from netclock.clock import VectorClock
+from netclock.durable import crashpoint
 from netclock.durable.commit import GroupCommit
 from netclock.durable.linklog import (
     ACKED,
@@ -92,6 +93,12 @@ class LinkJournal:
         self.commit: GroupCommit | None = None
         self._wake: Callable[[str], None] | None = None
         self._compact_at = log_.size * 2 + COMPACT_SLACK
+        try:
+            self._crash_in = crashpoint.armed("in-written")
+            self._crash_consumed = crashpoint.armed("consumed")
+        except ConfigError:
+            log_.close()
+            raise
         self.compactions = 0
 
     @classmethod
@@ -232,6 +239,8 @@ class LinkJournal:
         if self.commit is not None:
             self._queued_for.add(peer)
         self.flush()
+        if self._crash_in is not None and messages:
+            self._crash_in.reached()
 
     def ready(self, peer: str) -> bool:
         """True when ``peer``'s records are durable at this journal's level; otherwise an
@@ -257,6 +266,8 @@ class LinkJournal:
         """The application consumed this message: it is never delivered again (the record
         is written before the application gets another message)."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
+            if self._crash_consumed is not None:
+                self._crash_consumed.reached()
             self._write([CONSUMED, sender, incarnation, seq])
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]]) -> None:
@@ -268,6 +279,8 @@ class LinkJournal:
             key = (delivery[0], delivery[4], delivery[5])
             if pop(key, None) is not None:
                 keys.append(key)
+        if keys and self._crash_consumed is not None:
+            self._crash_consumed.reached()
         if len(keys) == 1:
             self._write([CONSUMED, *keys[0]])
         elif keys:

@@ -549,7 +549,7 @@ class Node:
         while True:
             if inbox:
                 delivery = inbox.popleft()
-                if self._consume_next:
+                if self._consume_next and type(delivery) is Delivery:  # not a broadcast's
                     self._handed.append(delivery)
                 if self._inbox_full and len(inbox) < self._inbox_size // 2:
                     self._inbox_full = False
@@ -592,7 +592,8 @@ class Node:
                 "ack() needs a logged perfect link: give the node a data_dir "
                 "(with the reliable or tls link)"
             )
-        self._journal.consumed(delivery[0], delivery[4], delivery[5])
+        if type(delivery) is Delivery:  # a broadcast's delivery is no link message
+            self._journal.consumed(delivery[0], delivery[4], delivery[5])
 
     async def sync(self) -> None:
         """Return once what this node's logged link recorded so far (messages sent,
@@ -622,6 +623,13 @@ class Node:
         me = self.id
         inbox = self._inbox
         recorder = self._recorder
+        messages = []
+        for record in records:  # a frame here was logged before frames were consumed when taken
+            if type(record[5]) is list and record[5] and record[5][0] == MARK:
+                self._frame_taken(record[1], record[2], record[3])
+            else:
+                messages.append(record)
+        records = messages
         clocks_in = [VectorClock._trusted(record[4]) for record in records]
         start = 0
         while start < len(records):
@@ -652,7 +660,7 @@ class Node:
             start += len(clocks)
             if refusal is not None:
                 _, sender, incarnation, seq, _entries, _payload = records[start]
-                self._drop(sender, incarnation, seq, refusal)
+                self._refuse(sender, incarnation, seq, refusal)
                 start += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
@@ -704,11 +712,12 @@ class Node:
     ) -> None:
         """Deliver one message: :meth:`_deliver_batch` for one, without its loops."""
         if type(payload) is list and payload and payload[0] == MARK:
+            self._frame_taken(sender, incarnation, seq)
             self._broadcasting().receive(sender, clock, payload)
             return
         clocks, refusal = receive_all(self.id, self._clock, (clock,))
         if refusal is not None:
-            self._drop(sender, incarnation, seq, refusal)
+            self._refuse(sender, incarnation, seq, refusal)
             return
         new_clock = self._clock = clocks[0]
         if self._durable is not None:
@@ -761,7 +770,7 @@ class Node:
                         self._record_delivery(sender, incarnation, seq, message_clock, clock)
             if refusal is None:
                 break
-            self._drop(sender, incarnation, rest[len(clocks)][0], refusal)
+            self._refuse(sender, incarnation, rest[len(clocks)][0], refusal)
             rest = rest[len(clocks) + 1 :]
         delivered = len(inbox) - before
         if not delivered:
@@ -772,6 +781,12 @@ class Node:
         if self._waiters:
             self._wake_one()
 
+    def _frame_taken(self, sender: str, incarnation: int, seq: int) -> None:
+        """A logged link's message carrying a broadcast frame went to the broadcast layer,
+        which keeps no durable state: the link's record of it is consumed."""
+        if self._journal is not None:
+            self._journal.consumed(sender, incarnation, seq)
+
     def _deliver_mixed(
         self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]
     ) -> None:
@@ -779,10 +794,11 @@ class Node:
         point-to-point messages between them to :meth:`_deliver_batch`, in order."""
         broadcaster = self._broadcasting()
         start = 0
-        for i, (_, clock, payload) in enumerate(messages):
+        for i, (seq, clock, payload) in enumerate(messages):
             if type(payload) is list and payload and payload[0] == MARK:
                 if start < i:
                     self._deliver_batch(sender, incarnation, messages[start:i])
+                self._frame_taken(sender, incarnation, seq)
                 broadcaster.receive(sender, clock, payload)
                 start = i + 1
         if start < len(messages):
@@ -852,6 +868,13 @@ class Node:
             msg_clock=clock.to_wire(),
             **{"from": sender},
         )
+
+    def _refuse(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
+        """:meth:`_drop` a link's message; a logged link's record of it is consumed (the
+        node disposed of it: it is not judged again after a restart)."""
+        self._drop(sender, incarnation, seq, exc)
+        if self._journal is not None:
+            self._journal.consumed(sender, incarnation, seq)
 
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1

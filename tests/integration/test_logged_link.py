@@ -269,3 +269,30 @@ async def test_machine_level_a_consumption_is_on_disk_before_anything_leaves_aft
     records = RecordLog.open(tmp_path / LINK_LOG).recovered
     consumed = {n for r in records if r[0] == CONSUMED for n in range(r[3], r[-1] + 1)}
     assert consumed == set(range(1, 201))
+
+
+async def test_broadcasts_never_come_back_as_plain_messages_nor_consume_one(
+    tmp_path: Path,
+) -> None:
+    """A broadcast frame rides the logged link but belongs to the broadcast layer: it is
+    consumed when the link hands it over, and consuming the broadcast's delivery (whose
+    seq counts broadcasts, not link messages) consumes no point-to-point message."""
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=data).start()
+        a.add_peer("b", b.address)
+        for i in range(1, 4):
+            await a.send("b", f"plain {i}")  # link seqs 1-3
+        await a.broadcast("to all")  # link seq 4, broadcast seq 1
+        await a.send("b", "plain 5")
+        got = [await b.receive(timeout=10) for _ in range(5)]
+        assert [m.payload for m in got] == ["plain 1", "plain 2", "plain 3", "to all", "plain 5"]
+        await a.flush()
+        _crash(b)  # "plain 5" was handed, not consumed
+        b2 = await Node("b", peers={"a": a.address}, data_dir=data).start()
+        try:
+            again = await b2.receive(timeout=10)
+            assert (again.payload, again.seq, again.redelivered) == ("plain 5", 5, True)
+            assert b2.stats()["inbox"] == 0, "a broadcast frame came back as a message"
+        finally:
+            await b2.close()

@@ -189,7 +189,10 @@ async def test_compaction_keeps_the_log_bounded_by_what_is_outstanding(
             await b2.close()
 
 
-def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["torn", "bit_flipped"])
+def test_a_damaged_last_record_is_dropped_every_complete_one_kept_and_reported(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     from netclock.durable.log import Durability, RecordLog
     from netclock.links.journal import LINK_LOG, LinkJournal
 
@@ -200,12 +203,22 @@ def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Pat
     log.append(["in", "a", 9, 2, {"a": 2}, "two"])
     log.close()
     path = tmp_path / LINK_LOG
-    path.write_bytes(path.read_bytes()[:-3])  # a machine crash tore the last record
-    journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
+    data = bytearray(path.read_bytes())
+    if damage == "torn":
+        del data[-3:]  # a machine crash tore the last record
+    else:
+        data[-2] ^= 0x10  # one bit of the last record's payload flipped on disk
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="netclock.durable.log"):
+        journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
     try:
         assert journal.stream == 5
         assert [r[5] for r in journal.state.redeliveries()] == ["one"]
         assert journal.state.resume("a") == (9, 1)  # "two" will be resent and delivered
+        assert journal.log.damage is not None
+        reason = "torn record" if damage == "torn" else "checksum mismatch"
+        assert reason in journal.log.damage.reason
+        assert any("dropped" in r.getMessage() and reason in r.getMessage() for r in caplog.records)
     finally:
         journal.close()
 

@@ -33,7 +33,9 @@ Scenarios:
 * ``durable`` (only when asked for): the logged perfect link (``Node(data_dir=...)``) at
   each durability level beside the in-memory perfect link, one-way messages/s, with the
   receiver's records per fsync at machine level (both sides log: ``out`` and ``acked`` at
-  the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder).
+  the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder); and the
+  recovery time after ``kill -9`` with 100,000 outstanding messages beside a start on an
+  empty data directory (:mod:`netclock.tools.bench.recovery`).
 * ``bounded-memory`` (only when asked for): a perfect-link sender whose peer is gone takes
   a million non-blocking sends, and a sender whose receiver never reads is blocked by
   backpressure; peak RSS before and after, in each process.
@@ -778,6 +780,11 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
                 report["scenarios"].append(failed)
                 continue
             report["scenarios"].append(await run_scenario(certified, sc, progress))
+    if "durable" in settings.groups:
+        from netclock.tools.bench.recovery import MESSAGES, recovery_bench
+
+        count, runs = (MESSAGES // 10, 1) if settings.quick else (MESSAGES, 3)
+        report["recovery"] = await recovery_bench(count, runs, settings.timeout * 5, progress)
     if "bounded-memory" in settings.groups:
         report["bounded_memory"] = await bounded_memory(settings, progress)
     if "broadcast" in settings.groups:
@@ -788,6 +795,8 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
+    if report.get("recovery", {}).get("status") == "failed":
+        failures.append(report["recovery"])
     if report.get("broadcast", {}).get("status") == "failed":
         failures.append(report["broadcast"])
     report["ok"] = not failures
@@ -861,6 +870,10 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"{sc['title']}: {sc['status']}: {sc['reason']}")
         elif sc.get("method"):
             lines.append(f"{sc['title']}: {sc['method']}")
+    if "recovery" in report:
+        from netclock.tools.bench.recovery import format_recovery
+
+        lines += format_recovery(report["recovery"])
     memory = report.get("bounded_memory")
     if memory is not None:
         lines += ["", "bounded memory (perfect link, peak RSS in MiB):"]

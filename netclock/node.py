@@ -611,8 +611,13 @@ class Node:
         """consume="next": the application asked for more, so what it had is consumed."""
         journal = self._journal
         assert journal is not None
-        journal.consumed_all(self._handed)
-        self._handed.clear()
+        handed = self._handed
+        if len(handed) == 1:  # one consumer: the message it had
+            d = handed[0]
+            journal.consumed(d[0], d[4], d[5])
+        else:
+            journal.consumed_all(handed)
+        handed.clear()
 
     def _redeliver(self, records: list[list[Any]]) -> None:
         """Put the messages a crash left delivered but unconsumed back in the inbox, first.

@@ -80,10 +80,10 @@ class LinkJournal:
         self._acked: dict[str, int] = {}
         """Per peer: the acked point last logged."""
         self._need: dict[str, int] = {}
+        """Machine level, per peer: the position its records need synced before it goes on."""
         self._need_all = 0
         """Machine level: the position every peer's next datagram needs synced (the last
         ``consumed`` records: a consumption is on disk before any effect of it leaves)."""
-        """Machine level, per peer: the position its records need synced before it goes on."""
         self._waiting: set[str] = set()
         self._queued_for: set[str] = set()
         """Machine level: peers with records queued since the last flush."""

@@ -309,3 +309,25 @@ async def test_broadcasts_never_come_back_as_plain_messages_nor_consume_one(
             assert b2.stats()["inbox"] == 0, "a broadcast frame came back as a message"
         finally:
             await b2.close()
+
+
+@pytest.mark.parametrize("durability", ["process", "machine"])
+async def test_sync_returns_once_everything_logged_is_durable(
+    tmp_path: Path, durability: str
+) -> None:
+    async with Node("a") as a:
+        b = Node("b", peers={"a": a.address}, data_dir=tmp_path / "b", durability=durability)
+        async with b:
+            a.add_peer("b", b.address)
+            for i in range(3):
+                await a.send("b", i)
+            await b.receive(timeout=10)
+            await b.receive(timeout=10)  # consumes the first
+            await b.sync()
+            journal: Any = b._journal
+            assert journal.log.queued == 0
+            if durability == "machine":
+                assert journal.log.synced == journal.log.position
+    with pytest.raises(UsageError, match=r"sync\(\) needs a logged perfect link"):
+        async with Node("c") as c:
+            await c.sync()

@@ -69,6 +69,7 @@ APPLICATION_API = {
     "leader",
     "suspected",
     "stats",
+    "sync",
     "unreachable",
 }
 

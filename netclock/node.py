@@ -614,9 +614,9 @@ class Node:
         handed = self._handed
         if len(handed) == 1:  # one consumer: the message it had
             d = handed[0]
-            journal.consumed(d[0], d[4], d[5])
+            journal.consumed(d[0], d[4], d[5], in_order=True)
         else:
-            journal.consumed_all(handed)
+            journal.consumed_all(handed, in_order=True)
         handed.clear()
 
     def _redeliver(self, records: list[list[Any]]) -> None:

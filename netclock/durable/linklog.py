@@ -173,6 +173,13 @@ class LinkLogState:
                 del self.ahead[key]
         self.point[key] = point
 
+    def consumed_through(self, sender: str, incarnation: int, seq: int) -> None:
+        """Every pending message of that stream up to ``seq`` is consumed (a consumed-up-to
+        mark, :mod:`netclock.durable.marks`)."""
+        for key in [k for k in self.pending if k[0] == sender and k[1] == incarnation]:
+            if key[2] <= seq:
+                del self.pending[key]
+
     # -- what recovery hands back -----------------------------------------------------------------
     def deliverable(self, key: MsgKey) -> bool:
         """True when a pending message can go to the application (no gap below it)."""

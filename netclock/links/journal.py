@@ -53,6 +53,7 @@ from netclock.durable.linklog import (
     recover,
 )
 from netclock.durable.log import Durability, LogCorrupt, RecordLog
+from netclock.durable.marks import ConsumedMarks, MarksCorrupt
 from netclock.errors import ConfigError
 from netclock.links.session import PeerSession
 from netclock.wire.envelope import Message
@@ -60,6 +61,7 @@ from netclock.wire.envelope import Message
 log = logging.getLogger(__name__)
 
 LINK_LOG = "link.log"
+MARKS = "consumed.marks"
 COMPACT_SLACK = 1 << 20
 """Bytes a log may grow beyond twice its live size before it is compacted."""
 
@@ -71,8 +73,17 @@ class LinkJournal:
     back (:attr:`stream` is the incarnation every session speaks as).
     """
 
-    def __init__(self, log_: RecordLog, state: LinkLogState, level: Durability) -> None:
+    def __init__(
+        self,
+        log_: RecordLog,
+        state: LinkLogState,
+        level: Durability,
+        marks: ConsumedMarks | None = None,
+    ) -> None:
         self.log = log_
+        self.marks = marks
+        """Consumed-up-to marks (process level, ``consume="next"``): no write per message."""
+        self._mark = marks.mark if marks is not None and level is Durability.PROCESS else None
         self.state = state
         self.level = level
         assert state.stream is not None
@@ -97,7 +108,7 @@ class LinkJournal:
             self._crash_in = crashpoint.armed("in-written")
             self._crash_consumed = crashpoint.armed("consumed")
         except ConfigError:
-            log_.close()
+            self.close()
             raise
         self.compactions = 0
 
@@ -124,10 +135,21 @@ class LinkJournal:
                 f"{path}: {exc}; move the file aside to start this node's links afresh"
             ) from None
         record_log.recovered = []
+        try:
+            marks = ConsumedMarks.open(path.with_name(MARKS))
+        except MarksCorrupt as exc:
+            record_log.close()
+            raise ConfigError(
+                f"{exc}; move it aside to start this node (messages it consumed since its "
+                "last start may then come back, flagged redelivered)"
+            ) from None
+        for (sender, inc), seq in marks.recovered.items():
+            state.consumed_through(sender, inc, seq)
         if state.stream is None:
             state.stream = incarnation
         record_log.compact(state.live_records())
-        return cls(record_log, state, level)
+        marks.reset()  # the log no longer holds what they marked
+        return cls(record_log, state, level, marks)
 
     # -- what the pump calls ----------------------------------------------------------------------
     def attach(self, wake: Callable[[str], None]) -> None:
@@ -262,17 +284,21 @@ class LinkJournal:
             self._acked[peer] = point
             self.log.queue([ACKED, peer, point])
 
-    def consumed(self, sender: str, incarnation: int, seq: int) -> None:
+    def consumed(self, sender: str, incarnation: int, seq: int, *, in_order: bool = False) -> None:
         """The application consumed this message: it is never delivered again (the record
-        is written before the application gets another message)."""
+        is in the kernel before the application gets another message). ``in_order``: every
+        earlier message of its stream was consumed or disposed of (``consume="next"``), so
+        at process level a consumed-up-to mark stores it, with no system call."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
             if self._crash_consumed is not None:
                 self._crash_consumed.reached()
+            if in_order and self._mark is not None and self._mark(sender, incarnation, seq):
+                return
             self._write([CONSUMED, sender, incarnation, seq])
 
-    def consumed_all(self, deliveries: Iterable[Sequence[Any]]) -> None:
+    def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:
         """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,
-        in one write."""
+        in one write (or marks)."""
         pop = self.state.pending.pop
         keys = []
         for delivery in deliveries:
@@ -281,6 +307,9 @@ class LinkJournal:
                 keys.append(key)
         if keys and self._crash_consumed is not None:
             self._crash_consumed.reached()
+        mark = self._mark if in_order else None
+        if mark is not None:
+            keys = [key for key in keys if not mark(*key)]
         if len(keys) == 1:
             self._write([CONSUMED, *keys[0]])
         elif keys:
@@ -340,16 +369,19 @@ class LinkJournal:
             self._wake(peer)
 
     async def aclose(self) -> None:
-        """Wait for a running fsync, then close the file (idempotent)."""
+        """Wait for a running fsync, then close the files (idempotent)."""
         self.flush()
         if self.commit is not None:
             await self.commit.close()
-        self.log.close()
+        self.close()
 
     def close(self) -> None:
-        """Close the file now (queued records are written first); idempotent."""
-        self.flush()
+        """Close the files now (queued records are written first); idempotent."""
+        if self.log.fileno() >= 0:
+            self.flush()
         self.log.close()
+        if self.marks is not None:
+            self.marks.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters for benchmarks: records, fsyncs, records per fsync, compactions."""

@@ -254,3 +254,22 @@ def test_consumed_runs_coalesce_consecutive_seqs_of_one_stream_only() -> None:
     state = recover([[STREAM, 1], *([IN, "p", 1, n, {"p": n}, n] for n in (1, 2, 3))])
     state.apply([CONSUMED, "p", 1, 1, 2])
     assert [rec[3] for rec in state.redeliveries()] == [3]
+
+
+def test_a_consumed_up_to_mark_consumes_its_stream_up_to_it_only() -> None:
+    records = [[STREAM, 1], [MARK, "p", 1, 0], [MARK, "p", 2, 0], [MARK, "q", 1, 0]]
+    records += [
+        [IN, s, inc, n, {s: n}, n] for s, inc in (("p", 1), ("p", 2), ("q", 1)) for n in (1, 2, 3)
+    ]
+    state = recover(records)
+    state.consumed_through("p", 1, 2)
+    assert [tuple(r[1:4]) for r in state.redeliveries()] == [
+        ("p", 1, 3),
+        ("p", 2, 1),
+        ("p", 2, 2),
+        ("p", 2, 3),
+        ("q", 1, 1),
+        ("q", 1, 2),
+        ("q", 1, 3),
+    ]
+    assert recover(state.live_records()).redeliveries() == state.redeliveries()

@@ -10,7 +10,8 @@ writes the records :mod:`netclock.durable.linklog` defines and says when they ar
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
 - ``consumed`` when the application consumes a message (``Node``), before it is handed
-  another.
+  another; at process level with ``consume="next"`` a consumed-up-to mark in
+  ``consumed.marks`` (:mod:`netclock.durable.marks`, a memory store) stands for it.
 
 Records are queued and written together (:meth:`LinkJournal.flush`, one ``os.write``) at
 those points, so a sender's loop iteration costs one write, not one per message. At

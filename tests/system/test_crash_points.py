@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import read_until
 
 from netclock.observe.shiviz import merge_logs
 from netclock.tools.check import check_run, load_run
@@ -59,19 +59,52 @@ def _ports() -> list[int]:
             s.close()
 
 
+class _Lines:
+    """A process's stdout read line by line, keeping what one read brought beyond a line."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[int, bytes] = {}
+
+    def until(self, proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> str:
+        """The first line from ``proc`` starting with ``prefix`` (AssertionError after
+        ``timeout`` s or when the process ends first)."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        buffer = self.buffers.get(proc.pid, b"")
+        try:
+            while True:
+                while b"\n" in buffer:
+                    raw, buffer = buffer.split(b"\n", 1)
+                    if raw.decode(errors="replace").startswith(prefix):
+                        return raw.decode()
+                left = deadline - time.monotonic()
+                assert left > 0, f"no line starting with {prefix!r} within {timeout} s"
+                if select.select([fd], [], [], left)[0]:
+                    chunk = os.read(fd, 65536)
+                    assert chunk, f"the process ended before a line starting with {prefix!r}"
+                    buffer += chunk
+        finally:
+            self.buffers[proc.pid] = buffer
+
+
+LINES = _Lines()
+
+
 def _start(args: list[str], record: _Record, crash: str | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NETCLOCK_CRASH_AT", None)
     if crash is not None:
         env["NETCLOCK_CRASH_AT"] = crash
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKER), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    ready = read_until(proc, "READY", timeout=30)[-1]
+    with open(Path(args[5]) / f"{args[1]}.stderr", "ab") as stderr:  # shown on a failure
+        proc = subprocess.Popen(
+            [sys.executable, str(WORKER), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+        )
+    ready = LINES.until(proc, "READY", timeout=30)
     restart = args[7] == "1"
     record.add("start", args[1], pid=proc.pid, incarnation=int(ready.split()[1]), restart=restart)
     return proc
@@ -110,13 +143,14 @@ def test_lpl_kill_9_at_a_bad_moment_loses_nothing_and_consumes_nothing_twice(
         procs["b"] = _start(b_args, record, crash=crash)
         procs["a"] = _start(a_args, record)
         if gate == "1":
-            read_until(procs["a"], "DONE", timeout=60)  # every message acked by b
+            LINES.until(procs["a"], "DONE", timeout=60)  # every message acked by b
             _tell(procs["b"], "go")
         assert procs["b"].wait(timeout=60) == -signal.SIGKILL, "the crash point did not fire"
         record.add("kill", "b", by="crashpoint", point=crash)
         procs["b"] = _start([*b_args[:7], "1", "0"], record)
-        done = read_until(procs["b"], "DONE", timeout=60)[-1].split()
-        read_until(procs["a"], "DONE", timeout=60) if gate == "0" else None
+        done = LINES.until(procs["b"], "DONE", timeout=60).split()
+        if gate == "0":
+            LINES.until(procs["a"], "DONE", timeout=60)
         for who in ("b", "a"):
             _tell(procs[who], "stop")
             assert procs[who].wait(timeout=30) == 0

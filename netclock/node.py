@@ -641,7 +641,7 @@ class Node:
         while True:
             if inbox:
                 delivery = inbox.popleft()
-                if self._consume_next:
+                if self._consume_next and type(delivery) is Delivery:  # not a broadcast's
                     self._handed.append(delivery)
                 if self._inbox_full and len(inbox) < self._inbox_size // 2:
                     self._inbox_full = False
@@ -684,15 +684,32 @@ class Node:
                 "ack() needs a logged perfect link: give the node a data_dir "
                 "(with the reliable or tls link)"
             )
-        self._journal.consumed(delivery[0], delivery[4], delivery[5])
+        if type(delivery) is Delivery:  # a broadcast's delivery is no link message
+            self._journal.consumed(delivery[0], delivery[4], delivery[5])
+
+    async def sync(self) -> None:
+        """Return once what this node's logged link recorded so far (messages sent,
+        received, consumed) is durable at its ``durability`` level: in the OS at
+        ``"process"``, on disk at ``"machine"`` (a group commit, shared with the link).
+        Call it before an effect outside netclock that must not outrun a consumption."""
+        if self._journal is None:
+            raise UsageError(
+                "sync() needs a logged perfect link: give the node a data_dir "
+                "(with the reliable or tls link)"
+            )
+        await self._journal.durable()
 
     def _consume_handed(self) -> None:
         """consume="next": the application asked for more, so what it had is consumed."""
         journal = self._journal
         assert journal is not None
-        for delivery in self._handed:
-            journal.consumed(delivery[0], delivery[4], delivery[5])
-        self._handed.clear()
+        handed = self._handed
+        if len(handed) == 1:  # one consumer: the message it had
+            d = handed[0]
+            journal.consumed(d[0], d[4], d[5], in_order=True)
+        else:
+            journal.consumed_all(handed, in_order=True)
+        handed.clear()
 
     def _redeliver(self, records: list[list[Any]]) -> None:
         """Put the messages a crash left delivered but unconsumed back in the inbox, first.
@@ -703,6 +720,13 @@ class Node:
         me = self.id
         inbox = self._inbox
         recorder = self._recorder
+        messages = []
+        for record in records:  # a frame here was logged before frames were consumed when taken
+            if type(record[5]) is list and record[5] and record[5][0] == MARK:
+                self._frame_taken(record[1], record[2], record[3])
+            else:
+                messages.append(record)
+        records = messages
         clocks_in = [VectorClock._trusted(record[4]) for record in records]
         start = 0
         while start < len(records):
@@ -733,7 +757,7 @@ class Node:
             start += len(clocks)
             if refusal is not None:
                 _, sender, incarnation, seq, _entries, _payload = records[start]
-                self._drop(sender, incarnation, seq, refusal)
+                self._refuse(sender, incarnation, seq, refusal)
                 start += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
@@ -788,6 +812,7 @@ class Node:
             self._out_of_scope(sender, incarnation, seq, clock)
             return
         if type(payload) is list and payload and payload[0] == MARK:
+            self._frame_taken(sender, incarnation, seq)
             self._broadcasting().receive(sender, clock, payload)
             return
         claims = self._claims
@@ -795,7 +820,7 @@ class Node:
         if claims:
             self._false_claims(sender, incarnation, (seq,))
         if refusal is not None:
-            self._drop(sender, incarnation, seq, refusal)
+            self._refuse(sender, incarnation, seq, refusal)
             return
         new_clock = self._clock = clocks[0]
         if self._durable is not None:
@@ -853,7 +878,7 @@ class Node:
                         )
             if refusal is None:
                 break
-            self._drop(sender, incarnation, rest[len(clocks)][0], refusal)
+            self._refuse(sender, incarnation, rest[len(clocks)][0], refusal)
             rest = rest[len(clocks) + 1 :]
         delivered = len(inbox) - before
         if not delivered:
@@ -864,6 +889,12 @@ class Node:
         if self._waiters:
             self._wake_one()
 
+    def _frame_taken(self, sender: str, incarnation: int, seq: int) -> None:
+        """A logged link's message carrying a broadcast frame went to the broadcast layer,
+        which keeps no durable state: the link's record of it is consumed."""
+        if self._journal is not None:
+            self._journal.consumed(sender, incarnation, seq)
+
     def _deliver_mixed(
         self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]
     ) -> None:
@@ -871,10 +902,11 @@ class Node:
         point-to-point messages between them to :meth:`_deliver_batch`, in order."""
         broadcaster = self._broadcasting()
         start = 0
-        for i, (_, clock, payload) in enumerate(messages):
+        for i, (seq, clock, payload) in enumerate(messages):
             if type(payload) is list and payload and payload[0] == MARK:
                 if start < i:
                     self._deliver_batch(sender, incarnation, messages[start:i])
+                self._frame_taken(sender, incarnation, seq)
                 broadcaster.receive(sender, clock, payload)
                 start = i + 1
         if start < len(messages):
@@ -1023,6 +1055,13 @@ class Node:
         reason = f"message {incarnation}:{seq} refused: {self._clock_scope.violation(clock)}"
         log.debug("%s: %s from %s", self.id, reason, sender)
         self._on_link_event(InputRefused(sender, reason))
+
+    def _refuse(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
+        """:meth:`_drop` a link's message; a logged link's record of it is consumed (the
+        node disposed of it: it is not judged again after a restart)."""
+        self._drop(sender, incarnation, seq, exc)
+        if self._journal is not None:
+            self._journal.consumed(sender, incarnation, seq)
 
     def _drop(self, sender: str, incarnation: int, seq: int, exc: ClockError) -> None:
         self.dropped += 1

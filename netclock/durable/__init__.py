@@ -6,6 +6,9 @@
   reports what it dropped; compaction rewrites it atomically with the live records only.
 - :class:`GroupCommit`: machine-level durability from asyncio, one fsync for many records.
 - :class:`NodeState`: a node's incarnation and clock high-water mark across restarts.
+- :mod:`~netclock.durable.linklog`: the logged perfect link's records (sans-IO);
+  :mod:`~netclock.durable.marks`: consumed-up-to marks in a shared mapping;
+  :mod:`~netclock.durable.crashpoint`: test-only crash points (``NETCLOCK_CRASH_AT``).
 
 See docs/durability.md.
 """

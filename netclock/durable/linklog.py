@@ -11,9 +11,10 @@ Records (msgpack arrays, first field the kind):
     The incarnation every session of this log speaks as on the wire. It is the node's
     incarnation when the log was created and survives restarts, so to a peer a durable
     node's restart is a silence, never a new sender whose stream starts afresh.
-``["out", peer, seq, packed]``
+``["out", peer, seq, packed]`` or ``["out", peer, seq, [packed, ...]]``
     A message to ``peer`` (``packed``: the session's encoding of ``[seq, clock, payload]``,
-    resent byte for byte), written before the link accepts it.
+    resent byte for byte), or the messages ``seq``, ``seq + 1``, ... to it, written before
+    any of them leaves.
 ``["acked", peer, seq]``
     ``peer`` acknowledged (or the link gave up on) every message up to ``seq``.
 ``["mark", sender, incarnation, seq]``
@@ -22,8 +23,9 @@ Records (msgpack arrays, first field the kind):
     skip, and by compaction.
 ``["in", sender, incarnation, seq, clock, payload]``
     A message accepted from ``sender``, written before it is acknowledged or delivered.
-``["consumed", sender, incarnation, seq]``
-    The application consumed that message: it is never delivered again.
+``["consumed", sender, incarnation, seq]`` or ``["consumed", sender, incarnation, seq, last]``
+    The application consumed that message (or every message from ``seq`` to ``last``): it
+    is never delivered again.
 
 Guarantees of :class:`LinkLogState` (checked by hypothesis over every prefix of record
 streams, with compactions anywhere): an ``in`` record not followed by its ``consumed``
@@ -98,12 +100,24 @@ class LinkLogState:
                 self._received(sender, inc, seq)
                 self.pending[(sender, inc, seq)] = record
             elif kind == CONSUMED:
-                _, sender, inc, seq = record
-                self.pending.pop((sender, inc, seq), None)
+                if len(record) == 5:
+                    _, sender, inc, seq, last = record
+                    pop = self.pending.pop
+                    for one in range(seq, last + 1):
+                        pop((sender, inc, one), None)
+                else:
+                    _, sender, inc, seq = record
+                    self.pending.pop((sender, inc, seq), None)
             elif kind == OUT:
                 _, peer, seq, packed = record
                 out = self._out(peer)
-                if seq > out.acked:
+                if type(packed) is list:
+                    held, acked = out.held, out.acked
+                    for one in packed:
+                        if seq > acked:
+                            held[seq] = one
+                        seq += 1
+                elif seq > out.acked:
                     out.held[seq] = packed
             elif kind == ACKED:
                 _, peer, seq = record
@@ -158,6 +172,13 @@ class LinkLogState:
             if not ahead:
                 del self.ahead[key]
         self.point[key] = point
+
+    def consumed_through(self, sender: str, incarnation: int, seq: int) -> None:
+        """Every pending message of that stream up to ``seq`` is consumed (a consumed-up-to
+        mark, :mod:`netclock.durable.marks`)."""
+        for key in [k for k in self.pending if k[0] == sender and k[1] == incarnation]:
+            if key[2] <= seq:
+                del self.pending[key]
 
     # -- what recovery hands back -----------------------------------------------------------------
     def deliverable(self, key: MsgKey) -> bool:
@@ -214,6 +235,21 @@ class LinkLogState:
         )
         live.extend(rec for _, rec in keep)
         return live
+
+
+def consumed_runs(keys: list[MsgKey]) -> list[list[Any]]:
+    """``consumed`` records for ``keys`` (in consumption order): one record per run of
+    consecutive seqs of one stream, so a stream consumed in order costs one record per
+    batch, not one per message."""
+    records: list[list[Any]] = []
+    run: list[Any] | None = None
+    for sender, inc, seq in keys:
+        if run is not None and run[1] == sender and run[2] == inc and run[4] + 1 == seq:
+            run[4] = seq
+            continue
+        run = [CONSUMED, sender, inc, seq, seq]
+        records.append(run)
+    return [run if run[3] != run[4] else run[:4] for run in records]
 
 
 def recover(records: list[Any]) -> LinkLogState:

@@ -7,7 +7,12 @@ not yet synced: :meth:`RecordLog.sync` (or the asyncio
 :class:`~netclock.durable.commit.GroupCommit`) makes every record appended before it durable
 on disk ("machine" durability), one ``fsync`` for all of them.
 
-Positions count the records appended over the log's life in this process, starting after
+A caller that writes many records per event-loop iteration queues them
+(:meth:`RecordLog.queue`) and writes them together (:meth:`RecordLog.flush`, one
+``os.write``); a queued record is in the process only, so the caller flushes before anything
+that reveals it leaves.
+
+Positions count the records written over the log's life in this process, starting after
 the recovered ones: ``append`` returns the new record's position, and ``synced`` is the
 highest position an ``fsync`` has covered. Compaction keeps positions as they are.
 """
@@ -68,6 +73,8 @@ class RecordLog:
         self.syncs = 0
         """How many fsyncs were made (compactions excluded)."""
         self._packer = msgpack.Packer(use_bin_type=True)
+        self._queued: list[bytes] = []
+        """Packed records :meth:`queue` took, written by the next :meth:`flush`."""
 
     @classmethod
     def open(cls, path: str | Path) -> RecordLog:
@@ -109,19 +116,41 @@ class RecordLog:
 
     # -- writing ------------------------------------------------------------------------------
     def append(self, record: Any) -> int:
-        """Write one record to the OS; returns its position. Durable against a process kill."""
+        """Write one record (after any queued ones) to the OS; returns its position.
+        Durable against a process kill when it returns."""
+        if self._queued:
+            self._queued.append(self._packer.pack(record))
+            return self.flush()
         data = encode_record(self._packer.pack(record))
         self._write(data)
         self.position += 1
         return self.position
 
     def append_many(self, records: Iterable[Any]) -> int:
-        """Write several records with one ``os.write``; returns the last one's position."""
+        """Write several records (after any queued ones) with one ``os.write``; returns the
+        last one's position."""
         pack = self._packer.pack
-        payloads = [pack(record) for record in records]
-        if payloads:
-            self._write(encode_records(payloads))
-            self.position += len(payloads)
+        self._queued.extend(pack(record) for record in records)
+        return self.flush()
+
+    def queue(self, record: Any) -> None:
+        """Pack ``record`` for the next :meth:`flush` (or append): it is in this process
+        only until then, and counts in no position. Records keep the order they were
+        queued and appended in."""
+        self._queued.append(self._packer.pack(record))
+
+    @property
+    def queued(self) -> int:
+        """Records queued and not yet written."""
+        return len(self._queued)
+
+    def flush(self) -> int:
+        """Write every queued record with one ``os.write``; returns the last position."""
+        queued = self._queued
+        if queued:
+            self._write(encode_records(queued))
+            self.position += len(queued)
+            self._queued = []
         return self.position
 
     def _write(self, data: bytes) -> None:
@@ -161,6 +190,7 @@ class RecordLog:
         directory fsynced: a crash at any point leaves either the old log or the new one.
         Afterwards every position so far counts as synced.
         """
+        self._queued = []  # ``live`` is the whole state: what was queued is in it or retired
         pack = self._packer.pack
         body = MAGIC + encode_records(pack(record) for record in live)
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -182,8 +212,10 @@ class RecordLog:
         self.synced = self.position
 
     def close(self) -> None:
-        """Close the file (idempotent). Records already appended stay in the OS."""
+        """Write what is queued and close the file (idempotent). Records already appended
+        stay in the OS."""
         if self._fd >= 0:
+            self.flush()
             os.close(self._fd)
             self._fd = -1
 

@@ -4,16 +4,23 @@ One :class:`LinkJournal` per durable node, shared by the sessions of its reliabl
 UDP perfect link or the TLS link, through :class:`~netclock.links.pump.SessionPump`). It
 writes the records :mod:`netclock.durable.linklog` defines and says when they are durable:
 
-- ``out`` before the link accepts a message (``Node.send`` returns after it);
+- ``out`` when the link accepts a message (``Node.send``), written before the pump
+  transmits anything: before the message or any other datagram leaves the node;
 - ``mark`` and ``in`` right after a segment is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
-- ``consumed`` when the application consumes a message (``Node``).
+- ``consumed`` when the application consumes a message (``Node``), before it is handed
+  another; at process level with ``consume="next"`` a consumed-up-to mark in
+  ``consumed.marks`` (:mod:`netclock.durable.marks`, a memory store) stands for it.
 
-At :attr:`Durability.PROCESS` a record is durable once written (one ``os.write``). At
+Records are queued and written together (:meth:`LinkJournal.flush`, one ``os.write``) at
+those points, so a sender's loop iteration costs one write, not one per message. At
+:attr:`Durability.PROCESS` a record is durable once written. At
 :attr:`Durability.MACHINE` the pump holds a peer's acks, deliveries and first transmissions
 until a group-committed fsync covers the records written for that peer (:meth:`ready`,
-``on_durable``): many records per fsync, never one per message.
+``on_durable``), and once the application consumed messages, every peer's datagrams until
+the fsync covering those ``consumed`` records (requested at once, so it follows within one
+fsync): many records per fsync, never one per message.
 
 Compaction follows docs/durability.md: when the file grows past twice its size after the
 last compaction plus 1 MiB, it is rewritten with the live records, taken from the sessions
@@ -22,14 +29,16 @@ last compaction plus 1 MiB, it is rewritten with the live records, taken from th
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgpack
 
 from netclock.clock import VectorClock
+from netclock.durable import crashpoint
 from netclock.durable.commit import GroupCommit
 from netclock.durable.linklog import (
     ACKED,
@@ -41,9 +50,11 @@ from netclock.durable.linklog import (
     LinkLogError,
     LinkLogState,
     Outbound,
+    consumed_runs,
     recover,
 )
 from netclock.durable.log import Durability, LogCorrupt, RecordLog
+from netclock.durable.marks import ConsumedMarks, MarksCorrupt
 from netclock.errors import ConfigError
 from netclock.links.session import PeerSession
 from netclock.wire.envelope import Message
@@ -51,6 +62,7 @@ from netclock.wire.envelope import Message
 log = logging.getLogger(__name__)
 
 LINK_LOG = "link.log"
+MARKS = "consumed.marks"
 COMPACT_SLACK = 1 << 20
 """Bytes a log may grow beyond twice its live size before it is compacted."""
 
@@ -62,8 +74,17 @@ class LinkJournal:
     back (:attr:`stream` is the incarnation every session speaks as).
     """
 
-    def __init__(self, log_: RecordLog, state: LinkLogState, level: Durability) -> None:
+    def __init__(
+        self,
+        log_: RecordLog,
+        state: LinkLogState,
+        level: Durability,
+        marks: ConsumedMarks | None = None,
+    ) -> None:
         self.log = log_
+        self.marks = marks
+        """Consumed-up-to marks (process level, ``consume="next"``): no write per message."""
+        self._mark = marks.mark if marks is not None and level is Durability.PROCESS else None
         self.state = state
         self.level = level
         assert state.stream is not None
@@ -72,10 +93,24 @@ class LinkJournal:
         """Per peer: the acked point last logged."""
         self._need: dict[str, int] = {}
         """Machine level, per peer: the position its records need synced before it goes on."""
+        self._need_all = 0
+        """Machine level: the position every peer's next datagram needs synced (the last
+        ``consumed`` records: a consumption is on disk before any effect of it leaves)."""
         self._waiting: set[str] = set()
+        self._queued_for: set[str] = set()
+        """Machine level: peers with records queued since the last flush."""
+        self._outs: dict[str, list[Any]] = {}
+        """Per peer, ``[session, first, last]``: the messages sent since the last flush, one
+        ``out`` record to be."""
         self.commit: GroupCommit | None = None
         self._wake: Callable[[str], None] | None = None
         self._compact_at = log_.size * 2 + COMPACT_SLACK
+        try:
+            self._crash_in = crashpoint.armed("in-written")
+            self._crash_consumed = crashpoint.armed("consumed")
+        except ConfigError:
+            self.close()
+            raise
         self.compactions = 0
 
     @classmethod
@@ -101,10 +136,21 @@ class LinkJournal:
                 f"{path}: {exc}; move the file aside to start this node's links afresh"
             ) from None
         record_log.recovered = []
+        try:
+            marks = ConsumedMarks.open(path.with_name(MARKS))
+        except MarksCorrupt as exc:
+            record_log.close()
+            raise ConfigError(
+                f"{exc}; move it aside to start this node (messages it consumed since its "
+                "last start may then come back, flagged redelivered)"
+            ) from None
+        for (sender, inc), seq in marks.recovered.items():
+            state.consumed_through(sender, inc, seq)
         if state.stream is None:
             state.stream = incarnation
         record_log.compact(state.live_records())
-        return cls(record_log, state, level)
+        marks.reset()  # the log no longer holds what they marked
+        return cls(record_log, state, level, marks)
 
     # -- what the pump calls ----------------------------------------------------------------------
     def attach(self, wake: Callable[[str], None]) -> None:
@@ -129,10 +175,60 @@ class LinkJournal:
         session.start_journal()
 
     def sent(self, peer: str, seq: int, session: PeerSession) -> None:
-        """A message was queued: log it before the link accepts it."""
-        position = self.log.append([OUT, peer, seq, session.packed(seq)])
-        if self.commit is not None:
-            self._need[peer] = position
+        """A message was queued: its record goes out with the next :meth:`flush`, which the
+        pump makes before the message's first transmission."""
+        run = self._outs.get(peer)
+        if run is None:
+            self._outs[peer] = [session, seq, seq]
+            if self.commit is not None:
+                self._queued_for.add(peer)
+        elif run[2] + 1 == seq:
+            run[2] = seq
+        else:  # not the next one (never, with one session per peer)
+            self._queue_out(peer, run)
+            self._outs[peer] = [session, seq, seq]
+
+    def flush(self) -> None:
+        """Write every queued record (one ``os.write``): the pump calls it before anything
+        leaves, :meth:`received` before anything is acked or delivered."""
+        self._write()
+
+    def _write(self, consumed: list[Any] | None = None) -> None:
+        """Write the queued records, then ``consumed`` if given, in one ``os.write``."""
+        log = self.log
+        if self._outs:
+            for peer, run in self._outs.items():
+                self._queue_out(peer, run)
+            self._outs.clear()
+        if consumed is not None:
+            position = log.append(consumed)
+        elif log.queued:
+            position = log.flush()
+        else:
+            return
+        commit = self.commit
+        if commit is not None:
+            need = self._need
+            for peer in self._queued_for:
+                need[peer] = position
+            self._queued_for.clear()
+            if consumed is not None:  # the next group commit; whatever leaves next waits for it
+                self._need_all = position
+                with contextlib.suppress(RuntimeError):  # no loop (a close): its sync will do
+                    commit.request(position)
+
+    def _queue_out(self, peer: str, run: list[Any]) -> None:
+        """One ``out`` record for messages ``run[1]..run[2]`` to ``peer`` (``run[0]``: its
+        session, which holds each until it is acked or given up)."""
+        session: PeerSession = run[0]
+        first, last = max(run[1], session.acked_point + 1), run[2]  # a give-up settled some
+        if first > last:
+            return
+        if first == last:
+            self.log.queue([OUT, peer, first, session.packed(first)])
+        else:
+            packed = session.packed
+            self.log.queue([OUT, peer, first, [packed(seq) for seq in range(first, last + 1)]])
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages."""
@@ -160,9 +256,14 @@ class LinkJournal:
                     state.apply(record)
                     top = point.get(key, 0)
             point[key] = top
-        position = self.log.append_many(records)
+        queue = self.log.queue
+        for record in records:
+            queue(record)
         if self.commit is not None:
-            self._need[peer] = position
+            self._queued_for.add(peer)
+        self.flush()
+        if self._crash_in is not None and messages:
+            self._crash_in.reached()
 
     def ready(self, peer: str) -> bool:
         """True when ``peer``'s records are durable at this journal's level; otherwise an
@@ -170,23 +271,53 @@ class LinkJournal:
         commit = self.commit
         if commit is None:
             return True
-        need = self._need.get(peer)
-        if need is None or commit.request(need):
+        need = max(self._need.get(peer, 0), self._need_all)
+        if not need or commit.request(need):
             return True
         self._waiting.add(peer)
         return False
 
     def settled(self, peer: str, session: PeerSession) -> None:
-        """Log ``peer``'s acked point if it moved (acks and give-ups retire ``out`` records)."""
+        """Queue ``peer``'s acked point if it moved (acks and give-ups retire ``out``
+        records); the pump's next :meth:`flush` writes it."""
         point = session.acked_point
         if point > self._acked.get(peer, 0):
             self._acked[peer] = point
-            self.log.append([ACKED, peer, point])
+            self.log.queue([ACKED, peer, point])
 
-    def consumed(self, sender: str, incarnation: int, seq: int) -> None:
-        """The application consumed this message: it is never delivered again."""
+    def consumed(self, sender: str, incarnation: int, seq: int, *, in_order: bool = False) -> None:
+        """The application consumed this message: it is never delivered again (the record
+        is in the kernel before the application gets another message). ``in_order``: every
+        earlier message of its stream was consumed or disposed of (``consume="next"``), so
+        at process level a consumed-up-to mark stores it, with no system call."""
         if self.state.pending.pop((sender, incarnation, seq), None) is not None:
-            self.log.append([CONSUMED, sender, incarnation, seq])
+            if self._crash_consumed is not None:
+                self._crash_consumed.reached()
+            if in_order and self._mark is not None and self._mark(sender, incarnation, seq):
+                return
+            self._write([CONSUMED, sender, incarnation, seq])
+
+    def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:
+        """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,
+        in one write (or marks)."""
+        pop = self.state.pending.pop
+        keys = []
+        for delivery in deliveries:
+            key = (delivery[0], delivery[4], delivery[5])
+            if pop(key, None) is not None:
+                keys.append(key)
+        if keys and self._crash_consumed is not None:
+            self._crash_consumed.reached()
+        mark = self._mark if in_order else None
+        if mark is not None:
+            keys = [key for key in keys if not mark(*key)]
+        if len(keys) == 1:
+            self._write([CONSUMED, *keys[0]])
+        elif keys:
+            *runs, last = consumed_runs(keys)
+            for record in runs:
+                self.log.queue(record)
+            self._write(last)
 
     def maybe_compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log with its live records once it outgrew them (docs/durability.md)."""
@@ -196,6 +327,7 @@ class LinkJournal:
 
     def compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log now with the live records only (fsynced, atomic)."""
+        self.flush()
         state = self.state
         elsewhere = state.outbound  # peers of the log this life has no session for (yet)
         state.outbound = dict(elsewhere)
@@ -212,8 +344,17 @@ class LinkJournal:
         if self._waiting:
             self._on_durable(self.log.synced)
 
+    async def durable(self) -> None:
+        """Return once every record so far (queued ones included) is durable at this
+        journal's level."""
+        self.flush()
+        if self.commit is not None:
+            await self.commit.durable(self.log.position)
+
     def sync(self) -> None:
-        """Machine level: fsync now (blocking), e.g. before a close sends its last acks."""
+        """Write what is queued; at machine level also fsync now (blocking), e.g. before a
+        close sends its last acks."""
+        self.flush()
         if self.level is Durability.MACHINE and self.log.needs_sync(self.log.position):
             self.log.sync()
 
@@ -221,20 +362,27 @@ class LinkJournal:
         waiting = self._waiting
         if not waiting or self._wake is None:
             return
+        if self._need_all > position:
+            return
         done = [peer for peer in waiting if self._need.get(peer, 0) <= position]
         for peer in done:
             waiting.discard(peer)
             self._wake(peer)
 
     async def aclose(self) -> None:
-        """Wait for a running fsync, then close the file (idempotent)."""
+        """Wait for a running fsync, then close the files (idempotent)."""
+        self.flush()
         if self.commit is not None:
             await self.commit.close()
-        self.log.close()
+        self.close()
 
     def close(self) -> None:
-        """Close the file now (records written stay in the OS); idempotent."""
+        """Close the files now (queued records are written first); idempotent."""
+        if self.log.fileno() >= 0:
+            self.flush()
         self.log.close()
+        if self.marks is not None:
+            self.marks.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters for benchmarks: records, fsyncs, records per fsync, compactions."""

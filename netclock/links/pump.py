@@ -336,21 +336,23 @@ class SessionPump:
             return
         assert self._loop is not None
         now = self._loop.time()
-        if self._before_send is not None:
-            self._before_send()  # the clocks about to leave are in the owner's logs first
         dirty, self._dirty = self._dirty, set()
         sessions = self.sessions
-        writable = self._writable
         journal = self._journal
+        if journal is not None:
+            for peer in dirty:
+                journal.settled(peer, sessions[peer])
+            journal.flush()  # what the sends queued is in the OS before anything leaves
+        if self._before_send is not None:
+            self._before_send()  # the clocks about to leave are in the owner's logs first
+        writable = self._writable
         for peer in dirty:
             session = sessions.get(peer)
             if session is None:
                 continue  # removed since it was marked
-            if journal is not None:
-                journal.settled(peer, session)
-                if not journal.ready(peer):  # acks and messages wait for the fsync
-                    self._arm(peer, session)
-                    continue
+            if journal is not None and not journal.ready(peer):  # acks, messages: the fsync
+                self._arm(peer, session)
+                continue
             if session.deliverable:
                 self._deliver(peer, session)
             if self._outgoing:

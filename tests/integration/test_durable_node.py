@@ -3,6 +3,7 @@ its previous life do not make it refuse their messages (its clock continues abov
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,36 @@ async def test_a_restart_on_its_data_directory_takes_messages_that_cite_its_prev
                 assert msg.payload == "after the restart"
                 assert msg.receive_clock["a"] == 1
                 assert (again.dropped, again.stats()["false_claims"]) == (0, 1)
+
+
+async def test_a_restart_on_a_new_port_ignores_its_old_lifes_messages_and_acks() -> None:
+    """The old life is a zombie (paused, partitioned, not yet dead: its socket still sends)
+    when the new one starts on another port: b delivers nothing more of the old incarnation
+    once it has heard the new one, and the old life's messages are never acknowledged."""
+    async with Node("b") as b:
+        old = await Node("a", peers={"b": b.address}).start()
+        try:
+            b.add_peer("a", old.address)
+            await old.send("b", "old 1")
+            assert (await b.receive(timeout=5)).payload == "old 1"
+            await old.flush()
+            async with Node("a", peers={"b": b.address}) as new:
+                assert new.incarnation > old.incarnation
+                assert new.address != old.address
+                b.add_peer("a", new.address)  # the restart is known at its new port
+                await new.send("b", "new 1")
+                got = await b.receive(timeout=5)
+                assert (got.payload, got.incarnation) == ("new 1", new.incarnation)
+                # the zombie's message leaves first (its pump runs first), from its old port,
+                # into the same socket of b: b has handled it once it has "new 2"
+                await old.send("b", "old 2")
+                await new.send("b", "new 2")
+                got = await b.receive(timeout=5)
+                assert (got.payload, got.incarnation) == ("new 2", new.incarnation)
+                stats = b.link.stats()  # type: ignore[attr-defined]
+                assert stats["stale_incarnation"] + stats["wrong_source"] >= 1, stats
+                await asyncio.wait_for(new.flush(), 5)  # b's acks reach the new life
+                assert b.stats()["inbox"] == 0, "a message of the old incarnation was delivered"
+                assert old.link.unacked("b") == 1  # type: ignore[attr-defined]
+        finally:
+            await old.close()

@@ -28,8 +28,11 @@ def _crash(node: Node) -> None:
     if link._transport is not None:
         link._transport.abort()
     node._state = "closed"
-    if node._journal is not None:
-        node._journal.close()
+    journal = node._journal
+    if journal is not None:  # what was queued but not written dies with the process
+        journal.log._queued.clear()
+        journal._outs.clear()
+        journal.close()
     if node._durable is not None:
         node._durable.close()
 
@@ -186,7 +189,10 @@ async def test_compaction_keeps_the_log_bounded_by_what_is_outstanding(
             await b2.close()
 
 
-def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", ["torn", "bit_flipped"])
+def test_a_damaged_last_record_is_dropped_every_complete_one_kept_and_reported(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     from netclock.durable.log import Durability, RecordLog
     from netclock.links.journal import LINK_LOG, LinkJournal
 
@@ -197,12 +203,22 @@ def test_a_torn_last_record_is_dropped_and_every_complete_one_kept(tmp_path: Pat
     log.append(["in", "a", 9, 2, {"a": 2}, "two"])
     log.close()
     path = tmp_path / LINK_LOG
-    path.write_bytes(path.read_bytes()[:-3])  # a machine crash tore the last record
-    journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
+    data = bytearray(path.read_bytes())
+    if damage == "torn":
+        del data[-3:]  # a machine crash tore the last record
+    else:
+        data[-2] ^= 0x10  # one bit of the last record's payload flipped on disk
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="netclock.durable.log"):
+        journal = LinkJournal.open(tmp_path, 77, Durability.PROCESS)
     try:
         assert journal.stream == 5
         assert [r[5] for r in journal.state.redeliveries()] == ["one"]
         assert journal.state.resume("a") == (9, 1)  # "two" will be resent and delivered
+        assert journal.log.damage is not None
+        reason = "torn record" if damage == "torn" else "checksum mismatch"
+        assert reason in journal.log.damage.reason
+        assert any("dropped" in r.getMessage() and reason in r.getMessage() for r in caplog.records)
     finally:
         journal.close()
 
@@ -233,3 +249,85 @@ def test_a_record_of_another_shape_is_one_clear_sentence(tmp_path: Path) -> None
     log.close()
     with pytest.raises(ConfigError, match="malformed link-log record"):
         Node("b", data_dir=data)
+
+
+async def test_machine_level_a_consumption_is_on_disk_before_anything_leaves_after_it(
+    tmp_path: Path,
+) -> None:
+    from netclock.durable.linklog import CONSUMED, IN, MARK
+    from netclock.durable.log import Durability, RecordLog
+    from netclock.links.journal import LINK_LOG, LinkJournal
+
+    journal = LinkJournal.open(tmp_path, 7, Durability.MACHINE)
+    woken: list[str] = []
+    journal.attach(woken.append)
+    try:
+        for record in ([MARK, "a", 3, 0], *([IN, "a", 3, n, {"a": n}, n] for n in range(1, 201))):
+            journal.state.apply(record)
+        fsyncs = journal.log.syncs
+        for n in range(1, 201):
+            journal.consumed("a", 3, n)  # each written before the next message is handed out
+        # no datagram to any peer (one it never heard from too) before they are on disk
+        assert not journal.ready("a")
+        assert not journal.ready("c")
+        await journal.durable()
+        assert journal.log.synced == journal.log.position
+        assert journal.commit is not None
+        assert journal.log.syncs - fsyncs <= 2, "one fsync per consumption"
+        assert sorted(woken) == ["a", "c"]
+        assert journal.ready("a")
+        assert journal.ready("c")
+    finally:
+        await journal.aclose()
+    records = RecordLog.open(tmp_path / LINK_LOG).recovered
+    consumed = {n for r in records if r[0] == CONSUMED for n in range(r[3], r[-1] + 1)}
+    assert consumed == set(range(1, 201))
+
+
+async def test_broadcasts_never_come_back_as_plain_messages_nor_consume_one(
+    tmp_path: Path,
+) -> None:
+    """A broadcast frame rides the logged link but belongs to the broadcast layer: it is
+    consumed when the link hands it over, and consuming the broadcast's delivery (whose
+    seq counts broadcasts, not link messages) consumes no point-to-point message."""
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=data).start()
+        a.add_peer("b", b.address)
+        for i in range(1, 4):
+            await a.send("b", f"plain {i}")  # link seqs 1-3
+        await a.broadcast("to all")  # link seq 4, broadcast seq 1
+        await a.send("b", "plain 5")
+        got = [await b.receive(timeout=10) for _ in range(5)]
+        assert [m.payload for m in got] == ["plain 1", "plain 2", "plain 3", "to all", "plain 5"]
+        await a.flush()
+        _crash(b)  # "plain 5" was handed, not consumed
+        b2 = await Node("b", peers={"a": a.address}, data_dir=data).start()
+        try:
+            again = await b2.receive(timeout=10)
+            assert (again.payload, again.seq, again.redelivered) == ("plain 5", 5, True)
+            assert b2.stats()["inbox"] == 0, "a broadcast frame came back as a message"
+        finally:
+            await b2.close()
+
+
+@pytest.mark.parametrize("durability", ["process", "machine"])
+async def test_sync_returns_once_everything_logged_is_durable(
+    tmp_path: Path, durability: str
+) -> None:
+    async with Node("a") as a:
+        b = Node("b", peers={"a": a.address}, data_dir=tmp_path / "b", durability=durability)
+        async with b:
+            a.add_peer("b", b.address)
+            for i in range(3):
+                await a.send("b", i)
+            await b.receive(timeout=10)
+            await b.receive(timeout=10)  # consumes the first
+            await b.sync()
+            journal: Any = b._journal
+            assert journal.log.queued == 0
+            if durability == "machine":
+                assert journal.log.synced == journal.log.position
+    with pytest.raises(UsageError, match=r"sync\(\) needs a logged perfect link"):
+        async with Node("c") as c:
+            await c.sync()

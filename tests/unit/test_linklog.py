@@ -17,6 +17,7 @@ from netclock.durable.linklog import (
     STREAM,
     LinkLogError,
     LinkLogState,
+    consumed_runs,
     recover,
 )
 
@@ -63,13 +64,30 @@ class _Run:
 
     def step(self, data: st.DataObject) -> None:
         op = data.draw(
-            st.sampled_from(["send", "ack", "recv", "consume", "restart", "skip", "compact"])
+            st.sampled_from(
+                [
+                    "send",
+                    "send_run",
+                    "ack",
+                    "recv",
+                    "consume",
+                    "consume_run",
+                    "restart",
+                    "skip",
+                    "compact",
+                ]
+            )
         )
         peer = data.draw(st.sampled_from(PEERS))
         if op == "send":
             seq = self.next_out[peer]
             self.next_out[peer] += 1
             self.write([OUT, peer, seq, b"m%d" % seq])
+        elif op == "send_run":  # one flush's messages to a peer: one record
+            seq = self.next_out[peer]
+            count = data.draw(st.integers(1, 3))
+            self.next_out[peer] += count
+            self.write([OUT, peer, seq, [b"m%d" % n for n in range(seq, seq + count)]])
         elif op == "ack" and self.next_out[peer] - 1 > self.acked[peer]:
             self.acked[peer] = data.draw(st.integers(self.acked[peer] + 1, self.next_out[peer] - 1))
             self.write([ACKED, peer, self.acked[peer]])
@@ -87,6 +105,15 @@ class _Run:
         elif op == "consume" and self.delivered:
             key = self.delivered.pop(data.draw(st.integers(0, len(self.delivered) - 1)))
             self.write([CONSUMED, *key])
+        elif op == "consume_run" and self.delivered:  # a flush's consumptions, coalesced
+            at = data.draw(st.integers(0, len(self.delivered) - 1))
+            keys = [
+                self.delivered.pop(at)
+                for _ in range(data.draw(st.integers(1, 4)))
+                if at < len(self.delivered)
+            ]
+            for record in consumed_runs(keys):
+                self.write(record)
         elif op == "restart":  # the peer came back as a new incarnation (no data dir)
             self.inc[peer] += 1
             base = data.draw(st.integers(1, 5))
@@ -110,7 +137,9 @@ class _Run:
 
 def _check_promises(history: list[Any], state: LinkLogState) -> None:
     """The LPL promises, judged from the uncompacted history (an independent reading)."""
-    consumed = {tuple(r[1:4]) for r in history if r[0] == CONSUMED}
+    consumed = {
+        (r[1], r[2], seq) for r in history if r[0] == CONSUMED for seq in range(r[3], r[-1] + 1)
+    }
     latest: dict[str, int] = {}
     for r in history:
         if r[0] in (IN, MARK):
@@ -139,9 +168,11 @@ def _check_promises(history: list[Any], state: LinkLogState) -> None:
     for r in history:
         if r[0] == OUT:
             out = state.outbound[r[1]]
-            assert out.next_seq > r[2]
-            if r[2] > acked.get(r[1], 0):
-                assert out.held[r[2]] == r[3], f"unacked out {r[1:3]} lost"
+            runs = r[3] if isinstance(r[3], list) else [r[3]]
+            for seq, packed in enumerate(runs, r[2]):
+                assert out.next_seq > seq
+                if seq > acked.get(r[1], 0):
+                    assert out.held[seq] == packed, f"unacked out {r[1]}:{seq} lost"
 
 
 @settings(max_examples=60, deadline=None)
@@ -210,3 +241,35 @@ def test_an_earlier_incarnation_above_its_gap_is_discarded() -> None:
 def test_a_record_of_unknown_shape_is_refused(record: Any) -> None:
     with pytest.raises(LinkLogError):
         recover([record])
+
+
+def test_consumed_runs_coalesce_consecutive_seqs_of_one_stream_only() -> None:
+    keys = [("p", 1, 3), ("p", 1, 4), ("p", 1, 5), ("q", 1, 6), ("p", 1, 6), ("p", 2, 7)]
+    assert consumed_runs(keys) == [
+        [CONSUMED, "p", 1, 3, 5],
+        [CONSUMED, "q", 1, 6],
+        [CONSUMED, "p", 1, 6],
+        [CONSUMED, "p", 2, 7],
+    ]
+    state = recover([[STREAM, 1], *([IN, "p", 1, n, {"p": n}, n] for n in (1, 2, 3))])
+    state.apply([CONSUMED, "p", 1, 1, 2])
+    assert [rec[3] for rec in state.redeliveries()] == [3]
+
+
+def test_a_consumed_up_to_mark_consumes_its_stream_up_to_it_only() -> None:
+    records = [[STREAM, 1], [MARK, "p", 1, 0], [MARK, "p", 2, 0], [MARK, "q", 1, 0]]
+    records += [
+        [IN, s, inc, n, {s: n}, n] for s, inc in (("p", 1), ("p", 2), ("q", 1)) for n in (1, 2, 3)
+    ]
+    state = recover(records)
+    state.consumed_through("p", 1, 2)
+    assert [tuple(r[1:4]) for r in state.redeliveries()] == [
+        ("p", 1, 3),
+        ("p", 2, 1),
+        ("p", 2, 2),
+        ("p", 2, 3),
+        ("q", 1, 1),
+        ("q", 1, 2),
+        ("q", 1, 3),
+    ]
+    assert recover(state.live_records()).redeliveries() == state.redeliveries()

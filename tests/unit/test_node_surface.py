@@ -71,6 +71,7 @@ APPLICATION_API = {
     "leader",
     "suspected",
     "stats",
+    "sync",
     "unreachable",
 }
 

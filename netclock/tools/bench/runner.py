@@ -36,7 +36,9 @@ Scenarios:
 * ``durable`` (only when asked for): the logged perfect link (``Node(data_dir=...)``) at
   each durability level beside the in-memory perfect link, one-way messages/s, with the
   receiver's records per fsync at machine level (both sides log: ``out`` and ``acked`` at
-  the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder).
+  the sender, ``in`` and ``consumed`` at the receiver, in a temporary folder); and the
+  recovery time after ``kill -9`` with 100,000 outstanding messages beside a start on an
+  empty data directory (:mod:`netclock.tools.bench.recovery`).
 * ``logging`` (only when asked for): the perfect link with both logs on (GoVector and event
   log) beside the same link with logs off, one-way messages/s (and µs per message), with the
   two processes' clocks and with every message carrying a 32-entry clock.
@@ -836,6 +838,11 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
         for group in ("large", "peers"):
             if group in settings.groups:
                 report[group] = await _extra_group(group, certified, progress, cert_problem)
+    if "durable" in settings.groups:
+        from netclock.tools.bench.recovery import MESSAGES, recovery_bench
+
+        count, runs = (MESSAGES // 10, 1) if settings.quick else (MESSAGES, 3)
+        report["recovery"] = await recovery_bench(count, runs, settings.timeout * 5, progress)
     if "bounded-memory" in settings.groups:
         report["bounded_memory"] = await bounded_memory(settings, progress)
     if "broadcast" in settings.groups:
@@ -850,7 +857,7 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
-    for group in ("broadcast", "large", "peers", "scale"):
+    for group in ("recovery", "broadcast", "large", "peers", "scale"):
         if report.get(group, {}).get("status") == "failed":
             failures.append(report[group])
     report["ok"] = not failures
@@ -939,6 +946,10 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(f"{sc['title']}: {sc['status']}: {sc['reason']}")
         elif sc.get("method"):
             lines.append(f"{sc['title']}: {sc['method']}")
+    if "recovery" in report:
+        from netclock.tools.bench.recovery import format_recovery
+
+        lines += format_recovery(report["recovery"])
     memory = report.get("bounded_memory")
     if memory is not None:
         lines += ["", "bounded memory (perfect link, peak RSS in MiB):"]

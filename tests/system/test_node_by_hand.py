@@ -154,7 +154,8 @@ def test_a_node_by_hand_of_a_cluster_without_logs_makes_no_folder(tmp_path: Path
     (tmp_path / "solo.py").write_text(PROGRAM, encoding="utf-8")
     cluster = tmp_path / "quiet.toml"
     cluster.write_text(
-        'name = "quiet"\nprogram = "solo.py:main"\nlog_events = false\nargs = { answer = 3 }\n'
+        'name = "quiet"\nprogram = "solo.py:main"\nlog_events = false\nlog_govector = false\n'
+        "args = { answer = 3 }\n"
         '[[node]]\nid = "a"\n',
         encoding="utf-8",
     )

@@ -233,7 +233,8 @@ class LinkJournal:
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages."""
         mark, messages = session.take_journal()
-        if mark is None and not messages:
+        after = session.take_refusal_mark()
+        if mark is None and not messages and after is None:
             return
         records: list[Any] = []
         if mark is not None:
@@ -256,6 +257,9 @@ class LinkJournal:
                     state.apply(record)
                     top = point.get(key, 0)
             point[key] = top
+        if after is not None:
+            records.append([MARK, peer, after[0], after[1]])
+            self.state.apply(records[-1])
         queue = self.log.queue
         for record in records:
             queue(record)

@@ -307,6 +307,7 @@ class PeerSession:
         self._journal: list[wire.Message] | None = None
         """With :meth:`start_journal`: messages accepted since the last :meth:`take_journal`."""
         self._journal_mark: tuple[int, int] | None = None
+        self._refusal_mark: tuple[int, int] | None = None
         """With :meth:`start_journal`: a new receive point ``(incarnation, seq)`` to log."""
         self._scope = clock_scope
         """What a message's clock may hold; a message that breaks it is refused, not acked
@@ -595,6 +596,8 @@ class PeerSession:
                     journal.append(message)
         stats = self.stats
         if cum != self._cum or accepted or refused:
+            if refusals and journal is not None and cum != self._cum:
+                self._mark_past_refusals(cum)
             self._cum = cum
             self._sacks = None
         stats["received"] += accepted
@@ -641,6 +644,13 @@ class PeerSession:
                 ready.append(following)
             cum += 1
         return cum
+
+    def _mark_past_refusals(self, cum: int) -> None:
+        """A refused message has no ``in`` record: the receive point passes it only by a
+        mark (written after the batch's ``in`` records, which it covers), or a recovery
+        would wait for it before what follows it."""
+        if self._rx_inc is not None and min(self._refusals) <= cum:
+            self._refusal_mark = (self._rx_inc, cum)
 
     def _screen(self, messages: tuple[wire.Message, ...]) -> dict[int, str]:
         """The messages whose clock breaks the scope, by seq, with the reason."""
@@ -805,6 +815,12 @@ class PeerSession:
         mark, self._journal_mark = self._journal_mark, None
         self._journal = []
         return mark, journal or []
+
+    def take_refusal_mark(self) -> tuple[int, int] | None:
+        """The receive point past a refused message (or None), for a log to write after the
+        ``in`` records of the same batch: a refused message has no ``in`` record."""
+        mark, self._refusal_mark = self._refusal_mark, None
+        return mark
 
     def packed(self, seq: int) -> bytes:
         """The encoding of held message ``seq`` (what a durable link logs and resends)."""

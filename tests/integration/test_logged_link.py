@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from netclock import Node
+from netclock.clock import VectorClock
 from netclock.errors import UsageError
 
 pytestmark = pytest.mark.timeout(30)
@@ -331,3 +332,31 @@ async def test_sync_returns_once_everything_logged_is_durable(
     with pytest.raises(UsageError, match=r"sync\(\) needs a logged perfect link"):
         async with Node("c") as c:
             await c.sync()
+
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["honest", "one_refused"])
+async def test_a_message_refused_before_its_ack_leaves_no_gap_in_the_log(
+    tmp_path: Path, refuse: bool
+) -> None:
+    """A message whose clock b's link refuses has no ``in`` record; the receive point must
+    still pass it in the log, so that after a restart b gives back what it had not consumed
+    (marked as a redelivery), at once, and takes new messages after it."""
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        b = await Node("b", peers={"a": a.address}, data_dir=data).start()
+        a.add_peer("b", b.address)
+        await a.send("b", 1)
+        if refuse:
+            a.link.send("b", VectorClock({"a": 5, "zed": 1}), "stranger")  # type: ignore[attr-defined]
+        await a.send("b", 2)
+        await a.flush()
+        assert [(await b.receive(timeout=5)).payload for _ in range(2)] == [1, 2]
+        assert len(a.failures()) == int(refuse)
+        await b.close()  # 2 was delivered, not consumed (nothing asked for the next one)
+        async with Node("b", peers={"a": a.address}, data_dir=data) as again:
+            again_first = await again.receive(timeout=5)
+            assert (again_first.payload, again_first.redelivered) == (2, True)
+            a.add_peer("b", again.address)
+            await a.send("b", 3)
+            later = await again.receive(timeout=5)
+            assert (later.payload, later.redelivered) == (3, False)

@@ -23,7 +23,7 @@ BOUND_MIB = 150
 """Peak RSS allowed to the child (an interpreter with netclock imported is about 35 MiB)."""
 
 CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from netclock.observe.eventlog import event_files, iter_events
 from netclock.observe.shiviz import merge_logs
@@ -36,7 +36,10 @@ counts = {}
 for path in event_files(run):
     for event in iter_events(path, notes):
         counts[event.ev] = counts.get(event.ev, 0) + 1
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM is this process's own peak: ru_maxrss would also count the parent's (pytest's)
+# resident set at the fork, which Linux folds into the child's at exec.
+status = Path("/proc/self/status").read_text().splitlines()
+rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"problems": problems, "notes": notes, "counts": counts, "rss_kib": rss}))
 """
 

@@ -124,7 +124,17 @@ class WorkerOptions:
 
 
 def peak_rss_kib() -> int:
-    """This process's peak resident set size so far, in KiB (Linux ``ru_maxrss`` units)."""
+    """This process's own peak resident set size so far, in KiB.
+
+    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` of a child also counts its parent's
+    resident set at the fork (folded in at exec), which would inflate every figure."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss // 1024 if sys.platform == "darwin" else rss
 

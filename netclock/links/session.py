@@ -152,8 +152,12 @@ _seq_of = itemgetter(0)
 _clock_of = itemgetter(1)
 _REFUSED = wire.Message(0, VectorClock(), None)
 """Holds a refused message's place among the out-of-order ones (never delivered)."""
-HELD_SEGMENTS = 16
-"""Segments of an unconfirmed peer incarnation kept for its confirmation (the newest)."""
+HELD_SEGMENTS = 256
+"""Segments of an unconfirmed peer incarnation kept for its confirmation (the newest): about
+a send window's worth, so that a confirmation costs the sender no retransmissions."""
+CHALLENGE_RETRIES = 6
+"""Challenges resent on the session's own timer (the interval doubling from one RTO) when
+neither it nor its answer arrived; after that only a new held segment asks again."""
 MAX_PENDING_REFUSALS = 64
 """Refusals an ack carries at most; beyond, refused messages wait outside the window."""
 _NIL = b"\xc0"
@@ -320,6 +324,8 @@ class PeerSession:
         """The peer incarnation the last valid answer named (adopted at its next segment)."""
         self._challenge: tuple[int, float] | None = None
         """(nonce, when sent) of the challenge waiting for its answer."""
+        self._challenge_due: float | None = None
+        self._challenge_retries = 0
         self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
         """The latest segments of unconfirmed incarnations, in arrival order: those of the
         incarnation an answer confirms are taken in then (the peer resends the others)."""
@@ -470,12 +476,21 @@ class PeerSession:
         if challenge is not None and now - challenge[1] < self.rtt.rto:
             return
         nonce = secrets.randbits(64) if challenge is None else challenge[0]
+        self._challenge_retries = 0
+        self._send_challenge(nonce, now)
+        log.debug("%s claims incarnation %d: challenged", self.peer_id, segment.incarnation)
+
+    def _send_challenge(self, nonce: int, now: float) -> None:
         self._challenge = (nonce, now)
+        self._challenge_due = (
+            now + self.rtt.rto * 2**self._challenge_retries
+            if self._challenge_retries < CHALLENGE_RETRIES
+            else None
+        )
         self.stats["challenges_sent"] += 1
         self._outbox.append(
             wire.encode_challenge(self.local_id, self.local_incarnation, self.peer_id, nonce, False)
         )
-        log.debug("%s claims incarnation %d: challenged", self.peer_id, segment.incarnation)
 
     def receive_challenge(self, challenge: wire.Challenge, now: float) -> None:
         """A challenge from the peer (answer it: our nonce echo, from our address), or the
@@ -500,6 +515,7 @@ class PeerSession:
             log.debug("answer from %s with a nonce never asked", self.peer_id)
             return
         self._challenge = None
+        self._challenge_due = None
         held = list(self._held)
         self._held.clear()
         if self._rx_inc is not None and incarnation <= self._rx_inc:
@@ -507,6 +523,11 @@ class PeerSession:
             return
         self._vouched = incarnation
         self.stats["confirmed"] += 1
+        # The timeouts while this side held the peer's acks were not losses: one RTT sample
+        # (the challenge's, unless it was resent: Karn) and no backoff carried over.
+        if self._challenge_retries == 0:
+            self.rtt.on_sample(now - pending[1])
+        self.rtt.reset_backoff()
         for segment in held:
             if segment.incarnation == incarnation:
                 self.receive_segment(segment, now)
@@ -1211,6 +1232,9 @@ class PeerSession:
         ack_deadline = self._ack_deadline
         if ack_deadline is not None and (deadline is None or ack_deadline < deadline):
             deadline = ack_deadline
+        challenge_due = self._challenge_due
+        if challenge_due is not None and (deadline is None or challenge_due < deadline):
+            deadline = challenge_due
         if self._next_seq > self._base:
             if not self._unreachable and self._next_send > self._base:
                 quiet = self._progress_at + self.unreachable_after
@@ -1248,6 +1272,10 @@ class PeerSession:
                 self._ack_now = True
         if self._rtx_deadline is not None and self._rtx_deadline <= due:
             self._on_timeout(now)
+        challenge = self._challenge
+        if challenge is not None and self._challenge_due is not None and self._challenge_due <= due:
+            self._challenge_retries += 1  # the challenge or its answer was lost: ask again
+            self._send_challenge(challenge[0], now)
 
     def _on_timeout(self, now: float) -> None:
         """Retransmission (or persist) timer: back off, then resend or probe."""

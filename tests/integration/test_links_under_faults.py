@@ -79,9 +79,9 @@ async def test_pl_exactly_once_in_order_on_real_sockets_under_faults(make_nodes,
             await a.send("b", i)
 
     sender = asyncio.ensure_future(send())
-    got = [(await b.receive(timeout=10)).payload for _ in range(count)]
+    got = [(await b.receive(timeout=30)).payload for _ in range(count)]
     await sender
-    await asyncio.wait_for(a.flush(), 10)
+    await asyncio.wait_for(a.flush(), 30)
     assert got == list(range(count)), f"PL1-PL3 and FIFO (seed {seed})"
     link = a.stats()["link"]
     fates = link["faults"]["b"]

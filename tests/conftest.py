@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 pytest_plugins = ["netclock.testing.plugin"]  # also when plugin autoloading is off
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+H = TypeVar("H", bound=logging.Handler)
+
+
+@pytest.fixture
+def capture_logs() -> Iterator[Callable[[H, str], H]]:
+    """``attach(handler, logger_name)``: the handler sees that logger at DEBUG for this test;
+    the logger's handlers and level are restored after it."""
+    attached: list[tuple[logging.Logger, logging.Handler, int]] = []
+
+    def attach(handler: H, name: str) -> H:
+        logger = logging.getLogger(name)
+        attached.append((logger, handler, logger.level))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        return handler
+
+    yield attach
+    for logger, handler, level in reversed(attached):
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +92,8 @@ class LogWatch(logging.Handler):
 
 
 @pytest.fixture
-def watch() -> Iterator[LogWatch]:
-    handler = LogWatch()
-    logger = logging.getLogger("netclock")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
+def watch(capture_logs: Callable[[LogWatch, str], LogWatch]) -> LogWatch:
+    return capture_logs(LogWatch(), "netclock")
 
 
 @contextlib.asynccontextmanager

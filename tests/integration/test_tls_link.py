@@ -16,7 +16,7 @@ import random
 import shutil
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +88,8 @@ class LogWatch(logging.Handler):
 
 
 @pytest.fixture
-def watch() -> Iterator[LogWatch]:
-    handler = LogWatch()
-    logger = logging.getLogger("netclock.links.tls")
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
+def watch(capture_logs: Callable[[LogWatch, str], LogWatch]) -> LogWatch:
+    return capture_logs(LogWatch(), "netclock.links.tls")
 
 
 def link_of(node: Node) -> TlsLink:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +46,8 @@ class Records(logging.Handler):
 
 
 @pytest.fixture
-def records() -> Iterator[Records]:
-    handler = Records()
-    logger = logging.getLogger("netclock.links.tls")
-    old = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old)
+def records(capture_logs: Callable[[Records, str], Records]) -> Records:
+    return capture_logs(Records(), "netclock.links.tls")
 
 
 def tls_node(node_id: str, cert_dir: Path) -> Node:

@@ -72,4 +72,6 @@ def verdict_text(folder: Path) -> str:
         parts.append("VIOLATED: " + ", ".join(map(str, record["violated"])))
     if record.get("failed"):
         parts.append("failed: " + ", ".join(map(str, record["failed"])))
+    if record.get("checked") is False:
+        parts.append("not checked (the event logs were off)")
     return "; ".join(parts) if parts else "OK"

@@ -13,6 +13,7 @@ import select
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,16 +148,22 @@ def restamp(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # -- processes --------------------------------------------------------------------------------
+_UNREAD: weakref.WeakKeyDictionary[subprocess.Popen[bytes], bytes] = weakref.WeakKeyDictionary()
+"""Bytes a process printed after the line ``read_until`` returned at: the next call reads
+them first, so lines that arrive in the same read as the wanted one are not lost."""
+
+
 def read_until(proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> list[str]:
     """Read ``proc``'s stdout line by line until one starts with ``prefix``.
 
     Returns the lines read; raises AssertionError if the process ends or ``timeout``
-    passes first. ``proc`` must have been started with ``stdout=PIPE`` in binary mode.
+    passes first. ``proc`` must have been started with ``stdout=PIPE`` in binary mode,
+    and its stdout read only through this function.
     """
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     deadline = time.monotonic() + timeout
-    buffer = b""
+    buffer = _UNREAD.pop(proc, b"")
     lines: list[str] = []
     while True:
         while b"\n" in buffer:
@@ -164,6 +171,7 @@ def read_until(proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> li
             line = raw.decode("utf-8", "replace")
             lines.append(line)
             if line.startswith(prefix):
+                _UNREAD[proc] = buffer
                 return lines
         left = deadline - time.monotonic()
         assert left > 0, f"no line starting with {prefix!r} within {timeout} s: {lines}"

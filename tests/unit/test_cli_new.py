@@ -45,6 +45,7 @@ def test_runs_are_listed_oldest_first_with_what_their_verdict_says(tmp_path: Pat
         "b": {"ok": False, "violated": ["fifo"], "failed": ["x"]},
         "a": {"ok": True, "violated": [], "failed": []},
         "c": None,
+        "d": {"ok": True, "violated": [], "failed": [], "checked": False},
     }
     for i, (name, verdict) in enumerate(verdicts.items()):
         folder = tmp_path / name
@@ -53,7 +54,8 @@ def test_runs_are_listed_oldest_first_with_what_their_verdict_says(tmp_path: Pat
         if verdict is not None:
             (folder / "verdict.json").write_text(json.dumps(verdict), encoding="utf-8")
     rows = list_runs(tmp_path)
-    assert [row[2] for row in rows] == ["runb", "runa", "runc"]
+    assert [row[2] for row in rows] == ["runb", "runa", "runc", "rund"]
     assert rows[0][3:] == ("tls", "2 nodes", "VIOLATED: fifo; failed: x")
     assert rows[1][5] == "OK"
     assert verdict_text(tmp_path / "c").startswith("no verdict")
+    assert rows[3][5] == "not checked (the event logs were off)"

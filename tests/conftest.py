@@ -17,6 +17,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H = TypeVar("H", bound=logging.Handler)
 
 
+NO_SKIPS = os.environ.get("NETCLOCK_NO_SKIPS") == "1"
+"""Set by .ci/run: CI installs every real component (Chromium, SLURM, iproute2), so a test
+that skips there has lost one and fails instead."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under ``NETCLOCK_NO_SKIPS=1`` a skipped test is reported as failed, with its reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if NO_SKIPS and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under NETCLOCK_NO_SKIPS=1 (CI must not skip): {reason}"
+
+
 @pytest.fixture
 def capture_logs() -> Iterator[Callable[[H, str], H]]:
     """``attach(handler, logger_name)``: the handler sees that logger at DEBUG for this test;

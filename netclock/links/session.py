@@ -508,6 +508,17 @@ class PeerSession:
                     self.local_id, self.local_incarnation, self.peer_id, nonce, True
                 )
             )
+            if (
+                self._confirm
+                and self._challenge is None
+                and incarnation != self._vouched
+                and (self._rx_inc is None or incarnation > self._rx_inc)
+            ):
+                # The peer asks who we are because it meets a new incarnation of ours, so we
+                # are about to meet its own (its acks): ask back now, while it is surely up,
+                # rather than after its ack arrives (a peer that then closes never answers).
+                self._challenge_retries = 0
+                self._send_challenge(secrets.randbits(64), now)
             return
         pending = self._challenge
         if pending is None or nonce != pending[0]:

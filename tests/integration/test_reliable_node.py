@@ -7,6 +7,8 @@ batch, and the refusal of a clock that claims more of the receiver than it has d
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from netclock import FaultPlan, VectorClock
@@ -119,3 +121,14 @@ async def test_stats_keep_socket_datagrams_and_session_segments_apart(make_nodes
     link = a.stats()["link"]
     assert link["segments_sent"] > 0, f"seed {plan.seed}"
     assert link["datagrams_sent"] > link["segments_sent"], f"seed {plan.seed}: {link}"
+
+
+async def test_a_receiver_that_closes_at_once_leaves_its_sender_acknowledged(make_nodes) -> None:
+    """First contact: the receiver delivers and closes at once. Its last ack must be
+    believed by the sender, who confirms the receiver's incarnation while it is still up."""
+    sender, receiver = await make_nodes("s", "r", link="reliable")
+    await sender.send("r", "only")
+    assert (await receiver.receive(timeout=5)).payload == "only"
+    await receiver.close()
+    await asyncio.wait_for(sender.flush(), 5)
+    assert sender.stats()["link"]["confirmed"] == 1

@@ -190,6 +190,8 @@ def _confirming() -> tuple[PeerSession, PeerSession]:
     deliver(a.datagrams_to_send(0.0), b, 0.0)  # confirmed: the held segment is taken in
     assert payloads(b) == ["first"]
     assert b.stats["confirmed"] == 1
+    deliver(b.datagrams_to_send(0.0), a, 0.0)  # a asked back with its answer: b confirmed
+    assert a.stats["confirmed"] == 1
     return a, b
 
 
@@ -241,3 +243,17 @@ def test_segments_that_arrive_before_the_confirmation_are_taken_in_without_a_res
     deliver(a.datagrams_to_send(0.0), b, 0.0)  # the answer: every held segment taken in
     assert payloads(b) == list(range(30))
     assert (a.stats["retransmitted"], b.stats["challenges_sent"]) == (0, 1)
+
+
+def test_the_challenged_side_asks_back_so_an_ack_sent_as_the_peer_closes_is_believed() -> None:
+    a = PeerSession("a", 1, "b", confirm_incarnations=True)
+    b = PeerSession("b", 2, "a", confirm_incarnations=True)
+    a.send(GOOD, "only", 0.0)
+    deliver(a.datagrams_to_send(0.0), b, 0.0)  # held: b challenges a
+    deliver(b.datagrams_to_send(0.0), a, 0.0)  # a answers and asks b back at once
+    deliver(a.datagrams_to_send(0.0), b, 0.0)  # b confirms a, answers a's question
+    assert payloads(b) == ["only"]
+    b.handle_timer(1.0)  # b's delayed ack; after it b sends nothing more (it closes)
+    deliver(b.datagrams_to_send(1.0), a, 1.0)
+    assert a.unacked == 0
+    assert a.stats["confirmed"] == 1

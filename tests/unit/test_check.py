@@ -822,6 +822,7 @@ def write_big_run(folder: Path, seed: int, messages: int) -> None:
         (folder / f"{node}.events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_200k_event_run_is_checked(tmp_path: Path) -> None:
     seed = 20240601
     write_big_run(tmp_path, seed, 100_000)

@@ -19,9 +19,10 @@ SIGKILL at any moment.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
+
+from consume_once import consume_exactly_once
 
 from netclock import Node
 
@@ -52,20 +53,7 @@ async def main() -> None:
             await node.flush()
             print("DONE", flush=True)
             await asyncio.Event().wait()  # stay up: acks owed may still be asked for
-        path = Path(data_dir) / "consumed"
-        seen = set()
-        if path.exists():
-            seen = {int(line) for line in path.read_text().split()}
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        while len(seen) < count:
-            message = await node.receive()
-            if message.redelivered and message.payload in seen:
-                continue
-            os.write(fd, b"%d\n" % message.payload)
-            seen.add(message.payload)
-            if len(seen) % 20 == 0:
-                print("got", len(seen), flush=True)
-                await asyncio.sleep(pace)
+        await consume_exactly_once(node, Path(data_dir) / "consumed", count, pace)
         print("DONE", flush=True)
         await asyncio.Event().wait()
 

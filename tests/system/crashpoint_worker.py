@@ -20,9 +20,10 @@ Both print ``READY`` once started and stop cleanly at a ``stop`` line on stdin.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
+
+from consume_once import consume_exactly_once
 
 from netclock import Node
 from netclock.cluster.process import last_clock
@@ -59,20 +60,7 @@ async def main() -> None:
         else:
             if gate == "1":
                 assert (await _line()).strip() == "go"
-            path = run / "consumed"
-            seen = {int(x) for x in path.read_text().split()} if path.exists() else set()
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            redelivered = skipped = 0
-            while len(seen) < count:
-                message = await node.receive()
-                redelivered += message.redelivered
-                if message.redelivered and message.payload in seen:
-                    skipped += 1
-                    continue
-                os.write(fd, b"%d\n" % message.payload)
-                seen.add(message.payload)
-                if len(seen) % 20 == 0:
-                    print("got", len(seen), flush=True)
+            redelivered, skipped = await consume_exactly_once(node, run / "consumed", count)
             print("DONE redelivered", redelivered, "skipped", skipped, flush=True)
         while (await _line()).strip() != "stop":
             pass

@@ -85,7 +85,8 @@ class GaveUp:
 @dataclass(frozen=True, slots=True)
 class Refused:
     """``peer`` took in messages of this node's ``incarnation`` and refused them (their
-    clock broke its scope): acknowledged, never delivered. ``messages`` holds ``(seq,
+    clock broke its scope, or a large message is above its ``max_message``; or a restart
+    of the peer cut a large message in two, links/inflight.py): never delivered. ``messages`` holds ``(seq,
     payload, reason)`` in sequence order; the Node hands each back as a ``Failure`` with
     its id and the peer's reason (``Node.failures()``)."""
 

@@ -67,7 +67,7 @@ async def test_a_message_above_the_receivers_max_message_is_refused_before_its_a
         assert (await a.receive(STEP)).payload == "and back"
 
 
-@pytest.mark.parametrize("kind", ["reliable", "sealed"])
+@pytest.mark.parametrize("kind", ["reliable", "sealed", "tls"])
 async def test_a_receiver_restarted_mid_message_hands_it_back_as_a_failure(
     kind: str, tmp_path: Path
 ) -> None:

@@ -86,9 +86,9 @@ class GaveUp:
 class Refused:
     """``peer`` took in messages of this node's ``incarnation`` and refused them (their
     clock broke its scope, or a large message is above its ``max_message``; or a restart
-    of the peer cut a large message in two, links/inflight.py): never delivered. ``messages`` holds ``(seq,
-    payload, reason)`` in sequence order; the Node hands each back as a ``Failure`` with
-    its id and the peer's reason (``Node.failures()``)."""
+    of the peer cut a large message in two, links/inflight.py): never delivered.
+    ``messages`` holds ``(seq, payload, reason)`` in sequence order; the Node hands each
+    back as a ``Failure`` with its id and the peer's reason (``Node.failures()``)."""
 
     peer: str
     incarnation: int

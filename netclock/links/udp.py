@@ -236,6 +236,14 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         if self._transport is None:
             raise UsageError("link is not started; call start() first")
 
+    def from_peer(self, peer: str, addr: Any) -> bool:
+        """True when a datagram from ``addr`` may come from known ``peer``: its source is one
+        of the peer's addresses, or this endpoint authenticates datagrams by key
+        (``check_source`` False). The rule :meth:`datagram_received` applies (inline there)
+        and a failure detector applies to heartbeats."""
+        sources = self._sources.get(peer)
+        return sources is not None and (not self.check_source or (addr[0], addr[1]) in sources)
+
     def admits(self, peer: str) -> bool:
         """False while a live partition cuts this node off from ``peer``."""
         faults = self._faults

@@ -468,6 +468,7 @@ class Node:
             raise UsageError(f"peer id: {exc}") from None
         self._link.add_peer(peer, parse_address(address))
         self._peer_ids.add(peer)
+        self._removed.discard(peer)
         assert self._clock_scope.members is not None
         self._clock_scope.members.add(peer)
         if self._detector is not None:
@@ -479,8 +480,10 @@ class Node:
         """Forget ``peer``: the link releases its state (session, buffers, connection,
         timers). Messages to it not yet acknowledged become :meth:`failures` when the link
         keeps them (``give_up_after``); a send waiting for its window, and every later send
-        to it, raises :class:`~netclock.errors.PeerRemoved`. It cannot be added back on a
-        reliable link in this incarnation (UsageError). Not on a logged link (``data_dir``).
+        to it, raises :class:`~netclock.errors.PeerRemoved`, until :meth:`add_peer` adds
+        it again (fresh state; on a reliable link the message numbering continues both
+        ways: ids never repeat, nothing delivered before comes again). Messages from it
+        acknowledged but not yet delivered go with it. Not on a logged link (``data_dir``).
         """
         self._link.remove_peer(peer)
         self._peer_ids.discard(peer)

@@ -30,7 +30,6 @@ from netclock.links.base import (
     LinkEvent,
     LinkUser,
     Refused,
-    removed_peer,
     unknown_peer,
 )
 from netclock.links.inflight import LargeInFlight, cut_reason
@@ -107,8 +106,10 @@ class SessionPump:
         self._large_sent = 0
         self._in_flight: dict[str, LargeInFlight] = {}
         """Peers with large messages not yet wholly acknowledged (links/inflight.py)."""
-        self._removed: set[str] = set()
-        """Peers removed with remove_peer (never added again: their seqs would restart)."""
+        self._removed: dict[str, tuple[int, tuple[int, int] | None]] = {}
+        """Peers removed with remove_peer: the last seq sent to each and the receive point,
+        where a session made if the peer is added again continues (ids never repeat, and
+        nothing received before is delivered again)."""
         self._scheduling = SchedulingDelay()
         self._late: dict[str, float] = {}
         self._late_handle: asyncio.TimerHandle | None = None
@@ -145,6 +146,9 @@ class SessionPump:
                 **own,
             )
             session.rtt.scheduling = self._scheduling
+            gone = self._removed.pop(peer, None)
+            if gone is not None:  # added again: a fresh session continuing both streams
+                session.restore(gone[0], [], [], gone[1], [], 0.0)
             if self._journal is not None:
                 self._to_restore.append(peer)
                 if self._loop is not None:
@@ -164,7 +168,6 @@ class SessionPump:
                 f"keeps the stream to {peer!r}"
             )
         session = self.sessions.pop(peer)
-        self._removed.add(peer)
         self._dirty.discard(peer)
         armed = self._timers.pop(peer, None)
         if armed is not None:
@@ -174,6 +177,8 @@ class SessionPump:
             events: list[LinkEvent] = [e for e in session.events() if isinstance(e, GaveUp)]
             if events:
                 self._dispatch(events)
+        point = session.resume_point()
+        self._removed[peer] = (session.next_seq - 1, point if point[0] else None)
         self._outgoing.pop(peer, None)
         self._joining.pop(peer, None)
         self._in_flight.pop(peer, None)
@@ -186,10 +191,6 @@ class SessionPump:
         if idle is not None and not any(s.unacked for s in self.sessions.values()):
             idle.set()
             self._idle = None
-
-    def _check_addable(self, peer: str) -> None:
-        if peer in self._removed:
-            raise removed_peer(peer)
 
     def _restore_sessions(self) -> None:
         """The link has its loop: give the new sessions what the journal kept."""

@@ -23,7 +23,10 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("link", ["reliable", "tls"])
+@pytest.mark.parametrize(
+    "link",
+    ["reliable", *(pytest.param(k, marks=pytest.mark.slow) for k in ("sealed", "tls"))],
+)
 def test_honest_processes_talk_on_through_a_members_lying_clocks(tmp_path: Path, link: str) -> None:
     run_dir = tmp_path / link
     proc = netclock("demo", "poison", "--link", link, "--out", str(run_dir), cwd=tmp_path)

@@ -99,6 +99,7 @@ async def lies(node: Node, peers: list[str], liar: str = "mallory") -> None:
     try:
         for to, clock, what in told:
             forger.send_with_clock(node, to, clock, f"{me} says: {what}", f"lying clock: {what}")
+            node.log_local_event(f"told {to} a lying clock: {what}")  # on its lane in the viewer
             print(f"{me}: told {to} {what}")
         await node.flush()
         for failure in node.failures():

@@ -35,14 +35,19 @@ async def until(condition: Callable[[], bool], what: str, timeout: float = STEP)
         await asyncio.sleep(0.001)
 
 
+def certificates(kind: str, folder: Path) -> dict[str, Path]:
+    """The ``cert_dir`` keyword a sealed or tls node of a and b needs (none on reliable)."""
+    if kind == "reliable":
+        return {}
+    certs.init_cluster(folder, ["a", "b"], cluster="lab")
+    return {"cert_dir": folder}
+
+
 @pytest.mark.parametrize("kind", ["reliable", "sealed", "tls"])
 async def test_a_message_above_the_receivers_max_message_is_refused_before_its_ack(
     kind: str, tmp_path: Path
 ) -> None:
-    cert = {}
-    if kind != "reliable":
-        certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
-        cert = {"cert_dir": tmp_path}
+    cert = certificates(kind, tmp_path)
     small = {"max_message": 64 * 1024}
     async with (
         Node("a", link=kind, **cert) as a,  # type: ignore[arg-type]
@@ -71,10 +76,7 @@ async def test_a_message_above_the_receivers_max_message_is_refused_before_its_a
 async def test_a_receiver_restarted_mid_message_hands_it_back_as_a_failure(
     kind: str, tmp_path: Path
 ) -> None:
-    cert = {}
-    if kind != "reliable":
-        certs.init_cluster(tmp_path, ["a", "b"], cluster="lab")
-        cert = {"cert_dir": tmp_path}
+    cert = certificates(kind, tmp_path)
     async with Node("a", link=kind, close_timeout=1.0, **cert) as a:  # type: ignore[arg-type]
         b = Node("b", link=kind, close_timeout=0.1, **cert)  # type: ignore[arg-type]
         await b.start()

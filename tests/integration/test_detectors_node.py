@@ -176,6 +176,16 @@ async def test_a_peer_known_by_host_name_is_not_taken_for_a_forger() -> None:
         assert a.detector.stats()["forged"] == 0
 
 
+async def restored(events: AsyncIterator[DetectorEvent], peer: str, within: float) -> bool:
+    """True if a Restore of ``peer`` comes within ``within`` seconds."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            async for ev in events:
+                if isinstance(ev, Restore) and ev.peer == peer:
+                    return True
+    return False
+
+
 async def forge(target: tuple[str, int], incarnation: int, stop: asyncio.Event) -> int:
     """Send ``target`` a heartbeat "from b" every 10 ms from a socket of our own."""
     sent = 0
@@ -199,13 +209,13 @@ async def test_forged_heartbeats_do_not_keep_a_crashed_peer_alive(
     """Heartbeats are source-filtered: ``b`` crash-stops while a forger on a socket of its
     own sends ``a`` a heartbeat "from b" every 10 ms. ``a`` still suspects ``b``, counts the
     forgeries (the detector's ``forged``; on ``sealed`` the link's ``bad_datagrams``: an
-    unsealed datagram is refused before any heartbeat is read) and goes on hearing honest
-    ``c``: never suspected, its message delivered."""
+    unsealed datagram is refused before any heartbeat is read), never restores ``b`` while
+    they go on (◇P would, for one heartbeat taken), and goes on hearing honest ``c``."""
     extra: dict[str, Any] = {}
     if kind in ("sealed", "tls"):
         certs.init_cluster(tmp_path, ["a", "b", "c"], cluster="lab")
         extra["cert_dir"] = tmp_path
-    detector = DetectorOptions("perfect", **FAST)
+    detector = DetectorOptions("eventually_perfect", **FAST)  # a heartbeat taken restores
     nodes = [Node(n, link=kind, detector=detector, close_timeout=0.5, **extra) for n in "abc"]  # type: ignore[arg-type]
     a, b, c = nodes
     for node in nodes:
@@ -222,10 +232,13 @@ async def test_forged_heartbeats_do_not_keep_a_crashed_peer_alive(
         forger = asyncio.ensure_future(forge(a.address, b.incarnation, stop))
         await b.close()
         await next_of(events, Suspect, "b")
+        assert not await restored(events, "b", within=1.0), "20 periods of forgeries"
         stop.set()
         forged = await forger
         assert forged > 0
-        assert a.suspected == {"b"}, "honest c is never suspected"
+        assert "b" in a.suspected
+        if "c" in a.suspected:  # a false suspicion on a loaded machine: c's heartbeats end it
+            await next_of(events, Restore, "c")
         await c.send("a", "c is here")
         assert (await a.receive(20)).payload == "c is here"
         assert a.detector is not None

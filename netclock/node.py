@@ -811,9 +811,11 @@ class Node:
             self._wake_one()
 
     def failures(self) -> list[Failure]:
-        """Messages a reliable link gave up on since the last call (their ids and payloads).
+        """Messages a reliable link handed back since the last call (ids and payloads).
 
-        Only with ``give_up_after`` set; without it a reliable link never gives up.
+        Given up on (only with ``give_up_after`` set; without it a reliable link never gives
+        up), or refused by the peer, or a large message a restart of the peer cut in two:
+        those have a ``reason``.
         """
         out = list(self._failures)
         self._failures.clear()

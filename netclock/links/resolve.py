@@ -42,8 +42,8 @@ def needs_lookup(host: str) -> bool:
 def _unresolvable(address: Address, exc: BaseException) -> ConfigError:
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return ConfigError(
-        f"cannot resolve the host {address[0]!r} of address {address[0]}:{address[1]} "
-        f"({reason}); check the name, or give an IP address"
+        f"cannot resolve the host {address[0]!r:.80} (port {address[1]}): {reason:.120}; "
+        "check the name, or give an IP address"
     )
 
 

@@ -54,6 +54,7 @@ from netclock.links.journal import LinkJournal
 from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
 from netclock.links.pump import SessionPump
+from netclock.links.resolve import PeerResolver, needs_lookup
 from netclock.observe.eventlog import EventRecorder
 from netclock.sampling import Sampler, link_sample
 
@@ -297,6 +298,8 @@ class Node:
         self._peer_ids: set[str] = set()
         """Peers known to the link (checked by the send fast path)."""
         self._removed: set[str] = set()
+        self._resolver = PeerResolver(self._add_peer_at)
+        """Peers given by host name, added once resolved (links/resolve.py)."""
         """Peers removed with :meth:`remove_peer`."""
         if isinstance(members, str):
             raise UsageError(f"members must be a list of node ids, not the str {members!r:.40}")
@@ -382,6 +385,7 @@ class Node:
     async def start(self) -> Node:
         """Bind the link's sockets; :attr:`address` is valid afterwards."""
         if self._state == "new":
+            await self._resolver.wait_all()
             await self._link.start()
             self._state = "running"
             if self._sampler is not None:
@@ -406,6 +410,7 @@ class Node:
             return
         was_running = self._state == "running"
         self._state = "closing"
+        self._resolver.close()
         if self._sampler is not None:
             self._sampler.close()
         drained = True
@@ -461,17 +466,29 @@ class Node:
         ``stubborn`` retransmits there; on ``fairloss`` only datagrams sent from now on go
         there. A different process at ``address`` (another node, or a restarted life) is
         not a move: its link refuses what it cannot place (docs/cluster.md, "Moving a peer").
+
+        A host name is resolved without blocking the event loop: the peer is added when the
+        answer comes (a send to it waits until then); a name that does not resolve is a
+        ConfigError from :meth:`start`, or from a send to that peer.
         """
         try:
             check_pid(peer)
         except ClockError as exc:
             raise UsageError(f"peer id: {exc}") from None
-        self._link.add_peer(peer, parse_address(address))
+        parsed = parse_address(address)
+        if needs_lookup(parsed[0]):
+            self._resolver.resolve(peer, parsed)
+        else:
+            self._add_peer_at(peer, parsed)
+
+    def _add_peer_at(self, peer: str, address: Address) -> None:
+        self._link.add_peer(peer, address)
         self._peer_ids.add(peer)
+        self._removed.discard(peer)
         assert self._clock_scope.members is not None
         self._clock_scope.members.add(peer)
         if self._detector is not None:
-            self._detector.add_peer(peer, parse_address(address))
+            self._detector.add_peer(peer, address)
         if self._broadcaster is not None:
             self._broadcaster.peers_changed()
 
@@ -479,8 +496,10 @@ class Node:
         """Forget ``peer``: the link releases its state (session, buffers, connection,
         timers). Messages to it not yet acknowledged become :meth:`failures` when the link
         keeps them (``give_up_after``); a send waiting for its window, and every later send
-        to it, raises :class:`~netclock.errors.PeerRemoved`. It cannot be added back on a
-        reliable link in this incarnation (UsageError). Not on a logged link (``data_dir``).
+        to it, raises :class:`~netclock.errors.PeerRemoved`, until :meth:`add_peer` adds
+        it again (fresh state; on a reliable link the message numbering continues both
+        ways: ids never repeat, nothing delivered before comes again). Messages from it
+        acknowledged but not yet delivered go with it. Not on a logged link (``data_dir``).
         """
         self._link.remove_peer(peer)
         self._peer_ids.discard(peer)
@@ -523,7 +542,10 @@ class Node:
             pass
         link = self._link
         while True:
-            await link.wait_writable(peer)
+            if peer in self._resolver.pending:
+                await self._resolver.wait(peer)
+            else:
+                await link.wait_writable(peer)
             try:
                 return self.send_nowait(peer, payload, event=event)
             except WindowFull:
@@ -557,6 +579,11 @@ class Node:
         self._check_running()
         if peer in self._removed and peer not in self._link.peers:
             raise PeerRemoved(peer)
+        if peer in self._resolver.pending:
+            raise WindowFull(peer, 0)  # its name is being resolved: send() waits for it
+        error = self._resolver.error(peer)
+        if error is not None:
+            raise error
         if peer not in self._link.peers:
             raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
         self._peer_ids.add(peer)
@@ -784,9 +811,11 @@ class Node:
             self._wake_one()
 
     def failures(self) -> list[Failure]:
-        """Messages a reliable link gave up on since the last call (their ids and payloads).
+        """Messages a reliable link handed back since the last call (ids and payloads).
 
-        Only with ``give_up_after`` set; without it a reliable link never gives up.
+        Given up on (only with ``give_up_after`` set; without it a reliable link never gives
+        up), or refused by the peer, or a large message a restart of the peer cut in two:
+        those have a ``reason``.
         """
         out = list(self._failures)
         self._failures.clear()

@@ -119,6 +119,19 @@ class Forger:
         forged identity, but the checker then marks this node Byzantine."""
         self.record.record("lie", self.by, to, None, what)
 
+    def send_with_clock(
+        self, node: Node, to: str, clock: VectorClock, payload: Any, what: str
+    ) -> MessageId:
+        """Send ``payload`` from ``node`` (the adversary's own Node) to ``to`` on its own link,
+        stamped with ``clock`` instead of a tick of its clock: a lying clock under the
+        adversary's own id. Recorded as a ``lie`` with the message's id before the datagram
+        leaves (the link only queues it), so the checker counts the message as sent by this
+        node, not created, and marks it Byzantine; the Node's event log has no send event."""
+        seq = node.link.send(to, clock, payload)
+        msg_id = MessageId(node.id, getattr(node.link, "incarnation", node.incarnation), seq)
+        self.record.record("lie", node.id, to, msg_id, what)
+        return msg_id
+
     def send_raw(self, data: bytes, address: Address) -> None:
         """Send any bytes (a malformed envelope, a lying clock under the adversary's own id)."""
         self.raw.send(data, address)

@@ -15,7 +15,9 @@ so the plan's loss, partitions and timing model reach them as they reach data.
   authenticated** (a process on the path can forge liveness); see docs/detectors.md.
 
 A heartbeat that does not decode, names another receiver, comes from an unknown peer or
-from another address than the peer's is counted and dropped (debug log). One
+from another address than the peer's (the link's own rule, ``UdpEndpoint.from_peer``: a
+peer known by name is expected from what the name resolved to; on ``sealed`` the seal
+proves the sender instead) is counted and dropped (debug log). One
 ``loop.call_at`` timer serves every peer; no task runs per peer or per heartbeat.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import time
 from collections import deque
@@ -55,15 +56,6 @@ _KEY = -1
 _MAX_HEARTBEAT = 512
 _BACKLOG = 4096
 """Events kept for each :meth:`FailureDetector.events` reader that falls behind."""
-
-
-def _is_ip(host: str) -> bool:
-    """True for an IP literal; a peer known by name (``localhost``) is checked by port only."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class _HeartbeatSocket(UdpEndpoint):
@@ -330,7 +322,7 @@ class FailureDetector:
             self.counters["unknown_peer"] += 1
             log.debug("%s: dropped heartbeat from unknown peer %r", self.node_id, sender)
             return
-        if addr[1] != known[1] or (addr[0] != known[0] and _is_ip(known[0])):
+        if not sock.from_peer(sender, addr):
             self.counters["forged"] += 1
             log.debug("%s: dropped heartbeat for %r from %s", self.node_id, sender, addr)
             return

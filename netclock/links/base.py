@@ -85,9 +85,10 @@ class GaveUp:
 @dataclass(frozen=True, slots=True)
 class Refused:
     """``peer`` took in messages of this node's ``incarnation`` and refused them (their
-    clock broke its scope): acknowledged, never delivered. ``messages`` holds ``(seq,
-    payload, reason)`` in sequence order; the Node hands each back as a ``Failure`` with
-    its id and the peer's reason (``Node.failures()``)."""
+    clock broke its scope, or a large message is above its ``max_message``; or a restart
+    of the peer cut a large message in two, links/inflight.py): never delivered.
+    ``messages`` holds ``(seq, payload, reason)`` in sequence order; the Node hands each
+    back as a ``Failure`` with its id and the peer's reason (``Node.failures()``)."""
 
     peer: str
     incarnation: int
@@ -161,8 +162,9 @@ class Link(Protocol):
         """Forget ``peer``: release its state (sessions, buffers, connections, timers).
 
         Messages to it not yet acknowledged are handed back as a :class:`GaveUp` when the
-        link keeps payloads (``give_up_after``), and waiting senders wake; it can never be
-        added again on this link (its sequence numbers would restart).
+        link keeps payloads (``give_up_after``), and waiting senders wake. Added again, it
+        gets fresh state; a reliable link's numbering continues in both directions, so ids
+        never repeat and nothing received before is delivered again.
         """
 
     def send(self, peer: str, clock: VectorClock, payload: Any) -> int:
@@ -204,11 +206,3 @@ def os_reason(exc: OSError) -> str:
 def unknown_peer(peer: str) -> UsageError:
     """The error every link raises for a peer it was never given."""
     return UsageError(f"unknown peer {peer!r}; add it with add_peer first")
-
-
-def removed_peer(peer: str) -> UsageError:
-    """The error every link raises when a removed peer is added again."""
-    return UsageError(
-        f"peer {peer!r} was removed from this link and cannot be added again: its message "
-        "numbers would start over; restart the node (a new incarnation) to talk to it again"
-    )

@@ -81,7 +81,6 @@ class PerfectLink(SessionPump, UdpEndpoint):
     def add_peer(self, peer: str, address: tuple[str, int]) -> None:
         """Know ``peer`` at ``address``; a known peer moves there with its session: what is
         queued and unacknowledged goes to the new address from the next (re)transmission."""
-        self._check_addable(peer)
         super().add_peer(peer, address)
         budget = (
             self._max_datagram

@@ -20,11 +20,19 @@ a session's datagrams leave, and what to do when the peer cannot be reached yet)
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, MessageTooLarge, UsageError, WindowFull
-from netclock.links.base import GaveUp, LinkEvent, LinkUser, removed_peer, unknown_peer
+from netclock.links.base import (
+    GaveUp,
+    LinkEvent,
+    LinkUser,
+    Refused,
+    unknown_peer,
+)
+from netclock.links.inflight import LargeInFlight, cut_reason
 from netclock.links.journal import LinkJournal
 from netclock.links.rtt import SchedulingDelay
 from netclock.links.segments import (
@@ -37,6 +45,8 @@ from netclock.links.segments import (
 )
 from netclock.links.session import PeerSession
 from netclock.wire.envelope import Fragment, Message
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SessionPump"]
 
@@ -94,8 +104,12 @@ class SessionPump:
         self._joining: dict[str, Reassembly] = {}
         """Peers that sent a piece of a large message: their deliveries are joined."""
         self._large_sent = 0
-        self._removed: set[str] = set()
-        """Peers removed with remove_peer (never added again: their seqs would restart)."""
+        self._in_flight: dict[str, LargeInFlight] = {}
+        """Peers with large messages not yet wholly acknowledged (links/inflight.py)."""
+        self._removed: dict[str, tuple[int, tuple[int, int] | None]] = {}
+        """Peers removed with remove_peer: the last seq sent to each and the receive point,
+        where a session made if the peer is added again continues (ids never repeat, and
+        nothing received before is delivered again)."""
         self._scheduling = SchedulingDelay()
         self._late: dict[str, float] = {}
         self._late_handle: asyncio.TimerHandle | None = None
@@ -127,10 +141,14 @@ class SessionPump:
                 self.incarnation,
                 peer,
                 clock_scope=self._clock_scope,
+                max_large=self._max_message,
                 **self._session_options,
                 **own,
             )
             session.rtt.scheduling = self._scheduling
+            gone = self._removed.pop(peer, None)
+            if gone is not None:  # added again: a fresh session continuing both streams
+                session.restore(gone[0], [], [], gone[1], [], 0.0)
             if self._journal is not None:
                 self._to_restore.append(peer)
                 if self._loop is not None:
@@ -150,7 +168,6 @@ class SessionPump:
                 f"keeps the stream to {peer!r}"
             )
         session = self.sessions.pop(peer)
-        self._removed.add(peer)
         self._dirty.discard(peer)
         armed = self._timers.pop(peer, None)
         if armed is not None:
@@ -160,8 +177,11 @@ class SessionPump:
             events: list[LinkEvent] = [e for e in session.events() if isinstance(e, GaveUp)]
             if events:
                 self._dispatch(events)
+        point = session.resume_point()
+        self._removed[peer] = (session.next_seq - 1, point if point[0] else None)
         self._outgoing.pop(peer, None)
         self._joining.pop(peer, None)
+        self._in_flight.pop(peer, None)
         self._late.pop(peer, None)
         self._postponed.discard(peer)
         waiter = self._writable.pop(peer, None)
@@ -171,10 +191,6 @@ class SessionPump:
         if idle is not None and not any(s.unacked for s in self.sessions.values()):
             idle.set()
             self._idle = None
-
-    def _check_addable(self, peer: str) -> None:
-        if peer in self._removed:
-            raise removed_peer(peer)
 
     def _restore_sessions(self) -> None:
         """The link has its loop: give the new sessions what the journal kept."""
@@ -242,6 +258,8 @@ class SessionPump:
         )
         if not outgoing.done:
             self._outgoing[peer] = outgoing
+        last = session.next_seq - 1 if outgoing.done else 0
+        self._in_flight.setdefault(peer, LargeInFlight()).started(outgoing.first_seq, payload, last)
         self._large_sent += 1
         return outgoing.first_seq
 
@@ -361,6 +379,8 @@ class SessionPump:
             events = session.events()
             if events:
                 self._dispatch(events)
+            if self._in_flight:
+                self._settle_large(peer, session)
             self._arm(peer, session)
             if writable:
                 waiter = writable.get(peer)
@@ -403,12 +423,17 @@ class SessionPump:
             outgoing.feed(session, None, now)
             if outgoing.done:
                 del self._outgoing[peer]
+                in_flight = self._in_flight.get(peer)
+                if in_flight is not None:
+                    in_flight.all_sent(outgoing.first_seq, session.next_seq - 1)
 
     def _dispatch(self, events: list[LinkEvent]) -> None:
         link_event = self.user.link_event
         for event in events:
             if type(event) is GaveUp and (self._large_sent or self._outgoing):
                 link_event(self._gave_up_whole(event))
+            elif type(event) is Refused and event.peer in self._in_flight:
+                link_event(self._refused_whole(event))
             else:
                 link_event(event)
 
@@ -418,7 +443,48 @@ class SessionPump:
         if outgoing is not None and any(seq == outgoing.first_seq for seq, _ in event.messages):
             del self._outgoing[event.peer]  # the rest of it would only be dropped
         kept = tuple(item for item in event.messages if item[1] is not CONTINUATION)
+        in_flight = self._in_flight.get(event.peer)
+        if in_flight is not None:
+            for seq, _ in kept:
+                in_flight.take(seq)
         return GaveUp(event.peer, event.incarnation, kept)
+
+    def _refused_whole(self, event: Refused) -> Refused:
+        """A refused large message comes back whole (its payload, not its first piece's
+        bytes), and its pieces not yet sent stay unsent."""
+        in_flight = self._in_flight[event.peer]
+        messages = []
+        for seq, payload, reason in event.messages:
+            known, whole = in_flight.take(seq)
+            if known:
+                self._stop_outgoing(event.peer, seq)
+            messages.append((seq, whole if known else payload, reason))
+        return Refused(event.peer, event.incarnation, tuple(messages))
+
+    def _stop_outgoing(self, peer: str, first_seq: int) -> None:
+        """Send no more pieces of large message ``first_seq`` (the receiver will not join it)."""
+        outgoing = self._outgoing.get(peer)
+        if outgoing is not None and outgoing.first_seq == first_seq:
+            del self._outgoing[peer]
+
+    def _settle_large(self, peer: str, session: PeerSession) -> None:
+        """Forget ``peer``'s large messages wholly acknowledged; hand back as failures those
+        a restart of the peer cut in two (links/inflight.py)."""
+        in_flight = self._in_flight.get(peer)
+        if in_flight is None:
+            return
+        cut = in_flight.settle(session.next_seq - session.unacked, session.peer_restart_base)
+        if not in_flight:
+            del self._in_flight[peer]
+        if cut:
+            reason = cut_reason(peer)
+            for first, _ in cut:
+                self._stop_outgoing(peer, first)
+            messages = tuple((first, payload, reason) for first, payload in cut)
+            log.info(
+                "%s: %d large message(s) to %s cut by its restart", self.node_id, len(cut), peer
+            )
+            self.user.link_event(Refused(peer, session.local_incarnation, messages))
 
     def _arm(self, peer: str, session: PeerSession) -> None:
         """Keep one timer per session, re-armed only when the deadline moves earlier.

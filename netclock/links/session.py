@@ -150,6 +150,7 @@ def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
 
 _seq_of = itemgetter(0)
 _clock_of = itemgetter(1)
+_Fragment = wire.Fragment
 _REFUSED = wire.Message(0, VectorClock(), None)
 """Holds a refused message's place among the out-of-order ones (never delivered)."""
 HELD_SEGMENTS = 256
@@ -200,6 +201,7 @@ class PeerSession:
         give_up_after: float | None = None,
         clock_scope: ClockScope | None = None,
         confirm_incarnations: bool = False,
+        max_large: int | None = None,
     ) -> None:
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
@@ -318,6 +320,13 @@ class PeerSession:
         silently: its refusal rides on every ack until the peer's base passes it."""
         self._refusals: dict[int, str] = {}
         """Refused seqs of the current peer incarnation, with reasons, to tell the peer."""
+        self._max_large = max_large
+        """The largest large message (packed payload, bytes) the owner joins: a first piece
+        announcing more is refused before its ack (links/segments.py)."""
+        self.peer_restart_base = 0
+        """Our ``base`` when the peer was last met as a new process (0: never): our messages
+        below it went to an earlier process of the peer (links/segments.py, large messages
+        cut by a restart)."""
         self._confirm = confirm_incarnations
         """Believe a new peer incarnation only once the peer's address echoed our nonce."""
         self._vouched: int | None = None
@@ -555,6 +564,8 @@ class PeerSession:
         bad = None
         if scope is not None and not scope.admits_all(map(_clock_of, messages)):
             bad = self._screen(messages)
+        if type(messages[0][2]) is _Fragment and self._max_large is not None:
+            bad = self._screen_large(messages, bad)
         if (
             bad is None
             and not had_gap
@@ -695,6 +706,22 @@ class PeerSession:
                 bad[seq] = reason[: wire.MAX_REASON]
         return bad
 
+    def _screen_large(
+        self, messages: tuple[wire.Message, ...], bad: dict[int, str] | None
+    ) -> dict[int, str] | None:
+        """``bad`` with the first pieces that announce a message above ``max_large``."""
+        limit = self._max_large
+        assert limit is not None
+        for seq, clock, piece in messages:
+            if type(piece) is _Fragment and clock and piece[0] + len(piece[1]) > limit:
+                size = piece[0] + len(piece[1])
+                bad = bad or {}
+                bad[seq] = (
+                    f"a message of {size} bytes is larger than this node's max_message of "
+                    f"{limit} bytes"
+                )
+        return bad
+
     def _refuse(self, seq: int, reason: str) -> None:
         """Take message ``seq`` in as refused: the peer hears it on every ack from now on
         (until its base passes it), the owner gets an ``InputRefused`` event."""
@@ -761,6 +788,7 @@ class PeerSession:
         if previous is None:
             return
         log.debug("%s restarted (incarnation %d -> %d)", self.peer_id, previous, incarnation)
+        self.peer_restart_base = self._base
         if self.retransmit:
             # What the peer had selectively acked is gone, and its window is new. (On a
             # reliable transport the new incarnation's hello told both already.)

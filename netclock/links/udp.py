@@ -13,6 +13,7 @@ from netclock.errors import ConfigError, LinkClosed, UsageError, WireError
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
+from netclock.links.resolve import needs_lookup
 from netclock.wire.envelope import DEFAULT_LIMITS, Decoder, Envelope, Limits
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,14 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         if self._transport is None:
             raise UsageError("link is not started; call start() first")
 
+    def from_peer(self, peer: str, addr: Any) -> bool:
+        """True when a datagram from ``addr`` may come from known ``peer``: its source is one
+        of the peer's addresses, or this endpoint authenticates datagrams by key
+        (``check_source`` False). The rule :meth:`datagram_received` applies (inline there)
+        and a failure detector applies to heartbeats."""
+        sources = self._sources.get(peer)
+        return sources is not None and (not self.check_source or (addr[0], addr[1]) in sources)
+
     def admits(self, peer: str) -> bool:
         """False while a live partition cuts this node off from ``peer``."""
         faults = self._faults
@@ -270,16 +279,24 @@ _UNSPECIFIED = {"0.0.0.0": ("127.0.0.1",), "::": ("::1",), "": ("127.0.0.1",)}
 """A peer given by a wildcard address is reached (and answers) on loopback."""
 
 
+_LOCALHOST = ("127.0.0.1", "::1")
+
+
 def source_addresses(host: str, port: int) -> frozenset[tuple[str, int]]:
     """Every ``(ip, port)`` a datagram from the peer at ``host:port`` may carry as its
-    source: ``host`` itself and what it resolves to (a name resolves once, here)."""
+    source: ``host`` itself and the addresses it stands for. An IP address, a wildcard and
+    ``localhost`` need no lookup; another name is resolved here, blocking (a Node resolves
+    names before, without blocking its loop: links/resolve.py)."""
     hosts = {host, *_UNSPECIFIED.get(host, ())}
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except (OSError, UnicodeError):
-        infos = []
-    for info in infos:
-        hosts.add(str(info[4][0]))
+    if host == "localhost":
+        hosts.update(_LOCALHOST)
+    elif needs_lookup(host):
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except (OSError, UnicodeError):
+            infos = []
+        for info in infos:
+            hosts.add(str(info[4][0]))
     return frozenset((h, port) for h in hosts)
 
 

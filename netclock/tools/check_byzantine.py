@@ -26,7 +26,7 @@ from typing import Any
 from netclock.observe.eventlog import EVENT_SUFFIX, Event, MsgId
 from netclock.observe.forgeries import Forgery, read_forgeries
 
-__all__ = ["Adversaries", "load_adversaries", "refusal_notes", "role_of"]
+__all__ = ["Adversaries", "false_claim_notes", "load_adversaries", "refusal_notes", "role_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class Adversaries:
     forgeries: tuple[Forgery, ...] = ()
     omissions: Mapping[str, Omissions] = field(default_factory=dict)
     _impersonated: Mapping[tuple[MsgId, str], Forgery] = field(default_factory=dict)
+    _told: Mapping[tuple[MsgId, str], Forgery] = field(default_factory=dict)
 
     @property
     def byzantine(self) -> tuple[str, ...]:
@@ -58,6 +59,11 @@ class Adversaries:
     def forgery(self, mid: MsgId, receiver: str) -> Forgery | None:
         """The impersonation that produced message ``mid`` to ``receiver`` (None: none did)."""
         return self._impersonated.get((mid, receiver))
+
+    def told(self, mid: MsgId, receiver: str) -> Forgery | None:
+        """The recorded lie that sent message ``mid`` to ``receiver`` under the liar's own
+        id (a lying clock: :meth:`Forger.send_with_clock`): sent, not created."""
+        return self._told.get((mid, receiver))
 
     def notes(self) -> list[str]:
         """One sentence per Byzantine or omission node, for the report."""
@@ -116,18 +122,41 @@ def refusal_notes(events: Iterable[Event]) -> list[str]:
     return out
 
 
+def false_claim_notes(events: Iterable[Event]) -> list[str]:
+    """One sentence per node that delivered messages whose clock claimed more of the node
+    than it had done (``false_claims``: delivered, the claim not merged), with the senders."""
+    by_node: dict[str, dict[str, int]] = {}
+    for e in events:
+        claim = None if e.ev != "deliver" or e.msg_clock is None else e.msg_clock.get(e.node)
+        if claim is not None and e.peer is not None and claim >= e.clock.get(e.node, 0) > 0:
+            senders = by_node.setdefault(e.node, {})
+            senders[e.peer] = senders.get(e.peer, 0) + 1
+    return [
+        f"{node} delivered {sum(senders.values())} message(s) whose clock claimed more of "
+        f"{node} than it had done, without merging the claim (from "
+        + ", ".join(f"{peer}: {n}" for peer, n in sorted(senders.items()))
+        + ")"
+        for node, senders in sorted(by_node.items())
+    ]
+
+
 def load_adversaries(run_dir: Path) -> Adversaries:
     """The forgery records and omission counts of the run folder ``run_dir``."""
     forgeries = tuple(read_forgeries(run_dir))
     impersonated = {
         (f.id, f.to): f for f in forgeries if f.attack == "impersonation" and f.id is not None
     }
+    told = {
+        (f.id, f.to): f
+        for f in forgeries
+        if f.attack == "lie" and f.id is not None and f.claimed == f.by
+    }
     omissions: dict[str, Omissions] = {}
     for path in sorted(run_dir.glob(f"*{EVENT_SUFFIX}")):
         counted = _omissions(path)
         if counted is not None:
             omissions[path.name[: -len(EVENT_SUFFIX)]] = counted
-    return Adversaries(forgeries, omissions, impersonated)
+    return Adversaries(forgeries, omissions, impersonated, told)
 
 
 def _omissions(path: Path) -> Omissions | None:

@@ -7,6 +7,7 @@ events (never a sleep) with a generous bound for a loaded machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from netclock.detectors.core import DetectorEvent, Leader, Restore, Suspect
 from netclock.detectors.options import DetectorOptions
 from netclock.errors import ConfigError, UsageError
 from netclock.links.tls import certs
+from netclock.links.udp import CONTROL_PREFIX
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -172,3 +174,79 @@ async def test_a_peer_known_by_host_name_is_not_taken_for_a_forger() -> None:
         await next_of(events, Restore, "b")
         assert a.detector is not None
         assert a.detector.stats()["forged"] == 0
+
+
+async def restored(events: AsyncIterator[DetectorEvent], peer: str, within: float) -> bool:
+    """True if a Restore of ``peer`` comes within ``within`` seconds."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            async for ev in events:
+                if isinstance(ev, Restore) and ev.peer == peer:
+                    return True
+    return False
+
+
+async def forge(target: tuple[str, int], incarnation: int, stop: asyncio.Event) -> int:
+    """Send ``target`` a heartbeat "from b" every 10 ms from a socket of our own."""
+    sent = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.1", 0))
+        raw.setblocking(False)
+        while not stop.is_set():
+            beat = CONTROL_PREFIX + msgpack.packb(["b", "a", incarnation, sent + 1, time.time()])
+            with contextlib.suppress(OSError):
+                raw.sendto(beat, target)
+                sent += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.01)  # pacing, not synchronisation
+    return sent
+
+
+@pytest.mark.parametrize("kind", ["fairloss", "reliable", "sealed", "tls"])
+async def test_forged_heartbeats_do_not_keep_a_crashed_peer_alive(
+    kind: str, tmp_path: Path
+) -> None:
+    """Heartbeats are source-filtered: ``b`` crash-stops while a forger on a socket of its
+    own sends ``a`` a heartbeat "from b" every 10 ms. ``a`` still suspects ``b``, counts the
+    forgeries (the detector's ``forged``; on ``sealed`` the link's ``bad_datagrams``: an
+    unsealed datagram is refused before any heartbeat is read), never restores ``b`` while
+    they go on (◇P would, for one heartbeat taken), and goes on hearing honest ``c``."""
+    extra: dict[str, Any] = {}
+    if kind in ("sealed", "tls"):
+        certs.init_cluster(tmp_path, ["a", "b", "c"], cluster="lab")
+        extra["cert_dir"] = tmp_path
+    detector = DetectorOptions("eventually_perfect", **FAST)  # a heartbeat taken restores
+    nodes = [Node(n, link=kind, detector=detector, close_timeout=0.5, **extra) for n in "abc"]  # type: ignore[arg-type]
+    a, b, c = nodes
+    for node in nodes:
+        await node.start()
+    stop = asyncio.Event()
+    try:
+        for node in nodes:
+            for other in nodes:
+                if other is not node:
+                    node.add_peer(other.id, other.address)
+        events = a.detector_events()
+        await b.send("a", "b is here")
+        assert (await a.receive(20)).payload == "b is here"
+        forger = asyncio.ensure_future(forge(a.address, b.incarnation, stop))
+        await b.close()
+        await next_of(events, Suspect, "b")
+        assert not await restored(events, "b", within=1.0), "20 periods of forgeries"
+        stop.set()
+        forged = await forger
+        assert forged > 0
+        assert "b" in a.suspected
+        if "c" in a.suspected:  # a false suspicion on a loaded machine: c's heartbeats end it
+            await next_of(events, Restore, "c")
+        await c.send("a", "c is here")
+        assert (await a.receive(20)).payload == "c is here"
+        assert a.detector is not None
+        link = a.stats()["link"]
+        counted = link["bad_datagrams"] if kind == "sealed" else a.detector.stats()["forged"]
+        assert counted > 0, f"{forged} forged heartbeats sent, none counted"
+        assert a.detector.stats()["heartbeats_received"] > 0
+    finally:
+        stop.set()
+        for node in nodes:
+            await node.close()

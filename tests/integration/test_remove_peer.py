@@ -120,14 +120,41 @@ async def test_pending_sends_fail_and_unacked_messages_come_back(kind: str, cert
 
 
 @pytest.mark.parametrize("kind", RELIABLE)
-async def test_a_removed_peer_cannot_come_back_on_a_reliable_link(
+async def test_a_removed_peer_comes_back_with_fresh_state_exactly_once(
     kind: str, cert_dir: Path
 ) -> None:
-    async with started(kind, cert_dir, "a", "b") as (a, b):
-        a.remove_peer("b")
-        with pytest.raises(UsageError, match="cannot be added again"):
+    """Removed and added again (twice), b gets a fresh session on a's link whose numbering
+    continues both ways: ids never repeat, nothing delivered before comes again, and what
+    b sent while it was removed arrives once after it is back; traffic with c flows
+    throughout."""
+    async with started(kind, cert_dir, "a", "b", "c") as (a, b, c):
+        link: Any = a.link
+        ids = []
+        for round_ in range(3):
+            texts = [f"a{round_}-{i}" for i in range(20)]
+            ids += [await a.send("b", t) for t in texts]
+            got = [await b.receive(STEP) for _ in texts]
+            assert [d.payload for d in got] == texts
+            await exactly_once(b, a, [f"b{round_}-{i}" for i in range(20)])
+            await asyncio.wait_for(a.flush(), STEP)
+            before = link.sessions["b"]
+            a.remove_peer("b")
+            await b.send("a", f"while removed {round_}")  # b still knows a: it keeps it
+            await exactly_once(a, c, [f"to c {round_}"])
             a.add_peer("b", b.address)
-        assert a.peers == []
+            assert link.sessions["b"] is not before, "fresh state"
+            assert (await a.receive(STEP)).payload == f"while removed {round_}"
+        assert [i.seq for i in ids] == list(range(1, 61)), "ids continue, never repeat"
+        await asyncio.wait_for(a.flush(), STEP)
+        await asyncio.wait_for(b.flush(), STEP)
+        with contextlib.suppress(TimeoutError):
+            extra = await a.receive(0.3)
+            raise AssertionError(f"delivered again: {extra.payload!r}")
+        with contextlib.suppress(TimeoutError):
+            extra = await b.receive(0.3)
+            raise AssertionError(f"delivered again: {extra.payload!r}")
+        assert a.failures() == []
+        assert b.failures() == []
 
 
 async def test_a_removed_peer_may_come_back_on_the_fair_loss_link(cert_dir: Path) -> None:

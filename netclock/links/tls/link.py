@@ -258,7 +258,6 @@ class TlsLink(SessionPump):
         address is closed, and the next dial goes to the new one, where the hello resends
         what the peer has not acknowledged (a connection the peer dialed carries on).
         """
-        self._check_addable(peer)
         address = (address[0], int(address[1]))
         self._decoder.remember(peer)
         known = self._addresses.get(peer)

@@ -54,6 +54,14 @@ def test_each_node_is_its_own_process_and_kill_9_ends_it_alone(
     assert all(exits[n]["code"] == 0 and exits[n]["expected"] for n in "abd"), exits
     results = json.loads((run / "results.json").read_text())
     assert {n: results[n] for n in "abd"} == {n: pids[n] for n in "abd"}
+    steps = ["fork", "main", "parsed", "node", "bound"] if fork_server == "1" else ["main"]
+    for start in (r for r in record if r["do"] == "start"):
+        phases = start["phases"]
+        times = [phases[step] for step in steps if step in phases]
+        assert len(times) == len(steps), phases
+        assert times == sorted(times), phases
+        assert times[0] > 0, phases
+        assert times[-1] <= start["at"], (phases, start["at"])
 
 
 def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(

@@ -588,6 +588,7 @@ class Launcher:
                 incarnation=child.incarnation,
                 **_restart(child),
                 phases=phases.relative(steps, self.epoch),
+                **({"cpu": fields["cpu"]} if isinstance(fields.get("cpu"), float) else {}),
             )
             child.ready.set()
         elif kind == "PEERS":

@@ -256,7 +256,7 @@ async def _run_node(
     phases.mark("bound")
     host, port = node.address
     host = advertised_host(host)
-    start = {"phases": phases.marks()} if control else {}
+    start = {"phases": phases.marks(), "cpu": round(time.process_time(), 4)} if control else {}
     out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation, **start)
     meeting = None if control or run is None or run.rendezvous is None else run.rendezvous
     timeout = RENDEZVOUS_TIMEOUT if run is None else run.rendezvous_timeout

@@ -7,7 +7,9 @@ OS process per node, then merge, check and viewer. Every figure comes from what 
 leaves behind, not from the system's own view of itself:
 
 * start-up: from the launcher's epoch to the last node's READY (the ``start`` records of
-  ``faults.jsonl``, written by the launcher as each READY arrives);
+  ``faults.jsonl``, written by the launcher as each READY arrives); each node's CPU
+  seconds up to its READY (median), and where the starts went (``start_phases``: the
+  median and last time of each step, :mod:`netclock.cluster.phases`);
 * delivered msgs/s: all messages / (last delivery anywhere - first send anywhere), one
   ``time.time()`` for every process of one machine;
 * CPU per message: the nodes' CPU seconds (``time.process_time()`` around the program)
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -106,7 +109,8 @@ def figures(
 ) -> dict[str, Any]:
     """The figures of one run from its folder (``faults.jsonl``, ``results.json``)."""
     records = [json.loads(x) for x in (run_dir / "faults.jsonl").read_text().splitlines()]
-    starts = [r["at"] for r in records if r["do"] == "start"]
+    started = [r for r in records if r["do"] == "start"]
+    starts = [r["at"] for r in started]
     stop = next(r["t"] for r in records if r["do"] == "stop")
     results: dict[str, dict[str, Any]] = json.loads((run_dir / "results.json").read_text())
     if len(results) != n or len(starts) != n:
@@ -122,6 +126,8 @@ def figures(
         "messages": messages,
         "startup_s": round(max(starts), 3),
         "bare_startup_s": round(bare, 3),
+        "start_cpu_ms": _median_ms([r["cpu"] for r in started if "cpu" in r]),
+        "start_phases": start_phases(started),
         "msgs_per_s": round(messages / span) if span > 0 else None,
         "cpu_us_per_msg": round(1e6 * sum(r["cpu"] for r in results.values()) / messages, 1),
         "spurious_retx_pct": round(100 * retransmitted / messages, 2),
@@ -136,6 +142,25 @@ def figures(
         "wall_s": round(wall, 2),
         "launcher_peak_rss_mb": round(launcher["maxrss_kb"] / 1024, 1),
     }
+
+
+def start_phases(started: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each step of the nodes' starts (``phases`` of the ``start`` records, and ``ready``:
+    when the launcher read READY): its median and latest time, seconds since the run's
+    start, in the order of the medians."""
+    steps: dict[str, list[float]] = {"ready": [r["at"] for r in started]}
+    for record in started:
+        for step, at in record.get("phases", {}).items():
+            steps.setdefault(step, []).append(at)
+    rows = {
+        step: {"median": round(statistics.median(ats), 3), "last": round(max(ats), 3)}
+        for step, ats in steps.items()
+    }
+    return dict(sorted(rows.items(), key=lambda item: item[1]["median"]))
+
+
+def _median_ms(values: list[float]) -> float | None:
+    return round(1000 * statistics.median(values), 1) if values else None
 
 
 def _total(results: dict[str, dict[str, Any]], key: str) -> float:
@@ -163,6 +188,7 @@ COLUMNS = (
     ("processes", "n"),
     ("startup_s", "start s"),
     ("bare_startup_s", "bare s"),
+    ("start_cpu_ms", "start CPU ms"),
     ("msgs_per_s", "msgs/s"),
     ("cpu_us_per_msg", "CPU µs/msg"),
     ("spurious_retx_pct", "spurious %"),
@@ -183,4 +209,11 @@ def format_scale(report: dict[str, Any]) -> list[str]:
     widths = [max(len(x) for x in column) for column in zip(head, *cells, strict=True)]
     for line in (head, *cells):
         lines.append("  " + "  ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)))
+    for row in report["rows"]:
+        steps = row.get("start_phases") or {}
+        if steps:
+            lines.append(
+                f"  start of {row['processes']} (s since the launcher began, median/last): "
+                + " · ".join(f"{k} {v['median']}/{v['last']}" for k, v in steps.items())
+            )
     return lines

@@ -96,6 +96,41 @@ def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
     assert server.returncode == 0
 
 
+def test_requests_sent_at_once_are_forked_as_one_batch_and_answered_in_order() -> None:
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "netclock.cli.forkserver", str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
+    )
+    theirs.close()
+    mine.settimeout(30)
+    outputs = []
+    try:
+        assert "ready" in json.loads(mine.recv(MAX_PACKET))
+        null = os.open(os.devnull, os.O_RDWR)
+        packet = json.dumps({"argv": ["--version"]}).encode()
+        for i in range(5):
+            if i == 2:
+                mine.send(b"not json")
+                continue
+            out_r, out_w = os.pipe()
+            socket.send_fds(mine, [packet], [null, out_w, null])
+            os.close(out_w)
+            outputs.append(out_r)
+        os.close(null)
+        answers = [json.loads(mine.recv(MAX_PACKET)) for _ in range(5)]
+        assert ["pid" in a for a in answers] == [True, True, False, True, True], answers
+        assert len({a["pid"] for a in answers if "pid" in a}) == 4
+        for out_r in outputs:
+            with os.fdopen(out_r, "rb") as output:
+                assert output.read().startswith(b"netclock ")
+    finally:
+        mine.close()
+        server.wait(timeout=30)
+    assert server.returncode == 0
+
+
 def test_the_ready_timeout_grows_with_the_cluster() -> None:
     assert ready_timeout(1) > READY_TIMEOUT
     assert ready_timeout(256) >= READY_TIMEOUT + 60

@@ -8,6 +8,7 @@ child per request of the launcher on socket ``FD``; each child runs ``netclock A
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gc
 import importlib
@@ -18,7 +19,7 @@ import signal
 import socket
 import sys
 
-from netclock.cli.main import main
+from netclock.cli.main import build_parser, main
 from netclock.cluster import phases
 from netclock.cluster.config import load_cluster, load_program
 from netclock.cluster.forkserver import (
@@ -37,6 +38,8 @@ LINK_MODULES = {
     "stubborn": ("netclock.links.stubborn",),
 }
 """What a node of each link kind imports besides :data:`PRELOAD`."""
+_parser: argparse.ArgumentParser | None = None
+"""The command line's parser, built by the server for every child."""
 
 
 def serve(fd: int, preload: list[str]) -> int:
@@ -44,6 +47,8 @@ def serve(fd: int, preload: list[str]) -> int:
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)
     _preload(preload)
+    global _parser
+    _parser = build_parser()  # once, not in every node
     gc.freeze()  # what was imported stays shared: the children's collections never touch it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when nodes stop
     sock.send(json.dumps({"ready": os.getpid()}).encode())
@@ -171,7 +176,7 @@ def _child(argv: list[str], fds: list[int], own: tuple[int, ...]) -> None:
         for fd in (*fds, *own):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        code = main(argv)
+        code = main(argv, _parser)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except BaseException:

@@ -15,7 +15,11 @@ leaves behind, not from the system's own view of itself:
 * CPU per message: the nodes' CPU seconds (``time.process_time()`` around the program)
   over all messages;
 * spurious retransmissions: nothing is lost on loopback without a fault plan, so every
-  retransmission is spurious (% of messages); datagrams (TLS: frames) per message;
+  retransmission is spurious (% of messages); datagrams (TLS: frames) per message, and
+  those carrying messages (every datagram but pure acks, incarnation challenges and their
+  answers) per message, beside how many messages each pair carries each way: the control
+  datagrams of a pair are a fixed cost (first contact is a challenge and its answer), so
+  with few messages a pair they dominate while messages still share datagrams;
 * post-run processing: the launcher's wall time after its ``stop`` record (merge, check,
   viewer) as a share of its whole wall time; the launcher's peak RSS (``ru_maxrss`` of
   that process alone, printed by :mod:`netclock.cli.bench_launch` when it ends).
@@ -135,6 +139,12 @@ def figures(
         "timeouts": _total(results, "timeouts"),
         "fast_retransmits": _total(results, "fast_retransmits"),
         "datagrams_per_msg": round(_total(results, "datagrams_sent") / messages, 3),
+        "messages_per_pair": messages // (n * (n - 1)),
+        "carrying_datagrams_per_msg": round(
+            (_total(results, "datagrams_sent") - _total(results, "control_datagrams", 0))
+            / messages,
+            3,
+        ),
         "dials": sum(r["dials"] for r in results.values()),
         "connections_replaced": sum(r["connections_replaced"] for r in results.values()),
         "post_run_s": round(ended - stop, 2),
@@ -163,8 +173,8 @@ def _median_ms(values: list[float]) -> float | None:
     return round(1000 * statistics.median(values), 1) if values else None
 
 
-def _total(results: dict[str, dict[str, Any]], key: str) -> float:
-    return float(sum(r[key] for r in results.values()))
+def _total(results: dict[str, dict[str, Any]], key: str, default: float | None = None) -> float:
+    return float(sum(r[key] if default is None else r.get(key, default) for r in results.values()))
 
 
 async def scale_bench(
@@ -193,6 +203,8 @@ COLUMNS = (
     ("cpu_us_per_msg", "CPU µs/msg"),
     ("spurious_retx_pct", "spurious %"),
     ("datagrams_per_msg", "dgrams/msg"),
+    ("messages_per_pair", "msgs/pair"),
+    ("carrying_datagrams_per_msg", "carrying/msg"),
     ("post_run_share", "post-run"),
     ("wall_s", "wall s"),
     ("launcher_peak_rss_mb", "launcher MB"),

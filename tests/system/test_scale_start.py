@@ -64,9 +64,8 @@ def test_each_node_is_its_own_process_and_kill_9_ends_it_alone(
         assert times[-1] <= start["at"], (phases, start["at"])
 
 
-def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
-    tmp_path: Path,
-) -> None:
+def _fork_server() -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """A fork server process and the launcher's end of its socket."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server = subprocess.Popen(
         [sys.executable, "-m", "netclock.cli.forkserver", str(theirs.fileno())],
@@ -75,6 +74,13 @@ def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
     )
     theirs.close()
     mine.settimeout(30)
+    return mine, server
+
+
+def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
+    tmp_path: Path,
+) -> None:
+    mine, server = _fork_server()
     try:
         assert "ready" in json.loads(mine.recv(MAX_PACKET))
         for garbage in (b"\xff not json", b'{"argv": "x"}', json.dumps({"argv": ["--version"]})):
@@ -97,14 +103,7 @@ def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
 
 
 def test_requests_sent_at_once_are_forked_as_one_batch_and_answered_in_order() -> None:
-    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "netclock.cli.forkserver", str(theirs.fileno())],
-        pass_fds=(theirs.fileno(),),
-        stdin=subprocess.DEVNULL,
-    )
-    theirs.close()
-    mine.settimeout(30)
+    mine, server = _fork_server()
     outputs = []
     try:
         assert "ready" in json.loads(mine.recv(MAX_PACKET))

@@ -27,8 +27,8 @@ from netclock.cluster.forkserver import (
     remember_cluster,
 )
 
-BATCH = 256
-"""Most requests served by one middle process."""
+BATCH = 64
+"""Most requests served by one middle process (it holds three descriptors of each)."""
 PRELOAD = ("uvloop", "concurrent.futures.thread", "netclock.links.perfect")
 """Modules a node imports on its way to READY that ``netclock node`` does not import."""
 LINK_MODULES = {

@@ -252,7 +252,11 @@ class Node:
         crash-safe files there."""
         if data_dir is not None:
             self._durable = NodeState.open(
-                data_dir, self.id, incarnation=incarnation, clock_start=clock_start
+                data_dir,
+                self.id,
+                incarnation=incarnation,
+                clock_start=clock_start,
+                sync=durability == "machine",
             )
             incarnation, clock_start = self._durable.incarnation, self._durable.clock_start
             weakref.finalize(self, self._durable.close)  # also if this constructor fails

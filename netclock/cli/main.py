@@ -72,14 +72,15 @@ def _log_level(argv: list[str]) -> tuple[list[str], int]:
     return rest, level
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run the command line; returns the exit code. ``parser`` is :func:`build_parser`'s,
+    if one was built already (the fork server builds it once for every node)."""
     argv, level = _log_level(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     delegated = {**{name: module for name, (module, _) in _DELEGATED.items()}, **_HIDDEN}
     if argv and argv[0] in delegated:
         return int(importlib.import_module(delegated[argv[0]]).main(argv[1:]))
-    parser = build_parser()
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:
         parser.print_help()

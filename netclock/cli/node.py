@@ -17,7 +17,9 @@ import json
 import os
 from pathlib import Path
 
+from netclock.cluster import phases
 from netclock.cluster.config import Cluster, load_cluster
+from netclock.cluster.forkserver import parsed_cluster
 from netclock.cluster.launcher import new_run_dir
 from netclock.cluster.process import NodeRun, check_fixed_ports, main_node
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT
@@ -94,8 +96,10 @@ def node_by_index(cluster: Cluster, index: str, environ: dict[str, str] | None =
 
 def main(args: argparse.Namespace) -> int:
     """Run the node until its program returns (or, under a launcher, until told to stop)."""
+    phases.mark("main")
     overrides = json.loads(args.override) if args.override else None
-    cluster = load_cluster(args.cluster, overrides)
+    cluster = parsed_cluster(args.cluster, args.override) or load_cluster(args.cluster, overrides)
+    phases.mark("parsed")
     node_id = args.id if args.id is not None else node_by_index(cluster, args.index)
     address = parse_address(args.address) if args.address else None
     cluster.node(node_id)  # an unknown id is a ConfigError before any folder is made

@@ -16,8 +16,13 @@ be, and the launcher waits for it (a pidfd) and reads its exit code itself.
 The protocol, on a ``SOCK_SEQPACKET`` Unix socket pair (one JSON object per packet): the
 server says ``{"ready": pid}`` once it has imported everything; then, for each
 ``{"argv": [...]}`` with three file descriptors attached (stdin, stdout, stderr of the new
-node), it answers ``{"pid": N}`` (or ``{"error": text}``), in order. The server ends when
-the launcher's end of the socket closes.
+node), it answers ``{"pid": N}`` (or ``{"error": text}``), in order. The launcher sends
+every request without waiting for the answers, and the server forks the nodes of all the
+requests waiting from one middle process: a start of many nodes is a tight loop of forks,
+not a round trip per node. The server ends when the launcher's end of the socket closes.
+
+The server parses each cluster file once (:func:`remember_cluster`); a node forked from it
+takes that parsed form (:func:`parsed_cluster`) while the file is unchanged.
 :class:`ForkServer` is the launcher's side; :class:`ForkedProcess` looks to the launcher
 like the :class:`asyncio.subprocess.Process` it would otherwise have.
 """
@@ -32,7 +37,11 @@ import os
 import signal
 import socket
 import sys
+import time
+from pathlib import Path
 from typing import IO, Any
+
+from netclock.cluster.config import Cluster
 
 MAX_PACKET = 1 << 16
 """Largest request or answer (a node's command line)."""
@@ -62,6 +71,34 @@ def _set_subreaper(on: bool) -> bool:
         return int(libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
     except (OSError, AttributeError):
         return False
+
+
+_parsed: dict[tuple[str, str], tuple[tuple[int, int], Cluster]] = {}
+
+
+def _cluster_key(path: str | Path, override: str | None) -> tuple[str, str]:
+    overrides = json.loads(override) if override else {}
+    return os.path.abspath(path), json.dumps(overrides, sort_keys=True)
+
+
+def _stamp(path: str | Path) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def remember_cluster(path: str | Path, override: str | None, cluster: Cluster) -> None:
+    """Keep ``cluster``, parsed from ``path`` with ``override`` (JSON), for forked nodes."""
+    _parsed[_cluster_key(path, override)] = (_stamp(path), cluster)
+
+
+def parsed_cluster(path: str | Path, override: str | None) -> Cluster | None:
+    """The cluster the fork server parsed from ``path`` with ``override``, if it did and the
+    file has not changed since; None otherwise (parse it)."""
+    try:
+        stamp, cluster = _parsed[_cluster_key(path, override)]
+        return cluster if _stamp(path) == stamp else None
+    except (KeyError, OSError, ValueError):
+        return None
 
 
 # -- the launcher's side ---------------------------------------------------------------------
@@ -125,10 +162,18 @@ class ForkServer:
         self._process: asyncio.subprocess.Process | None = None
         self._sock: socket.socket | None = None
         self._lock = asyncio.Lock()
+        self._waiting: list[asyncio.Future[dict[str, Any]]] = []
+        """One future per request sent and not answered yet, oldest first."""
+        self._reader: asyncio.Future[None] | None = None
         self._subreaper = False
+        self.ready_at: float | None = None
+        """When the server said it is ready (``time.time()``)."""
 
     async def start(self, preload: list[str]) -> None:
-        """Start the server and wait until it has imported everything; OSError if it cannot."""
+        """Start the server and wait until it has imported everything; OSError if it cannot.
+
+        ``preload`` is pairs of a cluster file and its overrides (JSON): the server parses
+        each once and imports its link and programs for every node it forks."""
         if not _set_subreaper(True):
             raise OSError("this process cannot become a child subreaper")
         self._subreaper = True
@@ -151,6 +196,7 @@ class ForkServer:
         answer = await asyncio.wait_for(self._answer(), START_TIMEOUT)
         if "ready" not in answer:
             raise OSError(f"the fork server did not start: {answer}")
+        self.ready_at = time.time()
 
     async def _answer(self) -> dict[str, Any]:
         assert self._sock is not None
@@ -160,30 +206,66 @@ class ForkServer:
         answer: dict[str, Any] = json.loads(data)
         return answer
 
+    async def _send(self, packet: bytes, fds: list[int]) -> None:
+        """Send one request with its descriptors, waiting while the socket is full."""
+        assert self._sock is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                socket.send_fds(self._sock, [packet], fds)
+                return
+            except BlockingIOError:
+                writable = loop.create_future()
+                loop.add_writer(self._sock, writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(self._sock)
+
+    async def _read_answers(self) -> None:
+        """Hand each answer to the oldest request waiting, until none waits."""
+        while self._waiting:
+            try:
+                answer = await asyncio.wait_for(self._answer(), START_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as exc:
+                for waiter in self._waiting:
+                    if not waiter.done():
+                        waiter.set_exception(OSError(f"the fork server did not answer: {exc}"))
+                self._waiting.clear()
+                return
+            waiter = self._waiting.pop(0)
+            if not waiter.done():
+                waiter.set_result(answer)
+
     async def spawn(self, argv: list[str], stderr: int, limit: int) -> ForkedProcess:
-        """Fork a node process running ``netclock ARGV`` with ``stderr`` as its fd 2."""
+        """Fork a node process running ``netclock ARGV`` with ``stderr`` as its fd 2.
+
+        Calls may overlap: each request is sent at once and answered in order."""
         if self._sock is None:
             raise OSError("the fork server is not running")
         loop = asyncio.get_running_loop()
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
-        async with self._lock:
-            try:
-                packet = json.dumps({"argv": argv}).encode()
-                socket.send_fds(self._sock, [packet], [in_r, out_w, stderr])
-            except OSError:
-                os.close(in_w)
-                os.close(out_r)
-                raise
-            finally:
-                os.close(in_r)
-                os.close(out_w)
-            try:
-                answer = await asyncio.wait_for(self._answer(), START_TIMEOUT)
-            except BaseException:
-                os.close(in_w)
-                os.close(out_r)
-                raise
+        answered: asyncio.Future[dict[str, Any]] = loop.create_future()
+        try:
+            async with self._lock:
+                await self._send(json.dumps({"argv": argv}).encode(), [in_r, out_w, stderr])
+                self._waiting.append(answered)
+                if self._reader is None or self._reader.done():
+                    self._reader = asyncio.ensure_future(self._read_answers())
+        except BaseException:
+            os.close(in_w)
+            os.close(out_r)
+            raise
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        try:
+            answer = await answered
+        except BaseException:
+            os.close(in_w)
+            os.close(out_r)
+            raise
         if "pid" not in answer:
             os.close(in_w)
             os.close(out_r)
@@ -200,6 +282,9 @@ class ForkServer:
 
         The launcher stops being a subreaper: call it once every node was waited for.
         """
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None

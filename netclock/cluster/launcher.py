@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
+from netclock.cluster import phases
 from netclock.cluster.config import (
     RESTART_AFTER,
     Action,
@@ -142,6 +143,8 @@ class Child:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     knows_peers: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    spawned: dict[str, float] = field(default_factory=dict)
+    """The launcher's marks of this start (:mod:`netclock.cluster.phases`), ``time.time()``."""
 
 
 @dataclass
@@ -467,7 +470,9 @@ class Launcher:
                 )
         finally:
             stderr.close()
-        child = Child(node_id, process, restart=restart)
+        child = Child(node_id, process, restart=restart, spawned={"spawned": time.time()})
+        if forks is not None and forks.ready_at is not None:
+            child.spawned["server"] = forks.ready_at
         self._readers.append(asyncio.ensure_future(self._read(child)))
         return child
 
@@ -480,7 +485,11 @@ class Launcher:
             return None
         forks = ForkServer()
         try:
-            await forks.start([] if self.cluster.source is None else [str(self.cluster.source)])
+            await forks.start(
+                []
+                if self.cluster.source is None
+                else [str(self.cluster.source), json.dumps(dict(self.cluster.overrides))]
+            )
         except (OSError, TimeoutError) as exc:
             await forks.close()
             self.say(f"warning: no fork server ({exc}); starting each node on its own")
@@ -570,12 +579,16 @@ class Launcher:
             child.address = (fields["host"], int(fields["port"]))
             incarnation = fields.get("incarnation")
             child.incarnation = incarnation if isinstance(incarnation, int) else None
+            steps = fields.get("phases")
+            steps = {**child.spawned, **(steps if isinstance(steps, dict) else {})}
             self.record.add(
                 "start",
                 child.id,
                 pid=child.process.pid,
                 incarnation=child.incarnation,
                 **_restart(child),
+                phases=phases.relative(steps, self.epoch),
+                **({"cpu": fields["cpu"]} if isinstance(fields.get("cpu"), float) else {}),
             )
             child.ready.set()
         elif kind == "PEERS":
@@ -673,8 +686,14 @@ class Launcher:
             self.say(f"warning: {warning}")
         forks = await self._start_fork_server()
         try:
-            for spec in self.cluster.nodes:
-                self.children[spec.id] = await self._spawn(spec.id, forks=forks)
+            if forks is not None:  # every request at once: the server forks them in a batch
+                started = await asyncio.gather(
+                    *(self._spawn(spec.id, forks=forks) for spec in self.cluster.nodes)
+                )
+                self.children.update((child.id, child) for child in started)
+            else:
+                for spec in self.cluster.nodes:
+                    self.children[spec.id] = await self._spawn(spec.id)
         finally:
             if forks is not None:  # every node is the launcher's child now; restarts exec
                 await forks.close()

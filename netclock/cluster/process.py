@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from netclock.cluster import phases
 from netclock.cluster.config import Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
 from netclock.cluster.narrate import Narrator
@@ -230,6 +231,7 @@ def _prepare(run: NodeRun) -> tuple[Node, Program]:
     node = make_node(
         run.cluster, run.node_id, run.run_dir, run.epoch, address=run.address, restart=run.restart
     )
+    phases.mark("node")
     return node, program
 
 
@@ -251,9 +253,11 @@ async def _run_node(
         asyncio.get_running_loop().add_signal_handler(
             signal.SIGTERM, commands.push, {"cmd": "stop"}
         )
+    phases.mark("bound")
     host, port = node.address
     host = advertised_host(host)
-    out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation)
+    start = {"phases": phases.marks(), "cpu": round(time.process_time(), 4)} if control else {}
+    out.send("READY", id=node_id, host=host, port=port, incarnation=node.incarnation, **start)
     meeting = None if control or run is None or run.rendezvous is None else run.rendezvous
     timeout = RENDEZVOUS_TIMEOUT if run is None else run.rendezvous_timeout
     if control:

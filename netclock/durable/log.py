@@ -77,8 +77,9 @@ class RecordLog:
         """Packed records :meth:`queue` took, written by the next :meth:`flush`."""
 
     @classmethod
-    def open(cls, path: str | Path) -> RecordLog:
-        """Open (creating it if missing) and recover the log at ``path``.
+    def open(cls, path: str | Path, *, sync: bool = True) -> RecordLog:
+        """Open (creating it if missing) and recover the log at ``path`` (a new file's
+        creation fsynced to its directory unless ``sync`` is False).
 
         Raises :class:`LogCorrupt` if the file is not a record log or a checksummed record is
         not msgpack (nothing is truncated then), and ``OSError``
@@ -105,9 +106,11 @@ class RecordLog:
                 log.warning("%s: %s", path, found.damage)
                 os.ftruncate(fd, found.end)
             if fresh:
-                os.ftruncate(fd, 0)
+                if data:  # (truncating an empty file would make ext4 flush it at close)
+                    os.ftruncate(fd, 0)
                 os.write(fd, MAGIC)
-                _fsync_dir(path.parent)
+                if sync:
+                    _fsync_dir(path.parent)
         except BaseException:
             os.close(fd)
             raise
@@ -183,12 +186,13 @@ class RecordLog:
         self.synced = max(self.synced, position)
 
     # -- compaction ---------------------------------------------------------------------------
-    def compact(self, live: Iterable[Any]) -> None:
+    def compact(self, live: Iterable[Any], *, sync: bool = True) -> None:
         """Rewrite the log to hold only ``live`` records (in that order), atomically.
 
         The new file is written to a temporary name, fsynced, renamed over the log, and the
         directory fsynced: a crash at any point leaves either the old log or the new one.
-        Afterwards every position so far counts as synced.
+        Afterwards every position so far counts as synced. Without ``sync`` nothing is
+        fsynced: the rename is atomic for a killed process, not for a crashed machine.
         """
         self._queued = []  # ``live`` is the whole state: what was queued is in it or retired
         pack = self._packer.pack
@@ -201,11 +205,13 @@ class RecordLog:
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        if sync:
+            _fsync_dir(self.path.parent)
         old, self._fd = self._fd, os.open(self.path, _FLAGS, 0o600)
         os.close(old)
         self.size = len(body)

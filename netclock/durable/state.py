@@ -8,8 +8,8 @@ while a process uses the directory (the kernel releases it when the process dies
 Guarantees:
 
 - **Incarnation.** Each open picks ``max(stored + 1, time-based)`` and makes it durable
-  (fsync) before returning, so an incarnation is never used twice, even if the wall clock
-  goes backwards.
+  (fsync; written to the OS only, without ``sync``) before returning, so an incarnation is
+  never used twice, even if the wall clock goes backwards.
 - **Clock.** ``mark`` is the highest value of the node's own clock entry it may have used.
   Values are reserved in blocks of :data:`CLOCK_BLOCK`: :meth:`NodeState.reserve` writes a
   new mark only when the own entry passes the old one (one small write per 1,000 events).
@@ -79,12 +79,15 @@ class NodeState:
         *,
         incarnation: int | None = None,
         clock_start: int | None = None,
+        sync: bool = True,
     ) -> NodeState:
         """Open (creating it if missing) ``data_dir`` for ``node_id`` and begin a new start.
 
         ``incarnation`` (if given) must be above every incarnation stored; ``clock_start``
         (if given) must not be below a value this node surely used. Every problem is one
-        :class:`~netclock.errors.ConfigError` naming the file and what to do.
+        :class:`~netclock.errors.ConfigError` naming the file and what to do. Without
+        ``sync`` the start is written to the OS, not fsynced: it survives a kill of the
+        process, not a crash of the machine (process durability).
         """
         path = Path(data_dir)
         try:
@@ -97,7 +100,7 @@ class NodeState:
             raise ConfigError(f"data directory {path} exists and is not a directory")
         lock_fd = _lock(path)
         try:
-            return cls._begin(path, node_id, lock_fd, incarnation, clock_start)
+            return cls._begin(path, node_id, lock_fd, incarnation, clock_start, sync)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -110,10 +113,11 @@ class NodeState:
         lock_fd: int,
         incarnation: int | None,
         clock_start: int | None,
+        sync: bool,
     ) -> NodeState:
         file = path / STATE_FILE
         try:
-            log = RecordLog.open(file)
+            log = RecordLog.open(file, sync=sync)
         except LogCorrupt as exc:
             raise ConfigError(f"{exc}; {_WHAT_TO_DO}") from None
         except OSError as exc:
@@ -142,7 +146,9 @@ class NodeState:
                     f"used that value of its clock (per {file}); leave clock_start unset"
                 )
             mark = clock_start + CLOCK_BLOCK - 1
-            log.compact([["node", node_id], ["incarnation", incarnation], ["clock", mark]])
+            log.compact(
+                [["node", node_id], ["incarnation", incarnation], ["clock", mark]], sync=sync
+            )
         except BaseException:
             log.close()
             raise

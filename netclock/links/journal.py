@@ -118,11 +118,12 @@ class LinkJournal:
         """Open (or create) ``link.log`` in ``data_dir`` and recover it.
 
         A new log takes ``incarnation`` as its stream. Raises ConfigError when the file is
-        not a link log. The log is compacted (and so fsynced) before it is used.
+        not a link log. The log is compacted (and so fsynced, at machine durability) before it
+        is used.
         """
         path = Path(data_dir) / LINK_LOG
         try:
-            record_log = RecordLog.open(path)
+            record_log = RecordLog.open(path, sync=level is Durability.MACHINE)
         except LogCorrupt as exc:
             raise ConfigError(
                 f"{exc}; move {path} aside to start this node's links afresh "
@@ -148,7 +149,7 @@ class LinkJournal:
             state.consumed_through(sender, inc, seq)
         if state.stream is None:
             state.stream = incarnation
-        record_log.compact(state.live_records())
+        record_log.compact(state.live_records(), sync=level is Durability.MACHINE)
         marks.reset()  # the log no longer holds what they marked
         return cls(record_log, state, level, marks)
 

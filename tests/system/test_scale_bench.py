@@ -51,4 +51,12 @@ def test_quick_scale_bench_delivers_everything_and_reports_each_figure() -> None
         assert row["launcher_peak_rss_mb"] > 10
         assert row["msgs_per_s"] > 0
         assert row["cpu_us_per_msg"] > 0
-    assert "spurious %" in "\n".join(format_scale(report))
+        assert row["start_cpu_ms"] > 0
+        assert row["messages_per_pair"] == per_peer_count(n, 2_000)
+        assert 0 < row["carrying_datagrams_per_msg"] <= row["datagrams_per_msg"]
+        steps = row["start_phases"]
+        assert {"server", "fork", "bound", "ready"} <= set(steps), steps
+        assert steps["bound"]["last"] <= steps["ready"]["last"] == row["startup_s"]
+    text = "\n".join(format_scale(report))
+    assert "spurious %" in text
+    assert "start of 16" in text

@@ -54,11 +54,18 @@ def test_each_node_is_its_own_process_and_kill_9_ends_it_alone(
     assert all(exits[n]["code"] == 0 and exits[n]["expected"] for n in "abd"), exits
     results = json.loads((run / "results.json").read_text())
     assert {n: results[n] for n in "abd"} == {n: pids[n] for n in "abd"}
+    steps = ["fork", "main", "parsed", "node", "bound"] if fork_server == "1" else ["main"]
+    for start in (r for r in record if r["do"] == "start"):
+        phases = start["phases"]
+        times = [phases[step] for step in steps if step in phases]
+        assert len(times) == len(steps), phases
+        assert times == sorted(times), phases
+        assert times[0] > 0, phases
+        assert times[-1] <= start["at"], (phases, start["at"])
 
 
-def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
-    tmp_path: Path,
-) -> None:
+def _fork_server() -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """A fork server process and the launcher's end of its socket."""
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     server = subprocess.Popen(
         [sys.executable, "-m", "netclock.cli.forkserver", str(theirs.fileno())],
@@ -67,6 +74,13 @@ def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
     )
     theirs.close()
     mine.settimeout(30)
+    return mine, server
+
+
+def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
+    tmp_path: Path,
+) -> None:
+    mine, server = _fork_server()
     try:
         assert "ready" in json.loads(mine.recv(MAX_PACKET))
         for garbage in (b"\xff not json", b'{"argv": "x"}', json.dumps({"argv": ["--version"]})):
@@ -82,6 +96,34 @@ def test_the_fork_server_answers_bad_requests_with_an_error_and_serves_on(
         assert answer["pid"] > 0
         with os.fdopen(out_r, "rb") as output:
             assert output.read().startswith(b"netclock ")
+    finally:
+        mine.close()
+        server.wait(timeout=30)
+    assert server.returncode == 0
+
+
+def test_requests_sent_at_once_are_forked_as_one_batch_and_answered_in_order() -> None:
+    mine, server = _fork_server()
+    outputs = []
+    try:
+        assert "ready" in json.loads(mine.recv(MAX_PACKET))
+        null = os.open(os.devnull, os.O_RDWR)
+        packet = json.dumps({"argv": ["--version"]}).encode()
+        for i in range(5):
+            if i == 2:
+                mine.send(b"not json")
+                continue
+            out_r, out_w = os.pipe()
+            socket.send_fds(mine, [packet], [null, out_w, null])
+            os.close(out_w)
+            outputs.append(out_r)
+        os.close(null)
+        answers = [json.loads(mine.recv(MAX_PACKET)) for _ in range(5)]
+        assert ["pid" in a for a in answers] == [True, True, False, True, True], answers
+        assert len({a["pid"] for a in answers if "pid" in a}) == 4
+        for out_r in outputs:
+            with os.fdopen(out_r, "rb") as output:
+                assert output.read().startswith(b"netclock ")
     finally:
         mine.close()
         server.wait(timeout=30)

@@ -149,3 +149,27 @@ async def test_clock_start_sets_the_own_entry_with_or_without_a_data_directory(
 def test_a_clock_start_below_one_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="clock_start must be an integer of at least 1"):
         Node("a", clock_start=0)
+
+
+@pytest.mark.parametrize(("durability", "fsyncs"), [("process", False), ("machine", True)])
+def test_a_start_fsyncs_its_data_directory_only_at_machine_durability(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str, fsyncs: bool
+) -> None:
+    import os
+
+    calls: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    node = Node("a", data_dir=tmp_path / "a", durability=durability)
+    assert bool(calls) is fsyncs
+    state = NodeState.open(tmp_path / "b", "b", sync=fsyncs)
+    state.close()
+    again = NodeState.open(tmp_path / "b", "b", sync=fsyncs)
+    assert again.incarnation > state.incarnation
+    again.close()
+    assert node.incarnation > 0

@@ -7,13 +7,19 @@ OS process per node, then merge, check and viewer. Every figure comes from what 
 leaves behind, not from the system's own view of itself:
 
 * start-up: from the launcher's epoch to the last node's READY (the ``start`` records of
-  ``faults.jsonl``, written by the launcher as each READY arrives);
+  ``faults.jsonl``, written by the launcher as each READY arrives); each node's CPU
+  seconds up to its READY (median), and where the starts went (``start_phases``: the
+  median and last time of each step, :mod:`netclock.cluster.phases`);
 * delivered msgs/s: all messages / (last delivery anywhere - first send anywhere), one
   ``time.time()`` for every process of one machine;
 * CPU per message: the nodes' CPU seconds (``time.process_time()`` around the program)
   over all messages;
 * spurious retransmissions: nothing is lost on loopback without a fault plan, so every
-  retransmission is spurious (% of messages); datagrams (TLS: frames) per message;
+  retransmission is spurious (% of messages); datagrams (TLS: frames) per message, and
+  those carrying messages (every datagram but pure acks, incarnation challenges and their
+  answers) per message, beside how many messages each pair carries each way: the control
+  datagrams of a pair are a fixed cost (first contact is a challenge and its answer), so
+  with few messages a pair they dominate while messages still share datagrams;
 * post-run processing: the launcher's wall time after its ``stop`` record (merge, check,
   viewer) as a share of its whole wall time; the launcher's peak RSS (``ru_maxrss`` of
   that process alone, printed by :mod:`netclock.cli.bench_launch` when it ends).
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -106,7 +113,8 @@ def figures(
 ) -> dict[str, Any]:
     """The figures of one run from its folder (``faults.jsonl``, ``results.json``)."""
     records = [json.loads(x) for x in (run_dir / "faults.jsonl").read_text().splitlines()]
-    starts = [r["at"] for r in records if r["do"] == "start"]
+    started = [r for r in records if r["do"] == "start"]
+    starts = [r["at"] for r in started]
     stop = next(r["t"] for r in records if r["do"] == "stop")
     results: dict[str, dict[str, Any]] = json.loads((run_dir / "results.json").read_text())
     if len(results) != n or len(starts) != n:
@@ -122,6 +130,8 @@ def figures(
         "messages": messages,
         "startup_s": round(max(starts), 3),
         "bare_startup_s": round(bare, 3),
+        "start_cpu_ms": _median_ms([r["cpu"] for r in started if "cpu" in r]),
+        "start_phases": start_phases(started),
         "msgs_per_s": round(messages / span) if span > 0 else None,
         "cpu_us_per_msg": round(1e6 * sum(r["cpu"] for r in results.values()) / messages, 1),
         "spurious_retx_pct": round(100 * retransmitted / messages, 2),
@@ -129,6 +139,12 @@ def figures(
         "timeouts": _total(results, "timeouts"),
         "fast_retransmits": _total(results, "fast_retransmits"),
         "datagrams_per_msg": round(_total(results, "datagrams_sent") / messages, 3),
+        "messages_per_pair": messages // (n * (n - 1)),
+        "carrying_datagrams_per_msg": round(
+            (_total(results, "datagrams_sent") - _total(results, "control_datagrams", 0))
+            / messages,
+            3,
+        ),
         "dials": sum(r["dials"] for r in results.values()),
         "connections_replaced": sum(r["connections_replaced"] for r in results.values()),
         "post_run_s": round(ended - stop, 2),
@@ -138,8 +154,27 @@ def figures(
     }
 
 
-def _total(results: dict[str, dict[str, Any]], key: str) -> float:
-    return float(sum(r[key] for r in results.values()))
+def start_phases(started: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each step of the nodes' starts (``phases`` of the ``start`` records, and ``ready``:
+    when the launcher read READY): its median and latest time, seconds since the run's
+    start, in the order of the medians."""
+    steps: dict[str, list[float]] = {"ready": [r["at"] for r in started]}
+    for record in started:
+        for step, at in record.get("phases", {}).items():
+            steps.setdefault(step, []).append(at)
+    rows = {
+        step: {"median": round(statistics.median(ats), 3), "last": round(max(ats), 3)}
+        for step, ats in steps.items()
+    }
+    return dict(sorted(rows.items(), key=lambda item: item[1]["median"]))
+
+
+def _median_ms(values: list[float]) -> float | None:
+    return round(1000 * statistics.median(values), 1) if values else None
+
+
+def _total(results: dict[str, dict[str, Any]], key: str, default: float | None = None) -> float:
+    return float(sum(r[key] if default is None else r.get(key, default) for r in results.values()))
 
 
 async def scale_bench(
@@ -163,10 +198,13 @@ COLUMNS = (
     ("processes", "n"),
     ("startup_s", "start s"),
     ("bare_startup_s", "bare s"),
+    ("start_cpu_ms", "start CPU ms"),
     ("msgs_per_s", "msgs/s"),
     ("cpu_us_per_msg", "CPU µs/msg"),
     ("spurious_retx_pct", "spurious %"),
     ("datagrams_per_msg", "dgrams/msg"),
+    ("messages_per_pair", "msgs/pair"),
+    ("carrying_datagrams_per_msg", "carrying/msg"),
     ("post_run_share", "post-run"),
     ("wall_s", "wall s"),
     ("launcher_peak_rss_mb", "launcher MB"),
@@ -183,4 +221,11 @@ def format_scale(report: dict[str, Any]) -> list[str]:
     widths = [max(len(x) for x in column) for column in zip(head, *cells, strict=True)]
     for line in (head, *cells):
         lines.append("  " + "  ".join(x.rjust(w) for x, w in zip(line, widths, strict=True)))
+    for row in report["rows"]:
+        steps = row.get("start_phases") or {}
+        if steps:
+            lines.append(
+                f"  start of {row['processes']} (s since the launcher began, median/last): "
+                + " · ".join(f"{k} {v['median']}/{v['last']}" for k, v in steps.items())
+            )
     return lines

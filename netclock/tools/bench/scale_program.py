@@ -53,6 +53,9 @@ async def all_to_all(node: Node, per_peer: int = 100, size: int = 16) -> dict[st
         "timeouts": link.get("timeouts", 0),
         "fast_retransmits": link.get("fast_retransmits", 0),
         "datagrams_sent": link.get("datagrams_sent", link.get("frames_out", 0)),
+        "control_datagrams": link.get("pure_acks", 0)
+        + link.get("challenges_sent", 0)
+        + link.get("challenges_answered", 0),
         "dials": link.get("dials", 0),
         "connections_made": link.get("connections_made", 0),
         "connections_replaced": link.get("connections_replaced", 0),

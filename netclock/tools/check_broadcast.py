@@ -289,9 +289,7 @@ def _merge(into: dict[Life, int], vector: Mapping[Life, int]) -> None:
 
 def broadcast_kinds(run: Run) -> list[str]:
     """The broadcast kinds a run's logs show, sorted."""
-    return sorted(
-        {e.bkind for incs in run.nodes.values() for i in incs for e in i.held if e.bkind}
-    )
+    return sorted({e.bkind for incs in run.nodes.values() for i in incs for e in i.held if e.bkind})
 
 
 def broadcast_properties(

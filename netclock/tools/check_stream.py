@@ -146,6 +146,33 @@ class _Sends:
         yield from self.sparse.items()
 
 
+class _Delivered:
+    """Which sequence numbers of one link were delivered, and by which incarnation of the
+    receiver first: an array indexed by sequence number (a dict for far-off numbers)."""
+
+    __slots__ = ("incs", "sparse")
+    NONE = -(1 << 62)
+
+    def __init__(self) -> None:
+        self.incs = array("q")
+        self.sparse: dict[int, int] = {}
+
+    def get(self, seq: int) -> int | None:
+        if 0 <= seq < len(self.incs):
+            inc = self.incs[seq]
+            return None if inc == self.NONE else inc
+        return self.sparse.get(seq)
+
+    def put(self, seq: int, inc: int) -> None:
+        if seq < 0 or seq > len(self.incs) + _SPARSE:
+            self.sparse[seq] = inc
+            return
+        grow = seq + 1 - len(self.incs)
+        if grow > 0:
+            self.incs.extend([self.NONE] * grow)
+        self.incs[seq] = inc
+
+
 class _Spill:
     """Records of numbers appended in order and read back in the same order; past
     :data:`_SPILL_ITEMS` numbers they go to an anonymous temporary file in blocks of whole
@@ -396,8 +423,8 @@ class LinkEvents:
         m.sanity.count = self.sanity.count
         m.sanity.best = list(self.sanity.best)
         firsts = bytearray(len(self.d_node))
-        self._match_deliveries(m, firsts, nodes, declared, forgery, forged_text)
-        self._find_losses(m, owed)
+        delivered = self._match_deliveries(m, firsts, nodes, declared, forgery, forged_text)
+        self._find_losses(m, owed, delivered)
         if causal:
             self._check_causal(m, firsts)
         return m
@@ -416,9 +443,9 @@ class LinkEvents:
         declared: bool,
         forgery: Forgery,
         forged_text: Callable[[str, MsgId, str, object], str],
-    ) -> None:
+    ) -> dict[tuple[str, int, str], _Delivered]:
         names, text = self.names, self.where.text
-        delivered: dict[tuple[str, int, str], dict[int, int]] = {}
+        delivered: dict[tuple[str, int, str], _Delivered] = {}
         high: dict[tuple[str, int], int] = {}
         receiver_id = -1
         for i in range(len(self.d_node)):
@@ -455,7 +482,7 @@ class LinkEvents:
                 )
             got = delivered.get(link)
             if got is None:
-                got = delivered[link] = {}
+                got = delivered[link] = _Delivered()
             inc = self.d_inc[i]
             first_inc = got.get(seq)
             if first_inc is not None:
@@ -467,7 +494,7 @@ class LinkEvents:
                 t["duplicated"] = t.get("duplicated", 0) + 1
                 m.duplicated.add(f"{text(self.d_where[i])}: {fmt(mid)} delivered again", (0, i))
                 continue
-            got[seq] = inc
+            got.put(seq, inc)
             t["delivered"] = t.get("delivered", 0) + 1
             firsts[i] = 1
             origin = (sender, sinc)
@@ -481,16 +508,18 @@ class LinkEvents:
                 )
             else:
                 high[origin] = seq
-        self._delivered = delivered
+        return delivered
 
-    def _find_losses(self, m: Matched, owed: Owed) -> None:
-        delivered, text = self._delivered, self.where.text
+    def _find_losses(
+        self, m: Matched, owed: Owed, delivered: dict[tuple[str, int, str], _Delivered]
+    ) -> None:
+        text, nothing = self.where.text, _Delivered()
         for link, sends in self.sends.items():
             sender, sinc, receiver = link
-            got = delivered.get(link, {})
+            got = delivered.get(link, nothing)
             failed = self.failed.get(link, set())
             for seq, (_, t, where, order) in sends.items():
-                if seq in got or seq in failed:
+                if got.get(seq) is not None or seq in failed:
                     continue
                 tally = self._tally(m, sender, receiver)
                 tally["lost"] = tally.get("lost", 0) + 1

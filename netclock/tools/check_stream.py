@@ -176,14 +176,15 @@ class _Delivered:
 class _Spill:
     """Records of numbers appended in order and read back in the same order; past
     :data:`_SPILL_ITEMS` numbers they go to an anonymous temporary file in blocks of whole
-    records (each block preceded by its length)."""
+    records (each block preceded by its length). The checker's records are clocks: ``n``,
+    the ``n`` node numbers, then the ``n`` values."""
 
     def __init__(self) -> None:
         self.buffer = array("q")
         self.file: IO[bytes] | None = None
 
     def append(self, record: list[int]) -> None:
-        """One record: its first number says how many pairs of numbers follow."""
+        """One record: its first number ``n`` says how many numbers follow (``2n``)."""
         self.buffer.extend(record)
         if len(self.buffer) >= _SPILL_ITEMS:
             if self.file is None:
@@ -203,7 +204,7 @@ class _Spill:
         yield self.buffer
 
     def records(self) -> Iterator[tuple[array[int], int]]:
-        """Each record as ``(block, position)``: ``block[position]`` is its pair count."""
+        """Each record as ``(block, position)``: ``block[position]`` is its ``n``."""
         for block in self._blocks():
             position, size = 0, len(block)
             while position < size:
@@ -359,11 +360,11 @@ class LinkEvents:
         self.d_fingerprint.append(hash(frozenset(clock.items())))
         self.d_where.append(self.where.pack(e.where))
         self.d_own.append(clock.get(mid[0], 0))
-        row = [len(clock)]
-        for pid, value in clock.items():
-            row.append(ident(pid))
-            row.append(value)
-        self.clocks.append(row)
+        ids = self.ids
+        for pid in clock:
+            if pid not in ids:
+                ident(pid)
+        self.clocks.append([len(clock), *map(ids.__getitem__, clock), *clock.values()])
 
     def _check_clock(self, e: Event, order: int) -> None:
         """Each node's own entry: 1 at init, +1 per send/deliver/local, unchanged otherwise."""
@@ -563,13 +564,14 @@ class LinkEvents:
                 if not firsts[i]:
                     continue
                 done[index] = 1
-                for j in range(position + 1, position + 1 + 2 * block[position], 2):
+                size = block[position]
+                for j in range(position + 1, position + 1 + size):
                     pending = heaps.get(block[j])
                     if not pending:
                         continue
                     while pending and done[pending[0][1]]:
                         heapq.heappop(pending)
-                    if pending and pending[0][0] <= block[j + 1]:
+                    if pending and pending[0][0] <= block[j + size]:
                         e = rows[pending[0][1]]
                         mid = (names[self.d_sender[i]], self.d_sinc[i], self.d_seq[i])
                         earlier = (names[self.d_sender[e]], self.d_sinc[e], self.d_seq[e])

@@ -78,7 +78,8 @@ class _Writer:
         self.clocks = {n: VectorClock({n: 1}) for n in names}
         self.seq = {(a, b): 0 for a in names for b in names}
         self.alive = set(names)
-        self.in_flight: deque[tuple[str, str, list[object], VectorClock]] = deque()
+        self.in_flight: deque[tuple[str, str, list[object], VectorClock, bool]] = deque()
+        """Messages on their way: sender, receiver, id, clock, and whether a copy."""
         self.written = self.sent = self.lost = self.duplicated = 0
         promises = [*PROMISES.get(link, ("no_creation",)), "fifo"]
         for n in names:
@@ -86,9 +87,9 @@ class _Writer:
             self.written += 1
 
     def deliver(self, duplicates: float) -> None:
-        sender, to, msg_id, clock = self.in_flight.popleft()
+        sender, to, msg_id, clock, copy = self.in_flight.popleft()
         if to not in self.alive:
-            self.lost += 1
+            self.lost += 0 if copy else 1
             return
         self.clocks[to] = self.clocks[to].receive(to, clock)
         self.recorders[to].record(
@@ -100,9 +101,9 @@ class _Writer:
             **{"from": sender},
         )
         self.written += 1
-        if self.rng.random() < duplicates:
-            self.duplicated += 1
-            self.in_flight.append((sender, to, msg_id, clock))
+        self.duplicated += 1 if copy else 0
+        if not copy and self.rng.random() < duplicates:
+            self.in_flight.append((sender, to, msg_id, clock, True))
 
     def send(self, loss: float) -> None:
         alive = sorted(self.alive)
@@ -116,7 +117,7 @@ class _Writer:
         if self.rng.random() < loss:
             self.lost += 1
         else:
-            self.in_flight.append((n, to, [n, 1, seq], self.clocks[n]))
+            self.in_flight.append((n, to, [n, 1, seq], self.clocks[n], False))
 
     def local(self) -> None:
         n = self.rng.choice(sorted(self.alive))
@@ -148,7 +149,7 @@ class _Writer:
             self.recorders[n].record("stop", self.clocks[n], "stop", clean=True, stats={})
             self.recorders[n].close()
             self.written += 1
-        self.lost += sum(1 for m in self.in_flight if m[1] in self.alive)
+        self.lost += sum(1 for m in self.in_flight if m[1] in self.alive and not m[4])
         ended = time.time()
         self.record += [
             {

@@ -171,14 +171,13 @@ async def _write(
     folder: Path,
     names: tuple[str, ...],
     events: int,
-    *,
     link: str,
-    loss: float,
-    duplicates: float,
-    kills: int,
+    faults: tuple[float, float, int],
     seed: int,
     govector: bool,
 ) -> SyntheticRun:
+    """The run's events: ``faults`` is (loss, duplicates, kills)."""
+    loss, duplicates, kills = faults
     w = _Writer(folder, names, link, seed, govector)
     rng = w.rng
     victims = rng.sample(names, min(kills, len(names) - 1)) if kills > 0 else []
@@ -245,16 +244,5 @@ def write_synthetic_run(
     write_run_info(
         folder, RunInfo(name=f"synthetic-{events}", link=link, nodes=names, started=time.time())
     )
-    return asyncio.run(
-        _write(
-            folder,
-            names,
-            events,
-            link=link,
-            loss=loss,
-            duplicates=duplicates,
-            kills=kills,
-            seed=seed,
-            govector=govector,
-        )
-    )
+    faults = (loss, duplicates, kills)
+    return asyncio.run(_write(folder, names, events, link, faults, seed, govector))

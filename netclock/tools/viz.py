@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -473,16 +474,26 @@ class _Graph:
         self.first.append(len(self.events))
         self.edges: list[tuple[int, int]] = []
 
-    def ranks(self) -> tuple[list[int], int]:
-        """Longest-chain ranks; message edges that would close a cycle are ignored (counted)."""
+    def ranks(self) -> tuple[array[int], int]:
+        """Longest-chain ranks; message edges that would close a cycle are ignored (counted).
+
+        Flat arrays, not a list per event: a million events cost a few MB here.
+        """
         n = len(self.events)
-        incoming = [0] * n
-        out_edges: list[list[int]] = [[] for _ in range(n)]
+        incoming = array("l", [0]) * n
+        out_start = array("l", [0]) * (n + 1)  # the deliveries of send i: out_start[i]..[i+1]
         for send, deliver in self.edges:
-            out_edges[send].append(deliver)
+            out_start[send + 1] += 1
             incoming[deliver] += 1
-        rank = [0] * n
-        done = [False] * n
+        for i in range(n):
+            out_start[i + 1] += out_start[i]
+        out_list, fill = array("l", [0]) * len(self.edges), out_start[:-1]
+        for send, deliver in self.edges:
+            out_list[fill[send]] = deliver
+            fill[send] += 1
+        del fill
+        rank = array("l", [0]) * n
+        done = bytearray(n)
         nxt = list(self.first[:-1])
         ready = [
             p for p, start in enumerate(nxt) if start < self.first[p + 1] and not incoming[start]
@@ -499,7 +510,7 @@ class _Graph:
                 ready.append(self.proc_of[stuck])
             p = ready.pop()
             i = nxt[p]
-            done[i] = True
+            done[i] = 1
             finished += 1
             nxt[p] = i + 1
             # Program order first, then messages: a process is put on ``ready`` exactly
@@ -508,7 +519,8 @@ class _Graph:
                 rank[i + 1] = max(rank[i + 1], rank[i] + 1)
                 if not incoming[i + 1]:
                     ready.append(p)
-            for j in out_edges[i]:
+            for o in range(out_start[i], out_start[i + 1]):
+                j = out_list[o]
                 if done[j]:
                     continue
                 rank[j] = max(rank[j], rank[i] + 1)
@@ -683,7 +695,7 @@ class _Run:
     graph: _Graph
     messages: list[_Msg]
     unmatched: list[int]
-    rank: list[int]
+    rank: Sequence[int]
     processes: list[VizProcess]
     summary: dict[str, int]
     samples: list[VizSample]

@@ -1050,9 +1050,20 @@ def _seq(m: _Msg, inc: int | None) -> int | None:
     return None
 
 
+def _json(value: Any) -> str:
+    """``json.dumps`` (compact, ASCII); a list of ints is joined as text, one column at a
+    time: the encoder would first hold one string object per number of the whole page."""
+    if type(value) is list and all(type(x) is int for x in value):
+        return "[" + ",".join(map(str, value)) + "]"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def _script_json(value: Any) -> str:
     """JSON that is inert inside a ``<script>`` element, whatever strings it holds."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    if type(value) is dict:
+        text = "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
+    else:
+        text = _json(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -1076,7 +1087,9 @@ def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
     Same page as ``render_html(build_model(path))``; raises as :func:`build_model` does.
     """
     run = _load(path)
-    return _page(_page_data(run)), run.summary
+    data, summary = _page_data(run), run.summary
+    del run  # the events as read: the page's columns hold what it needs
+    return _page(data), summary
 
 
 def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str, int]]]:

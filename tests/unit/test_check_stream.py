@@ -131,3 +131,32 @@ def test_writer_counts_add_up(tmp_path: Path) -> None:
     kinds = [entry["ev"] for entry in lines if entry["ev"] != "sample"]
     assert len(kinds) == run.events
     assert kinds.count("send") == run.messages
+
+
+def test_far_off_sequence_numbers_are_matched_without_arrays_that_large(tmp_path: Path) -> None:
+    far = 1 << 62
+    init = {"t": 1.0, "inc": 1, "ev": "init", "link": "reliable",
+            "promises": ["no_creation", "no_duplication", "reliable_delivery"]}  # fmt: skip
+    a = [
+        {**init, "node": "a", "clock": {"a": 1}},
+        {"t": 1.1, "node": "a", "inc": 1, "ev": "send", "clock": {"a": 2}, "to": "b",
+         "id": ["a", 1, far]},
+        {"t": 1.3, "node": "a", "inc": 1, "ev": "stop", "clock": {"a": 2}, "clean": True,
+         "stats": {}},
+    ]  # fmt: skip
+    b = [{**init, "node": "b", "clock": {"b": 1}}]
+    for n, seq in enumerate((far, far, 10**11), start=2):
+        b.append(
+            {"t": 1.2, "node": "b", "inc": 1, "ev": "deliver", "clock": {"a": 2, "b": n},
+             "from": "a", "id": ["a", 1, seq], "msg_clock": {"a": 2}}
+        )  # fmt: skip
+    b.append({"t": 1.3, "node": "b", "inc": 1, "ev": "stop", "clock": {"a": 2, "b": 4},
+              "clean": True, "stats": {}})  # fmt: skip
+    for name, lines in (("a", a), ("b", b)):
+        text = "".join(json.dumps(line) + "\n" for line in lines)
+        (tmp_path / f"{name}.events.jsonl").write_text(text)
+    run = load_run(tmp_path)
+    total = check_run(run).links["reliable"]
+    assert (total.sent, total.delivered, total.duplicated, total.created) == (1, 1, 1, 1)
+    assert run.links is not None
+    assert all(len(s.marks) < 1024 for s in run.links.sends.values())

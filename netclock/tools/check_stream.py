@@ -139,6 +139,23 @@ class _Sends:
         self.where[seq] = where
         self.order[seq] = order
 
+    def add(
+        self, seq: int, fingerprint: int, t: float, where: int, order: int
+    ) -> tuple[int, float, int, int] | None:
+        """Keep send ``seq`` unless it was kept already; what was kept before, or None."""
+        marks = self.marks
+        if seq == len(marks):  # the next number: the common case
+            marks.append(1)
+            self.fingerprint.append(fingerprint)
+            self.t.append(t)
+            self.where.append(where)
+            self.order.append(order)
+            return None
+        before = self.get(seq)
+        if before is None:
+            self.put(seq, fingerprint, t, where, order)
+        return before
+
     def items(self) -> Iterator[tuple[int, tuple[int, float, int, int]]]:
         for seq, mark in enumerate(self.marks):
             if mark:
@@ -331,7 +348,9 @@ class LinkEvents:
         sends = self.sends.get(link)
         if sends is None:
             sends = self.sends[link] = _Sends()
-        before = sends.get(mid[2])
+        t = math.nan if e.t is None else e.t
+        fingerprint = hash(frozenset(e.clock.items()))
+        before = sends.add(mid[2], fingerprint, t, self.where.pack(e.where), order)
         if before is not None:
             self.sanity.add(
                 f"{e.where}: id {fmt(mid)} to {peer} was already sent at "
@@ -339,8 +358,6 @@ class LinkEvents:
                 (0, order),
             )
             return
-        t = math.nan if e.t is None else e.t
-        sends.put(mid[2], hash(frozenset(e.clock.items())), t, self.where.pack(e.where), order)
         self._count(e.node, peer, "sent")
         if mid[2] > self.last_seq.get(link, -1):
             self.last_seq[link] = mid[2]
@@ -350,21 +367,22 @@ class LinkEvents:
         assert mid is not None
         assert clock is not None
         assert e.peer is not None
-        ident = self._id
-        self.d_node.append(ident(e.node))
+        ident, ids = self._id, self.ids
+        node, sender, peer = ids.get(e.node), ids.get(mid[0]), ids.get(e.peer)
+        self.d_node.append(ident(e.node) if node is None else node)
         self.d_inc.append(-1 if e.inc is None else e.inc)
-        self.d_sender.append(ident(mid[0]))
+        self.d_sender.append(ident(mid[0]) if sender is None else sender)
         self.d_sinc.append(mid[1])
         self.d_seq.append(mid[2])
-        self.d_from.append(ident(e.peer))
+        self.d_from.append(ident(e.peer) if peer is None else peer)
         self.d_fingerprint.append(hash(frozenset(clock.items())))
         self.d_where.append(self.where.pack(e.where))
         self.d_own.append(clock.get(mid[0], 0))
-        ids = self.ids
-        for pid in clock:
-            if pid not in ids:
-                ident(pid)
-        self.clocks.append([len(clock), *map(ids.__getitem__, clock), *clock.values()])
+        try:
+            row = [len(clock), *map(ids.__getitem__, clock), *clock.values()]
+        except KeyError:  # a node this pass has not met yet
+            row = [len(clock), *map(ident, clock), *clock.values()]
+        self.clocks.append(row)
 
     def _check_clock(self, e: Event, order: int) -> None:
         """Each node's own entry: 1 at init, +1 per send/deliver/local, unchanged otherwise."""

@@ -1,12 +1,15 @@
-"""The viewer at 10,000 to 1,000,000 events: page size, time to make it, time to open and use it.
+"""Post-run processing at 10,000 to 1,000,000 events: the checker's time and memory, the
+viewer's page size, time to make it, time to open and use it.
 
 Run: ``python benchmarks/viz_scale.py [--sizes 10000 100000 1000000] [--runs 3]``. Each
 run folder is written by :mod:`netclock.tools.synthetic` (the real event-log writer, 8
 processes, no cluster). For each size it prints, as medians over ``--runs``:
 
-- ``render``: seconds for :func:`~netclock.tools.viz.render_run`, beside the raw baseline
-  of decoding every line of the same event logs with ``json.loads`` (the ratio is what the
-  viewer costs over merely reading the logs), and the peak RSS of that process;
+- ``check``: seconds for ``check_run(load_run(folder))``, beside the raw baseline of
+  decoding every line of the same event logs with ``json.loads``, and the peak RSS of that
+  process (its own ``VmHWM``);
+- ``render``: seconds for :func:`~netclock.tools.viz.render_run`, beside the same baseline
+  (the ratio is what the viewer costs over merely reading the logs), and its peak RSS;
 - ``page``: the page's size, beside the event logs' size;
 - in headless Chromium (``/usr/bin/chromium``): milliseconds from navigation to a ready
   page (``load``), beside an empty page's; and the time of Fit, selecting an event, zooming
@@ -51,9 +54,8 @@ EMPTY = (
 )
 
 RENDER = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
-from netclock.tools.viz import render_run
 folder = Path(sys.argv[1])
 t = time.perf_counter()
 for f in sorted(folder.glob("*.events.jsonl")):
@@ -62,10 +64,16 @@ for f in sorted(folder.glob("*.events.jsonl")):
             json.loads(line)
 raw = time.perf_counter() - t
 t = time.perf_counter()
-page, _ = render_run(folder)
+if sys.argv[2] == "check":
+    from netclock.tools.check import check_run, load_run
+    check_run(load_run(folder))
+else:
+    from netclock.tools.viz import render_run
+    page, _ = render_run(folder)
+    Path(sys.argv[2]).write_text(page, encoding="utf-8")
 made = time.perf_counter() - t
-Path(sys.argv[2]).write_text(page, encoding="utf-8")
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+status = Path("/proc/self/status").read_text().splitlines()
+rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 print(json.dumps({"raw": raw, "render": made, "rss": rss}))
 """
 
@@ -93,17 +101,18 @@ def measure(size: int, runs: int, tmp: Path) -> None:
     write_synthetic_run(folder, nodes=8, events=size, seed=size)
     logs = sum(f.stat().st_size for f in folder.glob("*.events.jsonl"))
     page = tmp / f"page{size}.html"
-    made = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", RENDER, str(folder), str(page)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        made.append(json.loads(out.stdout))
-    raw, render = _median(made, "raw"), _median(made, "render")
     print(f"\n{size:,} events")
-    print(f"  render      {render:8.2f} s   json.loads of the logs {raw:6.2f} s   "
-          f"ratio {render / raw:5.1f}   peak RSS {_median(made, 'rss'):6.0f} MB")  # fmt: skip
+    for what, target in (("check", "check"), ("render", str(page))):
+        made = []
+        for _ in range(runs):
+            out = subprocess.run(
+                [sys.executable, "-c", RENDER, str(folder), target],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            made.append(json.loads(out.stdout))
+        raw, render = _median(made, "raw"), _median(made, "render")
+        print(f"  {what:10s}  {render:8.2f} s   json.loads of the logs {raw:6.2f} s   "
+              f"ratio {render / raw:5.1f}   peak RSS {_median(made, 'rss'):6.0f} MB")  # fmt: skip
     print(f"  page        {page.stat().st_size / 1e6:8.2f} MB  event logs {logs / 1e6:9.2f} MB"
           f"   ratio {page.stat().st_size / logs:5.2f}")  # fmt: skip
     if not CHROMIUM.is_file():

@@ -596,6 +596,8 @@ def _broadcast(where: str, event: Event, entry: dict[str, Any]) -> Event:
 
 
 def _optional(read: Callable[..., Any], where: str, *args: Any) -> Any:
+    if args[-1] is None:  # a field the line does not have: every reader refuses None
+        return None
     try:
         return read(where, *args)
     except ConfigError:

@@ -92,7 +92,7 @@ class _KindCheck:
         self.lives: list[tuple[str, int, list[Event], bool]] = []
         for node, incs in run.nodes.items():
             for inc in incs:
-                mine = [e for e in inc.events if e.bkind == kind and e.mid is not None]
+                mine = [e for e in inc.held if e.bkind == kind and e.mid is not None]
                 self.lives.append((node, inc.inc, mine, inc.complete))
                 for e in mine:
                     if e.ev == "bcast":
@@ -289,9 +289,7 @@ def _merge(into: dict[Life, int], vector: Mapping[Life, int]) -> None:
 
 def broadcast_kinds(run: Run) -> list[str]:
     """The broadcast kinds a run's logs show, sorted."""
-    return sorted(
-        {e.bkind for incs in run.nodes.values() for i in incs for e in i.events if e.bkind}
-    )
+    return sorted({e.bkind for incs in run.nodes.values() for i in incs for e in i.held if e.bkind})
 
 
 def broadcast_properties(

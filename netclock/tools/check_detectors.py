@@ -68,16 +68,19 @@ class DetectorSummary:
 def summarize(run: Run) -> DetectorSummary | None:
     """The detectors of ``run`` measured against its fault record (None: no detector ran)."""
     events: dict[str, list[Event]] = {}
+    starts: list[float] = []
     config: dict[str, Any] | None = None
     for node, incs in run.nodes.items():
         for inc in incs:
             init = inc.init
             if init is not None and init.detector is not None:
                 config = dict(init.detector)
-                events.setdefault(node, []).extend(inc.events)
+                events.setdefault(node, []).extend(inc.held)
+                first = inc.first_t
+                if first is not None:
+                    starts.append(first)
     if config is None:
         return None
-    starts = [e.t for evs in events.values() for e in evs if e.t is not None]
     t0 = min(starts) if starts else 0.0
     killed: dict[str, float] = {}
     paused: dict[str, tuple[float, float | None]] = {}

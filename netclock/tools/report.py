@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -93,34 +95,106 @@ def finish_run_report(result: RunResult, out: TextIO) -> tuple[int, Report]:
 
 def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
     from netclock.tools.check import check_run, format_report, load_run
-    from netclock.tools.viz import render_run
 
     run_dir = result.run_dir
     code = 0
     for node, error in sorted(result.failed.items()):
         out.write(f"node {node} failed: {error} (see {run_dir / (node + '.stderr')})\n")
         code = 1
-    merged_line = merge_run_logs(run_dir)
-    checked = bool(event_files(run_dir))
-    if checked:
-        report = check_run(load_run(run_dir))
-        out.write(format_report(report) + "\n")
-    else:
-        report = unchecked_report(run_dir)
-        out.write(f"netclock check: {report.name or run_dir}\n{report.notes[0]}\n")
+    files = event_files(run_dir)
+    child = _ViewerChild(run_dir) if _log_bytes(files) > VIEWER_CHILD_BYTES else None
+    try:
+        merged_line = merge_run_logs(run_dir)
+        checked = bool(files)
+        if checked:
+            report = check_run(load_run(run_dir))
+            out.write(format_report(report) + "\n")
+        else:
+            report = unchecked_report(run_dir)
+            out.write(f"netclock check: {report.name or run_dir}\n{report.notes[0]}\n")
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
     if not report.ok:
         code = 1
     write_verdict(run_dir, report.ok, report.violated, sorted(result.failed), checked=checked)
-    viewer = run_dir / "viewer.html"
-    try:
-        viewer.write_text(render_run(run_dir)[0], encoding="utf-8")
-        viewer_line = f"  viewer:      {viewer}"
-    except ConfigError:
-        viewer_line = "  viewer:      none (no node wrote a log: both logs were off)"
+    viewer_line = draw_viewer(run_dir) if child is None else child.line()
     out.write(f"\nrun folder: {run_dir}\n")
     out.write(merged_line + "\n")
     out.write(viewer_line + "\n")
     return code, report
+
+
+VIEWER_CHILD_BYTES = 16 * 1024 * 1024
+"""Event logs larger than this in all get their viewer drawn by a child process while this
+one merges and checks (on two cores the post-run wall time is the longer of the two, not
+their sum); smaller runs draw it in-process, cheaper than starting an interpreter."""
+
+
+def _log_bytes(files: Sequence[Path]) -> int:
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def draw_viewer(run_dir: Path) -> str:
+    """Write ``viewer.html`` into the run folder; the line that presents it."""
+    from netclock.tools.viz import render_run
+
+    viewer = run_dir / "viewer.html"
+    try:
+        viewer.write_text(render_run(run_dir)[0], encoding="utf-8")
+    except ConfigError:
+        return "  viewer:      none (no node wrote a log: both logs were off)"
+    return f"  viewer:      {viewer}"
+
+
+_VIEWER_CODE = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from netclock.tools.check import gc_paused\n"
+    "from netclock.tools.report import draw_viewer\n"
+    "with gc_paused():\n"
+    "    print(draw_viewer(Path(sys.argv[1])))\n"
+)
+
+
+class _ViewerChild:
+    """:func:`draw_viewer` in a child interpreter; :meth:`line` waits for its line, and
+    draws the viewer here when the child could not (whatever went wrong there)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.proc: subprocess.Popen[str] | None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _VIEWER_CODE, str(run_dir)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        except OSError:
+            self.proc = None
+
+    def kill(self) -> None:
+        """End the child (this process is giving up on the run's post-processing)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def line(self) -> str:
+        if self.proc is not None:
+            text, _ = self.proc.communicate()
+            lines = text.splitlines()
+            if self.proc.returncode == 0 and lines and lines[-1].startswith("  viewer:"):
+                return lines[-1]
+        return draw_viewer(self.run_dir)
 
 
 NOT_CHECKED = (

@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -473,16 +474,26 @@ class _Graph:
         self.first.append(len(self.events))
         self.edges: list[tuple[int, int]] = []
 
-    def ranks(self) -> tuple[list[int], int]:
-        """Longest-chain ranks; message edges that would close a cycle are ignored (counted)."""
+    def ranks(self) -> tuple[array[int], int]:
+        """Longest-chain ranks; message edges that would close a cycle are ignored (counted).
+
+        Flat arrays, not a list per event: a million events cost a few MB here.
+        """
         n = len(self.events)
-        incoming = [0] * n
-        out_edges: list[list[int]] = [[] for _ in range(n)]
+        incoming = array("l", [0]) * n
+        out_start = array("l", [0]) * (n + 1)  # the deliveries of send i: out_start[i]..[i+1]
         for send, deliver in self.edges:
-            out_edges[send].append(deliver)
+            out_start[send + 1] += 1
             incoming[deliver] += 1
-        rank = [0] * n
-        done = [False] * n
+        for i in range(n):
+            out_start[i + 1] += out_start[i]
+        out_list, fill = array("l", [0]) * len(self.edges), out_start[:-1]
+        for send, deliver in self.edges:
+            out_list[fill[send]] = deliver
+            fill[send] += 1
+        del fill
+        rank = array("l", [0]) * n
+        done = bytearray(n)
         nxt = list(self.first[:-1])
         ready = [
             p for p, start in enumerate(nxt) if start < self.first[p + 1] and not incoming[start]
@@ -499,7 +510,7 @@ class _Graph:
                 ready.append(self.proc_of[stuck])
             p = ready.pop()
             i = nxt[p]
-            done[i] = True
+            done[i] = 1
             finished += 1
             nxt[p] = i + 1
             # Program order first, then messages: a process is put on ``ready`` exactly
@@ -508,7 +519,8 @@ class _Graph:
                 rank[i + 1] = max(rank[i + 1], rank[i] + 1)
                 if not incoming[i + 1]:
                     ready.append(p)
-            for j in out_edges[i]:
+            for o in range(out_start[i], out_start[i + 1]):
+                j = out_list[o]
                 if done[j]:
                     continue
                 rank[j] = max(rank[j], rank[i] + 1)
@@ -683,7 +695,7 @@ class _Run:
     graph: _Graph
     messages: list[_Msg]
     unmatched: list[int]
-    rank: list[int]
+    rank: Sequence[int]
     processes: list[VizProcess]
     summary: dict[str, int]
     samples: list[VizSample]
@@ -1038,9 +1050,20 @@ def _seq(m: _Msg, inc: int | None) -> int | None:
     return None
 
 
+def _json(value: Any) -> str:
+    """``json.dumps`` (compact, ASCII); a list of ints is joined as text, one column at a
+    time: the encoder would first hold one string object per number of the whole page."""
+    if type(value) is list and all(type(x) is int for x in value):
+        return "[" + ",".join(map(str, value)) + "]"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
 def _script_json(value: Any) -> str:
     """JSON that is inert inside a ``<script>`` element, whatever strings it holds."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    if type(value) is dict:
+        text = "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
+    else:
+        text = _json(value)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -1064,7 +1087,9 @@ def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
     Same page as ``render_html(build_model(path))``; raises as :func:`build_model` does.
     """
     run = _load(path)
-    return _page(_page_data(run)), run.summary
+    data, summary = _page_data(run), run.summary
+    del run  # the events as read: the page's columns hold what it needs
+    return _page(data), summary
 
 
 def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str, int]]]:

@@ -17,7 +17,7 @@ from test_viz_browser import CATCH_ERRORS, CHROMIUM, _chromium
 
 from netclock.cli.viz import main as viz_cli
 from netclock.tools.synthetic import write_synthetic_run
-from netclock.tools.viz import render_run
+from netclock.tools.viz import build_model, render_run
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.is_file(),
@@ -303,3 +303,48 @@ def test_message_ids_with_microsecond_incarnations_read_as_logged(tmp_path: Path
     assert report["errors"] == []
     assert f"send a:{inc}:7 to b" in report["details"]
     assert f"incarnation: {inc}" in report["details"]
+
+
+def _reach(start: int, edges: dict[int, list[int]]) -> int:
+    """How many events ``edges`` lead to from ``start`` (``start`` aside)."""
+    seen, todo = {start}, [start]
+    while todo:
+        for y in edges.get(todo.pop(), []):
+            if y not in seen:
+                seen.add(y)
+                todo.append(y)
+    return len(seen) - 1
+
+
+@needs_chromium
+def test_a_selected_events_causal_past_and_future_are_counted_as_happened_before(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=4, events=1500, loss=0.1, duplicates=0.1, seed=14)
+    model = build_model(tmp_path / "run")
+    events = model["events"]
+    before: dict[int, list[int]] = {}  # program order and messages, backwards and forwards
+    after: dict[int, list[int]] = {}
+    for x in events[1:]:
+        i = x["index"]
+        if events[i - 1]["process"] == x["process"]:
+            before.setdefault(i, []).append(i - 1)
+            after.setdefault(i - 1, []).append(i)
+    for m in model["messages"]:
+        for d in m["deliveries"]:
+            before.setdefault(d, []).append(m["send"])
+            after.setdefault(m["send"], []).append(d)
+    chosen = [0, 17, len(events) // 3, len(events) // 2, len(events) - 1]
+    page, _ = render_run(tmp_path / "run")
+    steps = "out.details = [];\n" + "".join(
+        f'v.select({e}); out.details.push(document.getElementById("details").textContent);\n'
+        for e in chosen
+    )
+    report = probe(page, steps, tmp_path)
+    assert report["errors"] == []
+    for e, text in zip(chosen, report["details"], strict=True):
+        past, future = _reach(e, before), _reach(e, after)
+        assert past + future > 0, "the run has messages"
+        assert f"causal past: {past} events" in text, f"event {e}"
+        assert f"causal future: {future} events" in text, f"event {e}"
+        assert f"concurrent: {len(events) - 1 - past - future} events" in text, f"event {e}"

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import shutil
 from pathlib import Path
 
+import pytest
+
+from netclock.cluster.launcher import RunResult
+from netclock.tools import report
 from netclock.tools.report import MERGED_LOG, merge_run_logs
+from netclock.tools.synthetic import write_synthetic_run
 
 VALID_A = 'a {"a":1}\ninit\na {"a":2}\nsend to b\n'
 VALID_B = 'b {"b":1}\ninit\nb {"a":2, "b":2}\ndeliver from a\n'
@@ -36,3 +43,39 @@ def test_logs_that_cannot_be_merged_leave_no_merged_log(tmp_path: Path) -> None:
 
 def test_a_run_without_govector_logs_has_no_shiviz_log(tmp_path: Path) -> None:
     assert merge_run_logs(tmp_path) == "  ShiViz log:  none (no node wrote a GoVector log)"
+
+
+def _finished(folder: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> tuple[str, str]:
+    """The post-run text of a synthetic run with the viewer drawn in a child above ``limit``
+    bytes of event logs, and the page it wrote."""
+    monkeypatch.setattr(report, "VIEWER_CHILD_BYTES", limit)
+    result = RunResult(folder, {}, {}, {})
+    out = io.StringIO()
+    code, verdict = report.finish_run_report(result, out)
+    assert code == 0
+    assert verdict.ok
+    return out.getvalue(), (folder / "viewer.html").read_text(encoding="utf-8")
+
+
+def test_a_large_run_gets_the_same_viewer_from_a_child_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_synthetic_run(tmp_path / "a", nodes=3, events=600, link="reliable", loss=0.0, seed=5)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    inline_text, inline_page = _finished(tmp_path / "a", monkeypatch, 1 << 40)
+    child_text, child_page = _finished(tmp_path / "b", monkeypatch, 0)
+    assert f"  viewer:      {tmp_path / 'b' / 'viewer.html'}" in child_text
+    assert child_text.replace(str(tmp_path / "b"), "X") == inline_text.replace(
+        str(tmp_path / "a"), "X"
+    )
+    assert len(child_page) == len(inline_page)
+
+
+def test_a_viewer_child_that_fails_leaves_the_viewer_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_synthetic_run(tmp_path, nodes=2, events=200, link="reliable", loss=0.0, seed=6)
+    monkeypatch.setattr(report, "_VIEWER_CODE", "raise SystemExit(3)")
+    text, page = _finished(tmp_path, monkeypatch, 0)
+    assert f"  viewer:      {tmp_path / 'viewer.html'}" in text
+    assert "<html" in page.lower()

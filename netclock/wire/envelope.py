@@ -23,6 +23,7 @@ from netclock.clock import (
     check_pid,
 )
 from netclock.errors import ClockError, UsageError, WireError
+from netclock.wire.clockdiff import ClockDelta, decode_delta
 
 VERSION = 1
 
@@ -283,6 +284,30 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     return _pack_checked(obj, payload, b"\x91\x91")
 
 
+def pack_message_delta(seq: int, flat: list[Any], payload: Any) -> bytes:
+    """As :func:`pack_message`, with the clock as a delta (``flat``, from
+    :func:`~netclock.wire.clockdiff.delta_flat`) against the stream's previous message."""
+    obj = [seq, flat, payload]
+    if type(payload) in _FLAT_TYPES:
+        try:
+            return _pack_flat(obj)
+        except (ValueError, OverflowError):
+            pass
+    return _pack_checked(obj, payload, b"\x91\x91")
+
+
+def with_full_clock(packed: bytes, clock: VectorClock) -> bytes:
+    """A message packed by :func:`pack_message` or :func:`pack_message_delta`, its clock
+    (in either form) replaced by ``clock`` as a map: the same message, self-contained."""
+    unpacker = msgpack.Unpacker(None, max_buffer_size=len(packed))
+    unpacker.feed(packed)
+    unpacker.read_array_header()
+    unpacker.skip()
+    start = unpacker.tell()
+    unpacker.skip()
+    return packed[:start] + _pack_flat(clock._entries) + packed[unpacker.tell() :]
+
+
 def pack_fragment(seq: int, clock: VectorClock, chunk: bytes, remaining: int) -> bytes:
     """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``."""
     return _pack_flat([seq, clock._entries, chunk, remaining])
@@ -364,9 +389,17 @@ _ARRAY_HEADERS = [bytes((0x90 | i,)) for i in range(16)]
 
 
 def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
-    """The wire form of one message inside a segment (a :class:`Fragment` as four items)."""
+    """The wire form of one message inside a segment (a :class:`Fragment` as four items,
+    a :class:`~netclock.wire.clockdiff.ClockDelta` as its flat array)."""
     if type(payload) is Fragment:
         return [seq, clock._entries, payload.chunk, payload.remaining]
+    if type(clock) is ClockDelta:
+        flat: list[Any] = []
+        for item in clock._entries.items():
+            flat.extend(item)
+        for pid in clock.removed:
+            flat.extend((pid, 0))
+        return [seq, flat, payload]
     return [seq, clock._entries, payload]
 
 
@@ -539,6 +572,9 @@ def _messages(value: Any, limits: Limits, known: set[str]) -> tuple[Message, ...
             return _checked_messages(value, limits, known)
         # A str, bin or map item of three unpacks too, but never to an int and a map.
         if type(seq) is not int or seq <= 0 or type(entries) is not dict:
+            if type(seq) is int and seq > 0 and type(entries) is list:
+                item[1] = decode_delta(entries, max_entries, known)
+                continue
             return _checked_messages(value, limits, known)
         if len(entries) > max_entries:
             return _checked_messages(value, limits, known)
@@ -571,7 +607,12 @@ def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tupl
             seq, entries, payload = item
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
             _bad_seq(seq)
-        clock = entries if type(entries) is VectorClock else _clock(entries, limits, known)
+        if type(entries) is VectorClock or type(entries) is ClockDelta:
+            clock = entries
+        elif type(entries) is list and type(payload) is not Fragment:
+            clock = decode_delta(entries, limits.max_clock_entries, known)
+        else:
+            clock = _clock(entries, limits, known)
         out.append(Message(seq, clock, payload))
     return tuple(out)
 

@@ -657,6 +657,8 @@ def test_ids_that_cannot_be_process_ids_are_rejected(value: str) -> None:
 def test_bad_clock_is_rejected_in_data_and_segments(clock: Any) -> None:
     with pytest.raises(WireError, match="clock"):
         decode(replaced(DATA_ITEMS, 6, clock))
+    if clock == []:
+        return  # in a segment, an empty clock delta: "as the previous message's"
     with pytest.raises(WireError, match="clock"):
         decode(replaced(SEGMENT_ITEMS, 7, [[1, clock, None]]))
 
@@ -731,7 +733,7 @@ def test_well_formed_sacks_are_accepted(sacks: list[int]) -> None:
         ([{"seq": 1}], "3-item array"),
         ([[-1, {}, None]], "sequence number"),
         ([["1", {}, None]], "sequence number"),
-        ([[1, {}, None], [2, [], None]], "clock"),
+        ([[1, {}, None], [2, [1], None]], "clock"),
     ],
     ids=repr,
 )

@@ -352,8 +352,10 @@ class PeerSession:
         self._tx_entries: dict[str, int] | None = None
         """diff: the clock of message ``next_seq - 1`` as the peer rebuilds it (None: the
         next message carries its full clock)."""
-        self._clocks: list[VectorClock | None] = []
-        """diff: the clock of each held message sent as a delta (None: sent in full)."""
+        self._clocks: list[VectorClock | bytes | None] = []
+        """diff: for each held message sent as a delta, its clock (to pack it whole when
+        needed) or, with a journal, the message packed whole (what the log writes); None
+        for one sent whole."""
         self._rx_entries: dict[str, int] = {}
         self._rx_seq = 0
         """The clock of the peer's message ``_rx_seq`` (of ``_rx_inc``), the last rebuilt:
@@ -396,7 +398,12 @@ class PeerSession:
             packed = wire.pack_message_delta(seq, delta_flat(previous, clock._entries), payload)
         if len(packed) > self._max_message:
             self._too_large(len(packed))
-        self._clocks.append(None if previous is None else clock)
+        if previous is None:
+            self._clocks.append(None)
+        elif self._journal is not None:
+            self._clocks.append(wire.pack_message(seq, clock, payload))
+        else:
+            self._clocks.append(clock)
         self._tx_entries = clock._entries
         return self._hold(seq, packed, payload, now)
 
@@ -405,10 +412,18 @@ class PeerSession:
         the same message self-contained (the peer may lack the previous one's clock)."""
         i = seq - self._base
         if 0 <= i < len(self._clocks):
-            clock = self._clocks[i]
-            if clock is not None:
-                self._packed[i] = wire.with_full_clock(self._packed[i], clock)
-                self._clocks[i] = None
+            self._packed[i] = self._whole(i)
+            self._clocks[i] = None
+
+    def _whole(self, i: int) -> bytes:
+        """Held message ``base + i`` packed with its full clock."""
+        whole = self._clocks[i]
+        if whole is None:
+            return self._packed[i]
+        if type(whole) is bytes:
+            return whole
+        assert isinstance(whole, VectorClock)
+        return wire.with_full_clock(self._packed[i], whole)
 
     def send_fragment(
         self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
@@ -784,7 +799,11 @@ class PeerSession:
             if type(clock) is ClockDelta:
                 if at != seq - 1:
                     return []
-                entries = apply_delta(entries, clock)
+                if clock.removed:
+                    entries = apply_delta(entries, clock)
+                else:
+                    entries = entries.copy()
+                    entries.update(clock._entries)
                 if most is not None and len(entries) > most:
                     return []
                 append(_new_tuple(wire.Message, (seq, VectorClock._trusted(entries), payload)))
@@ -991,9 +1010,7 @@ class PeerSession:
         its full clock: a log's bytes never depend on a clock it does not hold."""
         i = seq - self._base
         if self._diff:
-            clock = self._clocks[i]
-            if clock is not None:
-                return wire.with_full_clock(self._packed[i], clock)
+            return self._whole(i)
         return self._packed[i]
 
     @property

@@ -42,11 +42,16 @@ class ClockDelta(VectorClock):
 def delta_flat(previous: dict[str, int], current: dict[str, int]) -> list[Any]:
     """The wire form of ``current`` against ``previous``: ``[id, counter, ...]`` for every
     entry that differs, with counter 0 for an id ``current`` no longer has."""
+    get = previous.get
+    changed = [pid for pid, count in current.items() if get(pid) != count]
     flat: list[Any] = []
     extend = flat.extend
-    for item in current.items() - previous.items():
-        extend(item)
-    if not previous.keys() <= current.keys():
+    added = 0
+    for pid in changed:
+        extend((pid, current[pid]))
+        if pid not in previous:
+            added += 1
+    if len(current) - added < len(previous):  # some entry of previous is gone
         for pid in previous.keys() - current.keys():
             extend((pid, 0))
     return flat
@@ -57,8 +62,9 @@ def apply_delta(previous: dict[str, int], delta: ClockDelta) -> dict[str, int]:
     (``previous`` is not changed)."""
     entries = previous.copy()
     entries.update(delta._entries)
-    for pid in delta.removed:
-        entries.pop(pid, None)
+    if delta.removed:
+        for pid in delta.removed:
+            entries.pop(pid, None)
     return entries
 
 

@@ -29,6 +29,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,14 +41,18 @@ RSS_TAG = "@netclock-launcher "
 PROGRAM = "netclock.tools.bench.scale_program:all_to_all"
 
 
-def cluster_text(n: int, per_peer: int, link: str, duration: float) -> str:
-    """The cluster file of one size: nodes ``p01`` .. ``pNN`` all-to-all."""
+def cluster_text(
+    n: int, per_peer: int, link: str, duration: float, extra: Sequence[str] = ()
+) -> str:
+    """The cluster file of one size: nodes ``p01`` .. ``pNN`` all-to-all (``extra``: more
+    top-level lines, such as ``clock_encoding = "diff"``)."""
     lines = [
         f'name = "scale-{n}"',
         f'link = "{link}"',
         f"duration = {duration}",
         f'program = "{PROGRAM}"',
         f"args = {{ per_peer = {per_peer}, size = 16 }}",
+        *extra,
     ]
     width = len(str(n))
     for i in range(1, n + 1):
@@ -68,11 +73,14 @@ async def bare_start(n: int) -> float:
     return time.monotonic() - start
 
 
-async def one_size(n: int, settings: Settings, link: str, folder: Path) -> dict[str, Any]:
-    """Run the cluster of ``n`` processes once; its figures."""
+async def one_size(
+    n: int, settings: Settings, link: str, folder: Path, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run the cluster of ``n`` processes once (``extra``: more cluster-file lines); its
+    figures."""
     per_peer = per_peer_count(n, settings.count)
     cluster = folder / f"scale-{n}.toml"
-    cluster.write_text(cluster_text(n, per_peer, link, settings.timeout))
+    cluster.write_text(cluster_text(n, per_peer, link, settings.timeout, extra))
     run_dir = folder / f"run-{n}"
     began = time.time()
     proc = await asyncio.create_subprocess_exec(

@@ -674,9 +674,14 @@ class PeerSession:
                     continue
                 cum = self._advance(seq)
             elif seq == cum + 1:
-                rebuilt = self._rebuild(message)
-                if rebuilt is None:
-                    continue
+                if type(message[1]) is ClockDelta:
+                    rebuilt = self._rebuild(message)
+                    if rebuilt is None:
+                        continue
+                else:
+                    rebuilt = message
+                    self._rx_entries = message[1]._entries
+                    self._rx_seq = seq
                 ready.append(rebuilt)
                 cum = seq
                 accepted += 1

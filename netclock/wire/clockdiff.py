@@ -12,7 +12,8 @@ message unacknowledged and the sender resends it with its full clock (docs/wire.
 "Compressed clocks").
 
 This module holds the values and the pure rules: what a delta is, how a sender computes
-one (:func:`delta_flat`) and how a receiver applies one (:func:`apply_delta`). Where each
+one (:func:`delta_flat`) and how a receiver applies one (:func:`apply_delta`); the
+strict decoder of the wire form is :func:`netclock.wire.envelope.decode_delta`. Where each
 link uses them is ``links/session.py``'s business.
 """
 
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netclock.clock import MAX_COUNTER, VectorClock, _new_clock, check_pid
-from netclock.errors import ClockError, WireError
+from netclock.clock import VectorClock
 
 CLOCK_ENCODINGS = ("full", "diff")
 """The clock encodings a reliable link may use on the wire."""
@@ -66,34 +66,3 @@ def apply_delta(previous: dict[str, int], delta: ClockDelta) -> dict[str, int]:
         for pid in delta.removed:
             entries.pop(pid, None)
     return entries
-
-
-def decode_delta(flat: list[Any], max_entries: int, known: set[str]) -> ClockDelta:
-    """A delta from its wire form, checked (ids, counters 0..2**64-1, no id twice, at most
-    ``max_entries`` entries); raises :class:`WireError`."""
-    n = len(flat)
-    if n & 1 or n > 2 * max_entries:
-        raise WireError(f"a clock delta is an even-length array of at most {max_entries} entries")
-    entries: dict[str, int] = {}
-    removed: list[str] = []
-    for i in range(0, n, 2):
-        pid, count = flat[i], flat[i + 1]
-        if type(pid) is not str or pid not in known:
-            if type(pid) is not str:
-                raise WireError(f"a clock delta's ids must be str, not {type(pid).__name__}")
-            try:
-                check_pid(pid)
-            except ClockError as exc:
-                raise WireError(f"bad clock delta: {exc}") from None
-        if type(count) is not int or not 0 <= count <= MAX_COUNTER:
-            raise WireError(f"bad clock delta: counter of {pid!r} is {count!r:.40}")
-        if pid in entries or pid in removed:
-            raise WireError(f"bad clock delta: {pid!r} appears twice")
-        if count:
-            entries[pid] = count
-        else:
-            removed.append(pid)
-    delta = _new_clock(ClockDelta)
-    delta._entries = entries
-    delta.removed = tuple(removed)
-    return delta

@@ -23,7 +23,7 @@ from netclock.clock import (
     check_pid,
 )
 from netclock.errors import ClockError, UsageError, WireError
-from netclock.wire.clockdiff import ClockDelta, decode_delta
+from netclock.wire.clockdiff import ClockDelta
 
 VERSION = 1
 
@@ -275,7 +275,11 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     The bytes are checked to decode inside a segment (two array levels deeper), so a
     reliable link never holds a message no receiver could accept and resend it forever.
     """
-    obj = [seq, clock._entries, payload]
+    return _pack_message([seq, clock._entries, payload], payload)
+
+
+def _pack_message(obj: list[Any], payload: Any) -> bytes:
+    """``[seq, clock, payload]`` packed, checked to decode inside a segment."""
     if type(payload) in _FLAT_TYPES:
         try:
             return _pack_flat(obj)
@@ -287,13 +291,7 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
 def pack_message_delta(seq: int, flat: list[Any], payload: Any) -> bytes:
     """As :func:`pack_message`, with the clock as a delta (``flat``, from
     :func:`~netclock.wire.clockdiff.delta_flat`) against the stream's previous message."""
-    obj = [seq, flat, payload]
-    if type(payload) in _FLAT_TYPES:
-        try:
-            return _pack_flat(obj)
-        except (ValueError, OverflowError):
-            pass
-    return _pack_checked(obj, payload, b"\x91\x91")
+    return _pack_message([seq, flat, payload], payload)
 
 
 def with_full_clock(packed: bytes, clock: VectorClock) -> bytes:
@@ -604,6 +602,32 @@ def _delta(flat: list[Any], max_entries: int, known: set[str]) -> ClockDelta:
                 delta.removed = ()
                 return delta
     return decode_delta(flat, max_entries, known)
+
+
+def decode_delta(flat: list[Any], max_entries: int, known: set[str]) -> ClockDelta:
+    """A clock delta from its wire form (docs/wire.md, "Compressed clocks"), checked entry
+    by entry (ids, counters 0..2**64-1, no id twice, at most ``max_entries`` entries);
+    raises :class:`WireError` naming the first bad entry."""
+    n = len(flat)
+    if n & 1 or n > 2 * max_entries:
+        raise WireError(f"a clock delta is an even-length array of at most {max_entries} entries")
+    entries: dict[str, int] = {}
+    removed: list[str] = []
+    for i in range(0, n, 2):
+        pid = flat[i]
+        if type(pid) is not str or pid not in known:
+            pid = _text(pid, "clock delta id", known)
+        count = _uint(flat[i + 1], f"clock delta counter of {pid!r}")
+        if pid in entries or pid in removed:
+            raise WireError(f"bad clock delta: {pid!r} appears twice")
+        if count:
+            entries[pid] = count
+        else:
+            removed.append(pid)
+    delta = _new_clock(ClockDelta)
+    delta._entries = entries
+    delta.removed = tuple(removed)
+    return delta
 
 
 def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tuple[Message, ...]:

@@ -4,6 +4,7 @@ clock its sender logged, so a clock rebuilt wrong anywhere fails the run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,14 @@ def test_diff_clocks_across_a_kill_and_restart_pass_the_checker(tmp_path: Path) 
     run_dir = run(tmp_path, body, seed=9)
     assert_run_folder(run_dir, "abcd")
     assert_checks_ok(run_dir)
+
+
+def test_quick_manyproc_bench_measures_both_encodings() -> None:
+    proc = netclock("bench", "--scenario", "manyproc", "--quick", "--json", timeout=80)
+    assert proc.returncode in (0, 1), explain(proc)
+    report = json.loads(proc.stdout)["manyproc"]
+    assert report["status"] == "ok", report
+    assert {(r["encoding"], r["processes"]) for r in report["rows"]} == {
+        (e, n) for e in ("full", "diff") for n in (4, 8)
+    }
+    assert all(r["cpu_us_per_msg"] > 0 and r["msgs_per_s"] > 0 for r in report["rows"])

@@ -358,6 +358,13 @@ class PeerSession:
         for one sent whole."""
         self._rx_entries: dict[str, int] = {}
         self._rx_seq = 0
+        self._most_entries = (
+            clock_scope.max_entries
+            if clock_scope is not None
+            else wire.DEFAULT_LIMITS.max_clock_entries
+        )
+        """A rebuilt clock larger than this is not taken (a delta adds entries to a clock
+        the decoder never sees whole)."""
         """The clock of the peer's message ``_rx_seq`` (of ``_rx_inc``), the last rebuilt:
         the base of a delta on message ``_rx_seq + 1``."""
 
@@ -783,8 +790,7 @@ class PeerSession:
             log.debug("clock delta on %d from %s without its base", seq, self.peer_id)
             return None
         entries = apply_delta(self._rx_entries, clock)
-        scope = self._scope
-        if scope is not None and len(entries) > scope.max_entries:
+        if len(entries) > self._most_entries:
             self.stats["clock_base_missing"] += 1
             log.debug("clock delta on %d from %s builds a clock out of scope", seq, self.peer_id)
             return None  # resent whole, it is refused like any clock out of scope
@@ -796,8 +802,7 @@ class PeerSession:
         """The in-order ``messages`` with whole clocks (:meth:`_rebuild`), or an empty list
         and no state changed when one cannot be rebuilt (the caller goes message by message)."""
         entries, at = self._rx_entries, self._rx_seq
-        scope = self._scope
-        most = scope.max_entries if scope is not None else None
+        most = self._most_entries
         out: list[wire.Message] = []
         append = out.append
         for seq, clock, payload in messages:
@@ -809,7 +814,7 @@ class PeerSession:
                 else:
                     entries = entries.copy()
                     entries.update(clock._entries)
-                if most is not None and len(entries) > most:
+                if len(entries) > most:
                     return []
                 append(_new_tuple(wire.Message, (seq, VectorClock._trusted(entries), payload)))
             else:

@@ -95,3 +95,20 @@ async def test_diff_clocks_on_a_link_without_fifo_or_streams_are_one_clear_error
         Node("a", link="fairloss", link_options=DIFF)
     with pytest.raises(ConfigError, match="one of full, diff"):
         Node("a", link="reliable", link_options={"clock_encoding": "delta"})
+
+
+async def test_a_large_message_between_compressed_ones_keeps_every_clock(make_nodes: Any) -> None:
+    """Pieces of a large message carry whole clocks (the later ones empty); the message
+    after it builds on the last piece's, and every clock arrives as stamped."""
+    a, b = await make_nodes("a", "b", link="reliable", link_options=DIFF)
+    payloads = ["small", b"L" * 200_000, "after", b"M" * 70_000, "last"]
+    stamped = []
+    for payload in payloads:
+        a.send_nowait("b", payload)
+        stamped.append(dict(a.clock))  # what the message carries
+        await b.send("a", "tick")  # b's entry moves: a's next clock differs in two entries
+        await a.receive(timeout=10)
+    got = [await b.receive(timeout=10) for _ in payloads]
+    assert [m.payload for m in got] == payloads
+    assert [dict(m.clock) for m in got] == stamped
+    assert all(len(clock) == 2 for clock in stamped[1:])

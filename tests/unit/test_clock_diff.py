@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netclock.clock import VectorClock
+from netclock.clock import ClockScope, VectorClock
 from netclock.errors import ConfigError, WireError
 from netclock.links.base import GaveUp
 from netclock.links.session import PeerSession
@@ -317,3 +317,27 @@ def test_a_bad_delta_is_a_wire_error(flat: list[Any], reason: str) -> None:
 def test_a_delta_with_more_entries_than_the_limit_is_refused() -> None:
     with pytest.raises(WireError, match="at most 2 entries"):
         decode_delta(["a", 1, "b", 1, "c", 1], 2, set())
+
+
+def test_a_delta_that_grows_a_clock_past_the_scope_is_refused_once_resent_whole() -> None:
+    """Each delta is small; the clock it builds is not: it is not taken, and whole it is
+    refused like any clock out of scope (the sender hears it), never delivered."""
+    a = PeerSession("a", 1, "b", clock_encoding="diff")
+    b = PeerSession("b", 1, "a", clock_scope=ClockScope(None, max_entries=3))
+    a.send(VectorClock({"a": 1, "b": 1}), "fits", 0.0)
+    a.send(VectorClock({"a": 2, "b": 1, "c": 1, "d": 1}), "too wide", 0.0)
+    now = 0.0
+    delivered: list[Any] = []
+    for _ in range(20):
+        for datagram in a.datagrams_to_send(now):
+            b.receive_segment(_segment(datagram), now)
+        delivered += [m.payload for m in b.pop_deliveries(10)]
+        for datagram in b.datagrams_to_send(now):
+            a.receive_segment(_segment(datagram), now)
+        now += 0.2
+        a.handle_timer(now)
+        b.handle_timer(now)
+    assert delivered == ["fits"]
+    assert b.stats["clock_base_missing"] >= 1
+    assert b.stats["refused"] == 1
+    assert a.unacked == 0, "refused, so acknowledged: the sender reports it as a failure"

@@ -56,7 +56,7 @@ def cluster_text(
         f'link = "{link}"',
         f"duration = {duration}",
         f'program = "{PROGRAM}"',
-        f"args = {{ per_peer = {per_peer}, size = 16, burst = {burst} }}",
+        f"args = {{ per_peer = {per_peer}, size = 16{f', burst = {burst}' if burst else ''} }}",
         *extra,
     ]
     width = len(str(n))

@@ -60,6 +60,7 @@ _TOP_KEYS = {
     "node": list,
     "log_events": bool,
     "log_govector": bool,
+    "clock_encoding": str,
     "compare_links": list,
     "variant": list,
     "action": list,
@@ -135,6 +136,8 @@ class Cluster:
     """Each node writes its event log (``<id>.events.jsonl``: what the checker reads)."""
     log_govector: bool = True
     """Each node writes its GoVector log (``<id>.log``: ``merged.log`` for ShiViz)."""
+    clock_encoding: str = "full"
+    """How clocks travel on a reliable link: ``full`` or ``diff`` (docs/wire.md)."""
     compare_links: tuple[str, ...] = ()
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()
     """``[[variant]]`` tables: the same cluster run once per variant, each with its own
@@ -287,11 +290,33 @@ def parse_cluster(
         detector=detector,
         log_events=data.get("log_events", True),
         log_govector=data.get("log_govector", True),
+        clock_encoding=_clock_encoding(data, link, compare),
         compare_links=compare,
         variants=variants,
         actions=tuple(sorted(actions, key=lambda a: a.at)),
         source=source,
     )
+
+
+DIFF_CLOCK_LINKS = ("reliable", "sealed", "tls")
+"""The link kinds that can send clocks as deltas (docs/wire.md, "Compressed clocks")."""
+
+
+def _clock_encoding(data: Mapping[str, Any], link: str, compare: tuple[str, ...]) -> str:
+    """The cluster's ``clock_encoding``, checked against its links and ``fifo``."""
+    encoding = data.get("clock_encoding", "full")
+    if encoding not in ("full", "diff"):
+        raise ConfigError(f'clock_encoding must be "full" or "diff", not {encoding!r}')
+    if encoding == "diff":
+        for kind in (link, *compare):
+            if kind not in DIFF_CLOCK_LINKS:
+                raise ConfigError(
+                    f'clock_encoding = "diff" needs a reliable, sealed or tls link; the {kind} '
+                    "link sends every clock whole: remove clock_encoding or change the link"
+                )
+        if not data.get("fifo", True):
+            raise ConfigError('clock_encoding = "diff" needs fifo = true (or "full" clocks)')
+    return str(encoding)
 
 
 STREAM_IGNORED_FAULTS = ("loss", "duplicate", "reorder")

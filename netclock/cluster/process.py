@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netclock.cluster import phases
-from netclock.cluster.config import Cluster, Program, load_program
+from netclock.cluster.config import DIFF_CLOCK_LINKS, Cluster, Program, load_program
 from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
 from netclock.cluster.narrate import Narrator
 from netclock.cluster.output import LineStamper
@@ -152,6 +152,11 @@ def make_node(
         event_log=event_log,
         data_dir=run_dir / DATA_DIRS / node_id if run_dir is not None and logged_link_ok else None,
         sample_period=DEFAULT_SAMPLE_PERIOD,
+        link_options=(
+            {"clock_encoding": "diff"}
+            if cluster.clock_encoding == "diff" and cluster.link in DIFF_CLOCK_LINKS
+            else None
+        ),
     )
 
 

@@ -55,6 +55,10 @@ class _SessionOptions:
     max_message: int = DEFAULT_MAX_MESSAGE
     """Largest message in bytes (its packed payload); larger ones are refused at ``send``.
     A message above one datagram travels in pieces (docs/wire.md, "Large messages")."""
+    clock_encoding: str = "full"
+    """``"full"``: every message carries its whole vector clock; ``"diff"``: only the entries
+    that changed since the previous message to the same peer (docs/wire.md, "Compressed
+    clocks"; needs ``fifo``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +156,8 @@ def _typed(kind: str, name: str, hint: Any, value: Any) -> Any:
         return float(value)
     if hint is int and type(value) is int:
         return value
+    if hint is str and type(value) is str:
+        return value
     if typing.get_origin(hint) is tuple:
         items = typing.get_args(hint)
         if (
@@ -160,7 +166,7 @@ def _typed(kind: str, name: str, hint: Any, value: Any) -> Any:
             and all(type(v) in (int, float) and math.isfinite(v) for v in value)
         ):
             return tuple(float(v) for v in value)
-    wanted = {float: "a finite number", int: "an integer"}.get(
+    wanted = {float: "a finite number", int: "an integer", str: "a string"}.get(
         hint, "a pair of finite numbers (first, cap)"
     )
     if optional:

@@ -54,6 +54,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
         rto_min: float = 0.005,
         rto_max: float = 1.0,
         max_message: int = DEFAULT_MAX_MESSAGE,
+        clock_encoding: str = "full",
         **kwargs: Any,
     ) -> None:
         session_options: dict[str, Any] = {
@@ -66,6 +67,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
             "rto_initial": rto_initial,
             "rto_min": rto_min,
             "rto_max": rto_max,
+            "clock_encoding": clock_encoding,
             "confirm_incarnations": True,  # UDP: a new incarnation must answer from its address
         }
         self._max_datagram = max_datagram

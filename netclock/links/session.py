@@ -55,6 +55,7 @@ import math
 import secrets
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Sequence
 from itertools import accumulate
 from operator import itemgetter
 from typing import Any
@@ -71,6 +72,7 @@ from netclock.links.base import (
 )
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
+from netclock.wire.clockdiff import CLOCK_ENCODINGS, ClockDelta, apply_delta, delta_flat
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,7 @@ STAT_KEYS = (
     "challenges_sent",
     "challenges_answered",
     "confirmed",
+    "clock_base_missing",
 )
 """Every counter in :attr:`PeerSession.stats` (all start at 0)."""
 
@@ -149,6 +152,7 @@ def _batches(packed: list[bytes], budget: int) -> list[list[bytes]]:
 
 
 _seq_of = itemgetter(0)
+_new_tuple = tuple.__new__
 _clock_of = itemgetter(1)
 _Fragment = wire.Fragment
 _REFUSED = wire.Message(0, VectorClock(), None)
@@ -202,7 +206,17 @@ class PeerSession:
         clock_scope: ClockScope | None = None,
         confirm_incarnations: bool = False,
         max_large: int | None = None,
+        clock_encoding: str = "full",
     ) -> None:
+        if clock_encoding not in CLOCK_ENCODINGS:
+            raise ConfigError(
+                f"clock_encoding must be one of {', '.join(CLOCK_ENCODINGS)}, "
+                f"not {clock_encoding!r}"
+            )
+        if clock_encoding == "diff" and not fifo:
+            raise ConfigError(
+                'clock_encoding "diff" needs a FIFO link: set fifo to true or use "full" clocks'
+            )
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
         if receive_capacity < 1:
@@ -341,6 +355,28 @@ class PeerSession:
         self._outbox: list[bytes] = []
         """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 
+        # -- compressed clocks (docs/wire.md, "Compressed clocks") --
+        self._diff = clock_encoding == "diff"
+        """Send each clock as a delta against the previous message's."""
+        self._tx_entries: dict[str, int] | None = None
+        """diff: the clock of message ``next_seq - 1`` as the peer rebuilds it (None: the
+        next message carries its full clock)."""
+        self._clocks: list[VectorClock | bytes | None] = []
+        """diff: for each held message sent as a delta, its clock (to pack it whole when
+        needed) or, with a journal, the message packed whole (what the log writes); None
+        for one sent whole."""
+        self._rx_entries: dict[str, int] = {}
+        self._rx_seq = 0
+        self._most_entries = (
+            clock_scope.max_entries
+            if clock_scope is not None
+            else wire.DEFAULT_LIMITS.max_clock_entries
+        )
+        """A rebuilt clock larger than this is not taken (a delta adds entries to a clock
+        the decoder never sees whole)."""
+        """The clock of the peer's message ``_rx_seq`` (of ``_rx_inc``), the last rebuilt:
+        the base of a delta on message ``_rx_seq + 1``."""
+
     # -- sending ----------------------------------------------------------------------------------
     def send(self, clock: VectorClock, payload: Any, now: float) -> int:
         """Queue one message and return its sequence number (1, 2, ...).
@@ -353,15 +389,57 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._diff:
+            return self._send_delta(seq, clock, payload, now)
         packed = wire.pack_message(seq, clock, payload)
         if len(packed) > self._max_message:
-            raise MessageTooLarge(
-                f"message of {len(packed)} bytes does not fit in one datagram "
-                f"(at most {self._max_message}); send a smaller payload",
-                len(packed),
-                self._max_message,
-            )
+            self._too_large(len(packed))
         return self._hold(seq, packed, payload, now)
+
+    def _too_large(self, size: int) -> None:
+        raise MessageTooLarge(
+            f"message of {size} bytes does not fit in one datagram "
+            f"(at most {self._max_message}); send a smaller payload",
+            size,
+            self._max_message,
+        )
+
+    def _send_delta(self, seq: int, clock: VectorClock, payload: Any, now: float) -> int:
+        """:meth:`send` with the diff clock encoding: the clock as a delta against the
+        previous message's, or in full when there is none the peer is sure to rebuild."""
+        previous = self._tx_entries
+        if previous is None:
+            packed = wire.pack_message(seq, clock, payload)
+        else:
+            packed = wire.pack_message_delta(seq, delta_flat(previous, clock._entries), payload)
+        if len(packed) > self._max_message:
+            self._too_large(len(packed))
+        if previous is None:
+            self._clocks.append(None)
+        elif self._journal is not None:
+            self._clocks.append(wire.pack_message(seq, clock, payload))
+        else:
+            self._clocks.append(clock)
+        self._tx_entries = clock._entries
+        return self._hold(seq, packed, payload, now)
+
+    def _send_full(self, seq: int) -> None:
+        """diff: held message ``seq`` (if held) goes out with its full clock from now on,
+        the same message self-contained (the peer may lack the previous one's clock)."""
+        i = seq - self._base
+        if 0 <= i < len(self._clocks):
+            self._packed[i] = self._whole(i)
+            self._clocks[i] = None
+
+    def _whole(self, i: int) -> bytes:
+        """Held message ``base + i`` packed with its full clock."""
+        whole = self._clocks[i]
+        if whole is None:
+            return self._packed[i]
+        if type(whole) is bytes:
+            return whole
+        assert isinstance(whole, VectorClock)
+        return wire.with_full_clock(self._packed[i], whole)
 
     def send_fragment(
         self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
@@ -374,6 +452,9 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._diff:
+            self._clocks.append(None)
+            self._tx_entries = clock._entries
         return self._hold(seq, wire.pack_fragment(seq, clock, chunk, remaining), payload, now)
 
     @property
@@ -566,17 +647,24 @@ class PeerSession:
             bad = self._screen(messages)
         if type(messages[0][2]) is _Fragment and self._max_large is not None:
             bad = self._screen_large(messages, bad)
+        deltas = ClockDelta in map(type, map(_clock_of, messages))
+        run: Sequence[wire.Message] = messages
         if (
             bad is None
             and not had_gap
             and messages[0][0] == cum + 1
             and messages[-1][0] == cum + n <= limit
             and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
+            and (not deltas or (run := self._rebuild_run(messages)))
         ):
             # The common case: the next messages, in order, within the window.
-            ready.extend(messages)
+            if not deltas:
+                last = messages[-1]
+                self._rx_entries = last[1]._entries
+                self._rx_seq = last[0]
+            ready.extend(run)
             if self._journal is not None:
-                self._journal.extend(messages)
+                self._journal.extend(run)
             self._cum = cum + n
             self._sacks = None
             self.stats["received"] += n
@@ -605,7 +693,9 @@ class PeerSession:
                     continue
                 self._refuse(seq, bad[seq])
                 refused += 1
-                if seq != cum + 1:
+                if seq == cum + 1:
+                    self._rebuild(message)  # the next message's clock may build on it
+                else:
                     if fifo:
                         ooo[seq] = _REFUSED
                     else:
@@ -613,16 +703,29 @@ class PeerSession:
                     continue
                 cum = self._advance(seq)
             elif seq == cum + 1:
-                ready.append(message)
+                if type(message[1]) is ClockDelta:
+                    rebuilt = self._rebuild(message)
+                    if rebuilt is None:
+                        continue
+                else:
+                    rebuilt = message
+                    self._rx_entries = message[1]._entries
+                    self._rx_seq = seq
+                ready.append(rebuilt)
                 cum = seq
                 accepted += 1
                 if journal is not None:
-                    journal.append(message)
+                    journal.append(rebuilt)
                 if ooo or seen:
                     cum = self._advance(cum)
             elif fifo:
                 if seq in ooo:
                     duplicates += 1
+                    if type(message[1]) is not ClockDelta and type(ooo[seq][1]) is ClockDelta:
+                        ooo[seq] = message  # resent whole: it no longer needs its base
+                elif journal is not None and type(message[1]) is ClockDelta:
+                    # A log holds whole clocks: this one waits until its base is here.
+                    self.stats["clock_base_missing"] += 1
                 else:
                     ooo[seq] = message
                     accepted += 1
@@ -631,12 +734,15 @@ class PeerSession:
             elif seq in seen:
                 duplicates += 1
             else:
+                rebuilt = self._rebuild(message)
+                if rebuilt is None:
+                    continue
                 seen.add(seq)
-                ready.append(message)
+                ready.append(rebuilt)
                 limit -= 1
                 accepted += 1
                 if journal is not None:
-                    journal.append(message)
+                    journal.append(rebuilt)
         stats = self.stats
         if cum != self._cum or accepted or refused:
             if refusals and journal is not None and cum != self._cum:
@@ -684,9 +790,61 @@ class PeerSession:
             if following is None:
                 break
             if following is not _REFUSED:
-                ready.append(following)
+                rebuilt = self._rebuild(following)
+                if rebuilt is None:
+                    break  # dropped: the peer resends it with its full clock
+                ready.append(rebuilt)
             cum += 1
         return cum
+
+    def _rebuild(self, message: wire.Message) -> wire.Message | None:
+        """``message`` with its whole clock, rebuilt from the previous message's when it
+        came as a delta, in sequence order; None (counted, acked at once so the sender
+        hears it) when this side does not hold the delta's base: never a guess."""
+        seq, clock, payload = message
+        if type(clock) is not ClockDelta:
+            self._rx_entries = clock._entries
+            self._rx_seq = seq
+            return message
+        if self._rx_seq != seq - 1:
+            self.stats["clock_base_missing"] += 1
+            self._ack_now = True
+            log.debug("clock delta on %d from %s without its base", seq, self.peer_id)
+            return None
+        entries = apply_delta(self._rx_entries, clock)
+        if len(entries) > self._most_entries:
+            self.stats["clock_base_missing"] += 1
+            log.debug("clock delta on %d from %s builds a clock out of scope", seq, self.peer_id)
+            return None  # resent whole, it is refused like any clock out of scope
+        self._rx_entries = entries
+        self._rx_seq = seq
+        return _new_tuple(wire.Message, (seq, VectorClock._trusted(entries), payload))
+
+    def _rebuild_run(self, messages: tuple[wire.Message, ...]) -> list[wire.Message]:
+        """The in-order ``messages`` with whole clocks (:meth:`_rebuild`), or an empty list
+        and no state changed when one cannot be rebuilt (the caller goes message by message)."""
+        entries, at = self._rx_entries, self._rx_seq
+        most = self._most_entries
+        out: list[wire.Message] = []
+        append = out.append
+        for seq, clock, payload in messages:
+            if type(clock) is ClockDelta:
+                if at != seq - 1:
+                    return []
+                if clock.removed:
+                    entries = apply_delta(entries, clock)
+                else:
+                    entries = entries.copy()
+                    entries.update(clock._entries)
+                if len(entries) > most:
+                    return []
+                append(_new_tuple(wire.Message, (seq, VectorClock._trusted(entries), payload)))
+            else:
+                entries = clock._entries
+                append(_new_tuple(wire.Message, (seq, clock, payload)))
+            at = seq
+        self._rx_entries, self._rx_seq = entries, at
+        return out
 
     def _mark_past_refusals(self, cum: int) -> None:
         """A refused message has no ``in`` record: the receive point passes it only by a
@@ -743,7 +901,9 @@ class PeerSession:
             for seq in sorted(s for s in self._ooo if s <= point):
                 held = self._ooo.pop(seq)
                 if held is not _REFUSED:
-                    self._ready.append(held)
+                    rebuilt = self._rebuild(held)
+                    if rebuilt is not None:  # else its base was given up: so is it
+                        self._ready.append(rebuilt)
                 moved += 1
         else:
             below = [s for s in self._seen if s <= point]
@@ -773,6 +933,8 @@ class PeerSession:
         self._seen.clear()
         self._refusals.clear()
         self._rx_inc = incarnation
+        self._rx_entries = {}
+        self._rx_seq = 0
         if not self._old:
             self._delivering_inc = incarnation
         self._cum = base - 1
@@ -789,11 +951,21 @@ class PeerSession:
             return
         log.debug("%s restarted (incarnation %d -> %d)", self.peer_id, previous, incarnation)
         self.peer_restart_base = self._base
+        self._restart_deltas()
         if self.retransmit:
             # What the peer had selectively acked is gone, and its window is new. (On a
             # reliable transport the new incarnation's hello told both already.)
             self._peer_window = self.receive_capacity
             self._unsack_and_requeue()
+
+    def _restart_deltas(self) -> None:
+        """diff: the peer may hold no clock of ours: the lowest held message goes whole (the
+        rest build on it), or, with none held, the next one."""
+        if self._diff:
+            if self._next_seq > self._base:
+                self._send_full(self._base)
+            else:
+                self._tx_entries = None
 
     def _unsack_and_requeue(self) -> None:
         queued = self._queued
@@ -883,8 +1055,12 @@ class PeerSession:
         return mark
 
     def packed(self, seq: int) -> bytes:
-        """The encoding of held message ``seq`` (what a durable link logs and resends)."""
-        return self._packed[seq - self._base]
+        """The encoding of held message ``seq`` (what a durable link logs and resends), with
+        its full clock: a log's bytes never depend on a clock it does not hold."""
+        i = seq - self._base
+        if self._diff:
+            return self._whole(i)
+        return self._packed[i]
 
     @property
     def next_seq(self) -> int:
@@ -921,6 +1097,9 @@ class PeerSession:
         self._packed = list(packed)
         self._sent_at = [now] * count
         self._tx = [2] * count
+        if self._diff:
+            self._clocks = [None] * count  # logged in full (see packed)
+            self._tx_entries = None
         if self._keep:
             self._payloads = list(payloads)
             self._queued_at = [now] * count
@@ -931,6 +1110,7 @@ class PeerSession:
                 self._rtx_deadline = now + self.rtt.rto
         if receive is not None:
             self._rx_inc, self._cum = receive
+            self._rx_seq = -1  # the clock of the receive point died with the process
             self._delivering_inc = self._rx_inc
             for message in held_back:
                 if message.seq > self._cum:
@@ -1057,6 +1237,8 @@ class PeerSession:
             del self._packed[:drop]
         del self._sent_at[:drop]
         del self._tx[:drop]
+        if self._diff:
+            del self._clocks[:drop]
         if self._keep:
             del self._payloads[:drop]
             del self._queued_at[:drop]
@@ -1324,6 +1506,10 @@ class PeerSession:
         limit = self._acked_cum + self._peer_window
         if self._next_send > self._base:
             sacked = self._sacked
+            if self._diff:
+                # A whole RTO with the lowest held message acked only selectively: the peer
+                # dropped it for want of its delta's base. It goes whole (as does what we resend).
+                sacked.discard(self._base)
             lowest = None
             for seq in range(self._base, self._next_send):
                 if seq not in sacked:
@@ -1334,6 +1520,8 @@ class PeerSession:
             else:
                 # Resend only the lowest (a spurious timeout then costs one message); the
                 # ack it draws tells whether the rest was lost too (see _on_ack).
+                if self._diff:
+                    self._send_full(lowest)
                 if self._unreachable or lowest > limit:
                     self._probe = lowest
                 elif lowest not in self._queued:
@@ -1379,10 +1567,13 @@ class PeerSession:
                 break
             if seq in sacked:
                 sacked.discard(seq)
+                if self._diff:  # the peer holds it, maybe above a delta's lost base
+                    given.append((seq, payloads[seq - base]))
             else:
                 given.append((seq, payloads[seq - base]))
             seq += 1
         self._release(seq)
+        self._restart_deltas()
         self._next_send = max(self._next_send, seq)
         self._announce = True
         if given:
@@ -1424,6 +1615,7 @@ class PeerSession:
         if self._unreachable:
             self._unreachable = False
             self._events.append(PeerReachable(self.peer_id))
+        self._restart_deltas()
         self._unsack_and_requeue()
         if self._rx_inc is not None:
             self._ack_now = True

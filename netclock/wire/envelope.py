@@ -23,6 +23,7 @@ from netclock.clock import (
     check_pid,
 )
 from netclock.errors import ClockError, UsageError, WireError
+from netclock.wire.clockdiff import ClockDelta
 
 VERSION = 1
 
@@ -274,13 +275,35 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     The bytes are checked to decode inside a segment (two array levels deeper), so a
     reliable link never holds a message no receiver could accept and resend it forever.
     """
-    obj = [seq, clock._entries, payload]
+    return _pack_message([seq, clock._entries, payload], payload)
+
+
+def _pack_message(obj: list[Any], payload: Any) -> bytes:
+    """``[seq, clock, payload]`` packed, checked to decode inside a segment."""
     if type(payload) in _FLAT_TYPES:
         try:
             return _pack_flat(obj)
         except (ValueError, OverflowError):
             pass
     return _pack_checked(obj, payload, b"\x91\x91")
+
+
+def pack_message_delta(seq: int, flat: list[Any], payload: Any) -> bytes:
+    """As :func:`pack_message`, with the clock as a delta (``flat``, from
+    :func:`~netclock.wire.clockdiff.delta_flat`) against the stream's previous message."""
+    return _pack_message([seq, flat, payload], payload)
+
+
+def with_full_clock(packed: bytes, clock: VectorClock) -> bytes:
+    """A message packed by :func:`pack_message` or :func:`pack_message_delta`, its clock
+    (in either form) replaced by ``clock`` as a map: the same message, self-contained."""
+    unpacker = msgpack.Unpacker(None, max_buffer_size=len(packed))
+    unpacker.feed(packed)
+    unpacker.read_array_header()
+    unpacker.skip()
+    start = unpacker.tell()
+    unpacker.skip()
+    return packed[:start] + _pack_flat(clock._entries) + packed[unpacker.tell() :]
 
 
 def pack_fragment(seq: int, clock: VectorClock, chunk: bytes, remaining: int) -> bytes:
@@ -364,9 +387,17 @@ _ARRAY_HEADERS = [bytes((0x90 | i,)) for i in range(16)]
 
 
 def message_wire(seq: int, clock: VectorClock, payload: Any) -> list[Any]:
-    """The wire form of one message inside a segment (a :class:`Fragment` as four items)."""
+    """The wire form of one message inside a segment (a :class:`Fragment` as four items,
+    a :class:`~netclock.wire.clockdiff.ClockDelta` as its flat array)."""
     if type(payload) is Fragment:
         return [seq, clock._entries, payload.chunk, payload.remaining]
+    if type(clock) is ClockDelta:
+        flat: list[Any] = []
+        for item in clock._entries.items():
+            flat.extend(item)
+        for pid in clock.removed:
+            flat.extend((pid, 0))
+        return [seq, flat, payload]
     return [seq, clock._entries, payload]
 
 
@@ -539,6 +570,9 @@ def _messages(value: Any, limits: Limits, known: set[str]) -> tuple[Message, ...
             return _checked_messages(value, limits, known)
         # A str, bin or map item of three unpacks too, but never to an int and a map.
         if type(seq) is not int or seq <= 0 or type(entries) is not dict:
+            if type(seq) is int and seq > 0 and type(entries) is list:
+                item[1] = _delta(entries, max_entries, known)
+                continue
             return _checked_messages(value, limits, known)
         if len(entries) > max_entries:
             return _checked_messages(value, limits, known)
@@ -550,6 +584,50 @@ def _messages(value: Any, limits: Limits, known: set[str]) -> tuple[Message, ...
         clock._entries = entries
         item[1] = clock
     return tuple(map(_as_message, value))
+
+
+def _delta(flat: list[Any], max_entries: int, known: set[str]) -> ClockDelta:
+    """A clock delta (docs/wire.md); the common case (known ids, each once, positive
+    counters) without a loop over ids, the rest by :func:`decode_delta`."""
+    n = len(flat)
+    if not n & 1 and n <= 2 * max_entries:
+        entries = dict(zip(flat[::2], flat[1::2], strict=True))
+        if len(entries) * 2 == n and entries.keys() <= known:
+            for count in entries.values():
+                if type(count) is not int or count <= 0:
+                    break
+            else:
+                delta = _new_clock(ClockDelta)
+                delta._entries = entries
+                delta.removed = ()
+                return delta
+    return decode_delta(flat, max_entries, known)
+
+
+def decode_delta(flat: list[Any], max_entries: int, known: set[str]) -> ClockDelta:
+    """A clock delta from its wire form (docs/wire.md, "Compressed clocks"), checked entry
+    by entry (ids, counters 0..2**64-1, no id twice, at most ``max_entries`` entries);
+    raises :class:`WireError` naming the first bad entry."""
+    n = len(flat)
+    if n & 1 or n > 2 * max_entries:
+        raise WireError(f"a clock delta is an even-length array of at most {max_entries} entries")
+    entries: dict[str, int] = {}
+    removed: list[str] = []
+    for i in range(0, n, 2):
+        pid = flat[i]
+        if type(pid) is not str or pid not in known:
+            pid = _text(pid, "clock delta id", known)
+        count = _uint(flat[i + 1], f"clock delta counter of {pid!r}")
+        if pid in entries or pid in removed:
+            raise WireError(f"bad clock delta: {pid!r} appears twice")
+        if count:
+            entries[pid] = count
+        else:
+            removed.append(pid)
+    delta = _new_clock(ClockDelta)
+    delta._entries = entries
+    delta.removed = tuple(removed)
+    return delta
 
 
 def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tuple[Message, ...]:
@@ -571,7 +649,12 @@ def _checked_messages(value: list[Any], limits: Limits, known: set[str]) -> tupl
             seq, entries, payload = item
         if type(seq) is not int or not 0 < seq <= MAX_COUNTER:
             _bad_seq(seq)
-        clock = entries if type(entries) is VectorClock else _clock(entries, limits, known)
+        if type(entries) is VectorClock or type(entries) is ClockDelta:
+            clock = entries
+        elif type(entries) is list and type(payload) is not Fragment:
+            clock = decode_delta(entries, limits.max_clock_entries, known)
+        else:
+            clock = _clock(entries, limits, known)
         out.append(Message(seq, clock, payload))
     return tuple(out)
 

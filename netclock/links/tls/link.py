@@ -122,6 +122,7 @@ class TlsLink(SessionPump):
         max_message: int = DEFAULT_MAX_MESSAGE,
         max_unauthenticated_per_source: int = 16,
         backoff: tuple[float, float] = (0.01, 2.0),
+        clock_encoding: str = "full",
     ) -> None:
         if not 1024 <= max_frame <= 2**31:
             raise ConfigError(f"max_frame must be between 1024 and 2**31 bytes, not {max_frame}")
@@ -158,6 +159,7 @@ class TlsLink(SessionPump):
             "send_window": send_window,
             "max_datagram": min(SEGMENT_BYTES, max_frame),
             "retransmit": False,
+            "clock_encoding": clock_encoding,
             "ack_delay": ack_delay,
             "unreachable_after": unreachable_after,
         }

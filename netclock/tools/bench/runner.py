@@ -73,7 +73,7 @@ from netclock.links.base import PROMISES
 
 SCENARIO_GROUPS = (
     "one-way", "round-trip", "tls", "sealed", "durable", "bounded-memory", "broadcast", "large",
-    "peers", "logging", "scale",
+    "peers", "logging", "scale", "manyproc",
 )  # fmt: skip
 DEFAULT_GROUPS = ("one-way", "round-trip", "tls")
 BASELINES = {
@@ -853,11 +853,15 @@ async def run_bench(settings: Settings, progress: TextIO) -> dict[str, Any]:
         from netclock.tools.bench.scale import scale_bench
 
         report["scale"] = await scale_bench(settings, progress, settings.scale_link)
+    if "manyproc" in settings.groups:
+        from netclock.tools.bench.manyproc import manyproc_bench
+
+        report["manyproc"] = await manyproc_bench(settings, progress)
     report["machine"]["load_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     failures = [s for s in report["scenarios"] if s["status"] == "failed"]
     if report.get("bounded_memory", {}).get("status") == "failed":
         failures.append(report["bounded_memory"])
-    for group in ("recovery", "broadcast", "large", "peers", "scale"):
+    for group in ("recovery", "broadcast", "large", "peers", "scale", "manyproc"):
         if report.get(group, {}).get("status") == "failed":
             failures.append(report[group])
     report["ok"] = not failures
@@ -985,6 +989,10 @@ def format_table(report: dict[str, Any]) -> str:
         from netclock.tools.bench.scale import format_scale
 
         lines += format_scale(report["scale"])
+    if "manyproc" in report:
+        from netclock.tools.bench.manyproc import format_manyproc
+
+        lines += format_manyproc(report["manyproc"])
     end = m.get("load_at_end")
     if load and end and max(load[0], end[0]) > 0.5 * (m["cores"] or 1):
         lines += ["", f"note: the machine was busy (load {load[0]:.2f} -> {end[0]:.2f}); "

@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -47,14 +48,23 @@ RSS_TAG = "@netclock-launcher "
 PROGRAM = "netclock.tools.bench.scale_program:all_to_all"
 
 
-def cluster_text(n: int, per_peer: int, link: str, duration: float) -> str:
-    """The cluster file of one size: nodes ``p01`` .. ``pNN`` all-to-all."""
+def cluster_text(
+    n: int,
+    per_peer: int,
+    link: str,
+    duration: float,
+    extra: Sequence[str] = (),
+    burst: int = 0,
+) -> str:
+    """The cluster file of one size: nodes ``p01`` .. ``pNN`` all-to-all (``extra``: more
+    top-level lines, such as ``clock_encoding = "diff"``; ``burst``: the program's)."""
     lines = [
         f'name = "scale-{n}"',
         f'link = "{link}"',
         f"duration = {duration}",
         f'program = "{PROGRAM}"',
-        f"args = {{ per_peer = {per_peer}, size = 16 }}",
+        f"args = {{ per_peer = {per_peer}, size = 16{f', burst = {burst}' if burst else ''} }}",
+        *extra,
     ]
     width = len(str(n))
     for i in range(1, n + 1):
@@ -75,11 +85,19 @@ async def bare_start(n: int) -> float:
     return time.monotonic() - start
 
 
-async def one_size(n: int, settings: Settings, link: str, folder: Path) -> dict[str, Any]:
-    """Run the cluster of ``n`` processes once; its figures."""
+async def one_size(
+    n: int,
+    settings: Settings,
+    link: str,
+    folder: Path,
+    extra: Sequence[str] = (),
+    burst: int = 0,
+) -> dict[str, Any]:
+    """Run the cluster of ``n`` processes once (``extra``, ``burst``: as
+    :func:`cluster_text` takes them); its figures."""
     per_peer = per_peer_count(n, settings.count)
     cluster = folder / f"scale-{n}.toml"
-    cluster.write_text(cluster_text(n, per_peer, link, settings.timeout))
+    cluster.write_text(cluster_text(n, per_peer, link, settings.timeout, extra, burst))
     run_dir = folder / f"run-{n}"
     began = time.time()
     proc = await asyncio.create_subprocess_exec(

@@ -12,9 +12,16 @@ from typing import Any
 from netclock import Node
 
 
-async def all_to_all(node: Node, per_peer: int = 100, size: int = 16) -> dict[str, Any]:
+async def all_to_all(
+    node: Node, per_peer: int = 100, size: int = 16, burst: int = 0
+) -> dict[str, Any]:
     """Send ``per_peer`` messages of ``size`` bytes to each peer, round-robin, while
     receiving ``per_peer`` from each; return once all arrived and all sent were acked.
+
+    With ``burst``, in rounds: ``burst`` messages to each peer in turn, then wait until
+    everything of the rounds before the previous one arrived, so that every clock holds
+    an entry of every process (``manyproc``); without, as fast as the windows allow (a
+    node then sends most before it receives anything: clocks of a few entries).
 
     The result carries the node's CPU seconds and the first send and last delivery times
     (``time.time()``: one clock for every process on one machine), and the link's counters.
@@ -25,16 +32,28 @@ async def all_to_all(node: Node, per_peer: int = 100, size: int = 16) -> dict[st
     cpu = time.process_time()
     first_send = time.time()
     last_delivery = first_send
+    got = 0
+    arrived = asyncio.Event()
 
     async def receive() -> None:
-        nonlocal last_delivery
+        nonlocal last_delivery, got
         for _ in range(expected):
             await node.receive()
+            got += 1
+            arrived.set()
         last_delivery = time.time()
 
     receiving = asyncio.ensure_future(receive())
     try:
-        for _ in range(per_peer):
+        if burst:
+            for first in range(0, per_peer, burst):
+                while got < (first - burst) * len(peers):
+                    arrived.clear()
+                    await arrived.wait()
+                for peer in peers:
+                    for _ in range(min(burst, per_peer - first)):
+                        await node.send(peer, payload)
+        for _ in range(0 if burst else per_peer):
             for peer in peers:
                 await node.send(peer, payload)
         await receiving

@@ -51,19 +51,25 @@ class Sampler:
             raise ValueError(f"the sample period must be positive, not {period!r}")
         self.period = period
         self._take = take
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
+        self._due = 0.0
+        """When the armed call is due (uvloop's handle for a past deadline has no ``when``)."""
 
     def start(self) -> None:
         """Arm the timer on the running loop."""
         loop = asyncio.get_running_loop()
-        self._handle = loop.call_at(loop.time() + self.period, self._tick)
+        self._due = loop.time() + self.period
+        self._handle = loop.call_at(self._due, self._tick)
 
     def _tick(self) -> None:
-        handle = self._handle
-        if handle is None:
+        if self._handle is None:
             return
         self._take()
-        self._handle = asyncio.get_running_loop().call_at(handle.when() + self.period, self._tick)
+        loop = asyncio.get_running_loop()
+        self._due += self.period
+        if self._due <= loop.time():  # the process was away: skip what it missed, no burst
+            self._due = loop.time() + self.period
+        self._handle = loop.call_at(self._due, self._tick)
 
     def close(self) -> None:
         """Stop sampling."""

@@ -543,8 +543,7 @@ class Node:
         self.sent += 1
         msg_id: MessageId = _new_tuple(MessageId, (self.id, self._link_incarnation, seq))
         if self._recorder is not None:
-            text = event if event is not None else f"send {msg_id} to {peer}"
-            self._recorder.record("send", clock, text, to=peer, id=list(msg_id))
+            self._recorder.record_send(clock, peer, self._link_incarnation, seq, event)
         return msg_id
 
     def _check_running(self) -> None:
@@ -984,14 +983,7 @@ class Node:
     ) -> None:
         assert self._recorder is not None
         if self._receive_name is None:
-            self._recorder.record(
-                "deliver",
-                new_clock,
-                f"deliver {sender}:{incarnation}:{seq} from {sender}",
-                id=[sender, incarnation, seq],
-                msg_clock=clock.to_wire(),
-                **{"from": sender},
-            )
+            self._recorder.record_delivery(new_clock, sender, incarnation, seq, clock)
             return
         text = self._receive_text(sender, payload)
         self._recorder.record(

@@ -853,6 +853,7 @@ class Node:
         inbox = self._inbox
         before = len(inbox)
         recorder = self._recorder
+        logged = None if recorder is None or self._receive_name else recorder.record_delivery
         rest = messages
         claims = self._claims
         while rest:
@@ -871,7 +872,9 @@ class Node:
                             (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
                     )
-                    if recorder is not None:
+                    if logged is not None:  # the default text: one binary record
+                        logged(clock, sender, incarnation, seq, message_clock)
+                    elif recorder is not None:
                         self._record_delivery(
                             sender, incarnation, seq, message_clock, clock, payload
                         )

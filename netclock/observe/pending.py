@@ -53,6 +53,10 @@ PENDING_SUFFIX = ".pending"
 MAGIC = "netclock-pending"
 VERSION = 1
 SEND, DELIVER, OTHER = 0, 1, 2
+RENDERING = b"netclock-rendering"
+"""The start of the mark (a msgpack ``bin``) that ends a pending file being rendered: the
+text logs' sizes before, 8 bytes each, big-endian."""
+MARK_BYTES = 2 + len(RENDERING) + 16
 RENDER_BATCH = 4096
 """Events rendered before the text is written, when a pending file is finished."""
 
@@ -160,9 +164,10 @@ class _Header:
         return stored if stored.is_absolute() else path.parent / stored
 
 
-def _records(path: Path, notes: list[str]) -> Iterator[Any]:
-    """The decoded objects of a pending file, header first; a cut or unreadable tail ends
-    the stream with a sentence in ``notes``."""
+def _records(path: Path, notes: list[str], ends: list[int] | None = None) -> Iterator[Any]:
+    """The decoded objects of a pending file, header first, up to a rendering mark; a cut or
+    unreadable tail ends the stream with a sentence in ``notes``. ``ends``, when given,
+    gets the offset just past the last whole record."""
     try:
         file = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -172,7 +177,12 @@ def _records(path: Path, notes: list[str]) -> Iterator[Any]:
             file, raw=False, strict_map_key=False, max_buffer_size=64 * 1024 * 1024
         )
         try:
-            yield from unpacker
+            for record in unpacker:
+                if type(record) is bytes and record.startswith(RENDERING):
+                    return
+                if ends is not None:
+                    ends.append(unpacker.tell())
+                yield record
         except (ValueError, msgpack.UnpackException) as exc:
             notes.append(f"{path}: unreadable records from byte {unpacker.tell()} skipped")
             log.debug("%s: unreadable record: %s", path, exc)
@@ -180,6 +190,39 @@ def _records(path: Path, notes: list[str]) -> Iterator[Any]:
         size = os.fstat(file.fileno()).st_size
         if unpacker.tell() < size:
             notes.append(f"{path}: skipped an unfinished last record (the node was killed)")
+
+
+def _rendering_mark(path: Path) -> tuple[int, int] | None:
+    """The text logs' sizes before a rendering of ``path`` began (None: none began)."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size < MARK_BYTES:
+            return None
+        file.seek(size - MARK_BYTES)
+        tail = file.read()
+    if tail[:2] != bytes((0xC4, MARK_BYTES - 2)) or not tail[2:].startswith(RENDERING):
+        return None
+    sizes = tail[2 + len(RENDERING) :]
+    return int.from_bytes(sizes[:8], "big"), int.from_bytes(sizes[8:], "big")
+
+
+def _mark_rendering(path: Path, header: _Header, notes: list[str]) -> tuple[int, int]:
+    """Cut ``path`` after its last whole record and append the rendering mark: the text
+    logs' sizes now, so a rendering cut short by a kill is undone and done again."""
+    mark = _rendering_mark(path)
+    if mark is not None:
+        return mark
+    ends: list[int] = []
+    for _ in _records(path, notes, ends):
+        pass
+    sizes = tuple(0 if p is None or not p.exists() else p.stat().st_size
+                  for p in (header.govector, header.events))  # fmt: skip
+    payload = RENDERING + sizes[0].to_bytes(8, "big") + sizes[1].to_bytes(8, "big")
+    with open(path, "r+b") as file:
+        file.truncate(ends[-1] if ends else 0)
+        file.seek(0, os.SEEK_END)
+        file.write(bytes((0xC4, len(payload))) + payload)
+    return sizes[0], sizes[1]
 
 
 def _event(record: Any, node: str) -> tuple[str, float, dict[str, int], str, dict[str, Any]]:
@@ -277,9 +320,20 @@ def _append(path: Path | None, lines: list[str]) -> None:
 
 def finish_pending(path: Path, notes: list[str] | None = None) -> None:
     """Render the pending file at ``path`` into the text logs its header names (appended),
-    then remove it. A file that is not a pending file raises :class:`ConfigError`."""
+    then remove it. A file that is not a pending file raises :class:`ConfigError`.
+
+    Safe to cut short (a kill) and call again: the file is first marked with the text
+    logs' sizes, and a marked file's rendering starts by cutting them back to those.
+    """
     notes = [] if notes is None else notes
-    for header, renderer in _rendered(path, notes, govector=True, events=True):
+    header = _header_of(path)
+    if header is None:
+        raise ConfigError(f"{path} is not a netclock pending file (version {VERSION})")
+    sizes = _mark_rendering(path, header, notes)
+    for text, size in zip((header.govector, header.events), sizes, strict=True):
+        if text is not None and text.exists() and text.stat().st_size > size:
+            os.truncate(text, size)  # what a rendering cut short had appended
+    for _, renderer in _rendered(path, notes, govector=True, events=True):
         _append(header.govector, renderer.govector_lines)
         _append(header.events, renderer.jsonl_lines)
     path.unlink()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from netclock.clock import VectorClock
 from netclock.observe.eventlog import EventRecorder, event_files, read_events
-from netclock.observe.pending import finish_run, pending_for
+from netclock.observe.pending import _header_of, _mark_rendering, finish_run, pending_for
 from netclock.observe.shiviz import parse_log
 
 
@@ -167,3 +167,26 @@ def test_reading_pending_records_equals_reading_their_rendered_text(
     assert after[0][-1].clock == clock.to_dict()
     own = [e.clock["a"] for e in after[1]]
     assert own == list(range(1, len(steps) + 2))  # ShiViz's +1 per event
+
+
+def test_a_rendering_cut_short_by_a_kill_is_done_again_without_duplicates(tmp_path: Path) -> None:
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    reference = _recorder(clean)
+    _a_few_events(reference)
+    reference.close()
+    recorder = _recorder(tmp_path)
+    _a_few_events(recorder)
+    pending = pending_for(tmp_path / "a.log")
+    assert pending is not None
+    header = _header_of(pending)
+    assert header is not None
+    _mark_rendering(pending, header, [])  # the rendering began ...
+    for name in ("a.log", "a.events.jsonl"):
+        with open(tmp_path / name, "a") as text:
+            text.write('a {"a":1}\nhalf of what the rendering wrote')  # ... and was killed
+    finish_run(tmp_path)
+    assert (tmp_path / "a.log").read_text() == (clean / "a.log").read_text()
+    ours = [json.loads(x) for x in (tmp_path / "a.events.jsonl").read_text().splitlines()]
+    theirs = [json.loads(x) for x in (clean / "a.events.jsonl").read_text().splitlines()]
+    assert [{**x, "t": 0} for x in ours] == [{**x, "t": 0} for x in theirs]

@@ -9,15 +9,18 @@ into typed :class:`Event` records, and :func:`read_run_info` / :func:`write_run_
 the launcher did to which process, and when), into a :class:`FaultRecord`. The checker and
 the viewer read through it.
 
-Writing never blocks the event loop on disk per event: events are formatted into memory and
-written once per loop iteration (a ``call_soon`` scheduled by the first event of the
-iteration), each file with one ``write`` call. What was written reaches the kernel at once,
-so a node killed with SIGKILL leaves every event up to its last completed loop iteration in
-both files; a kill in the middle of that ``write`` can cut the last line, and
-:func:`read_events` tolerates exactly that. A message leaves only after the send event that
-stamped it is written: every link calls :meth:`EventRecorder.flush` (through the Node,
-``LinkUser.link_before_send``) before a datagram or frame with application messages leaves,
-so a peer never receives a clock value its sender's logs lack.
+Writing never blocks the event loop on disk per event, nor formats text while the node runs:
+each event is one binary record (:mod:`netclock.observe.pending`), the records of one loop
+iteration written with one ``write`` (a ``call_soon`` scheduled by the first event of the
+iteration), and the text lines (:mod:`netclock.observe.textlog`) are rendered when the node
+stops, when its next life starts, or when the launcher ends the run. What was written
+reaches the kernel at once, so a node killed with SIGKILL leaves every event up to its last
+completed loop iteration; a kill in the middle of that ``write`` can cut the last record,
+and the readers tolerate exactly that. The readers read records not yet rendered after the
+text. A message leaves only after the send event that stamped it is written: every link
+calls :meth:`EventRecorder.flush` (through the Node, ``LinkUser.link_before_send``) before
+a datagram or frame with application messages leaves, so a peer never receives a clock
+value its sender's logs lack.
 """
 
 from __future__ import annotations

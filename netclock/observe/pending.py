@@ -164,10 +164,9 @@ class _Header:
         return stored if stored.is_absolute() else path.parent / stored
 
 
-def _records(path: Path, notes: list[str], ends: list[int] | None = None) -> Iterator[Any]:
+def _records(path: Path, notes: list[str]) -> Iterator[Any]:
     """The decoded objects of a pending file, header first, up to a rendering mark; a cut or
-    unreadable tail ends the stream with a sentence in ``notes``. ``ends``, when given,
-    gets the offset just past the last whole record."""
+    unreadable tail ends the stream with a sentence in ``notes``."""
     try:
         file = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -180,8 +179,6 @@ def _records(path: Path, notes: list[str], ends: list[int] | None = None) -> Ite
             for record in unpacker:
                 if type(record) is bytes and record.startswith(RENDERING):
                     return
-                if ends is not None:
-                    ends.append(unpacker.tell())
                 yield record
         except (ValueError, msgpack.UnpackException) as exc:
             notes.append(f"{path}: unreadable records from byte {unpacker.tell()} skipped")
@@ -190,6 +187,24 @@ def _records(path: Path, notes: list[str], ends: list[int] | None = None) -> Ite
         size = os.fstat(file.fileno()).st_size
         if unpacker.tell() < size:
             notes.append(f"{path}: skipped an unfinished last record (the node was killed)")
+
+
+def _whole_records_end(path: Path, notes: list[str]) -> int:
+    """The offset just past the last whole record of ``path`` (records skipped, not built);
+    a cut or unreadable tail is said in ``notes``."""
+    with open(path, "rb") as file:
+        unpacker = msgpack.Unpacker(file, max_buffer_size=64 * 1024 * 1024)
+        end = 0
+        try:
+            while True:
+                unpacker.skip()
+                end = unpacker.tell()
+        except msgpack.OutOfData:
+            if end < os.fstat(file.fileno()).st_size:
+                notes.append(f"{path}: skipped an unfinished last record (the node was killed)")
+        except (ValueError, msgpack.UnpackException):
+            notes.append(f"{path}: unreadable records from byte {end} skipped")
+    return end
 
 
 def _rendering_mark(path: Path) -> tuple[int, int] | None:
@@ -212,14 +227,12 @@ def _mark_rendering(path: Path, header: _Header, notes: list[str]) -> tuple[int,
     mark = _rendering_mark(path)
     if mark is not None:
         return mark
-    ends: list[int] = []
-    for _ in _records(path, notes, ends):
-        pass
+    end = _whole_records_end(path, notes)
     sizes = tuple(0 if p is None or not p.exists() else p.stat().st_size
                   for p in (header.govector, header.events))  # fmt: skip
     payload = RENDERING + sizes[0].to_bytes(8, "big") + sizes[1].to_bytes(8, "big")
     with open(path, "r+b") as file:
-        file.truncate(ends[-1] if ends else 0)
+        file.truncate(end)
         file.seek(0, os.SEEK_END)
         file.write(bytes((0xC4, len(payload))) + payload)
     return sizes[0], sizes[1]

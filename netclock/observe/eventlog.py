@@ -252,7 +252,6 @@ class EventRecorder:
         self._writer: PendingWriter | None = PendingWriter(
             pending, node_id, incarnation, govector, self.event_log
         )
-        self._chunks = self._writer.chunks
         self._pack = self._writer.pack
         self._scheduled = False
 
@@ -267,11 +266,13 @@ class EventRecorder:
         if ev not in _KIND_SET:
             raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
         record = (2, time.time(), ev, clock._entries, logged, fields)
+        if self._writer is None:
+            return  # closed: nothing more is written
         try:
-            chunk = self._pack(record)
+            self._writer.check(record)
         except (TypeError, ValueError, OverflowError):  # e.g. an int past 64 bits
-            chunk = self._pack((*record[:5], {name: repr(v) for name, v in fields.items()}))
-        self._chunks.append(chunk)
+            record = (*record[:5], {name: repr(v) for name, v in fields.items()})
+        self._pack(record)
         if not self._scheduled:
             self._schedule()
 
@@ -280,9 +281,7 @@ class EventRecorder:
     ) -> None:
         """:meth:`record` of a ``send`` of message ``(node, incarnation, seq)`` to ``peer``
         (``text`` None: ``send node:incarnation:seq to peer``), at the cost of one record."""
-        self._chunks.append(
-            self._pack((0, time.time(), clock._entries, peer, incarnation, seq, text))
-        )
+        self._pack((0, time.time(), clock._entries, peer, incarnation, seq, text))
         if not self._scheduled:
             self._schedule()
 
@@ -291,11 +290,7 @@ class EventRecorder:
     ) -> None:
         """:meth:`record` of a ``deliver`` of ``(sender, incarnation, seq)`` that carried
         ``msg_clock``, with the default text ``deliver sender:incarnation:seq from sender``."""
-        self._chunks.append(
-            self._pack(
-                (1, time.time(), clock._entries, sender, incarnation, seq, msg_clock._entries)
-            )
-        )
+        self._pack((1, time.time(), clock._entries, sender, incarnation, seq, msg_clock._entries))
         if not self._scheduled:
             self._schedule()
 
@@ -318,7 +313,7 @@ class EventRecorder:
         The write scheduled for this loop iteration stays scheduled: it writes what is
         recorded after this call.
         """
-        if self._chunks and self._writer is not None:
+        if self._writer is not None:
             self._writer.flush()
 
     def close(self) -> None:

@@ -98,9 +98,14 @@ class PendingWriter:
         event_log: Path | None,
     ) -> None:
         self.path = path
-        self.pack: Callable[[Any], bytes] = msgpack.Packer(default=_packable).pack
-        """A record as msgpack (``TypeError``/``ValueError`` for what cannot be): append it
-        to :attr:`chunks`."""
+        packer = msgpack.Packer(default=_packable, autoreset=False)
+        self._packer = packer
+        self.pack: Callable[[Any], None] = packer.pack
+        """Append a record, packed, to what the next :meth:`flush` writes (only records that
+        :attr:`check` packs: a packer that fails forgets what it held)."""
+        self.check: Callable[[Any], bytes] = msgpack.Packer(default=_packable).pack
+        """Pack a record apart: raises ``TypeError``/``ValueError``/``OverflowError`` for what
+        cannot be packed, touching nothing."""
         try:
             self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
@@ -117,16 +122,18 @@ class PendingWriter:
             _stored(govector_log, folder),
             _stored(event_log, folder),
         )
-        self.chunks: list[bytes] = [self.pack(header)]
-        """Packed records not yet written (append ``pack(record)``)."""
+        self.pack(header)
         self.flush()
 
     def flush(self) -> None:
         """Hand every packed record to the OS now."""
-        if not self.chunks or self._fd is None:
+        if self._fd is None:
             return
-        view = memoryview(b"".join(self.chunks))
-        self.chunks.clear()
+        data = self._packer.bytes()
+        if not data:
+            return
+        self._packer.reset()
+        view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
 

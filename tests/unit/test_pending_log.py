@@ -122,7 +122,7 @@ def test_a_pending_file_of_garbage_is_reported_not_fatal(tmp_path: Path) -> None
 def test_garbage_records_after_a_good_header_are_skipped_with_a_note(tmp_path: Path) -> None:
     recorder = _recorder(tmp_path)
     _a_few_events(recorder)
-    recorder._chunks.append(recorder._pack([9, "no such record"]))
+    recorder._pack([9, "no such record"])
     recorder.flush()
     notes: list[str] = []
     events = read_events(tmp_path / "a.events.jsonl", notes)

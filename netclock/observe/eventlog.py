@@ -204,6 +204,13 @@ def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
         ) from exc
 
 
+def _plain(text: Any) -> Any:
+    """``text`` as UTF-8 can hold it (a lone surrogate as its escape), or as it is."""
+    if type(text) is not str:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class EventRecorder:
     """Writes one node's events to its GoVector log and/or its JSON-lines event log.
 
@@ -265,13 +272,22 @@ class EventRecorder:
         """
         if ev not in _KIND_SET:
             raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
-        record = (2, time.time(), ev, clock._entries, logged, fields)
+        self._pack_checked((2, time.time(), ev, clock._entries, logged, fields))
+
+    def _pack_checked(self, record: tuple[Any, ...]) -> None:
+        """Pack a record whose text or fields came from the application: what msgpack cannot
+        hold (an int past 64 bits, a lone surrogate) is written as the JSON writer would
+        have (``repr``, ``backslashreplace``) instead of failing the node."""
         if self._writer is None:
             return  # closed: nothing more is written
         try:
             self._writer.check(record)
-        except (TypeError, ValueError, OverflowError):  # e.g. an int past 64 bits
-            record = (*record[:5], {name: repr(v) for name, v in fields.items()})
+        except (TypeError, ValueError, OverflowError):
+            if record[0] == 0:  # a send: only its text can fail
+                record = (*record[:6], _plain(record[6]))
+            else:
+                fields = {name: repr(v) for name, v in record[5].items()}
+                record = (*record[:4], _plain(record[4]), fields)
         self._pack(record)
         if not self._scheduled:
             self._schedule()
@@ -281,7 +297,11 @@ class EventRecorder:
     ) -> None:
         """:meth:`record` of a ``send`` of message ``(node, incarnation, seq)`` to ``peer``
         (``text`` None: ``send node:incarnation:seq to peer``), at the cost of one record."""
-        self._pack((0, time.time(), clock._entries, peer, incarnation, seq, text))
+        record = (0, time.time(), clock._entries, peer, incarnation, seq, text)
+        if text is not None:
+            self._pack_checked(record)
+            return
+        self._pack(record)
         if not self._scheduled:
             self._schedule()
 

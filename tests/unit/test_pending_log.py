@@ -190,3 +190,19 @@ def test_a_rendering_cut_short_by_a_kill_is_done_again_without_duplicates(tmp_pa
     ours = [json.loads(x) for x in (tmp_path / "a.events.jsonl").read_text().splitlines()]
     theirs = [json.loads(x) for x in (clean / "a.events.jsonl").read_text().splitlines()]
     assert [{**x, "t": 0} for x in ours] == [{**x, "t": 0} for x in theirs]
+
+
+def test_what_msgpack_cannot_hold_is_written_as_the_json_writer_would(tmp_path: Path) -> None:
+    recorder = _recorder(tmp_path)
+    clock = VectorClock({"a": 1})
+    recorder.record("init", clock, "Initialization Complete", link="reliable", promises=[])
+    clock = clock.tick("a")
+    recorder.record_send(clock, "b", 3, 1, "lone \ud800 surrogate")
+    clock = clock.tick("a")
+    recorder.record("local", clock, "big \udfff", text=2**70)
+    recorder.close()
+    events = read_events(tmp_path / "a.events.jsonl", [])
+    assert [e.ev for e in events] == ["init", "send", "local"]
+    assert events[2].text == repr(2**70)
+    texts = [e.event for e in parse_log(tmp_path / "a.log")]
+    assert texts[1:] == ["lone \\ud800 surrogate", "big \\udfff"]

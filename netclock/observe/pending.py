@@ -157,7 +157,9 @@ class _Header:
             or type(raw[2]) is not str
             or type(raw[3]) is not int
         ):
-            raise ConfigError(f"{path} is not a netclock pending file (version {VERSION})")
+            raise ConfigError(
+                f"{path} is not a netclock pending file (version {VERSION}); remove it"
+            )
         self.node: str = raw[2]
         self.incarnation: int = raw[3]
         self.govector = self._path(raw[4], path)
@@ -348,7 +350,7 @@ def finish_pending(path: Path, notes: list[str] | None = None) -> None:
     notes = [] if notes is None else notes
     header = _header_of(path)
     if header is None:
-        raise ConfigError(f"{path} is not a netclock pending file (version {VERSION})")
+        raise ConfigError(f"{path} is not a netclock pending file (version {VERSION}); remove it")
     sizes = _mark_rendering(path, header, notes)
     for text, size in zip((header.govector, header.events), sizes, strict=True):
         if text is not None and text.exists() and text.stat().st_size > size:

@@ -872,12 +872,13 @@ class Node:
                             (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
                     )
-                    if logged is not None:  # the default text: one binary record
-                        logged(clock, sender, incarnation, seq, message_clock)
-                    elif recorder is not None:
-                        self._record_delivery(
-                            sender, incarnation, seq, message_clock, clock, payload
-                        )
+                    if recorder is not None:
+                        if logged is not None:  # the default text: one binary record
+                            logged(clock, sender, incarnation, seq, message_clock)
+                        else:
+                            self._record_delivery(
+                                sender, incarnation, seq, message_clock, clock, payload
+                            )
             if refusal is None:
                 break
             self._refuse(sender, incarnation, rest[len(clocks)][0], refusal)

@@ -569,8 +569,7 @@ class Node:
         self.sent += 1
         msg_id: MessageId = _new_tuple(MessageId, (self.id, self._link_incarnation, seq))
         if self._recorder is not None:
-            text = event if event is not None else f"send {msg_id} to {peer}"
-            self._recorder.record("send", clock, text, to=peer, id=list(msg_id))
+            self._recorder.record_send(clock, peer, self._link_incarnation, seq, event)
         return msg_id
 
     def _check_running(self) -> None:
@@ -887,6 +886,7 @@ class Node:
         inbox = self._inbox
         before = len(inbox)
         recorder = self._recorder
+        logged = None if recorder is None or self._receive_name else recorder.record_delivery
         rest = messages
         claims = self._claims
         while rest:
@@ -906,9 +906,12 @@ class Node:
                         )
                     )
                     if recorder is not None:
-                        self._record_delivery(
-                            sender, incarnation, seq, message_clock, clock, payload
-                        )
+                        if logged is not None:  # the default text: one binary record
+                            logged(clock, sender, incarnation, seq, message_clock)
+                        else:
+                            self._record_delivery(
+                                sender, incarnation, seq, message_clock, clock, payload
+                            )
             if refusal is None:
                 break
             self._refuse(sender, incarnation, rest[len(clocks)][0], refusal)
@@ -1017,14 +1020,7 @@ class Node:
     ) -> None:
         assert self._recorder is not None
         if self._receive_name is None:
-            self._recorder.record(
-                "deliver",
-                new_clock,
-                f"deliver {sender}:{incarnation}:{seq} from {sender}",
-                id=[sender, incarnation, seq],
-                msg_clock=clock.to_wire(),
-                **{"from": sender},
-            )
+            self._recorder.record_delivery(new_clock, sender, incarnation, seq, clock)
             return
         text = self._receive_text(sender, payload)
         self._recorder.record(

@@ -41,6 +41,7 @@ from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
 from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
 from netclock.observe.eventlog import RunInfo, write_run_info
+from netclock.observe.pending import finish_run
 
 READY_TIMEOUT = 20.0
 """Seconds a cluster of any size gets to report READY, plus :data:`READY_PER_NODE` a node."""
@@ -789,6 +790,7 @@ class Launcher:
         for reader in self._readers:
             reader.cancel()
         await asyncio.gather(*self._readers, *self._tasks, return_exceptions=True)
+        finish_run(self.run_dir)  # the records of killed lives, rendered as text
 
     async def _signal_alive(self) -> None:
         """SIGTERM, then SIGKILL, whatever is still running."""

@@ -9,15 +9,18 @@ into typed :class:`Event` records, and :func:`read_run_info` / :func:`write_run_
 the launcher did to which process, and when), into a :class:`FaultRecord`. The checker and
 the viewer read through it.
 
-Writing never blocks the event loop on disk per event: events are formatted into memory and
-written once per loop iteration (a ``call_soon`` scheduled by the first event of the
-iteration), each file with one ``write`` call. What was written reaches the kernel at once,
-so a node killed with SIGKILL leaves every event up to its last completed loop iteration in
-both files; a kill in the middle of that ``write`` can cut the last line, and
-:func:`read_events` tolerates exactly that. A message leaves only after the send event that
-stamped it is written: every link calls :meth:`EventRecorder.flush` (through the Node,
-``LinkUser.link_before_send``) before a datagram or frame with application messages leaves,
-so a peer never receives a clock value its sender's logs lack.
+Writing never blocks the event loop on disk per event, nor formats text while the node runs:
+each event is one binary record (:mod:`netclock.observe.pending`), the records of one loop
+iteration written with one ``write`` (a ``call_soon`` scheduled by the first event of the
+iteration), and the text lines (:mod:`netclock.observe.textlog`) are rendered when the node
+stops, when its next life starts, or when the launcher ends the run. What was written
+reaches the kernel at once, so a node killed with SIGKILL leaves every event up to its last
+completed loop iteration; a kill in the middle of that ``write`` can cut the last record,
+and the readers tolerate exactly that. The readers read records not yet rendered after the
+text. A message leaves only after the send event that stamped it is written: every link
+calls :meth:`EventRecorder.flush` (through the Node, ``LinkUser.link_before_send``) before
+a datagram or frame with application messages leaves, so a peer never receives a clock
+value its sender's logs lack.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from sys import intern
@@ -35,16 +38,16 @@ from typing import IO, Any, NamedTuple
 
 from netclock.clock import VectorClock, check_clock_entries, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
-from netclock.observe.compact import (
-    FORMAT,
-    FULL_EVERY,
-    ChainReader,
-    ClockChanges,
-    ClockText,
-    Resolved,
-    delta_text,
+from netclock.observe.compact import ChainReader, Resolved
+from netclock.observe.pending import (
+    PENDING_SUFFIX,
+    PendingWriter,
+    finish_pending,
+    pending_for,
+    pending_lines,
+    pending_path,
 )
-from netclock.observe.shiviz import event_lines
+from netclock.observe.textlog import GOVECTOR_KINDS, TICKING
 
 __all__ = [
     "EVENT_KINDS",
@@ -120,10 +123,6 @@ FIELDS: Mapping[str, tuple[str, ...]] = {
     "sample": ("inbox", "links"),
 }
 """The fields each kind adds to the common ones (``t``, ``node``, ``inc``, ``ev``, ``clock``)."""
-TICKING = frozenset({"send", "deliver", "local", "bcast", "bdeliver"})
-"""The kinds that tick the own clock entry (``init`` sets it; the others leave it alone)."""
-GOVECTOR_KINDS = frozenset({"init", *TICKING})
-"""The kinds that also go to the GoVector log: ShiViz needs +1 per event, so no others."""
 
 MsgId = tuple[str, int, int]
 """A message id: ``(sender, incarnation, seq)``."""
@@ -196,56 +195,6 @@ class RunInfo:
 
 
 # -- writing ------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return value.hex()
-    if isinstance(value, VectorClock):
-        return value.to_dict()
-    return repr(value)
-
-
-def _make_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, default=_jsonable)`` without building an encoder per call."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has the C encoder
-        return json.JSONEncoder(default=_jsonable).encode
-    encode = make(
-        None, _jsonable, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-    return lambda value: "".join(encode(value, 0))
-
-
-_encode = _make_encoder()
-
-
-SMALL_CLOCK = 4
-"""A clock of at most this many entries goes whole into the event log when its text is at hand
-(a delta would be as long, and costs more to make)."""
-
-
-def _fields_text(fields: dict[str, Any]) -> str:
-    """The rest of a line after the clock: ``fields`` as JSON members and the closing brace.
-
-    A message's fields (``to`` or ``from`` and ``id``, as the Node passes them: node ids,
-    which never need escaping, and integers) are formatted directly; the rest by the JSON
-    encoder.
-    """
-    if len(fields) == 2:
-        mid = fields.get("id")
-        peer = fields.get("to", fields.get("from"))
-        if (
-            type(mid) is list
-            and len(mid) == 3
-            and type(peer) is str
-            and type(mid[0]) is str
-            and type(mid[1]) is int
-            and type(mid[2]) is int
-        ):
-            name = "to" if "to" in fields else "from"
-            return f', "{name}": "{peer}", "id": ["{mid[0]}", {mid[1]}, {mid[2]}]}}'
-    return ", " + _encode(fields)[1:] if fields else "}"
-
-
 def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
     try:
         return open(path, mode, buffering=0)
@@ -255,11 +204,11 @@ def _open(path: str | os.PathLike[str], mode: str, what: str) -> IO[bytes]:
         ) from exc
 
 
-def _write_all(file: IO[bytes], lines: list[str]) -> None:
-    view = memoryview("".join(lines).encode("utf-8", "backslashreplace"))
-    lines.clear()
-    while view:
-        view = view[file.write(view) or 0 :]
+def _plain(text: Any) -> Any:
+    """``text`` as UTF-8 can hold it (a lone surrogate as its escape), or as it is."""
+    if type(text) is not str:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class EventRecorder:
@@ -267,10 +216,13 @@ class EventRecorder:
 
     Files are opened at construction (the GoVector log truncated, as GoVector does, unless
     ``append``; the event log appended to, so a restarted incarnation continues it); a path
-    that cannot be written raises :class:`ConfigError`. :meth:`record` formats an event
-    into memory; the events of one event-loop iteration reach both files together, early
-    in the next iteration (outside a running loop: at once), or sooner when a link calls
-    :meth:`flush` before a message leaves. Call :meth:`close` at the end.
+    that cannot be written raises :class:`ConfigError`. While the node runs, each event is
+    one binary record in the pending file (:mod:`netclock.observe.pending`); the records of
+    one event-loop iteration reach the OS together, early in the next iteration (outside a
+    running loop: at once), or sooner when a link calls :meth:`flush` before a message
+    leaves. :meth:`close` renders them into the text logs; a pending file left by a killed
+    life is rendered when the next one starts (or by :func:`~netclock.observe.pending.finish_run`,
+    or read as it is by the readers).
     """
 
     def __init__(
@@ -289,87 +241,78 @@ class EventRecorder:
         self.incarnation = incarnation
         self.event_log = None if event_log is None else Path(event_log)
         """The JSON-lines event log's path (None without one)."""
-        self._govector = (
-            None
-            if govector_log is None
-            else _open(govector_log, "ab" if append else "wb", "GoVector log")
+        govector = None if govector_log is None else Path(govector_log)
+        if govector is None and self.event_log is None:
+            raise UsageError("an EventRecorder needs a GoVector log, an event log or both")
+        pending = pending_path(govector, self.event_log)
+        if pending.is_file():  # a life killed before it rendered its records
+            try:
+                finish_pending(pending)
+            except ConfigError as exc:
+                log.warning("%s", exc)
+        for path, mode, what in (
+            (govector, "ab" if append else "wb", "GoVector log"),
+            (self.event_log, "ab", "event log"),
+        ):
+            if path is not None:
+                _open(path, mode, what).close()  # created (or truncated) now: a bad path fails here
+        self._writer: PendingWriter | None = PendingWriter(
+            pending, node_id, incarnation, govector, self.event_log
         )
-        try:
-            self._jsonl = None if event_log is None else _open(event_log, "ab", "event log")
-        except ConfigError:
-            if self._govector is not None:
-                self._govector.close()
-            raise
-        self._govector_lines: list[str] = []
-        self._jsonl_lines: list[str] = []
-        self._who = f', "node": "{node_id}", "inc": {incarnation}, "ev": "'
+        self._pack = self._writer.pack
         self._scheduled = False
-        self._changes = ClockChanges()
-        self._text = ClockText()
-        self._text_stale = False
-        self._msg_changes: dict[Any, ClockChanges] = {}
-        self._lines = 0
 
     def record(self, ev: str, clock: VectorClock, logged: str, **fields: Any) -> None:
         """Record one event of kind ``ev`` (see :data:`FIELDS` for what ``fields`` holds).
 
         ``clock`` is the node's clock after the event; ``logged`` is its text in the
-        GoVector log (kinds outside :data:`GOVECTOR_KINDS` are not written there). The event
-        log gets the clock compactly (:mod:`netclock.observe.compact`); ``msg_clock`` may be
-        a :class:`VectorClock` or its map.
+        GoVector log (kinds outside :data:`GOVECTOR_KINDS` are not written there); a field
+        msgpack cannot hold is written as its ``repr``. ``msg_clock`` may be a
+        :class:`VectorClock` or its map.
         """
         if ev not in _KIND_SET:
             raise UsageError(f"event kind {ev!r} is not one of {', '.join(EVENT_KINDS)}")
-        entries = clock._entries  # read only: the recorder renders what changed
-        changed = self._changes.changes(entries)
-        clock_text = ""
-        if self._govector is not None and ev in GOVECTOR_KINDS:
-            clock_text = self._text.render(entries, None if self._text_stale else changed)
-            self._text_stale = False
-            self._govector_lines.append(event_lines(self.node_id, clock_text, logged))
-        elif changed != []:
-            self._text_stale = True  # changes not rendered: the next render starts afresh
-        if self._jsonl is not None:
-            self._lines += 1
-            if changed is None or self._lines >= FULL_EVERY:
-                self._lines = 0
-                self._changes_full()
-                if not clock_text:
-                    clock_text = str(clock)
-                head = f'"clock": {clock_text}'
-            elif clock_text and len(entries) <= SMALL_CLOCK:
-                head = f'"clock": {clock_text}'  # rendered already, and as short as a delta
+        self._pack_checked((2, time.time(), ev, clock._entries, logged, fields))
+
+    def _pack_checked(self, record: tuple[Any, ...]) -> None:
+        """Pack a record whose text or fields came from the application: what msgpack cannot
+        hold (an int past 64 bits, a lone surrogate) is written as the JSON writer would
+        have (``repr``, ``backslashreplace``) instead of failing the node."""
+        if self._writer is None:
+            return  # closed: nothing more is written
+        try:
+            self._writer.check(record)
+        except (TypeError, ValueError, OverflowError):
+            if record[0] == 0:  # a send: only its text can fail
+                record = (*record[:6], _plain(record[6]))
             else:
-                head = f'"dc": {delta_text(entries, changed)}'
-            if "msg_clock" in fields:
-                head += self._msg_clock(fields)
-            elif ev == "init":
-                fields["format"] = FORMAT
-            rest = _fields_text(fields)
-            self._jsonl_lines.append(f'{{"t": {time.time()!r}{self._who}{ev}", {head}{rest}\n')
+                fields = {name: repr(v) for name, v in record[5].items()}
+                record = (*record[:4], _plain(record[4]), fields)
+        self._pack(record)
         if not self._scheduled:
             self._schedule()
 
-    def _changes_full(self) -> None:
-        """A full clock goes out: the readers' chain restarts here, so do the senders'."""
-        self._msg_changes.clear()
+    def record_send(
+        self, clock: VectorClock, peer: str, incarnation: int, seq: int, text: str | None
+    ) -> None:
+        """:meth:`record` of a ``send`` of message ``(node, incarnation, seq)`` to ``peer``
+        (``text`` None: ``send node:incarnation:seq to peer``), at the cost of one record."""
+        record = (0, time.time(), clock._entries, peer, incarnation, seq, text)
+        if text is not None:
+            self._pack_checked(record)
+            return
+        self._pack(record)
+        if not self._scheduled:
+            self._schedule()
 
-    def _msg_clock(self, fields: dict[str, Any]) -> str:
-        """``msg_clock`` (popped from ``fields``) as a field: ``dmc`` against the previous
-        delivery from the same sender when the ids are the same, else in full."""
-        value = fields.pop("msg_clock")
-        entries = value._entries if isinstance(value, VectorClock) else value
-        sender = fields.get("from")
-        if len(entries) <= SMALL_CLOCK:
-            self._msg_changes.pop(sender, None)  # its next delta starts from a whole one
-            return f', "msg_clock": {_encode(entries)}'
-        changes = self._msg_changes.get(sender)
-        if changes is None:
-            changes = self._msg_changes[sender] = ClockChanges()
-        changed = changes.changes(entries)
-        if changed is None:
-            return f', "msg_clock": {_encode(entries)}'
-        return f', "dmc": {delta_text(entries, changed)}'
+    def record_delivery(
+        self, clock: VectorClock, sender: str, incarnation: int, seq: int, msg_clock: VectorClock
+    ) -> None:
+        """:meth:`record` of a ``deliver`` of ``(sender, incarnation, seq)`` that carried
+        ``msg_clock``, with the default text ``deliver sender:incarnation:seq from sender``."""
+        self._pack((1, time.time(), clock._entries, sender, incarnation, seq, msg_clock._entries))
+        if not self._scheduled:
+            self._schedule()
 
     def _schedule(self) -> None:
         try:
@@ -385,23 +328,21 @@ class EventRecorder:
         self.flush()
 
     def flush(self) -> None:
-        """Write what was recorded to the files now (a link calls it before a message leaves).
+        """Hand what was recorded to the OS now (a link calls it before a message leaves).
 
         The write scheduled for this loop iteration stays scheduled: it writes what is
         recorded after this call.
         """
-        if self._govector is not None and self._govector_lines:
-            _write_all(self._govector, self._govector_lines)
-        if self._jsonl is not None and self._jsonl_lines:
-            _write_all(self._jsonl, self._jsonl_lines)
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        """Write what is left and close both files; idempotent."""
-        self.flush()
-        for file in (self._govector, self._jsonl):
-            if file is not None:
-                file.close()
-        self._govector = self._jsonl = None
+        """Write what is left, render it into the text logs and close; idempotent."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.close()
+        finish_pending(writer.path)
 
 
 def write_run_info(folder: Path, info: RunInfo) -> None:
@@ -423,8 +364,12 @@ def write_run_info(folder: Path, info: RunInfo) -> None:
 
 # -- reading ------------------------------------------------------------------------------------
 def event_files(folder: Path) -> list[Path]:
-    """The event logs of a run folder, sorted by name."""
-    return sorted(folder.glob("*" + EVENT_SUFFIX))
+    """The event logs of a run folder, sorted by name (a node still running, or killed
+    before its first life rendered its records, may have only their pending file)."""
+    pending = EVENT_SUFFIX + PENDING_SUFFIX
+    found = {*folder.glob("*" + EVENT_SUFFIX)}
+    found.update(p.with_name(p.name[: -len(PENDING_SUFFIX)]) for p in folder.glob("*" + pending))
+    return sorted(found)
 
 
 def read_run_info(folder: Path) -> RunInfo | None:
@@ -668,33 +613,54 @@ _NOT_JSON = object()
 
 
 def _json_lines(
-    path: Path, what: str, notes: list[str], cut_note: str, *, errors: str = "strict"
+    path: Path,
+    what: str,
+    notes: list[str],
+    cut_note: str,
+    *,
+    errors: str = "strict",
+    pending: bool = False,
 ) -> Iterator[tuple[str, Any]]:
     """``(file:line, decoded value)`` for each non-blank line of ``path`` (``what`` it holds),
-    read one line at a time (a file of any size in constant memory).
+    read one line at a time (a file of any size in constant memory); with ``pending``, then
+    those of the pending records that belong to it (:func:`~netclock.observe.pending.pending_for`;
+    the file itself may then be missing).
 
     An unterminated, unparsable last line (its writer was killed in mid-write) is skipped
     with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
     """
     decode = json.JSONDecoder().decode
+    records = pending_for(path) if pending else None
     try:
         with open(path, encoding="utf-8", errors=errors, newline="\n") as file:
-            for number, line in enumerate(file, 1):
-                if line.isspace():
-                    continue
-                try:
-                    entry = decode(line)
-                except ValueError:
-                    if not line.endswith("\n"):
-                        notes.append(f"{path}:{number}: {cut_note}")
-                        log.debug("%s:%d: unfinished last line skipped", path, number)
-                        continue
-                    entry = _NOT_JSON
-                yield f"{path}:{number}", entry
+            yield from _decoded(file, str(path), decode, notes, cut_note)
+    except FileNotFoundError as exc:
+        if records is None:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
+    if records is not None:
+        lines = pending_lines(records, notes, govector=False)
+        yield from _decoded(lines, str(records), decode, notes, cut_note)
+
+
+def _decoded(
+    lines: Iterable[str], name: str, decode: Callable[[str], Any], notes: list[str], cut_note: str
+) -> Iterator[tuple[str, Any]]:
+    for number, line in enumerate(lines, 1):
+        if line.isspace():
+            continue
+        try:
+            entry = decode(line)
+        except ValueError:
+            if not line.endswith("\n"):
+                notes.append(f"{name}:{number}: {cut_note}")
+                log.debug("%s:%d: unfinished last line skipped", name, number)
+                continue
+            entry = _NOT_JSON
+        yield f"{name}:{number}", entry
 
 
 def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterator[Event]:
@@ -708,6 +674,8 @@ def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterato
     pictures) skips it too, one note per line, replaces bytes that are not UTF-8, and
     keeps every line whose ``node``, ``ev`` and ``clock`` are right (see :class:`Event`);
     after a skipped line, lines with compact clocks are skipped until the next full clock.
+    Records still pending (:mod:`netclock.observe.pending`: the node runs, or was killed)
+    are read after the file's lines, as the lines they will become.
     """
     chain = ChainReader()
     lines = _json_lines(
@@ -716,6 +684,7 @@ def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterato
         notes,
         "skipped an unfinished last line (the node was killed)",
         errors="strict" if strict else "replace",
+        pending=True,
     )
     for where, entry in lines:
         if entry is _NOT_JSON:

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Self
 
@@ -220,15 +221,26 @@ def _events(lines: Iterable[str], name: str) -> Iterator[LogEvent]:
 
 @contextmanager
 def _lines_of(path: Path) -> Iterator[Iterator[str]]:
-    """The lines of the log at ``path``, read as they are needed; a file that cannot be read
-    or is not UTF-8 raises :class:`ConfigError`."""
+    """The lines of the log at ``path``, read as they are needed, then those of the records
+    still pending for it (:mod:`netclock.observe.pending`: the file itself may then be
+    missing); a file that cannot be read or is not UTF-8 raises :class:`ConfigError`."""
+    from netclock.observe.pending import pending_for, pending_lines  # it renders with us
+
+    records = pending_for(path)
+    notes: list[str] = []
+    pending = () if records is None else pending_lines(records, notes, govector=True)
     try:
+        if records is not None and not path.exists():
+            yield iter(pending)
+            return
         with open(path, encoding="utf-8", newline="\n") as file:
-            yield file
+            yield chain(file, pending)
     except OSError as exc:
         raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"the log {path} is not UTF-8 text ({exc.reason})") from exc
+    for note in notes:
+        log.debug("%s", note)
 
 
 def iter_log(path: str | os.PathLike[str]) -> Iterator[LogEvent]:

@@ -8,14 +8,14 @@ highest own clock entry any message in the datagram carries must already be in b
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from netclock import Node
-from netclock.observe.compact import ChainReader
+from netclock.observe.eventlog import iter_events
+from netclock.observe.shiviz import iter_log
 from netclock.wire.envelope import Data, Decoder, Segment
 
 pytestmark = pytest.mark.timeout(30)
@@ -24,16 +24,14 @@ pytestmark = pytest.mark.timeout(30)
 class _Watched:
     """A datagram transport that checks the sender's logs before each datagram leaves.
 
-    It reads what the two files gained since the last datagram and keeps the highest own
-    entry each holds.
+    It reads both logs as any reader would at that moment (text and pending records) and
+    keeps the highest own entry each holds.
     """
 
     def __init__(self, transport: Any, logs: Path) -> None:
         self._transport = transport
         self._decode = Decoder().decode
-        self._events = (logs / "a.events.jsonl").open(encoding="utf-8")
-        self._govector = (logs / "a.log").open(encoding="utf-8")
-        self._chain = ChainReader()
+        self._logs = logs
         self.logged = [0, 0]
         """The highest own entry in the event log and in the GoVector log."""
         self.checked = 0
@@ -41,13 +39,10 @@ class _Watched:
         """A line for each datagram that left before the sends it carries were logged."""
 
     def _read(self) -> None:
-        for line in self._events.read().splitlines():
-            entry = json.loads(line)
-            assert self._chain.resolve(entry) is None  # compact clocks (format 2) made whole
-            self.logged[0] = max(self.logged[0], entry["clock"]["a"])
-        for line in self._govector.read().splitlines():
-            if line.startswith("a {"):
-                self.logged[1] = max(self.logged[1], json.loads(line[2:])["a"])
+        events = iter_events(self._logs / "a.events.jsonl", [])
+        self.logged[0] = max((e.clock.get("a", 0) for e in events), default=0)
+        govector = iter_log(self._logs / "a.log")
+        self.logged[1] = max((e.clock.get("a") for e in govector), default=0)
 
     def sendto(self, data: bytes, address: Any) -> None:
         envelope = self._decode(data)
@@ -59,15 +54,12 @@ class _Watched:
             clocks = []
         if clocks:
             carried = max(c.get("a") for c in clocks)
-            self._read()
+            if min(self.logged) < carried:  # what was read before may not hold it yet
+                self._read()
             if min(self.logged) < carried:
                 self.late.append(f"a:{carried} left, the logs hold a:{self.logged}")
             self.checked += 1
         self._transport.sendto(data, address)
-
-    def close(self) -> None:
-        self._events.close()
-        self._govector.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -57,6 +57,7 @@ SANS_IO_CORES = (
     "broadcast/core.py",
     "broadcast/bracha.py",
     "observe/compact.py",
+    "observe/textlog.py",
 )
 """Protocol state machines and pure values: no asyncio, no sockets, no TLS."""
 

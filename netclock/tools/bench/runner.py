@@ -387,7 +387,8 @@ async def one_way_run(settings: Settings, variant: Variant) -> dict[str, Any]:
         if variant.events:
             rx_options += ["--events", str(Path(tmp) / "b.events.jsonl")]
             tx_options += ["--events", str(Path(tmp) / "a.events.jsonl")]
-        if variant.clock_width:
+        if variant.clock_width:  # the receiver admits the wide clock's ids
+            rx_options += ["--clock-width", str(variant.clock_width)]
             tx_options += ["--clock-width", str(variant.clock_width)]
         if variant.durability:
             logged = ["--data-dir", tmp, "--durability", variant.durability]

@@ -327,6 +327,8 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
         extra["govector_log"] = Path(args.govector)
     if args.events:
         extra["event_log"] = Path(args.events)
+    if args.clock_width:
+        extra["members"] = _wide_ids(args.clock_width)  # in scope, so the receiver merges them
     if args.data_dir:
         extra["data_dir"] = Path(args.data_dir) / node_id
         extra["durability"] = args.durability
@@ -345,10 +347,15 @@ def _node(args: WorkerOptions, node_id: str, **options: Any) -> Node:
     )
 
 
+def _wide_ids(width: int) -> list[str]:
+    """The ``width - 2`` other processes a wide clock names besides the two nodes."""
+    return [f"p{i:02d}" for i in range(max(0, width - 2))]
+
+
 def _widen_clock(node: Node, width: int) -> None:
     """Give ``node``'s clock ``width`` entries in all: as if it had heard from ``width - 2``
     other processes (the receiver's entry comes with its first delivery)."""
-    others = {f"p{i:02d}": 1 for i in range(max(0, width - 2))}
+    others = dict.fromkeys(_wide_ids(width), 1)
     if others:
         node._clock = node._clock.merge(VectorClock(others))  # a bench-only shortcut
 

@@ -44,6 +44,7 @@ from netclock.durable.linklog import (
     ACKED,
     CONSUMED,
     IN,
+    INS,
     MARK,
     OUT,
     STREAM,
@@ -231,37 +232,51 @@ class LinkJournal:
             self.log.queue([OUT, peer, first, [packed(seq) for seq in range(first, last + 1)]])
 
     def received(self, peer: str, session: PeerSession) -> None:
-        """A segment was taken: log the new receive point and the accepted messages."""
+        """A segment was taken: log the new receive point and the accepted messages (one
+        ``ins`` record for the segment's messages)."""
         mark, messages = session.take_journal()
         after = session.take_refusal_mark()
         if mark is None and not messages and after is None:
             return
-        records: list[Any] = []
+        state = self.state
+        queue = self.log.queue
         if mark is not None:
-            records.append([MARK, peer, mark[0], mark[1]])
-            self.state.apply(records[0])
+            record = [MARK, peer, mark[0], mark[1]]
+            state.apply(record)
+            queue(record)
         if messages:
             inc = session.resume_point()[0]
-            state = self.state
-            pending, point, ahead = state.pending, state.point, state.ahead
+            point, ahead = state.point, state.ahead
             key = (peer, inc)
+            stream = state.inbound.get(key)
+            if stream is None:
+                stream = state.inbound[key] = {}
             top = point.get(key, 0)
-            for seq, clock, payload in messages:
-                record = [IN, peer, inc, seq, clock._entries, payload]
-                records.append(record)
-                if seq == top + 1 and key not in ahead:
-                    pending[(peer, inc, seq)] = record
-                    top = seq
-                else:  # above a gap, or filling one: the core's rule
-                    point[key] = top
-                    state.apply(record)
-                    top = point.get(key, 0)
-            point[key] = top
+            n = len(messages)
+            if key not in ahead and messages[0][0] == top + 1 and messages[-1][0] == top + n:
+                # The common case: the next messages in order (the session's fast path).
+                records = [
+                    [IN, peer, inc, seq, clock._entries, data] for seq, clock, data in messages
+                ]
+                stream.update(zip(range(top + 1, top + n + 1), records, strict=True))
+                point[key] = top + n
+            else:
+                records = []
+                for seq, clock, payload in messages:
+                    record = [IN, peer, inc, seq, clock._entries, payload]
+                    records.append(record)
+                    if seq == top + 1 and key not in ahead:
+                        stream[seq] = record
+                        top = seq
+                    else:  # above a gap, or filling one: the core's rule
+                        point[key] = top
+                        state.apply(record)
+                        top = point.get(key, 0)
+                point[key] = top
+            queue([INS, records] if n > 1 else records[0])
         if after is not None:
-            records.append([MARK, peer, after[0], after[1]])
-            self.state.apply(records[-1])
-        queue = self.log.queue
-        for record in records:
+            record = [MARK, peer, after[0], after[1]]
+            state.apply(record)
             queue(record)
         if self.commit is not None:
             self._queued_for.add(peer)
@@ -294,7 +309,8 @@ class LinkJournal:
         is in the kernel before the application gets another message). ``in_order``: every
         earlier message of its stream was consumed or disposed of (``consume="next"``), so
         at process level a consumed-up-to mark stores it, with no system call."""
-        if self.state.pending.pop((sender, incarnation, seq), None) is not None:
+        stream = self.state.inbound.get((sender, incarnation))
+        if stream and stream.pop(seq, None) is not None:
             if self._crash_consumed is not None:
                 self._crash_consumed.reached()
             if in_order and self._mark is not None and self._mark(sender, incarnation, seq):
@@ -304,11 +320,11 @@ class LinkJournal:
     def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:
         """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,
         in one write (or marks)."""
-        pop = self.state.pending.pop
+        consume = self.state.consume
         keys = []
         for delivery in deliveries:
             key = (delivery[0], delivery[4], delivery[5])
-            if pop(key, None) is not None:
+            if consume(*key):
                 keys.append(key)
         if keys and self._crash_consumed is not None:
             self._crash_consumed.reached()

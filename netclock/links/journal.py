@@ -100,9 +100,12 @@ class LinkJournal:
         self._waiting: set[str] = set()
         self._queued_for: set[str] = set()
         """Machine level: peers with records queued since the last flush."""
-        self._outs: dict[str, list[Any]] = {}
-        """Per peer, ``[session, first, last]``: the messages sent since the last flush, one
-        ``out`` record to be."""
+        self._next: tuple[str, int, dict[int, Any], Callable[[int], None] | None] | None = None
+        """:meth:`consumed_next`'s last stream: its pending messages and its mark's store."""
+        self._outs: dict[str, PeerSession] = {}
+        """The sessions that queued messages since the last flush: one ``out`` record each."""
+        self._logged: dict[str, int] = {}
+        """Per peer: the highest seq an ``out`` record covers."""
         self.commit: GroupCommit | None = None
         self._wake: Callable[[str], None] | None = None
         self._compact_at = log_.size * 2 + COMPACT_SLACK
@@ -173,21 +176,13 @@ class LinkJournal:
         held = [_message(rec) for rec in state.held_back(peer)]
         session.restore(acked, packed, payloads, state.resume(peer), held, now)
         self._acked[peer] = acked
+        self._logged[peer] = session.next_seq - 1
         session.start_journal()
 
-    def sent(self, peer: str, seq: int, session: PeerSession) -> None:
-        """A message was queued: its record goes out with the next :meth:`flush`, which the
-        pump makes before the message's first transmission."""
-        run = self._outs.get(peer)
-        if run is None:
-            self._outs[peer] = [session, seq, seq]
-            if self.commit is not None:
-                self._queued_for.add(peer)
-        elif run[2] + 1 == seq:
-            run[2] = seq
-        else:  # not the next one (never, with one session per peer)
-            self._queue_out(peer, run)
-            self._outs[peer] = [session, seq, seq]
+    def sent(self, peer: str, session: PeerSession) -> None:
+        """``session`` queued a message: the messages it queued since the last :meth:`flush`
+        get one record with it, which the pump makes before their first transmission."""
+        self._outs[peer] = session
 
     def flush(self) -> None:
         """Write every queued record (one ``os.write``): the pump calls it before anything
@@ -198,8 +193,8 @@ class LinkJournal:
         """Write the queued records, then ``consumed`` if given, in one ``os.write``."""
         log = self.log
         if self._outs:
-            for peer, run in self._outs.items():
-                self._queue_out(peer, run)
+            for peer, session in self._outs.items():
+                self._queue_out(peer, session)
             self._outs.clear()
         if consumed is not None:
             position = log.append(consumed)
@@ -218,18 +213,20 @@ class LinkJournal:
                 with contextlib.suppress(RuntimeError):  # no loop (a close): its sync will do
                     commit.request(position)
 
-    def _queue_out(self, peer: str, run: list[Any]) -> None:
-        """One ``out`` record for messages ``run[1]..run[2]`` to ``peer`` (``run[0]``: its
-        session, which holds each until it is acked or given up)."""
-        session: PeerSession = run[0]
-        first, last = max(run[1], session.acked_point + 1), run[2]  # a give-up settled some
+    def _queue_out(self, peer: str, session: PeerSession) -> None:
+        """One ``out`` record for the messages ``session`` queued to ``peer`` since the last
+        one (the session holds each until it is acked or given up)."""
+        last = session.next_seq - 1
+        first = max(self._logged.get(peer, 0), session.acked_point) + 1  # a give-up settled some
+        self._logged[peer] = last
         if first > last:
             return
+        if self.commit is not None:
+            self._queued_for.add(peer)
         if first == last:
             self.log.queue([OUT, peer, first, session.packed(first)])
         else:
-            packed = session.packed
-            self.log.queue([OUT, peer, first, [packed(seq) for seq in range(first, last + 1)]])
+            self.log.queue([OUT, peer, first, session.packed_run(first, last)])
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages (one
@@ -315,6 +312,28 @@ class LinkJournal:
                 self._crash_consumed.reached()
             if in_order and self._mark is not None and self._mark(sender, incarnation, seq):
                 return
+            self._write([CONSUMED, sender, incarnation, seq])
+
+    def consumed_next(self, sender: str, incarnation: int, seq: int) -> None:
+        """:meth:`consumed` with ``in_order`` (``consume="next"``, one consumer), with the
+        stream's pending messages and consumed-up-to mark looked up once per stream, not
+        once per message."""
+        cached = self._next
+        if cached is None or cached[0] != sender or cached[1] != incarnation:
+            stream = self.state.inbound.get((sender, incarnation))
+            if not stream:
+                return
+            marks = self.marks if self._mark is not None else None
+            store = marks.marker(sender, incarnation) if marks is not None else None
+            cached = self._next = (sender, incarnation, stream, store)
+        if cached[2].pop(seq, None) is None:
+            return
+        if self._crash_consumed is not None:
+            self._crash_consumed.reached()
+        store = cached[3]
+        if store is not None:
+            store(seq)
+        else:
             self._write([CONSUMED, sender, incarnation, seq])
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:

@@ -847,6 +847,10 @@ class PeerSession:
         """The encoding of held message ``seq`` (what a durable link logs and resends)."""
         return self._packed[seq - self._base]
 
+    def packed_run(self, first: int, last: int) -> list[bytes]:
+        """:meth:`packed` of held messages ``first`` to ``last``, in one slice."""
+        return self._packed[first - self._base : last - self._base + 1]
+
     @property
     def next_seq(self) -> int:
         """The sequence number the next :meth:`send` gives."""

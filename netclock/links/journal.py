@@ -6,7 +6,8 @@ writes the records :mod:`netclock.durable.linklog` defines and says when they ar
 
 - ``out`` when the link accepts a message (``Node.send``), written before the pump
   transmits anything: before the message or any other datagram leaves the node;
-- ``mark`` and ``in`` right after a segment is taken, before anything is acked or delivered;
+- ``mark`` and ``ins`` (the segment's ``in`` records in one record) right after a segment
+  is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
 - ``consumed`` when the application consumes a message (``Node``), before it is handed
@@ -64,8 +65,11 @@ log = logging.getLogger(__name__)
 
 LINK_LOG = "link.log"
 MARKS = "consumed.marks"
-COMPACT_SLACK = 1 << 20
-"""Bytes a log may grow beyond twice its live size before it is compacted."""
+COMPACT_SLACK = 8 << 20
+"""Bytes a log may grow beyond twice its live size before it is compacted. A compaction
+costs two fsyncs and a rename (2-40 ms on a busy VM, the loop blocked): 8 MiB (about
+75,000 messages of 64 bytes) makes that below 0.5 us per message, and bounds what a
+restart reads beyond what is outstanding to about 8 MiB (under 0.5 s)."""
 
 
 class LinkJournal:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -254,7 +255,12 @@ class LinkJournal:
                 stream = state.inbound[key] = {}
             top = point.get(key, 0)
             n = len(messages)
-            if key not in ahead and messages[0][0] == top + 1 and messages[-1][0] == top + n:
+            if (
+                key not in ahead
+                and messages[0][0] == top + 1
+                and messages[-1][0] == top + n
+                and (n < 3 or list(map(_seq_of, messages)) == list(range(top + 1, top + n + 1)))
+            ):
                 # The common case: the next messages in order (the session's fast path).
                 records = [
                     [IN, peer, inc, seq, clock._entries, data] for seq, clock, data in messages
@@ -439,6 +445,9 @@ class LinkJournal:
             "compactions": self.compactions,
             "log_bytes": self.log.size,
         }
+
+
+_seq_of = itemgetter(0)
 
 
 def _payload(packed: bytes) -> Any:

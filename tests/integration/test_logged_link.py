@@ -360,3 +360,60 @@ async def test_a_message_refused_before_its_ack_leaves_no_gap_in_the_log(
             await a.send("b", 3)
             later = await again.receive(timeout=5)
             assert (later.payload, later.redelivered) == (3, False)
+
+
+class _Segments:
+    """What the journal reads from a session after a segment: the accepted messages."""
+
+    def __init__(self, inc: int) -> None:
+        self.inc = inc
+        self.messages: list[Any] = []
+
+    def take_journal(self) -> tuple[None, list[Any]]:
+        messages, self.messages = self.messages, []
+        return None, messages
+
+    def take_refusal_mark(self) -> None:
+        return None
+
+    def resume_point(self) -> tuple[int, int]:
+        return self.inc, 0
+
+
+@pytest.mark.parametrize(
+    "segments",
+    [
+        [[1, 2, 3, 4]],  # in order: the fast path
+        [[1, 4, 3]],  # first and last look in order, the middle is above a gap
+        [[2, 5, 4], [1]],  # above a gap, then the gap fills
+        [[1, 2], [4, 5, 6], [3]],
+    ],
+)
+def test_a_segments_messages_recover_to_what_they_were(
+    tmp_path: Path, segments: list[list[int]]
+) -> None:
+    from netclock.durable.log import Durability
+    from netclock.links.journal import LinkJournal
+    from netclock.wire.envelope import Message
+
+    journal = LinkJournal.open(tmp_path, 7, Durability.PROCESS)
+    session = _Segments(9)
+    for seqs in segments:
+        session.messages = [Message(s, VectorClock({"a": s}), f"m{s}") for s in seqs]
+        journal.received("a", session)  # type: ignore[arg-type]
+    live = (journal.state.point.get(("a", 9)), journal.state.ahead.get(("a", 9)))
+    live_back = [(r[3], r[5]) for r in journal.state.redeliveries()]
+    journal.close()
+    again = LinkJournal.open(tmp_path, 8, Durability.PROCESS)
+    try:
+        received = sorted({s for seqs in segments for s in seqs})
+        point = 0
+        while point + 1 in received:
+            point += 1
+        assert (again.state.point[("a", 9)], again.state.ahead.get(("a", 9))) == live
+        assert live[0] == point
+        back = [(r[3], r[5]) for r in again.state.redeliveries()]
+        assert back == live_back == [(s, f"m{s}") for s in received if s <= point]
+        assert [r[3] for r in again.state.held_back("a")] == [s for s in received if s > point]
+    finally:
+        again.close()

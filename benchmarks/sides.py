@@ -1,6 +1,6 @@
 """CPU cost per message of each side of a one-way stream, two OS processes, beside raw UDP.
 
-Run: ``python benchmarks/sides.py [--kind reliable|fairloss|udp|all] [--count 50000]
+Run: ``python benchmarks/sides.py [--kind reliable|logged|fairloss|udp|all] [--count 50000]
 [--loss 0.1] [--profile send|receive]``. The sender and the receiver are separate processes
 (as in ``netclock bench``); each reports the CPU time (user + system) it spent from the
 start signal to its end, divided by the number of messages. On a shared 2-core machine the
@@ -20,8 +20,10 @@ import multiprocessing as mp
 import pstats
 import resource
 import socket
+import tempfile
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, cast
 
 from netclock.cluster.process import run_async
@@ -85,7 +87,10 @@ async def _side(role: str, args: argparse.Namespace, pipe: Connection) -> dict[s
         return result
     faults = FaultPlan(seed=1, loss=args.loss) if args.loss > 0 else None
     me, other = ("a", "b") if role == "send" else ("b", "a")
-    async with Node(me, link=args.kind, faults=faults, close_timeout=2.0) as node:
+    link_kind, extra = args.kind, {}
+    if args.kind == "logged":  # the logged perfect link, process level, on a fresh directory
+        link_kind, extra = "reliable", {"data_dir": Path(tempfile.mkdtemp()) / me}
+    async with Node(me, link=link_kind, faults=faults, close_timeout=2.0, **extra) as node:
         pipe.send(node.address)
         node.add_peer(other, pipe.recv())
         pipe.recv()  # start
@@ -162,7 +167,9 @@ def run(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--kind", default="all", choices=("all", "udp", "fairloss", "reliable"))
+    p.add_argument(
+        "--kind", default="all", choices=("all", "udp", "fairloss", "reliable", "logged")
+    )
     p.add_argument("--count", type=int, default=50_000)
     p.add_argument("--loss", type=float, default=0.0)
     p.add_argument("--idle", type=float, default=1.0)

@@ -736,7 +736,7 @@ class Node:
         handed = self._handed
         if len(handed) == 1:  # one consumer: the message it had
             d = handed[0]
-            journal.consumed(d[0], d[4], d[5], in_order=True)
+            journal.consumed_next(d[0], d[4], d[5])
         else:
             journal.consumed_all(handed, in_order=True)
         handed.clear()

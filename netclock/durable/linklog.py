@@ -23,6 +23,10 @@ Records (msgpack arrays, first field the kind):
     skip, and by compaction.
 ``["in", sender, incarnation, seq, clock, payload]``
     A message accepted from ``sender``, written before it is acknowledged or delivered.
+``["ins", [in-record, ...]]``
+    The ``in`` records of one arriving segment, in the order they were accepted: one
+    record (one pack, one checksum) per segment instead of one per message. It means
+    exactly what its ``in`` records mean, applied in order.
 ``["consumed", sender, incarnation, seq]`` or ``["consumed", sender, incarnation, seq, last]``
     The application consumed that message (or every message from ``seq`` to ``last``): it
     is never delivered again.
@@ -45,6 +49,7 @@ OUT = "out"
 ACKED = "acked"
 MARK = "mark"
 IN = "in"
+INS = "ins"
 CONSUMED = "consumed"
 
 Key = tuple[str, int]
@@ -87,8 +92,9 @@ class LinkLogState:
         """Per received stream: everything up to here was received (contiguously)."""
         self.ahead: dict[Key, set[int]] = {}
         """Per received stream: seqs received above :attr:`point` (a gap below them)."""
-        self.pending: dict[MsgKey, list[Any]] = {}
-        """``in`` records not consumed, in log order."""
+        self.inbound: dict[Key, dict[int, list[Any]]] = {}
+        """Per received stream, seq -> its ``in`` record, for every message not consumed
+        (in log order)."""
 
     # -- applying records -------------------------------------------------------------------------
     def apply(self, record: Any) -> None:
@@ -98,16 +104,20 @@ class LinkLogState:
             if kind == IN:
                 _, sender, inc, seq, _clock, _payload = record
                 self._received(sender, inc, seq)
-                self.pending[(sender, inc, seq)] = record
+                self._stream(sender, inc)[seq] = record
+            elif kind == INS:
+                _, batch = record
+                for one in batch:
+                    if one[0] != IN:
+                        raise LinkLogError(f"an ins record holds a {one[0]!r} record")
+                    self.apply(one)
             elif kind == CONSUMED:
                 if len(record) == 5:
                     _, sender, inc, seq, last = record
-                    pop = self.pending.pop
-                    for one in range(seq, last + 1):
-                        pop((sender, inc, one), None)
                 else:
                     _, sender, inc, seq = record
-                    self.pending.pop((sender, inc, seq), None)
+                    last = seq
+                self.consume(sender, inc, seq, last)
             elif kind == OUT:
                 _, peer, seq, packed = record
                 out = self._out(peer)
@@ -135,6 +145,32 @@ class LinkLogState:
                 raise LinkLogError(f"unknown link-log record kind {kind!r}")
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise LinkLogError(f"malformed link-log record {record!r}: {exc}") from None
+
+    def _stream(self, sender: str, inc: int) -> dict[int, list[Any]]:
+        stream = self.inbound.get((sender, inc))
+        if stream is None:
+            stream = self.inbound[(sender, inc)] = {}
+        return stream
+
+    def consume(self, sender: str, inc: int, seq: int, last: int | None = None) -> bool:
+        """Messages ``seq`` to ``last`` (default: just ``seq``) of that stream are consumed;
+        True if any of them was pending."""
+        stream = self.inbound.get((sender, inc))
+        if not stream:
+            return False
+        if last is None or last == seq:
+            return stream.pop(seq, None) is not None
+        pop = stream.pop
+        found = False
+        for one in range(seq, last + 1):
+            if pop(one, None) is not None:
+                found = True
+        return found
+
+    @property
+    def pending_count(self) -> int:
+        """Messages received and not consumed."""
+        return sum(map(len, self.inbound.values()))
 
     def _out(self, peer: str) -> Outbound:
         out = self.outbound.get(peer)
@@ -176,9 +212,10 @@ class LinkLogState:
     def consumed_through(self, sender: str, incarnation: int, seq: int) -> None:
         """Every pending message of that stream up to ``seq`` is consumed (a consumed-up-to
         mark, :mod:`netclock.durable.marks`)."""
-        for key in [k for k in self.pending if k[0] == sender and k[1] == incarnation]:
-            if key[2] <= seq:
-                del self.pending[key]
+        stream = self.inbound.get((sender, incarnation))
+        if stream:
+            for done in [s for s in stream if s <= seq]:
+                del stream[done]
 
     # -- what recovery hands back -----------------------------------------------------------------
     def deliverable(self, key: MsgKey) -> bool:
@@ -190,17 +227,21 @@ class LinkLogState:
         (sender, incarnation, seq), so each sender's order holds. (Pending above a gap are
         :meth:`held_back`; those of an earlier incarnation above a gap can never be
         delivered and are not returned.)"""
-        return [self.pending[key] for key in sorted(self.pending) if self.deliverable(key)]
+        back: list[list[Any]] = []
+        for key in sorted(self.inbound):
+            point = self.point.get(key, 0)
+            stream = self.inbound[key]
+            back.extend(stream[seq] for seq in sorted(stream) if seq <= point)
+        return back
 
     def held_back(self, sender: str) -> list[list[Any]]:
         """Pending ``in`` records of ``sender``'s latest incarnation above a gap, by seq."""
         inc = self.latest.get(sender)
-        held = [
-            rec
-            for key, rec in self.pending.items()
-            if key[0] == sender and key[1] == inc and not self.deliverable(key)
-        ]
-        return sorted(held, key=lambda rec: int(rec[3]))
+        if inc is None:
+            return []
+        stream = self.inbound.get((sender, inc), {})
+        point = self.point.get((sender, inc), 0)
+        return [stream[seq] for seq in sorted(stream) if seq > point]
 
     def resume(self, sender: str) -> tuple[int, int] | None:
         """``(incarnation, receive point)`` of ``sender``'s latest stream, or None."""
@@ -223,17 +264,19 @@ class LinkLogState:
         for peer, out in self.outbound.items():
             live.append([ACKED, peer, out.acked])
             live.extend([OUT, peer, seq, out.held[seq]] for seq in sorted(out.held))
-        keep = [
-            (key, rec)
-            for key, rec in self.pending.items()
-            if self.deliverable(key) or self.latest.get(key[0]) == key[1]
-        ]
-        streams = {(sender, inc) for sender, inc in self.latest.items()}
-        streams.update((key[0], key[1]) for key, _ in keep)
+        keep: list[list[Any]] = []
+        streams = set(self.latest.items())
+        for key, stream in self.inbound.items():
+            latest = self.latest.get(key[0]) == key[1]
+            point = self.point.get(key, 0)
+            kept = [rec for seq, rec in stream.items() if latest or seq <= point]
+            if kept:
+                streams.add(key)
+                keep.extend(kept)
         live.extend(
             [MARK, sender, inc, self.point.get((sender, inc), 0)] for sender, inc in streams
         )
-        live.extend(rec for _, rec in keep)
+        live.extend(keep)
         return live
 
 

@@ -31,6 +31,7 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 MAGIC = b"netcmrk1"
@@ -112,6 +113,24 @@ class ConsumedMarks:
         _COPY.pack_into(self._area(), slot[0] + 96 + 16 * slot[1], seq, seq ^ _ALL)
         slot[1] ^= 1
         return True
+
+    def marker(self, sender: str, incarnation: int) -> Callable[[int], None] | None:
+        """A store for one stream: ``store(seq)`` is :meth:`mark` for that stream, with no
+        lookup (the consumer's per-message path). None when no slot is left."""
+        slot = self._slots.get((sender, incarnation))
+        if slot is None:
+            slot = self._claim(sender, incarnation)
+            if slot is None:
+                return None
+        area, pack_into, base, check = self._area(), _COPY.pack_into, slot[0] + 96, _ALL
+        owned = slot
+
+        def store(seq: int) -> None:
+            flip = owned[1]
+            pack_into(area, base + 16 * flip, seq, seq ^ check)
+            owned[1] = flip ^ 1
+
+        return store
 
     def _claim(self, sender: str, incarnation: int) -> list[int] | None:
         ident = sender.encode()

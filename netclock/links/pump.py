@@ -231,7 +231,7 @@ class SessionPump:
         except MessageTooLarge as exc:
             seq = self._send_large(peer, session, clock, payload, loop.time(), exc)
         if self._journal is not None:
-            self._journal.sent(peer, seq, session)
+            self._journal.sent(peer, session)
         self._dirty.add(peer)
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._pump)

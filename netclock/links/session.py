@@ -1062,6 +1062,10 @@ class PeerSession:
             return self._whole(i)
         return self._packed[i]
 
+    def packed_run(self, first: int, last: int) -> list[bytes]:
+        """:meth:`packed` of held messages ``first`` to ``last``, in one slice."""
+        return self._packed[first - self._base : last - self._base + 1]
+
     @property
     def next_seq(self) -> int:
         """The sequence number the next :meth:`send` gives."""

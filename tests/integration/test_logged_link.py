@@ -7,10 +7,14 @@ tests/system/test_crash_recovery.py.
 
 from __future__ import annotations
 
+import tempfile
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netclock import Node
 from netclock.clock import VectorClock
@@ -360,3 +364,76 @@ async def test_a_message_refused_before_its_ack_leaves_no_gap_in_the_log(
             await a.send("b", 3)
             later = await again.receive(timeout=5)
             assert (later.payload, later.redelivered) == (3, False)
+
+
+class _Segments:
+    """What the journal reads from a session after a segment: the accepted messages."""
+
+    def __init__(self, inc: int) -> None:
+        self.inc = inc
+        self.messages: list[Any] = []
+        self.mark: tuple[int, int] | None = (inc, 0)  # first contact with the incarnation
+
+    def take_journal(self) -> tuple[tuple[int, int] | None, list[Any]]:
+        messages, self.messages = self.messages, []
+        mark, self.mark = self.mark, None
+        return mark, messages
+
+    def take_refusal_mark(self) -> None:
+        return None
+
+    def resume_point(self) -> tuple[int, int]:
+        return self.inc, 0
+
+
+@st.composite
+def _segments(draw: st.DrawFn) -> list[list[int]]:
+    """Distinct seqs 1..9 (some missing) in any order, cut into segments."""
+    seqs = draw(st.permutations(range(1, 10)))[: draw(st.integers(1, 9))]
+    cuts = sorted(draw(st.sets(st.integers(1, max(1, len(seqs) - 1)), max_size=3)))
+    bounds = [0, *cuts, len(seqs)]
+    return [list(seqs[a:b]) for a, b in pairwise(bounds) if a < b]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.one_of(
+        st.just([[1, 2, 3, 4]]),  # in order: the fast path
+        st.just([[1, 4, 3]]),  # first and last look in order, the middle is above a gap
+        st.just([[2, 5, 4], [1]]),  # above a gap, then the gap fills
+        _segments(),
+    )
+)
+def test_a_segments_messages_recover_to_what_they_were(segments: list[list[int]]) -> None:
+    from netclock.durable.log import Durability
+    from netclock.links.journal import LinkJournal
+    from netclock.wire.envelope import Message
+
+    with tempfile.TemporaryDirectory() as folder:
+        _journal_round_trip(Path(folder), segments, LinkJournal, Durability, Message)
+
+
+def _journal_round_trip(
+    tmp_path: Path, segments: list[list[int]], LinkJournal: Any, Durability: Any, Message: Any
+) -> None:
+    journal = LinkJournal.open(tmp_path, 7, Durability.PROCESS)
+    session = _Segments(9)
+    for seqs in segments:
+        session.messages = [Message(s, VectorClock({"a": s}), f"m{s}") for s in seqs]
+        journal.received("a", session)  # type: ignore[arg-type]
+    live = (journal.state.point.get(("a", 9), 0), journal.state.ahead.get(("a", 9)))
+    live_back = [(r[3], r[5]) for r in journal.state.redeliveries()]
+    journal.close()
+    again = LinkJournal.open(tmp_path, 8, Durability.PROCESS)
+    try:
+        received = sorted({s for seqs in segments for s in seqs})
+        point = 0
+        while point + 1 in received:
+            point += 1
+        assert (again.state.point.get(("a", 9), 0), again.state.ahead.get(("a", 9))) == live
+        assert live[0] == point
+        back = [(r[3], r[5]) for r in again.state.redeliveries()]
+        assert back == live_back == [(s, f"m{s}") for s in received if s <= point]
+        assert [r[3] for r in again.state.held_back("a")] == [s for s in received if s > point]
+    finally:
+        again.close()

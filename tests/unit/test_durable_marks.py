@@ -23,6 +23,25 @@ def test_marks_survive_the_process_and_the_highest_wins(tmp_path: Path) -> None:
     assert ConsumedMarks.open(tmp_path / "m").recovered == {}
 
 
+def test_a_streams_marker_stores_what_mark_stores_sharing_its_copies(tmp_path: Path) -> None:
+    marks = ConsumedMarks.open(tmp_path / "m")
+    store = marks.marker("a", 3)
+    assert store is not None
+    store(1)  # copy 0
+    assert marks.mark("a", 3, 2)  # copy 1: the marker and mark alternate on one slot
+    store(3)  # copy 0 again
+    marks.close()
+    path = tmp_path / "m"
+    assert ConsumedMarks.open(path).recovered == {("a", 3): 3}
+    data = bytearray(path.read_bytes())
+    data[HEADER + 96 + 8] ^= 0xFF  # copy 0 (3) torn: copy 1 (2) is the mark before it
+    path.write_bytes(bytes(data))
+    again = ConsumedMarks.open(path)
+    assert again.recovered == {("a", 3): 2}
+    assert again.marker("x" * 100, 1) is None  # an id too long for a slot: log a record
+    again.close()
+
+
 def test_a_torn_store_leaves_the_mark_before_it(tmp_path: Path) -> None:
     marks = ConsumedMarks.open(tmp_path / "m")
     for seq in (10, 11, 12):  # copies: 10 -> 0, 11 -> 1, 12 -> 0

@@ -12,6 +12,7 @@ from netclock.durable.linklog import (
     ACKED,
     CONSUMED,
     IN,
+    INS,
     MARK,
     OUT,
     STREAM,
@@ -70,6 +71,7 @@ class _Run:
                     "send_run",
                     "ack",
                     "recv",
+                    "recv_segment",
                     "consume",
                     "consume_run",
                     "restart",
@@ -99,6 +101,18 @@ class _Run:
                 return
             got.add(seq)
             self.write([IN, peer, inc, seq, {peer: seq}, seq])
+            while self.point[peer] + 1 in got:
+                self.point[peer] += 1
+                self.delivered.append((peer, inc, self.point[peer]))
+        elif op == "recv_segment":  # one segment's messages, some above a gap: one record
+            inc = self.inc[peer]
+            got = self.received.setdefault((peer, inc), set())
+            first = self.point[peer] + 1 + data.draw(st.integers(0, 2))
+            seqs = [s for s in range(first, first + data.draw(st.integers(1, 4))) if s not in got]
+            if not seqs:
+                return
+            got.update(seqs)
+            self.write([INS, [[IN, peer, inc, seq, {peer: seq}, seq] for seq in seqs]])
             while self.point[peer] + 1 in got:
                 self.point[peer] += 1
                 self.delivered.append((peer, inc, self.point[peer]))
@@ -137,6 +151,7 @@ class _Run:
 
 def _check_promises(history: list[Any], state: LinkLogState) -> None:
     """The LPL promises, judged from the uncompacted history (an independent reading)."""
+    history = [one for r in history for one in (r[1] if r[0] == INS else [r])]
     consumed = {
         (r[1], r[2], seq) for r in history if r[0] == CONSUMED for seq in range(r[3], r[-1] + 1)
     }
@@ -196,7 +211,7 @@ def test_compaction_is_bounded_by_what_is_outstanding(data: st.DataObject) -> No
         run.step(data)
     state = recover(run.file)
     live = state.live_records()
-    outstanding = sum(len(o.held) for o in state.outbound.values()) + len(state.pending)
+    outstanding = sum(len(o.held) for o in state.outbound.values()) + state.pending_count
     streams = len({(r[1], r[2]) for r in live if r[0] == IN})
     assert len(live) <= outstanding + 1 + 2 * len(PEERS) + streams
     assert _observe(recover(live)) == _observe(state)
@@ -237,7 +252,18 @@ def test_an_earlier_incarnation_above_its_gap_is_discarded() -> None:
     assert [r for r in state.live_records() if r[0] == IN] == []
 
 
-@pytest.mark.parametrize("record", [["nope"], [IN, "p"], 5, [OUT, "p", 1]])
+def test_an_ins_record_means_its_in_records_applied_in_order() -> None:
+    ins = [[IN, "p", 2, n, {"p": n}, n] for n in (3, 1, 2, 5)]
+    batched = recover([[MARK, "p", 2, 0], [INS, ins]])
+    single = recover([[MARK, "p", 2, 0], *ins])
+    assert _observe(batched) == _observe(single)
+    assert [r[3] for r in batched.redeliveries()] == [1, 2, 3]
+    assert [r[3] for r in batched.held_back("p")] == [5]
+
+
+@pytest.mark.parametrize(
+    "record", [["nope"], [IN, "p"], 5, [OUT, "p", 1], [INS, [[OUT, "p", 1, b""]]], [INS, 3]]
+)
 def test_a_record_of_unknown_shape_is_refused(record: Any) -> None:
     with pytest.raises(LinkLogError):
         recover([record])

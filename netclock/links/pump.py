@@ -86,6 +86,7 @@ class SessionPump:
         self._writable: dict[str, asyncio.Future[None]] = {}
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
+        self._deliver_one = self.user.link_deliver
         self._before_send = self.user.link_before_send
         self._journal: LinkJournal | None = None
         self._to_restore: list[str] = []
@@ -374,9 +375,21 @@ class SessionPump:
             journal.maybe_compact(sessions)
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
-        """Hand what the session can deliver to the user, within the room it has."""
+        """Hand what the session can deliver to the user, within the room it has.
+
+        One whole message (a round trip's answer) goes through ``link_deliver``: the same
+        receive rule without the batch's loops."""
         room = self.user.link_room()
         joining = self._joining
+        if session.deliverable == 1 and room > 0 and not joining:
+            message = session.pop_deliveries(1)[0]
+            if message.payload.__class__ is not Fragment:
+                self._deliver_one(peer, session.peer_incarnation, *message)
+                return
+            batch = self._join(peer, session, [message])
+            if batch:
+                self._deliver_batch(peer, session.peer_incarnation, batch)
+            return
         while room > 0:
             batch = session.pop_deliveries(room)
             if not batch:

@@ -320,9 +320,10 @@ class SessionPump:
             journal.received(peer, session)
             if not journal.ready(peer):
                 return
-        if session.deliverable:
-            self._deliver(peer, session)
-        self._mark(peer)
+        self._deliver(peer, session)
+        self._dirty.add(peer)  # _mark's, without the call: once per datagram received
+        if self._flush_handle is None and self._loop is not None and not self._closed:
+            self._flush_handle = self._loop.call_soon(self._pump)
 
     def _mark(self, peer: str) -> None:
         """Pump ``peer``'s session at the end of the current loop iteration."""
@@ -354,8 +355,7 @@ class SessionPump:
             if journal is not None and not journal.ready(peer):  # acks, messages: the fsync
                 self._arm(peer, session)
                 continue
-            if session.deliverable:
-                self._deliver(peer, session)
+            self._deliver(peer, session)
             if self._outgoing:
                 self._feed(peer, session, now)
             self._transmit(peer, session, now)
@@ -379,9 +379,12 @@ class SessionPump:
 
         One whole message (a round trip's answer) goes through ``link_deliver``: the same
         receive rule without the batch's loops."""
+        ready = session.deliverable
+        if not ready:
+            return
         room = self.user.link_room()
         joining = self._joining
-        if session.deliverable == 1 and room > 0 and not joining:
+        if ready == 1 and room > 0 and not joining:
             message = session.pop_deliveries(1)[0]
             if message.payload.__class__ is not Fragment:
                 self._deliver_one(peer, session.peer_incarnation, *message)

@@ -34,6 +34,7 @@ from netclock.cluster.process import run_async
 from netclock.links.tls.certs import init_cluster
 
 WARMUP = 300
+LINKS = ("udp", "fairloss", "reliable", "tls")
 STRETCHED = {"ack_delay": 1.0, "unreachable_after": 60.0}
 """Timers far beyond a round trip under callgrind (see the module docstring)."""
 
@@ -127,7 +128,7 @@ def instructions(link: str, count: int, cert_dir: str) -> int:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--links", default="udp,fairloss,reliable,tls")
+    p.add_argument("--links", default=",".join(LINKS))
     p.add_argument("--counts", default="300,1300", help="two round-trip counts, low,high")
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
@@ -141,12 +142,19 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    low, high = (int(x) for x in args.counts.split(","))
+    try:
+        low, high = (int(x) for x in args.counts.split(","))
+    except ValueError:
+        low = high = -1
     if not 0 <= low < high:
         raise SystemExit("--counts must be two round-trip counts, the lower first: 300,1300")
+    links = args.links.split(",")
+    unknown = sorted(set(links) - set(LINKS))
+    if unknown:
+        raise SystemExit(f"--links: unknown {', '.join(unknown)}; choose from {','.join(LINKS)}")
     with tempfile.TemporaryDirectory() as tmp:
         init_cluster(Path(tmp), ["a", "b"])
-        for link in args.links.split(","):
+        for link in links:
             per_trip = (instructions(link, high, tmp) - instructions(link, low, tmp)) / (high - low)
             print(f"{link:9s} {per_trip:10,.0f} instructions per round trip", flush=True)
 

@@ -87,6 +87,7 @@ class SessionPump:
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
         self._deliver_one = self.user.link_deliver
+        self._room = self.user.link_room
         self._before_send = self.user.link_before_send
         self._journal: LinkJournal | None = None
         self._to_restore: list[str] = []
@@ -355,7 +356,8 @@ class SessionPump:
             if journal is not None and not journal.ready(peer):  # acks, messages: the fsync
                 self._arm(peer, session)
                 continue
-            self._deliver(peer, session)
+            if session.deliverable:
+                self._deliver(peer, session)
             if self._outgoing:
                 self._feed(peer, session, now)
             self._transmit(peer, session, now)
@@ -382,7 +384,7 @@ class SessionPump:
         ready = session.deliverable
         if not ready:
             return
-        room = self.user.link_room()
+        room = self._room()
         joining = self._joining
         if ready == 1 and room > 0 and not joining:
             message = session.pop_deliveries(1)[0]

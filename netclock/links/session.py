@@ -355,7 +355,12 @@ class PeerSession:
         return self._hold(seq, packed, payload, now)
 
     def send_fragment(
-        self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
+        self,
+        clock: VectorClock,
+        chunk: bytes | memoryview,
+        remaining: int,
+        payload: Any,
+        now: float,
     ) -> int:
         """Queue one piece of a large message (links/segments.py) as one message.
 

@@ -283,8 +283,11 @@ def pack_message(seq: int, clock: VectorClock, payload: Any) -> bytes:
     return _pack_checked(obj, payload, b"\x91\x91")
 
 
-def pack_fragment(seq: int, clock: VectorClock, chunk: bytes, remaining: int) -> bytes:
-    """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``."""
+def pack_fragment(seq: int, clock: VectorClock, chunk: bytes | memoryview, remaining: int) -> bytes:
+    """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``.
+
+    ``chunk`` may be a memoryview of the message (no copy per piece): msgpack packs it as
+    bin through the buffer protocol, running no Python code (safe for :data:`_pack_flat`)."""
     return _pack_flat([seq, clock._entries, chunk, remaining])
 
 

@@ -866,8 +866,14 @@ class Node:
         self.delivered += 1
         if len(inbox) >= self._inbox_size:
             self._inbox_full = True
-        if self._waiters:
-            self._wake_one()
+        waiters = self._waiters
+        if waiters:
+            waiter = waiters[0]  # _wake_one's common case, without the call
+            if waiter.done():
+                self._wake_one()
+            else:
+                waiters.popleft()
+                waiter.set_result(None)
 
     def _deliver_batch(
         self, sender: str, incarnation: int, messages: Sequence[tuple[int, VectorClock, Any]]

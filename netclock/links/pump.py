@@ -96,6 +96,8 @@ class SessionPump:
         self._writable: dict[str, asyncio.Future[None]] = {}
         self._idle: asyncio.Event | None = None
         self._deliver_batch = self.user.link_deliver_batch
+        self._deliver_one = self.user.link_deliver
+        self._room = self.user.link_room
         self._before_send = self.user.link_before_send
         self._journal: LinkJournal | None = None
         self._to_restore: list[str] = []
@@ -337,9 +339,10 @@ class SessionPump:
             journal.received(peer, session)
             if not journal.ready(peer):
                 return
-        if session.deliverable:
-            self._deliver(peer, session)
-        self._mark(peer)
+        self._deliver(peer, session)
+        self._dirty.add(peer)  # _mark's, without the call: once per datagram received
+        if self._flush_handle is None and self._loop is not None and not self._closed:
+            self._flush_handle = self._loop.call_soon(self._pump)
 
     def _mark(self, peer: str) -> None:
         """Pump ``peer``'s session at the end of the current loop iteration."""
@@ -394,9 +397,24 @@ class SessionPump:
             journal.maybe_compact(sessions)
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
-        """Hand what the session can deliver to the user, within the room it has."""
-        room = self.user.link_room()
+        """Hand what the session can deliver to the user, within the room it has.
+
+        One whole message (a round trip's answer) goes through ``link_deliver``: the same
+        receive rule without the batch's loops."""
+        ready = session.deliverable
+        if not ready:
+            return
+        room = self._room()
         joining = self._joining
+        if ready == 1 and room > 0 and not joining:
+            message = session.pop_deliveries(1)[0]
+            if message.payload.__class__ is not Fragment:
+                self._deliver_one(peer, session.peer_incarnation, *message)
+                return
+            batch = self._join(peer, session, [message])
+            if batch:
+                self._deliver_batch(peer, session.peer_incarnation, batch)
+            return
         while room > 0:
             batch = session.pop_deliveries(room)
             if not batch:

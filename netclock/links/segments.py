@@ -141,7 +141,7 @@ class Outgoing:
         self.first_seq = session.next_seq
         """The id of the message: the sequence number of its first piece."""
         self._clock = clock
-        self._data = data
+        self._data: bytes | memoryview = memoryview(data)  # pieces are views, not copies
         self._offset = 0
         self._first, self._piece = piece_budget(session, clock, datagram)
         self._most = max(4, IN_FLIGHT_BYTES // self._piece)

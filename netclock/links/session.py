@@ -442,7 +442,12 @@ class PeerSession:
         return wire.with_full_clock(self._packed[i], whole)
 
     def send_fragment(
-        self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
+        self,
+        clock: VectorClock,
+        chunk: bytes | memoryview,
+        remaining: int,
+        payload: Any,
+        now: float,
     ) -> int:
         """Queue one piece of a large message (links/segments.py) as one message.
 

@@ -207,7 +207,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             log.debug("%s: dropped datagram from unknown peer %r", self.node_id, envelope.sender)
             self.user.link_event(InputRefused(envelope.sender, "not a known peer"))
             return
-        if self.check_source and (addr[0], addr[1]) not in sources:
+        if self.check_source and addr not in sources and (addr[0], addr[1]) not in sources:
             self.counters["wrong_source"] += 1
             where = _where(addr)
             log.debug(

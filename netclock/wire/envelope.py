@@ -306,8 +306,11 @@ def with_full_clock(packed: bytes, clock: VectorClock) -> bytes:
     return packed[:start] + _pack_flat(clock._entries) + packed[unpacker.tell() :]
 
 
-def pack_fragment(seq: int, clock: VectorClock, chunk: bytes, remaining: int) -> bytes:
-    """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``."""
+def pack_fragment(seq: int, clock: VectorClock, chunk: bytes | memoryview, remaining: int) -> bytes:
+    """One piece of a large message as a segment message: ``[seq, clock, chunk, remaining]``.
+
+    ``chunk`` may be a memoryview of the message (no copy per piece): msgpack packs it as
+    bin through the buffer protocol, running no Python code (safe for :data:`_pack_flat`)."""
     return _pack_flat([seq, clock._entries, chunk, remaining])
 
 

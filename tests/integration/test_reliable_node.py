@@ -1,8 +1,9 @@
 """Nodes on the perfect (``reliable``) link over real UDP sockets on loopback: the clock rules.
 
-The perfect link hands the Node whole batches (``link_deliver_batch``); these tests pin
-GoVector's receive rule on that path: exact receive clocks, the Node's clock after a
-batch, and the refusal of a clock that claims more of the receiver than it has done.
+The perfect link hands the Node whole batches (``link_deliver_batch``), and a lone message
+(a round trip's request or answer) through ``link_deliver``; these tests pin GoVector's
+receive rule on both paths: exact receive clocks, the Node's clock after a batch, and the
+refusal of a clock that claims more of the receiver than it has done.
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ async def test_clock_claiming_more_of_the_receiver_is_delivered_without_the_clai
     ], "b's own entry never jumped"
     assert (b.stats()["false_claims"], b.stats()["dropped"]) == (1, 0)
     assert a.failures() == []
+
+
+async def test_a_lone_message_claiming_more_of_the_receiver_is_delivered_without_the_claim(
+    make_nodes,
+) -> None:
+    """The same rule when the lie arrives alone (one message in its datagram, the path a
+    round trip takes): delivered, its claim counted, b's own entry one more, not 1000."""
+    a, b = await make_nodes("a", "b", link="reliable")
+    await a.send("b", "honest")
+    assert (await b.receive(timeout=2)).receive_clock == VectorClock({"a": 1, "b": 1})
+    a.link.send("b", VectorClock({"a": 2, "b": 1000}), "forged")
+    forged = await b.receive(timeout=2)
+    assert forged.payload == "forged"
+    assert forged.receive_clock == VectorClock({"a": 2, "b": 2})
+    assert (b.stats()["false_claims"], b.stats()["dropped"]) == (1, 0)
 
 
 async def test_a_clock_out_of_scope_is_refused_before_its_ack_and_the_sender_is_told(

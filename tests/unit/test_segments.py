@@ -281,3 +281,15 @@ def test_a_large_message_keeps_at_most_in_flight_bytes_of_pieces_unacknowledged(
     _, piece = piece_budget(net.a, VectorClock({"a": 1}), 16_384)
     assert net.most_unacked * piece <= IN_FLIGHT_BYTES
     assert net.most_unacked >= IN_FLIGHT_BYTES // piece - 1  # and the bound is what limits it
+
+
+def test_a_piece_cut_as_a_view_is_packed_byte_for_byte_as_the_copied_piece() -> None:
+    """Pieces are memoryviews of the message (no copy per piece); on the wire each is the
+    same msgpack bin its copy would be, so the receiver sees no difference."""
+    data = os.urandom(70_000)
+    clock = VectorClock({"a": 3})
+    view = memoryview(data)
+    for start, end in ((0, 65_000), (65_000, 70_000)):
+        assert wire.pack_fragment(7, clock, view[start:end], 70_000 - end) == wire.pack_fragment(
+            7, clock, data[start:end], 70_000 - end
+        )

@@ -241,7 +241,8 @@ class TlsConnection(asyncio.Protocol):
             chunks.append(chunk)
             if not self.incoming.pending and not self.tls.pending():
                 break  # all decrypted: spare the exception the next read would raise
-        self._flush_tls()
+        if self.outgoing.pending:  # TLS 1.3 may answer what it read (a key update)
+            self._flush_tls()
         if chunks:
             try:
                 frames = self.reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))

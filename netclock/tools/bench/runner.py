@@ -591,7 +591,7 @@ def scenarios(settings: Settings) -> list[Scenario]:
     if "round-trip" in settings.groups:
         out += [
             Scenario("round-trip/fairloss", "round trip fair-loss", "round-trip",
-                     Variant("fairloss")),
+                     Variant("fairloss"), Target("<=", 1.3)),
             Scenario("round-trip/reliable", "round trip perfect link", "round-trip",
                      Variant("reliable"), Target("<=", 1.5)),
         ]  # fmt: skip

@@ -25,6 +25,7 @@ from typing import Any
 from netclock.clock import VectorClock
 from netclock.errors import LinkClosed, MessageTooLarge, UsageError, WindowFull
 from netclock.links.base import GaveUp, LinkEvent, LinkUser, removed_peer, unknown_peer
+from netclock.links.budget import DEFAULT_SEND_BYTES_TOTAL, SendPool
 from netclock.links.journal import LinkJournal
 from netclock.links.rtt import SchedulingDelay
 from netclock.links.segments import (
@@ -70,13 +71,19 @@ class SessionPump:
         session_options: dict[str, Any],
         *,
         max_message: int = DEFAULT_MAX_MESSAGE,
+        send_bytes_total: int = DEFAULT_SEND_BYTES_TOTAL,
         **probe: Any,
     ) -> None:
         """Keep ``session_options`` for every peer's session, checked now with a probe
         session (``probe`` adds what each peer's session gets of its own), so a
         misconfigured option fails here, not at the first add_peer. ``max_message`` is
-        the largest message (packed payload, bytes) :meth:`send` accepts."""
+        the largest message (packed payload, bytes) :meth:`send` accepts;
+        ``send_bytes_total`` bounds the bytes held for sending to all peers together."""
         self._max_message = check_max_message(max_message)
+        self._send_pool = SendPool(send_bytes_total)
+        """The bytes every session holds for sending (links/budget.py)."""
+        self._pool_waiting = False
+        """A sender waits because the pool was full: wake every waiter once it has room."""
         PeerSession(self.node_id, self.incarnation, "probe", **session_options, **probe)
         self._session_options = session_options
         self.sessions: dict[str, PeerSession] = {}
@@ -127,6 +134,7 @@ class SessionPump:
                 self.incarnation,
                 peer,
                 clock_scope=self._clock_scope,
+                send_pool=self._send_pool,
                 **self._session_options,
                 **own,
             )
@@ -160,6 +168,7 @@ class SessionPump:
             events: list[LinkEvent] = [e for e in session.events() if isinstance(e, GaveUp)]
             if events:
                 self._dispatch(events)
+        session.release_pool()
         self._outgoing.pop(peer, None)
         self._joining.pop(peer, None)
         self._late.pop(peer, None)
@@ -267,6 +276,8 @@ class SessionPump:
         loop = self._loop
         if loop is None:
             raise UsageError("link is not started; call start() first")
+        if self._send_pool.full:
+            self._pool_waiting = True
         waiter = self._writable.get(peer)
         if waiter is None or waiter.done():
             waiter = self._writable[peer] = loop.create_future()
@@ -366,12 +377,21 @@ class SessionPump:
                 waiter = writable.get(peer)
                 if waiter is not None and not waiter.done() and self.writable(peer):
                     waiter.set_result(None)
+        if self._pool_waiting and not self._send_pool.full:
+            self._wake_pool_waiters()
         idle = self._idle
         if idle is not None and not any(s.unacked for s in sessions.values()):
             idle.set()
             self._idle = None
         if journal is not None:
             journal.maybe_compact(sessions)
+
+    def _wake_pool_waiters(self) -> None:
+        """The send pool has room again: wake the senders of every peer that can take more."""
+        self._pool_waiting = False
+        for peer, waiter in self._writable.items():
+            if not waiter.done() and peer in self.sessions and self.writable(peer):
+                waiter.set_result(None)
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
         """Hand what the session can deliver to the user, within the room it has."""

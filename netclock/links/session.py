@@ -60,7 +60,7 @@ from operator import itemgetter
 from typing import Any
 
 from netclock.clock import ClockScope, VectorClock
-from netclock.errors import ConfigError, MessageTooLarge, WindowFull
+from netclock.errors import ConfigError, MessageTooLarge, SendBudgetFull, WindowFull
 from netclock.links.base import (
     GaveUp,
     InputRefused,
@@ -68,6 +68,12 @@ from netclock.links.base import (
     PeerReachable,
     PeerUnreachable,
     Refused,
+)
+from netclock.links.budget import (
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_SEND_BYTES,
+    SendPool,
+    check_budget,
 )
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
@@ -172,8 +178,10 @@ class PeerSession:
     """Reliable, flow-controlled message stream between this node and one peer (both directions).
 
     Guarantees PL1/PL2/PL3 while both processes run (and FIFO order when ``fifo`` is true).
-    Memory is bounded: at most ``send_window`` messages are held for sending and at most
-    ``receive_capacity`` messages are buffered for delivery.
+    Memory is bounded in messages and bytes (links/budget.py): at most ``send_window``
+    messages and ``send_bytes`` bytes (plus one message) are held for sending, their bytes
+    also counted in ``send_pool`` (shared by a link's sessions, checked as well), and at
+    most ``receive_capacity`` messages and ``receive_bytes`` bytes are buffered for delivery.
 
     With ``retransmit`` (a lossy transport) the receive window assumed for a peer before
     its first ack is this session's own ``receive_capacity``; a smaller peer drops the
@@ -200,7 +208,12 @@ class PeerSession:
         give_up_after: float | None = None,
         clock_scope: ClockScope | None = None,
         confirm_incarnations: bool = False,
+        send_bytes: int = DEFAULT_SEND_BYTES,
+        receive_bytes: int = DEFAULT_RECEIVE_BYTES,
+        send_pool: SendPool | None = None,
     ) -> None:
+        check_budget("send_bytes", send_bytes)
+        check_budget("receive_bytes", receive_bytes)
         if send_window < 1:
             raise ConfigError(f"send_window must be at least 1, not {send_window}")
         if receive_capacity < 1:
@@ -224,6 +237,11 @@ class PeerSession:
         self.peer_id = peer_id
         self.send_window = send_window
         self.receive_capacity = receive_capacity
+        self.send_bytes = send_bytes
+        self.receive_bytes = receive_bytes
+        self._pool = send_pool
+        self._held_bytes = 0
+        """Bytes of the packed messages held (seqs base..next_seq-1)."""
         self.max_datagram = max_datagram
         self.fifo = fifo
         self.retransmit = retransmit
@@ -344,6 +362,10 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._held_bytes >= self.send_bytes or (
+            self._pool is not None and self._pool.used >= self._pool.limit
+        ):
+            raise self._budget_full()
         packed = wire.pack_message(seq, clock, payload)
         if len(packed) > self._max_message:
             raise MessageTooLarge(
@@ -365,7 +387,19 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._held_bytes >= self.send_bytes or (
+            self._pool is not None and self._pool.used >= self._pool.limit
+        ):
+            raise self._budget_full()
         return self._hold(seq, wire.pack_fragment(seq, clock, chunk, remaining), payload, now)
+
+    def _budget_full(self) -> SendBudgetFull:
+        if self._held_bytes >= self.send_bytes:
+            what = f"the send budget for {self.peer_id!r} (send_bytes)"
+            return SendBudgetFull(self.peer_id, self._held_bytes, self.send_bytes, what)
+        assert self._pool is not None
+        what = "the link's send budget for all peers (send_bytes_total)"
+        return SendBudgetFull(self.peer_id, self._pool.used, self._pool.limit, what)
 
     @property
     def max_message(self) -> int:
@@ -375,6 +409,10 @@ class PeerSession:
     def _hold(self, seq: int, packed: bytes, payload: Any, now: float) -> int:
         """Keep ``packed`` as message ``seq`` until it is acknowledged."""
         self._packed.append(packed)
+        size = len(packed)
+        self._held_bytes += size
+        if self._pool is not None:
+            self._pool.used += size
         if self._keep:
             self._payloads.append(payload)
             self._queued_at.append(now)
@@ -388,8 +426,24 @@ class PeerSession:
         return seq
 
     def writable(self) -> bool:
-        """True when :meth:`send` has room (fewer than ``send_window`` messages held)."""
-        return self._next_seq - self._base < self.send_window
+        """True when :meth:`send` has room: fewer than ``send_window`` messages held, and the
+        bytes held below ``send_bytes`` and the pool's limit."""
+        return (
+            self._next_seq - self._base < self.send_window
+            and self._held_bytes < self.send_bytes
+            and (self._pool is None or self._pool.used < self._pool.limit)
+        )
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the messages held for sending (not yet acknowledged or given up)."""
+        return self._held_bytes
+
+    def release_pool(self) -> None:
+        """Take this session's bytes out of its send pool (the session is being dropped)."""
+        if self._pool is not None:
+            self._pool.used -= self._held_bytes
+            self._pool = None
 
     @property
     def unacked(self) -> int:
@@ -880,6 +934,10 @@ class PeerSession:
         self._acked_cum = acked
         self._next_seq = self._next_send = acked + 1 + count
         self._packed = list(packed)
+        size = sum(map(len, packed)) - self._held_bytes
+        self._held_bytes += size
+        if self._pool is not None:
+            self._pool.used += size
         self._sent_at = [now] * count
         self._tx = [2] * count
         if self._keep:
@@ -1013,9 +1071,14 @@ class PeerSession:
         if drop <= 0:
             return
         if drop == len(self._packed):
+            size = self._held_bytes
             self._packed.clear()
         else:
+            size = sum(map(len, self._packed[:drop]))
             del self._packed[:drop]
+        self._held_bytes -= size
+        if self._pool is not None:
+            self._pool.used -= size
         del self._sent_at[:drop]
         del self._tx[:drop]
         if self._keep:

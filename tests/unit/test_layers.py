@@ -45,6 +45,7 @@ SANS_IO_CORES = (
     "links/session.py",
     "links/rtt.py",
     "links/segments.py",
+    "links/budget.py",
     "links/seal.py",
     "links/base.py",
     "links/tls/handshake.py",

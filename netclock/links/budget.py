@@ -1,0 +1,114 @@
+"""Byte budgets of the reliable links: what a node holds for its peers, counted in bytes.
+
+Sans-IO (no asyncio, no sockets). Message counts alone do not bound memory: a window of
+1,024 messages of 60 kB is 60 MB per peer. Each reliable link therefore also bounds
+
+* ``send_bytes``: the packed messages held for one peer (sent or queued, not yet
+  acknowledged or given up), and ``send_bytes_total``: the same summed over every peer of
+  the link (a :class:`SendPool` the sessions share). A send is accepted while both are below
+  their budget, so neither is exceeded by more than one message; otherwise ``Node.send``
+  waits and ``send_nowait`` raises :class:`~netclock.errors.SendBudgetFull`.
+* ``receive_bytes``: the messages one peer's session holds for delivery and above a gap,
+  estimated by :func:`message_bytes`. A message beyond it is dropped and counted (the
+  sender resends it later), and a full budget advertises a zero window.
+* ``inbox_bytes`` (a Node keyword): the deliveries waiting in a Node's inbox; when full
+  the link stops handing messages over, its session fills, and the sender waits.
+
+Defaults are :data:`DEFAULT_SEND_BYTES` and friends; docs/security.md ("Memory") says what
+happens at each limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netclock.errors import ConfigError
+from netclock.wire.envelope import Fragment, Message
+
+__all__ = [
+    "DEFAULT_INBOX_BYTES",
+    "DEFAULT_RECEIVE_BYTES",
+    "DEFAULT_SEND_BYTES",
+    "DEFAULT_SEND_BYTES_TOTAL",
+    "MIN_BUDGET",
+    "SendPool",
+    "check_budget",
+    "message_bytes",
+    "payload_bytes",
+]
+
+MIB = 1 << 20
+DEFAULT_SEND_BYTES = 8 * MIB
+"""Bytes of messages held for one peer until acknowledged (``send_bytes``)."""
+DEFAULT_SEND_BYTES_TOTAL = 64 * MIB
+"""Bytes of messages held for all peers of a link together (``send_bytes_total``)."""
+DEFAULT_RECEIVE_BYTES = 8 * MIB
+"""Bytes of one peer's messages a session holds for delivery or above a gap (``receive_bytes``)."""
+DEFAULT_INBOX_BYTES = 64 * MIB
+"""Bytes of deliveries a Node's inbox holds (``inbox_bytes``)."""
+MIN_BUDGET = 64 * 1024
+"""Smallest budget: one datagram's worth (a smaller one could never take a full message)."""
+MAX_BUDGET = 1 << 40
+_OVERHEAD = 16
+"""Bytes counted for each value on top of its contents (a message, an item of a list)."""
+
+
+def check_budget(name: str, value: int) -> int:
+    """``value`` if it can be the byte budget ``name``, else one ConfigError sentence."""
+    if type(value) is not int or not MIN_BUDGET <= value <= MAX_BUDGET:
+        raise ConfigError(
+            f"{name} must be a number of bytes between {MIN_BUDGET} (64 KiB) and 2**40, "
+            f"not {value!r}"
+        )
+    return value
+
+
+class SendPool:
+    """The bytes held for sending by every session of one link (``send_bytes_total``)."""
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = check_budget("send_bytes_total", limit)
+        self.used = 0
+        """Bytes held now; the sessions add and subtract (never below 0)."""
+
+    @property
+    def full(self) -> bool:
+        """True when no session may take another message."""
+        return self.used >= self.limit
+
+
+def payload_bytes(payload: Any) -> int:
+    """An estimate of the memory ``payload`` (a decoded msgpack value) holds, in bytes.
+
+    The length of every str and bytes value plus a fixed overhead per value: proportional
+    to the value's packed size and never below it by more than the overhead. Iterative, so
+    a deeply nested payload costs no recursion.
+    """
+    kind = type(payload)
+    if kind is bytes or kind is str or kind is bytearray:
+        return len(payload) + _OVERHEAD
+    if kind is Fragment:
+        return len(payload.chunk) + _OVERHEAD
+    if kind is not list and kind is not dict and kind is not tuple:
+        return _OVERHEAD
+    total = 0
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        total += _OVERHEAD
+        kind = type(value)
+        if kind is bytes or kind is str or kind is bytearray:
+            total += len(value)
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind is dict:
+            stack.extend(value.keys())
+            stack.extend(value.values())
+    return total
+
+
+def message_bytes(message: Message) -> int:
+    """:func:`payload_bytes` of a message's payload plus its clock's entries."""
+    return payload_bytes(message[2]) + 16 * len(message[1]._entries) + _OVERHEAD

@@ -22,6 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
+
+from netclock.clock import VectorClock
 from netclock.errors import ConfigError
 from netclock.wire.envelope import Fragment, Message
 
@@ -33,7 +36,10 @@ __all__ = [
     "MIN_BUDGET",
     "SendPool",
     "check_budget",
+    "fragment_size",
     "message_bytes",
+    "message_size",
+    "packed_message_size",
     "payload_bytes",
 ]
 
@@ -87,7 +93,7 @@ def payload_bytes(payload: Any) -> int:
     a deeply nested payload costs no recursion.
     """
     kind = type(payload)
-    if kind is bytes or kind is str or kind is bytearray:
+    if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
         return len(payload) + _OVERHEAD
     if kind is Fragment:
         return len(payload.chunk) + _OVERHEAD
@@ -99,7 +105,7 @@ def payload_bytes(payload: Any) -> int:
         value = stack.pop()
         total += _OVERHEAD
         kind = type(value)
-        if kind is bytes or kind is str or kind is bytearray:
+        if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
             total += len(value)
         elif kind is list or kind is tuple:
             stack.extend(value)
@@ -109,6 +115,28 @@ def payload_bytes(payload: Any) -> int:
     return total
 
 
+def message_size(clock: VectorClock, payload: Any) -> int:
+    """What a message of ``clock`` and ``payload`` counts against a receive budget: its
+    payload's :func:`payload_bytes` plus a fixed cost per clock entry. The sender counts a
+    message as the receiver will count it once decoded (the byte window, docs/wire.md)."""
+    return payload_bytes(payload) + 16 * len(clock._entries) + _OVERHEAD
+
+
+def fragment_size(clock: VectorClock, chunk: bytes) -> int:
+    """:func:`message_size` of a piece of a large message carrying ``chunk``."""
+    return len(chunk) + 16 * len(clock._entries) + 2 * _OVERHEAD
+
+
+def packed_message_size(packed: bytes) -> int:
+    """:func:`message_size` of a message packed by ``wire.pack_message`` or
+    ``wire.pack_fragment`` (a sender's own bytes, read back after a restart)."""
+    item = msgpack.unpackb(packed, raw=False)
+    entries = item[1]
+    if len(item) == 4:
+        return len(item[2]) + 16 * len(entries) + 2 * _OVERHEAD
+    return payload_bytes(item[2]) + 16 * len(entries) + _OVERHEAD
+
+
 def message_bytes(message: Message) -> int:
-    """:func:`payload_bytes` of a message's payload plus its clock's entries."""
+    """:func:`message_size` of a decoded message."""
     return payload_bytes(message[2]) + 16 * len(message[1]._entries) + _OVERHEAD

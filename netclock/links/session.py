@@ -74,6 +74,10 @@ from netclock.links.budget import (
     DEFAULT_SEND_BYTES,
     SendPool,
     check_budget,
+    fragment_size,
+    message_bytes,
+    message_size,
+    packed_message_size,
 )
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
@@ -84,6 +88,8 @@ TIMER_GRANULARITY = 0.001
 """Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""
 MAX_WINDOW = 1 << 24
 """Largest receive window a peer may advertise; a larger one is rejected as absurd."""
+MAX_BYTE_WINDOW = 1 << 62
+"""The byte window of a peer that does not say one (no byte budget)."""
 MAX_SKIP = 1 << 32
 """Most sequence numbers one segment's ``base`` may skip at once (more than a sender could
 ever have queued and given up on): a larger jump is refused as absurd."""
@@ -92,8 +98,9 @@ DUPTHRESH = 3
 
 _MAX_UINT_BYTES = 9
 """Largest msgpack encoding of an unsigned 64-bit integer."""
-_PLAIN_ACK_BYTES = 1 + 2 * _MAX_UINT_BYTES + 1 + _MAX_UINT_BYTES + 1
-"""Upper bound of an ack without selective ranges: array, incarnation, cumulative, [], window."""
+_PLAIN_ACK_BYTES = 1 + 2 * _MAX_UINT_BYTES + 1 + 2 * _MAX_UINT_BYTES + 1
+"""Upper bound of an ack without selective ranges: array, incarnation, cumulative, [], window,
+byte window."""
 _WORST_SACK_BYTES = 3 + 2 * _MAX_UINT_BYTES * wire.DEFAULT_LIMITS.max_sack_ranges
 """Upper bound of the selective ranges of one ack."""
 
@@ -106,6 +113,7 @@ STAT_KEYS = (
     "received",
     "duplicates",
     "beyond_window",
+    "beyond_bytes",
     "skipped",
     "discarded",
     "delivered",
@@ -242,6 +250,20 @@ class PeerSession:
         self._pool = send_pool
         self._held_bytes = 0
         """Bytes of the packed messages held (seqs base..next_seq-1)."""
+        self._sizes: list[int] = []
+        """What the receiver will count each held message as (``budget.message_size``)."""
+        self._held_est = 0
+        """The sum of ``_sizes``."""
+        self._peer_bytes = receive_bytes if retransmit else 0
+        """Bytes of messages after ``_bytes_from`` the peer accepts (its last byte window)."""
+        self._bytes_from = 0
+        self._byte_blocked = False
+        """The byte window held back a message the message window allowed."""
+        self._rx_bytes = 0
+        """Receive side: ``message_bytes`` of the messages ready or of old incarnations."""
+        self._ooo_bytes = 0
+        """Receive side: the same of the messages held above a gap."""
+        self._adv_bytes = receive_bytes
         self.max_datagram = max_datagram
         self.fifo = fifo
         self.retransmit = retransmit
@@ -321,8 +343,8 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline: float | None = None
         self._adv_window = receive_capacity
-        self._plain_key = (0, 0, 0)
-        self._plain_ack = wire.pack_plain_ack(0, 0, 0)
+        self._plain_key = (0, 0, 0, 0)
+        self._plain_ack = wire.pack_plain_ack(0, 0, 0, 0)
         """The last ack without selective ranges, packed, reused while its key is unchanged."""
         self._prefix = wire.segment_prefix(local_id, local_incarnation, peer_id)
         """Every segment to the peer starts with these bytes."""
@@ -374,7 +396,7 @@ class PeerSession:
                 len(packed),
                 self._max_message,
             )
-        return self._hold(seq, packed, payload, now)
+        return self._hold(seq, packed, payload, now, message_size(clock, payload))
 
     def send_fragment(
         self, clock: VectorClock, chunk: bytes, remaining: int, payload: Any, now: float
@@ -391,7 +413,8 @@ class PeerSession:
             self._pool is not None and self._pool.used >= self._pool.limit
         ):
             raise self._budget_full()
-        return self._hold(seq, wire.pack_fragment(seq, clock, chunk, remaining), payload, now)
+        packed = wire.pack_fragment(seq, clock, chunk, remaining)
+        return self._hold(seq, packed, payload, now, fragment_size(clock, chunk))
 
     def _budget_full(self) -> SendBudgetFull:
         if self._held_bytes >= self.send_bytes:
@@ -406,9 +429,12 @@ class PeerSession:
         """Largest packed message (or fragment) one datagram carries, in bytes."""
         return self._max_message
 
-    def _hold(self, seq: int, packed: bytes, payload: Any, now: float) -> int:
-        """Keep ``packed`` as message ``seq`` until it is acknowledged."""
+    def _hold(self, seq: int, packed: bytes, payload: Any, now: float, estimate: int) -> int:
+        """Keep ``packed`` as message ``seq`` until it is acknowledged (``estimate``: what
+        the receiver will count it as)."""
         self._packed.append(packed)
+        self._sizes.append(estimate)
+        self._held_est += estimate
         size = len(packed)
         self._held_bytes += size
         if self._pool is not None:
@@ -598,14 +624,21 @@ class PeerSession:
         bad = None
         if scope is not None and not scope.admits_all(map(_clock_of, messages)):
             bad = self._screen(messages)
+        rx_bytes = self._rx_bytes
+        budget = self.receive_bytes
         if (
             bad is None
             and not had_gap
             and messages[0][0] == cum + 1
             and messages[-1][0] == cum + n <= limit
             and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
+            and (
+                rx_bytes + (cost := sum(map(message_bytes, messages))) <= budget
+                or (n == 1 and rx_bytes < budget)
+            )
         ):
-            # The common case: the next messages, in order, within the window.
+            # The common case: the next messages, in order, within the windows.
+            self._rx_bytes = rx_bytes + cost
             ready.extend(messages)
             if self._journal is not None:
                 self._journal.extend(messages)
@@ -619,7 +652,7 @@ class PeerSession:
                 self._ack_deadline = now + self.ack_delay
             return
         fifo = self.fifo
-        accepted = duplicates = beyond = refused = 0
+        accepted = duplicates = beyond = refused = over = 0
         journal = self._journal
         refusals = self._refusals
         for message in messages:
@@ -645,6 +678,12 @@ class PeerSession:
                     continue
                 cum = self._advance(seq)
             elif seq == cum + 1:
+                # The next in order: taken while the ready ones are below the budget, so
+                # that messages held above the gap can never block it.
+                if self._rx_bytes >= budget:
+                    over += 1
+                    continue
+                self._rx_bytes += message_bytes(message)
                 ready.append(message)
                 cum = seq
                 accepted += 1
@@ -655,14 +694,24 @@ class PeerSession:
             elif fifo:
                 if seq in ooo:
                     duplicates += 1
-                else:
-                    ooo[seq] = message
-                    accepted += 1
-                    if journal is not None:
-                        journal.append(message)
+                    continue
+                cost = message_bytes(message)
+                if self._rx_bytes + self._ooo_bytes + cost > budget:
+                    over += 1
+                    continue
+                self._ooo_bytes += cost
+                ooo[seq] = message
+                accepted += 1
+                if journal is not None:
+                    journal.append(message)
             elif seq in seen:
                 duplicates += 1
             else:
+                cost = message_bytes(message)
+                if self._rx_bytes + cost > budget:
+                    over += 1
+                    continue
+                self._rx_bytes += cost
                 seen.add(seq)
                 ready.append(message)
                 limit -= 1
@@ -670,6 +719,9 @@ class PeerSession:
                 if journal is not None:
                     journal.append(message)
         stats = self.stats
+        if over:
+            stats["beyond_bytes"] += over
+            beyond += over
         if cum != self._cum or accepted or refused:
             if refusals and journal is not None and cum != self._cum:
                 self._mark_past_refusals(cum)
@@ -717,6 +769,9 @@ class PeerSession:
                 break
             if following is not _REFUSED:
                 ready.append(following)
+                cost = message_bytes(following)
+                self._ooo_bytes -= cost
+                self._rx_bytes += cost
             cum += 1
         return cum
 
@@ -760,6 +815,9 @@ class PeerSession:
                 held = self._ooo.pop(seq)
                 if held is not _REFUSED:
                     self._ready.append(held)
+                    cost = message_bytes(held)
+                    self._ooo_bytes -= cost
+                    self._rx_bytes += cost
                 moved += 1
         else:
             below = [s for s in self._seen if s <= point]
@@ -786,6 +844,7 @@ class PeerSession:
             self.stats["discarded"] += discarded
             log.debug("discarding %d out-of-order message(s) of a previous incarnation", discarded)
         self._ooo.clear()
+        self._ooo_bytes = 0
         self._seen.clear()
         self._refusals.clear()
         self._rx_inc = incarnation
@@ -799,6 +858,7 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline = None
         self._adv_window = self.receive_capacity
+        self._adv_bytes = self._byte_window()
         if not self.retransmit:
             self._ack_now = True  # it learns our window for it at once (no resends to wait for)
         if previous is None:
@@ -808,6 +868,8 @@ class PeerSession:
             # What the peer had selectively acked is gone, and its window is new. (On a
             # reliable transport the new incarnation's hello told both already.)
             self._peer_window = self.receive_capacity
+            self._peer_bytes = self.receive_bytes
+            self._bytes_from = self._acked_cum
             self._unsack_and_requeue()
 
     def _unsack_and_requeue(self) -> None:
@@ -848,11 +910,27 @@ class PeerSession:
             else:
                 out = [ready.popleft() for _ in range(limit)]
         self.stats["delivered"] += len(out)
+        self._rx_bytes -= sum(map(message_bytes, out))
         if self._rx_inc is not None:
             window = self.receive_capacity - len(self._ready) - self._old_count
-            if self._adv_window == 0 or window - self._adv_window >= self.receive_capacity // 2:
+            if (
+                self._adv_window == 0
+                or window - self._adv_window >= self.receive_capacity // 2
+                or self._adv_bytes == 0
+                or self._byte_window() - self._adv_bytes >= self.receive_bytes // 2
+            ):
                 self._ack_now = True
         return out
+
+    def _byte_window(self) -> int:
+        """Bytes of messages beyond the cumulative point this side accepts now."""
+        room = self.receive_bytes - self._rx_bytes
+        return room if room > 0 else 0
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Receive side: what the messages held count (ready, old, above a gap), in bytes."""
+        return self._rx_bytes + self._ooo_bytes
 
     def resume_point(self) -> tuple[int, int]:
         """``(peer incarnation, cumulative seq received from it)``; ``(0, 0)`` before any."""
@@ -868,8 +946,14 @@ class PeerSession:
         """
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
         self._adv_window = window
+        self._adv_bytes = self._byte_window()
         return wire.Hello(
-            self.local_id, self.local_incarnation, self.peer_id, *self.resume_point(), window
+            self.local_id,
+            self.local_incarnation,
+            self.peer_id,
+            *self.resume_point(),
+            window,
+            self._adv_bytes,
         )
 
     # -- durable streams (the logged perfect link) -----------------------------------------------
@@ -934,6 +1018,8 @@ class PeerSession:
         self._acked_cum = acked
         self._next_seq = self._next_send = acked + 1 + count
         self._packed = list(packed)
+        self._sizes = list(map(packed_message_size, packed))
+        self._held_est = sum(self._sizes)
         size = sum(map(len, packed)) - self._held_bytes
         self._held_bytes += size
         if self._pool is not None:
@@ -954,11 +1040,12 @@ class PeerSession:
             for message in held_back:
                 if message.seq > self._cum:
                     self._ooo[message.seq] = message
+                    self._ooo_bytes += message_bytes(message)
             self._sacks = None
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
-        incarnation, cum, sacks, window, refused = ack
+        incarnation, cum, sacks, window, refused, byte_window = ack
         if incarnation != self.local_incarnation:
             self.stats["ignored_acks"] += 1
             return
@@ -983,6 +1070,8 @@ class PeerSession:
             self._unreachable = False
             self._events.append(PeerReachable(self.peer_id))
         self._peer_window = window
+        self._peer_bytes = byte_window if byte_window >= 0 else MAX_BYTE_WINDOW
+        self._bytes_from = cum
         # RTT sample (Karn): from the most recently sent of the newly acked messages, and
         # only if it went out once; otherwise the ack may answer a resend, or it may have
         # waited behind a resent message.
@@ -1073,9 +1162,13 @@ class PeerSession:
         if drop == len(self._packed):
             size = self._held_bytes
             self._packed.clear()
+            self._sizes.clear()
+            self._held_est = 0
         else:
             size = sum(map(len, self._packed[:drop]))
             del self._packed[:drop]
+            self._held_est -= sum(self._sizes[:drop])
+            del self._sizes[:drop]
         self._held_bytes -= size
         if self._pool is not None:
             self._pool.used -= size
@@ -1122,7 +1215,32 @@ class PeerSession:
                 self.stats["fast_retransmits"] += 1
 
     def _window_blocked(self) -> bool:
-        return self._next_seq > self._next_send > self._acked_cum + self._peer_window
+        return self._next_seq > self._next_send and (
+            self._next_send > self._acked_cum + self._peer_window or self._byte_blocked
+        )
+
+    def _byte_stop(self, start: int, stop: int) -> int:
+        """The first of the messages ``start..stop-1`` the peer's byte window leaves out.
+
+        Messages after ``_bytes_from`` count against the window; when none is in flight
+        and the window is open at all, one message goes whatever its size (a receiver with
+        room always takes the next message in order)."""
+        base = self._base
+        sizes = self._sizes
+        first = max(self._bytes_from + 1, base)
+        room = self._peer_bytes
+        if start > first:
+            room -= sum(sizes[first - base : start - base])
+        elif room > 0:
+            room = max(room, sizes[start - base])
+        seq = start
+        while seq < stop:
+            room -= sizes[seq - base]
+            if room < 0:
+                break
+            seq += 1
+        self._byte_blocked = seq < stop
+        return seq
 
     def _needs_timer(self) -> bool:
         return self._next_send > self._base or self._window_blocked()
@@ -1148,6 +1266,10 @@ class PeerSession:
         stop = self._next_seq
         if stop > limit:
             stop = limit + 1
+        if self._byte_blocked:
+            self._byte_blocked = False
+        if start < stop and self._held_est > self._peer_bytes:
+            stop = self._byte_stop(start, stop)
         idle = start == base  # nothing in flight (a running timer is persist)
         resends = None
         if self._rtx or self._probe is not None:
@@ -1259,8 +1381,10 @@ class PeerSession:
     def _make_ack(self, rx_inc: int) -> tuple[bytes, int, int]:
         """The current ack packed, an upper bound of its encoded size, and its window."""
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
+        room = self.receive_bytes - self._rx_bytes
+        self._adv_bytes = room = room if room > 0 else 0
         if not self._ooo and not self._seen and not self._refusals:
-            key = (rx_inc, self._cum, window)
+            key = (rx_inc, self._cum, window, room)
             if key != self._plain_key:
                 self._plain_key = key
                 self._plain_ack = wire.pack_plain_ack(*key)
@@ -1269,7 +1393,7 @@ class PeerSession:
         if sacks is None:
             sacks = self._sacks = self._compute_sacks() if self._ooo or self._seen else ()
         refused = tuple(sorted(self._refusals.items()))
-        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused))
+        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused, room))
         return packed, len(packed), window
 
     def _compute_sacks(self) -> tuple[tuple[int, int], ...]:
@@ -1443,7 +1567,7 @@ class PeerSession:
             self.stats["rejected"] += 1
             log.debug("hello from %s advertises an absurd window %d", self.peer_id, window)
         else:
-            self._apply_hello_window(hello.incarnation, ours, received, window)
+            self._apply_hello_window(hello.incarnation, ours, received, window, hello.byte_window)
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
@@ -1455,7 +1579,9 @@ class PeerSession:
             self.rtt.reset_backoff()
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
 
-    def _apply_hello_window(self, incarnation: int, ours: bool, received: int, window: int) -> None:
+    def _apply_hello_window(
+        self, incarnation: int, ours: bool, received: int, window: int, byte_window: int
+    ) -> None:
         """Take the peer's window from its hello, as the highest seq it accepts.
 
         A receiver's ``cumulative + window`` never shrinks while it receives one
@@ -1463,15 +1589,17 @@ class PeerSession:
         process lives, even when an ack that came on the old connection is newer.
         """
         if ours:
-            bound = received + window
+            start = received
         elif self._window_by == incarnation:
             # The same process, but it had not met this incarnation of ours when it wrote
             # the hello: it did since (its ack came first, on the old connection), from a
             # base we no longer know. Its last word stands.
             return
         else:
-            bound = self._base - 1 + window
-        self._peer_window = max(bound - self._acked_cum, 0)
+            start = self._base - 1
+        self._peer_window = max(start + window - self._acked_cum, 0)
+        self._peer_bytes = byte_window if byte_window >= 0 else MAX_BYTE_WINDOW
+        self._bytes_from = start
         self._window_by = incarnation
 
     # -- events -----------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ def message_size(clock: VectorClock, payload: Any) -> int:
     """What a message of ``clock`` and ``payload`` counts against a receive budget: its
     payload's :func:`payload_bytes` plus a fixed cost per clock entry. The sender counts a
     message as the receiver will count it once decoded (the byte window, docs/wire.md)."""
+    kind = type(payload)
+    if kind is bytes or kind is str:
+        return len(payload) + 16 * len(clock._entries) + 2 * _OVERHEAD
     return payload_bytes(payload) + 16 * len(clock._entries) + _OVERHEAD
 
 
@@ -139,4 +142,8 @@ def packed_message_size(packed: bytes) -> int:
 
 def message_bytes(message: Message) -> int:
     """:func:`message_size` of a decoded message."""
-    return payload_bytes(message[2]) + 16 * len(message[1]._entries) + _OVERHEAD
+    payload = message[2]
+    kind = type(payload)
+    if kind is bytes or kind is str:
+        return len(payload) + 16 * len(message[1]._entries) + 2 * _OVERHEAD
+    return payload_bytes(payload) + 16 * len(message[1]._entries) + _OVERHEAD

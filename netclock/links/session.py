@@ -898,6 +898,7 @@ class PeerSession:
                 self._old.popleft()
             self._old_count -= len(out)
             self._delivering_inc = incarnation
+            self._rx_bytes -= sum(map(message_bytes, out))
         else:
             ready = self._ready
             if not ready:
@@ -907,10 +908,11 @@ class PeerSession:
             if limit >= len(ready):
                 out = list(ready)
                 ready.clear()
+                self._rx_bytes = 0  # it counts the ready messages and the old ones: none left
             else:
                 out = [ready.popleft() for _ in range(limit)]
+                self._rx_bytes -= sum(map(message_bytes, out))
         self.stats["delivered"] += len(out)
-        self._rx_bytes -= sum(map(message_bytes, out))
         if self._rx_inc is not None:
             window = self.receive_capacity - len(self._ready) - self._old_count
             if (

@@ -407,7 +407,7 @@ class SessionPump:
                 self._deliver_batch(peer, session.peer_incarnation, batch)
             if not session.deliverable:
                 return
-            room -= len(batch)
+            room = self.user.link_room()  # the owner's room in messages and bytes
 
     def _join(self, peer: str, session: PeerSession, batch: list[Message]) -> list[Message]:
         """``batch`` with the pieces of large messages joined (whole messages only)."""

@@ -178,6 +178,10 @@ _NIL = b"\xc0"
 """msgpack nil: a segment without an ack."""
 
 
+def _segment_bytes(segment: wire.Segment) -> int:
+    return sum(map(message_bytes, segment.messages))
+
+
 def _str_bytes(text: str) -> int:
     return 3 + len(text.encode("utf-8"))
 
@@ -367,6 +371,8 @@ class PeerSession:
         self._challenge_due: float | None = None
         self._challenge_retries = 0
         self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
+        self._held_rx_bytes = 0
+        """``message_bytes`` of the held segments' messages: at most ``receive_bytes``."""
         """The latest segments of unconfirmed incarnations, in arrival order: those of the
         incarnation an answer confirms are taken in then (the peer resends the others)."""
         self._outbox: list[bytes] = []
@@ -551,7 +557,14 @@ class PeerSession:
         """A segment of a peer incarnation not yet confirmed: keep it (with the latest few),
         and ask the peer's address (at most once per RTO) which incarnation it really is."""
         self.stats["unconfirmed"] += 1
-        self._held.append(segment)
+        held = self._held
+        cost = _segment_bytes(segment)
+        if len(held) == HELD_SEGMENTS:
+            self._held_rx_bytes -= _segment_bytes(held.popleft())
+        while held and self._held_rx_bytes + cost > self.receive_bytes:
+            self._held_rx_bytes -= _segment_bytes(held.popleft())  # the oldest goes first
+        held.append(segment)
+        self._held_rx_bytes += cost
         challenge = self._challenge
         if challenge is not None and now - challenge[1] < self.rtt.rto:
             return
@@ -598,6 +611,7 @@ class PeerSession:
         self._challenge_due = None
         held = list(self._held)
         self._held.clear()
+        self._held_rx_bytes = 0
         if self._rx_inc is not None and incarnation <= self._rx_inc:
             log.debug("%s is still incarnation %d: the claim was false", self.peer_id, incarnation)
             return
@@ -931,8 +945,9 @@ class PeerSession:
 
     @property
     def buffered_bytes(self) -> int:
-        """Receive side: what the messages held count (ready, old, above a gap), in bytes."""
-        return self._rx_bytes + self._ooo_bytes
+        """Receive side: what the messages held count (ready, old, above a gap, and in
+        segments of an unconfirmed peer incarnation), in bytes."""
+        return self._rx_bytes + self._ooo_bytes + self._held_rx_bytes
 
     def resume_point(self) -> tuple[int, int]:
         """``(peer incarnation, cumulative seq received from it)``; ``(0, 0)`` before any."""

@@ -261,3 +261,12 @@ def test_the_sender_counts_a_message_as_the_receiver_will(payload: Any) -> None:
     from netclock.links.budget import packed_message_size
 
     assert packed_message_size(a.packed(1)) == message_bytes(message)
+
+
+def test_segments_of_an_unconfirmed_incarnation_are_held_within_the_budget() -> None:
+    b = PeerSession("b", 1, "a", receive_bytes=MIN_BUDGET, confirm_incarnations=True)
+    for first in range(1, 400, 2):  # a spoofer claiming a new incarnation, never answering
+        b.receive_segment(_forged_segment([first, first + 1], 20_000, incarnation=7), 0.0)
+        assert b.buffered_bytes <= MIN_BUDGET
+    assert b.stats["unconfirmed"] == 200
+    assert b.buffered_bytes > MIN_BUDGET // 2  # the newest are kept for a confirmation

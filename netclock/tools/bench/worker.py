@@ -64,7 +64,7 @@ from netclock.node import Node
 
 ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
-    "broadcast",
+    "broadcast", "mem-dead", "mem-victim", "mem-senders", "mem-spoof",
 )  # fmt: skip
 KINDS = ("udp", "fairloss", "reliable", "sealed", "tls", "tls-stream", "tcp-stream", "quic", "zmq")
 STREAMS = ("tls-stream", "tcp-stream")
@@ -121,6 +121,8 @@ class WorkerOptions:
     """A data directory: the reliable and tls kinds become logged perfect links."""
     durability: str = "process"
     """With ``data_dir``: ``process`` or ``machine``."""
+    stall: bool = False
+    """Never read the inbox (role mem-victim)."""
 
 
 def peak_rss_kib() -> int:
@@ -851,7 +853,12 @@ async def _main(args: WorkerOptions) -> int:
     control = Control()
     await control.start()
     try:
-        role = ROLE_MAIN[args.role]
+        if args.role.startswith("mem-"):
+            from netclock.tools.bench.memory import MEMORY_ROLES  # it imports this module
+
+            role = MEMORY_ROLES[args.role]
+        else:
+            role = ROLE_MAIN[args.role]
         if args.kind in ("quic", "zmq"):
             from netclock.tools.bench.peers import PEER_ROLES  # it imports this module
 

@@ -45,6 +45,7 @@ from netclock.tools.bench.worker import (
     WorkerOptions,
     _node,
     payload_of,
+    status_kib,
 )
 from netclock.wire import envelope as wire
 
@@ -62,14 +63,7 @@ MIB = 1 << 20
 
 def rss_kib() -> int:
     """This process's resident set now, in KiB (``VmRSS``; 0 where there is no /proc)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return status_kib("VmRSS") or 0
 
 
 class RssSampler:

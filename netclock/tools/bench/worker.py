@@ -125,18 +125,26 @@ class WorkerOptions:
     """Never read the inbox (role mem-victim)."""
 
 
+def status_kib(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``), or None without one."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_kib() -> int:
     """This process's own peak resident set size so far, in KiB.
 
     Linux's ``VmHWM`` where there is one: ``ru_maxrss`` of a child also counts its parent's
     resident set at the fork (folded in at exec), which would inflate every figure."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+    peak = status_kib("VmHWM")
+    if peak is not None:
+        return peak
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss // 1024 if sys.platform == "darwin" else rss
 

@@ -1236,28 +1236,26 @@ class PeerSession:
             self._next_send > self._acked_cum + self._peer_window or self._byte_blocked
         )
 
-    def _byte_stop(self, start: int, stop: int) -> int:
-        """The first of the messages ``start..stop-1`` the peer's byte window leaves out.
+    def _byte_limit(self) -> int:
+        """The highest sequence number the peer's byte window lets out (resent or new).
 
-        Messages after ``_bytes_from`` count against the window; when none is in flight
-        and the window is open at all, one message goes whatever its size (a receiver with
-        room always takes the next message in order)."""
+        Messages after ``_bytes_from`` count against the window; the first of them goes
+        whatever its size when the window is open at all (a receiver with room always
+        takes the next message in order)."""
         base = self._base
         sizes = self._sizes
         first = max(self._bytes_from + 1, base)
         room = self._peer_bytes
-        if start > first:
-            room -= sum(sizes[first - base : start - base])
-        elif room > 0:
-            room = max(room, sizes[start - base])
-        seq = start
-        while seq < stop:
+        seq = first
+        end = self._next_seq
+        while seq < end:
             room -= sizes[seq - base]
             if room < 0:
                 break
             seq += 1
-        self._byte_blocked = seq < stop
-        return seq
+        if seq == first and self._peer_bytes > 0:
+            return first
+        return seq - 1
 
     def _needs_timer(self) -> bool:
         return self._next_send > self._base or self._window_blocked()
@@ -1280,13 +1278,16 @@ class PeerSession:
         start = self._next_send
         base = self._base
         limit = self._acked_cum + self._peer_window
+        if self._byte_blocked:
+            self._byte_blocked = False
+        if self._held_est > self._peer_bytes:
+            allowed = self._byte_limit()
+            if allowed < limit:
+                limit = allowed
+                self._byte_blocked = True
         stop = self._next_seq
         if stop > limit:
             stop = limit + 1
-        if self._byte_blocked:
-            self._byte_blocked = False
-        if start < stop and self._held_est > self._peer_bytes:
-            stop = self._byte_stop(start, stop)
         idle = start == base  # nothing in flight (a running timer is persist)
         resends = None
         if self._rtx or self._probe is not None:

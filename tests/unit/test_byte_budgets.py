@@ -270,3 +270,29 @@ def test_segments_of_an_unconfirmed_incarnation_are_held_within_the_budget() -> 
         assert b.buffered_bytes <= MIN_BUDGET
     assert b.stats["unconfirmed"] == 200
     assert b.buffered_bytes > MIN_BUDGET // 2  # the newest are kept for a confirmation
+
+
+def test_after_the_peer_restarts_a_reliable_transport_resends_within_its_byte_window() -> None:
+    """Over TLS a restarted receiver gets everything unacknowledged again; the resends keep
+    within its byte window too, or the ones dropped would never come back."""
+    options: dict[str, Any] = {"retransmit": False, "max_datagram": 60_000}
+    a = PeerSession("a", 1, "b", send_bytes=8 * MIN_BUDGET, **options)
+    b = PeerSession("b", 1, "a", receive_bytes=4 * MIN_BUDGET, **options)
+    a.on_reconnect(b.hello(), 0.0)
+    b.on_reconnect(a.hello(), 0.0)
+    for i in range(1, 21):
+        a.send(VectorClock({"a": i}), b"r" * 20_000, 0.0)
+    _carry(a, b, 0.0)  # b takes them in, then dies before acking any
+    assert b.deliverable > 3
+    fresh = PeerSession("b", 2, "a", receive_bytes=MIN_BUDGET, **options)
+    a.on_reconnect(fresh.hello(), 1.0)
+    fresh.on_reconnect(a.hello(), 1.0)
+    delivered: list[int] = []
+    for step in range(60):
+        now = 1.0 + step * 0.01
+        _carry(a, fresh, now)
+        assert fresh.stats["beyond_window"] == 0
+        delivered += [m.seq for m in fresh.pop_deliveries(1)]
+        fresh.handle_timer(now)
+        _carry(fresh, a, now)
+    assert delivered == list(range(1, 21))

@@ -371,10 +371,10 @@ class PeerSession:
         self._challenge_due: float | None = None
         self._challenge_retries = 0
         self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
-        self._held_rx_bytes = 0
-        """``message_bytes`` of the held segments' messages: at most ``receive_bytes``."""
         """The latest segments of unconfirmed incarnations, in arrival order: those of the
         incarnation an answer confirms are taken in then (the peer resends the others)."""
+        self._held_rx_bytes = 0
+        """``message_bytes`` of the held segments' messages: at most ``receive_bytes``."""
         self._outbox: list[bytes] = []
         """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 

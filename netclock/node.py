@@ -652,7 +652,10 @@ class Node:
             if inbox:
                 delivery = inbox.popleft()
                 if inbox:
-                    self._inbox_bytes -= payload_bytes(delivery[1])
+                    payload = delivery[1]
+                    self._inbox_bytes -= (
+                        len(payload) + 16 if type(payload) is bytes else payload_bytes(payload)
+                    )
                 else:
                     self._inbox_bytes = 0
                 if self._consume_next and type(delivery) is Delivery:  # not a broadcast's
@@ -894,7 +897,9 @@ class Node:
                             (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
                     )
-                    added += payload_bytes(payload)
+                    added += (  # payload_bytes, without a call for bytes
+                        len(payload) + 16 if type(payload) is bytes else payload_bytes(payload)
+                    )
                     if recorder is not None:
                         self._record_delivery(
                             sender, incarnation, seq, message_clock, clock, payload

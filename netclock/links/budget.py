@@ -85,31 +85,34 @@ class SendPool:
         return self.used >= self.limit
 
 
+_TEXT = (bytes, str, bytearray, memoryview)
+_ARRAYS = (list, tuple)
+
+
 def payload_bytes(payload: Any) -> int:
-    """An estimate of the memory ``payload`` (a decoded msgpack value) holds, in bytes.
+    """An estimate of the memory ``payload`` (a msgpack value) holds, in bytes.
 
     The length of every str and bytes value plus a fixed overhead per value: proportional
-    to the value's packed size and never below it by more than the overhead. Iterative, so
-    a deeply nested payload costs no recursion.
+    to the value's packed size and never below it by more than the overhead. A sender's
+    value and the receiver's decoded copy count the same (subclasses of dict, list, str and
+    bytes count as what msgpack makes of them). Iterative: a deeply nested payload costs no
+    recursion.
     """
     kind = type(payload)
-    if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
+    if kind is bytes or kind is str:
         return len(payload) + _OVERHEAD
     if kind is Fragment:
         return len(payload.chunk) + _OVERHEAD
-    if kind is not list and kind is not dict and kind is not tuple:
-        return _OVERHEAD
     total = 0
     stack = [payload]
     while stack:
         value = stack.pop()
         total += _OVERHEAD
-        kind = type(value)
-        if kind is bytes or kind is str or kind is bytearray or kind is memoryview:
+        if isinstance(value, _TEXT):
             total += len(value)
-        elif kind is list or kind is tuple:
+        elif isinstance(value, _ARRAYS):
             stack.extend(value)
-        elif kind is dict:
+        elif isinstance(value, dict):
             stack.extend(value.keys())
             stack.extend(value.values())
     return total

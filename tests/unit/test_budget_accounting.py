@@ -296,3 +296,13 @@ def test_after_the_peer_restarts_a_reliable_transport_resends_within_its_byte_wi
         fresh.handle_timer(now)
         _carry(fresh, a, now)
     assert delivered == list(range(1, 21))
+
+
+def test_subclasses_count_as_what_msgpack_makes_of_them() -> None:
+    from collections import OrderedDict
+
+    class Text(str):
+        pass
+
+    sent = OrderedDict(k=[Text("t" * 500), (b"b" * 500,)])
+    assert payload_bytes(sent) == payload_bytes({"k": ["t" * 500, [b"b" * 500]]})

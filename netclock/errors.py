@@ -14,6 +14,7 @@
     └── LinkError
         ├── LinkClosed      you closed it: nothing more can be sent
         ├── WindowFull      a non-blocking send found the send window full
+        │   └── SendBudgetFull  ... or the bytes held for sending at their budget
         └── PeerRemoved     a send to a peer this node removed (``remove_peer``)
 
 Errors from the remote side (``WireError`` and below) never escape the event loop:
@@ -84,6 +85,21 @@ class WindowFull(LinkError):
         )
         self.peer = peer
         self.window = window
+
+
+class SendBudgetFull(WindowFull):
+    """A non-blocking send found the bytes held for sending at their budget (``send_bytes``
+    for the peer, or ``send_bytes_total`` for the whole link); wait or retry later."""
+
+    def __init__(self, peer: str, held: int, budget: int, what: str) -> None:
+        LinkError.__init__(
+            self,
+            f"{what} is full ({held} bytes held for sending, budget {budget}); await "
+            "node.send() to wait for room instead, or raise the link option",
+        )
+        self.peer = peer
+        self.window = budget
+        self.held = held
 
 
 class PeerRemoved(LinkError):

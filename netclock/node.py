@@ -50,6 +50,7 @@ from netclock.links.base import (
     parse_address,
     promises,
 )
+from netclock.links.budget import DEFAULT_INBOX_BYTES, check_budget, payload_bytes
 from netclock.links.journal import LinkJournal
 from netclock.links.options import LinkOptions, make_link
 from netclock.links.options import link_options as _link_options
@@ -190,6 +191,11 @@ class Node:
     choice for several consumer tasks on one inbox. After a restart the delivered but
     unconsumed messages come first, with ``redelivered`` set; a consumed one never returns.
 
+    The inbox holds at most ``inbox_size`` messages and about ``inbox_bytes`` bytes of
+    payload (links/budget.py counts them): when either is reached a reliable link stops
+    handing messages over, its session's window closes, and the senders wait; nothing
+    acknowledged is dropped. (It may pass ``inbox_bytes`` by one batch of the link.)
+
     ``sample_period`` (seconds; with an event log) records a ``sample`` event that often
     while the node runs, and once more when it closes: its inbox depth and each peer
     session's counters, round-trip estimate and timeout (:mod:`netclock.sampling`), for
@@ -207,6 +213,7 @@ class Node:
         faults: FaultPlan | None = None,
         fault_epoch: float | None = None,
         inbox_size: int = 1024,
+        inbox_bytes: int = DEFAULT_INBOX_BYTES,
         fifo: bool = True,
         give_up_after: float | None = None,
         cert_dir: str | Path | None = None,
@@ -230,6 +237,9 @@ class Node:
         options = _link_options(link, link_options)
         if inbox_size < 1:
             raise UsageError("inbox_size must be at least 1")
+        self._inbox_budget = check_budget("inbox_bytes", inbox_bytes)
+        self._inbox_bytes = 0
+        """``payload_bytes`` of the deliveries in the inbox."""
         if clock_start is not None and (
             not isinstance(clock_start, int) or isinstance(clock_start, bool) or clock_start < 1
         ):
@@ -671,9 +681,20 @@ class Node:
         while True:
             if inbox:
                 delivery = inbox.popleft()
+                if inbox:
+                    payload = delivery[1]
+                    self._inbox_bytes -= (
+                        len(payload) + 16 if type(payload) is bytes else payload_bytes(payload)
+                    )
+                else:
+                    self._inbox_bytes = 0
                 if self._consume_next and type(delivery) is Delivery:  # not a broadcast's
                     self._handed.append(delivery)
-                if self._inbox_full and len(inbox) < self._inbox_size // 2:
+                if (
+                    self._inbox_full
+                    and len(inbox) < self._inbox_size // 2
+                    and self._inbox_bytes < self._inbox_budget // 2
+                ):
                     self._inbox_full = False
                     self._link.resume_reading()
                 if inbox and self._waiters:
@@ -769,6 +790,7 @@ class Node:
                         Delivery, (sender, payload, clock, new_clock, incarnation, seq, True)
                     )
                 )
+                self._inbox_bytes += payload_bytes(payload)
                 if recorder is not None:
                     recorder.record(
                         "deliver",
@@ -832,8 +854,9 @@ class Node:
     # -- what the link calls (through _LinkSide) --------------------------------------------------
     def _room(self) -> int:
         room = self._inbox_size - len(self._inbox)
-        if room <= 0:
+        if room <= 0 or self._inbox_bytes >= self._inbox_budget:
             self._inbox_full = True
+            return 0
         return room
 
     def _deliver(
@@ -861,6 +884,7 @@ class Node:
         inbox.append(
             _new_tuple(Delivery, (sender, payload, clock, new_clock, incarnation, seq, False))
         )
+        self._inbox_bytes += payload_bytes(payload)
         if self._recorder is not None:
             self._record_delivery(sender, incarnation, seq, clock, new_clock, payload)
         self.delivered += 1
@@ -904,12 +928,16 @@ class Node:
                 if self._durable is not None:
                     self._durable.reserve(self._clock.get(me))
                 append = inbox.append
+                added = 0
                 for (seq, message_clock, payload), clock in zip(rest, clocks, strict=False):
                     append(
                         _new_tuple(
                             Delivery,
                             (sender, payload, message_clock, clock, incarnation, seq, False),
                         )
+                    )
+                    added += (  # payload_bytes, without a call for bytes
+                        len(payload) + 16 if type(payload) is bytes else payload_bytes(payload)
                     )
                     if recorder is not None:
                         if logged is not None:  # the default text: one binary record
@@ -918,6 +946,7 @@ class Node:
                             self._record_delivery(
                                 sender, incarnation, seq, message_clock, clock, payload
                             )
+                self._inbox_bytes += added
             if refusal is None:
                 break
             self._refuse(sender, incarnation, rest[len(clocks)][0], refusal)
@@ -987,6 +1016,7 @@ class Node:
                 ),
             )
         )
+        self._inbox_bytes += payload_bytes(msg.payload)
         if self._recorder is not None:
             extra: dict[str, Any] = {}
             waited = time.monotonic() - arrived
@@ -1240,6 +1270,7 @@ class Node:
             "delivered": self.delivered,
             "retransmitted": link.get("retransmitted", 0),
             "inbox": len(self._inbox),
+            "inbox_bytes": self._inbox_bytes,
             "dropped": self.dropped,
             "refused": self.refused,
             "false_claims": self._false_claim_count,

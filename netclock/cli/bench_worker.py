@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, help="paced broadcasts (role broadcast)")
     p.add_argument("--data-dir", help="parent of the node's data directory (a logged link)")
     p.add_argument("--durability", choices=("process", "machine"))
+    p.add_argument("--stall", action="store_true", help="never read the inbox (mem-victim)")
     return p
 
 

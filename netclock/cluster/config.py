@@ -42,6 +42,7 @@ from netclock.detectors.options import DetectorOptions
 from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, parse_address
+from netclock.links.budget import DEFAULT_INBOX_BYTES, check_budget
 
 Program = Callable[..., Awaitable[Any]]
 
@@ -52,6 +53,7 @@ _TOP_KEYS = {
     "fifo": bool,
     "give_up_after": (int, float),
     "inbox_size": int,
+    "inbox_bytes": int,
     "cert_dir": str,
     "program": str,
     "args": dict,
@@ -127,6 +129,8 @@ class Cluster:
     """Seconds a reliable link waits for a silent peer before handing messages back as failed
     (parsed cluster files default to ``GIVE_UP_AFTER``, so survivors of a crash finish)."""
     inbox_size: int = 1024
+    inbox_bytes: int = DEFAULT_INBOX_BYTES
+    """Bytes of payload each node's inbox holds (links/budget.py)."""
     cert_dir: Path | None = None
     faults: FaultPlan | None = None
     detector: DetectorOptions | None = None
@@ -285,6 +289,7 @@ def parse_cluster(
         fifo=data.get("fifo", True),
         give_up_after=give_up,
         inbox_size=data.get("inbox_size", 1024),
+        inbox_bytes=check_budget("inbox_bytes", data.get("inbox_bytes", DEFAULT_INBOX_BYTES)),
         cert_dir=None if cert_dir is None else (base_dir / cert_dir),
         faults=faults,
         detector=detector,

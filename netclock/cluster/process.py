@@ -147,6 +147,7 @@ def make_node(
         give_up_after=cluster.give_up_after,
         detector=cluster.detector,
         inbox_size=cluster.inbox_size,
+        inbox_bytes=cluster.inbox_bytes,
         cert_dir=cluster.cert_dir,
         govector_log=govector_log,
         event_log=event_log,

@@ -23,6 +23,11 @@ from typing import Any
 from netclock.errors import ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import LINK_KINDS, Address, Link, LinkUser
+from netclock.links.budget import (
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_SEND_BYTES,
+    DEFAULT_SEND_BYTES_TOTAL,
+)
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.wire.framing import DEFAULT_MAX_FRAME
 
@@ -59,6 +64,14 @@ class _SessionOptions:
     """``"full"``: every message carries its whole vector clock; ``"diff"``: only the entries
     that changed since the previous message to the same peer (docs/wire.md, "Compressed
     clocks"; needs ``fifo``)."""
+    send_bytes: int = DEFAULT_SEND_BYTES
+    """Bytes of messages held for one peer until acknowledged; when full ``Node.send`` waits
+    (``send_nowait`` raises SendBudgetFull). A dead peer holds at most this much."""
+    send_bytes_total: int = DEFAULT_SEND_BYTES_TOTAL
+    """The same for all peers of the node together."""
+    receive_bytes: int = DEFAULT_RECEIVE_BYTES
+    """Bytes of one peer's messages held for delivery or out of order; beyond it messages
+    are dropped and counted (the sender resends them) and the window advertised is 0."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,11 @@ import logging
 import zlib
 from typing import Any
 
+from netclock.links.budget import (
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_SEND_BYTES,
+    DEFAULT_SEND_BYTES_TOTAL,
+)
 from netclock.links.pump import SessionPump
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
 from netclock.links.session import PeerSession
@@ -55,6 +60,9 @@ class PerfectLink(SessionPump, UdpEndpoint):
         rto_max: float = 1.0,
         max_message: int = DEFAULT_MAX_MESSAGE,
         clock_encoding: str = "full",
+        send_bytes: int = DEFAULT_SEND_BYTES,
+        send_bytes_total: int = DEFAULT_SEND_BYTES_TOTAL,
+        receive_bytes: int = DEFAULT_RECEIVE_BYTES,
         **kwargs: Any,
     ) -> None:
         session_options: dict[str, Any] = {
@@ -68,6 +76,8 @@ class PerfectLink(SessionPump, UdpEndpoint):
             "rto_min": rto_min,
             "rto_max": rto_max,
             "clock_encoding": clock_encoding,
+            "send_bytes": send_bytes,
+            "receive_bytes": receive_bytes,
             "confirm_incarnations": True,  # UDP: a new incarnation must answer from its address
         }
         self._max_datagram = max_datagram
@@ -75,6 +85,7 @@ class PerfectLink(SessionPump, UdpEndpoint):
         self._init_pump(
             session_options,
             max_message=max_message,
+            send_bytes_total=send_bytes_total,
             max_datagram=max_datagram or NETWORK_DATAGRAM,
         )
         self._datagram_counter = 0

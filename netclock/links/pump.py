@@ -32,6 +32,7 @@ from netclock.links.base import (
     Refused,
     unknown_peer,
 )
+from netclock.links.budget import DEFAULT_SEND_BYTES_TOTAL, SendPool
 from netclock.links.inflight import LargeInFlight, cut_reason
 from netclock.links.journal import LinkJournal
 from netclock.links.rtt import SchedulingDelay
@@ -80,13 +81,19 @@ class SessionPump:
         session_options: dict[str, Any],
         *,
         max_message: int = DEFAULT_MAX_MESSAGE,
+        send_bytes_total: int = DEFAULT_SEND_BYTES_TOTAL,
         **probe: Any,
     ) -> None:
         """Keep ``session_options`` for every peer's session, checked now with a probe
         session (``probe`` adds what each peer's session gets of its own), so a
         misconfigured option fails here, not at the first add_peer. ``max_message`` is
-        the largest message (packed payload, bytes) :meth:`send` accepts."""
+        the largest message (packed payload, bytes) :meth:`send` accepts;
+        ``send_bytes_total`` bounds the bytes held for sending to all peers together."""
         self._max_message = check_max_message(max_message)
+        self._send_pool = SendPool(send_bytes_total)
+        """The bytes every session holds for sending (links/budget.py)."""
+        self._pool_waiting = False
+        """A sender waits because the pool was full: wake every waiter once it has room."""
         PeerSession(self.node_id, self.incarnation, "probe", **session_options, **probe)
         self._session_options = session_options
         self.sessions: dict[str, PeerSession] = {}
@@ -144,6 +151,7 @@ class SessionPump:
                 peer,
                 clock_scope=self._clock_scope,
                 max_large=self._max_message,
+                send_pool=self._send_pool,
                 **self._session_options,
                 **own,
             )
@@ -181,6 +189,7 @@ class SessionPump:
                 self._dispatch(events)
         point = session.resume_point()
         self._removed[peer] = (session.next_seq - 1, point if point[0] else None)
+        session.release_pool()
         self._outgoing.pop(peer, None)
         self._joining.pop(peer, None)
         self._in_flight.pop(peer, None)
@@ -287,6 +296,8 @@ class SessionPump:
         loop = self._loop
         if loop is None:
             raise UsageError("link is not started; call start() first")
+        if self._send_pool.full:
+            self._pool_waiting = True
         waiter = self._writable.get(peer)
         if waiter is None or waiter.done():
             waiter = self._writable[peer] = loop.create_future()
@@ -389,12 +400,21 @@ class SessionPump:
                 waiter = writable.get(peer)
                 if waiter is not None and not waiter.done() and self.writable(peer):
                     waiter.set_result(None)
+        if self._pool_waiting and not self._send_pool.full:
+            self._wake_pool_waiters()
         idle = self._idle
         if idle is not None and not any(s.unacked for s in sessions.values()):
             idle.set()
             self._idle = None
         if journal is not None:
             journal.maybe_compact(sessions)
+
+    def _wake_pool_waiters(self) -> None:
+        """The send pool has room again: wake the senders of every peer that can take more."""
+        self._pool_waiting = False
+        for peer, waiter in self._writable.items():
+            if not waiter.done() and peer in self.sessions and self.writable(peer):
+                waiter.set_result(None)
 
     def _deliver(self, peer: str, session: PeerSession) -> None:
         """Hand what the session can deliver to the user, within the room it has.
@@ -425,7 +445,7 @@ class SessionPump:
                 self._deliver_batch(peer, session.peer_incarnation, batch)
             if not session.deliverable:
                 return
-            room -= len(batch)
+            room = self.user.link_room()  # the owner's room in messages and bytes
 
     def _join(self, peer: str, session: PeerSession, batch: list[Message]) -> list[Message]:
         """``batch`` with the pieces of large messages joined (whole messages only)."""

@@ -61,7 +61,7 @@ from operator import itemgetter
 from typing import Any
 
 from netclock.clock import ClockScope, VectorClock
-from netclock.errors import ConfigError, MessageTooLarge, WindowFull
+from netclock.errors import ConfigError, MessageTooLarge, SendBudgetFull, WindowFull
 from netclock.links.base import (
     GaveUp,
     InputRefused,
@@ -69,6 +69,16 @@ from netclock.links.base import (
     PeerReachable,
     PeerUnreachable,
     Refused,
+)
+from netclock.links.budget import (
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_SEND_BYTES,
+    SendPool,
+    check_budget,
+    fragment_size,
+    message_bytes,
+    message_size,
+    packed_message_size,
 )
 from netclock.links.rtt import RttEstimator
 from netclock.wire import envelope as wire
@@ -80,6 +90,8 @@ TIMER_GRANULARITY = 0.001
 """Deadlines this close to ``now`` count as expired (event loops may fire timers early)."""
 MAX_WINDOW = 1 << 24
 """Largest receive window a peer may advertise; a larger one is rejected as absurd."""
+MAX_BYTE_WINDOW = 1 << 62
+"""The byte window of a peer that does not say one (no byte budget)."""
 MAX_SKIP = 1 << 32
 """Most sequence numbers one segment's ``base`` may skip at once (more than a sender could
 ever have queued and given up on): a larger jump is refused as absurd."""
@@ -88,8 +100,9 @@ DUPTHRESH = 3
 
 _MAX_UINT_BYTES = 9
 """Largest msgpack encoding of an unsigned 64-bit integer."""
-_PLAIN_ACK_BYTES = 1 + 2 * _MAX_UINT_BYTES + 1 + _MAX_UINT_BYTES + 1
-"""Upper bound of an ack without selective ranges: array, incarnation, cumulative, [], window."""
+_PLAIN_ACK_BYTES = 1 + 2 * _MAX_UINT_BYTES + 1 + 2 * _MAX_UINT_BYTES + 1
+"""Upper bound of an ack without selective ranges: array, incarnation, cumulative, [], window,
+byte window."""
 _WORST_SACK_BYTES = 3 + 2 * _MAX_UINT_BYTES * wire.DEFAULT_LIMITS.max_sack_ranges
 """Upper bound of the selective ranges of one ack."""
 
@@ -102,6 +115,7 @@ STAT_KEYS = (
     "received",
     "duplicates",
     "beyond_window",
+    "beyond_bytes",
     "skipped",
     "discarded",
     "delivered",
@@ -169,6 +183,10 @@ _NIL = b"\xc0"
 """msgpack nil: a segment without an ack."""
 
 
+def _segment_bytes(segment: wire.Segment) -> int:
+    return sum(map(message_bytes, segment.messages))
+
+
 def _str_bytes(text: str) -> int:
     return 3 + len(text.encode("utf-8"))
 
@@ -177,8 +195,10 @@ class PeerSession:
     """Reliable, flow-controlled message stream between this node and one peer (both directions).
 
     Guarantees PL1/PL2/PL3 while both processes run (and FIFO order when ``fifo`` is true).
-    Memory is bounded: at most ``send_window`` messages are held for sending and at most
-    ``receive_capacity`` messages are buffered for delivery.
+    Memory is bounded in messages and bytes (links/budget.py): at most ``send_window``
+    messages and ``send_bytes`` bytes (plus one message) are held for sending, their bytes
+    also counted in ``send_pool`` (shared by a link's sessions, checked as well), and at
+    most ``receive_capacity`` messages and ``receive_bytes`` bytes are buffered for delivery.
 
     With ``retransmit`` (a lossy transport) the receive window assumed for a peer before
     its first ack is this session's own ``receive_capacity``; a smaller peer drops the
@@ -207,7 +227,12 @@ class PeerSession:
         confirm_incarnations: bool = False,
         max_large: int | None = None,
         clock_encoding: str = "full",
+        send_bytes: int = DEFAULT_SEND_BYTES,
+        receive_bytes: int = DEFAULT_RECEIVE_BYTES,
+        send_pool: SendPool | None = None,
     ) -> None:
+        check_budget("send_bytes", send_bytes)
+        check_budget("receive_bytes", receive_bytes)
         if clock_encoding not in CLOCK_ENCODINGS:
             raise ConfigError(
                 f"clock_encoding must be one of {', '.join(CLOCK_ENCODINGS)}, "
@@ -240,6 +265,25 @@ class PeerSession:
         self.peer_id = peer_id
         self.send_window = send_window
         self.receive_capacity = receive_capacity
+        self.send_bytes = send_bytes
+        self.receive_bytes = receive_bytes
+        self._pool = send_pool
+        self._held_bytes = 0
+        """Bytes of the packed messages held (seqs base..next_seq-1)."""
+        self._sizes: list[int] = []
+        """What the receiver will count each held message as (``budget.message_size``)."""
+        self._held_est = 0
+        """The sum of ``_sizes``."""
+        self._peer_bytes = receive_bytes if retransmit else 0
+        """Bytes of messages after ``_bytes_from`` the peer accepts (its last byte window)."""
+        self._bytes_from = 0
+        self._byte_blocked = False
+        """The byte window held back a message the message window allowed."""
+        self._rx_bytes = 0
+        """Receive side: ``message_bytes`` of the messages ready or of old incarnations."""
+        self._ooo_bytes = 0
+        """Receive side: the same of the messages held above a gap."""
+        self._adv_bytes = receive_bytes
         self.max_datagram = max_datagram
         self.fifo = fifo
         self.retransmit = retransmit
@@ -319,8 +363,8 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline: float | None = None
         self._adv_window = receive_capacity
-        self._plain_key = (0, 0, 0)
-        self._plain_ack = wire.pack_plain_ack(0, 0, 0)
+        self._plain_key = (0, 0, 0, 0)
+        self._plain_ack = wire.pack_plain_ack(0, 0, 0, 0)
         """The last ack without selective ranges, packed, reused while its key is unchanged."""
         self._prefix = wire.segment_prefix(local_id, local_incarnation, peer_id)
         """Every segment to the peer starts with these bytes."""
@@ -352,6 +396,8 @@ class PeerSession:
         self._held: deque[wire.Segment] = deque(maxlen=HELD_SEGMENTS)
         """The latest segments of unconfirmed incarnations, in arrival order: those of the
         incarnation an answer confirms are taken in then (the peer resends the others)."""
+        self._held_rx_bytes = 0
+        """``message_bytes`` of the held segments' messages: at most ``receive_bytes``."""
         self._outbox: list[bytes] = []
         """Challenges and answers to send with the next :meth:`datagrams_to_send`."""
 
@@ -389,12 +435,21 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._held_bytes >= self.send_bytes or (
+            self._pool is not None and self._pool.used >= self._pool.limit
+        ):
+            raise self._budget_full()
+        kind = type(payload)
+        if kind is bytes or kind is str:  # message_size, without a call on the common path
+            estimate = len(payload) + 16 * len(clock._entries) + 32
+        else:
+            estimate = message_size(clock, payload)
         if self._diff:
-            return self._send_delta(seq, clock, payload, now)
+            return self._send_delta(seq, clock, payload, now, estimate)
         packed = wire.pack_message(seq, clock, payload)
         if len(packed) > self._max_message:
             self._too_large(len(packed))
-        return self._hold(seq, packed, payload, now)
+        return self._hold(seq, packed, payload, now, estimate)
 
     def _too_large(self, size: int) -> None:
         raise MessageTooLarge(
@@ -404,7 +459,9 @@ class PeerSession:
             self._max_message,
         )
 
-    def _send_delta(self, seq: int, clock: VectorClock, payload: Any, now: float) -> int:
+    def _send_delta(
+        self, seq: int, clock: VectorClock, payload: Any, now: float, estimate: int
+    ) -> int:
         """:meth:`send` with the diff clock encoding: the clock as a delta against the
         previous message's, or in full when there is none the peer is sure to rebuild."""
         previous = self._tx_entries
@@ -421,14 +478,19 @@ class PeerSession:
         else:
             self._clocks.append(clock)
         self._tx_entries = clock._entries
-        return self._hold(seq, packed, payload, now)
+        return self._hold(seq, packed, payload, now, estimate)
 
     def _send_full(self, seq: int) -> None:
         """diff: held message ``seq`` (if held) goes out with its full clock from now on,
         the same message self-contained (the peer may lack the previous one's clock)."""
         i = seq - self._base
         if 0 <= i < len(self._clocks):
-            self._packed[i] = self._whole(i)
+            whole = self._whole(i)
+            grown = len(whole) - len(self._packed[i])  # released by its length: count it
+            self._held_bytes += grown
+            if self._pool is not None:
+                self._pool.used += grown
+            self._packed[i] = whole
             self._clocks[i] = None
 
     def _whole(self, i: int) -> bytes:
@@ -457,19 +519,39 @@ class PeerSession:
         seq = self._next_seq
         if seq - self._base >= self.send_window:
             raise WindowFull(self.peer_id, self.send_window)
+        if self._held_bytes >= self.send_bytes or (
+            self._pool is not None and self._pool.used >= self._pool.limit
+        ):
+            raise self._budget_full()
         if self._diff:
             self._clocks.append(None)
             self._tx_entries = clock._entries
-        return self._hold(seq, wire.pack_fragment(seq, clock, chunk, remaining), payload, now)
+        packed = wire.pack_fragment(seq, clock, chunk, remaining)
+        return self._hold(seq, packed, payload, now, fragment_size(clock, chunk))
+
+    def _budget_full(self) -> SendBudgetFull:
+        if self._held_bytes >= self.send_bytes:
+            what = f"the send budget for {self.peer_id!r} (send_bytes)"
+            return SendBudgetFull(self.peer_id, self._held_bytes, self.send_bytes, what)
+        assert self._pool is not None
+        what = "the link's send budget for all peers (send_bytes_total)"
+        return SendBudgetFull(self.peer_id, self._pool.used, self._pool.limit, what)
 
     @property
     def max_message(self) -> int:
         """Largest packed message (or fragment) one datagram carries, in bytes."""
         return self._max_message
 
-    def _hold(self, seq: int, packed: bytes, payload: Any, now: float) -> int:
-        """Keep ``packed`` as message ``seq`` until it is acknowledged."""
+    def _hold(self, seq: int, packed: bytes, payload: Any, now: float, estimate: int) -> int:
+        """Keep ``packed`` as message ``seq`` until it is acknowledged (``estimate``: what
+        the receiver will count it as)."""
         self._packed.append(packed)
+        self._sizes.append(estimate)
+        self._held_est += estimate
+        size = len(packed)
+        self._held_bytes += size
+        if self._pool is not None:
+            self._pool.used += size
         if self._keep:
             self._payloads.append(payload)
             self._queued_at.append(now)
@@ -483,8 +565,24 @@ class PeerSession:
         return seq
 
     def writable(self) -> bool:
-        """True when :meth:`send` has room (fewer than ``send_window`` messages held)."""
-        return self._next_seq - self._base < self.send_window
+        """True when :meth:`send` has room: fewer than ``send_window`` messages held, and the
+        bytes held below ``send_bytes`` and the pool's limit."""
+        return (
+            self._next_seq - self._base < self.send_window
+            and self._held_bytes < self.send_bytes
+            and (self._pool is None or self._pool.used < self._pool.limit)
+        )
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of the messages held for sending (not yet acknowledged or given up)."""
+        return self._held_bytes
+
+    def release_pool(self) -> None:
+        """Take this session's bytes out of its send pool (the session is being dropped)."""
+        if self._pool is not None:
+            self._pool.used -= self._held_bytes
+            self._pool = None
 
     @property
     def unacked(self) -> int:
@@ -566,7 +664,14 @@ class PeerSession:
         """A segment of a peer incarnation not yet confirmed: keep it (with the latest few),
         and ask the peer's address (at most once per RTO) which incarnation it really is."""
         self.stats["unconfirmed"] += 1
-        self._held.append(segment)
+        held = self._held
+        cost = _segment_bytes(segment)
+        if len(held) == HELD_SEGMENTS:
+            self._held_rx_bytes -= _segment_bytes(held.popleft())
+        while held and self._held_rx_bytes + cost > self.receive_bytes:
+            self._held_rx_bytes -= _segment_bytes(held.popleft())  # the oldest goes first
+        held.append(segment)
+        self._held_rx_bytes += cost
         challenge = self._challenge
         if challenge is not None and now - challenge[1] < self.rtt.rto:
             return
@@ -624,6 +729,7 @@ class PeerSession:
         self._challenge_due = None
         held = list(self._held)
         self._held.clear()
+        self._held_rx_bytes = 0
         if self._rx_inc is not None and incarnation <= self._rx_inc:
             log.debug("%s is still incarnation %d: the claim was false", self.peer_id, incarnation)
             return
@@ -654,6 +760,9 @@ class PeerSession:
             bad = self._screen_large(messages, bad)
         deltas = ClockDelta in map(type, map(_clock_of, messages))
         run: Sequence[wire.Message] = messages
+        rx_bytes = self._rx_bytes
+        budget = self.receive_bytes
+        saved = (self._rx_entries, self._rx_seq) if deltas else None
         if (
             bad is None
             and not had_gap
@@ -661,12 +770,17 @@ class PeerSession:
             and messages[-1][0] == cum + n <= limit
             and (n < 3 or list(map(_seq_of, messages)) == list(range(cum + 1, cum + n + 1)))
             and (not deltas or (run := self._rebuild_run(messages)))
+            and (
+                rx_bytes + (cost := sum(map(message_bytes, run))) <= budget
+                or (n == 1 and rx_bytes < budget)
+            )
         ):
-            # The common case: the next messages, in order, within the window.
+            # The common case: the next messages, in order, within the windows.
             if not deltas:
                 last = messages[-1]
                 self._rx_entries = last[1]._entries
                 self._rx_seq = last[0]
+            self._rx_bytes = rx_bytes + cost
             ready.extend(run)
             if self._journal is not None:
                 self._journal.extend(run)
@@ -679,8 +793,10 @@ class PeerSession:
             elif self._ack_deadline is None:
                 self._ack_deadline = now + self.ack_delay
             return
+        if saved is not None:  # a run rebuilt, then over the bytes: message by message
+            self._rx_entries, self._rx_seq = saved
         fifo = self.fifo
-        accepted = duplicates = beyond = refused = 0
+        accepted = duplicates = beyond = refused = over = 0
         journal = self._journal
         refusals = self._refusals
         for message in messages:
@@ -708,6 +824,11 @@ class PeerSession:
                     continue
                 cum = self._advance(seq)
             elif seq == cum + 1:
+                # The next in order: taken while the ready ones are below the budget, so
+                # that messages held above the gap can never block it.
+                if self._rx_bytes >= budget:
+                    over += 1
+                    continue
                 if type(message[1]) is ClockDelta:
                     rebuilt = self._rebuild(message)
                     if rebuilt is None:
@@ -716,6 +837,7 @@ class PeerSession:
                     rebuilt = message
                     self._rx_entries = message[1]._entries
                     self._rx_seq = seq
+                self._rx_bytes += message_bytes(rebuilt)
                 ready.append(rebuilt)
                 cum = seq
                 accepted += 1
@@ -726,22 +848,35 @@ class PeerSession:
             elif fifo:
                 if seq in ooo:
                     duplicates += 1
-                    if type(message[1]) is not ClockDelta and type(ooo[seq][1]) is ClockDelta:
+                    held = ooo[seq]
+                    if type(message[1]) is not ClockDelta and type(held[1]) is ClockDelta:
                         ooo[seq] = message  # resent whole: it no longer needs its base
-                elif journal is not None and type(message[1]) is ClockDelta:
+                        self._ooo_bytes += message_bytes(message) - message_bytes(held)
+                    continue
+                if journal is not None and type(message[1]) is ClockDelta:
                     # A log holds whole clocks: this one waits until its base is here.
                     self.stats["clock_base_missing"] += 1
-                else:
-                    ooo[seq] = message
-                    accepted += 1
-                    if journal is not None:
-                        journal.append(message)
+                    continue
+                cost = message_bytes(message)
+                if self._rx_bytes + self._ooo_bytes + cost > budget:
+                    over += 1
+                    continue
+                self._ooo_bytes += cost
+                ooo[seq] = message
+                accepted += 1
+                if journal is not None:
+                    journal.append(message)
             elif seq in seen:
                 duplicates += 1
             else:
+                cost = message_bytes(message)
+                if self._rx_bytes + cost > budget:
+                    over += 1
+                    continue
                 rebuilt = self._rebuild(message)
                 if rebuilt is None:
                     continue
+                self._rx_bytes += cost
                 seen.add(seq)
                 ready.append(rebuilt)
                 limit -= 1
@@ -749,6 +884,9 @@ class PeerSession:
                 if journal is not None:
                     journal.append(rebuilt)
         stats = self.stats
+        if over:
+            stats["beyond_bytes"] += over
+            beyond += over
         if cum != self._cum or accepted or refused:
             if refusals and journal is not None and cum != self._cum:
                 self._mark_past_refusals(cum)
@@ -795,10 +933,12 @@ class PeerSession:
             if following is None:
                 break
             if following is not _REFUSED:
+                self._ooo_bytes -= message_bytes(following)
                 rebuilt = self._rebuild(following)
                 if rebuilt is None:
                     break  # dropped: the peer resends it with its full clock
                 ready.append(rebuilt)
+                self._rx_bytes += message_bytes(rebuilt)
             cum += 1
         return cum
 
@@ -906,9 +1046,11 @@ class PeerSession:
             for seq in sorted(s for s in self._ooo if s <= point):
                 held = self._ooo.pop(seq)
                 if held is not _REFUSED:
+                    self._ooo_bytes -= message_bytes(held)
                     rebuilt = self._rebuild(held)
                     if rebuilt is not None:  # else its base was given up: so is it
                         self._ready.append(rebuilt)
+                        self._rx_bytes += message_bytes(rebuilt)
                 moved += 1
         else:
             below = [s for s in self._seen if s <= point]
@@ -935,6 +1077,7 @@ class PeerSession:
             self.stats["discarded"] += discarded
             log.debug("discarding %d out-of-order message(s) of a previous incarnation", discarded)
         self._ooo.clear()
+        self._ooo_bytes = 0
         self._seen.clear()
         self._refusals.clear()
         self._rx_inc = incarnation
@@ -950,6 +1093,7 @@ class PeerSession:
         self._ack_now = False
         self._ack_deadline = None
         self._adv_window = self.receive_capacity
+        self._adv_bytes = self._byte_window()
         if not self.retransmit:
             self._ack_now = True  # it learns our window for it at once (no resends to wait for)
         if previous is None:
@@ -961,6 +1105,8 @@ class PeerSession:
             # What the peer had selectively acked is gone, and its window is new. (On a
             # reliable transport the new incarnation's hello told both already.)
             self._peer_window = self.receive_capacity
+            self._peer_bytes = self.receive_bytes
+            self._bytes_from = self._acked_cum
             self._unsack_and_requeue()
 
     def _restart_deltas(self) -> None:
@@ -998,6 +1144,7 @@ class PeerSession:
                 self._old.popleft()
             self._old_count -= len(out)
             self._delivering_inc = incarnation
+            self._rx_bytes -= sum(map(message_bytes, out))
         else:
             ready = self._ready
             if not ready:
@@ -1007,14 +1154,32 @@ class PeerSession:
             if limit >= len(ready):
                 out = list(ready)
                 ready.clear()
+                self._rx_bytes = 0  # it counts the ready messages and the old ones: none left
             else:
                 out = [ready.popleft() for _ in range(limit)]
+                self._rx_bytes -= sum(map(message_bytes, out))
         self.stats["delivered"] += len(out)
         if self._rx_inc is not None:
             window = self.receive_capacity - len(self._ready) - self._old_count
-            if self._adv_window == 0 or window - self._adv_window >= self.receive_capacity // 2:
+            if (
+                self._adv_window == 0
+                or window - self._adv_window >= self.receive_capacity // 2
+                or self._adv_bytes == 0
+                or self._byte_window() - self._adv_bytes >= self.receive_bytes // 2
+            ):
                 self._ack_now = True
         return out
+
+    def _byte_window(self) -> int:
+        """Bytes of messages beyond the cumulative point this side accepts now."""
+        room = self.receive_bytes - self._rx_bytes
+        return room if room > 0 else 0
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Receive side: what the messages held count (ready, old, above a gap, and in
+        segments of an unconfirmed peer incarnation), in bytes."""
+        return self._rx_bytes + self._ooo_bytes + self._held_rx_bytes
 
     def resume_point(self) -> tuple[int, int]:
         """``(peer incarnation, cumulative seq received from it)``; ``(0, 0)`` before any."""
@@ -1030,8 +1195,14 @@ class PeerSession:
         """
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
         self._adv_window = window
+        self._adv_bytes = self._byte_window()
         return wire.Hello(
-            self.local_id, self.local_incarnation, self.peer_id, *self.resume_point(), window
+            self.local_id,
+            self.local_incarnation,
+            self.peer_id,
+            *self.resume_point(),
+            window,
+            self._adv_bytes,
         )
 
     # -- durable streams (the logged perfect link) -----------------------------------------------
@@ -1069,6 +1240,8 @@ class PeerSession:
 
     def packed_run(self, first: int, last: int) -> list[bytes]:
         """:meth:`packed` of held messages ``first`` to ``last``, in one slice."""
+        if self._diff:
+            return [self._whole(i) for i in range(first - self._base, last - self._base + 1)]
         return self._packed[first - self._base : last - self._base + 1]
 
     @property
@@ -1104,6 +1277,12 @@ class PeerSession:
         self._acked_cum = acked
         self._next_seq = self._next_send = acked + 1 + count
         self._packed = list(packed)
+        self._sizes = list(map(packed_message_size, packed))
+        self._held_est = sum(self._sizes)
+        size = sum(map(len, packed)) - self._held_bytes
+        self._held_bytes += size
+        if self._pool is not None:
+            self._pool.used += size
         self._sent_at = [now] * count
         self._tx = [2] * count
         if self._diff:
@@ -1124,11 +1303,12 @@ class PeerSession:
             for message in held_back:
                 if message.seq > self._cum:
                     self._ooo[message.seq] = message
+                    self._ooo_bytes += message_bytes(message)
             self._sacks = None
 
     # -- acks (sending side) ----------------------------------------------------------------------
     def _on_ack(self, ack: wire.Ack, now: float) -> None:
-        incarnation, cum, sacks, window, refused = ack
+        incarnation, cum, sacks, window, refused, byte_window = ack
         if incarnation != self.local_incarnation:
             self.stats["ignored_acks"] += 1
             return
@@ -1153,6 +1333,8 @@ class PeerSession:
             self._unreachable = False
             self._events.append(PeerReachable(self.peer_id))
         self._peer_window = window
+        self._peer_bytes = byte_window if byte_window >= 0 else MAX_BYTE_WINDOW
+        self._bytes_from = cum
         # RTT sample (Karn): from the most recently sent of the newly acked messages, and
         # only if it went out once; otherwise the ack may answer a resend, or it may have
         # waited behind a resent message.
@@ -1241,9 +1423,18 @@ class PeerSession:
         if drop <= 0:
             return
         if drop == len(self._packed):
+            size = self._held_bytes
             self._packed.clear()
+            self._sizes.clear()
+            self._held_est = 0
         else:
+            size = sum(map(len, self._packed[:drop]))
             del self._packed[:drop]
+            self._held_est -= sum(self._sizes[:drop])
+            del self._sizes[:drop]
+        self._held_bytes -= size
+        if self._pool is not None:
+            self._pool.used -= size
         del self._sent_at[:drop]
         del self._tx[:drop]
         if self._diff:
@@ -1289,7 +1480,30 @@ class PeerSession:
                 self.stats["fast_retransmits"] += 1
 
     def _window_blocked(self) -> bool:
-        return self._next_seq > self._next_send > self._acked_cum + self._peer_window
+        return self._next_seq > self._next_send and (
+            self._next_send > self._acked_cum + self._peer_window or self._byte_blocked
+        )
+
+    def _byte_limit(self) -> int:
+        """The highest sequence number the peer's byte window lets out (resent or new).
+
+        Messages after ``_bytes_from`` count against the window; the first of them goes
+        whatever its size when the window is open at all (a receiver with room always
+        takes the next message in order)."""
+        base = self._base
+        sizes = self._sizes
+        first = max(self._bytes_from + 1, base)
+        room = self._peer_bytes
+        seq = first
+        end = self._next_seq
+        while seq < end:
+            room -= sizes[seq - base]
+            if room < 0:
+                break
+            seq += 1
+        if seq == first and self._peer_bytes > 0:
+            return first
+        return seq - 1
 
     def _needs_timer(self) -> bool:
         return self._next_send > self._base or self._window_blocked()
@@ -1312,6 +1526,13 @@ class PeerSession:
         start = self._next_send
         base = self._base
         limit = self._acked_cum + self._peer_window
+        if self._byte_blocked:
+            self._byte_blocked = False
+        if self._held_est > self._peer_bytes:
+            allowed = self._byte_limit()
+            if allowed < limit:
+                limit = allowed
+                self._byte_blocked = True
         stop = self._next_seq
         if stop > limit:
             stop = limit + 1
@@ -1426,8 +1647,10 @@ class PeerSession:
     def _make_ack(self, rx_inc: int) -> tuple[bytes, int, int]:
         """The current ack packed, an upper bound of its encoded size, and its window."""
         window = max(self.receive_capacity - len(self._ready) - self._old_count, 0)
+        room = self.receive_bytes - self._rx_bytes
+        self._adv_bytes = room = room if room > 0 else 0
         if not self._ooo and not self._seen and not self._refusals:
-            key = (rx_inc, self._cum, window)
+            key = (rx_inc, self._cum, window, room)
             if key != self._plain_key:
                 self._plain_key = key
                 self._plain_ack = wire.pack_plain_ack(*key)
@@ -1436,7 +1659,7 @@ class PeerSession:
         if sacks is None:
             sacks = self._sacks = self._compute_sacks() if self._ooo or self._seen else ()
         refused = tuple(sorted(self._refusals.items()))
-        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused))
+        packed = wire.pack_ack_bytes(wire.Ack(rx_inc, self._cum, sacks, window, refused, room))
         return packed, len(packed), window
 
     def _compute_sacks(self) -> tuple[tuple[int, int], ...]:
@@ -1619,7 +1842,7 @@ class PeerSession:
             self.stats["rejected"] += 1
             log.debug("hello from %s advertises an absurd window %d", self.peer_id, window)
         else:
-            self._apply_hello_window(hello.incarnation, ours, received, window)
+            self._apply_hello_window(hello.incarnation, ours, received, window, hello.byte_window)
         self._progress_at = now
         if self._unreachable:
             self._unreachable = False
@@ -1632,7 +1855,9 @@ class PeerSession:
             self.rtt.reset_backoff()
             self._rtx_deadline = now + self.rtt.rto if self._needs_timer() else None
 
-    def _apply_hello_window(self, incarnation: int, ours: bool, received: int, window: int) -> None:
+    def _apply_hello_window(
+        self, incarnation: int, ours: bool, received: int, window: int, byte_window: int
+    ) -> None:
         """Take the peer's window from its hello, as the highest seq it accepts.
 
         A receiver's ``cumulative + window`` never shrinks while it receives one
@@ -1640,15 +1865,17 @@ class PeerSession:
         process lives, even when an ack that came on the old connection is newer.
         """
         if ours:
-            bound = received + window
+            start = received
         elif self._window_by == incarnation:
             # The same process, but it had not met this incarnation of ours when it wrote
             # the hello: it did since (its ack came first, on the old connection), from a
             # base we no longer know. Its last word stands.
             return
         else:
-            bound = self._base - 1 + window
-        self._peer_window = max(bound - self._acked_cum, 0)
+            start = self._base - 1
+        self._peer_window = max(start + window - self._acked_cum, 0)
+        self._peer_bytes = byte_window if byte_window >= 0 else MAX_BYTE_WINDOW
+        self._bytes_from = start
         self._window_by = incarnation
 
     # -- events -----------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ class Ack(NamedTuple):
     many messages beyond ``cumulative`` the receiver will accept now. ``refused`` holds
     ``(seq, reason)`` for messages the receiver took in but refused (their clock broke its
     scope): acknowledged, never delivered; the sender reports each as a failure.
+    ``byte_window`` is how many bytes of messages beyond ``cumulative`` (as
+    ``links.budget.message_bytes`` counts them) the receiver accepts now; -1: not said.
     """
 
     incarnation: int
@@ -92,6 +94,7 @@ class Ack(NamedTuple):
     sacks: tuple[tuple[int, int], ...]
     window: int
     refused: tuple[tuple[int, str], ...] = ()
+    byte_window: int = -1
 
 
 class Message(NamedTuple):
@@ -136,6 +139,7 @@ class Hello(NamedTuple):
     (0 when nothing was ever received from it). ``window`` is the hello's sender's receive
     window, as in an ack: how many of the receiver's messages beyond ``received`` it accepts
     now (for another incarnation of the receiver, beyond that incarnation's ``base``).
+    ``byte_window`` is the same in bytes (as an ack's); -1: not said.
     """
 
     sender: str
@@ -144,6 +148,7 @@ class Hello(NamedTuple):
     peer_incarnation: int
     received: int
     window: int
+    byte_window: int = -1
 
 
 class Heartbeat(NamedTuple):
@@ -207,13 +212,16 @@ def pack_ack(ack: Ack | None) -> list[Any] | None:
     for first, last in ack.sacks:
         flat.append(first)
         flat.append(last)
-    if not ack.refused:
-        return [ack.incarnation, ack.cumulative, flat, ack.window]
-    refused: list[Any] = []
-    for seq, reason in ack.refused:
-        refused.append(seq)
-        refused.append(reason)
-    return [ack.incarnation, ack.cumulative, flat, ack.window, refused]
+    out: list[Any] = [ack.incarnation, ack.cumulative, flat, ack.window]
+    if ack.refused:
+        refused: list[Any] = []
+        for seq, reason in ack.refused:
+            refused.append(seq)
+            refused.append(reason)
+        out.append(refused)
+    if ack.byte_window >= 0:
+        out.append(ack.byte_window)
+    return out
 
 
 def encode_data(
@@ -365,9 +373,11 @@ def pack_ack_bytes(ack: Ack | None) -> bytes:
     return _pack_flat(pack_ack(ack))
 
 
-def pack_plain_ack(incarnation: int, cumulative: int, window: int) -> bytes:
+def pack_plain_ack(incarnation: int, cumulative: int, window: int, byte_window: int = -1) -> bytes:
     """An ack without selective ranges, packed for :func:`encode_segment_prefixed`."""
-    return _pack_flat([incarnation, cumulative, [], window])
+    if byte_window < 0:
+        return _pack_flat([incarnation, cumulative, [], window])
+    return _pack_flat([incarnation, cumulative, [], window, byte_window])
 
 
 def encode_segment_prefixed(
@@ -416,11 +426,13 @@ def encode_hello(
     peer_incarnation: int,
     received: int,
     window: int,
+    byte_window: int = -1,
 ) -> bytes:
-    """Encode a HELLO envelope."""
-    return _pack(
-        [VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received, window]
-    )
+    """Encode a HELLO envelope (9 items with a ``byte_window``, 8 without)."""
+    fields = [VERSION, HELLO, sender, incarnation, receiver, peer_incarnation, received, window]
+    if byte_window >= 0:
+        fields.append(byte_window)
+    return _pack(fields)
 
 
 def encode_heartbeat(sender: str, incarnation: int, receiver: str) -> bytes:
@@ -497,9 +509,9 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
     if value is None:
         return None
     if type(value) is not list or len(value) != 4:
-        if type(value) is list and len(value) == 5:
-            return _refusing_ack(value, limits)
-        raise WireError("ack must be nil or a 4- or 5-item array")
+        if type(value) is list and 5 <= len(value) <= 6:
+            return _longer_ack(value, limits)
+        raise WireError("ack must be nil or a 4- to 6-item array")
     incarnation, cumulative, flat, window = value
     if (
         type(incarnation) is not int
@@ -515,7 +527,7 @@ def _ack(value: Any, limits: Limits) -> Ack | None:
     if type(flat) is not list or len(flat) % 2 or len(flat) > 2 * limits.max_sack_ranges:
         raise WireError("selective acks must be an even-length array within the range limit")
     if not flat:
-        return _new_tuple(Ack, (incarnation, cumulative, (), window, ()))
+        return _new_tuple(Ack, (incarnation, cumulative, (), window, (), -1))
     sacks = []
     previous = cumulative
     for i in range(0, len(flat), 2):
@@ -532,11 +544,22 @@ MAX_REASON = 200
 """Longest refusal reason an ack may carry, in characters."""
 
 
-def _refusing_ack(value: list[Any], limits: Limits) -> Ack:
-    """An ack with its fifth item: ``[seq, reason, ...]`` of the messages it refuses."""
+def _longer_ack(value: list[Any], limits: Limits) -> Ack:
+    """An ack with refusals (a list), a byte window (an int), or both in that order."""
     ack = _ack(value[:4], limits)
     assert ack is not None
-    flat = value[4]
+    rest = value[4:]
+    if type(rest[-1]) is int:
+        ack = ack._replace(byte_window=_uint(rest.pop(), "byte window"))
+    if not rest:
+        return ack
+    if len(rest) != 1:
+        raise WireError("an ack's fifth item must be its refusals when it has six")
+    return _refusing_ack(ack, rest[0], limits)
+
+
+def _refusing_ack(ack: Ack, flat: Any, limits: Limits) -> Ack:
+    """``ack`` with the refusals ``[seq, reason, ...]`` of the messages it refuses."""
     if (
         type(flat) is not list
         or not flat
@@ -764,6 +787,16 @@ class Decoder:
                     _uint(field6, "resume point"),
                     _uint(field7, "window"),
                 )
+        elif kind == HELLO and n == 9:
+            return Hello(
+                sender,
+                incarnation,
+                receiver,
+                _uint(obj[5], "peer incarnation"),
+                _uint(obj[6], "resume point"),
+                _uint(obj[7], "window"),
+                _uint(obj[8], "byte window"),
+            )
         elif kind == HEARTBEAT and n == 5:
             return Heartbeat(sender, incarnation, receiver)
         elif kind == CHALLENGE and n == 7:

@@ -46,6 +46,7 @@ SANS_IO_CORES = (
     "links/rtt.py",
     "links/segments.py",
     "links/inflight.py",
+    "links/budget.py",
     "links/seal.py",
     "links/base.py",
     "links/tls/handshake.py",

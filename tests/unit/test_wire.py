@@ -98,7 +98,8 @@ def acks(draw: st.DrawFn) -> Ack:
     refused = draw(
         st.lists(st.tuples(st.integers(1, 2**64 - 1), st.text(max_size=200)), max_size=64)
     )
-    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64), tuple(refused))
+    byte_window = draw(st.one_of(st.just(-1), UINT64))
+    return Ack(draw(UINT64), cumulative, tuple(sacks), draw(UINT64), tuple(refused), byte_window)
 
 
 MESSAGES = st.builds(Message, SEQS, CLOCKS, PAYLOADS)
@@ -112,7 +113,7 @@ SEGMENTS = st.builds(
     st.one_of(st.none(), acks()),
     st.lists(MESSAGES, max_size=20).map(tuple),
 )
-HELLOS = st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64)
+HELLOS = st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64, st.one_of(st.just(-1), UINT64))
 HEARTBEATS = st.builds(Heartbeat, IDS, UINT64, IDS)
 ENVELOPES = st.one_of(DATAS, SEGMENTS, HELLOS, HEARTBEATS)
 
@@ -532,7 +533,7 @@ def test_unknown_kind_is_rejected(kind: Any) -> None:
         (SEGMENT_ITEMS, 7),
         (SEGMENT_ITEMS, 9),
         (HELLO_ITEMS, 7),
-        (HELLO_ITEMS, 9),
+        (HELLO_ITEMS, 10),
         (HEARTBEAT_ITEMS, 6),
     ],
 )
@@ -667,12 +668,15 @@ def test_bad_clock_is_rejected_in_data_and_segments(clock: Any) -> None:
 @pytest.mark.parametrize(
     ("ack", "match"),
     [
-        (1, "ack must be nil or a 4- or 5-item array"),
-        ("ack", "ack must be nil or a 4- or 5-item array"),
-        ({}, "ack must be nil or a 4- or 5-item array"),
-        ([], "ack must be nil or a 4- or 5-item array"),
-        ([3, 0, []], "ack must be nil or a 4- or 5-item array"),
-        ([3, 0, [], 8, 9], "refusals must be a non-empty even-length array"),
+        (1, "ack must be nil or a 4- to 6-item array"),
+        ("ack", "ack must be nil or a 4- to 6-item array"),
+        ({}, "ack must be nil or a 4- to 6-item array"),
+        ([], "ack must be nil or a 4- to 6-item array"),
+        ([3, 0, []], "ack must be nil or a 4- to 6-item array"),
+        ([3, 0, [], 8, []], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, [], 9], "refusals must be a non-empty even-length array"),
+        ([3, 0, [], 8, 9, 9], "refusals must be a non-empty"),
+        ([3, 0, [], 8, -1], "byte window"),
         ([3, 0, [], 8, [1]], "refusals must be a non-empty even-length array"),
         ([3, 0, [], 8, [0, "x"]], "a refusal is a sequence number"),
         ([3, 0, [], 8, [1, 2]], "a refusal is a sequence number"),

@@ -60,6 +60,7 @@ ACKS = st.builds(
     st.sampled_from([(), ((6, 6),), ((7, 9), (12, 20))]),
     UINT64,
     st.sampled_from([(), ((3, "clock names 'z'"),), ((1, ""), (2, "ñ" * 200))]),
+    st.just(-1) | UINT64,
 )
 ENVELOPES = st.one_of(
     st.builds(Data, IDS, UINT64, IDS, st.integers(1, 300), CLOCKS, PAYLOADS),
@@ -72,7 +73,7 @@ ENVELOPES = st.one_of(
         st.none() | ACKS,
         st.lists(st.builds(Message, st.integers(1, 300), CLOCKS, PAYLOADS), max_size=3).map(tuple),
     ),
-    st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64),
+    st.builds(Hello, IDS, UINT64, IDS, UINT64, UINT64, UINT64, st.one_of(st.just(-1), UINT64)),
     st.builds(Heartbeat, IDS, UINT64, IDS),
     st.builds(Challenge, IDS, UINT64, IDS, UINT64, st.booleans()),
 )

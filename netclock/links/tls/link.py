@@ -39,6 +39,11 @@ from netclock.errors import AuthenticationError, ConfigError, UsageError, WireEr
 from netclock.faults.injector import FaultInjector
 from netclock.faults.plan import FaultPlan
 from netclock.links.base import Address, InputRefused, LinkUser, os_reason, unknown_peer
+from netclock.links.budget import (
+    DEFAULT_RECEIVE_BYTES,
+    DEFAULT_SEND_BYTES,
+    DEFAULT_SEND_BYTES_TOTAL,
+)
 from netclock.links.lograte import LogLimiter
 from netclock.links.pump import SessionPump
 from netclock.links.segments import DEFAULT_MAX_MESSAGE
@@ -123,6 +128,9 @@ class TlsLink(SessionPump):
         max_unauthenticated_per_source: int = 16,
         backoff: tuple[float, float] = (0.01, 2.0),
         clock_encoding: str = "full",
+        send_bytes: int = DEFAULT_SEND_BYTES,
+        send_bytes_total: int = DEFAULT_SEND_BYTES_TOTAL,
+        receive_bytes: int = DEFAULT_RECEIVE_BYTES,
     ) -> None:
         if not 1024 <= max_frame <= 2**31:
             raise ConfigError(f"max_frame must be between 1024 and 2**31 bytes, not {max_frame}")
@@ -162,10 +170,12 @@ class TlsLink(SessionPump):
             "clock_encoding": clock_encoding,
             "ack_delay": ack_delay,
             "unreachable_after": unreachable_after,
+            "send_bytes": send_bytes,
+            "receive_bytes": receive_bytes,
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        self._init_pump(session_options, max_message=max_message)
+        self._init_pump(session_options, max_message=max_message, send_bytes_total=send_bytes_total)
         self._addresses: dict[str, Address] = {}
         self._up: dict[str, TlsConnection] = {}
         """The connection each peer's segments go out on (both hellos checked)."""

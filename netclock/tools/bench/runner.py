@@ -783,6 +783,13 @@ async def bounded_memory(settings: Settings, progress: TextIO) -> dict[str, Any]
             receiver.tell({"cmd": "stop"})
             report["stalled_receiver"] = await receiver.expect("RESULT", deadline)
         print("  bounded memory: stalled receiver measured", file=progress, flush=True)
+        from netclock.tools.bench.memory import memory_budgets
+
+        report["budgets"] = await memory_budgets(
+            settings.stall_seconds + 2.0, settings.timeout, progress
+        )
+        if report["budgets"]["status"] != "ok":
+            report.update(status="failed", reason=report["budgets"]["reason"])
     except BenchError as exc:
         report.update(status="failed", reason=str(exc))
     return report
@@ -974,6 +981,9 @@ def format_table(report: dict[str, Any]) -> str:
                 f"sender {_mib(tx['peak_rss_before_kib'])} -> {_mib(tx['peak_rss_after_kib'])}, "
                 f"receiver {_mib(rx['peak_rss_before_kib'])} -> {_mib(rx['peak_rss_after_kib'])}"
             )
+            from netclock.tools.bench.memory import format_budgets
+
+            lines += format_budgets(memory["budgets"])
     if "broadcast" in report:
         from netclock.tools.bench.broadcast import format_broadcast
 

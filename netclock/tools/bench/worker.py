@@ -64,7 +64,7 @@ from netclock.node import Node
 
 ROLES = (
     "send", "receive", "echo", "ping", "gone", "stall-send", "stall-receive", "accept", "dial",
-    "broadcast",
+    "broadcast", "mem-dead", "mem-victim", "mem-senders", "mem-spoof",
 )  # fmt: skip
 KINDS = ("udp", "fairloss", "reliable", "sealed", "tls", "tls-stream", "tcp-stream", "quic", "zmq")
 STREAMS = ("tls-stream", "tcp-stream")
@@ -121,6 +121,20 @@ class WorkerOptions:
     """A data directory: the reliable and tls kinds become logged perfect links."""
     durability: str = "process"
     """With ``data_dir``: ``process`` or ``machine``."""
+    stall: bool = False
+    """Never read the inbox (role mem-victim)."""
+
+
+def status_kib(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (``VmRSS``, ``VmHWM``), or None without one."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def peak_rss_kib() -> int:
@@ -128,13 +142,9 @@ def peak_rss_kib() -> int:
 
     Linux's ``VmHWM`` where there is one: ``ru_maxrss`` of a child also counts its parent's
     resident set at the fork (folded in at exec), which would inflate every figure."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+    peak = status_kib("VmHWM")
+    if peak is not None:
+        return peak
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss // 1024 if sys.platform == "darwin" else rss
 
@@ -858,7 +868,12 @@ async def _main(args: WorkerOptions) -> int:
     control = Control()
     await control.start()
     try:
-        role = ROLE_MAIN[args.role]
+        if args.role.startswith("mem-"):
+            from netclock.tools.bench.memory import MEMORY_ROLES  # it imports this module
+
+            role = MEMORY_ROLES[args.role]
+        else:
+            role = ROLE_MAIN[args.role]
         if args.kind in ("quic", "zmq"):
             from netclock.tools.bench.peers import PEER_ROLES  # it imports this module
 

@@ -26,17 +26,23 @@ from netclock.wire.envelope import Decoder
 WARMUP = 500
 
 
+def start_echo(node: Node, to: str) -> asyncio.Future[None]:
+    """A task that sends every message ``node`` receives back to ``to``."""
+
+    async def echo() -> None:
+        async for msg in node:
+            await node.send(to, msg.payload)
+
+    return asyncio.ensure_future(echo())
+
+
 async def one_run(link: str, count: int) -> list[float]:
     """Sorted round-trip times in seconds (after a warm-up)."""
     async with Node("a", link=link) as a, Node("b", link=link) as b:
         a.add_peer("b", b.address)
         b.add_peer("a", a.address)
 
-        async def echo() -> None:
-            async for msg in b:
-                await b.send("a", msg.payload)
-
-        task = asyncio.ensure_future(echo())
+        task = start_echo(b, "a")
         samples = []
         inbox = aiter(a)
         for i in range(WARMUP + count):

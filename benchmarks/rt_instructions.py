@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rt import start_echo
+
 from netclock import Node
 from netclock.cluster.process import run_async
 from netclock.links.tls.certs import init_cluster
@@ -91,11 +93,7 @@ async def node_round_trips(link: str, count: int, cert_dir: str | None) -> None:
         a.add_peer("b", b.address)
         b.add_peer("a", a.address)
 
-        async def echo() -> None:
-            async for msg in b:
-                await b.send("a", msg.payload)
-
-        task = asyncio.ensure_future(echo())
+        task = start_echo(b, "a")
         inbox = aiter(a)
         payload = b"x" * 64
         for _ in range(WARMUP + count):

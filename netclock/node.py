@@ -452,7 +452,7 @@ class Node:
             self._durable.close()
         if self._recorder is not None:
             self._recorder.record("stop", self._clock, "stop", clean=drained, stats=self.stats())
-            self._recorder.close()
+            await self._recorder.aclose()  # the loop runs on while the text is rendered
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:
             if not waiter.done():

@@ -43,6 +43,7 @@ from netclock.observe.pending import (
     PENDING_SUFFIX,
     PendingWriter,
     finish_pending,
+    finish_steps,
     pending_for,
     pending_lines,
     pending_path,
@@ -343,6 +344,23 @@ class EventRecorder:
             return
         writer.close()
         finish_pending(writer.path)
+
+    async def aclose(self) -> None:
+        """:meth:`close` that lets the running loop run while the text is rendered (about
+        every :data:`~netclock.observe.pending.RENDER_BATCH` events); cancelled, it renders
+        the rest at once. Until the text is complete the pending file stays."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        writer.close()
+        steps = finish_steps(writer.path)
+        try:
+            for _ in steps:
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            for _ in steps:
+                pass
+            raise
 
 
 def write_run_info(folder: Path, info: RunInfo) -> None:

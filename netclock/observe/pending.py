@@ -41,6 +41,7 @@ __all__ = [
     "PendingWriter",
     "finish_pending",
     "finish_run",
+    "finish_steps",
     "pending_for",
     "pending_lines",
     "pending_path",
@@ -347,6 +348,15 @@ def finish_pending(path: Path, notes: list[str] | None = None) -> None:
     Safe to cut short (a kill) and call again: the file is first marked with the text
     logs' sizes, and a marked file's rendering starts by cutting them back to those.
     """
+    for _ in finish_steps(path, notes):
+        pass
+
+
+def finish_steps(path: Path, notes: list[str] | None = None) -> Iterator[None]:
+    """:func:`finish_pending` one step at a time: it yields after each
+    :data:`RENDER_BATCH` events are appended to the text logs, so a caller on an event loop
+    can let the loop run between steps. The file is removed after the last step; stopped
+    before it, the file stays marked and the next :func:`finish_pending` completes it."""
     notes = [] if notes is None else notes
     header = _header_of(path)
     if header is None:
@@ -358,6 +368,7 @@ def finish_pending(path: Path, notes: list[str] | None = None) -> None:
     for _, renderer in _rendered(path, notes, govector=True, events=True):
         _append(header.govector, renderer.govector_lines)
         _append(header.events, renderer.jsonl_lines)
+        yield
     path.unlink()
     for note in notes:
         log.info("%s", note)

@@ -92,6 +92,7 @@ def test_a_killed_node_ends_the_run_and_is_reported_as_crashed(tmp_path: Path) -
 name = "kill"
 link = "reliable"
 duration = 20
+give_up_after = 1  # a's messages to the killed b fail after 1 s, not the default 5
 [[node]]
 id = "a"
 program = "flow.py:sender"

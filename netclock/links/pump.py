@@ -624,7 +624,7 @@ class SessionPump:
         """The sessions' counters summed over peers (empty without a session).
 
         A launched node reports its stats every 0.5 s: the sums are taken column by column
-        in C (``zip``, ``sum``), about 4x faster than key by key at any number of peers.
+        in C (``zip``, ``sum``), not key by key in Python (half the time at 1,000 peers).
         """
         rows = [_session_counters(session.stats) for session in self.sessions.values()]
         columns = zip(*rows, strict=True)

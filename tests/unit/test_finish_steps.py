@@ -1,0 +1,59 @@
+"""Rendering a pending file step by step (observe/pending.py finish_steps): stopped after any
+step, the file stays and the next finish_pending completes the text, without duplicates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from netclock.clock import VectorClock
+from netclock.observe.eventlog import EventRecorder
+from netclock.observe.pending import RENDER_BATCH, finish_pending, finish_steps
+
+EVENTS = 2 * RENDER_BATCH + 5
+"""Three steps of rendering."""
+
+
+def _pending(folder: Path) -> Path:
+    folder.mkdir()
+    recorder = EventRecorder("a", 1, govector_log=folder / "a.log", event_log=folder / "a.ev")
+    clock = VectorClock({"a": 1})
+    for i in range(EVENTS):
+        clock = clock.tick("a")
+        recorder.record("local", clock, f"step {i}", text=f"step {i}")
+    writer = recorder._writer
+    assert writer is not None
+    writer.close()
+    return writer.path
+
+
+def _texts(folder: Path) -> tuple[str, list[dict[str, object]]]:
+    """Both logs' text, the event log's without its wall times (two runs differ in them)."""
+    events = [json.loads(line) for line in (folder / "a.ev").read_text().splitlines()]
+    return (folder / "a.log").read_text(), [{**e, "t": 0} for e in events]
+
+
+def test_steps_stopped_early_leave_the_file_and_finish_pending_completes_it(
+    tmp_path: Path,
+) -> None:
+    finish_pending(_pending(tmp_path / "whole"))
+    for taken in range(3):
+        folder = tmp_path / f"stopped{taken}"
+        path = _pending(folder)
+        steps = finish_steps(path)
+        for _ in range(taken + 1):
+            next(steps)
+        steps.close()  # the loop that drove it went away (a kill does less still)
+        assert path.exists(), taken
+        finish_pending(path)
+        assert not path.exists()
+        assert _texts(folder) == _texts(tmp_path / "whole"), taken
+
+
+def test_the_steps_are_one_per_batch_and_the_file_goes_after_the_last(tmp_path: Path) -> None:
+    path = _pending(tmp_path / "a")
+    seen = []
+    for _ in finish_steps(path):
+        seen.append(path.exists())
+    assert seen == [True, True, True]
+    assert not path.exists()

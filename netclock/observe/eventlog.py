@@ -495,7 +495,7 @@ def _event(where: str, entry: Any) -> Event:
     """Validate one decoded line; raises :class:`ConfigError` naming ``where``."""
     if type(entry) is dict:
         ev = entry.get("ev")
-        if ev in _MESSAGE_KINDS:
+        if type(ev) is str and ev in _MESSAGE_KINDS:
             fast = _message_event(where, entry, ev)
             if fast is not None:
                 return fast

@@ -46,9 +46,10 @@ def test_a_run_without_govector_logs_has_no_shiviz_log(tmp_path: Path) -> None:
 
 
 def _finished(folder: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> tuple[str, str]:
-    """The post-run text of a synthetic run with the viewer drawn in a child above ``limit``
-    bytes of event logs, and the page it wrote."""
+    """The post-run text of a synthetic run with the viewer drawn and the logs merged in
+    children above ``limit`` bytes of event logs, and the page it wrote."""
     monkeypatch.setattr(report, "VIEWER_CHILD_BYTES", limit)
+    monkeypatch.setattr(report, "MERGE_CHILD_BYTES", limit)
     result = RunResult(folder, {}, {}, {})
     out = io.StringIO()
     code, verdict = report.finish_run_report(result, out)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -102,9 +102,11 @@ def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
         out.write(f"node {node} failed: {error} (see {run_dir / (node + '.stderr')})\n")
         code = 1
     files = event_files(run_dir)
-    child = _ViewerChild(run_dir) if _log_bytes(files) > VIEWER_CHILD_BYTES else None
+    size = _log_bytes(files)
+    child = _Child(run_dir, "draw_viewer", draw_viewer) if size > VIEWER_CHILD_BYTES else None
+    merger = _Child(run_dir, "merge_run_logs", merge_run_logs) if size > MERGE_CHILD_BYTES else None
     try:
-        merged_line = merge_run_logs(run_dir)
+        merged_line = merge_run_logs(run_dir) if merger is None else ""
         checked = bool(files)
         if checked:
             report = check_run(load_run(run_dir))
@@ -113,9 +115,12 @@ def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
             report = unchecked_report(run_dir)
             out.write(f"netclock check: {report.name or run_dir}\n{report.notes[0]}\n")
     except BaseException:
-        if child is not None:
-            child.kill()
+        for helper in (child, merger):
+            if helper is not None:
+                helper.kill()
         raise
+    if merger is not None:
+        merged_line = merger.line()
     if not report.ok:
         code = 1
     write_verdict(run_dir, report.ok, report.violated, sorted(result.failed), checked=checked)
@@ -130,6 +135,9 @@ VIEWER_CHILD_BYTES = 16 * 1024 * 1024
 """Event logs larger than this in all get their viewer drawn by a child process while this
 one merges and checks (on two cores the post-run wall time is the longer of the two, not
 their sum); smaller runs draw it in-process, cheaper than starting an interpreter."""
+MERGE_CHILD_BYTES = 48 * 1024 * 1024
+"""Event logs larger than this in all also get their GoVector logs merged by a child process
+(about 250,000 events: the merge then costs about 1 s of CPU, a child about 0.2 s to start)."""
 
 
 def _log_bytes(files: Sequence[Path]) -> int:
@@ -154,26 +162,28 @@ def draw_viewer(run_dir: Path) -> str:
     return f"  viewer:      {viewer}"
 
 
-_VIEWER_CODE = (
+_CHILD_CODE = (
     "import sys\n"
     "from pathlib import Path\n"
     "from netclock.tools.check import gc_paused\n"
-    "from netclock.tools.report import draw_viewer\n"
+    "from netclock.tools import report\n"
     "with gc_paused():\n"
-    "    print(draw_viewer(Path(sys.argv[1])))\n"
+    "    print(getattr(report, sys.argv[1])(Path(sys.argv[2])))\n"
 )
 
 
-class _ViewerChild:
-    """:func:`draw_viewer` in a child interpreter; :meth:`line` waits for its line, and
-    draws the viewer here when the child could not (whatever went wrong there)."""
+class _Child:
+    """``report.<name>(run_dir)`` (a function returning the line that presents what it wrote)
+    in a child interpreter; :meth:`line` waits for that line, and calls ``here`` in this
+    process when the child could not (whatever went wrong there)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, name: str, here: Callable[[Path], str]) -> None:
         self.run_dir = run_dir
+        self.here = here
         self.proc: subprocess.Popen[str] | None
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", _VIEWER_CODE, str(run_dir)],
+                [sys.executable, "-c", _CHILD_CODE, name, str(run_dir)],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 stdin=subprocess.DEVNULL,
@@ -192,9 +202,9 @@ class _ViewerChild:
         if self.proc is not None:
             text, _ = self.proc.communicate()
             lines = text.splitlines()
-            if self.proc.returncode == 0 and lines and lines[-1].startswith("  viewer:"):
+            if self.proc.returncode == 0 and lines and lines[-1].startswith("  "):
                 return lines[-1]
-        return draw_viewer(self.run_dir)
+        return self.here(self.run_dir)
 
 
 NOT_CHECKED = (

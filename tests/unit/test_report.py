@@ -46,9 +46,10 @@ def test_a_run_without_govector_logs_has_no_shiviz_log(tmp_path: Path) -> None:
 
 
 def _finished(folder: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> tuple[str, str]:
-    """The post-run text of a synthetic run with the viewer drawn in a child above ``limit``
-    bytes of event logs, and the page it wrote."""
+    """The post-run text of a synthetic run with the viewer drawn and the logs merged in
+    children above ``limit`` bytes of event logs, and the page it wrote."""
     monkeypatch.setattr(report, "VIEWER_CHILD_BYTES", limit)
+    monkeypatch.setattr(report, "MERGE_CHILD_BYTES", limit)
     result = RunResult(folder, {}, {}, {})
     out = io.StringIO()
     code, verdict = report.finish_run_report(result, out)
@@ -57,10 +58,12 @@ def _finished(folder: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> tupl
     return out.getvalue(), (folder / "viewer.html").read_text(encoding="utf-8")
 
 
-def test_a_large_run_gets_the_same_viewer_from_a_child_process(
+def test_a_large_run_gets_the_same_viewer_and_merged_log_from_child_processes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_synthetic_run(tmp_path / "a", nodes=3, events=600, link="reliable", loss=0.0, seed=5)
+    write_synthetic_run(
+        tmp_path / "a", nodes=3, events=600, link="reliable", loss=0.0, seed=5, govector=True
+    )
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     inline_text, inline_page = _finished(tmp_path / "a", monkeypatch, 1 << 40)
     child_text, child_page = _finished(tmp_path / "b", monkeypatch, 0)
@@ -69,13 +72,19 @@ def test_a_large_run_gets_the_same_viewer_from_a_child_process(
         str(tmp_path / "a"), "X"
     )
     assert len(child_page) == len(inline_page)
+    merged = [(tmp_path / run / "merged.log").read_bytes() for run in "ab"]
+    assert merged[0] == merged[1]
+    assert f"  ShiViz log:  {tmp_path / 'b' / 'merged.log'}" in child_text
 
 
-def test_a_viewer_child_that_fails_leaves_the_viewer_to_this_process(
+def test_children_that_fail_leave_the_viewer_and_the_merge_to_this_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_synthetic_run(tmp_path, nodes=2, events=200, link="reliable", loss=0.0, seed=6)
-    monkeypatch.setattr(report, "_VIEWER_CODE", "raise SystemExit(3)")
+    write_synthetic_run(
+        tmp_path, nodes=2, events=200, link="reliable", loss=0.0, seed=6, govector=True
+    )
+    monkeypatch.setattr(report, "_CHILD_CODE", "raise SystemExit(3)")
     text, page = _finished(tmp_path, monkeypatch, 0)
     assert f"  viewer:      {tmp_path / 'viewer.html'}" in text
+    assert f"  ShiViz log:  {tmp_path / 'merged.log'}" in text
     assert "<html" in page.lower()

@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from netclock.errors import ConfigError
-from netclock.observe.eventlog import EVENT_KINDS, Event, FaultRecord, iter_events
+from netclock.observe.compact import ChainReader, Resolved
+from netclock.observe.eventlog import (
+    _NOT_JSON,
+    EVENT_KINDS,
+    Event,
+    FaultRecord,
+    _json_lines,
+    _lenient_event,
+)
 from netclock.tools.check_byzantine import load_adversaries, role_of
 from netclock.tools.viz import (
     _CODE_BASE,
@@ -60,6 +68,8 @@ a number further out (a forged or garbled id) goes to a dict instead."""
 _NAN = float("nan")
 _SEND, _DELIVER, _FAILED = _KIND_CODE["send"], _KIND_CODE["deliver"], _KIND_CODE["failed"]
 _LOCAL = _KIND_CODE["local"]
+_WHAT = "a netclock event log"
+_CUT = "skipped an unfinished last line (the node was killed)"
 _BIG = 2**63 - 1
 """A sequence number at least this large is kept in a lane's ``big`` dict."""
 
@@ -121,15 +131,101 @@ class _Reader:
         self.notes: list[str] = []
 
     def read(self, path: Path) -> None:
-        for e in iter_events(path, self.notes, strict=False):
+        """Read one event log (and its pending records) as ``iter_events(strict=False)``
+        reads it: the same lines skipped with the same notes. A send, or a delivery from
+        the sender its id names, is taken from the decoded line without an ``Event``."""
+        notes, lanes, chain = self.notes, self.lanes, ChainReader()
+        last: Any = None  # the previous line's clock: what its successor's "dc" changes
+        for where, entry in _json_lines(path, _WHAT, notes, _CUT, errors="replace", pending=True):
+            if type(entry) is not dict:
+                notes.append(
+                    f"{where}: not JSON, skipped" if entry is _NOT_JSON else _not_event(where)
+                )
+                chain.lost()
+                last = None
+                continue
+            dc = entry.get("dc")
+            problem = chain.resolve(entry)
+            if problem is not None:
+                notes.append(f"{where}: {problem}, skipped")
+                last = None
+                continue
+            ev, node, clock = entry.get("ev"), entry.get("node"), entry.get("clock")
+            if ev in ("send", "deliver") and type(node) is str and type(clock) is Resolved:
+                lane = lanes.get(node)
+                if lane is not None and self.plain(lane, ev, entry, clock, dc, last):
+                    last = clock
+                    continue
+            e = _lenient_event(where, entry)
+            if e is None:
+                notes.append(_not_event(where))
+                chain.lost()
+                last = None
+                continue
+            last = clock
             if e.ev == "sample":
                 if e.sample is not None and e.t is not None:
                     self.samples.append(VizSample(process=e.node, time=e.t, **e.sample))  # type: ignore[typeddict-item]
                 continue
-            lane = self.lanes.get(e.node)
+            lane = lanes.get(e.node)
             if lane is None:
-                lane = self.lanes[e.node] = _Lane(e.node)
+                lane = lanes[e.node] = _Lane(e.node)
             self.add(lane, e)
+
+    def plain(
+        self, lane: _Lane, ev: str, entry: dict[str, Any], clock: Resolved, dc: Any, last: Any
+    ) -> bool:
+        """Take a send, or a delivery from its id's sender, straight from its decoded line
+        (what :meth:`add` would make of its ``Event``); False: not such a line, nothing
+        taken."""
+        peer, mid = entry.get("to" if ev == "send" else "from"), entry.get("id")
+        if not (
+            type(peer) is str
+            and type(mid) is list
+            and len(mid) == 3
+            and type(sender := mid[0]) is str
+            and sender
+            and type(inc := mid[1]) is int
+            and type(seq := mid[2]) is int
+            and inc >= 0
+            and 0 <= seq < _BIG
+            and (ev == "send" or peer == sender)
+            and "host" not in entry
+        ):
+            return False
+        i = len(lane.kind)
+        lane.kind.append(_SEND if ev == "send" else _DELIVER)
+        t = entry.get("t")
+        lane.time.append(
+            t if type(t) is float and t - t == 0.0 else float(t) if type(t) is int else _NAN
+        )
+        own = entry.get("inc")
+        if type(own) is not int:
+            own = None
+        if own != lane.last_inc:
+            lane.incs.append((i, own))
+            lane.last_inc = own
+        if type(dc) is dict and lane.clock is last and i % CLOCK_MARK:
+            prev, names = lane.clock, self.names
+            pairs = [
+                x
+                for name, value in dc.items()
+                for x in (names.setdefault(name, len(names)), value - prev.get(name, 0))
+            ]
+            lane.cn.append(len(pairs) >> 1)
+            self.changes(lane, pairs)
+            lane.clock = clock
+        else:
+            self.clock(lane, i, clock)
+        if entry.get("redelivered") is True:
+            lane.again.append(i)
+        key = (sender, inc, peer if ev == "send" else lane.name)
+        link = self.link_of.get(key)
+        if link is None:
+            link = self.link_of[key] = len(self.links)
+            self.links.append(key)
+        lane.links += array("q", (i, link, seq))
+        return True
 
     def add(self, lane: _Lane, e: Event) -> None:
         i = len(lane.kind)
@@ -156,6 +252,8 @@ class _Reader:
             lane.links += array("q", (i, link, seq))
             if e.peer is None or ev == "failed" or (ev == "deliver" and e.peer != mid[0]):
                 self.text(lane, i, _event_text(e, _id_text(e)))
+            if e.host is not None and lane.host is None:
+                lane.host = e.host
             return
         if e.bkind is not None and mid is not None and ev in ("bcast", "bdeliver"):
             lane.bcasts.append((i, ev, _id_text(e) or "", e.bkind))
@@ -188,6 +286,11 @@ class _Reader:
             for name in sorted(prev.keys() - clock.keys()):
                 pairs += (names.setdefault(name, len(names)), -prev[name])
         lane.cn.append(len(pairs) // 2)
+        self.changes(lane, pairs)
+        lane.clock = clock
+
+    @staticmethod
+    def changes(lane: _Lane, pairs: list[int]) -> None:
         cv = lane.cv
         if isinstance(cv, list):
             cv += pairs
@@ -196,7 +299,10 @@ class _Reader:
                 cv += array("q", pairs)
             except OverflowError:  # a counter past 2**63 (a liar's clock): this lane keeps ints
                 lane.cv = [*cv, *pairs]
-        lane.clock = clock
+
+
+def _not_event(where: str) -> str:
+    return f"{where}: not an event, skipped"
 
 
 class _Links:

@@ -864,6 +864,9 @@ _START_GAP = 60.0
 """Seconds between a run's start and its first event beyond which the start (another
 host's clock, or a wrong run.json) is not taken as the charts' time 0."""
 _CODE_BASE = 65
+CLOCK_MARK = 4096
+"""Every this many events of a process line the page holds its whole clock (``ck``), so
+selecting an event replays at most this many events' clock changes."""
 """Kind codes and clock-change counts are characters from ``A`` on (one byte each in JSON)."""
 
 
@@ -959,11 +962,17 @@ def _page_data(run: _Run) -> dict[str, Any]:
     changes: list[int] = []
     waited: list[list[float | int]] = []
     again: list[int] = []
+    marks: list[list[list[int]]] = []
     span = 0
     for p in range(len(graph.order)):
         last_rank, last_us, last_inc = 0, 0, _UNSET
+        clock: dict[str, int] = {}
+        marks.append([])
         for i in range(graph.first[p], graph.first[p + 1]):
             raw = events[i]
+            if (i - graph.first[p]) % CLOCK_MARK == 0:
+                marks[p].append(_mark(clock, names))
+            _apply(clock, raw.delta)
             kinds.append(chr(_CODE_BASE + _KIND_CODE.get(raw.kind, local)))
             ranks.append(run.rank[i] - last_rank)
             last_rank = run.rank[i]
@@ -1024,6 +1033,8 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "inc": incs,
         "cn": "".join(counts),
         "cv": changes,
+        "ck": marks,
+        "ckEvery": CLOCK_MARK,
         "text": texts,
         "waited": waited,
         "redelivered": again,
@@ -1036,6 +1047,11 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "unmatched": run.unmatched,
         "summary": run.summary,
     }
+
+
+def _mark(clock: Mapping[str, int], names: dict[str, int]) -> list[int]:
+    """A whole clock for the page's ``ck``: flat ``(name, value)`` pairs."""
+    return [x for name, value in clock.items() for x in (names.setdefault(name, len(names)), value)]
 
 
 def _sample_columns(

@@ -41,6 +41,7 @@ from netclock.tools.viz import (
     _CODE_BASE,
     _KIND_CODE,
     _START_GAP,
+    CLOCK_MARK,
     MAX_TEXT,
     VizProcess,
     VizSample,
@@ -49,6 +50,7 @@ from netclock.tools.viz import (
     _event_text,
     _fault_record,
     _id_text,
+    _mark,
     _run_info,
     _sample_columns,
     _short,
@@ -59,9 +61,6 @@ from netclock.tools.viz import (
 
 __all__ = ["page_data"]
 
-CLOCK_MARK = 4096
-"""Every this many events of a process line, the page gets its whole clock (``ck``), so
-selecting an event replays at most this many events' clock changes."""
 _SLACK = 1 << 16
 """How far past a link's highest sequence number so far its table grows for a new one;
 a number further out (a forged or garbled id) goes to a dict instead."""
@@ -557,6 +556,8 @@ def _assemble(
         "inc": incs,
         "cn": "".join(_count_chars(lane.cn) for lane in lanes),
         "cv": cv,
+        "ck": [[_mark(c, names) for c in lane.marks] for lane in lanes],
+        "ckEvery": CLOCK_MARK,
         "text": texts,
         "waited": [[first[p] + i, w] for p, lane in enumerate(lanes) for i, w in lane.waited],
         "redelivered": again,

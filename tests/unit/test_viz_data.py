@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from netclock.tools.synthetic import write_synthetic_run
-from netclock.tools.viz import _load, _page_data, build_model, render_run
-from netclock.tools.viz_data import CLOCK_MARK, page_data
+from netclock.tools.viz import CLOCK_MARK, _load, _page_data, build_model, render_run
+from netclock.tools.viz_data import page_data
 from tests.unit.test_broadcast_viz import causal_run
 from tests.unit.test_viz_compact import assert_same, data_block, redelivery_run
 
@@ -35,6 +35,10 @@ def assert_agree(folder: Path) -> dict[str, Any]:
         for row in cols["samples"]["links"]:
             row[1] = cols["names"][row[1]]
     assert new["samples"] == old["samples"]
+    for cols in (new, old):
+        cols["ck"] = [[{cols["names"][m[k]]: m[k + 1] for k in range(0, len(m), 2)} for m in lane]
+                      for lane in cols["ck"]]  # fmt: skip
+    assert new["ck"] == old["ck"]
     assert new["names"][: len(new["processes"])] == [p["id"] for p in new["processes"]]
     return new
 

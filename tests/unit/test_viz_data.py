@@ -133,3 +133,28 @@ def test_clock_checkpoints_hold_the_whole_clock_before_every_mark(tmp_path: Path
             i = data["first"][p] + n * CLOCK_MARK
             want = events[i - 1]["clock"] if n else {}
             assert {names[mark[k]]: mark[k + 1] for k in range(0, len(mark), 2)} == want
+
+
+def test_random_bytes_and_broken_clock_chains_are_skipped_as_the_event_reader_skips_them(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "x.events.jsonl").write_bytes(random.Random(3).randbytes(3000))
+    lines = [
+        {"node": "a", "ev": "send", "dc": {"a": 1}, "to": "b", "id": ["a", 1, 1]},
+        {"node": "a", "ev": "init", "clock": {"a": 1}},
+        {"node": "a", "ev": "send", "dc": {"a": "x"}, "to": "b", "id": ["a", 1, 1]},
+        {"node": "a", "ev": "send", "dc": {"a": 2}, "to": "b", "id": ["a", 1, 2]},
+        {"node": "a", "ev": "send", "clock": {"a": 3}, "to": "b", "id": ["a", 1, 3]},
+        {"node": "a", "ev": "sample", "clock": {"a": 3, "c": 4}, "links": {}},
+        {"node": "a", "ev": "send", "dc": {"a": 4}, "to": "b", "id": ["a", 1, 4], "t": 1e400},
+        [1, 2],
+        {"node": "a", "ev": "send", "clock": {"a": 5}, "to": "b", "id": ["a", 1, 5], "t": "x"},
+        {"node": "a", "ev": "send", "dc": {"a": 6}, "to": "b", "id": ["a", 1, 6], "inc": True},
+        {"node": "b", "ev": "deliver", "clock": {"a": 6, "b": 1}, "from": "a", "id": ["a", 1, 6]},
+        {"node": "b", "ev": "deliver", "dc": {"b": 2}, "from": "a", "id": ["a", 1, 6],
+         "redelivered": True, "host": 7},
+    ]  # fmt: skip
+    write_lines(tmp_path / "y.events.jsonl", lines)
+    data = assert_agree(tmp_path)
+    assert data["summary"]["events"] == 7
+    assert data["summary"]["redelivered"] == 1

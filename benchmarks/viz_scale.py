@@ -9,11 +9,13 @@ processes, no cluster). For each size it prints, as medians over ``--runs``:
   decoding every line of the same event logs with ``json.loads``, and the peak RSS of that
   process (its own ``VmHWM``);
 - ``render``: seconds for :func:`~netclock.tools.viz.render_run`, beside the same baseline
-  (the ratio is what the viewer costs over merely reading the logs), and its peak RSS;
+  (the ratio is what the viewer costs over merely reading the logs), its peak RSS and its
+  CPU time per event (both lines: the whole child process's work);
 - ``page``: the page's size, beside the event logs' size;
 - in headless Chromium (``/usr/bin/chromium``): milliseconds from navigation to a ready
-  page (``load``), beside an empty page's; and the time of Fit, selecting an event, zooming
-  in and clearing (each includes its redraw).
+  page (``load``), beside an empty page's; and the time of Fit, selecting the middle event
+  (the first selection: its clock is rebuilt from the page's nearest checkpoint), selecting
+  the last event, zooming in and clearing (each includes its redraw).
 
 Figures from a machine shared with other work vary by a factor of two or more; the
 ratios hold better.
@@ -39,6 +41,7 @@ STEPS = """<script>
   }
   timed("fit", function () { document.getElementById("fit").click(); });
   timed("select", function () { v.select(Math.floor(v.events / 2)); });
+  timed("select last", function () { v.select(v.events - 1); });
   timed("zoom in", function () { document.getElementById("reset").click(); });
   timed("clear", function () { v.select(-1); });
   document.body.setAttribute("data-timing", JSON.stringify(out));
@@ -63,7 +66,7 @@ for f in sorted(folder.glob("*.events.jsonl")):
         for line in lines:
             json.loads(line)
 raw = time.perf_counter() - t
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 if sys.argv[2] == "check":
     from netclock.tools.check import check_run, load_run
     check_run(load_run(folder))
@@ -71,10 +74,10 @@ else:
     from netclock.tools.viz import render_run
     page, _ = render_run(folder)
     Path(sys.argv[2]).write_text(page, encoding="utf-8")
-made = time.perf_counter() - t
+made, cpu = time.perf_counter() - t, time.process_time() - cpu
 status = Path("/proc/self/status").read_text().splitlines()
 rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-print(json.dumps({"raw": raw, "render": made, "rss": rss}))
+print(json.dumps({"raw": raw, "render": made, "cpu": cpu, "rss": rss}))
 """
 
 
@@ -111,8 +114,10 @@ def measure(size: int, runs: int, tmp: Path) -> None:
             )  # fmt: skip
             made.append(json.loads(out.stdout))
         raw, render = _median(made, "raw"), _median(made, "render")
+        per_event = _median(made, "cpu") / size * 1e6
         print(f"  {what:10s}  {render:8.2f} s   json.loads of the logs {raw:6.2f} s   "
-              f"ratio {render / raw:5.1f}   peak RSS {_median(made, 'rss'):6.0f} MB")  # fmt: skip
+              f"ratio {render / raw:5.1f}   peak RSS {_median(made, 'rss'):6.0f} MB   "
+              f"CPU {per_event:5.1f} us/event")  # fmt: skip
     print(f"  page        {page.stat().st_size / 1e6:8.2f} MB  event logs {logs / 1e6:9.2f} MB"
           f"   ratio {page.stat().st_size / logs:5.2f}")  # fmt: skip
     if not CHROMIUM.is_file():
@@ -127,7 +132,7 @@ def measure(size: int, runs: int, tmp: Path) -> None:
     base = _median(blank, "load")
     print(f"  load        {_median(seen, 'load'):8.0f} ms  empty page {base:8.0f} ms"
           f"   ratio {_median(seen, 'load') / max(base, 1):5.1f}")  # fmt: skip
-    for step in ("fit", "select", "zoom in", "clear"):
+    for step in ("fit", "select", "select last", "zoom in", "clear"):
         print(f"  {step:10s}  {_median(seen, step):8.0f} ms")
 
 

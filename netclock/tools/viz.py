@@ -30,7 +30,7 @@ import html
 import json
 import re
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -419,29 +419,34 @@ def _fault_record(path: Path, skipped: list[str]) -> FaultRecord | None:
         return None
 
 
-def _crashes(record: FaultRecord, pid: str, mine: list[_Raw], first: int) -> list[VizCrash]:
-    """The crashes of ``pid``, each after the last of its events logged before it."""
+def _crashes(
+    record: FaultRecord, pid: str, times: Sequence[float | None], first: int
+) -> list[VizCrash]:
+    """The crashes of ``pid``, each after the last of its events logged before it
+    (``times``: its events' wall times, None or NaN when unknown)."""
     out: list[VizCrash] = []
     for life in record.crashes(pid):
         end = life.end if life.end is not None else float("inf")
-        before = [i for i, raw in enumerate(mine) if raw.time is not None and raw.time <= end]
-        after = first + before[-1] if before else (first + len(mine) - 1 if mine else None)
+        last = next(
+            (i for i in range(len(times) - 1, -1, -1) if (t := times[i]) is not None and t <= end),
+            None,
+        )
+        after = first + last if last is not None else (first + len(times) - 1 if times else None)
         out.append(VizCrash(at=life.end_at, after=after, text=crash_text(life)))
     return out
 
 
-def _suspicions(mine: list[_Raw], first: int) -> list[VizSuspicion]:
-    """The suspicion intervals of one process line (``first``: its first event's index)."""
+def _suspicions(marks: Iterable[tuple[int, str, str]]) -> list[VizSuspicion]:
+    """The suspicion intervals of one process line from its ``(index, kind, peer)``
+    ``suspect`` and ``restore`` events, in order."""
     out: list[VizSuspicion] = []
     open_: dict[str, VizSuspicion] = {}
-    for i, raw in enumerate(mine, start=first):
-        if raw.peer is None:
-            continue
-        if raw.kind == "suspect" and raw.peer not in open_:
-            open_[raw.peer] = VizSuspicion(peer=raw.peer, start=i, end=None)
-            out.append(open_[raw.peer])
-        elif raw.kind == "restore" and raw.peer in open_:
-            open_.pop(raw.peer)["end"] = i
+    for i, kind, peer in marks:
+        if kind == "suspect" and peer not in open_:
+            open_[peer] = VizSuspicion(peer=peer, start=i, end=None)
+            out.append(open_[peer])
+        elif kind == "restore" and peer in open_:
+            open_.pop(peer)["end"] = i
     return out
 
 
@@ -465,69 +470,81 @@ class _Graph:
             by_process.setdefault(raw.process, []).append(raw)
         self.order = [pid for pid in by_process if by_process[pid]]
         self.events: list[_Raw] = []
-        self.proc_of: list[int] = []
         self.first: list[int] = []
-        for number, pid in enumerate(self.order):
+        for pid in self.order:
             self.first.append(len(self.events))
             self.events.extend(by_process[pid])
-            self.proc_of.extend([number] * len(by_process[pid]))
         self.first.append(len(self.events))
         self.edges: list[tuple[int, int]] = []
 
     def ranks(self) -> tuple[array[int], int]:
-        """Longest-chain ranks; message edges that would close a cycle are ignored (counted).
+        """Longest-chain ranks (:func:`longest_chains`) of these events and edges."""
+        sends = array("i", (send for send, _ in self.edges))
+        delivers = array("i", (deliver for _, deliver in self.edges))
+        return longest_chains(self.first, sends, delivers)
 
-        Flat arrays, not a list per event: a million events cost a few MB here.
-        """
-        n = len(self.events)
-        incoming = array("l", [0]) * n
-        out_start = array("l", [0]) * (n + 1)  # the deliveries of send i: out_start[i]..[i+1]
-        for send, deliver in self.edges:
-            out_start[send + 1] += 1
-            incoming[deliver] += 1
-        for i in range(n):
-            out_start[i + 1] += out_start[i]
-        out_list, fill = array("l", [0]) * len(self.edges), out_start[:-1]
-        for send, deliver in self.edges:
-            out_list[fill[send]] = deliver
-            fill[send] += 1
-        del fill
-        rank = array("l", [0]) * n
-        done = bytearray(n)
-        nxt = list(self.first[:-1])
-        ready = [
-            p for p, start in enumerate(nxt) if start < self.first[p + 1] and not incoming[start]
-        ]
-        broken = 0
-        finished = 0
-        while finished < n:
-            if not ready:
-                # Only a corrupt log gets here: a delivery that precedes its own send.
-                heads = [nxt[p] for p in range(len(self.order)) if nxt[p] < self.first[p + 1]]
-                stuck = min(heads)
-                broken += incoming[stuck]
-                incoming[stuck] = 0
-                ready.append(self.proc_of[stuck])
-            p = ready.pop()
-            i = nxt[p]
-            done[i] = 1
-            finished += 1
-            nxt[p] = i + 1
-            # Program order first, then messages: a process is put on ``ready`` exactly
-            # once per event, when its head has no pending edge left.
-            if i + 1 < self.first[p + 1]:
-                rank[i + 1] = max(rank[i + 1], rank[i] + 1)
-                if not incoming[i + 1]:
-                    ready.append(p)
-            for o in range(out_start[i], out_start[i + 1]):
-                j = out_list[o]
-                if done[j]:
-                    continue
-                rank[j] = max(rank[j], rank[i] + 1)
-                incoming[j] -= 1
-                if not incoming[j] and nxt[self.proc_of[j]] == j:
-                    ready.append(self.proc_of[j])
-        return rank, broken
+
+def longest_chains(
+    first: Sequence[int], sends: Sequence[int], delivers: Sequence[int]
+) -> tuple[array[int], int]:
+    """Each event's rank: the length of the longest happened-before chain ending in it.
+
+    Events are numbered lane by lane (lane ``p`` holds ``first[p]`` to ``first[p + 1] - 1``);
+    message ``k`` runs from event ``sends[k]`` to ``delivers[k]``. Message edges that would
+    close a cycle (only a corrupt log has them) are ignored and counted: ``(ranks, broken)``.
+    Flat arrays, not a list per event: a million events cost a few MB here.
+    """
+    lanes = len(first) - 1
+    n = first[lanes]
+    proc_of = array("i", [0]) * n
+    for p in range(lanes):
+        proc_of[first[p] : first[p + 1]] = array("i", [p]) * (first[p + 1] - first[p])
+    incoming = array("i", [0]) * n
+    out_start = array("i", [0]) * (n + 1)  # the deliveries of send i: out_start[i]..[i+1]
+    for send, deliver in zip(sends, delivers, strict=True):
+        out_start[send + 1] += 1
+        incoming[deliver] += 1
+    for i in range(n):
+        out_start[i + 1] += out_start[i]
+    out_list, fill = array("i", [0]) * len(sends), out_start[:-1]
+    for send, deliver in zip(sends, delivers, strict=True):
+        out_list[fill[send]] = deliver
+        fill[send] += 1
+    del fill
+    rank = array("i", [0]) * n
+    done = bytearray(n)
+    nxt = list(first[:-1])
+    ready = [p for p, start in enumerate(nxt) if start < first[p + 1] and not incoming[start]]
+    broken = 0
+    finished = 0
+    while finished < n:
+        if not ready:
+            # Only a corrupt log gets here: a delivery that precedes its own send.
+            heads = [nxt[p] for p in range(lanes) if nxt[p] < first[p + 1]]
+            stuck = min(heads)
+            broken += incoming[stuck]
+            incoming[stuck] = 0
+            ready.append(proc_of[stuck])
+        p = ready.pop()
+        i = nxt[p]
+        done[i] = 1
+        finished += 1
+        nxt[p] = i + 1
+        # Program order first, then messages: a process is put on ``ready`` exactly
+        # once per event, when its head has no pending edge left.
+        if i + 1 < first[p + 1]:
+            rank[i + 1] = max(rank[i + 1], rank[i] + 1)
+            if not incoming[i + 1]:
+                ready.append(p)
+        for o in range(out_start[i], out_start[i + 1]):
+            j = out_list[o]
+            if done[j]:
+                continue
+            rank[j] = max(rank[j], rank[i] + 1)
+            incoming[j] -= 1
+            if not incoming[j] and nxt[proc_of[j]] == j:
+                ready.append(proc_of[j])
+    return rank, broken
 
 
 def _match_ids(graph: _Graph) -> tuple[list[_Msg], list[int]]:
@@ -731,7 +748,8 @@ def _load(path: str | Path) -> _Run:
     for p, pid in enumerate(graph.order):
         mine = graph.events[graph.first[p] : graph.first[p + 1]]
         incs = sorted({raw.inc for raw in mine if raw.inc is not None})
-        crashes = [] if record is None else _crashes(record, pid, mine, graph.first[p])
+        times = [raw.time for raw in mine]
+        crashes = [] if record is None else _crashes(record, pid, times, graph.first[p])
         crashed = bool(crashes) if record is not None or kind != "govector" else None
         restarts = (
             [] if record is None else [x.start_at for x in record.lives.get(pid, ()) if x.restart]
@@ -745,7 +763,11 @@ def _load(path: str | Path) -> _Run:
                 crashes=crashes,
                 restarts=restarts,
                 role=role_of(adversaries, pid),
-                suspicions=_suspicions(mine, graph.first[p]),
+                suspicions=_suspicions(
+                    (i, raw.kind, raw.peer)
+                    for i, raw in enumerate(mine, start=graph.first[p])
+                    if raw.peer is not None and raw.kind in ("suspect", "restore")
+                ),
                 host=next((e.extra["host"] for e in mine if "host" in e.extra), None),
             )
         )
@@ -842,6 +864,9 @@ _START_GAP = 60.0
 """Seconds between a run's start and its first event beyond which the start (another
 host's clock, or a wrong run.json) is not taken as the charts' time 0."""
 _CODE_BASE = 65
+CLOCK_MARK = 4096
+"""Every this many events of a process line the page holds its whole clock (``ck``), so
+selecting an event replays at most this many events' clock changes."""
 """Kind codes and clock-change counts are characters from ``A`` on (one byte each in JSON)."""
 
 
@@ -937,11 +962,17 @@ def _page_data(run: _Run) -> dict[str, Any]:
     changes: list[int] = []
     waited: list[list[float | int]] = []
     again: list[int] = []
+    marks: list[list[list[int]]] = []
     span = 0
     for p in range(len(graph.order)):
         last_rank, last_us, last_inc = 0, 0, _UNSET
+        clock: dict[str, int] = {}
+        marks.append([])
         for i in range(graph.first[p], graph.first[p + 1]):
             raw = events[i]
+            if (i - graph.first[p]) % CLOCK_MARK == 0:
+                marks[p].append(_mark(clock, names))
+            _apply(clock, raw.delta)
             kinds.append(chr(_CODE_BASE + _KIND_CODE.get(raw.kind, local)))
             ranks.append(run.rank[i] - last_rank)
             last_rank = run.rank[i]
@@ -1002,6 +1033,8 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "inc": incs,
         "cn": "".join(counts),
         "cv": changes,
+        "ck": marks,
+        "ckEvery": CLOCK_MARK,
         "text": texts,
         "waited": waited,
         "redelivered": again,
@@ -1014,6 +1047,11 @@ def _page_data(run: _Run) -> dict[str, Any]:
         "unmatched": run.unmatched,
         "summary": run.summary,
     }
+
+
+def _mark(clock: Mapping[str, int], names: dict[str, int]) -> list[int]:
+    """A whole clock for the page's ``ck``: flat ``(name, value)`` pairs."""
+    return [x for name, value in clock.items() for x in (names.setdefault(name, len(names)), value)]
 
 
 def _sample_columns(
@@ -1050,21 +1088,55 @@ def _seq(m: _Msg, inc: int | None) -> int | None:
     return None
 
 
-def _json(value: Any) -> str:
-    """``json.dumps`` (compact, ASCII); a list of ints is joined as text, one column at a
-    time: the encoder would first hold one string object per number of the whole page."""
-    if type(value) is list and all(type(x) is int for x in value):
-        return "[" + ",".join(map(str, value)) + "]"
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_CHUNK = 1 << 16
+"""Numbers of a column turned to text at a time (the encoder would hold one string each)."""
+
+
+class _Chunks(list[Any]):
+    """One JSON list held as several parts (``array`` columns or lists of JSON values), so
+    that a column of a million numbers is neither copied into one nor held as objects."""
+
+
+def _json_parts(value: Any) -> Iterator[str]:
+    """``value`` as compact ASCII JSON, in pieces; a column of ints (a list, an ``array``
+    or :class:`_Chunks` of them) is joined as text a chunk at a time: the encoder would
+    first hold one string object per number of the whole page. Strings come out inert
+    inside a ``<script>`` element (``<``, ``>`` and ``&`` escaped)."""
+    if type(value) is array or (type(value) is list and all(type(x) is int for x in value)):
+        value = _Chunks([value])
+    if type(value) is _Chunks:
+        yield "["
+        sep = ""
+        for part in value:
+            for text in _column_texts(part):
+                yield sep + text
+                sep = ","
+        yield "]"
+    elif type(value) is dict:
+        yield "{"
+        for n, (key, item) in enumerate(value.items()):
+            yield ("," if n else "") + _inert(json.dumps(str(key))) + ":"
+            yield from _json_parts(item)
+        yield "}"
+    else:
+        yield _inert(json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False))
+
+
+def _column_texts(part: Sequence[Any]) -> Iterator[str]:
+    """The items of one part of a :class:`_Chunks`, comma-joined a chunk at a time."""
+    plain = type(part) is array or all(type(x) is int for x in part)
+    for start in range(0, len(part), _CHUNK):
+        items = part[start : start + _CHUNK]
+        yield ",".join(map(str, items) if plain else (_script_json(x) for x in items))
+
+
+def _inert(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _script_json(value: Any) -> str:
     """JSON that is inert inside a ``<script>`` element, whatever strings it holds."""
-    if type(value) is dict:
-        text = "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
-    else:
-        text = _json(value)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return "".join(_json_parts(value))
 
 
 def _template() -> str:
@@ -1086,10 +1158,19 @@ def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
 
     Same page as ``render_html(build_model(path))``; raises as :func:`build_model` does.
     """
-    run = _load(path)
-    data, summary = _page_data(run), run.summary
-    del run  # the events as read: the page's columns hold what it needs
-    return _page(data), summary
+    data = _run_data(path)
+    return _page(data), data["summary"]
+
+
+def _run_data(path: str | Path) -> dict[str, Any]:
+    """The page's data of a run: event logs in one pass as numbers
+    (:mod:`netclock.tools.viz_data`), GoVector logs through the objects here."""
+    from netclock.tools.viz_data import page_data  # it builds on this module
+
+    kind, *_ = _sources(Path(path))
+    if kind == "events.jsonl":
+        return page_data(path)[0]
+    return _page_data(_load(path))
 
 
 def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str, int]]]:
@@ -1101,25 +1182,27 @@ def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str
     """
     if len(paths) != 2:
         raise ConfigError(f"give two runs to show side by side, not {len(paths)}")
-    runs = [_load(path) for path in paths]
-    datas = [_page_data(run) for run in runs]
+    datas = [_run_data(path) for path in paths]
     span = max(data["span"] for data in datas)
     pages = []
     for data in datas:
         data["span"] = span
         pages.append(_page(data))
+    names = [
+        f"{data['title']} ({Path(path).name})" for data, path in zip(datas, paths, strict=True)
+    ]
+    summaries = [data["summary"] for data in datas]
     del datas
-    names = [f"{run.title} ({Path(path).name})" for run, path in zip(runs, paths, strict=True)]
     # the viewer's own head (its Content-Security-Policy: one place), then the pair's
     head = _template().split("<style>", 1)[0]
     body = resources.files("netclock.tools").joinpath("viz_pair.html").read_text(encoding="utf-8")
     page = head.replace("__NETCLOCK_TITLE__", html.escape(" vs ".join(names) + " \u00b7 netclock"))
     page += body
     page = page.replace("__NETCLOCK_NAMES__", _script_json(names))
-    return page.replace("__NETCLOCK_PAGES__", _script_json(pages)), [r.summary for r in runs]
+    return page.replace("__NETCLOCK_PAGES__", _script_json(pages)), summaries
 
 
 def _page(data: dict[str, Any]) -> str:
-    page = _template()
-    page = page.replace("__NETCLOCK_TITLE__", html.escape(f"{data['title']} \u00b7 netclock"))
-    return page.replace("__NETCLOCK_DATA__", _script_json(data))
+    head, tail = _template().split("__NETCLOCK_DATA__", 1)
+    head = head.replace("__NETCLOCK_TITLE__", html.escape(f"{data['title']} \u00b7 netclock"))
+    return "".join([head, *_json_parts(data), tail])

@@ -192,6 +192,33 @@ def test_a_large_run_is_drawn_coarse_when_zoomed_out_and_in_full_at_1_to_1(
 
 
 @needs_chromium
+def test_zoomed_out_densities_count_every_event_once_in_its_past_future_or_rest_layer(
+    tmp_path: Path,
+) -> None:
+    write_synthetic_run(tmp_path / "run", nodes=8, events=12_000, seed=14)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """document.getElementById("fit").click();
+        out.coarse = v.coarse();
+        out.plain = v.density();
+        out.picks = [];
+        [0, 1, Math.floor(v.events / 3), Math.floor(v.events / 2), v.events - 1].forEach(
+          function (e) { v.select(e); out.picks.push([v.density(), v.causal()]); });""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    assert report["coarse"] is True
+    events = report["viz"]["events"]
+    assert report["plain"] == [events, 0, 0, 0]
+    for (plain, past, future, rest), (before, after) in report["picks"]:
+        assert plain == 0
+        assert past == before + 1, "the past layer holds the causal past and the event"
+        assert future == after
+        assert rest == events - before - after - 1
+
+
+@needs_chromium
 def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) -> None:
     write_synthetic_run(tmp_path / "run", nodes=64, events=6000, seed=12)
     page, _ = render_run(tmp_path / "run")

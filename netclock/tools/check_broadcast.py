@@ -233,7 +233,8 @@ class BroadcastEvents:
         self._start = 0
         self._node = ""
         self._inc = 0
-        self._seen: dict[tuple[int, int], _Seqs] = {}
+        self._seen: dict[int, _Seqs] = {}  # this incarnation's, by origin << 32 | kind
+        self._mine: dict[int, _Seqs] = {}  # this node's delivered sets, by the same key
 
     def _life_of(self, node: str, inc: int) -> int:
         found = self._life_ids.get((node, inc))
@@ -250,6 +251,7 @@ class BroadcastEvents:
         self._node, self._inc = node, inc
         self._start = len(self.r_flag)
         self._seen = {}
+        self._mine = {}
 
     def end_incarnation(self, node: str, inc: int, last: Event | None) -> None:
         """The incarnation fed last ends with ``last`` (complete when it is a ``stop``)."""
@@ -278,36 +280,56 @@ class BroadcastEvents:
         if ev == "bcast":
             flag = _BCAST
             fp = _fingerprint(e.clock)
-            key = (k, origin)
-            numbers = self.numbers.get(key)
+            pair = (k, origin)
+            numbers = self.numbers.get(pair)
             if numbers is None:
-                numbers = self.numbers[key] = _Numbers()
+                numbers = self.numbers[pair] = _Numbers()
             number = numbers.get(seq)
             if number < 0:
                 numbers.put(seq, len(self.b_row))
                 self.b_row.append(row)
                 self.b_life.append(self._life)
                 self.b_fp.append(fp)
-                if seq > self.last_logged.get(key, 0):
-                    self.last_logged[key] = seq
+                if seq > self.last_logged.get(pair, 0):
+                    self.last_logged[pair] = seq
             else:
                 self.b_fp[number] = fp  # the clock of the last bcast of that id counts
                 self.twice.add(number)
         elif ev == "bdeliver":
-            seen = self._seen.get((k, origin))
+            key = origin << 32 | k
+            seen = self._seen.get(key)
             if seen is None:
-                seen = self._seen[(k, origin)] = _Seqs()
-            if seen.add(seq):
+                seen = self._seen[key] = _Seqs()
+            flags = seen.flags
+            if seq == len(flags) and not seen.far:  # _Seqs.add's common case, inline
+                flags.append(1)
+                seen.size += 1
+                if seq == seen.prefix + 1:
+                    seen.prefix = seq
+                new = True
+            else:
+                new = seen.add(seq)
+            if new:
                 flag = _FIRST
                 fp = _fingerprint(e.msg_clock)
                 digest = e.digest
-                mine = self.delivered.get((k, self._node))
-                if mine is None:
-                    mine = self.delivered[(k, self._node)] = {}
-                got = mine.get(origin)
+                got = self._mine.get(key)
                 if got is None:
-                    got = mine[origin] = _Seqs()
-                got.add(seq)
+                    sets = self.delivered.get((k, self._node))
+                    if sets is None:
+                        sets = self.delivered[(k, self._node)] = {}
+                    got = sets.get(origin)
+                    if got is None:
+                        got = sets[origin] = _Seqs()
+                    self._mine[key] = got
+                flags = got.flags
+                if seq == len(flags) and not got.far:
+                    flags.append(1)
+                    got.size += 1
+                    if seq == got.prefix + 1:
+                        got.prefix = seq
+                else:
+                    got.add(seq)
             else:
                 flag = _AGAIN
                 found = self.duplicated.get(k)
@@ -610,6 +632,39 @@ class _Judge:
                         if number >= 0 and not computed[number]:
                             break  # its broadcast is further on in another log
                         cited = vectors.get(number) if number >= 0 else None
+                        if cited and flag != _OTHER and number not in twice:
+                            # the common case: merge and causal check in one loop
+                            prefix = prefixes[i]
+                            got = prefix.get(origin)
+                            if got is None:
+                                got = prefix[origin] = _Seqs()
+                            if got.prefix < seq - 1:
+                                self._fifo(life, cur, origin, seq, got.prefix)
+                            late = -1
+                            for dep, count in cited.items():
+                                if count > mine.get(dep, 0):
+                                    mine[dep] = count
+                                if late < 0:
+                                    held = prefix.get(dep)
+                                    have = 0 if held is None else held.prefix
+                                    if have < (count - 1 if dep == origin else count):
+                                        late = dep
+                                        self._causal(life, cur, origin, seq, dep, have)
+                            flags = got.flags
+                            if seq == len(flags) and not got.far:  # _Seqs.add, inline
+                                flags.append(1)
+                                got.size += 1
+                                if seq == got.prefix + 1:
+                                    got.prefix = seq
+                            else:
+                                got.add(seq)
+                            remaining[number] -= 1
+                            if not remaining[number]:
+                                del vectors[number]
+                            cur += 1
+                            left -= 1
+                            moved = True
+                            continue
                         _merge(mine, {origin: seq} if cited is None else cited)
                         if number in twice and flag != _OTHER:
                             # its vector is the last one its bcasts make: judged at the end
@@ -665,12 +720,7 @@ class _Judge:
         if got is None:
             got = prefix[origin] = _Seqs()
         if got.prefix < seq - 1:
-            e = self.e
-            self.found["fifo"].add(
-                f"{e.life_node[life]}:{e.life_inc[life]} delivered {e._mid(origin, seq)} "
-                f"before {e._mid(origin, got.prefix + 1)}",
-                (0, row),
-            )
+            self._fifo(life, row, origin, seq, got.prefix)
         if cited:
             for dep, count in cited.items():
                 need = count - 1 if dep == origin else count
@@ -681,13 +731,36 @@ class _Judge:
                     break
         got.add(seq)
 
-    def _causal(self, life: int, row: int, origin: int, seq: int, dep: int, held: int) -> None:
+    def _fifo(self, life: int, row: int, origin: int, seq: int, held: int) -> None:
+        found = self.found["fifo"]
+        if _full(found, row):
+            return
         e = self.e
-        self.found["causal_order"].add(
+        found.add(
+            f"{e.life_node[life]}:{e.life_inc[life]} delivered {e._mid(origin, seq)} "
+            f"before {e._mid(origin, held + 1)}",
+            (0, row),
+        )
+
+    def _causal(self, life: int, row: int, origin: int, seq: int, dep: int, held: int) -> None:
+        found = self.found["causal_order"]
+        if _full(found, row):
+            return
+        e = self.e
+        found.add(
             f"{e.life_node[life]}:{e.life_inc[life]} delivered {e._mid(origin, seq)} "
             f"before {e._mid(dep, held + 1)}, which happened before it",
             (0, row),
         )
+
+
+def _full(found: Ranked, rank: int) -> bool:
+    """Count one more finding at ``rank`` when it would not be quoted (True); else False
+    (the caller adds it with its text)."""
+    if len(found.best) == MAX_EXAMPLES and (0, rank) >= found.best[-1][0]:
+        found.count += 1
+        return True
+    return False
 
 
 def _merge(into: dict[int, int], vector: Mapping[int, int]) -> None:
@@ -766,7 +839,9 @@ def broadcast_properties(
     ``notes``.
     """
     if events is None:
-        events = _fed(run)
+        # a reader that fed the events as it read keeps them beside the run
+        kept = getattr(run, "broadcasts", None)
+        events = kept if isinstance(kept, BroadcastEvents) else _fed(run)
     if not events.kinds:
         return []
     liars = frozenset(byzantine) if byzantine is not None else _record(run.source)

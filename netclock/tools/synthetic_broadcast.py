@@ -48,9 +48,10 @@ class BroadcastFaults:
     ``loss`` of the copies to other processes, ``duplicates`` of the deliveries (delivered
     once more, later), ``reorder`` of the deliveries (the next one in line delivered
     first), ``created`` of the deliveries (followed by one of an id never broadcast),
-    ``forks`` of the Bracha deliveries (another value); ``kills`` processes killed between
-    a quarter and three quarters of the run, their last broadcast cut from the log when
-    ``cut``, and started again as a new incarnation when ``restart``."""
+    ``forks`` of the Bracha deliveries away from the origin (another value); ``kills``
+    processes killed between a quarter and three quarters of the run, their last broadcast
+    cut from the log when ``cut``, and started again as a new incarnation (with empty
+    broadcast state) when ``restart``."""
 
     loss: float = 0.0
     duplicates: float = 0.0
@@ -66,8 +67,8 @@ class BroadcastFaults:
 class SyntheticBroadcastRun:
     """What a synthetic broadcast run holds: ``events`` lines in all, ``broadcasts`` made,
     and what was injected (copies ``lost``, ``duplicated`` deliveries, ``reordered``
-    deliveries, ``created`` ones, ``forked`` Bracha values, ``cut`` broadcasts, the
-    ``killed`` nodes)."""
+    deliveries, ``created`` ones, ``forked`` broadcasts, delivered with two values or more,
+    ``cut`` broadcasts, the ``killed`` nodes)."""
 
     folder: Path
     nodes: tuple[str, ...]
@@ -104,6 +105,8 @@ class _Writer:
         self.seq = dict.fromkeys(names, 0)
         self.queues: dict[str, deque[_Copy]] = {n: deque() for n in names}
         self.alive: set[str] = set()
+        self.forked: set[tuple[str, int, int]] = set()
+        self.logged_own: dict[str, int] = {}  # a killed node's own entry, as its log ends
         self.written = self.broadcasts = 0
         self.counts = dict.fromkeys(
             ("lost", "duplicated", "reordered", "created", "forked", "cut"), 0
@@ -171,9 +174,9 @@ class _Writer:
         extra: dict[str, object] = {}
         if self.kind == "byzantine":
             value = f"{origin}:{inc}:{seq}"
-            if self.rng.random() < faults.forks:
-                value += ":forked"
-                self.counts["forked"] += 1
+            if to != origin and self.rng.random() < faults.forks:
+                value += f":forked at {to}"
+                self.forked.add((origin, inc, seq))
             extra["digest"] = hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
         self.recorders[to].record(
             "bdeliver",
@@ -189,6 +192,7 @@ class _Writer:
 
     def kill(self, node: str, faults: BroadcastFaults) -> None:
         """``kill -9``: the node's log ends here, without ``stop``; the record says so."""
+        self.logged_own[node] = self.clocks[node].get(node)
         if faults.cut:
             self.broadcast(faults, node, logged=False)
         self.recorders[node].close()
@@ -200,7 +204,7 @@ class _Writer:
         )
 
     def restart(self, node: str) -> None:
-        last = self.clocks[node].get(node)
+        last = self.logged_own[node]
         self.inc[node] += 1
         self.begin(node, VectorClock({node: last + 1}), append=True)
         t = time.time()
@@ -250,6 +254,8 @@ async def _write(w: _Writer, events: int, faults: BroadcastFaults) -> tuple[int,
         if w.written // _FLUSH_EVERY != last:
             last = w.written // _FLUSH_EVERY
             await asyncio.sleep(0)
+    while any(w.queues[n] for n in w.alive):  # every copy on its way arrives before the end
+        w.deliver(faults)
     w.end()
     return w.written, tuple(killed)
 
@@ -280,6 +286,7 @@ def write_broadcast_run(
     w = _Writer(folder, names, kind, seed)
     written, killed = asyncio.run(_write(w, events, faults))
     c = w.counts
+    c["forked"] = len(w.forked)
     return SyntheticBroadcastRun(
         folder, names, kind, written, w.broadcasts, c["lost"], c["duplicated"],
         c["reordered"], c["created"], c["forked"], c["cut"], killed,

@@ -94,8 +94,10 @@ def record_byzantine(folder: Path, node: str) -> None:
     (folder / BYZANTINE_RECORD).write_text(json.dumps({"nodes": nodes}) + "\n", encoding="utf-8")
 
 
-_SPARSE = 1 << 16
-"""A sequence number this far beyond a set's highest goes to a Python set, not the flags."""
+_DENSE = 1024
+"""The flags (and arrays) of a set grow to a number only while it stays below ``_DENSE``
+plus 8 slots per number held; a number further off goes to a Python set (a dict), so a
+forged log of scattered numbers cannot make them large."""
 _WIDE = 1 << 63
 """Sequence numbers from here on (a forged log's) are kept beside the rows' array."""
 
@@ -130,7 +132,7 @@ class _Seqs:
             flags.append(1)
         elif self.has(seq):
             return False
-        elif 0 <= seq <= len(flags) + _SPARSE:
+        elif 0 <= seq < _DENSE + 8 * self.size:
             if seq >= len(flags):
                 flags.extend(bytes(seq + 1 - len(flags)))
             flags[seq] = 1
@@ -165,19 +167,23 @@ class _Seqs:
 class _Numbers:
     """A number per sequence number (-1: none), in an array (a dict for far-off ones)."""
 
-    __slots__ = ("numbers", "sparse")
+    __slots__ = ("numbers", "size", "sparse")
 
     def __init__(self) -> None:
         self.numbers = array("q")
         self.sparse: dict[int, int] = {}
+        self.size = 0
 
     def get(self, seq: int) -> int:
         if 0 <= seq < len(self.numbers):
-            return self.numbers[seq]
+            found = self.numbers[seq]
+            if found >= 0 or not self.sparse:
+                return found
         return self.sparse.get(seq, -1)
 
     def put(self, seq: int, number: int) -> None:
-        if seq < 0 or seq > len(self.numbers) + _SPARSE:
+        self.size += 1
+        if not 0 <= seq < max(len(self.numbers), _DENSE + 8 * self.size):
             self.sparse[seq] = number
             return
         grow = seq + 1 - len(self.numbers)

@@ -12,7 +12,12 @@ import pytest
 from netclock.errors import ConfigError
 from netclock.observe.eventlog import Event
 from netclock.tools.check import Incarnation, Run, Status, check_run, format_report, load_run
-from netclock.tools.check_broadcast import PROMISES, broadcast_properties, read_byzantine
+from netclock.tools.check_broadcast import (
+    PROMISES,
+    BroadcastEvents,
+    broadcast_properties,
+    read_byzantine,
+)
 from netclock.tools.synthetic_broadcast import BroadcastFaults, write_broadcast_run
 
 
@@ -277,3 +282,29 @@ def test_a_broadcast_id_logged_twice_is_judged_by_its_last_clock() -> None:
     assert found["best-effort/no_creation"].examples == (
         "a delivered a:1:1 with a clock its broadcast did not have",
     )
+
+
+def test_scattered_sequence_numbers_do_not_grow_the_flags_to_the_largest() -> None:
+    """A forged log of ids 65,536 apart: each is kept, none makes a flag per number below it."""
+    log = Log("a", "b")
+    seqs = [1 + 65_536 * i for i in range(300)]
+    for seq in seqs:
+        log.bcast("a", seq, "fifo")
+        log.deliver("a", "a", seq, "fifo")
+        log.deliver("b", "a", seq, "fifo")
+    log.deliver("b", "a", seqs[-1], "fifo")
+    events = BroadcastEvents()
+    for node, incs in log.run().nodes.items():
+        for inc in incs:
+            events.start_incarnation(node, inc.inc)
+            for e in inc.held:
+                events.feed(e)
+            events.end_incarnation(node, inc.inc, inc.held[-1])
+    sets = [s for per in events.delivered.values() for s in per.values()]
+    assert all(len(s.flags) < 4096 for s in sets)
+    assert all(len(n.numbers) < 4096 for n in events.numbers.values())
+    found = {p.name: p for p in events.properties(("a", "b"), lambda n: True, frozenset())}
+    assert found["fifo/no_duplication"].count == 1
+    assert found["fifo/no_creation"].count == 0
+    assert found["fifo/validity"].count == 0
+    assert found["fifo/fifo"].count == 2 * 299 + 1  # each after the first is ahead of seq 2

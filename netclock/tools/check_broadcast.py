@@ -328,14 +328,7 @@ class BroadcastEvents:
                     if got is None:
                         got = sets[origin] = _Seqs()
                     self._mine[key] = got
-                flags = got.flags
-                if seq == len(flags) and not got.far:
-                    flags.append(1)
-                    got.size += 1
-                    if seq == got.prefix + 1:
-                        got.prefix = seq
-                else:
-                    got.add(seq)
+                got.add(seq)
             else:
                 flag = _AGAIN
                 found = self.duplicated.get(k)
@@ -656,14 +649,7 @@ class _Judge:
                                     if have < (count - 1 if dep == origin else count):
                                         late = dep
                                         self._causal(life, cur, origin, seq, dep, have)
-                            flags = got.flags
-                            if seq == len(flags) and not got.far:  # _Seqs.add, inline
-                                flags.append(1)
-                                got.size += 1
-                                if seq == got.prefix + 1:
-                                    got.prefix = seq
-                            else:
-                                got.add(seq)
+                            got.add(seq)
                             remaining[number] -= 1
                             if not remaining[number]:
                                 del vectors[number]

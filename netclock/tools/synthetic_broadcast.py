@@ -232,16 +232,13 @@ class _Writer:
 async def _write(w: _Writer, events: int, faults: BroadcastFaults) -> tuple[int, tuple[str, ...]]:
     rng, names = w.rng, w.names
     victims = rng.sample(names, min(faults.kills, len(names) - 1)) if faults.kills > 0 else []
-    kill_at = sorted(
-        rng.randrange(events // 4, max(events // 4 + 1, events * 3 // 4)) for _ in victims
-    )
-    killed: list[str] = []
+    low, high = events // 4, max(events // 4 + 1, events * 3 // 4)
+    # when each victim is killed (events written by then), earliest first
+    schedule = sorted((rng.randrange(low, high), node) for node in victims)
     last = -1
     while w.written + len(w.alive) < events:
-        if kill_at and w.written >= kill_at[0]:
-            kill_at.pop(0)
-            node = victims[len(killed)]
-            killed.append(node)
+        if schedule and w.written >= schedule[0][0]:
+            node = schedule.pop(0)[1]
             w.kill(node, faults)
             if faults.restart:
                 w.restart(node)
@@ -257,7 +254,7 @@ async def _write(w: _Writer, events: int, faults: BroadcastFaults) -> tuple[int,
     while any(w.queues[n] for n in w.alive):  # every copy on its way arrives before the end
         w.deliver(faults)
     w.end()
-    return w.written, tuple(killed)
+    return w.written, tuple(w.logged_own)  # in the order they were killed
 
 
 def write_broadcast_run(

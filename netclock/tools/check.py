@@ -52,7 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netclock.errors import ConfigError
 from netclock.links.base import PROMISES
@@ -78,6 +78,9 @@ from netclock.tools.check_byzantine import (
     role_of,
 )
 from netclock.tools.check_stream import MAX_EXAMPLES, LinkEvents, Matched, Ranked, fmt
+
+if TYPE_CHECKING:
+    from netclock.tools.check_broadcast import BroadcastEvents
 
 __all__ = [
     "Incarnation",
@@ -126,11 +129,10 @@ _EXPECTED_WITHOUT = {
 
 
 # -- the log ------------------------------------------------------------------------------------
-KEPT_KINDS = frozenset(
-    {"init", "stop", "refused", "bcast", "bdeliver", "suspect", "restore", "leader", "violation"}
-)
-"""The kinds a run read from files keeps as events (the broadcast and detector checks read
-them); the link events are kept as numbers only (:mod:`netclock.tools.check_stream`)."""
+KEPT_KINDS = frozenset({"init", "stop", "refused", "suspect", "restore", "leader", "violation"})
+"""The kinds a run read from files keeps as events (the detector checks read them); the
+link and broadcast events are kept as numbers only (:mod:`netclock.tools.check_stream`,
+:mod:`netclock.tools.check_broadcast`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +210,7 @@ class Run:
     faults: FaultRecord | None = None
     adversaries: Adversaries | None = None
     links: LinkEvents | None = field(default=None, repr=False, compare=False)
+    broadcasts: BroadcastEvents | None = field(default=None, repr=False, compare=False)
 
     @property
     def event_count(self) -> int:
@@ -280,10 +283,14 @@ def load_run(source: str | Path) -> Run:
     with gc_paused():
         mark = len(notes)
         read: tuple[dict[str, tuple[Incarnation, ...]], LinkEvents | None] | None
-        read = _stream(files, notes)
+        from netclock.tools.check_broadcast import BroadcastEvents  # it imports this module
+
+        streamed = BroadcastEvents()
+        broadcasts: BroadcastEvents | None = streamed
+        read = _stream(files, notes, streamed)
         if read is None:
             del notes[mark:]
-            read = _grouped(files, notes)
+            read, broadcasts = _grouped(files, notes), None
     nodes, links = read
     for name in known:
         nodes.setdefault(name, ())
@@ -299,6 +306,7 @@ def load_run(source: str | Path) -> Run:
         faults=faults,
         adversaries=load_adversaries(path) if path.is_dir() else None,
         links=links,
+        broadcasts=broadcasts,
     )
 
 
@@ -322,7 +330,7 @@ class _Building:
 
 
 def _stream(
-    files: list[Path], notes: list[str]
+    files: list[Path], notes: list[str], broadcasts: BroadcastEvents
 ) -> tuple[dict[str, tuple[Incarnation, ...]], LinkEvents] | None:
     """One pass over ``files`` keeping only :data:`KEPT_KINDS` events and the link events'
     numbers; None when the files do not hold the incarnations one after another in the
@@ -339,6 +347,7 @@ def _stream(
                 if current is not None:
                     nodes.setdefault(current.node, []).append(current.done(files_of))
                     links.end_incarnation(current.node, current.inc, current.last)
+                    broadcasts.end_incarnation(current.node, current.inc, current.last)
                 assert e.inc is not None
                 if current is not None and (
                     e.inc <= current.inc
@@ -349,6 +358,7 @@ def _stream(
                     return None
                 current = _Building(e)
                 links.start_incarnation(e.node, e.inc)
+                broadcasts.start_incarnation(e.node, e.inc)
             elif e.ev in kept:
                 current.held.append(e)
             current.count += 1
@@ -357,9 +367,11 @@ def _stream(
             if t is not None and (current.t_min is None or t < current.t_min):
                 current.t_min = t
             links.feed(e)
+            broadcasts.feed(e)
     if current is not None:
         nodes.setdefault(current.node, []).append(current.done(files_of))
         links.end_incarnation(current.node, current.inc, current.last)
+        broadcasts.end_incarnation(current.node, current.inc, current.last)
     return {name: tuple(incs) for name, incs in nodes.items()}, links
 
 
@@ -799,7 +811,7 @@ def _check(run: Run) -> Report:
 
     from netclock.tools.check_broadcast import broadcast_properties  # it imports this module
 
-    properties += broadcast_properties(run, notes=notes)
+    properties += broadcast_properties(run, notes=notes, events=run.broadcasts)
     kinds = _link_of(run)
     default_kind = run.link or "?"
     links: dict[str, _Tally] = {}

@@ -105,8 +105,11 @@ class LinkJournal:
         self._waiting: set[str] = set()
         self._queued_for: set[str] = set()
         """Machine level: peers with records queued since the last flush."""
-        self._next: tuple[str, int, dict[int, Any], Callable[[int], None] | None] | None = None
-        """:meth:`consumed_next`'s last stream: its pending messages and its mark's store."""
+        self._next_sender = ""
+        self._next_incarnation = -1
+        """:meth:`consumed_next`'s last stream; its pending messages and its mark's store:"""
+        self._next_pending: dict[int, Any] = {}
+        self._next_store: Callable[[int], None] | None = None
         self._outs: dict[str, PeerSession] = {}
         """The sessions that queued messages since the last flush: one ``out`` record each."""
         self._logged: dict[str, int] = {}
@@ -325,27 +328,38 @@ class LinkJournal:
                 return
             self._write([CONSUMED, sender, incarnation, seq])
 
-    def consumed_next(self, sender: str, incarnation: int, seq: int) -> None:
-        """:meth:`consumed` with ``in_order`` (``consume="next"``, one consumer), with the
-        stream's pending messages and consumed-up-to mark looked up once per stream, not
-        once per message."""
-        cached = self._next
-        if cached is None or cached[0] != sender or cached[1] != incarnation:
-            stream = self.state.inbound.get((sender, incarnation))
-            if not stream:
-                return
-            marks = self.marks if self._mark is not None else None
-            store = marks.marker(sender, incarnation) if marks is not None else None
-            cached = self._next = (sender, incarnation, stream, store)
-        if cached[2].pop(seq, None) is None:
+    def consumed_next(self, delivery: Sequence[Any]) -> None:
+        """:meth:`consumed` with ``in_order`` for a ``(sender, _, _, _, incarnation, seq, ...)``
+        delivery (``consume="next"``, one consumer): the node's one call per message. The
+        stream's pending messages and consumed-up-to store are looked up once per stream."""
+        sender = delivery[0]
+        incarnation = delivery[4]
+        if (
+            sender != self._next_sender or incarnation != self._next_incarnation
+        ) and not self._next_stream(sender, incarnation):
+            return
+        seq = delivery[5]
+        if self._next_pending.pop(seq, None) is None:
             return
         if self._crash_consumed is not None:
             self._crash_consumed.reached()
-        store = cached[3]
+        store = self._next_store
         if store is not None:
             store(seq)
         else:
             self._write([CONSUMED, sender, incarnation, seq])
+
+    def _next_stream(self, sender: str, incarnation: int) -> bool:
+        """Make ``(sender, incarnation)`` :meth:`consumed_next`'s stream; False if nothing of
+        it is pending."""
+        stream = self.state.inbound.get((sender, incarnation))
+        if not stream:
+            return False
+        marks = self.marks if self._mark is not None else None
+        self._next_store = marks.marker(sender, incarnation) if marks is not None else None
+        self._next_pending = stream
+        self._next_sender, self._next_incarnation = sender, incarnation
+        return True
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:
         """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,

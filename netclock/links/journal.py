@@ -6,8 +6,8 @@ writes the records :mod:`netclock.durable.linklog` defines and says when they ar
 
 - ``out`` when the link accepts a message (``Node.send``), written before the pump
   transmits anything: before the message or any other datagram leaves the node;
-- ``mark`` and ``ins`` (the segment's ``in`` records in one record) right after a segment
-  is taken, before anything is acked or delivered;
+- ``mark`` and ``inr`` or ``ins`` (the segment's messages in one record) right after a
+  segment is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
 - ``consumed`` when the application consumes a message (``Node``), before it is handed
@@ -24,7 +24,7 @@ the fsync covering those ``consumed`` records (requested at once, so it follows 
 fsync): many records per fsync, never one per message.
 
 Compaction follows docs/durability.md: when the file grows past twice its size after the
-last compaction plus 1 MiB, it is rewritten with the live records, taken from the sessions
+last compaction plus 8 MiB, it is rewritten with the live records, taken from the sessions
 (outbound) and the pending ``in`` records (inbound).
 """
 
@@ -46,6 +46,7 @@ from netclock.durable.linklog import (
     ACKED,
     CONSUMED,
     IN,
+    INR,
     INS,
     MARK,
     OUT,
@@ -239,7 +240,8 @@ class LinkJournal:
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages (one
-        ``ins`` record for the segment's messages)."""
+        record for the segment's messages: ``inr`` for the next ones in order, else
+        ``ins``)."""
         mark, messages = session.take_journal()
         after = session.take_refusal_mark()
         if mark is None and not messages and after is None:
@@ -265,12 +267,26 @@ class LinkJournal:
                 and messages[-1][0] == top + n
                 and (n < 3 or list(map(_seq_of, messages)) == list(range(top + 1, top + n + 1)))
             ):
-                # The common case: the next messages in order (the session's fast path).
-                records = [
-                    [IN, peer, inc, seq, clock._entries, data] for seq, clock, data in messages
-                ]
-                stream.update(zip(range(top + 1, top + n + 1), records, strict=True))
+                # The common case: the next messages in order (the session's fast path). The
+                # pending value is the message itself, ``(seq, clock, payload)``, until a
+                # compaction needs its record (:meth:`pending_records`): nothing to build
+                # per message, and the record packs its messages as two columns.
+                stream.update(zip(range(top + 1, top + n + 1), messages, strict=True))
                 point[key] = top + n
+                if n > 1:
+                    queue(
+                        [
+                            INR,
+                            peer,
+                            inc,
+                            top + 1,
+                            [message[1]._entries for message in messages],
+                            list(map(_payload_of, messages)),
+                        ]
+                    )
+                else:
+                    seq, clock, data = messages[0]
+                    queue([IN, peer, inc, seq, clock._entries, data])
             else:
                 records = []
                 for seq, clock, payload in messages:
@@ -284,7 +300,7 @@ class LinkJournal:
                         state.apply(record)
                         top = point.get(key, 0)
                 point[key] = top
-            queue([INS, records] if n > 1 else records[0])
+                queue([INS, records] if n > 1 else records[0])
         if after is not None:
             record = [MARK, peer, after[0], after[1]]
             state.apply(record)
@@ -392,7 +408,7 @@ class LinkJournal:
     def compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log now with the live records only (fsynced, atomic)."""
         self.flush()
-        state = self.state
+        state = self.pending_records()
         elsewhere = state.outbound  # peers of the log this life has no session for (yet)
         state.outbound = dict(elsewhere)
         for peer, session in sessions.items():
@@ -407,6 +423,15 @@ class LinkJournal:
         self.compactions += 1
         if self._waiting:
             self._on_durable(self.log.synced)
+
+    def pending_records(self) -> LinkLogState:
+        """:attr:`state`, with every pending message as its ``in`` record (the receive fast
+        path keeps the message itself, ``(seq, clock, payload)``, until this is asked)."""
+        for (sender, inc), stream in self.state.inbound.items():
+            for seq, pending in stream.items():
+                if type(pending) is not list:
+                    stream[seq] = [IN, sender, inc, seq, pending[1]._entries, pending[2]]
+        return self.state
 
     async def durable(self) -> None:
         """Return once every record so far (queued ones included) is durable at this
@@ -463,6 +488,7 @@ class LinkJournal:
 
 
 _seq_of = itemgetter(0)
+_payload_of = itemgetter(2)
 
 
 def _payload(packed: bytes) -> Any:

@@ -449,7 +449,7 @@ def _journal_round_trip(
         session.messages = [Message(s, VectorClock({"a": s}), f"m{s}") for s in seqs]
         journal.received("a", session)  # type: ignore[arg-type]
     live = (journal.state.point.get(("a", 9), 0), journal.state.ahead.get(("a", 9)))
-    live_back = [(r[3], r[5]) for r in journal.state.redeliveries()]
+    live_back = [(r[3], r[5]) for r in journal.pending_records().redeliveries()]
     journal.close()
     again = LinkJournal.open(tmp_path, 8, Durability.PROCESS)
     try:

@@ -58,7 +58,7 @@ from netclock.durable.linklog import (
     recover,
 )
 from netclock.durable.log import Durability, LogCorrupt, RecordLog
-from netclock.durable.marks import ConsumedMarks, MarksCorrupt
+from netclock.durable.marks import CHECK, COPY, ConsumedMarks, MarksCorrupt, pack_copy
 from netclock.errors import ConfigError
 from netclock.links.session import PeerSession
 from netclock.wire.envelope import Message
@@ -108,9 +108,11 @@ class LinkJournal:
         """Machine level: peers with records queued since the last flush."""
         self._next_sender = ""
         self._next_incarnation = -1
-        """:meth:`consumed_next`'s last stream; its pending messages and its mark's store:"""
+        """:meth:`consumed_next`'s last stream; its pending messages, its mark's slot and the
+        marks' mapping:"""
         self._next_pending: dict[int, Any] = {}
-        self._next_store: Callable[[int], None] | None = None
+        self._next_slot: list[int] | None = None
+        self._next_area: Any = None
         self._outs: dict[str, PeerSession] = {}
         """The sessions that queued messages since the last flush: one ``out`` record each."""
         self._logged: dict[str, int] = {}
@@ -359,9 +361,11 @@ class LinkJournal:
             return
         if self._crash_consumed is not None:
             self._crash_consumed.reached()
-        store = self._next_store
-        if store is not None:
-            store(seq)
+        slot = self._next_slot
+        if slot is not None:  # marks.store, inlined: the consumer's per-message path
+            copy = slot[1]
+            pack_copy(self._next_area, slot[0] + COPY * copy, seq, seq ^ CHECK)
+            slot[1] = copy ^ 1
         else:
             self._write([CONSUMED, sender, incarnation, seq])
 
@@ -372,7 +376,9 @@ class LinkJournal:
         if not stream:
             return False
         marks = self.marks if self._mark is not None else None
-        self._next_store = marks.marker(sender, incarnation) if marks is not None else None
+        self._next_slot = marks.slot(sender, incarnation) if marks is not None else None
+        if marks is not None:
+            self._next_area = marks.area
         self._next_pending = stream
         self._next_sender, self._next_incarnation = sender, incarnation
         return True

@@ -67,6 +67,10 @@ _clock_of = itemgetter(1)
 """The clock of a ``(seq, clock, payload)`` message."""
 
 
+def _consume_nothing(_delivery: Any) -> None:
+    """No journal: nothing records a consumption."""
+
+
 class MessageId(NamedTuple):
     """A message's cluster-wide id: ``(sender, incarnation, seq)``."""
 
@@ -279,8 +283,14 @@ class Node:
         self._link_incarnation = self.incarnation if self._journal is None else self._journal.stream
         """The incarnation in this node's message ids: a logged link keeps its stream's."""
         self._consume_next = self._journal is not None and consume == "next"
-        self._handed: list[Delivery] = []
-        """consume="next": messages handed out and not yet consumed."""
+        self._consume_one: Callable[[Delivery], None] = (
+            self._journal.consumed_next if self._journal is not None else _consume_nothing
+        )
+        """consume="next": the journal's consumption of one handed message (one call)."""
+        self._handed: Delivery | None = None
+        """consume="next": the first message handed out and not yet consumed."""
+        self._handed_more: list[Delivery] = []
+        """consume="next": those handed out after :attr:`_handed` (concurrent consumers)."""
         self.link_kind = link
         self.fifo = fifo
         self._inbox: deque[Delivery] = deque()
@@ -676,8 +686,13 @@ class Node:
 
     async def __anext__(self) -> Delivery:
         inbox = self._inbox
-        if self._handed:
-            self._consume_handed()
+        handed = self._handed
+        if handed is not None:  # consume="next": what it had is consumed, before the next
+            if self._handed_more:
+                self._consume_handed(handed)
+            else:
+                self._consume_one(handed)
+            self._handed = None
         while True:
             if inbox:
                 delivery = inbox.popleft()
@@ -689,7 +704,10 @@ class Node:
                 else:
                     self._inbox_bytes = 0
                 if self._consume_next and type(delivery) is Delivery:  # not a broadcast's
-                    self._handed.append(delivery)
+                    if self._handed is None:
+                        self._handed = delivery
+                    else:
+                        self._handed_more.append(delivery)
                 if (
                     self._inbox_full
                     and len(inbox) < self._inbox_size // 2
@@ -750,17 +768,14 @@ class Node:
             )
         await self._journal.durable()
 
-    def _consume_handed(self) -> None:
-        """consume="next": the application asked for more, so what it had is consumed."""
+    def _consume_handed(self, first: Delivery) -> None:
+        """consume="next", several consumer tasks: the application asked for more, so every
+        message handed out (``first``, then :attr:`_handed_more`) is consumed, in one write."""
         journal = self._journal
         assert journal is not None
-        handed = self._handed
-        if len(handed) == 1:  # one consumer: the message it had
-            d = handed[0]
-            journal.consumed_next(d[0], d[4], d[5])
-        else:
-            journal.consumed_all(handed, in_order=True)
-        handed.clear()
+        more = self._handed_more
+        journal.consumed_all([first, *more], in_order=True)
+        more.clear()
 
     def _redeliver(self, records: list[list[Any]]) -> None:
         """Put the messages a crash left delivered but unconsumed back in the inbox, first.

@@ -27,6 +27,11 @@ Records (msgpack arrays, first field the kind):
     The ``in`` records of one arriving segment, in the order they were accepted: one
     record (one pack, one checksum) per segment instead of one per message. It means
     exactly what its ``in`` records mean, applied in order.
+``["inr", sender, incarnation, seq, [clock, ...], [payload, ...]]``
+    The messages ``seq``, ``seq + 1``, ... of one arriving segment, in order, as columns:
+    exactly the ``in`` records ``["in", sender, incarnation, seq + i, clocks[i],
+    payloads[i]]`` applied in order. Half the values to pack per message of ``ins``, and
+    no record per message to build.
 ``["consumed", sender, incarnation, seq]`` or ``["consumed", sender, incarnation, seq, last]``
     The application consumed that message (or every message from ``seq`` to ``last``): it
     is never delivered again.
@@ -50,6 +55,7 @@ ACKED = "acked"
 MARK = "mark"
 IN = "in"
 INS = "ins"
+INR = "inr"
 CONSUMED = "consumed"
 
 Key = tuple[str, int]
@@ -92,9 +98,11 @@ class LinkLogState:
         """Per received stream: everything up to here was received (contiguously)."""
         self.ahead: dict[Key, set[int]] = {}
         """Per received stream: seqs received above :attr:`point` (a gap below them)."""
-        self.inbound: dict[Key, dict[int, list[Any]]] = {}
+        self.inbound: dict[Key, dict[int, Any]] = {}
         """Per received stream, seq -> its ``in`` record, for every message not consumed
-        (in log order)."""
+        (in log order). An adapter may keep a stand-in for the record there (the journal
+        keeps the message it logged) if it puts the record back before it asks for
+        records (:meth:`redeliveries`, :meth:`held_back`, :meth:`live_records`)."""
 
     # -- applying records -------------------------------------------------------------------------
     def apply(self, record: Any) -> None:
@@ -111,6 +119,15 @@ class LinkLogState:
                     if one[0] != IN:
                         raise LinkLogError(f"an ins record holds a {one[0]!r} record")
                     self.apply(one)
+            elif kind == INR:
+                _, sender, inc, seq, clocks, payloads = record
+                if len(clocks) != len(payloads):
+                    raise LinkLogError(
+                        f"an inr record holds {len(clocks)} clocks and {len(payloads)} payloads"
+                    )
+                for clock, payload in zip(clocks, payloads, strict=True):
+                    self.apply([IN, sender, inc, seq, clock, payload])
+                    seq += 1
             elif kind == CONSUMED:
                 if len(record) == 5:
                     _, sender, inc, seq, last = record
@@ -146,7 +163,7 @@ class LinkLogState:
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise LinkLogError(f"malformed link-log record {record!r}: {exc}") from None
 
-    def _stream(self, sender: str, inc: int) -> dict[int, list[Any]]:
+    def _stream(self, sender: str, inc: int) -> dict[int, Any]:
         stream = self.inbound.get((sender, inc))
         if stream is None:
             stream = self.inbound[(sender, inc)] = {}

@@ -31,7 +31,6 @@ import mmap
 import os
 import struct
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 MAGIC = b"netcmrk1"
@@ -44,6 +43,13 @@ KEY = 80
 MAX_ID = KEY - 9
 _ALL = (1 << 64) - 1
 _COPY = struct.Struct("<QQ")
+COPIES = 96
+"""Offset of a slot's copy 0; copy 1 follows it."""
+COPY = _COPY.size
+CHECK = _ALL
+"""A copy holds ``seq`` and ``seq ^ CHECK``."""
+pack_copy = _COPY.pack_into
+"""``pack_copy(area, offset, seq, seq ^ CHECK)`` writes one copy."""
 _INC = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 
@@ -104,33 +110,25 @@ class ConsumedMarks:
     def mark(self, sender: str, incarnation: int, seq: int) -> bool:
         """Store: every message of this stream up to ``seq`` is consumed. False when no
         slot is left (or the id is too long): the caller records it another way."""
-        slot = self._slots.get((sender, incarnation))
+        slot = self.slot(sender, incarnation)
         if slot is None:
-            claimed = self._claim(sender, incarnation)
-            if claimed is None:
-                return False
-            slot = claimed
-        _COPY.pack_into(self._area(), slot[0] + 96 + 16 * slot[1], seq, seq ^ _ALL)
-        slot[1] ^= 1
+            return False
+        store(self._area(), slot, seq)
         return True
 
-    def marker(self, sender: str, incarnation: int) -> Callable[[int], None] | None:
-        """A store for one stream: ``store(seq)`` is :meth:`mark` for that stream, with no
-        lookup (the consumer's per-message path). None when no slot is left."""
+    def slot(self, sender: str, incarnation: int) -> list[int] | None:
+        """The stream's slot, claimed if need be, for :func:`store`: ``[offset of its
+        copy 0, the copy to write next]`` (one list per stream: every store to it
+        alternates its copies). None when no slot is left (or the id is too long)."""
         slot = self._slots.get((sender, incarnation))
         if slot is None:
-            slot = self._claim(sender, incarnation)
-            if slot is None:
-                return None
-        area, pack_into, base, check = self._area(), _COPY.pack_into, slot[0] + 96, _ALL
-        owned = slot
+            return self._claim(sender, incarnation)
+        return slot
 
-        def store(seq: int) -> None:
-            flip = owned[1]
-            pack_into(area, base + 16 * flip, seq, seq ^ check)
-            owned[1] = flip ^ 1
-
-        return store
+    @property
+    def area(self) -> mmap.mmap:
+        """The mapping :func:`store` writes into."""
+        return self._area()
 
     def _claim(self, sender: str, incarnation: int) -> list[int] | None:
         ident = sender.encode()
@@ -143,7 +141,7 @@ class ConsumedMarks:
         key += bytes(KEY - len(key))
         area[offset : offset + KEY] = key
         _CRC.pack_into(area, offset + KEY, zlib.crc32(key))
-        slot = self._slots[(sender, incarnation)] = [offset, 0]
+        slot = self._slots[(sender, incarnation)] = [offset + COPIES, 0]
         return slot
 
     def _area(self) -> mmap.mmap:
@@ -157,6 +155,15 @@ class ConsumedMarks:
             self._map.close()
             self._map = None
             os.close(self._fd)
+
+
+def store(area: mmap.mmap, slot: list[int], seq: int) -> None:
+    """Store ``seq`` as the mark of ``slot`` (:meth:`ConsumedMarks.slot`): into the copy
+    the last store did not write, with its complement, then flip. The logged link's
+    per-message consumption inlines these three lines (links/journal.py)."""
+    copy = slot[1]
+    pack_copy(area, slot[0] + COPY * copy, seq, seq ^ CHECK)
+    slot[1] = copy ^ 1
 
 
 def _read(area: mmap.mmap) -> dict[tuple[str, int], int]:
@@ -176,7 +183,7 @@ def _read(area: mmap.mmap) -> dict[tuple[str, int], int]:
             continue
         best = None
         for copy in (0, 1):
-            seq, check = _COPY.unpack_from(area, offset + 96 + 16 * copy)
+            seq, check = _COPY.unpack_from(area, offset + COPIES + COPY * copy)
             if seq ^ check == _ALL and (best is None or seq > best):
                 best = seq
         if best is not None:

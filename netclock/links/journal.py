@@ -6,8 +6,8 @@ writes the records :mod:`netclock.durable.linklog` defines and says when they ar
 
 - ``out`` when the link accepts a message (``Node.send``), written before the pump
   transmits anything: before the message or any other datagram leaves the node;
-- ``mark`` and ``ins`` (the segment's ``in`` records in one record) right after a segment
-  is taken, before anything is acked or delivered;
+- ``mark`` and ``inr`` or ``ins`` (the segment's messages in one record) right after a
+  segment is taken, before anything is acked or delivered;
 - ``acked`` when a session's acked point moves (lazily: a lost one only costs a resend that
   the peer acks as a duplicate);
 - ``consumed`` when the application consumes a message (``Node``), before it is handed
@@ -24,7 +24,7 @@ the fsync covering those ``consumed`` records (requested at once, so it follows 
 fsync): many records per fsync, never one per message.
 
 Compaction follows docs/durability.md: when the file grows past twice its size after the
-last compaction plus 1 MiB, it is rewritten with the live records, taken from the sessions
+last compaction plus 8 MiB, it is rewritten with the live records, taken from the sessions
 (outbound) and the pending ``in`` records (inbound).
 """
 
@@ -46,6 +46,7 @@ from netclock.durable.linklog import (
     ACKED,
     CONSUMED,
     IN,
+    INR,
     INS,
     MARK,
     OUT,
@@ -57,7 +58,7 @@ from netclock.durable.linklog import (
     recover,
 )
 from netclock.durable.log import Durability, LogCorrupt, RecordLog
-from netclock.durable.marks import ConsumedMarks, MarksCorrupt
+from netclock.durable.marks import CHECK, COPY, ConsumedMarks, MarksCorrupt, pack_copy
 from netclock.errors import ConfigError
 from netclock.links.session import PeerSession
 from netclock.wire.envelope import Message
@@ -105,8 +106,13 @@ class LinkJournal:
         self._waiting: set[str] = set()
         self._queued_for: set[str] = set()
         """Machine level: peers with records queued since the last flush."""
-        self._next: tuple[str, int, dict[int, Any], Callable[[int], None] | None] | None = None
-        """:meth:`consumed_next`'s last stream: its pending messages and its mark's store."""
+        self._next_sender = ""
+        self._next_incarnation = -1
+        """:meth:`consumed_next`'s last stream; its pending messages, its mark's slot and the
+        marks' mapping:"""
+        self._next_pending: dict[int, Any] = {}
+        self._next_slot: list[int] | None = None
+        self._next_area: Any = None
         self._outs: dict[str, PeerSession] = {}
         """The sessions that queued messages since the last flush: one ``out`` record each."""
         self._logged: dict[str, int] = {}
@@ -236,7 +242,8 @@ class LinkJournal:
 
     def received(self, peer: str, session: PeerSession) -> None:
         """A segment was taken: log the new receive point and the accepted messages (one
-        ``ins`` record for the segment's messages)."""
+        record for the segment's messages: ``inr`` for the next ones in order, else
+        ``ins``)."""
         mark, messages = session.take_journal()
         after = session.take_refusal_mark()
         if mark is None and not messages and after is None:
@@ -262,12 +269,26 @@ class LinkJournal:
                 and messages[-1][0] == top + n
                 and (n < 3 or list(map(_seq_of, messages)) == list(range(top + 1, top + n + 1)))
             ):
-                # The common case: the next messages in order (the session's fast path).
-                records = [
-                    [IN, peer, inc, seq, clock._entries, data] for seq, clock, data in messages
-                ]
-                stream.update(zip(range(top + 1, top + n + 1), records, strict=True))
+                # The common case: the next messages in order (the session's fast path). The
+                # pending value is the message itself, ``(seq, clock, payload)``, until a
+                # compaction needs its record (:meth:`pending_records`): nothing to build
+                # per message, and the record packs its messages as two columns.
+                stream.update(zip(range(top + 1, top + n + 1), messages, strict=True))
                 point[key] = top + n
+                if n > 1:
+                    queue(
+                        [
+                            INR,
+                            peer,
+                            inc,
+                            top + 1,
+                            [message[1]._entries for message in messages],
+                            list(map(_payload_of, messages)),
+                        ]
+                    )
+                else:
+                    seq, clock, data = messages[0]
+                    queue([IN, peer, inc, seq, clock._entries, data])
             else:
                 records = []
                 for seq, clock, payload in messages:
@@ -281,7 +302,7 @@ class LinkJournal:
                         state.apply(record)
                         top = point.get(key, 0)
                 point[key] = top
-            queue([INS, records] if n > 1 else records[0])
+                queue([INS, records] if n > 1 else records[0])
         if after is not None:
             record = [MARK, peer, after[0], after[1]]
             state.apply(record)
@@ -325,27 +346,42 @@ class LinkJournal:
                 return
             self._write([CONSUMED, sender, incarnation, seq])
 
-    def consumed_next(self, sender: str, incarnation: int, seq: int) -> None:
-        """:meth:`consumed` with ``in_order`` (``consume="next"``, one consumer), with the
-        stream's pending messages and consumed-up-to mark looked up once per stream, not
-        once per message."""
-        cached = self._next
-        if cached is None or cached[0] != sender or cached[1] != incarnation:
-            stream = self.state.inbound.get((sender, incarnation))
-            if not stream:
-                return
-            marks = self.marks if self._mark is not None else None
-            store = marks.marker(sender, incarnation) if marks is not None else None
-            cached = self._next = (sender, incarnation, stream, store)
-        if cached[2].pop(seq, None) is None:
+    def consumed_next(self, delivery: Sequence[Any]) -> None:
+        """:meth:`consumed` with ``in_order`` for a ``(sender, _, _, _, incarnation, seq, ...)``
+        delivery (``consume="next"``, one consumer): the node's one call per message. The
+        stream's pending messages and consumed-up-to store are looked up once per stream."""
+        sender = delivery[0]
+        incarnation = delivery[4]
+        if (
+            sender != self._next_sender or incarnation != self._next_incarnation
+        ) and not self._next_stream(sender, incarnation):
+            return
+        seq = delivery[5]
+        if self._next_pending.pop(seq, None) is None:
             return
         if self._crash_consumed is not None:
             self._crash_consumed.reached()
-        store = cached[3]
-        if store is not None:
-            store(seq)
+        slot = self._next_slot
+        if slot is not None:  # marks.store, inlined: the consumer's per-message path
+            copy = slot[1]
+            pack_copy(self._next_area, slot[0] + COPY * copy, seq, seq ^ CHECK)
+            slot[1] = copy ^ 1
         else:
             self._write([CONSUMED, sender, incarnation, seq])
+
+    def _next_stream(self, sender: str, incarnation: int) -> bool:
+        """Make ``(sender, incarnation)`` :meth:`consumed_next`'s stream; False if nothing of
+        it is pending."""
+        stream = self.state.inbound.get((sender, incarnation))
+        if not stream:
+            return False
+        marks = self.marks if self._mark is not None else None
+        self._next_slot = marks.slot(sender, incarnation) if marks is not None else None
+        if marks is not None:
+            self._next_area = marks.area
+        self._next_pending = stream
+        self._next_sender, self._next_incarnation = sender, incarnation
+        return True
 
     def consumed_all(self, deliveries: Iterable[Sequence[Any]], *, in_order: bool = False) -> None:
         """:meth:`consumed` for each ``(sender, _, _, _, incarnation, seq, ...)`` delivery,
@@ -378,7 +414,7 @@ class LinkJournal:
     def compact(self, sessions: Mapping[str, PeerSession]) -> None:
         """Rewrite the log now with the live records only (fsynced, atomic)."""
         self.flush()
-        state = self.state
+        state = self.pending_records()
         elsewhere = state.outbound  # peers of the log this life has no session for (yet)
         state.outbound = dict(elsewhere)
         for peer, session in sessions.items():
@@ -393,6 +429,15 @@ class LinkJournal:
         self.compactions += 1
         if self._waiting:
             self._on_durable(self.log.synced)
+
+    def pending_records(self) -> LinkLogState:
+        """:attr:`state`, with every pending message as its ``in`` record (the receive fast
+        path keeps the message itself, ``(seq, clock, payload)``, until this is asked)."""
+        for (sender, inc), stream in self.state.inbound.items():
+            for seq, pending in stream.items():
+                if type(pending) is not list:
+                    stream[seq] = [IN, sender, inc, seq, pending[1]._entries, pending[2]]
+        return self.state
 
     async def durable(self) -> None:
         """Return once every record so far (queued ones included) is durable at this
@@ -449,6 +494,7 @@ class LinkJournal:
 
 
 _seq_of = itemgetter(0)
+_payload_of = itemgetter(2)
 
 
 def _payload(packed: bytes) -> Any:

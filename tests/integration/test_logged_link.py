@@ -154,6 +154,32 @@ async def test_a_clean_close_and_restart_redelivers_nothing_consumed(tmp_path: P
             assert (m.payload, m.redelivered) == ("two", True)
 
 
+async def test_asking_for_more_consumes_what_every_consumer_task_was_handed(
+    tmp_path: Path,
+) -> None:
+    """consume="next" with two consumer tasks: the first to ask again consumes both
+    messages handed out (its own and the other task's), and a restart brings back only
+    the message handed out after that."""
+    data = tmp_path / "b"
+    async with Node("a") as a:
+        async with Node("b", peers={"a": a.address}, data_dir=data) as b:
+            a.add_peer("b", b.address)
+            first, second = (asyncio.create_task(b.receive(timeout=10)) for _ in range(2))
+            await a.send("b", "one")
+            await a.send("b", "two")
+            taken = sorted(m.payload for m in await asyncio.gather(first, second))
+            assert taken == ["one", "two"]
+            third = asyncio.create_task(b.receive(timeout=10))  # consumes "one" and "two"
+            await a.send("b", "three")
+            assert (await third).payload == "three"
+        async with Node("b", peers={"a": a.address}, data_dir=data) as b:
+            a.add_peer("b", b.address)
+            m = await b.receive(timeout=5)
+            assert (m.payload, m.redelivered) == ("three", True)
+            with pytest.raises(TimeoutError):
+                await b.receive(timeout=0.3)
+
+
 def test_careless_options_are_one_clear_sentence(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="durability must be"):
         Node("a", data_dir=tmp_path / "a", durability="disk")
@@ -424,7 +450,7 @@ def _journal_round_trip(
         session.messages = [Message(s, VectorClock({"a": s}), f"m{s}") for s in seqs]
         journal.received("a", session)  # type: ignore[arg-type]
     live = (journal.state.point.get(("a", 9), 0), journal.state.ahead.get(("a", 9)))
-    live_back = [(r[3], r[5]) for r in journal.state.redeliveries()]
+    live_back = [(r[3], r[5]) for r in journal.pending_records().redeliveries()]
     journal.close()
     again = LinkJournal.open(tmp_path, 8, Durability.PROCESS)
     try:

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from netclock.durable.marks import HEADER, SIZE, SLOT, SLOTS, ConsumedMarks, MarksCorrupt
+from netclock.durable.linklog import IN
+from netclock.durable.log import Durability
+from netclock.durable.marks import (
+    HEADER,
+    SIZE,
+    SLOT,
+    SLOTS,
+    ConsumedMarks,
+    MarksCorrupt,
+    store,
+)
+from netclock.links.journal import MARKS, LinkJournal
 
 
 def test_marks_survive_the_process_and_the_highest_wins(tmp_path: Path) -> None:
@@ -23,13 +34,13 @@ def test_marks_survive_the_process_and_the_highest_wins(tmp_path: Path) -> None:
     assert ConsumedMarks.open(tmp_path / "m").recovered == {}
 
 
-def test_a_streams_marker_stores_what_mark_stores_sharing_its_copies(tmp_path: Path) -> None:
+def test_a_slots_store_and_mark_alternate_its_copies(tmp_path: Path) -> None:
     marks = ConsumedMarks.open(tmp_path / "m")
-    store = marks.marker("a", 3)
-    assert store is not None
-    store(1)  # copy 0
-    assert marks.mark("a", 3, 2)  # copy 1: the marker and mark alternate on one slot
-    store(3)  # copy 0 again
+    slot = marks.slot("a", 3)
+    assert slot is not None
+    store(marks.area, slot, 1)  # copy 0
+    assert marks.mark("a", 3, 2)  # copy 1: store and mark alternate on one slot
+    store(marks.area, slot, 3)  # copy 0 again
     marks.close()
     path = tmp_path / "m"
     assert ConsumedMarks.open(path).recovered == {("a", 3): 3}
@@ -38,8 +49,30 @@ def test_a_streams_marker_stores_what_mark_stores_sharing_its_copies(tmp_path: P
     path.write_bytes(bytes(data))
     again = ConsumedMarks.open(path)
     assert again.recovered == {("a", 3): 2}
-    assert again.marker("x" * 100, 1) is None  # an id too long for a slot: log a record
+    assert again.slot("x" * 100, 1) is None  # an id too long for a slot: log a record
     again.close()
+
+
+def test_the_journals_inlined_store_and_mark_alternate_the_copies(tmp_path: Path) -> None:
+    """consumed_next (the node's per-message path, marks.store inlined) and consumed_all
+    (several consumers, through mark) share the slot's copies: a torn last store leaves
+    the mark before it, never an older one."""
+    journal = LinkJournal.open(tmp_path, 1, Durability.PROCESS)
+    pending = journal.state.inbound.setdefault(("a", 9), {})
+    for seq in (1, 2, 3):
+        pending[seq] = [IN, "a", 9, seq, {"a": seq}, seq]
+    deliveries = [("a", seq, None, None, 9, seq) for seq in (1, 2, 3)]
+    journal.consumed_next(deliveries[0])  # copy 0
+    journal.consumed_all([deliveries[1]], in_order=True)  # copy 1
+    journal.consumed_next(deliveries[2])  # copy 0
+    assert journal.state.inbound[("a", 9)] == {}
+    journal.close()
+    path = tmp_path / MARKS
+    assert ConsumedMarks.open(path).recovered == {("a", 9): 3}
+    data = bytearray(path.read_bytes())
+    data[HEADER + 96 + 8] ^= 0xFF  # the store of 3 torn
+    path.write_bytes(bytes(data))
+    assert ConsumedMarks.open(path).recovered == {("a", 9): 2}
 
 
 def test_a_torn_store_leaves_the_mark_before_it(tmp_path: Path) -> None:

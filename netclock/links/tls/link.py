@@ -502,6 +502,7 @@ class TlsLink(SessionPump):
         try:
             certified = peer_identity(conn.tls)
         except (AuthenticationError, UsageError) as exc:
+            conn.flush_tls()  # the peer completes its side and then learns of the refusal
             self._refuse(conn, str(exc))
             return
         loop = self._loop_or_raise()
@@ -510,10 +511,12 @@ class TlsLink(SessionPump):
             hs, certified, loop.time(), partitioned=partitioned
         )
         if refused is not None:
+            conn.flush_tls()
             self._refuse(conn, refused)
             return
         if self._journal is not None:
             self._journal.sync()  # machine level: the resume point the hello gives is on disk
+        # one write: our last handshake flight (still in the BIO) and the hello
         conn.write(encode_frames([encode_hello(*self.sessions[certified].hello())]))
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)

@@ -72,7 +72,12 @@ class ConnectionOwner(Protocol):
         """TCP is up. False: the owner refused (and aborted) it; no handshake starts."""
 
     def handshake_done(self, conn: TlsConnection) -> None:
-        """The TLS handshake completed; the peer's certificate is verified."""
+        """The TLS handshake completed; the peer's certificate is verified.
+
+        Our last handshake flight is not sent yet: the owner's next :meth:`TlsConnection.write`
+        carries it along; an owner that aborts instead calls :meth:`TlsConnection.flush_tls`
+        first, so that the peer still completes its side.
+        """
 
     def handshake_failed(self, conn: TlsConnection, reason: str) -> None:
         """The TLS handshake failed (the alert, if any, was sent)."""
@@ -199,7 +204,8 @@ class TlsConnection(asyncio.Protocol):
         self.abort()
 
     # -- TLS ---------------------------------------------------------------------------------
-    def _flush_tls(self) -> None:
+    def flush_tls(self) -> None:
+        """Hand what TLS has to send (a handshake flight, an alert) to the socket now."""
         if self.outgoing.pending and self.transport is not None:
             self.transport.write(self.outgoing.read())
 
@@ -207,15 +213,18 @@ class TlsConnection(asyncio.Protocol):
         try:
             self.tls.do_handshake()
         except ssl.SSLWantReadError:
-            self._flush_tls()
+            self.flush_tls()
             return
         except (ssl.SSLError, OSError) as exc:
-            self._flush_tls()  # the alert tells the peer why
+            self.flush_tls()  # the alert tells the peer why
             self.owner.handshake_failed(self, describe_error(exc))
             return
-        self._flush_tls()
+        # Our last flight (a client's Certificate ... Finished) waits in the BIO: the owner's
+        # first write, the hello, takes it along in one segment, and the peer reads both in
+        # one wake-up. An owner that refuses calls flush_tls first.
         self.owner.handshake_done(self)
         if self.hs.state is not _CLOSED:
+            self.flush_tls()
             self._read()
 
     def _read(self) -> None:
@@ -232,7 +241,7 @@ class TlsConnection(asyncio.Protocol):
                 eof = True
                 break
             except ssl.SSLError as exc:
-                self._flush_tls()
+                self.flush_tls()
                 self.owner.tls_failed(self, describe_error(exc))
                 return
             if not chunk:
@@ -242,7 +251,7 @@ class TlsConnection(asyncio.Protocol):
             if not self.incoming.pending and not self.tls.pending():
                 break  # all decrypted: spare the exception the next read would raise
         if self.outgoing.pending:  # TLS 1.3 may answer what it read (a key update)
-            self._flush_tls()
+            self.flush_tls()
         if chunks:
             try:
                 frames = self.reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -308,7 +317,7 @@ class TlsConnection(asyncio.Protocol):
         if was is not _TLS:
             with contextlib.suppress(ssl.SSLError, OSError):
                 self.tls.unwrap()  # sends close_notify; we do not wait for the peer's
-            self._flush_tls()
+            self.flush_tls()
         self.transport.close()
 
     def abort(self, *, rst: bool = False) -> None:

@@ -631,3 +631,45 @@ async def test_openssl_s_client_with_bs_certificate_is_a_peer_of_c(cert_dir: Pat
         finally:
             proc.kill()
             await proc.wait()
+
+
+class _CountingTransport:
+    """A connection's transport that records the size of each write it passes on."""
+
+    def __init__(self, inner: asyncio.Transport, writes: list[int]) -> None:
+        self._inner = inner
+        self._writes = writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(len(data))
+        self._inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_first_contact_takes_two_writes_a_side_before_the_first_message(
+    cert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialer's last handshake flight leaves with its hello, and the listener's hello
+    with its first segment: each side writes twice before the listener's message is out
+    (ClientHello, flight + hello; server flight, hello + segment), not three times."""
+    from netclock.links.tls.transport import TlsConnection
+
+    writes: dict[str, list[int]] = {"dialed": [], "accepted": []}
+    made = TlsConnection.connection_made
+
+    def counting(self: TlsConnection, transport: asyncio.BaseTransport) -> None:
+        side = writes["dialed" if self.hs.dialed_to is not None else "accepted"]
+        made(self, _CountingTransport(transport, side))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TlsConnection, "connection_made", counting)
+    async with nodes(cert_dir, "a", "c") as (a, c):
+        await c.send("a", "from c")  # the larger id waits for a's dial
+        await a.send("c", "from a")  # a dials
+        got = await a.receive(STEP)
+        assert (got.sender, got.payload) == ("c", "from c")
+        assert len(writes["accepted"]) == 2, writes
+        assert len(writes["dialed"]) in (2, 3), writes  # its segment may be out already
+        got = await c.receive(STEP)
+        assert (got.sender, got.payload) == ("a", "from a")

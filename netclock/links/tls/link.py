@@ -516,8 +516,11 @@ class TlsLink(SessionPump):
             return
         if self._journal is not None:
             self._journal.sync()  # machine level: the resume point the hello gives is on disk
-        # one write: our last handshake flight (still in the BIO) and the hello
-        conn.write(encode_frames([encode_hello(*self.sessions[certified].hello())]))
+        hello = encode_frames([encode_hello(*self.sessions[certified].hello())])
+        if hs.dialed_to is not None:
+            conn.write(hello)  # in one write with our last handshake flight (still in the BIO)
+        else:
+            conn.write_held(hello)  # sent with our first segment, or after the read (transport)
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)
 
@@ -631,6 +634,7 @@ class TlsLink(SessionPump):
         )
         conn.arm(None, self._deadline)
         if isinstance(verdict, Refused):
+            conn.flush_tls()  # our hello, if held, as before the refusal
             self._refuse(conn, verdict)
             return
         assert peer is not None
@@ -659,6 +663,7 @@ class TlsLink(SessionPump):
         )
         session.on_reconnect(hello, conn.loop.time())
         self._mark(peer)
+        conn.flush_soon()  # a held hello: with the pump's first segment, or alone after it
 
     # -- dialing: DialOwner ------------------------------------------------------------------------
     def _ensure_connection(self, peer: str) -> None:

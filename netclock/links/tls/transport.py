@@ -35,6 +35,7 @@ _READ_SIZE = 256 * 1024
 """Most plaintext bytes taken from TLS in one read call."""
 
 _TLS = ConnState.TLS
+_HELLO = ConnState.HELLO
 _UP = ConnState.UP
 _CLOSED = ConnState.CLOSED
 
@@ -132,6 +133,8 @@ class TlsConnection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self.delayed: DelayedWrites | None = None
         """Writes held back by a fault plan's delay model, if any."""
+        self.held = False
+        """Bytes of :meth:`write_held` wait in the BIO until the next flush."""
 
     def __repr__(self) -> str:
         hs = self.hs
@@ -205,7 +208,8 @@ class TlsConnection(asyncio.Protocol):
 
     # -- TLS ---------------------------------------------------------------------------------
     def flush_tls(self) -> None:
-        """Hand what TLS has to send (a handshake flight, an alert) to the socket now."""
+        """Hand what TLS has to send (a handshake flight, an alert, held bytes) to the socket."""
+        self.held = False
         if self.outgoing.pending and self.transport is not None:
             self.transport.write(self.outgoing.read())
 
@@ -221,11 +225,14 @@ class TlsConnection(asyncio.Protocol):
             return
         # Our last flight (a client's Certificate ... Finished) waits in the BIO: the owner's
         # first write, the hello, takes it along in one segment, and the peer reads both in
-        # one wake-up. An owner that refuses calls flush_tls first.
+        # one wake-up. An owner that refuses calls flush_tls first. A server holds its hello
+        # (write_held) while it reads what came with the client's flight: when that was the
+        # client's hello, the connection is up and the hello leaves with the first segment.
         self.owner.handshake_done(self)
         if self.hs.state is not _CLOSED:
-            self.flush_tls()
             self._read()
+        if self.hs.state is _HELLO:
+            self.flush_tls()
 
     def _read(self) -> None:
         """Decrypt what arrived and hand complete frames to the owner."""
@@ -250,8 +257,8 @@ class TlsConnection(asyncio.Protocol):
             chunks.append(chunk)
             if not self.incoming.pending and not self.tls.pending():
                 break  # all decrypted: spare the exception the next read would raise
-        if self.outgoing.pending:  # TLS 1.3 may answer what it read (a key update)
-            self.flush_tls()
+        if self.outgoing.pending and not self.held:  # TLS 1.3 may answer what it read
+            self.flush_tls()  # (a key update); held bytes leave soon, and this answer with them
         if chunks:
             try:
                 frames = self.reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -297,6 +304,30 @@ class TlsConnection(asyncio.Protocol):
             return
         transport.write(self.outgoing.read())
 
+    def write_held(self, data: bytes) -> None:
+        """Encrypt ``data`` but keep it for the next :meth:`write` or :meth:`flush_tls`, so
+        that it shares a TCP segment with what follows."""
+        if self.transport is None or self.hs.state is _CLOSED:
+            return
+        try:
+            self.tls.write(data)
+        except ssl.SSLError as exc:
+            log.debug("%s: cannot write to %r: %s", self.owner.node_id, self, exc)
+            self.abort()
+            return
+        self.held = True
+
+    def flush_soon(self) -> None:
+        """After :meth:`write_held`: :meth:`flush_tls` once the callbacks already due in this
+        loop iteration ran (a pump scheduled before this call writes first, and takes the
+        held bytes along)."""
+        if self.held:
+            self.loop.call_soon(self._flush_if_open)
+
+    def _flush_if_open(self) -> None:
+        if self.hs.state is not _CLOSED:
+            self.flush_tls()
+
     def forget(self) -> None:
         """The connection never opened (its dial failed or was cancelled): it is over."""
         self.hs.state = _CLOSED
@@ -321,7 +352,10 @@ class TlsConnection(asyncio.Protocol):
         self.transport.close()
 
     def abort(self, *, rst: bool = False) -> None:
-        """Drop the connection now, discarding unsent data (``rst``: send a TCP RST)."""
+        """Drop the connection now, discarding unsent data (``rst``: send a TCP RST); held
+        bytes (:meth:`write_held`) leave first, as they would have without the hold."""
+        if self.held:
+            self.flush_tls()
         self.hs.state = _CLOSED
         self._cancel_timers()
         transport = self.transport

@@ -462,6 +462,23 @@ async def test_the_larger_id_dials_after_the_wait_when_the_smaller_does_not(
         assert (la.stats()["dials"], lb.stats()["dials"]) == (0, 1)
 
 
+async def test_a_node_counts_as_accepting_for_a_dial_wait_after_a_peer_connected(
+    cert_dir: Path,
+) -> None:
+    """While peers are still connecting to it (one came up less than a dial wait ago) the
+    larger id of a pair keeps waiting for the smaller one's dial: when a whole cluster
+    connects at once, the awaited dial may not have started yet."""
+    async with nodes(cert_dir, "a", "c") as (a, c):
+        lc = link_of(c)
+        lc._dialer.dial_wait = 0.2
+        assert not lc.accepting()
+        await exchange(a, c, ["a connects to c"])
+        assert lc.connection("a") is not None
+        assert lc.accepting()  # a's connection is up, no longer in its handshake
+        await asyncio.sleep(0.3)  # time passing, not a wait for an event
+        assert not lc.accepting()
+
+
 async def test_when_the_smaller_id_is_down_the_larger_dials_until_it_is_back(
     cert_dir: Path, watch: LogWatch
 ) -> None:
@@ -488,7 +505,7 @@ async def test_simultaneous_dial_ends_with_one_connection_and_every_message_once
     """When both do dial (the larger id's wait ran out as the smaller dialed), the smaller
     id's connection is kept."""
     async with nodes(cert_dir, "a", "b") as (a, b):
-        link_of(b)._dialer._dial_wait = 0.0  # the wait is over at once: both dial
+        link_of(b)._dialer.dial_wait = 0.0  # the wait is over at once: both dial
         for i in range(300):
             a.send_nowait("b", i)
             b.send_nowait("a", i)

@@ -217,6 +217,8 @@ class TlsLink(SessionPump):
         )
         self._server: asyncio.Server | None = None
         self._conns: set[TlsConnection] = set()
+        self._accepted_at = -float("inf")
+        """Loop time a connection we accepted last opened or came up (:meth:`accepting`)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
@@ -443,6 +445,8 @@ class TlsLink(SessionPump):
         if admitted is not None:
             self._evict(admitted)
         self._conns.add(conn)
+        if conn.hs.dialed_to is None:
+            self._accepted_at = loop.time()
         conn.arm(conn.hs.deadline, self._deadline)
         return True
 
@@ -651,6 +655,8 @@ class TlsLink(SessionPump):
             del self._up[peer]
             current.close()
         self._up[peer] = conn
+        if hs.dialed_to is None:
+            self._accepted_at = conn.loop.time()
         self._dialer.succeeded(peer)
         self.counters["connections_made"] += 1
         log.debug(
@@ -692,7 +698,9 @@ class TlsLink(SessionPump):
         if not self._closed:
             self._mark(peer)
 
-    def handshaking(self) -> bool:
+    def accepting(self) -> bool:
+        if self._loop_or_raise().time() - self._accepted_at < self._dialer.dial_wait:
+            return True
         return any(
             c.hs.dialed_to is None and c.state in (ConnState.TLS, ConnState.HELLO)
             for c in self._conns

@@ -177,6 +177,8 @@ class TlsLink(SessionPump):
         self._closed = False
         self._init_pump(session_options, max_message=max_message, send_bytes_total=send_bytes_total)
         self._addresses: dict[str, Address] = {}
+        self._hosts: dict[str, int] = {}
+        """Known peers per host of their addresses (the admission's per-source cap)."""
         self._up: dict[str, TlsConnection] = {}
         """The connection each peer's segments go out on (both hellos checked)."""
         self._admission = Admission(
@@ -276,6 +278,9 @@ class TlsLink(SessionPump):
         self._decoder.remember(peer)
         known = self._addresses.get(peer)
         self._addresses[peer] = address
+        if known is not None:
+            self._forget_host(known[0])
+        self._hosts[address[0]] = self._hosts.get(address[0], 0) + 1
         if known is None:
             self._add_session(peer)
             self._faults.add_peer(peer)
@@ -289,12 +294,19 @@ class TlsLink(SessionPump):
         """Forget ``peer``: its session, connection, dial and fault timers go; a connection
         it makes later is refused as from an unknown node."""
         self._remove_session(peer)
-        del self._addresses[peer]
+        self._forget_host(self._addresses.pop(peer)[0])
         self._faults.remove_peer(peer)
         self._dialer.forget(peer)
         conn = self._up.pop(peer, None)
         if conn is not None:
             conn.close()
+
+    def _forget_host(self, host: str) -> None:
+        left = self._hosts[host] - 1
+        if left:
+            self._hosts[host] = left
+        else:
+            del self._hosts[host]
 
     async def close(self) -> None:
         """Close every connection and the listener; idempotent. Unacked messages are lost."""
@@ -430,7 +442,8 @@ class TlsLink(SessionPump):
             conn.abort()
             return False
         loop = self._loop_or_raise()
-        admitted = self._admission.open(conn.hs, loop.time(), conn.remote[0])
+        source = conn.remote[0]
+        admitted = self._admission.open(conn.hs, loop.time(), source, self._hosts.get(source, 0))
         if isinstance(admitted, Refused):
             self.counters["connections_refused"] += 1
             self._refusals.log(

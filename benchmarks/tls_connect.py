@@ -40,24 +40,17 @@ def _handshake(server: ssl.SSLContext, client: ssl.SSLContext) -> None:
     s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
     s = server.wrap_bio(s_in, s_out, server_side=True)
     c = client.wrap_bio(c_in, c_out, server_side=False)
-    done_c = done_s = False
-    while not (done_c and done_s):
-        if not done_c:
-            try:
-                c.do_handshake()
-                done_c = True
-            except ssl.SSLWantReadError:
-                pass
-        if c_out.pending:
-            s_in.write(c_out.read())
-        if not done_s:
-            try:
-                s.do_handshake()
-                done_s = True
-            except ssl.SSLWantReadError:
-                pass
-        if s_out.pending:
-            c_in.write(s_out.read())
+    done = {c: False, s: False}
+    while not all(done.values()):
+        for side, out, peer_in in ((c, c_out, s_in), (s, s_out, c_in)):
+            if not done[side]:
+                try:
+                    side.do_handshake()
+                    done[side] = True
+                except ssl.SSLWantReadError:
+                    pass
+            if out.pending:
+                peer_in.write(out.read())
     peer_identity(s, expected="b")
     peer_identity(c, expected="a")
 

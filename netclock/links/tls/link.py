@@ -537,7 +537,7 @@ class TlsLink(SessionPump):
         if hs.dialed_to is not None:
             conn.write(hello)  # in one write with our last handshake flight (still in the BIO)
         else:
-            conn.write_held(hello)  # sent with our first segment, or after the read (transport)
+            conn.write(hello, hold=True)  # sent with our first segment, or after the read
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)
 

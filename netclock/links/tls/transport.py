@@ -134,7 +134,7 @@ class TlsConnection(asyncio.Protocol):
         self.delayed: DelayedWrites | None = None
         """Writes held back by a fault plan's delay model, if any."""
         self.held = False
-        """Bytes of :meth:`write_held` wait in the BIO until the next flush."""
+        """Bytes written with ``hold`` wait in the BIO until the next flush."""
 
     def __repr__(self) -> str:
         hs = self.hs
@@ -226,7 +226,7 @@ class TlsConnection(asyncio.Protocol):
         # Our last flight (a client's Certificate ... Finished) waits in the BIO: the owner's
         # first write, the hello, takes it along in one segment, and the peer reads both in
         # one wake-up. An owner that refuses calls flush_tls first. A server holds its hello
-        # (write_held) while it reads what came with the client's flight: when that was the
+        # (write(hold=True)) while it reads what came with the client's flight: when that was the
         # client's hello, the connection is up and the hello leaves with the first segment.
         self.owner.handshake_done(self)
         if self.hs.state is not _CLOSED:
@@ -291,8 +291,10 @@ class TlsConnection(asyncio.Protocol):
         if self.delayed is not None:
             self.delayed.cancel()
 
-    def write(self, data: bytes) -> None:
-        """Encrypt ``data`` and hand it to the socket in one write."""
+    def write(self, data: bytes, *, hold: bool = False) -> None:
+        """Encrypt ``data`` and hand it, after what TLS still holds, to the socket in one
+        write; ``hold``: keep it for the next write or :meth:`flush_tls`, so that it shares
+        a TCP segment with what follows."""
         transport = self.transport
         if transport is None or self.hs.state is _CLOSED:
             return
@@ -302,23 +304,13 @@ class TlsConnection(asyncio.Protocol):
             log.debug("%s: cannot write to %r: %s", self.owner.node_id, self, exc)
             self.abort()
             return
-        transport.write(self.outgoing.read())
-
-    def write_held(self, data: bytes) -> None:
-        """Encrypt ``data`` but keep it for the next :meth:`write` or :meth:`flush_tls`, so
-        that it shares a TCP segment with what follows."""
-        if self.transport is None or self.hs.state is _CLOSED:
-            return
-        try:
-            self.tls.write(data)
-        except ssl.SSLError as exc:
-            log.debug("%s: cannot write to %r: %s", self.owner.node_id, self, exc)
-            self.abort()
-            return
-        self.held = True
+        if hold:
+            self.held = True
+        else:
+            transport.write(self.outgoing.read())
 
     def flush_soon(self) -> None:
-        """After :meth:`write_held`: :meth:`flush_tls` once the callbacks already due in this
+        """After ``write(..., hold=True)``: :meth:`flush_tls` once the callbacks already due in this
         loop iteration ran (a pump scheduled before this call writes first, and takes the
         held bytes along)."""
         if self.held:
@@ -353,7 +345,7 @@ class TlsConnection(asyncio.Protocol):
 
     def abort(self, *, rst: bool = False) -> None:
         """Drop the connection now, discarding unsent data (``rst``: send a TCP RST); held
-        bytes (:meth:`write_held`) leave first, as they would have without the hold."""
+        bytes (``write(..., hold=True)``) leave first, as they would have without the hold."""
         if self.held:
             self.flush_tls()
         self.hs.state = _CLOSED

@@ -463,6 +463,23 @@ async def test_the_larger_id_dials_after_the_wait_when_the_smaller_does_not(
         assert (la.stats()["dials"], lb.stats()["dials"]) == (0, 1)
 
 
+async def test_a_node_counts_as_accepting_for_a_dial_wait_after_a_peer_connected(
+    cert_dir: Path,
+) -> None:
+    """While peers are still connecting to it (one came up less than a dial wait ago) the
+    larger id of a pair keeps waiting for the smaller one's dial: when a whole cluster
+    connects at once, the awaited dial may not have started yet."""
+    async with nodes(cert_dir, "a", "c") as (a, c):
+        lc = link_of(c)
+        lc._dialer.dial_wait = 0.2
+        assert not lc.accepting()
+        await exchange(a, c, ["a connects to c"])
+        assert lc.connection("a") is not None
+        assert lc.accepting()  # a's connection is up, no longer in its handshake
+        await asyncio.sleep(0.3)  # time passing, not a wait for an event
+        assert not lc.accepting()
+
+
 async def test_when_the_smaller_id_is_down_the_larger_dials_until_it_is_back(
     cert_dir: Path, watch: LogWatch
 ) -> None:
@@ -489,7 +506,7 @@ async def test_simultaneous_dial_ends_with_one_connection_and_every_message_once
     """When both do dial (the larger id's wait ran out as the smaller dialed), the smaller
     id's connection is kept."""
     async with nodes(cert_dir, "a", "b") as (a, b):
-        link_of(b)._dialer._dial_wait = 0.0  # the wait is over at once: both dial
+        link_of(b)._dialer.dial_wait = 0.0  # the wait is over at once: both dial
         for i in range(300):
             a.send_nowait("b", i)
             b.send_nowait("a", i)
@@ -632,3 +649,45 @@ async def test_openssl_s_client_with_bs_certificate_is_a_peer_of_c(cert_dir: Pat
         finally:
             proc.kill()
             await proc.wait()
+
+
+class _CountingTransport:
+    """A connection's transport that records the size of each write it passes on."""
+
+    def __init__(self, inner: asyncio.Transport, writes: list[int]) -> None:
+        self._inner = inner
+        self._writes = writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(len(data))
+        self._inner.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_first_contact_takes_two_writes_a_side_before_the_first_message(
+    cert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dialer's last handshake flight leaves with its hello, and the listener's hello
+    with its first segment: each side writes twice before the listener's message is out
+    (ClientHello, flight + hello; server flight, hello + segment), not three times."""
+    from netclock.links.tls.transport import TlsConnection
+
+    writes: dict[str, list[int]] = {"dialed": [], "accepted": []}
+    made = TlsConnection.connection_made
+
+    def counting(self: TlsConnection, transport: asyncio.BaseTransport) -> None:
+        side = writes["dialed" if self.hs.dialed_to is not None else "accepted"]
+        made(self, _CountingTransport(transport, side))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TlsConnection, "connection_made", counting)
+    async with nodes(cert_dir, "a", "c") as (a, c):
+        await c.send("a", "from c")  # the larger id waits for a's dial
+        await a.send("c", "from a")  # a dials
+        got = await a.receive(STEP)
+        assert (got.sender, got.payload) == ("c", "from c")
+        assert len(writes["accepted"]) == 2, writes
+        assert len(writes["dialed"]) in (2, 3), writes  # its segment may be out already
+        got = await c.receive(STEP)
+        assert (got.sender, got.payload) == ("a", "from a")

@@ -129,3 +129,29 @@ async def test_a_refusal_flood_writes_a_bounded_number_of_lines_per_second(
         assert turned_away >= refused * 0.9
         assert len(lines) + stats["log_lines_suppressed"] >= turned_away
         assert any("similar lines suppressed" in r.getMessage() for r in lines)
+
+
+async def _settled(node: Node, accepted: int) -> dict[str, Any]:
+    """The link's stats once ``accepted`` connections were admitted or evicted."""
+    while True:
+        stats = link_stats(node)
+        if stats["unauthenticated"] + stats["connections_evicted"] >= accepted:
+            return stats
+        await asyncio.sleep(0.01)  # polling a counter, bounded by the test's timeout
+
+
+async def test_a_host_of_known_peers_holds_a_place_for_each_beside_the_per_source_cap(
+    cert_dir: Path,
+) -> None:
+    """A cluster on one machine connects from one address all at once: with 3 peers known
+    at 127.0.0.1 that host may hold 16 + 3 connections in their handshakes before the
+    longest idle is evicted."""
+    async with tls_node("c", cert_dir) as c:
+        for i, peer in enumerate(("a", "p1", "p2")):
+            c.add_peer(peer, ("127.0.0.1", 9 + i))  # never dialed: c sends nothing
+        async with slowloris(c.address[1], 19):
+            stats = await _settled(c, 19)
+            assert (stats["unauthenticated"], stats["connections_evicted"]) == (19, 0)
+            async with slowloris(c.address[1], 1):
+                stats = await _settled(c, 20)
+                assert (stats["unauthenticated"], stats["connections_evicted"]) == (19, 1)

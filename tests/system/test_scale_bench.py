@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from netclock.cluster.config import load_cluster
-from netclock.tools.bench.scale import cluster_text, format_scale, per_peer_count
+from netclock.tools.bench.scale import cluster_text, format_scale, per_peer_count, tls_lines
 
 pytestmark = [pytest.mark.system]
 
@@ -22,6 +22,14 @@ def test_cluster_file_of_a_size_names_every_process_once(tmp_path: Path) -> None
     cluster = load_cluster(path)
     assert len(set(cluster.node_ids)) == 64
     assert cluster.node(cluster.node_ids[0]).args == {"per_peer": 12, "size": 16}
+
+
+def test_tls_cluster_file_gives_every_pair_the_whole_run_to_connect(tmp_path: Path) -> None:
+    path = tmp_path / "scale.toml"
+    path.write_text(cluster_text(32, 1, "tls", 45.0, tls_lines(45.0)))
+    cluster = load_cluster(path)
+    assert cluster.link == "tls"
+    assert cluster.give_up_after == 45.0
 
 
 def test_per_peer_count_keeps_at_least_one_message_a_pair() -> None:
@@ -51,6 +59,8 @@ def test_quick_scale_bench_delivers_everything_and_reports_each_figure() -> None
         assert row["launcher_peak_rss_mb"] > 10
         assert row["msgs_per_s"] > 0
         assert row["cpu_us_per_msg"] > 0
+        assert row["cpu_ms_per_pair"] > 0
+        assert row["span_s"] == pytest.approx(row["messages"] / row["msgs_per_s"], rel=0.01)
         assert row["start_cpu_ms"] > 0
         assert row["messages_per_pair"] == per_peer_count(n, 2_000)
         assert 0 < row["carrying_datagrams_per_msg"] <= row["datagrams_per_msg"]
@@ -59,4 +69,5 @@ def test_quick_scale_bench_delivers_everything_and_reports_each_figure() -> None
         assert steps["bound"]["last"] <= steps["ready"]["last"] == row["startup_s"]
     text = "\n".join(format_scale(report))
     assert "spurious %" in text
+    assert "CPU ms/pair" in text
     assert "start of 16" in text

@@ -242,6 +242,19 @@ def test_per_source_cap_evicts_from_that_source_only() -> None:
     assert adm.unauthenticated == 3
 
 
+def test_a_host_of_known_peers_gets_a_place_for_each_beside_the_per_source_cap() -> None:
+    """31 peers on one machine connecting at once are not evicted for one another; the 2
+    places beyond them are still the per-source cap."""
+    adm = admission(max_unauthenticated=64, max_unauthenticated_per_source=2)
+    peers = [adm.start(None) for _ in range(33)]
+    for i, hs in enumerate(peers):
+        assert adm.open(hs, NOW + i, "127.0.0.1", peers_at_source=31) is None
+    result = adm.open(adm.start(None), NOW + 40, "127.0.0.1", peers_at_source=31)
+    assert isinstance(result, Evict)
+    assert result.victims == (peers[0],)
+    assert adm.open(adm.start(None), NOW + 41, "10.0.0.1", peers_at_source=0) is None
+
+
 def test_known_peers_keep_their_places_strangers_are_evicted_for_them() -> None:
     adm = admission(max_unauthenticated=2)
     peer = adm.start(None)

@@ -9,9 +9,10 @@ from the fault plan's seed). One task per dial, none per message.
 
 One dial per pair: of two peers, the one with the smaller id dials; the other
 (:meth:`Dialer.defer`) waits :data:`DIAL_WAIT` seconds for that connection, longer (up to
-:data:`WAIT_EXTENSIONS` times more) while a connection it accepted is still in its
-handshake (under CPU contention a handshake takes longer than the wait), and dials itself
-only when none came (the other is down, or has nothing to send it). Both ends
+:data:`WAIT_EXTENSIONS` times more) while peers are still connecting to it (a connection it
+accepted is in its handshake, or came up less than :data:`DIAL_WAIT` ago: when a whole
+cluster connects at once on a busy machine, the awaited dial may simply not have started
+yet), and dials itself only when none came (the other is down, or has nothing to send it). Both ends
 dialing at once would make two connections of which one loses, and the messages written
 on the loser are resent.
 """
@@ -53,9 +54,10 @@ class DialOwner(Protocol):
     def redial(self, peer: str) -> None:
         """The backoff after a failure is over: dial ``peer`` again if it is still needed."""
 
-    def handshaking(self) -> bool:
-        """True while a connection the owner accepted is still in its handshake (its peer
-        is not known yet: it may be the one waited for)."""
+    def accepting(self) -> bool:
+        """True while peers are still connecting to the owner: a connection it accepted is
+        in its handshake (its peer is not known yet: it may be the one waited for), or one
+        came up less than :data:`DIAL_WAIT` seconds ago."""
 
 
 class _Attempts:
@@ -96,7 +98,7 @@ class Dialer:
         self._connect_timeout = connect_timeout
         self._backoff = backoff
         self._jitter = jitter
-        self._dial_wait = dial_wait
+        self.dial_wait = dial_wait
         self._peers: dict[str, _Attempts] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -128,16 +130,16 @@ class Dialer:
         if attempts.waited or self._closed:
             return False
         if attempts.retry is None:
-            attempts.retry = loop.call_later(self._dial_wait, self._wait_over, peer)
+            attempts.retry = loop.call_later(self.dial_wait, self._wait_over, peer)
         return True
 
     def _wait_over(self, peer: str) -> None:
         attempts = self._peers[peer]
         attempts.retry = None
-        if not self._closed and attempts.extensions < WAIT_EXTENSIONS and self._owner.handshaking():
+        if not self._closed and attempts.extensions < WAIT_EXTENSIONS and self._owner.accepting():
             attempts.extensions += 1
             loop = asyncio.get_running_loop()
-            attempts.retry = loop.call_later(self._dial_wait, self._wait_over, peer)
+            attempts.retry = loop.call_later(self.dial_wait, self._wait_over, peer)
             return
         attempts.waited = True
         if not self._closed:

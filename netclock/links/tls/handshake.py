@@ -20,7 +20,8 @@ and between two dialed by the same node the newer wins.
 
 The listener keeps serving its peers under a flood of idle connections: at most
 ``max_unauthenticated`` accepted connections, and ``max_unauthenticated_per_source`` from
-one source host, may be without an accepted HELLO at once. A connection over either cap
+one source host (plus one for each known peer at that host), may be without an accepted
+HELLO at once. A connection over either cap
 does not wait or get refused: the *oldest idle* connection still in its TLS handshake (the
 one whose last bytes came longest ago, from that source for the per-source cap) is evicted
 to make room (:class:`Evict`). A connection whose certificate already named a known peer
@@ -177,23 +178,26 @@ class Admission:
         self._serial += 1
         return Handshake(self._serial, dialed_to)
 
-    def open(self, hs: Handshake, now: float, source: str = "") -> Refused | Evict | None:
+    def open(
+        self, hs: Handshake, now: float, source: str = "", peers_at_source: int = 0
+    ) -> Refused | Evict | None:
         """TCP is up: admit ``hs`` with a handshake deadline (None), admit it once the idle
         connections in :class:`Evict` are aborted, or refuse it when known peers' connections
         fill the places (see the module docstring).
 
-        An accepted connection counts against the caps until its HELLO is accepted or it
-        closes.
+        ``peers_at_source``: how many known peers live at ``source``; that host's cap is
+        ``max_unauthenticated_per_source`` more than that (a cluster on one machine connects
+        all at once from one address). An accepted connection counts against the caps until
+        its HELLO is accepted or it closes.
         """
         evict: Evict | None = None
         if hs.dialed_to is None:
             victims: list[Handshake] = []
-            if self._per_source.get(source, 0) >= self.max_per_source and not self._evict(
-                source, victims
-            ):
+            cap = self.max_per_source + peers_at_source
+            if self._per_source.get(source, 0) >= cap and not self._evict(source, victims):
                 return Refused(
                     Refusal.OVER_CAP,
-                    f"already {self.max_per_source} connections from {source} without a "
+                    f"already {cap} connections from {source} without a "
                     "hello, all from known peers",
                 )
             if self.unauthenticated >= self.max_unauthenticated and not self._evict(None, victims):

@@ -177,6 +177,8 @@ class TlsLink(SessionPump):
         self._closed = False
         self._init_pump(session_options, max_message=max_message, send_bytes_total=send_bytes_total)
         self._addresses: dict[str, Address] = {}
+        self._hosts: dict[str, int] = {}
+        """Known peers per host of their addresses (the admission's per-source cap)."""
         self._up: dict[str, TlsConnection] = {}
         """The connection each peer's segments go out on (both hellos checked)."""
         self._admission = Admission(
@@ -217,6 +219,8 @@ class TlsLink(SessionPump):
         )
         self._server: asyncio.Server | None = None
         self._conns: set[TlsConnection] = set()
+        self._accepted_at = -float("inf")
+        """Loop time a connection we accepted last opened or came up (:meth:`accepting`)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
     def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
@@ -274,6 +278,9 @@ class TlsLink(SessionPump):
         self._decoder.remember(peer)
         known = self._addresses.get(peer)
         self._addresses[peer] = address
+        if known is not None:
+            self._forget_host(known[0])
+        self._hosts[address[0]] = self._hosts.get(address[0], 0) + 1
         if known is None:
             self._add_session(peer)
             self._faults.add_peer(peer)
@@ -287,12 +294,19 @@ class TlsLink(SessionPump):
         """Forget ``peer``: its session, connection, dial and fault timers go; a connection
         it makes later is refused as from an unknown node."""
         self._remove_session(peer)
-        del self._addresses[peer]
+        self._forget_host(self._addresses.pop(peer)[0])
         self._faults.remove_peer(peer)
         self._dialer.forget(peer)
         conn = self._up.pop(peer, None)
         if conn is not None:
             conn.close()
+
+    def _forget_host(self, host: str) -> None:
+        left = self._hosts[host] - 1
+        if left:
+            self._hosts[host] = left
+        else:
+            del self._hosts[host]
 
     async def close(self) -> None:
         """Close every connection and the listener; idempotent. Unacked messages are lost."""
@@ -428,7 +442,8 @@ class TlsLink(SessionPump):
             conn.abort()
             return False
         loop = self._loop_or_raise()
-        admitted = self._admission.open(conn.hs, loop.time(), conn.remote[0])
+        source = conn.remote[0]
+        admitted = self._admission.open(conn.hs, loop.time(), source, self._hosts.get(source, 0))
         if isinstance(admitted, Refused):
             self.counters["connections_refused"] += 1
             self._refusals.log(
@@ -443,6 +458,8 @@ class TlsLink(SessionPump):
         if admitted is not None:
             self._evict(admitted)
         self._conns.add(conn)
+        if conn.hs.dialed_to is None:
+            self._accepted_at = loop.time()
         conn.arm(conn.hs.deadline, self._deadline)
         return True
 
@@ -502,6 +519,7 @@ class TlsLink(SessionPump):
         try:
             certified = peer_identity(conn.tls)
         except (AuthenticationError, UsageError) as exc:
+            conn.flush_tls()  # the peer completes its side and then learns of the refusal
             self._refuse(conn, str(exc))
             return
         loop = self._loop_or_raise()
@@ -510,11 +528,16 @@ class TlsLink(SessionPump):
             hs, certified, loop.time(), partitioned=partitioned
         )
         if refused is not None:
+            conn.flush_tls()
             self._refuse(conn, refused)
             return
         if self._journal is not None:
             self._journal.sync()  # machine level: the resume point the hello gives is on disk
-        conn.write(encode_frames([encode_hello(*self.sessions[certified].hello())]))
+        hello = encode_frames([encode_hello(*self.sessions[certified].hello())])
+        if hs.dialed_to is not None:
+            conn.write(hello)  # in one write with our last handshake flight (still in the BIO)
+        else:
+            conn.write(hello, hold=True)  # sent with our first segment, or after the read
         self.counters["frames_out"] += 1
         conn.arm(hs.deadline, self._deadline)
 
@@ -628,6 +651,7 @@ class TlsLink(SessionPump):
         )
         conn.arm(None, self._deadline)
         if isinstance(verdict, Refused):
+            conn.flush_tls()  # our hello, if held, as before the refusal
             self._refuse(conn, verdict)
             return
         assert peer is not None
@@ -644,6 +668,8 @@ class TlsLink(SessionPump):
             del self._up[peer]
             current.close()
         self._up[peer] = conn
+        if hs.dialed_to is None:
+            self._accepted_at = conn.loop.time()
         self._dialer.succeeded(peer)
         self.counters["connections_made"] += 1
         log.debug(
@@ -656,6 +682,7 @@ class TlsLink(SessionPump):
         )
         session.on_reconnect(hello, conn.loop.time())
         self._mark(peer)
+        conn.flush_soon()  # a held hello: with the pump's first segment, or alone after it
 
     # -- dialing: DialOwner ------------------------------------------------------------------------
     def _ensure_connection(self, peer: str) -> None:
@@ -684,7 +711,9 @@ class TlsLink(SessionPump):
         if not self._closed:
             self._mark(peer)
 
-    def handshaking(self) -> bool:
+    def accepting(self) -> bool:
+        if self._loop_or_raise().time() - self._accepted_at < self._dialer.dial_wait:
+            return True
         return any(
             c.hs.dialed_to is None and c.state in (ConnState.TLS, ConnState.HELLO)
             for c in self._conns

@@ -35,6 +35,7 @@ _READ_SIZE = 256 * 1024
 """Most plaintext bytes taken from TLS in one read call."""
 
 _TLS = ConnState.TLS
+_HELLO = ConnState.HELLO
 _UP = ConnState.UP
 _CLOSED = ConnState.CLOSED
 
@@ -72,7 +73,12 @@ class ConnectionOwner(Protocol):
         """TCP is up. False: the owner refused (and aborted) it; no handshake starts."""
 
     def handshake_done(self, conn: TlsConnection) -> None:
-        """The TLS handshake completed; the peer's certificate is verified."""
+        """The TLS handshake completed; the peer's certificate is verified.
+
+        Our last handshake flight is not sent yet: the owner's next :meth:`TlsConnection.write`
+        carries it along; an owner that aborts instead calls :meth:`TlsConnection.flush_tls`
+        first, so that the peer still completes its side.
+        """
 
     def handshake_failed(self, conn: TlsConnection, reason: str) -> None:
         """The TLS handshake failed (the alert, if any, was sent)."""
@@ -127,6 +133,8 @@ class TlsConnection(asyncio.Protocol):
         self.lost: asyncio.Future[None] = loop.create_future()
         self.delayed: DelayedWrites | None = None
         """Writes held back by a fault plan's delay model, if any."""
+        self.held = False
+        """Bytes written with ``hold`` wait in the BIO until the next flush."""
 
     def __repr__(self) -> str:
         hs = self.hs
@@ -199,7 +207,9 @@ class TlsConnection(asyncio.Protocol):
         self.abort()
 
     # -- TLS ---------------------------------------------------------------------------------
-    def _flush_tls(self) -> None:
+    def flush_tls(self) -> None:
+        """Hand what TLS has to send (a handshake flight, an alert, held bytes) to the socket."""
+        self.held = False
         if self.outgoing.pending and self.transport is not None:
             self.transport.write(self.outgoing.read())
 
@@ -207,16 +217,22 @@ class TlsConnection(asyncio.Protocol):
         try:
             self.tls.do_handshake()
         except ssl.SSLWantReadError:
-            self._flush_tls()
+            self.flush_tls()
             return
         except (ssl.SSLError, OSError) as exc:
-            self._flush_tls()  # the alert tells the peer why
+            self.flush_tls()  # the alert tells the peer why
             self.owner.handshake_failed(self, describe_error(exc))
             return
-        self._flush_tls()
+        # Our last flight (a client's Certificate ... Finished) waits in the BIO: the owner's
+        # first write, the hello, takes it along in one segment, and the peer reads both in
+        # one wake-up. An owner that refuses calls flush_tls first. A server holds its hello
+        # (write(hold=True)) while it reads what came with the client's flight: when that was the
+        # client's hello, the connection is up and the hello leaves with the first segment.
         self.owner.handshake_done(self)
         if self.hs.state is not _CLOSED:
             self._read()
+        if self.hs.state is _HELLO:
+            self.flush_tls()
 
     def _read(self) -> None:
         """Decrypt what arrived and hand complete frames to the owner."""
@@ -232,7 +248,7 @@ class TlsConnection(asyncio.Protocol):
                 eof = True
                 break
             except ssl.SSLError as exc:
-                self._flush_tls()
+                self.flush_tls()
                 self.owner.tls_failed(self, describe_error(exc))
                 return
             if not chunk:
@@ -241,8 +257,8 @@ class TlsConnection(asyncio.Protocol):
             chunks.append(chunk)
             if not self.incoming.pending and not self.tls.pending():
                 break  # all decrypted: spare the exception the next read would raise
-        if self.outgoing.pending:  # TLS 1.3 may answer what it read (a key update)
-            self._flush_tls()
+        if self.outgoing.pending and not self.held:  # TLS 1.3 may answer what it read
+            self.flush_tls()  # (a key update); held bytes leave soon, and this answer with them
         if chunks:
             try:
                 frames = self.reader.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -275,8 +291,10 @@ class TlsConnection(asyncio.Protocol):
         if self.delayed is not None:
             self.delayed.cancel()
 
-    def write(self, data: bytes) -> None:
-        """Encrypt ``data`` and hand it to the socket in one write."""
+    def write(self, data: bytes, *, hold: bool = False) -> None:
+        """Encrypt ``data`` and hand it, after what TLS still holds, to the socket in one
+        write; ``hold``: keep it for the next write or :meth:`flush_tls`, so that it shares
+        a TCP segment with what follows."""
         transport = self.transport
         if transport is None or self.hs.state is _CLOSED:
             return
@@ -286,7 +304,21 @@ class TlsConnection(asyncio.Protocol):
             log.debug("%s: cannot write to %r: %s", self.owner.node_id, self, exc)
             self.abort()
             return
-        transport.write(self.outgoing.read())
+        if hold:
+            self.held = True
+        else:
+            transport.write(self.outgoing.read())
+
+    def flush_soon(self) -> None:
+        """After ``write(..., hold=True)``: :meth:`flush_tls` once the callbacks already due in this
+        loop iteration ran (a pump scheduled before this call writes first, and takes the
+        held bytes along)."""
+        if self.held:
+            self.loop.call_soon(self._flush_if_open)
+
+    def _flush_if_open(self) -> None:
+        if self.hs.state is not _CLOSED:
+            self.flush_tls()
 
     def forget(self) -> None:
         """The connection never opened (its dial failed or was cancelled): it is over."""
@@ -308,11 +340,14 @@ class TlsConnection(asyncio.Protocol):
         if was is not _TLS:
             with contextlib.suppress(ssl.SSLError, OSError):
                 self.tls.unwrap()  # sends close_notify; we do not wait for the peer's
-            self._flush_tls()
+            self.flush_tls()
         self.transport.close()
 
     def abort(self, *, rst: bool = False) -> None:
-        """Drop the connection now, discarding unsent data (``rst``: send a TCP RST)."""
+        """Drop the connection now, discarding unsent data (``rst``: send a TCP RST); held
+        bytes (``write(..., hold=True)``) leave first, as they would have without the hold."""
+        if self.held:
+            self.flush_tls()
         self.hs.state = _CLOSED
         self._cancel_timers()
         transport = self.transport

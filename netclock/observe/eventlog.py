@@ -45,6 +45,7 @@ from netclock.observe.pending import (
     PendingWriter,
     finish_pending,
     finish_steps,
+    open_text,
     pending_for,
     pending_lines,
     pending_path,
@@ -703,7 +704,7 @@ def _json_lines(
     decode = json.JSONDecoder().decode
     records = pending_for(path) if pending else None
     try:
-        with open(path, encoding="utf-8", errors=errors, newline="\n") as file:
+        with open_text(path, records, govector=False, errors=errors) as file:
             yield from _decoded(file, str(path), decode, notes, cut_note)
     except FileNotFoundError as exc:
         if records is None:

@@ -25,11 +25,12 @@ can cut the last record, which a reader skips with a note.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgpack
 
@@ -42,6 +43,7 @@ __all__ = [
     "finish_pending",
     "finish_run",
     "finish_steps",
+    "open_text",
     "pending_for",
     "pending_lines",
     "pending_path",
@@ -307,6 +309,51 @@ def pending_lines(path: Path, notes: list[str], *, govector: bool) -> Iterator[s
         text = "".join(lines)
         lines.clear()
         yield from text.splitlines(keepends=True)
+
+
+class _Capped(io.RawIOBase):
+    """The first ``left`` bytes of a binary file."""
+
+    def __init__(self, file: IO[bytes], left: int) -> None:
+        super().__init__()
+        self._file, self._left = file, left
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        if not view:
+            return 0
+        count = self._file.readinto(view) or 0
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def open_text(
+    path: Path, records: Path | None, *, govector: bool, errors: str = "strict"
+) -> IO[str]:
+    """Open the text log at ``path`` (UTF-8, lines ending in ``\\n``) for reading before the
+    pending ``records`` that belong to it: when a rendering of them began (a node closing
+    now, or one killed while it rendered), only the text from before it, since what the
+    rendering appended is read again from the records."""
+    mark = None if records is None else _rendering_mark_or_none(records)
+    if mark is None:
+        return open(path, encoding="utf-8", errors=errors, newline="\n")
+    raw = open(path, "rb")  # noqa: SIM115 - the wrapper closes it
+    capped = io.BufferedReader(_Capped(raw, mark[0 if govector else 1]))
+    return io.TextIOWrapper(capped, encoding="utf-8", errors=errors, newline="\n")
+
+
+def _rendering_mark_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        return _rendering_mark(path)
+    except OSError:  # rendered and removed since it was found
+        return None
 
 
 def _header_of(path: Path) -> _Header | None:

@@ -225,7 +225,7 @@ def _lines_of(path: Path) -> Iterator[Iterator[str]]:
     """The lines of the log at ``path``, read as they are needed, then those of the records
     still pending for it (:mod:`netclock.observe.pending`: the file itself may then be
     missing); a file that cannot be read or is not UTF-8 raises :class:`ConfigError`."""
-    from netclock.observe.pending import pending_for, pending_lines  # it renders with us
+    from netclock.observe.pending import open_text, pending_for, pending_lines  # renders with us
 
     records = pending_for(path)
     notes: list[str] = []
@@ -234,7 +234,7 @@ def _lines_of(path: Path) -> Iterator[Iterator[str]]:
         if records is not None and not path.exists():
             yield iter(pending)
             return
-        with open(path, encoding="utf-8", newline="\n") as file:
+        with open_text(path, records, govector=True) as file:
             yield chain(file, pending)
     except OSError as exc:
         raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc

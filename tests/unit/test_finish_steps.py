@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from netclock.clock import VectorClock
-from netclock.observe.eventlog import EventRecorder
+from netclock.observe.eventlog import EventRecorder, iter_events
 from netclock.observe.pending import RENDER_BATCH, finish_pending, finish_steps
+from netclock.observe.shiviz import iter_log
 
 EVENTS = 2 * RENDER_BATCH + 5
 """Three steps of rendering."""
@@ -57,3 +58,20 @@ def test_the_steps_are_one_per_batch_and_the_file_goes_after_the_last(tmp_path: 
         seen.append(path.exists())
     assert seen == [True, True, True]
     assert not path.exists()
+
+
+def test_a_rendering_cut_short_is_read_once(tmp_path: Path) -> None:
+    """Readers take the text only up to the sizes in the rendering mark: what a rendering
+    cut short appended is read again from the records, not twice."""
+    folder = tmp_path / "cut"
+    path = _pending(folder)
+    steps = finish_steps(path)
+    next(steps)
+    steps.close()
+    assert (folder / "a.ev").stat().st_size > 0  # one batch was appended, then it stopped
+    events = list(iter_events(folder / "a.ev", []))
+    assert [e.text for e in events] == [f"step {i}" for i in range(EVENTS)]
+    assert len(list(iter_log(folder / "a.log"))) == EVENTS
+    finish_pending(path)
+    assert len(list(iter_events(folder / "a.ev", []))) == EVENTS
+    assert len(list(iter_log(folder / "a.log"))) == EVENTS

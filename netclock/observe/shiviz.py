@@ -583,9 +583,10 @@ def _fast_chunks(
                         clocks, event_lines, positions, befores, strict=True
                     )
                 ]
-            yield zip(sums, repeat(host), repeat(h), positions, pieces, checked)
             last_own = own[-1]
             pos += n
+            del lines, clock_lines, event_lines, events_text, body, clocks, values, ids, texts
+            yield zip(sums, repeat(host), repeat(h), positions, pieces, checked)
 
 
 def _within(

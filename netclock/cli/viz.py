@@ -15,7 +15,7 @@ from netclock.cli.exits import EXIT_USAGE
 from netclock.cli.words import count
 from netclock.errors import NetclockError
 from netclock.tools.check import run_folders
-from netclock.tools.viz import render_run, render_side_by_side
+from netclock.tools.viz import render_side_by_side, write_run
 
 T = TypeVar("T")
 
@@ -93,7 +93,7 @@ def side_by_side(run_dir: Path, folders: list[Path]) -> str:
 def _draw_pair(paths: list[Path], output: str | None) -> int:
     """Write the side-by-side page of two runs; 0, or 2 after one sentence on stderr."""
     out = Path(output) if output else pair_page_name(*paths)
-    summaries = _render_to(out, lambda: render_side_by_side(paths))
+    summaries = _render_to(out, lambda: _write_pair(paths, out))
     if summaries is None:
         return EXIT_USAGE
     described = "; ".join(
@@ -104,12 +104,17 @@ def _draw_pair(paths: list[Path], output: str | None) -> int:
     return 0
 
 
-def _render_to(out: Path, render: Callable[[], tuple[str, T]]) -> T | None:
-    """Make a page and write it to ``out``: what came with it, or None after one sentence
-    on stderr (what was wrong with the run, or why ``out`` cannot be written)."""
+def _write_pair(paths: list[Path], out: Path) -> list[dict[str, int]]:
+    page, summaries = render_side_by_side(paths)
+    out.write_text(page, encoding="utf-8")
+    return summaries
+
+
+def _render_to(out: Path, write: Callable[[], T]) -> T | None:
+    """Call ``write``, which writes a page to ``out``: what it returns, or None after one
+    sentence on stderr (what was wrong with the run, or why ``out`` cannot be written)."""
     try:
-        page, summary = render()
-        out.write_text(page, encoding="utf-8")
+        summary = write()
     except NetclockError as exc:
         sys.stderr.write(f"netclock viz: {exc}\n")
         return None
@@ -127,7 +132,7 @@ def _draw(source: Path, output: Path | None) -> int:
         out = source / "viewer.html"
     else:
         out = source.with_suffix(".html")
-    s = _render_to(out, lambda: render_run(source))
+    s = _render_to(out, lambda: write_run(source, out))
     if s is None:
         return EXIT_USAGE
     sys.stdout.write(

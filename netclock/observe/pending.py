@@ -314,7 +314,7 @@ def pending_lines(path: Path, notes: list[str], *, govector: bool) -> Iterator[s
 class _Capped(io.RawIOBase):
     """The first ``left`` bytes of a binary file."""
 
-    def __init__(self, file: IO[bytes], left: int) -> None:
+    def __init__(self, file: io.BufferedReader, left: int) -> None:
         super().__init__()
         self._file, self._left = file, left
 

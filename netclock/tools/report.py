@@ -152,11 +152,11 @@ def _log_bytes(files: Sequence[Path]) -> int:
 
 def draw_viewer(run_dir: Path) -> str:
     """Write ``viewer.html`` into the run folder; the line that presents it."""
-    from netclock.tools.viz import render_run
+    from netclock.tools.viz import write_run
 
     viewer = run_dir / "viewer.html"
     try:
-        viewer.write_text(render_run(run_dir)[0], encoding="utf-8")
+        write_run(run_dir, viewer)
     except ConfigError:
         return "  viewer:      none (no node wrote a log: both logs were off)"
     return f"  viewer:      {viewer}"

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -63,6 +64,7 @@ __all__ = [
     "render_html",
     "render_run",
     "render_side_by_side",
+    "write_run",
 ]
 
 MAX_TEXT = 400
@@ -1092,6 +1094,16 @@ _CHUNK = 1 << 16
 """Numbers of a column turned to text at a time (the encoder would hold one string each)."""
 
 
+class _Rows:
+    """A JSON list of lists made a chunk at a time by ``chunks`` (each chunk a list of rows
+    of numbers and None) as the page is written, never held whole."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, chunks: Callable[[], Iterator[list[list[Any]]]]) -> None:
+        self.chunks = chunks
+
+
 class _Chunks(list[Any]):
     """One JSON list held as several parts (``array`` columns or lists of JSON values), so
     that a column of a million numbers is neither copied into one nor held as objects."""
@@ -1110,6 +1122,14 @@ def _json_parts(value: Any) -> Iterator[str]:
         for part in value:
             for text in _column_texts(part):
                 yield sep + text
+                sep = ","
+        yield "]"
+    elif type(value) is _Rows:
+        yield "["
+        sep = ""
+        for chunk in value.chunks():
+            if chunk:
+                yield sep + json.dumps(chunk, separators=(",", ":"), allow_nan=False)[1:-1]
                 sep = ","
         yield "]"
     elif type(value) is dict:
@@ -1162,6 +1182,24 @@ def render_run(path: str | Path) -> tuple[str, dict[str, int]]:
     return _page(data), data["summary"]
 
 
+def write_run(path: str | Path, out: str | Path) -> dict[str, int]:
+    """Write :func:`render_run`'s page to ``out`` as it is made, never holding it as one
+    string (at a million events it is hundreds of MB); the run's summary. ``out`` appears
+    whole or not at all: the page is written beside it and renamed."""
+    data = _run_data(path)
+    target = Path(out)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as file:
+            file.writelines(_page_parts(data))
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    summary: dict[str, int] = data["summary"]
+    return summary
+
+
 def _run_data(path: str | Path) -> dict[str, Any]:
     """The page's data of a run: event logs in one pass as numbers
     (:mod:`netclock.tools.viz_data`), GoVector logs through the objects here."""
@@ -1203,6 +1241,11 @@ def render_side_by_side(paths: Sequence[str | Path]) -> tuple[str, list[dict[str
 
 
 def _page(data: dict[str, Any]) -> str:
+    return "".join(_page_parts(data))
+
+
+def _page_parts(data: dict[str, Any]) -> Iterator[str]:
     head, tail = _template().split("__NETCLOCK_DATA__", 1)
-    head = head.replace("__NETCLOCK_TITLE__", html.escape(f"{data['title']} \u00b7 netclock"))
-    return "".join([head, *_json_parts(data), tail])
+    yield head.replace("__NETCLOCK_TITLE__", html.escape(f"{data['title']} \u00b7 netclock"))
+    yield from _json_parts(data)
+    yield tail

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, filterfalse
 from math import isnan
 from operator import itemgetter, sub
@@ -44,15 +44,15 @@ from netclock.tools.viz import (
     CLOCK_MARK,
     MAX_TEXT,
     VizProcess,
-    VizSample,
     _Chunks,
     _crashes,
     _event_text,
     _fault_record,
     _id_text,
     _mark,
+    _plain,
+    _Rows,
     _run_info,
-    _sample_columns,
     _short,
     _sources,
     _suspicions,
@@ -126,7 +126,7 @@ class _Reader:
         self.link_of: dict[tuple[str, int, str | None], int] = {}
         self.links: list[tuple[str, int, str | None]] = []
         self.texts: dict[str, str] = {}
-        self.samples: list[VizSample] = []
+        self.samples = _Samples()
         self.notes: list[str] = []
 
     def read(self, path: Path) -> None:
@@ -164,7 +164,7 @@ class _Reader:
             last = clock
             if e.ev == "sample":
                 if e.sample is not None and e.t is not None:
-                    self.samples.append(VizSample(process=e.node, time=e.t, **e.sample))  # type: ignore[typeddict-item]
+                    self.samples.add(e.node, e.t, e.sample)
                 continue
             lane = lanes.get(e.node)
             if lane is None:
@@ -298,6 +298,77 @@ class _Reader:
                 cv += array("q", pairs)
             except OverflowError:  # a counter past 2**63 (a liar's clock): this lane keeps ints
                 lane.cv = [*cv, *pairs]
+
+
+_EXACT = 2**53
+"""Integers a float holds exactly: a sample's counters past it (a forged line) are dropped."""
+
+
+class _Samples:
+    """The run's ``sample`` events as columns of numbers: a 64-process run holds a row per
+    peer in every sample (millions in a minute), which as lists of objects took GBs here.
+
+    The page gets what :func:`netclock.tools.viz._sample_columns` makes, its per-peer rows
+    made a chunk at a time as they are written (:class:`netclock.tools.viz._Rows`)."""
+
+    def __init__(self) -> None:
+        self.process: list[str] = []
+        self.time = array("d")
+        self.inbox: list[int] = []
+        self.row_of = array("i")  # per peer row: its sample's number
+        self.peer: list[str] = []
+        self.values = array("d")  # four per peer row, NaN for None
+        self._peers: dict[str, str] = {}
+
+    def add(self, node: str, t: float, sample: Mapping[str, Any]) -> None:
+        n = len(self.time)
+        self.process.append(node)
+        self.time.append(t)
+        inbox = sample["inbox"]
+        self.inbox.append(-1 if inbox is None else inbox)
+        for peer, row in sample["links"].items():
+            if (
+                type(row) is list
+                and len(row) == 4
+                and all(_plain(v) for v in row)
+                and all(type(v) is not int or -_EXACT <= v <= _EXACT for v in row)
+            ):
+                self.row_of.append(n)
+                self.peer.append(self._peers.setdefault(peer, peer))
+                self.values.extend(_NAN if v is None else v for v in row)
+
+    def columns(self, names: dict[str, int], t0: float | None) -> dict[str, Any]:
+        """Process (a number of ``names``, which gains any new one), microseconds since
+        ``t0``, inbox depth (-1: unknown), and ``[sample, peer, sent, retransmitted, srtt,
+        rto]`` per peer session; all empty without ``t0``."""
+        if t0 is None:
+            return {"p": [], "t": [], "inbox": [], "links": []}
+        peers = array("i")
+        rows, row_of, peer = len(self.row_of), self.row_of, self.peer
+        r = 0
+        processes = array("i")
+        for n, process in enumerate(self.process):
+            processes.append(names.setdefault(process, len(names)))
+            while r < rows and row_of[r] == n:
+                peers.append(names.setdefault(peer[r], len(names)))
+                r += 1
+        micros = array("q", (round((t - t0) * 1e6) for t in self.time))
+        return {"p": processes, "t": micros, "inbox": self.inbox, "links": _Rows(self._rows(peers))}
+
+    def _rows(self, peers: array[int]) -> Callable[[], Iterator[list[list[Any]]]]:
+        row_of, values = self.row_of, self.values
+
+        def chunks() -> Iterator[list[list[Any]]]:
+            for start in range(0, len(row_of), 4096):
+                chunk = []
+                for r in range(start, min(start + 4096, len(row_of))):
+                    row: list[Any] = [row_of[r], peers[r]]
+                    for v in values[4 * r : 4 * r + 4]:
+                        row.append(None if isnan(v) else int(v) if v.is_integer() else v)
+                    chunk.append(row)
+                yield chunk
+
+        return chunks
 
 
 def _not_event(where: str) -> str:
@@ -501,7 +572,7 @@ def _assemble(
         cv.append(column)
     times = [min(filterfalse(isnan, lane.time), default=_NAN) for lane in lanes]
     times = [t for t in times if not isnan(t)]
-    times += [x["time"] for x in reader.samples]
+    times += reader.samples.time
     t0 = min(times) if times else None
     started = _run_info(source).started if source.is_dir() else None
     if t0 is not None and started is not None and 0 <= t0 - started < _START_GAP:
@@ -517,7 +588,7 @@ def _assemble(
             ranks[first[p]] = rank[first[p]]
     del rank
     incs = [[first[p] + i, inc] for p, lane in enumerate(lanes) for i, inc in lane.incs]
-    samples = _sample_columns(reader.samples, names, t0)
+    samples = reader.samples.columns(names, t0)
     again = [first[p] + i for p, lane in enumerate(lanes) for i in lane.again]
     redelivered = set(again)
     count = [sum(lane.kind.count(code) for lane in lanes) for code in range(len(EVENT_KINDS))]

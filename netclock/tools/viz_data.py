@@ -101,7 +101,7 @@ class _Lane:
         self.kind = bytearray()
         self.time = array("d")
         self.cn = array("i")
-        self.cv: array[int] | list[int] = array("q")
+        self.cv: array[int] | list[int] = array("i")  # 64-bit once a change needs it
         self.clock: dict[str, int] = {}
         self.marks: list[dict[str, int]] = []
         self.incs: list[tuple[int, int | None]] = []
@@ -295,9 +295,13 @@ class _Reader:
             cv += pairs
         else:
             try:
-                cv += array("q", pairs)
-            except OverflowError:  # a counter past 2**63 (a liar's clock): this lane keeps ints
-                lane.cv = [*cv, *pairs]
+                cv += array(cv.typecode, pairs)
+            except OverflowError:  # 32 bits, then 64, then a liar's clock: this lane keeps ints
+                if cv.typecode == "i":
+                    lane.cv = array("q", cv)
+                    _Reader.changes(lane, pairs)
+                else:
+                    lane.cv = [*cv, *pairs]
 
 
 _EXACT = 2**53
@@ -566,7 +570,7 @@ def _assemble(
     for lane in lanes:
         column = lane.cv
         if isinstance(column, array):
-            column[0::2] = array("q", map(remap.__getitem__, column[0::2]))
+            column[0::2] = array(column.typecode, map(remap.__getitem__, column[0::2]))
         else:
             column[0::2] = [remap[x] for x in column[0::2]]
         cv.append(column)

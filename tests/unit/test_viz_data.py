@@ -113,6 +113,8 @@ def test_hostile_and_odd_lines_agree_and_never_crash(tmp_path: Path) -> None:
          "timeout": 0.6},
         {"t": 6.3, "node": "b", "inc": 1, "ev": "deliver", "clock": {"b": 10}, "from": "a",
          "id": ["a", 1, 2**63]},
+        {"t": 6.4, "node": "b", "inc": 1, "ev": "local", "clock": {"b": 11, "e": 2**40},
+         "text": "past 32 bits"},
     ]  # fmt: skip
     write_lines(tmp_path / "a.events.jsonl", a)
     write_lines(tmp_path / "b.events.jsonl", b)

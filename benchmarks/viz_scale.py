@@ -71,9 +71,8 @@ if sys.argv[2] == "check":
     from netclock.tools.check import check_run, load_run
     check_run(load_run(folder))
 else:
-    from netclock.tools.viz import render_run
-    page, _ = render_run(folder)
-    Path(sys.argv[2]).write_text(page, encoding="utf-8")
+    from netclock.tools.viz import write_run
+    write_run(folder, sys.argv[2])
 made, cpu = time.perf_counter() - t, time.process_time() - cpu
 status = Path("/proc/self/status").read_text().splitlines()
 rss = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024

@@ -42,12 +42,11 @@ from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.observe.compact import ChainReader, Resolved
 from netclock.observe.pending import (
     PENDING_SUFFIX,
+    LogReading,
     PendingWriter,
     finish_pending,
     finish_steps,
-    open_text,
     pending_for,
-    pending_lines,
     pending_path,
 )
 from netclock.observe.textlog import GOVECTOR_KINDS, TICKING
@@ -702,20 +701,25 @@ def _json_lines(
     with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
     """
     decode = json.JSONDecoder().decode
-    records = pending_for(path) if pending else None
+    reading = LogReading(path, pending_for(path) if pending else None, govector=False)
     try:
-        with open_text(path, records, govector=False, errors=errors) as file:
-            yield from _decoded(file, str(path), decode, notes, cut_note)
-    except FileNotFoundError as exc:
-        if records is None:
+        try:
+            with reading.text(errors) as file:
+                yield from _decoded(file, str(path), decode, notes, cut_note)
+        except FileNotFoundError as exc:
+            if reading.records is None:
+                raise ConfigError(
+                    f"cannot read {path}: {exc.strerror}; check the run folder"
+                ) from exc
+        except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
-    if records is not None:
-        lines = pending_lines(records, notes, govector=False)
-        yield from _decoded(lines, str(records), decode, notes, cut_note)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not UTF-8 text; pass {what}") from exc
+        if reading.records is not None:
+            lines = reading.lines(notes)
+            yield from _decoded(lines, str(reading.records), decode, notes, cut_note)
+    finally:
+        reading.close()
 
 
 _scan = json.scanner.c_make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]

@@ -43,7 +43,7 @@ __all__ = [
     "finish_pending",
     "finish_run",
     "finish_steps",
-    "open_text",
+    "LogReading",
     "pending_for",
     "pending_lines",
     "pending_path",
@@ -176,14 +176,17 @@ class _Header:
         return stored if stored.is_absolute() else path.parent / stored
 
 
-def _records(path: Path, notes: list[str]) -> Iterator[Any]:
+def _records(path: Path, notes: list[str], opened: IO[bytes] | None = None) -> Iterator[Any]:
     """The decoded objects of a pending file, header first, up to a rendering mark; a cut or
-    unreadable tail ends the stream with a sentence in ``notes``."""
-    try:
-        file = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    with file:
+    unreadable tail ends the stream with a sentence in ``notes``. ``opened``: the file,
+    already open (read from its start, and closed at the end)."""
+    if opened is None:
+        try:
+            opened = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
+    with opened as file:
+        file.seek(0)
         unpacker = msgpack.Unpacker(
             file, raw=False, strict_map_key=False, max_buffer_size=64 * 1024 * 1024
         )
@@ -222,11 +225,15 @@ def _whole_records_end(path: Path, notes: list[str]) -> int:
 def _rendering_mark(path: Path) -> tuple[int, int] | None:
     """The text logs' sizes before a rendering of ``path`` began (None: none began)."""
     with open(path, "rb") as file:
-        size = file.seek(0, os.SEEK_END)
-        if size < MARK_BYTES:
-            return None
-        file.seek(size - MARK_BYTES)
-        tail = file.read()
+        return _mark_in(file)
+
+
+def _mark_in(file: IO[bytes]) -> tuple[int, int] | None:
+    size = file.seek(0, os.SEEK_END)
+    if size < MARK_BYTES:
+        return None
+    file.seek(size - MARK_BYTES)
+    tail = file.read()
     if tail[:2] != bytes((0xC4, MARK_BYTES - 2)) or not tail[2:].startswith(RENDERING):
         return None
     sizes = tail[2 + len(RENDERING) :]
@@ -272,11 +279,11 @@ def _event(record: Any, node: str) -> tuple[str, float, dict[str, int], str, dic
 
 
 def _rendered(
-    path: Path, notes: list[str], *, govector: bool, events: bool
+    path: Path, notes: list[str], *, govector: bool, events: bool, opened: IO[bytes] | None = None
 ) -> Iterator[tuple[_Header, TextRenderer]]:
     """Render ``path``'s events, yielding the renderer every :data:`RENDER_BATCH` events and
     at the end (the caller takes and clears its lines); the header first."""
-    records = _records(path, notes)
+    records = _records(path, notes, opened)
     raw = next(records, None)
     header = _Header(raw, path)
     renderer = TextRenderer(
@@ -301,10 +308,13 @@ def _rendered(
     yield header, renderer
 
 
-def pending_lines(path: Path, notes: list[str], *, govector: bool) -> Iterator[str]:
-    """The text lines of the pending file at ``path``: its GoVector log's (``govector``) or
-    its event log's, each with its ``\\n``."""
-    for _, renderer in _rendered(path, notes, govector=govector, events=not govector):
+def pending_lines(
+    path: Path, notes: list[str], *, govector: bool, opened: IO[bytes] | None = None
+) -> Iterator[str]:
+    """The text lines of the pending file at ``path`` (``opened``: that file, already open):
+    its GoVector log's (``govector``) or its event log's, each with its ``\\n``."""
+    rendered = _rendered(path, notes, govector=govector, events=not govector, opened=opened)
+    for _, renderer in rendered:
         lines = renderer.govector_lines if govector else renderer.jsonl_lines
         text = "".join(lines)
         lines.clear()
@@ -334,26 +344,60 @@ class _Capped(io.RawIOBase):
         super().close()
 
 
-def open_text(
-    path: Path, records: Path | None, *, govector: bool, errors: str = "strict"
-) -> IO[str]:
-    """Open the text log at ``path`` (UTF-8, lines ending in ``\\n``) for reading before the
-    pending ``records`` that belong to it: when a rendering of them began (a node closing
-    now, or one killed while it rendered), only the text from before it, since what the
-    rendering appended is read again from the records."""
-    mark = None if records is None else _rendering_mark_or_none(records)
-    if mark is None:
-        return open(path, encoding="utf-8", errors=errors, newline="\n")
-    raw = open(path, "rb")  # noqa: SIM115 - the wrapper closes it
-    capped = io.BufferedReader(_Capped(raw, mark[0 if govector else 1]))
-    return io.TextIOWrapper(capped, encoding="utf-8", errors=errors, newline="\n")
+class LogReading:
+    """One consistent reading of a text log and the pending records that belong to it
+    (``records``, from :func:`pending_for`; None: none), whatever the node does meanwhile.
 
+    The records file is opened first and read through that one descriptor (a rendering that
+    ends and removes it, or a next life that starts a new one, changes nothing here); then
+    the text is taken up to its size at that moment, or, when a rendering of the records had
+    begun (a node closing, or one killed while it rendered), up to the size in the
+    rendering's mark: what a rendering appends is read from the records instead, once.
+    """
 
-def _rendering_mark_or_none(path: Path) -> tuple[int, int] | None:
-    try:
-        return _rendering_mark(path)
-    except OSError:  # rendered and removed since it was found
-        return None
+    def __init__(self, log: Path, records: Path | None, *, govector: bool) -> None:
+        self.log, self.records, self._govector = log, records, govector
+        self._file: IO[bytes] | None = None
+        if records is not None:
+            try:
+                self._file = open(records, "rb")  # noqa: SIM115 - closed by lines() or close()
+            except FileNotFoundError:  # rendered and removed since: the text holds it all
+                self.records = None
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read {records}: {exc.strerror}; check the run folder"
+                ) from exc
+        try:
+            size: int | None = log.stat().st_size
+        except OSError:
+            size = None
+        self.cap: int | None = None
+        """How much of the text to read (None: all of it; no records)."""
+        if self._file is not None:
+            mark = _mark_in(self._file)
+            self.cap = (size or 0) if mark is None else mark[0 if govector else 1]
+
+    def text(self, errors: str = "strict") -> IO[str]:
+        """The text log, open for reading up to :attr:`cap` (``OSError`` as ``open``)."""
+        if self.cap is None:
+            return open(self.log, encoding="utf-8", errors=errors, newline="\n")
+        if self.cap == 0:  # no text before the records (the file may not exist)
+            return io.StringIO("")
+        raw = open(self.log, "rb")  # noqa: SIM115 - the wrapper closes it
+        capped = io.BufferedReader(_Capped(raw, self.cap))
+        return io.TextIOWrapper(capped, encoding="utf-8", errors=errors, newline="\n")
+
+    def lines(self, notes: list[str]) -> Iterator[str]:
+        """The records' lines, as the text will hold them (none without records)."""
+        file, self._file = self._file, None
+        if file is None or self.records is None:
+            return iter(())
+        return pending_lines(self.records, notes, govector=self._govector, opened=file)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _header_of(path: Path) -> _Header | None:

@@ -225,21 +225,23 @@ def _lines_of(path: Path) -> Iterator[Iterator[str]]:
     """The lines of the log at ``path``, read as they are needed, then those of the records
     still pending for it (:mod:`netclock.observe.pending`: the file itself may then be
     missing); a file that cannot be read or is not UTF-8 raises :class:`ConfigError`."""
-    from netclock.observe.pending import open_text, pending_for, pending_lines  # renders with us
+    from netclock.observe.pending import LogReading, pending_for  # it renders with us
 
-    records = pending_for(path)
+    reading = LogReading(path, pending_for(path), govector=True)
     notes: list[str] = []
-    pending = () if records is None else pending_lines(records, notes, govector=True)
     try:
-        if records is not None and not path.exists():
-            yield iter(pending)
-            return
-        with open_text(path, records, govector=True) as file:
-            yield chain(file, pending)
+        with reading.text() as file:
+            yield chain(file, reading.lines(notes))
+    except FileNotFoundError as exc:
+        if reading.records is None:
+            raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc
+        yield reading.lines(notes)
     except OSError as exc:
         raise ConfigError(f"cannot read the log {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"the log {path} is not UTF-8 text ({exc.reason})") from exc
+    finally:
+        reading.close()
     for note in notes:
         log.debug("%s", note)
 

@@ -21,7 +21,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import chain, filterfalse
-from math import isnan
+from math import isfinite, isnan
 from operator import itemgetter, sub
 from pathlib import Path
 from typing import Any
@@ -305,7 +305,20 @@ class _Reader:
 
 
 _EXACT = 2**53
-"""Integers a float holds exactly: a sample's counters past it (a forged line) are dropped."""
+"""Integers a float holds exactly: a sample's counters past it (a forged line) are kept aside."""
+_FLOAT, _INT, _NONE = 0, 1, 2
+_FAR_US = float(2**62)
+"""Microseconds from the run's start past which an event's time is taken as none (146,000
+years: a forged time, which 64-bit differences could not hold)."""
+
+
+def _micros_of(times: Sequence[float], t0: float) -> array[int] | list[int]:
+    """Microseconds since ``t0``: 64-bit numbers, or ints (0 for a time no float can
+    hold) when a forged time is too far out for them."""
+    try:
+        return array("q", [round((t - t0) * 1e6) for t in times])
+    except OverflowError:
+        return [round(us) if isfinite(us := (t - t0) * 1e6) else 0 for t in times]
 
 
 class _Samples:
@@ -321,7 +334,9 @@ class _Samples:
         self.inbox: list[int] = []
         self.row_of = array("i")  # per peer row: its sample's number
         self.peer: list[str] = []
-        self.values = array("d")  # four per peer row, NaN for None
+        self.values = array("d")  # four per peer row
+        self.types = bytearray()  # per value: _FLOAT, _INT or _NONE
+        self.exact: dict[int, int] = {}  # values past what a float holds exactly
         self._peers: dict[str, str] = {}
 
     def add(self, node: str, t: float, sample: Mapping[str, Any]) -> None:
@@ -331,15 +346,20 @@ class _Samples:
         inbox = sample["inbox"]
         self.inbox.append(-1 if inbox is None else inbox)
         for peer, row in sample["links"].items():
-            if (
-                type(row) is list
-                and len(row) == 4
-                and all(_plain(v) for v in row)
-                and all(type(v) is not int or -_EXACT <= v <= _EXACT for v in row)
-            ):
+            if type(row) is list and len(row) == 4 and all(_plain(v) for v in row):
                 self.row_of.append(n)
                 self.peer.append(self._peers.setdefault(peer, peer))
-                self.values.extend(_NAN if v is None else v for v in row)
+                for v in row:
+                    if v is None:
+                        self.values.append(_NAN)
+                        self.types.append(_NONE)
+                        continue
+                    kept = v
+                    if type(v) is int and not -_EXACT <= v <= _EXACT:
+                        self.exact[len(self.values)] = v
+                        kept = 0
+                    self.values.append(kept)
+                    self.types.append(_INT if type(v) is int else _FLOAT)
 
     def columns(self, names: dict[str, int], t0: float | None) -> dict[str, Any]:
         """Process (a number of ``names``, which gains any new one), microseconds since
@@ -356,19 +376,23 @@ class _Samples:
             while r < rows and row_of[r] == n:
                 peers.append(names.setdefault(peer[r], len(names)))
                 r += 1
-        micros = array("q", (round((t - t0) * 1e6) for t in self.time))
+        micros = _micros_of(self.time, t0)
         return {"p": processes, "t": micros, "inbox": self.inbox, "links": _Rows(self._rows(peers))}
 
     def _rows(self, peers: array[int]) -> Callable[[], Iterator[list[list[Any]]]]:
-        row_of, values = self.row_of, self.values
+        row_of, values, types, exact = self.row_of, self.values, self.types, self.exact
 
         def chunks() -> Iterator[list[list[Any]]]:
             for start in range(0, len(row_of), 4096):
                 chunk = []
                 for r in range(start, min(start + 4096, len(row_of))):
                     row: list[Any] = [row_of[r], peers[r]]
-                    for v in values[4 * r : 4 * r + 4]:
-                        row.append(None if isnan(v) else int(v) if v.is_integer() else v)
+                    for k in range(4 * r, 4 * r + 4):
+                        kind = types[k]
+                        v = values[k]
+                        row.append(
+                            v if kind == _FLOAT else None if kind == _NONE else exact.get(k, int(v))
+                        )
                     chunk.append(row)
                 yield chunk
 
@@ -668,18 +692,23 @@ def _micros(
     for p, lane in enumerate(lanes):
         times, lane.time = lane.time, array("d")  # read: the crashes were placed
         if not any(map(isnan, times)):
-            us = array("q", map(round, map((1e6).__mul__, map((-t0).__add__, times))))
-            micros += array("q", map(sub, us, chain((0,), us)))
-            top = max(us, default=0)
-            span = max(span, top)
-            continue
+            try:
+                us = array("q", map(round, map((1e6).__mul__, map((-t0).__add__, times))))
+                micros += array("q", map(sub, us, chain((0,), us)))
+            except OverflowError:  # a forged time too far out: the careful way below
+                pass
+            else:
+                top = max(us, default=0)
+                span = max(span, top)
+                continue
         last = 0
         for i, t in enumerate(times):
-            if isnan(t):
+            us_f = (t - t0) * 1e6
+            if isnan(t) or not -_FAR_US <= us_f <= _FAR_US:  # no time, or a forged one
                 untimed.append(first[p] + i)
                 micros.append(0)
                 continue
-            now = round((t - t0) * 1e6)
+            now = round(us_f)
             micros.append(now - last)
             last = now
             span = max(span, now)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from netclock.tools.synthetic import write_synthetic_run
-from netclock.tools.viz import CLOCK_MARK, _load, _page_data, build_model, render_run
+from netclock.tools.viz import CLOCK_MARK, _load, _page, _page_data, build_model, render_run
 from netclock.tools.viz_data import page_data
 from tests.unit.test_broadcast_viz import causal_run
 from tests.unit.test_viz_compact import assert_same, data_block, redelivery_run
@@ -160,3 +160,24 @@ def test_random_bytes_and_broken_clock_chains_are_skipped_as_the_event_reader_sk
     data = assert_agree(tmp_path)
     assert data["summary"]["events"] == 7
     assert data["summary"]["redelivered"] == 1
+
+
+def test_sample_values_come_back_as_written_and_far_times_never_crash(tmp_path: Path) -> None:
+    """Samples kept as columns give the page the object path gives, byte for byte (2.0 stays
+    2.0, -0.0 and 1e308 stay, an int past 2**53 stays exact); a forged time far out is drawn
+    without a time instead of crashing."""
+    lines = [
+        {"t": 5.0, "node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x",
+         "promises": []},
+        {"t": 6.0, "node": "a", "inc": 1, "ev": "sample", "clock": {"a": 1}, "inbox": 3,
+         "links": {"b": [1, 0, 2.0, 200.0], "c": [1e308, -0.0, 1e20, 0.5],
+                   "d": [2**53 + 1, 0, None, 10**40], "e": [True, 0, 1, 2]}},
+    ]  # fmt: skip
+    write_lines(tmp_path / "a.events.jsonl", lines)
+    assert render_run(tmp_path)[0] == _page(_page_data(_load(tmp_path)))
+    far = tmp_path / "far"
+    far.mkdir()
+    write_lines(far / "a.events.jsonl", [*lines, {**lines[1], "t": 1e300}])
+    write_lines(far / "b.events.jsonl", [{**lines[0], "node": "b", "t": 1e300}])
+    data = data_block(render_run(far)[0])
+    assert data["summary"]["events"] == 2

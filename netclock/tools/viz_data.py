@@ -57,6 +57,7 @@ from netclock.tools.viz import (
     _sources,
     _suspicions,
     longest_chains,
+    packed_changes,
 )
 
 __all__ = ["page_data"]
@@ -590,14 +591,17 @@ def _assemble(
     remap = array("i", [0]) * len(reader.names)
     for name, number in reader.names.items():
         remap[number] = names.setdefault(name, len(names))
-    cv = _Chunks()
+    columns = []
     for lane in lanes:
         column = lane.cv
         if isinstance(column, array):
             column[0::2] = array(column.typecode, map(remap.__getitem__, column[0::2]))
         else:
             column[0::2] = [remap[x] for x in column[0::2]]
-        cv.append(column)
+        columns.append(column)
+        lane.cv = array("i")
+    cv = packed_changes(columns)
+    del columns
     times = [min(filterfalse(isnan, lane.time), default=_NAN) for lane in lanes]
     times = [t for t in times if not isnan(t)]
     times += reader.samples.time

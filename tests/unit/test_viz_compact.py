@@ -16,7 +16,14 @@ import pytest
 
 from netclock.cli.viz import main as cli
 from netclock.tools.synthetic import write_synthetic_run
-from netclock.tools.viz import Model, _compact, build_model, render_html, render_run
+from netclock.tools.viz import (
+    Model,
+    _compact,
+    build_model,
+    render_html,
+    render_run,
+    unpacked_changes,
+)
 
 CODE_BASE = 65
 
@@ -32,6 +39,7 @@ def expand(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
     events: list[dict[str, Any]] = []
     untimed = set(data["untimed"])
     incs = dict((i, inc) for i, inc in data["inc"])
+    changes = unpacked_changes(data["cv"])
     j = 0
     for p, pid in enumerate(procs):
         rank, us, clock, inc = 0, 0, {}, None
@@ -43,7 +51,7 @@ def expand(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
                 time = None if i in untimed else data["t0"] + us / 1e6
             inc = incs.get(i, inc)
             for _ in range(ord(data["cn"][i]) - CODE_BASE):
-                name, step = names[data["cv"][2 * j]], data["cv"][2 * j + 1]
+                name, step = names[changes[2 * j]], changes[2 * j + 1]
                 clock[name] = clock.get(name, 0) + step
                 if not clock[name]:
                     del clock[name]

@@ -56,6 +56,7 @@ from netclock.tools.viz import (
     _short,
     _sources,
     _suspicions,
+    kept_rows,
     longest_chains,
     packed_changes,
 )
@@ -362,10 +363,11 @@ class _Samples:
                     self.values.append(kept)
                     self.types.append(_INT if type(v) is int else _FLOAT)
 
-    def columns(self, names: dict[str, int], t0: float | None) -> dict[str, Any]:
+    def columns(self, names: dict[str, int], t0: float | None, span: int) -> dict[str, Any]:
         """Process (a number of ``names``, which gains any new one), microseconds since
         ``t0``, inbox depth (-1: unknown), and ``[sample, peer, sent, retransmitted, srtt,
-        rto]`` per peer session; all empty without ``t0``."""
+        rto]`` rows of the peer sessions that :func:`~netclock.tools.viz.kept_rows` keeps
+        (``span``: the events' latest time); all empty without ``t0``."""
         if t0 is None:
             return {"p": [], "t": [], "inbox": [], "links": []}
         peers = array("i")
@@ -378,15 +380,20 @@ class _Samples:
                 peers.append(names.setdefault(peer[r], len(names)))
                 r += 1
         micros = _micros_of(self.time, t0)
-        return {"p": processes, "t": micros, "inbox": self.inbox, "links": _Rows(self._rows(peers))}
+        span = max(span, max(micros, default=0))
+        width, row_of = len(names), self.row_of
+        keys = (processes[row_of[r]] * width + peers[r] for r in range(len(row_of)))
+        kept = kept_rows(keys, (micros[n] for n in row_of), span)
+        links = _Rows(self._rows(peers, array("i", kept)))
+        return {"p": processes, "t": micros, "inbox": self.inbox, "links": links}
 
-    def _rows(self, peers: array[int]) -> Callable[[], Iterator[list[list[Any]]]]:
+    def _rows(self, peers: array[int], kept: array[int]) -> Callable[[], Iterator[list[list[Any]]]]:
         row_of, values, types, exact = self.row_of, self.values, self.types, self.exact
 
         def chunks() -> Iterator[list[list[Any]]]:
-            for start in range(0, len(row_of), 4096):
+            for start in range(0, len(kept), 4096):
                 chunk = []
-                for r in range(start, min(start + 4096, len(row_of))):
+                for r in kept[start : start + 4096]:
                     row: list[Any] = [row_of[r], peers[r]]
                     for k in range(4 * r, 4 * r + 4):
                         kind = types[k]
@@ -620,7 +627,7 @@ def _assemble(
             ranks[first[p]] = rank[first[p]]
     del rank
     incs = [[first[p] + i, inc] for p, lane in enumerate(lanes) for i, inc in lane.incs]
-    samples = reader.samples.columns(names, t0)
+    samples = reader.samples.columns(names, t0, span)
     again = [first[p] + i for p, lane in enumerate(lanes) for i in lane.again]
     redelivered = set(again)
     count = [sum(lane.kind.count(code) for lane in lanes) for code in range(len(EVENT_KINDS))]

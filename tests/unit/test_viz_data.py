@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from netclock.tools.synthetic import write_synthetic_run
-from netclock.tools.viz import CLOCK_MARK, _load, _page, _page_data, build_model, render_run
+from netclock.tools.viz import (
+    CLOCK_MARK,
+    SAMPLE_SLOTS,
+    _load,
+    _page,
+    _page_data,
+    build_model,
+    kept_rows,
+    render_run,
+)
 from netclock.tools.viz_data import page_data
 from tests.unit.test_broadcast_viz import causal_run
 from tests.unit.test_viz_compact import assert_same, data_block, redelivery_run
@@ -181,3 +190,50 @@ def test_sample_values_come_back_as_written_and_far_times_never_crash(tmp_path: 
     write_lines(far / "b.events.jsonl", [{**lines[0], "node": "b", "t": 1e300}])
     data = data_block(render_run(far)[0])
     assert data["summary"]["events"] == 2
+
+
+def test_kept_sample_rows_give_every_chart_bucket_the_same_retransmissions() -> None:
+    """A page keeps each session's first sample row and its last in each of SAMPLE_SLOTS
+    parts of the span: the per-bucket sums of a counter's increases (what the chart of
+    retransmissions draws, BUCKETS = SAMPLE_SLOTS / 2) are those of every row."""
+    rng = random.Random(5)
+    span = 60_000_000
+    keys, times, counters = [], [], []
+    totals: dict[int, int] = {}
+    for t in sorted(rng.randrange(span + 1) for _ in range(20_000)):
+        key = rng.randrange(7)
+        totals[key] = totals.get(key, 0) + rng.randrange(3)
+        keys.append(key)
+        times.append(t)
+        counters.append(totals[key])
+
+    def buckets(rows: list[int]) -> dict[int, int]:
+        out: dict[int, int] = {}
+        last: dict[int, int] = {}
+        for r in rows:
+            if keys[r] in last:
+                b = min(SAMPLE_SLOTS // 2 - 1, times[r] * (SAMPLE_SLOTS // 2) // span)
+                out[b] = out.get(b, 0) + counters[r] - last[keys[r]]
+            last[keys[r]] = counters[r]
+        return out
+
+    kept = kept_rows(keys, times, span)
+    assert kept == sorted(kept)
+    assert buckets(kept) == buckets(list(range(len(keys))))
+    for key in range(7):
+        assert sum(1 for r in kept if keys[r] == key) <= SAMPLE_SLOTS + 1
+    assert kept_rows([1, 1, 2], [0, 0, 0], 0) == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_both_paths_keep_the_same_sample_rows_of_a_long_run(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path, nodes=2, events=125_000, seed=9)
+    data = assert_agree(tmp_path)
+    per_session: dict[tuple[int, int], int] = {}
+    for row in data["samples"]["links"]:
+        key = (data["samples"]["p"][row[0]], row[1])
+        per_session[key] = per_session.get(key, 0) + 1
+    assert per_session
+    assert max(per_session.values()) <= SAMPLE_SLOTS + 1
+    samples = data["samples"]["p"]
+    assert min(samples.count(p) for p in set(samples)) > SAMPLE_SLOTS + 1  # rows were thinned

@@ -39,11 +39,11 @@ from netclock.observe.textlog import TextRenderer
 
 __all__ = [
     "PENDING_SUFFIX",
+    "LogReading",
     "PendingWriter",
     "finish_pending",
     "finish_run",
     "finish_steps",
-    "LogReading",
     "pending_for",
     "pending_lines",
     "pending_path",

@@ -15,17 +15,24 @@ EVENTS = 2 * RENDER_BATCH + 5
 """Three steps of rendering."""
 
 
-def _pending(folder: Path) -> Path:
-    folder.mkdir()
-    recorder = EventRecorder("a", 1, govector_log=folder / "a.log", event_log=folder / "a.ev")
+def _life(folder: Path, inc: int, count: int, prefix: str) -> Path:
+    """A pending file of life ``inc`` holding ``count`` local events (``prefix`` + number)."""
+    recorder = EventRecorder(
+        "a", inc, govector_log=folder / "a.log", event_log=folder / "a.ev", append=inc > 1
+    )
     clock = VectorClock({"a": 1})
-    for i in range(EVENTS):
+    for i in range(count):
         clock = clock.tick("a")
-        recorder.record("local", clock, f"step {i}", text=f"step {i}")
+        recorder.record("local", clock, f"{prefix}{i}", text=f"{prefix}{i}")
     writer = recorder._writer
     assert writer is not None
     writer.close()
     return writer.path
+
+
+def _pending(folder: Path) -> Path:
+    folder.mkdir()
+    return _life(folder, 1, EVENTS, "step ")
 
 
 def _texts(folder: Path) -> tuple[str, list[dict[str, object]]]:
@@ -77,21 +84,6 @@ def test_a_rendering_cut_short_is_read_once(tmp_path: Path) -> None:
     assert len(list(iter_log(folder / "a.log"))) == EVENTS
 
 
-def _life(folder: Path, inc: int, count: int) -> Path:
-    """A pending file of life ``inc`` holding ``count`` local events (``life.step``)."""
-    recorder = EventRecorder(
-        "a", inc, govector_log=folder / "a.log", event_log=folder / "a.ev", append=inc > 1
-    )
-    clock = VectorClock({"a": 1})
-    for i in range(count):
-        clock = clock.tick("a")
-        recorder.record("local", clock, f"{inc}.{i}", text=f"{inc}.{i}")
-    writer = recorder._writer
-    assert writer is not None
-    writer.close()
-    return writer.path
-
-
 def test_a_reader_in_the_text_while_the_node_renders_and_restarts_reads_each_event_once(
     tmp_path: Path,
 ) -> None:
@@ -100,15 +92,15 @@ def test_a_reader_in_the_text_while_the_node_renders_and_restarts_reads_each_eve
     for marked in (False, True):
         folder = tmp_path / f"marked{marked}"
         folder.mkdir()
-        finish_pending(_life(folder, 1, 3000))  # an earlier life, in the text
-        steps = finish_steps(_life(folder, 2, EVENTS))
+        finish_pending(_life(folder, 1, 3000, "1."))  # an earlier life, in the text
+        steps = finish_steps(_life(folder, 2, EVENTS, "2."))
         if marked:
             next(steps)  # a rendering began before the reader opened the logs
         events, lines = iter_events(folder / "a.ev", []), iter(iter_log(folder / "a.log"))
         first = [next(events).text, next(lines).event]  # both readers are in the text
         for _ in steps:  # the node renders the rest and removes its pending file
             pass
-        _life(folder, 3, 5)  # and its next life starts a new one
+        _life(folder, 3, 5, "3.")  # and its next life starts a new one
         texts = first[:1] + [e.text for e in events]
         recorded = [f"1.{i}" for i in range(3000)] + [f"2.{i}" for i in range(EVENTS)]
         assert texts == recorded, marked

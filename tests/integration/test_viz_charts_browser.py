@@ -94,6 +94,29 @@ def test_charts_are_drawn_and_brushing_a_time_range_zooms_the_diagram(tmp_path: 
 
 
 @needs_chromium
+def test_selecting_moves_the_charts_time_marker_and_clearing_removes_it(tmp_path: Path) -> None:
+    # The charts are drawn once and copied aside; a selection puts the copy back and draws
+    # its marker, so a marker left behind by the previous selection would stay counted.
+    write_synthetic_run(tmp_path / "run", nodes=4, events=20_000, seed=5)
+    page, _ = render_run(tmp_path / "run")
+    report = probe(
+        page,
+        """look("open", function () {});
+        look("early", function () { v.select(Math.floor(v.events * 0.2)); });
+        look("late", function () { v.select(Math.floor(v.events * 0.8)); });
+        look("clear", function () { v.select(-1); });
+        look("brush", function () { v.brush(v.span * 0.4, v.span * 0.45); });""",
+        tmp_path,
+    )
+    assert report["errors"] == []
+    steps = report["steps"]
+    for chart in ("c-msgs", "c-retx", "c-rtt", "c-inbox"):
+        assert steps["early"][chart] > steps["open"][chart], f"{chart}: no marker: {steps}"
+        assert steps["clear"][chart] == steps["open"][chart], f"{chart}: a marker stayed: {steps}"
+    assert steps["brush"]["c-msgs"] > steps["clear"]["c-msgs"], "a later brush: no shade"
+
+
+@needs_chromium
 def test_a_run_without_wall_times_has_no_charts_and_no_errors(tmp_path: Path) -> None:
     lines = [
         {"node": "a", "inc": 1, "ev": "init", "clock": {"a": 1}, "link": "x", "promises": []},

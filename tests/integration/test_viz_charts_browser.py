@@ -215,7 +215,7 @@ def test_a_large_run_is_drawn_coarse_when_zoomed_out_and_in_full_at_1_to_1(
 
 
 @needs_chromium
-def test_zoomed_out_densities_count_every_event_once_in_its_past_future_or_rest_layer(
+def test_zoomed_out_densities_and_flows_count_every_event_and_message_once(
     tmp_path: Path,
 ) -> None:
     write_synthetic_run(tmp_path / "run", nodes=8, events=12_000, seed=14)
@@ -225,6 +225,11 @@ def test_zoomed_out_densities_count_every_event_once_in_its_past_future_or_rest_
         """document.getElementById("fit").click();
         out.coarse = v.coarse();
         out.plain = v.density();
+        out.flows = [v.flows()];
+        document.getElementById("zoomin").click();
+        out.flows.push(v.flows());
+        document.getElementById("fit").click();
+        out.flows.push(v.flows());
         out.picks = [];
         [0, 1, Math.floor(v.events / 3), Math.floor(v.events / 2), v.events - 1].forEach(
           function (e) { v.select(e); out.picks.push([v.density(), v.causal()]); });""",
@@ -234,6 +239,12 @@ def test_zoomed_out_densities_count_every_event_once_in_its_past_future_or_rest_
     assert report["coarse"] is True
     events = report["viz"]["events"]
     assert report["plain"] == [events, 0, 0, 0]
+    # every message is one flow's weight or a lost mark when the whole run is in view,
+    # fewer when zoomed in, and the same again after: no count left from the view before
+    fit, zoomed, again = report["flows"]
+    assert sum(fit) == report["viz"]["arrows"]
+    assert sum(zoomed) < sum(fit)
+    assert again == fit
     for (plain, past, future, rest), (before, after) in report["picks"]:
         assert plain == 0
         assert past == before + 1, "the past layer holds the causal past and the event"

@@ -96,6 +96,14 @@ def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
         ),
         ('[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "nowhere"', "must look like"),
         (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:70000"',
+            "port 70000 is out of range",
+        ),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:65536"',
+            "port 65536 is out of range",
+        ),
+        (
             NODE_A + '[[action]]\nat = 1\ndo = "explode"\nnode = "a"',
             "'explode' is not an action",
         ),

@@ -32,6 +32,7 @@ import importlib.util
 import inspect
 import sys
 import tomllib
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -390,6 +391,20 @@ def _variants(raw: list[Any]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     return tuple(out)
 
 
+def _where(exc: Exception, file: Path) -> str:
+    """``FILE, line N: Kind: message`` for an exception raised importing ``file``."""
+    line = None
+    if isinstance(exc, SyntaxError) and exc.filename == str(file):
+        line, text = exc.lineno, f"SyntaxError: {exc.msg}"
+    else:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == str(file):
+                line = frame.lineno
+        text = f"{type(exc).__name__}: {exc}"
+    text = (text.strip().splitlines() or [""])[0]
+    return f"{file}{f', line {line}' if line else ''}: {text}"
+
+
 def load_program(spec: str, base_dir: Path) -> Program:
     """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:func"``."""
     module_name, sep, func_name = spec.partition(":")
@@ -405,13 +420,25 @@ def load_program(spec: str, base_dir: Path) -> Program:
             raise ConfigError(f"cannot load program file {file}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[unique] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # the program's own mistake: where it is, not our traceback
+            del sys.modules[unique]
+            raise ConfigError(f"cannot import program {_where(exc, file)}") from None
     else:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"cannot import program module {module_name!r}: {exc}") from None
+        except Exception as exc:
+            raise ConfigError(f"cannot import program module {module_name!r}: {exc!r}") from None
     func = getattr(module, func_name, None)
-    if func is None or not inspect.iscoroutinefunction(func):
+    if func is None:
+        names = sorted(
+            n for n, v in vars(module).items() if inspect.iscoroutinefunction(v) and n[0] != "_"
+        )
+        has = f"it has {', '.join(names)}" if names else "it has no async function"
+        raise ConfigError(f"{module_name} has no function {func_name!r} ({has})")
+    if not inspect.iscoroutinefunction(func):
         raise ConfigError(f"{spec}: {func_name} must be an async function taking the node")
     return func  # type: ignore[no-any-return]

@@ -143,11 +143,27 @@ def test_programs_load_from_files_and_modules(tmp_path: Path) -> None:
     for spec, message in [
         ("algo.py", "must look like"),
         ("missing.py:main", "does not exist"),
-        ("algo.py:nothing", "must be an async function"),
+        ("algo.py:nothing", "has no function 'nothing'"),
         ("no_such_module_xyz:main", "cannot import"),
     ]:
         with pytest.raises(ConfigError, match=message):
             load_program(spec, tmp_path)
+
+
+def test_a_program_that_cannot_be_imported_is_one_sentence_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "typo.py").write_text("x = 1\nasync def main(node)\n    pass\n")
+    (tmp_path / "imports.py").write_text("import no_such_module_xyz\n")
+    (tmp_path / "algo.py").write_text("async def main(node):\n    pass\n")
+    for spec, message in [
+        ("typo.py:main", r"cannot import .*typo\.py, line 2: SyntaxError: expected ':'"),
+        ("imports.py:main", r"imports\.py, line 1: ModuleNotFoundError: No module named"),
+        ("algo.py:mian", r"algo\.py has no function 'mian' \(it has main\)"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as caught:
+            load_program(spec, tmp_path)
+        assert "\n" not in str(caught.value)
 
 
 def test_parse_cluster_takes_an_already_read_table(tmp_path: Path) -> None:

@@ -197,6 +197,12 @@ def load_cluster(path: str | Path, overrides: Mapping[str, Any] | None = None) -
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"cluster file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; give the cluster file in it (NAME.toml)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read cluster file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cluster file {path} is not UTF-8 text (is it a TOML file?)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cluster file {path} is not valid TOML: {exc}") from None
     data = {**data, **(overrides or {})}

@@ -134,6 +134,11 @@ def test_missing_and_malformed_files_are_config_errors(tmp_path: Path) -> None:
         load_cluster(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_cluster(write(tmp_path, "name = "))
+    with pytest.raises(ConfigError, match="is a folder; give the cluster file in it"):
+        load_cluster(tmp_path)
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_cluster(tmp_path / "binary.toml")
 
 
 def test_programs_load_from_files_and_modules(tmp_path: Path) -> None:

@@ -180,6 +180,11 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
             run_dir.mkdir(parents=True)
         except FileExistsError:
             continue
+        except OSError as exc:  # a read-only working folder, a file named runs, ...
+            raise ConfigError(
+                f"cannot create a run folder under {root}: {exc.strerror}; "
+                "run from a folder you can write to, or name the run folder"
+            ) from None
         return run_dir
     raise ConfigError(f"cannot create a run folder under {root}")
 
@@ -207,7 +212,13 @@ def claim_run_dir(run_dir: Path) -> Path:
             f"run folder {run_dir} already holds files of another run; "
             "name a new folder or remove that one"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir}: {exc.strerror}; name a folder you can "
+            "write to"
+        ) from None
     return run_dir
 
 

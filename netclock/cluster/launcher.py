@@ -170,6 +170,11 @@ class RunResult:
     """Each node whose (latest) program returned, and what it returned (JSON)."""
 
 
+KILLED_STAYS_DOWN = (
+    " (kill is crash-stop: the node stays down; restart a running node for a crash that recovers)"
+)
+
+
 def new_run_dir(name: str, root: Path | None = None) -> Path:
     """A fresh folder ``runs/<name>-<time>`` for one run."""
     root = root or Path.cwd() / "runs"
@@ -290,7 +295,8 @@ class Launcher:
         else:
             child = self.children[action.nodes[0]]
             if child.process.returncode is not None or child.id in self._restarting:
-                self.say(f"* {action.do} {child.id}: not running, nothing done")
+                why = KILLED_STAYS_DOWN if child.killed and action.do == "restart" else ""
+                self.say(f"* {action.do} {child.id}: not running, nothing done{why}")
                 return None
             sig = {"pause": signal.SIGSTOP, "resume": signal.SIGCONT}.get(action.do, signal.SIGKILL)
             if sig == signal.SIGKILL:

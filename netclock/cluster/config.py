@@ -272,6 +272,10 @@ def parse_cluster(
                 f"action[{i}].after is for restart only, a number of seconds >= 0, "
                 f"not {raw['after']!r} on {action.do}"
             )
+        if raw["at"] < 0:
+            raise ConfigError(
+                f"action[{i}].at must be seconds after the start, >= 0, not {raw['at']!r}"
+            )
         actions.append(replace(action, at=float(raw["at"]), after=after))
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
@@ -287,8 +291,14 @@ def parse_cluster(
     if faults is not None:
         _check_fault_nodes(faults, [n.id for n in nodes], link, "faults")
     variants = _variants(data.get("variant", []))
+    name = data.get("name", default_name)
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise ConfigError(
+            f"name {name!r} names the run folder runs/NAME-TIME: give a word without / or \\, "
+            "not starting with a dot"
+        )
     return Cluster(
-        name=data.get("name", default_name),
+        name=name,
         link=link,
         nodes=tuple(nodes),
         base_dir=base_dir,
@@ -373,6 +383,16 @@ def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:
         f"{key} is ignored on the tls link (a TCP stream is never lossy, duplicated or "
         "reordered; only delay and partitions apply there)"
         for key in found
+    ]
+
+
+def unreached_actions(cluster: Cluster) -> list[str]:
+    """One warning sentence per ``[[action]]`` due after the run's duration."""
+    return [
+        f"action {action.do} {' '.join(action.nodes)} at {action.at:g} s will not happen: the "
+        f"run's duration is {cluster.duration:g} s"
+        for action in cluster.actions
+        if action.at > cluster.duration
     ]
 
 

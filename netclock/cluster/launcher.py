@@ -35,6 +35,7 @@ from netclock.cluster.config import (
     Cluster,
     parse_action,
     unhonoured_faults,
+    unreached_actions,
 )
 from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
@@ -701,6 +702,8 @@ class Launcher:
 
     async def _run(self) -> RunResult:
         for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
+            self.say(f"warning: {warning}")
+        for warning in unreached_actions(self.cluster):
             self.say(f"warning: {warning}")
         forks = await self._start_fork_server()
         try:

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from netclock.cluster.config import load_cluster, load_program, parse_cluster, unhonoured_faults
+from netclock.cluster.config import (
+    load_cluster,
+    load_program,
+    parse_cluster,
+    unhonoured_faults,
+    unreached_actions,
+)
 from netclock.errors import ConfigError
 from netclock.faults.plan import FaultPlan
 
@@ -95,6 +101,13 @@ def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
             "appears twice",
         ),
         ('[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "nowhere"', "must look like"),
+        ('name = "my run/x"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "without / or"),
+        ('name = "../up"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "without / or"),
+        ('name = " "\n[[node]]\nid = "a"\nprogram = "x.py:m"', "names the run folder"),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[action]]\nat = -1\ndo = "kill"\nnode = "a"',
+            "action[0].at must be seconds after the start, >= 0, not -1",
+        ),
         (
             '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:70000"',
             "port 70000 is out of range",
@@ -216,3 +229,16 @@ def test_omission_on_the_tls_link_is_refused_when_the_file_is_read(tmp_path: Pat
     }
     with pytest.raises(ConfigError, match="not possible on the tls link"):
         parse_cluster(data, base_dir=tmp_path)
+
+
+def test_an_action_due_after_the_duration_is_a_warning(tmp_path: Path) -> None:
+    text = (
+        'duration = 2\n[[node]]\nid = "a"\nprogram = "x.py:m"\n'
+        '[[action]]\nat = 1\ndo = "pause"\nnode = "a"\n'
+        '[[action]]\nat = 50\ndo = "kill"\nnode = "a"\n'
+    )
+    cluster = load_cluster(write(tmp_path, text))
+    assert unreached_actions(cluster) == [
+        "action kill a at 50 s will not happen: the run's duration is 2 s"
+    ]
+    assert unreached_actions(load_cluster(write(tmp_path, text), {"duration": 60})) == []

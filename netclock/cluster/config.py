@@ -439,7 +439,8 @@ def load_program(spec: str, base_dir: Path) -> Program:
     if module_name.endswith(".py") or "/" in module_name:
         file = (base_dir / module_name).resolve()
         if not file.is_file():
-            raise ConfigError(f"program file {file} does not exist")
+            what = "is a folder; name the .py file in it" if file.is_dir() else "does not exist"
+            raise ConfigError(f"program file {file} {what}")
         unique = f"netclock_program_{file.stem}_{abs(hash(str(file)))}"
         module_spec = importlib.util.spec_from_file_location(unique, file)
         if module_spec is None or module_spec.loader is None:

@@ -156,11 +156,13 @@ def test_missing_and_malformed_files_are_config_errors(tmp_path: Path) -> None:
 
 def test_programs_load_from_files_and_modules(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
+    (tmp_path / "sub").mkdir()
     assert load_program("algo.py:main", tmp_path).__name__ == "main"
     assert load_program("asyncio:sleep", tmp_path).__name__ == "sleep"
     for spec, message in [
         ("algo.py", "must look like"),
         ("missing.py:main", "does not exist"),
+        ("sub/:main", "is a folder; name the .py file in it"),
         ("algo.py:nothing", "has no function 'nothing'"),
         ("no_such_module_xyz:main", "cannot import"),
     ]:

@@ -27,6 +27,7 @@ Every mistake is a :class:`~netclock.errors.ConfigError` naming the key and what
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -181,8 +182,11 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 def _check_table(table: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
+            inside = f" in {where.rstrip('.')}" if where else ""
+            close = difflib.get_close_matches(key, list(allowed), 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"unknown key {where}{key!r}; allowed keys are {', '.join(sorted(allowed))}"
+                f"unknown key {key!r}{inside}{hint}; allowed keys are {', '.join(sorted(allowed))}"
             )
         kind = allowed[key]
         ok = isinstance(value, kind) and not (kind in (int, (int, float)) and type(value) is bool)

@@ -89,13 +89,24 @@ def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('speed = 1\n[[node]]\nid = "a"\nprogram = "x.py:m"', "unknown key 'speed'"),
+        (
+            'linkk = "tls"\n[[node]]\nid = "a"\nprogram = "x.py:m"',
+            "unknown key 'linkk' (did you mean 'link'?); allowed keys are",
+        ),
+        (
+            '[[node]]\nidd = "a"\nprogram = "x.py:m"',
+            "unknown key 'idd' in node[0] (did you mean 'id'?)",
+        ),
         ('link = "tcp"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "link must be one of"),
         ('duration = "long"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "duration must be a number"),
         ("duration = true\n[[node]]\nid = 'a'\nprogram = 'x.py:m'", "duration must be a number"),
         ('name = "x"', "has no [[node]] tables"),
         ('[[node]]\nid = "a"', "node 'a' has no program"),
         ('[[node]]\nid = "a b"\nprogram = "x.py:m"', "node[0].id"),
-        ('[[node]]\nid = "a"\nprogram = "x.py:m"\ncolour = 1', "unknown key node[0].'colour'"),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\ncolour = 1',
+            "unknown key 'colour' in node[0]; allowed",
+        ),
         (
             '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[node]]\nid = "a"\nprogram = "x.py:m"',
             "appears twice",

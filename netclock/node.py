@@ -608,7 +608,14 @@ class Node:
         if error is not None:
             raise error
         if peer not in self._link.peers:
-            raise UsageError(f"unknown peer {peer!r}; known peers: {', '.join(self.peers)}")
+            if peer == self.id:
+                raise UsageError(f"{peer!r} is this node; a node has no link to itself")
+            known = (
+                f"known peers: {', '.join(self.peers)}"
+                if self.peers
+                else f"node {self.id!r} has no peers yet; add them with add_peer(peer, address)"
+            )
+            raise UsageError(f"unknown peer {peer!r}; {known}")
         self._peer_ids.add(peer)
 
     def next_seq(self, peer: str) -> int:

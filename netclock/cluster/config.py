@@ -27,11 +27,13 @@ Every mistake is a :class:`~netclock.errors.ConfigError` naming the key and what
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
 import sys
 import tomllib
+import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -180,8 +182,11 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 def _check_table(table: Mapping[str, Any], allowed: Mapping[str, Any], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
+            inside = f" in {where.rstrip('.')}" if where else ""
+            close = difflib.get_close_matches(key, list(allowed), 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"unknown key {where}{key!r}; allowed keys are {', '.join(sorted(allowed))}"
+                f"unknown key {key!r}{inside}{hint}; allowed keys are {', '.join(sorted(allowed))}"
             )
         kind = allowed[key]
         ok = isinstance(value, kind) and not (kind in (int, (int, float)) and type(value) is bool)
@@ -196,6 +201,12 @@ def load_cluster(path: str | Path, overrides: Mapping[str, Any] | None = None) -
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"cluster file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; give the cluster file in it (NAME.toml)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read cluster file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"cluster file {path} is not UTF-8 text (is it a TOML file?)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"cluster file {path} is not valid TOML: {exc}") from None
     data = {**data, **(overrides or {})}
@@ -265,6 +276,10 @@ def parse_cluster(
                 f"action[{i}].after is for restart only, a number of seconds >= 0, "
                 f"not {raw['after']!r} on {action.do}"
             )
+        if raw["at"] < 0:
+            raise ConfigError(
+                f"action[{i}].at must be seconds after the start, >= 0, not {raw['at']!r}"
+            )
         actions.append(replace(action, at=float(raw["at"]), after=after))
     duration = float(data.get("duration", 30.0))
     if duration <= 0:
@@ -280,8 +295,14 @@ def parse_cluster(
     if faults is not None:
         _check_fault_nodes(faults, [n.id for n in nodes], link, "faults")
     variants = _variants(data.get("variant", []))
+    name = data.get("name", default_name)
+    if not name.strip() or name.startswith(".") or any(c in name for c in "/\\\0"):
+        raise ConfigError(
+            f"name {name!r} names the run folder runs/NAME-TIME: give a word without / or \\, "
+            "not starting with a dot"
+        )
     return Cluster(
-        name=data.get("name", default_name),
+        name=name,
         link=link,
         nodes=tuple(nodes),
         base_dir=base_dir,
@@ -369,6 +390,16 @@ def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:
     ]
 
 
+def unreached_actions(cluster: Cluster) -> list[str]:
+    """One warning sentence per ``[[action]]`` due after the run's duration."""
+    return [
+        f"action {action.do} {' '.join(action.nodes)} at {action.at:g} s will not happen: the "
+        f"run's duration is {cluster.duration:g} s"
+        for action in cluster.actions
+        if action.at > cluster.duration
+    ]
+
+
 def _variants(raw: list[Any]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     """``[[variant]]``: a unique ``name`` each, and the ``faults``/``detector`` it runs with."""
     out: list[tuple[str, Mapping[str, Any]]] = []
@@ -390,6 +421,20 @@ def _variants(raw: list[Any]) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     return tuple(out)
 
 
+def _where(exc: Exception, file: Path) -> str:
+    """``FILE, line N: Kind: message`` for an exception raised importing ``file``."""
+    line = None
+    if isinstance(exc, SyntaxError) and exc.filename == str(file):
+        line, text = exc.lineno, f"SyntaxError: {exc.msg}"
+    else:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == str(file):
+                line = frame.lineno
+        text = f"{type(exc).__name__}: {exc}"
+    text = (text.strip().splitlines() or [""])[0]
+    return f"{file}{f', line {line}' if line else ''}: {text}"
+
+
 def load_program(spec: str, base_dir: Path) -> Program:
     """Resolve ``"file.py:function"`` (relative to ``base_dir``) or ``"package.module:func"``."""
     module_name, sep, func_name = spec.partition(":")
@@ -398,20 +443,33 @@ def load_program(spec: str, base_dir: Path) -> Program:
     if module_name.endswith(".py") or "/" in module_name:
         file = (base_dir / module_name).resolve()
         if not file.is_file():
-            raise ConfigError(f"program file {file} does not exist")
+            what = "is a folder; name the .py file in it" if file.is_dir() else "does not exist"
+            raise ConfigError(f"program file {file} {what}")
         unique = f"netclock_program_{file.stem}_{abs(hash(str(file)))}"
         module_spec = importlib.util.spec_from_file_location(unique, file)
         if module_spec is None or module_spec.loader is None:
             raise ConfigError(f"cannot load program file {file}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[unique] = module
-        module_spec.loader.exec_module(module)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # the program's own mistake: where it is, not our traceback
+            del sys.modules[unique]
+            raise ConfigError(f"cannot import program {_where(exc, file)}") from None
     else:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"cannot import program module {module_name!r}: {exc}") from None
+        except Exception as exc:
+            raise ConfigError(f"cannot import program module {module_name!r}: {exc!r}") from None
     func = getattr(module, func_name, None)
-    if func is None or not inspect.iscoroutinefunction(func):
+    if func is None:
+        names = sorted(
+            n for n, v in vars(module).items() if inspect.iscoroutinefunction(v) and n[0] != "_"
+        )
+        has = f"it has {', '.join(names)}" if names else "it has no async function"
+        raise ConfigError(f"{module_name} has no function {func_name!r} ({has})")
+    if not inspect.iscoroutinefunction(func):
         raise ConfigError(f"{spec}: {func_name} must be an async function taking the node")
     return func  # type: ignore[no-any-return]

@@ -35,6 +35,7 @@ from netclock.cluster.config import (
     Cluster,
     parse_action,
     unhonoured_faults,
+    unreached_actions,
 )
 from netclock.cluster.control import command_line, first_line, parse_message
 from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
@@ -170,6 +171,11 @@ class RunResult:
     """Each node whose (latest) program returned, and what it returned (JSON)."""
 
 
+KILLED_STAYS_DOWN = (
+    " (kill is crash-stop: the node stays down; restart a running node for a crash that recovers)"
+)
+
+
 def new_run_dir(name: str, root: Path | None = None) -> Path:
     """A fresh folder ``runs/<name>-<time>`` for one run."""
     root = root or Path.cwd() / "runs"
@@ -180,6 +186,11 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
             run_dir.mkdir(parents=True)
         except FileExistsError:
             continue
+        except OSError as exc:  # a read-only working folder, a file named runs, ...
+            raise ConfigError(
+                f"cannot create a run folder under {root}: {exc.strerror}; "
+                "run from a folder you can write to, or name the run folder"
+            ) from None
         return run_dir
     raise ConfigError(f"cannot create a run folder under {root}")
 
@@ -207,7 +218,13 @@ def claim_run_dir(run_dir: Path) -> Path:
             f"run folder {run_dir} already holds files of another run; "
             "name a new folder or remove that one"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir}: {exc.strerror}; name a folder you can "
+            "write to"
+        ) from None
     return run_dir
 
 
@@ -279,7 +296,8 @@ class Launcher:
         else:
             child = self.children[action.nodes[0]]
             if child.process.returncode is not None or child.id in self._restarting:
-                self.say(f"* {action.do} {child.id}: not running, nothing done")
+                why = KILLED_STAYS_DOWN if child.killed and action.do == "restart" else ""
+                self.say(f"* {action.do} {child.id}: not running, nothing done{why}")
                 return None
             sig = {"pause": signal.SIGSTOP, "resume": signal.SIGCONT}.get(action.do, signal.SIGKILL)
             if sig == signal.SIGKILL:
@@ -684,6 +702,8 @@ class Launcher:
 
     async def _run(self) -> RunResult:
         for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
+            self.say(f"warning: {warning}")
+        for warning in unreached_actions(self.cluster):
             self.say(f"warning: {warning}")
         forks = await self._start_fork_server()
         try:

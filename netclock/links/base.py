@@ -45,6 +45,8 @@ def parse_address(text: str | Address) -> Address:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise UsageError(f"address {text!r} must look like 127.0.0.1:9000 or [::1]:9000")
+    if int(port) > 65535:  # the kernel would take it modulo 65536: a port nobody asked for
+        raise UsageError(f"address {text!r}: port {int(port)} is out of range 0-65535")
     return (host.strip("[]"), int(port))
 
 

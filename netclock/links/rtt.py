@@ -122,13 +122,20 @@ class RttEstimator:
     @property
     def rto(self) -> float:
         """The current retransmission timeout, backoff included, within [minimum, maximum]."""
+        base = self.unbacked_rto
+        if self._backoff == 1:
+            return base
+        return min(base * self._backoff, self.maximum)
+
+    @property
+    def unbacked_rto(self) -> float:
+        """The estimated timeout without the backoff of expired timers (whatever expired
+        them: a lost datagram, or acks the peer held back)."""
         base = self._base_rto
         scheduling = self.scheduling
         if scheduling is not None and scheduling.floor > base:
             base = min(scheduling.floor, self.maximum)
-        if self._backoff == 1:
-            return base
-        return min(base * self._backoff, self.maximum)
+        return base
 
     @property
     def backed_off(self) -> bool:

@@ -673,7 +673,7 @@ class PeerSession:
         held.append(segment)
         self._held_rx_bytes += cost
         challenge = self._challenge
-        if challenge is not None and now - challenge[1] < self.rtt.rto:
+        if challenge is not None and now - challenge[1] < self.rtt.unbacked_rto:
             return
         nonce = secrets.randbits(64) if challenge is None else challenge[0]
         self._challenge_retries = 0
@@ -683,7 +683,7 @@ class PeerSession:
     def _send_challenge(self, nonce: int, now: float) -> None:
         self._challenge = (nonce, now)
         self._challenge_due = (
-            now + self.rtt.rto * 2**self._challenge_retries
+            now + self.rtt.unbacked_rto * 2**self._challenge_retries
             if self._challenge_retries < CHALLENGE_RETRIES
             else None
         )

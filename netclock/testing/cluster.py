@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from netclock.cluster.config import RESTART_AFTER, Action, Cluster, load_cluster, parse_cluster
 from netclock.cluster.launcher import (
+    KILLED_STAYS_DOWN,
     RESULTS,
     Child,
     Launcher,
@@ -158,7 +159,8 @@ class NodeHandle:
         if started is not None:
             await asyncio.wait([started])
         if launcher.children[self.id] is old:
-            raise NetclockError(f"node {self.id} was not restarted; see the run's output")
+            why = KILLED_STAYS_DOWN if old.killed else "; see the run's output"
+            raise NetclockError(f"node {self.id} was not restarted{why}")
 
     async def partition(self, other: str | NodeHandle) -> None:
         """Cut this node and ``other`` off from each other, both ways, until :meth:`heal`."""

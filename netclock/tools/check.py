@@ -844,6 +844,18 @@ def _check(run: Run) -> Report:
             notes.append(f"node {name} logged nothing")
     if run.faults is None:
         notes.append("no fault record: every node judged correct")
+    elif run.faults.entries:
+        stops = [f for f in run.faults.entries if f.do == "stop"]
+        if not stops:
+            notes.append(
+                "the fault record has no stop: the launcher ended before the run did "
+                "(killed?); what was in flight then counts as never delivered"
+            )
+        elif stops[-1].fields.get("reason") == "duration":
+            notes.append(
+                "the run was stopped by its duration: what was in flight then, or waiting "
+                "for a program that no longer read its inbox, counts as never delivered"
+            )
     if c.relived:
         notes.append(
             f"{c.relived} message(s) delivered again to a later life of their receiver, "

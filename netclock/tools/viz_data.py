@@ -637,7 +637,10 @@ def _assemble(
         "events": first[-1],
         "messages": len(msgs.send),
         "delivered": delivered,
-        "lost": len(msgs.send) - delivered,
+        # as the checker counts: handed back (failed) is not lost
+        "lost": len(msgs.send)
+        - delivered
+        - sum(1 for m, _ in msgs.failed if msgs.delivered[m] < 0),
         "duplicates": sum(1 for _, d in msgs.more if d not in redelivered),
         "redelivered": len(again),
         "failed": len(msgs.failed),

@@ -98,9 +98,13 @@ async def test_unknown_peer_and_unserialisable_payload_are_usage_errors(make_nod
     from netclock import UsageError
 
     (a,) = await make_nodes("a", link="fairloss")
-    with pytest.raises(UsageError, match="unknown peer"):
+    with pytest.raises(UsageError, match="unknown peer 'nobody'; node 'a' has no peers yet"):
         await a.send("nobody", 1)
+    with pytest.raises(UsageError, match="'a' is this node; a node has no link to itself"):
+        await a.send("a", 1)
     a.add_peer("b", ("127.0.0.1", 9))
+    with pytest.raises(UsageError, match="unknown peer 'nobody'; known peers: b"):
+        await a.send("nobody", 1)
     with pytest.raises(UsageError, match="msgpack"):
         await a.send("b", object())
     assert a.clock == VectorClock()  # not an event

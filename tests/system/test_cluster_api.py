@@ -123,6 +123,9 @@ async def test_restart_returns_once_the_new_life_runs(tmp_path: Path) -> None:
             await b.partition("b")
         with pytest.raises(ConfigError, match="no node 'z'"):
             await run.partition("a", "z")
+        await b.kill()
+        with pytest.raises(NetclockError, match=r"b was not restarted \(kill is crash-stop"):
+            await b.restart(after=0.1)
         result = await run.stop()
     with pytest.raises(NetclockError, match="the cluster run is over"):
         await b.kill()

@@ -437,6 +437,24 @@ def test_no_fault_record_judges_every_node_correct_even_with_a_cut_log(tmp_path:
     assert not report.as_dict()["fault_record"]
 
 
+def test_a_fault_record_cut_short_or_ended_by_the_duration_is_noted(tmp_path: Path) -> None:
+    """A launcher killed mid-run leaves no stop; a duration stop cuts messages off: either
+    way a violation of reliable delivery then needs that context."""
+    sim = Sim(tmp_path)
+    sim.fault("start", "a", pid=1)
+    sim.fault("start", "b", pid=2)
+    sim.send("a", "b")
+    sim.stop("a")
+    report = sim.check()
+    assert report.violated == ("reliable_delivery",)
+    assert any(n.startswith("the fault record has no stop: the launcher") for n in report.notes)
+    sim.faults.append({"t": sim.now, "at": sim.now - T0, "do": "stop", "reason": "duration"})
+    notes = sim.check().notes
+    assert any(n.startswith("the run was stopped by its duration") for n in notes), notes
+    sim.faults[-1]["reason"] = "done"
+    assert not any("stop" in n or "duration" in n for n in sim.check().notes)
+
+
 def test_pl1_killed_receiver_excuses_what_it_was_sent_and_its_senders_stay_correct(
     tmp_path: Path,
 ) -> None:

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from netclock.cluster.config import load_cluster, load_program, parse_cluster, unhonoured_faults
+from netclock.cluster.config import (
+    load_cluster,
+    load_program,
+    parse_cluster,
+    unhonoured_faults,
+    unreached_actions,
+)
 from netclock.errors import ConfigError
 from netclock.faults.plan import FaultPlan
 
@@ -83,18 +89,44 @@ def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ('speed = 1\n[[node]]\nid = "a"\nprogram = "x.py:m"', "unknown key 'speed'"),
+        (
+            'linkk = "tls"\n[[node]]\nid = "a"\nprogram = "x.py:m"',
+            "unknown key 'linkk' (did you mean 'link'?); allowed keys are",
+        ),
+        (
+            '[[node]]\nidd = "a"\nprogram = "x.py:m"',
+            "unknown key 'idd' in node[0] (did you mean 'id'?)",
+        ),
         ('link = "tcp"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "link must be one of"),
         ('duration = "long"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "duration must be a number"),
         ("duration = true\n[[node]]\nid = 'a'\nprogram = 'x.py:m'", "duration must be a number"),
         ('name = "x"', "has no [[node]] tables"),
         ('[[node]]\nid = "a"', "node 'a' has no program"),
         ('[[node]]\nid = "a b"\nprogram = "x.py:m"', "node[0].id"),
-        ('[[node]]\nid = "a"\nprogram = "x.py:m"\ncolour = 1', "unknown key node[0].'colour'"),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\ncolour = 1',
+            "unknown key 'colour' in node[0]; allowed",
+        ),
         (
             '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[node]]\nid = "a"\nprogram = "x.py:m"',
             "appears twice",
         ),
         ('[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "nowhere"', "must look like"),
+        ('name = "my run/x"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "without / or"),
+        ('name = "../up"\n[[node]]\nid = "a"\nprogram = "x.py:m"', "without / or"),
+        ('name = " "\n[[node]]\nid = "a"\nprogram = "x.py:m"', "names the run folder"),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[action]]\nat = -1\ndo = "kill"\nnode = "a"',
+            "action[0].at must be seconds after the start, >= 0, not -1",
+        ),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:70000"',
+            "port 70000 is out of range",
+        ),
+        (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:65536"',
+            "port 65536 is out of range",
+        ),
         (
             NODE_A + '[[action]]\nat = 1\ndo = "explode"\nnode = "a"',
             "'explode' is not an action",
@@ -126,20 +158,43 @@ def test_missing_and_malformed_files_are_config_errors(tmp_path: Path) -> None:
         load_cluster(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_cluster(write(tmp_path, "name = "))
+    with pytest.raises(ConfigError, match="is a folder; give the cluster file in it"):
+        load_cluster(tmp_path)
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_cluster(tmp_path / "binary.toml")
 
 
 def test_programs_load_from_files_and_modules(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
+    (tmp_path / "sub").mkdir()
     assert load_program("algo.py:main", tmp_path).__name__ == "main"
     assert load_program("asyncio:sleep", tmp_path).__name__ == "sleep"
     for spec, message in [
         ("algo.py", "must look like"),
         ("missing.py:main", "does not exist"),
-        ("algo.py:nothing", "must be an async function"),
+        ("sub/:main", "is a folder; name the .py file in it"),
+        ("algo.py:nothing", "has no function 'nothing'"),
         ("no_such_module_xyz:main", "cannot import"),
     ]:
         with pytest.raises(ConfigError, match=message):
             load_program(spec, tmp_path)
+
+
+def test_a_program_that_cannot_be_imported_is_one_sentence_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "typo.py").write_text("x = 1\nasync def main(node)\n    pass\n")
+    (tmp_path / "imports.py").write_text("import no_such_module_xyz\n")
+    (tmp_path / "algo.py").write_text("async def main(node):\n    pass\n")
+    for spec, message in [
+        ("typo.py:main", r"cannot import .*typo\.py, line 2: SyntaxError: expected ':'"),
+        ("imports.py:main", r"imports\.py, line 1: ModuleNotFoundError: No module named"),
+        ("algo.py:mian", r"algo\.py has no function 'mian' \(it has main\)"),
+    ]:
+        with pytest.raises(ConfigError, match=message) as caught:
+            load_program(spec, tmp_path)
+        assert "\n" not in str(caught.value)
 
 
 def test_parse_cluster_takes_an_already_read_table(tmp_path: Path) -> None:
@@ -187,3 +242,16 @@ def test_omission_on_the_tls_link_is_refused_when_the_file_is_read(tmp_path: Pat
     }
     with pytest.raises(ConfigError, match="not possible on the tls link"):
         parse_cluster(data, base_dir=tmp_path)
+
+
+def test_an_action_due_after_the_duration_is_a_warning(tmp_path: Path) -> None:
+    text = (
+        'duration = 2\n[[node]]\nid = "a"\nprogram = "x.py:m"\n'
+        '[[action]]\nat = 1\ndo = "pause"\nnode = "a"\n'
+        '[[action]]\nat = 50\ndo = "kill"\nnode = "a"\n'
+    )
+    cluster = load_cluster(write(tmp_path, text))
+    assert unreached_actions(cluster) == [
+        "action kill a at 50 s will not happen: the run's duration is 2 s"
+    ]
+    assert unreached_actions(load_cluster(write(tmp_path, text), {"duration": 60})) == []

@@ -181,7 +181,7 @@ def test_cluster_variants_are_checked_once_each(tmp_path: Path) -> None:
             r"variant\[0\]\.detector\.kind must be one of",
         ),
         ([{"name": "x", "faults": {"delay": {"kind": "synchronous"}}}], "delta is required"),
-        ([{"name": "x", "seed": 1}], "unknown key variant\\[0\\].'seed'"),
+        ([{"name": "x", "seed": 1}], "unknown key 'seed' in variant\\[0\\]"),
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_cluster({**base, "variant": bad}, base_dir=tmp_path)

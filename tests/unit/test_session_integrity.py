@@ -257,3 +257,29 @@ def test_the_challenged_side_asks_back_so_an_ack_sent_as_the_peer_closes_is_beli
     deliver(b.datagrams_to_send(1.0), a, 1.0)
     assert a.unacked == 0
     assert a.stats["confirmed"] == 1
+
+
+def test_a_lost_challenge_is_asked_again_after_the_estimated_rto_not_the_backed_off_one() -> None:
+    """First contact under loss: b's data to a goes unacknowledged while a holds it
+    unconfirmed, so b's timer backs off; that is no loss of b's challenge, which is asked
+    again after about one estimated RTO (the demo `lossy` over reliable waited seconds)."""
+    a = PeerSession("a", 1, "b", confirm_incarnations=True)
+    b = PeerSession("b", 2, "a", confirm_incarnations=True)
+    b.send(VectorClock({"b": 1}), "from b", 0.0)
+    b.datagrams_to_send(0.0)  # held by a: no ack comes back
+    now = 0.0
+    while b.rtt.rto < 0.8:
+        now += 0.01
+        b.handle_timer(now)
+        b.datagrams_to_send(now)
+    a.send(GOOD, "from a", now)
+    deliver(a.datagrams_to_send(now), b, now)  # held: b challenges a
+    lost = [d for d in b.datagrams_to_send(now) if isinstance(wire.decode(d), wire.Challenge)]
+    assert len(lost) == 1
+    later = now + 0.1
+    b.handle_timer(later)
+    again = [d for d in b.datagrams_to_send(later) if isinstance(wire.decode(d), wire.Challenge)]
+    assert len(again) == 1, f"no challenge {later - now:.2f} s later (rto {b.rtt.rto:.2f} s)"
+    deliver(again, a, later)
+    deliver(a.datagrams_to_send(later), b, later)
+    assert payloads(b) == ["from a"]

@@ -9,7 +9,7 @@ import pytest
 
 from netclock import ConfigError, FaultPlan, Node
 from netclock.cluster.config import parse_cluster
-from netclock.cluster.launcher import claim_run_dir
+from netclock.cluster.launcher import claim_run_dir, new_run_dir
 from netclock.testing.cluster import cluster_toml
 
 
@@ -85,3 +85,11 @@ def test_a_run_folder_is_claimed_only_when_new_or_empty(tmp_path: Path) -> None:
         claim_run_dir(empty)
     with pytest.raises(ConfigError, match="is a file"):
         claim_run_dir(empty / "faults.jsonl")
+
+
+def test_a_run_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ConfigError, match=r"cannot create the run folder .*afile/run: "):
+        claim_run_dir(tmp_path / "afile" / "run")
+    with pytest.raises(ConfigError, match=r"cannot create a run folder under .*afile: "):
+        new_run_dir("x", tmp_path / "afile")

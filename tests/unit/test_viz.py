@@ -219,6 +219,7 @@ def test_lost_message_is_one_sent_but_never_delivered_and_failed_is_marked(
     assert {m["id"] for m in lost} == run.lost_ids, why
     assert {m["id"] for m in model["messages"] if m["failed"]} == run.failed_ids, why
     assert model["summary"]["failed"] == 2, why
+    assert model["summary"]["lost"] == 1, f"{why}: handed back is not lost, as the checker says"
     for m in lost:
         assert m["deliveries"] == [], why
         if m["failed"]:

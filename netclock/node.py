@@ -16,7 +16,7 @@ import socket
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -683,9 +683,10 @@ class Node:
             )
         return self._broadcaster
 
-    async def flush(self) -> None:
-        """Wait until everything sent so far is acknowledged (or handed back as failed)."""
-        await self._link.flush()
+    async def flush(self, *, ignoring: Collection[str] = ()) -> None:
+        """Wait until everything sent so far is acknowledged (or handed back as failed),
+        what was sent to the peers in ``ignoring`` aside."""
+        await self._link.flush(ignoring)
 
     # -- receiving ---------------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[Delivery]:

@@ -14,7 +14,9 @@ Two pairs speak it: the launcher and its nodes (:mod:`netclock.cluster.launcher`
   objects are ignored; the end of input means the parent is gone.
 
 The node's commands are ``{"cmd": "start", "peers": {...}}``, ``{"cmd": "go"}``,
-``{"cmd": "partition" | "heal", "peer": id}`` and ``{"cmd": "stop"}``; a bench worker's are
+``{"cmd": "partition" | "heal", "peer": id}``, ``{"cmd": "drain", "down": [ids]}`` (the end
+of a run: stop the program, get what was sent acknowledged, :data:`DRAIN_TIMEOUT`) and
+``{"cmd": "stop"}``; a bench worker's are
 ``{"peer": [host, port]}``, ``{"cmd": "start"}``, ``{"cmd": "done"}`` and ``{"cmd": "stop"}``.
 """
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = [
+    "DRAIN_TIMEOUT",
     "MESSAGE_KINDS",
     "TAG",
     "CommandReader",
@@ -43,6 +46,9 @@ __all__ = [
 TAG = "@netclock "
 """What every control line starts with."""
 
+DRAIN_TIMEOUT = 2.0
+"""Longest a node drains on the launcher's ``drain`` (its program stopped, it waits for its
+messages to the running peers to be acknowledged) before it says DRAINED anyway."""
 MESSAGE_KINDS = frozenset(
     {
         # a node to the launcher
@@ -50,6 +56,7 @@ MESSAGE_KINDS = frozenset(
         "PEERS",  # knows the peer table
         "STATS",  # now and then: the node's counters
         "DONE",  # the program returned: {"result"}
+        "DRAINED",  # after a drain: {"clean"}, every message to a running peer acknowledged
         "FAILED",  # the program raised, or the node cannot start: {"error": first line}
         "STOPPED",  # closed: the node's counters
         "OUT",  # a line the program printed: {"t": wall time it was printed, "line"}

@@ -37,7 +37,7 @@ from netclock.cluster.config import (
     unhonoured_faults,
     unreached_actions,
 )
-from netclock.cluster.control import command_line, first_line, parse_message
+from netclock.cluster.control import DRAIN_TIMEOUT, command_line, first_line, parse_message
 from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
 from netclock.cluster.output import OutputLine, OutputMerger
 from netclock.errors import ConfigError, NetclockError
@@ -53,6 +53,9 @@ FORK_SERVER_ENV = "NETCLOCK_FORK_SERVER"
 LINE_LIMIT = 1 << 20
 """Longest line a node may print; a longer one is dropped, not fatal to the run."""
 STOP_TIMEOUT = 10.0
+DRAIN_WAIT = DRAIN_TIMEOUT + 1.0
+"""Longest the launcher waits for the nodes' DRAINED at the end of a run (a node gives up
+draining after ``DRAIN_TIMEOUT``)."""
 FAULT_RECORD = "faults.jsonl"
 """The run folder's record of every fault injected and every node process start and end."""
 OUTPUT_RECORD = "output.jsonl"
@@ -145,6 +148,10 @@ class Child:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     knows_peers: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    """It said DRAINED at the end of the run (:meth:`Launcher._drain`)."""
+    drain_clean: bool = False
+    """Its DRAINED said that every message to a running peer was acknowledged."""
     spawned: dict[str, float] = field(default_factory=dict)
     """The launcher's marks of this start (:mod:`netclock.cluster.phases`), ``time.time()``."""
 
@@ -624,6 +631,9 @@ class Launcher:
             if child.ready.is_set() and not self._stopping:
                 self.say(f"! node {child.id} failed: {child.failed}")
             self._changed.set()
+        elif kind == "DRAINED":
+            child.drain_clean = fields.get("clean") is True
+            child.drained.set()
         elif kind == "STOPPED":
             child.stats = fields
             child.stopped = True
@@ -697,7 +707,10 @@ class Launcher:
                 loop = asyncio.get_running_loop()
                 for sig in caught:
                     loop.remove_signal_handler(sig)
-                self.record.add("stop", reason=self.stop_reason or "done")
+                drained = {
+                    c.id: c.drain_clean for c in self.children.values() if c.drained.is_set()
+                }
+                self.record.add("stop", reason=self.stop_reason or "done", drained=drained)
                 self.record.close()
 
     async def _run(self) -> RunResult:
@@ -786,7 +799,8 @@ class Launcher:
         )
 
     async def _stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Ask every node to drain and stop; wait up to ``timeout`` for them."""
+        """Ask every node to drain, then (once all have, or after :data:`DRAIN_WAIT`) to
+        stop; wait up to ``timeout`` for them to end."""
         self._stopping = True
         for child in self.children.values():
             if child.paused and child.process.returncode is None:
@@ -794,10 +808,37 @@ class Launcher:
                     child.process.send_signal(signal.SIGCONT)
                 self.record.add("resume", child.id, by="stop")
                 child.paused = False
+        await self._drain()
+        for child in self.children.values():
             self._command(child, cmd="stop")
         waits = [c.process.wait() for c in self.children.values()]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
+
+    async def _drain(self) -> None:
+        """Every running node stops its program and waits for its messages to the other
+        running nodes to be acknowledged, while all of them still answer; done when each
+        has said DRAINED or ended, or after :data:`DRAIN_WAIT`."""
+        alive = [c for c in self.children.values() if c.process.returncode is None]
+        if not alive:
+            return
+        down = sorted(c.id for c in self.children.values() if c.process.returncode is not None)
+        for child in alive:
+            self._command(child, cmd="drain", down=down)
+
+        async def drained(child: Child) -> None:
+            await asyncio.wait(
+                [
+                    asyncio.ensure_future(child.drained.wait()),
+                    asyncio.ensure_future(child.finished.wait()),
+                ],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+        waits = [asyncio.ensure_future(drained(child)) for child in alive]
+        _, late = await asyncio.wait(waits, timeout=DRAIN_WAIT)
+        for wait in late:
+            wait.cancel()
 
     async def _reap(self) -> None:
         for task in self._tasks:

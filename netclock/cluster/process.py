@@ -7,9 +7,15 @@ once bound, reads
 once it knows every peer, waits for ``{"cmd": "go"}`` (so no program sends before every
 node can accept its datagrams), runs the node's program (each line it prints becomes an
 ``@netclock OUT`` line stamped with when it was printed: :mod:`netclock.cluster.output`), prints
-``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then,
-and on ``{"cmd": "stop"}`` (or end of input: the launcher is gone) drains, closes and
-prints ``@netclock STOPPED {...}``. SIGTERM stops it the same way. A node that cannot
+``@netclock DONE`` when the program returns and ``@netclock STATS {...}`` now and then.
+At the end of a run the launcher first sends ``{"cmd": "drain", "down": [ids]}``: the node
+stops its program (if it still runs), waits up to ``DRAIN_TIMEOUT``
+(:mod:`netclock.cluster.control`) for every message to a peer not ``down`` to be
+acknowledged, prints ``@netclock DRAINED {"clean": bool}`` and
+keeps answering its peers; then on ``{"cmd": "stop"}`` (or end of input: the launcher is
+gone) it closes and prints ``@netclock STOPPED {...}``. Every node is still up while the
+others drain, so the acknowledgements of a run's last messages are not lost to a peer that
+had already closed. SIGTERM stops it the same way. A node that cannot
 start (its program missing, or ``args`` its program does not take) or whose program
 raises prints ``@netclock FAILED {"error": first line}``. Without ``--control`` it prints
 no control line: it tells a person what it does in plain sentences on standard error
@@ -39,7 +45,13 @@ from typing import Any, TypeVar
 
 from netclock.cluster import phases
 from netclock.cluster.config import DIFF_CLOCK_LINKS, Cluster, Program, load_program
-from netclock.cluster.control import CommandReader, ControlWriter, error_line, first_line
+from netclock.cluster.control import (
+    DRAIN_TIMEOUT,
+    CommandReader,
+    ControlWriter,
+    error_line,
+    first_line,
+)
 from netclock.cluster.narrate import Narrator
 from netclock.cluster.output import LineStamper
 from netclock.cluster.rendezvous import RENDEZVOUS_TIMEOUT, advertised_host, finish, meet, ready
@@ -306,14 +318,20 @@ async def _run_node(
     started = time.monotonic()
     task = asyncio.ensure_future(program(node, **spec.args))
     stopper = asyncio.ensure_future(commands.get())
+    drainer: asyncio.Future[bool] | None = None
     try:
         while True:
-            waiting: set[asyncio.Future[Any]] = {f for f in (task, stopper) if f is not None}
+            waiting: set[asyncio.Future[Any]] = {
+                f for f in (task, stopper, drainer) if f is not None
+            }
             done, _ = await asyncio.wait(
                 waiting, timeout=STATS_PERIOD, return_when=asyncio.FIRST_COMPLETED
             )
             if control:
                 out.send("STATS", **node.stats())
+            if drainer is not None and drainer in done:
+                out.send("DRAINED", clean=drainer.result())
+                drainer = None
             if task in done:
                 exc = task.exception()
                 if exc is not None:
@@ -338,10 +356,20 @@ async def _run_node(
                             out.say(f"node {node_id} got {name}: stopping its program")
                     break
                 assert command is not None
-                _apply(node, command)
+                if _wants(command, "drain"):
+                    if task is not None:  # a program still running ends here, unreported
+                        task.add_done_callback(_retrieved)
+                        task.cancel()
+                        task = None  # type: ignore[assignment]
+                    down = command.get("down")
+                    drainer = asyncio.ensure_future(
+                        _drain(node, down if isinstance(down, list) else [])
+                    )
+                else:
+                    _apply(node, command)
                 stopper = asyncio.ensure_future(commands.get())
     finally:
-        for pending in (task, stopper):
+        for pending in (task, stopper, drainer):
             if pending is not None and not pending.done():
                 pending.cancel()
         loop = asyncio.get_running_loop()
@@ -351,6 +379,24 @@ async def _run_node(
         await node.close()
     out.send("STOPPED", **node.stats())
     return exit_code
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Take a stopped program's outcome, so that asyncio does not log it as unretrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _drain(node: Node, down: list[Any]) -> bool:
+    """Wait up to ``DRAIN_TIMEOUT`` until every message to a peer not in ``down`` is
+    acknowledged; whether they all were."""
+    try:
+        await asyncio.wait_for(
+            node.flush(ignoring={p for p in down if isinstance(p, str)}), DRAIN_TIMEOUT
+        )
+    except TimeoutError:
+        return False
+    return True
 
 
 def _stop_on_signals(commands: CommandReader) -> tuple[signal.Signals, ...]:

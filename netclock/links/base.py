@@ -8,7 +8,7 @@ message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -181,8 +181,9 @@ class Link(Protocol):
     def resume_reading(self) -> None:
         """The owner's inbox has room again: deliver what is being held back."""
 
-    async def flush(self) -> None:
-        """Wait until every message sent so far is acknowledged (at once on a link without acks)."""
+    async def flush(self, ignoring: Collection[str] = ()) -> None:
+        """Wait until every message sent so far is acknowledged (at once on a link without
+        acks), those to the peers in ``ignoring`` aside."""
 
     def partition(self, peer: str) -> None:
         """Cut this node off from ``peer`` (both directions) until :meth:`heal`."""

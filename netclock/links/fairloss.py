@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from netclock.clock import VectorClock
@@ -136,7 +137,7 @@ class FairLossLink(UdpEndpoint):
     def resume_reading(self) -> None:
         return None
 
-    async def flush(self) -> None:
+    async def flush(self, ignoring: Collection[str] = ()) -> None:
         await asyncio.sleep(0)
 
     def on_envelope(self, envelope: Envelope) -> None:

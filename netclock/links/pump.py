@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from operator import itemgetter
 from typing import Any
 
@@ -102,7 +103,8 @@ class SessionPump:
         self._flush_handle: asyncio.Handle | None = None
         self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
         self._writable: dict[str, asyncio.Future[None]] = {}
-        self._idle: asyncio.Event | None = None
+        self._flushes: list[tuple[frozenset[str], asyncio.Future[None]]] = []
+        """Each waiting flush: the peers it ignores, and what wakes it."""
         self._deliver_batch = self.user.link_deliver_batch
         self._deliver_one = self.user.link_deliver
         self._room = self.user.link_room
@@ -199,10 +201,8 @@ class SessionPump:
         waiter = self._writable.pop(peer, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)  # the sender wakes and meets PeerRemoved at the Node
-        idle = self._idle
-        if idle is not None and not any(s.unacked for s in self.sessions.values()):
-            idle.set()
-            self._idle = None
+        if self._flushes:
+            self._wake_flushes()
 
     def _restore_sessions(self) -> None:
         """The link has its loop: give the new sessions what the journal kept."""
@@ -304,16 +304,35 @@ class SessionPump:
             waiter = self._writable[peer] = loop.create_future()
         await asyncio.shield(waiter)
 
-    async def flush(self) -> None:
-        """Wait until every message sent so far is acknowledged (or given up on).
+    async def flush(self, ignoring: Collection[str] = ()) -> None:
+        """Wait until every message sent so far is acknowledged (or given up on), those to
+        the peers in ``ignoring`` aside.
 
         Several callers may wait at once; closing the link releases them all.
         """
-        while not self._closed and any(s.unacked for s in self.sessions.values()):
-            idle = self._idle
-            if idle is None:
-                idle = self._idle = asyncio.Event()
-            await idle.wait()
+        skip = frozenset(ignoring)
+        while not self._closed and self._unacked_beyond(skip):
+            woken = asyncio.get_running_loop().create_future()
+            self._flushes.append((skip, woken))
+            await woken
+
+    def _unacked_beyond(self, skip: frozenset[str]) -> bool:
+        """Whether a message to a peer not in ``skip`` waits for its acknowledgement."""
+        if not skip:
+            return any(s.unacked for s in self.sessions.values())
+        return any(s.unacked for p, s in self.sessions.items() if p not in skip)
+
+    def _wake_flushes(self) -> None:
+        """Release each waiting flush that has nothing left to wait for."""
+        waiting = []
+        for skip, woken in self._flushes:
+            if woken.done():
+                continue
+            if self._unacked_beyond(skip):
+                waiting.append((skip, woken))
+            else:
+                woken.set_result(None)
+        self._flushes = waiting
 
     def resume_reading(self) -> None:
         """The owner's inbox has room: deliver what the sessions hold back."""
@@ -403,10 +422,8 @@ class SessionPump:
                     waiter.set_result(None)
         if self._pool_waiting and not self._send_pool.full:
             self._wake_pool_waiters()
-        idle = self._idle
-        if idle is not None and not any(s.unacked for s in sessions.values()):
-            idle.set()
-            self._idle = None
+        if self._flushes:
+            self._wake_flushes()
         if journal is not None:
             journal.maybe_compact(sessions)
 
@@ -616,9 +633,10 @@ class SessionPump:
         for waiter in self._writable.values():
             if not waiter.done():
                 waiter.set_result(None)
-        if self._idle is not None:
-            self._idle.set()
-            self._idle = None
+        for _, woken in self._flushes:
+            if not woken.done():
+                woken.set_result(None)
+        self._flushes = []
 
     def _session_stats(self) -> dict[str, int]:
         """The sessions' counters summed over peers (empty without a session).

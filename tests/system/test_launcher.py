@@ -266,7 +266,7 @@ def test_a_failing_program_is_named_with_its_error_and_the_run_exits_3(
     ("program", "says"),
     [
         ("takes_rounds", "program f.py:takes_rounds of node 'b' cannot take args {}"),
-        ("missing", "f.py:missing: missing must be an async function taking the node"),
+        ("missing", "f.py has no function 'missing' (it has aborts, exits, forever, listen,"),
     ],
 )
 def test_a_program_that_cannot_start_is_one_sentence_and_exit_2(

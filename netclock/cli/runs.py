@@ -65,7 +65,7 @@ def verdict_text(folder: Path) -> str:
     """What ``verdict.json`` says, in a few words; a run without one did not finish."""
     try:
         record = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "no verdict (interrupted, still running or from an older netclock)"
     parts = []
     if record.get("violated"):

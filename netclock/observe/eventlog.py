@@ -400,7 +400,7 @@ def read_run_info(folder: Path) -> RunInfo | None:
         value = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
     if type(value) is not dict:
         raise ConfigError(f"{path} must hold a JSON object; fix or remove it")
@@ -734,7 +734,7 @@ def _decoded(
     for number, line in enumerate(lines, 1):
         try:  # one value and its line break (what our writers write), decoded in C alone
             entry, end = scan(line, 0)
-        except (StopIteration, ValueError):
+        except (StopIteration, ValueError, RecursionError):
             end = -1
         if end == len(line) - 1 and line[end] == "\n":
             yield f"{name}:{number}", entry
@@ -743,7 +743,7 @@ def _decoded(
             continue
         try:
             entry = decode(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond Python's stack
             if not line.endswith("\n"):
                 notes.append(f"{name}:{number}: {cut_note}")
                 log.debug("%s:%d: unfinished last line skipped", name, number)

@@ -614,6 +614,7 @@ def test_delivery_that_does_not_merge_the_message_clock_breaks_clock_sanity(
     ("line", "problem"),
     [
         ("{not json", "not a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "not a JSON object"),  # deeper than Python's stack
         ("[1, 2]", "must be a JSON object"),
         ('{"node": "a", "inc": 1, "ev": "jump", "clock": {}}', "'ev' must be one of"),
         ('{"node": "a", "inc": 1, "ev": "send", "clock": {"a": 2}, "to": "b"}', "'id'"),
@@ -656,6 +657,9 @@ def test_malformed_run_json_is_a_config_error(tmp_path: Path) -> None:
     Sim(tmp_path).write()
     (tmp_path / "run.json").write_text('{"nodes": "a"}', encoding="utf-8")
     with pytest.raises(ConfigError, match="'nodes' must be a list"):
+        load_run(tmp_path)
+    (tmp_path / "run.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run\.json is not valid JSON"):
         load_run(tmp_path)
 
 

@@ -620,6 +620,13 @@ def test_delivery_that_does_not_merge_the_message_clock_breaks_clock_sanity(
         ('{"node": "a", "inc": 1, "ev": "send", "clock": {"a": 2}, "to": "b"}', "'id'"),
         ('{"node": "a", "inc": 1, "ev": "local", "clock": {"a": -1}}', "'a' is -1, outside"),
         ('{"node": "a", "inc": "1", "ev": "local", "clock": {"a": 2}}', "'inc'"),
+        ('{"node": "%s", "inc": 1, "ev": "local", "clock": {"a": 2}}' % ("n" * 10**6), "'node'"),
+        ('{"node": "a", "inc": 1, "ev": "%s", "clock": {"a": 2}}' % ("e" * 10**6), "'ev'"),
+        (
+            '{"node": "a", "inc": 1, "ev": "deliver", "clock": {"a": 2}, "msg_clock": {"b": 1}, '
+            '"from": "%s", "id": ["b", 1, 1]}' % ("f" * 10**6),
+            "'from'",
+        ),
     ],
 )
 def test_malformed_line_raises_config_error_naming_file_and_line(
@@ -632,6 +639,7 @@ def test_malformed_line_raises_config_error_naming_file_and_line(
     with pytest.raises(ConfigError, match=problem) as info:
         load_run(tmp_path)
     assert f"{tmp_path / 'a.events.jsonl'}:2:" in str(info.value)
+    assert len(str(info.value)) < 500, "one sentence, not the line quoted whole"
 
 
 def test_unfinished_last_line_of_a_killed_node_is_skipped_with_a_note(tmp_path: Path) -> None:

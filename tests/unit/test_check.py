@@ -609,6 +609,23 @@ def test_delivery_that_does_not_merge_the_message_clock_breaks_clock_sanity(
     assert sim.check().violated == ("clock_sanity",)
 
 
+def test_a_clock_sanity_example_of_a_huge_clock_shows_only_where_it_differs(
+    tmp_path: Path,
+) -> None:
+    sim = Sim(tmp_path)
+    exchange(sim, "a", "b")
+    sim.lines["b"][-1]["clock"] = {
+        **sim.lines["b"][-1]["clock"],
+        **{f"p{i}": 7 for i in range(5000)},
+    }
+    sim.stop()
+    example = sim.check().result("clock_sanity").examples[0]
+    assert len(example) < 1000, "one sentence, not two 5,000-entry clocks"
+    assert "p0:0, " in example
+    assert "p0:7, " in example
+    assert "...}" in example
+
+
 # -- malformed input ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("line", "problem"),

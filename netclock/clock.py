@@ -292,7 +292,7 @@ class VectorClock:
         try:
             value = json.loads(text)
         except (ValueError, RecursionError) as exc:
-            raise ClockError(f"not a clock: {text!r}") from exc
+            raise ClockError(f"not a clock: {text!r:.80}") from exc
         return cls.from_wire(value)
 
 

@@ -48,7 +48,10 @@ def list_runs(root: Path) -> list[tuple[str, ...]]:
         if info is None:
             continue
         started = info.started if info.started is not None else folder.stat().st_mtime
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
+        except (OverflowError, OSError, ValueError):  # a run.json edited by hand
+            started, when = 0.0, "?"
         row = (
             when,
             str(folder),
@@ -65,13 +68,15 @@ def verdict_text(folder: Path) -> str:
     """What ``verdict.json`` says, in a few words; a run without one did not finish."""
     try:
         record = json.loads((folder / VERDICT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return "no verdict (interrupted, still running or from an older netclock)"
+    if type(record) is not dict:
+        return "no verdict (verdict.json is not a JSON object)"
     parts = []
-    if record.get("violated"):
-        parts.append("VIOLATED: " + ", ".join(map(str, record["violated"])))
-    if record.get("failed"):
-        parts.append("failed: " + ", ".join(map(str, record["failed"])))
+    for key, say in (("violated", "VIOLATED: "), ("failed", "failed: ")):
+        names = record.get(key)
+        if names:
+            parts.append(say + (", ".join(map(str, names)) if type(names) is list else str(names)))
     if record.get("checked") is False:
         parts.append("not checked (the event logs were off)")
     return "; ".join(parts) if parts else "OK"

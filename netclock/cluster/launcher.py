@@ -538,9 +538,9 @@ class Launcher:
                     t, text = _printed(message[1])
                     output.write(text + "\n")
                     self._relay(t, child.id, text)
-                elif message is not None:
-                    self._control(child, *message)
-                else:  # written around sys.stdout: stamped on arrival
+                elif message is not None and self._control(child, *message):
+                    pass
+                else:  # written around sys.stdout (a control line's look alone is not one)
                     output.write(line + "\n")
                     self._relay(time.time(), child.id, line)
         code = await child.process.wait()
@@ -600,20 +600,31 @@ class Launcher:
         if not expected and not self._stopping and child.address is not None:
             self.say(f"! node {child.id} failed: {child.failed}")
 
-    def _control(self, child: Child, kind: str, fields: dict[str, Any]) -> None:
+    def _control(self, child: Child, kind: str, fields: dict[str, Any]) -> bool:
+        """Act on one control message of ``child``; False when it cannot be one (a READY
+        without an address, or a second READY of the same process: a line that only looks
+        like control, written to file descriptor 1 around the node's control writer by a
+        subprocess or ``os.write``), so that it is kept as output instead."""
         if kind == "READY":
-            child.address = (fields["host"], int(fields["port"]))
-            incarnation = fields.get("incarnation")
-            child.incarnation = incarnation if isinstance(incarnation, int) else None
             steps = fields.get("phases")
             steps = {**child.spawned, **(steps if isinstance(steps, dict) else {})}
+            try:
+                address = (str(fields["host"]), int(fields["port"]))
+                relative = phases.relative(steps, self.epoch)
+            except (KeyError, TypeError, ValueError):
+                return False
+            if child.ready.is_set():
+                return False
+            child.address = address
+            incarnation = fields.get("incarnation")
+            child.incarnation = incarnation if isinstance(incarnation, int) else None
             self.record.add(
                 "start",
                 child.id,
                 pid=child.process.pid,
                 incarnation=child.incarnation,
                 **_restart(child),
-                phases=phases.relative(steps, self.epoch),
+                phases=relative,
                 **({"cpu": fields["cpu"]} if isinstance(fields.get("cpu"), float) else {}),
             )
             child.ready.set()
@@ -637,6 +648,9 @@ class Launcher:
         elif kind == "STOPPED":
             child.stats = fields
             child.stopped = True
+        else:
+            return False
+        return True
 
     def _command(self, child: Child, **command: Any) -> None:
         stdin = child.process.stdin

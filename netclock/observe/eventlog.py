@@ -37,7 +37,7 @@ from pathlib import Path
 from sys import intern
 from typing import IO, Any, NamedTuple
 
-from netclock.clock import VectorClock, check_clock_entries, check_pid
+from netclock.clock import MAX_PID_LENGTH, VectorClock, check_clock_entries, check_pid
 from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.observe.compact import ChainReader, Resolved
 from netclock.observe.pending import (
@@ -400,7 +400,7 @@ def read_run_info(folder: Path) -> RunInfo | None:
         value = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check the run folder") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
     if type(value) is not dict:
         raise ConfigError(f"{path} must hold a JSON object; fix or remove it")
@@ -437,8 +437,8 @@ def _clock(where: str, name: str, value: Any) -> Clock:
 
 def _str(where: str, entry: dict[str, Any], name: str) -> str:
     value = entry.get(name)
-    if type(value) is not str or not value:
-        raise _bad(where, f"{name!r} must be a non-empty string")
+    if type(value) is not str or not value or len(value) > MAX_PID_LENGTH:
+        raise _bad(where, f"{name!r} must be a string of 1 to {MAX_PID_LENGTH} characters")
     return intern(value)  # node ids repeat on every line: one string each, not one per line
 
 
@@ -448,6 +448,7 @@ def _mid(where: str, value: Any) -> MsgId:
         or len(value) != 3
         or type(value[0]) is not str
         or not value[0]
+        or len(value[0]) > MAX_PID_LENGTH
         or type(value[1]) is not int
         or type(value[2]) is not int
         or value[1] < 0
@@ -484,10 +485,14 @@ def _message_event(where: str, entry: dict[str, Any], ev: str) -> Event | None:
         or not peer
         or type(mid) is not list
         or len(mid) != 3
+        or len(node) > MAX_PID_LENGTH
+        or len(peer) > MAX_PID_LENGTH
     ):
         return None
     sender, sinc, seq = mid
     if type(sender) is not str or not sender or type(sinc) is not int or type(seq) is not int:
+        return None
+    if len(sender) > MAX_PID_LENGTH:
         return None
     if sinc < 0 or seq < 0:
         return None
@@ -526,7 +531,7 @@ def _event(where: str, entry: Any) -> Event:
         raise _bad(where, "'inc' must be a non-negative int")
     ev = entry.get("ev")
     if type(ev) is not str or ev not in _KIND_SET:
-        raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r}")
+        raise _bad(where, f"'ev' must be one of {', '.join(sorted(EVENT_KINDS))}, not {ev!r:.80}")
     ev = intern(ev)
     clock = _clock(where, "clock", entry.get("clock"))
     t = _time(entry)
@@ -734,7 +739,7 @@ def _decoded(
     for number, line in enumerate(lines, 1):
         try:  # one value and its line break (what our writers write), decoded in C alone
             entry, end = scan(line, 0)
-        except (StopIteration, ValueError):
+        except (StopIteration, ValueError, RecursionError):
             end = -1
         if end == len(line) - 1 and line[end] == "\n":
             yield f"{name}:{number}", entry
@@ -743,7 +748,7 @@ def _decoded(
             continue
         try:
             entry = decode(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond Python's stack
             if not line.endswith("\n"):
                 notes.append(f"{name}:{number}: {cut_note}")
                 log.debug("%s:%d: unfinished last line skipped", name, number)

@@ -116,6 +116,6 @@ def read_forgeries(run_dir: str | os.PathLike[str]) -> list[Forgery]:
                         str(entry.get("what", "")),
                     )
                 )
-            except (ValueError, KeyError, TypeError, IndexError):
+            except (ValueError, KeyError, TypeError, IndexError, RecursionError):
                 continue
     return out

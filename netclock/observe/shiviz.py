@@ -203,7 +203,7 @@ def _clock(text: str, known: set[str]) -> VectorClock:
     try:
         value = _decode(text)
     except (ValueError, RecursionError) as exc:
-        raise ClockError(f"not a clock: {text!r}") from exc
+        raise ClockError(f"not a clock: {text!r:.80}") from exc
     checked = checked_entries(value, known)
     return VectorClock._trusted(dict(checked) if checked is value else checked)
 

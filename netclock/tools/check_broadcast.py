@@ -79,7 +79,7 @@ def read_byzantine(folder: Path) -> frozenset[str]:
         return frozenset()
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"cannot read {path} ({exc}); fix or remove it") from None
     nodes = value.get("nodes") if type(value) is dict else None
     if type(nodes) is not list or not all(type(n) is str for n in nodes):

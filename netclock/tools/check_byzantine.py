@@ -176,7 +176,7 @@ def _omissions(path: Path) -> Omissions | None:
                 if isinstance(c, dict)
             }
             receive = int(link.get("receive_omitted", 0))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
     if not any(send.values()) and not receive:
         return None

@@ -137,3 +137,28 @@ async def test_a_real_restart_is_confirmed_and_talks_at_once(pair: tuple[Node, N
         await c.send("a", "welcome back")
         assert (await again.receive(10)).payload == "welcome back"
     assert c.stats()["link"]["confirmed"] >= 2
+
+
+@needs_spoofing
+async def test_a_spoofed_skip_within_max_skip_silently_drops_the_skipped_messages(
+    pair: tuple[Node, Node],
+) -> None:
+    """What the sanity check of ``base`` does not stop (docs/security.md): a spoofer who
+    knows a's incarnation moves c's receive point ahead by up to ``MAX_SKIP`` with one
+    empty segment. The real messages it skipped are dropped as duplicates and acked, so
+    ``a`` takes them for delivered; only the checker (a send never delivered) sees it."""
+    a, c = pair
+    await flows(a, c, 3)
+    spoofer = SpoofingUdp()
+    try:
+        spoofer.send(encode_segment("a", a.incarnation, "c", 4 + 2, None, []), a.address, c.address)
+        for text in ("skipped 4", "skipped 5", "kept"):
+            await a.send("c", text)
+        got = await c.receive(10)
+        assert (got.payload, got.seq) == ("kept", 6)
+        await asyncio.wait_for(a.flush(), 10)
+    finally:
+        spoofer.close()
+    assert a.failures() == []
+    assert c.stats()["link"]["skipped"] == 2
+    assert c.stats()["link"]["rejected"] == 0

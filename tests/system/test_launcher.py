@@ -289,3 +289,28 @@ def test_a_duration_that_expires_with_programs_unfinished_exits_4(tmp_path: Path
     assert record[-1]["do"] == "stop"
     assert record[-1]["reason"] == "duration"
     assert all(r["expected"] for r in record if r["do"] == "exit"), record
+
+
+def test_control_lines_written_around_the_control_writer_change_nothing(tmp_path: Path) -> None:
+    """A subprocess or ``os.write`` of the program writes to file descriptor 1, the control
+    channel itself: a line there that only looks like a READY (a second one, or one without
+    an address) is kept as output. Before: the malformed one stopped the launcher reading
+    the node (no exit recorded, the run ran to its duration) and the second one recorded
+    a start the node never made."""
+    (tmp_path / "f.py").write_text(
+        "import os\n"
+        "async def echo(node):\n"
+        "    os.write(1, b'@netclock READY {}\\n')\n"
+        '    os.write(1, b\'@netclock READY {"host": "127.0.0.1", "port": 9}\\n\')\n'
+        "    os.write(1, b'@netclock NOSUCH {}\\n')\n"
+    )
+    path = tmp_path / "c.toml"
+    path.write_text('name = "echo"\nduration = 20\n[[node]]\nid = "a"\nprogram = "f.py:echo"\n')
+    run = tmp_path / "run"
+    done = netclock("run", str(path), "--out", str(run))
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = fault_record(run)
+    assert [r["do"] for r in record] == ["start", "exit", "stop"], record
+    assert record[-1]["reason"] == "done", record
+    out = (run / "a.out").read_text()
+    assert out.count("@netclock ") == 3, out

@@ -627,16 +627,41 @@ def test_delivery_that_does_not_merge_the_message_clock_breaks_clock_sanity(
     assert sim.check().violated == ("clock_sanity",)
 
 
+def test_a_clock_sanity_example_of_a_huge_clock_shows_only_where_it_differs(
+    tmp_path: Path,
+) -> None:
+    sim = Sim(tmp_path)
+    exchange(sim, "a", "b")
+    sim.lines["b"][-1]["clock"] = {
+        **sim.lines["b"][-1]["clock"],
+        **{f"p{i}": 7 for i in range(5000)},
+    }
+    sim.stop()
+    example = sim.check().result("clock_sanity").examples[0]
+    assert len(example) < 1000, "one sentence, not two 5,000-entry clocks"
+    assert "p0:0, " in example
+    assert "p0:7, " in example
+    assert "...}" in example
+
+
 # -- malformed input ---------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("line", "problem"),
     [
         ("{not json", "not a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "not a JSON object"),  # deeper than Python's stack
         ("[1, 2]", "must be a JSON object"),
         ('{"node": "a", "inc": 1, "ev": "jump", "clock": {}}', "'ev' must be one of"),
         ('{"node": "a", "inc": 1, "ev": "send", "clock": {"a": 2}, "to": "b"}', "'id'"),
         ('{"node": "a", "inc": 1, "ev": "local", "clock": {"a": -1}}', "'a' is -1, outside"),
         ('{"node": "a", "inc": "1", "ev": "local", "clock": {"a": 2}}', "'inc'"),
+        ('{"node": "%s", "inc": 1, "ev": "local", "clock": {"a": 2}}' % ("n" * 10**6), "'node'"),
+        ('{"node": "a", "inc": 1, "ev": "%s", "clock": {"a": 2}}' % ("e" * 10**6), "'ev'"),
+        (
+            '{"node": "a", "inc": 1, "ev": "deliver", "clock": {"a": 2}, "msg_clock": {"b": 1}, '
+            '"from": "%s", "id": ["b", 1, 1]}' % ("f" * 10**6),
+            "'from'",
+        ),
     ],
 )
 def test_malformed_line_raises_config_error_naming_file_and_line(
@@ -649,6 +674,7 @@ def test_malformed_line_raises_config_error_naming_file_and_line(
     with pytest.raises(ConfigError, match=problem) as info:
         load_run(tmp_path)
     assert f"{tmp_path / 'a.events.jsonl'}:2:" in str(info.value)
+    assert len(str(info.value)) < 500, "one sentence, not the line quoted whole"
 
 
 def test_unfinished_last_line_of_a_killed_node_is_skipped_with_a_note(tmp_path: Path) -> None:
@@ -674,6 +700,9 @@ def test_malformed_run_json_is_a_config_error(tmp_path: Path) -> None:
     Sim(tmp_path).write()
     (tmp_path / "run.json").write_text('{"nodes": "a"}', encoding="utf-8")
     with pytest.raises(ConfigError, match="'nodes' must be a list"):
+        load_run(tmp_path)
+    (tmp_path / "run.json").write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"run\.json is not valid JSON"):
         load_run(tmp_path)
 
 

@@ -59,3 +59,22 @@ def test_runs_are_listed_oldest_first_with_what_their_verdict_says(tmp_path: Pat
     assert rows[1][5] == "OK"
     assert verdict_text(tmp_path / "c").startswith("no verdict")
     assert rows[3][5] == "not checked (the event logs were off)"
+
+
+def test_runs_lists_hand_edited_run_and_verdict_files_without_a_traceback(tmp_path: Path) -> None:
+    edits: dict[str, tuple[float, object]] = {
+        "far": (1e308, {"ok": True}),  # beyond the platform's time_t
+        "nan": (float("nan"), {"ok": True}),
+        "list": (1.0, [1, 2]),
+        "null": (2.0, None),
+        "text": (3.0, {"violated": "fifo", "failed": 5}),
+    }
+    for name, (started, verdict) in edits.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        write_run_info(folder, RunInfo(name=name, link="tls", nodes=("x",), started=started))
+        (folder / "verdict.json").write_text(json.dumps(verdict), encoding="utf-8")
+    rows = {row[2]: row for row in list_runs(tmp_path)}
+    assert rows["far"][0] == rows["nan"][0] == "?"
+    assert rows["list"][5] == rows["null"][5] == "no verdict (verdict.json is not a JSON object)"
+    assert rows["text"][5] == "VIOLATED: fifo; failed: 5"

@@ -157,6 +157,7 @@ def test_parse_log_of_empty_text_is_no_events() -> None:
     [
         ('a {"a":1}\ninit\nnot a clock line\nx\n', 3, "expected 'host"),
         ('a {"a":1}\ninit\na {"a":}\nx\n', 3, "not a clock"),
+        ('a {"a":1}\ninit\na {"a":' + "[" * 10**5 + "]" * 10**5 + "}\nx\n", 3, "not a clock"),
         ('a {"a":1}\ninit\na {"a":-1}\nx\n', 3, "outside"),
         ('a {"a":1.5}\ninit\n', 1, "must be an int"),
     ],
@@ -166,8 +167,9 @@ def test_parse_log_malformed_line_names_file_and_line(
 ) -> None:
     path = tmp_path / "bad.log"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=rf"bad\.log, line {line}: .*{re.escape(what)}"):
+    with pytest.raises(ConfigError, match=rf"bad\.log, line {line}: .*{re.escape(what)}") as info:
         parse_log(path)
+    assert len(str(info.value)) < 500, "one sentence, not the line quoted whole"
 
 
 @pytest.mark.parametrize(

@@ -766,7 +766,7 @@ def _check(run: Run) -> Report:
             "authenticity",
             "authenticity" in promised,
             _finding(c.forged),
-            "every delivery names its true sender",
+            "every delivery matches a send of the sender it names (id and clock)",
             (
                 "delivery claims a sender that did not send it",
                 "deliveries claim a sender that did not send them",

@@ -390,6 +390,16 @@ def unhonoured_faults(plan: FaultPlan | None, link: str) -> list[str]:
     ]
 
 
+def unused_certificates(cluster: Cluster) -> list[str]:
+    """A warning sentence when ``cert_dir`` is set on a link that takes no certificates."""
+    if cluster.cert_dir is None or cluster.link in ("tls", "sealed"):
+        return []
+    return [
+        f"cert_dir is ignored on the {cluster.link} link (only the sealed and tls links use "
+        "certificates)"
+    ]
+
+
 def unreached_actions(cluster: Cluster) -> list[str]:
     """One warning sentence per ``[[action]]`` due after the run's duration."""
     return [

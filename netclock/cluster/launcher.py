@@ -36,6 +36,7 @@ from netclock.cluster.config import (
     parse_action,
     unhonoured_faults,
     unreached_actions,
+    unused_certificates,
 )
 from netclock.cluster.control import DRAIN_TIMEOUT, command_line, first_line, parse_message
 from netclock.cluster.forkserver import ForkedProcess, ForkServer, supported
@@ -730,7 +731,7 @@ class Launcher:
     async def _run(self) -> RunResult:
         for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
             self.say(f"warning: {warning}")
-        for warning in unreached_actions(self.cluster):
+        for warning in unreached_actions(self.cluster) + unused_certificates(self.cluster):
             self.say(f"warning: {warning}")
         forks = await self._start_fork_server()
         try:

@@ -14,6 +14,7 @@ from netclock.cluster.config import (
     parse_cluster,
     unhonoured_faults,
     unreached_actions,
+    unused_certificates,
 )
 from netclock.errors import ConfigError
 from netclock.faults.plan import FaultPlan
@@ -255,3 +256,16 @@ def test_an_action_due_after_the_duration_is_a_warning(tmp_path: Path) -> None:
         "action kill a at 50 s will not happen: the run's duration is 2 s"
     ]
     assert unreached_actions(load_cluster(write(tmp_path, text), {"duration": 60})) == []
+
+
+@pytest.mark.parametrize(
+    ("link", "warned"), [("reliable", True), ("tls", False), ("sealed", False)]
+)
+def test_certificates_on_a_link_without_them_are_a_warning(
+    tmp_path: Path, link: str, warned: bool
+) -> None:
+    text = f'link = "{link}"\ncert_dir = "certs"\n[[node]]\nid = "a"\nprogram = "x.py:m"\n'
+    expected = [
+        f"cert_dir is ignored on the {link} link (only the sealed and tls links use certificates)"
+    ]
+    assert unused_certificates(load_cluster(write(tmp_path, text))) == (expected if warned else [])

@@ -1,0 +1,65 @@
+"""How a run ends: every node drains while all still answer, then all stop.
+
+The last message of a run is acknowledged late (the receiver's direction is delayed 300 ms,
+longer than a retransmission timeout). When the launcher stopped every node at once, the
+receiver closed before its acknowledgement left, the sender resent into a closed socket
+until ``give_up_after`` and handed a delivered message back as failed. Now the receiver
+is still up while the sender drains.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import netclock
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
+
+PROGRAMS = """
+async def send_one(node):
+    await node.send("b", "last")
+
+
+async def take_one(node):
+    return (await node.receive(timeout=10)).payload
+"""
+
+CLUSTER = """
+name = "run-end"
+link = "reliable"
+duration = 20
+give_up_after = 3
+
+[faults]
+seed = 1
+
+[faults.links]
+"b->a" = { delay = "300ms" }
+
+[[node]]
+id = "a"
+program = "prog.py:send_one"
+
+[[node]]
+id = "b"
+program = "prog.py:take_one"
+"""
+
+
+def test_the_last_acknowledgement_arrives_before_any_node_stops(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAMS)
+    (tmp_path / "c.toml").write_text(CLUSTER)
+    run = tmp_path / "run"
+    done = netclock("run", str(tmp_path / "c.toml"), "--out", str(run))
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [json.loads(x) for x in (run / "a.events.jsonl").read_text().splitlines()]
+    assert [e["ev"] for e in events if e["ev"] in ("send", "failed")] == ["send"], (
+        "the delivered message was handed back as failed"
+    )
+    assert events[-1]["ev"] == "stop"
+    assert events[-1]["clean"] is True
+    record = [json.loads(x) for x in (run / "faults.jsonl").read_text().splitlines()]
+    assert record[-1]["do"] == "stop"
+    assert record[-1]["drained"] == {"a": True, "b": True}

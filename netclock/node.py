@@ -685,8 +685,15 @@ class Node:
 
     async def flush(self, *, ignoring: Collection[str] = ()) -> None:
         """Wait until everything sent so far is acknowledged (or handed back as failed),
-        what was sent to the peers in ``ignoring`` aside."""
-        await self._link.flush(ignoring)
+        what was sent to the peers in ``ignoring`` aside (a peer id or a collection of
+        them). With ``ignoring``, broadcast relays still waiting for room are handed to the
+        link first (as :meth:`close` does), so that they are waited for too."""
+        if not ignoring:
+            await self._link.flush()
+            return
+        if self._broadcaster is not None:
+            await self._broadcaster.drain()
+        await self._link.flush((ignoring,) if isinstance(ignoring, str) else ignoring)
 
     # -- receiving ---------------------------------------------------------------------------------
     def __aiter__(self) -> AsyncIterator[Delivery]:

@@ -270,6 +270,9 @@ class Launcher:
         self._stopping = False
         self.stop_reason: str | None = None
         self._killed: set[str] = set()
+        self._cut: set[frozenset[str]] = set()
+        """The pairs a ``partition`` action cut and no ``heal`` joined again."""
+        self._drain_asked = False
         self._restarted: set[str] = set()
         self._restarting: set[str] = set()
         self._main: asyncio.Task[Any] | None = None
@@ -300,6 +303,11 @@ class Launcher:
             a, b = (self.children[n] for n in action.nodes)
             self._command(a, cmd=action.do, peer=b.id)
             self._command(b, cmd=action.do, peer=a.id)
+            pair = frozenset((a.id, b.id))
+            if action.do == "partition":
+                self._cut.add(pair)
+            else:
+                self._cut.discard(pair)
             self.record.add(action.do, nodes=list(action.nodes), by=by)
         else:
             child = self.children[action.nodes[0]]
@@ -644,6 +652,8 @@ class Launcher:
                 self.say(f"! node {child.id} failed: {child.failed}")
             self._changed.set()
         elif kind == "DRAINED":
+            if not self._drain_asked:
+                return False
             child.drain_clean = fields.get("clean") is True
             child.drained.set()
         elif kind == "STOPPED":
@@ -833,22 +843,29 @@ class Launcher:
     async def _drain(self) -> None:
         """Every running node stops its program and waits for its messages to the other
         running nodes to be acknowledged, while all of them still answer; done when each
-        has said DRAINED or ended, or after :data:`DRAIN_WAIT`."""
+        has said DRAINED or ended, or after :data:`DRAIN_WAIT`. Asked once per run (a
+        second stop goes straight to ``stop``). A node ignores the nodes that are down and
+        those a ``partition`` action cut it off from (the fault plan's own partitions are
+        not known here: a pair cut by one drains until ``DRAIN_TIMEOUT``)."""
         alive = [c for c in self.children.values() if c.process.returncode is None]
-        if not alive:
+        if not alive or self._drain_asked:
             return
-        down = sorted(c.id for c in self.children.values() if c.process.returncode is not None)
+        self._drain_asked = True
+        down = {c.id for c in self.children.values() if c.process.returncode is not None}
         for child in alive:
-            self._command(child, cmd="drain", down=down)
+            cut = {peer for pair in self._cut if child.id in pair for peer in pair} - {child.id}
+            self._command(child, cmd="drain", down=sorted(down | cut))
 
         async def drained(child: Child) -> None:
-            await asyncio.wait(
-                [
-                    asyncio.ensure_future(child.drained.wait()),
-                    asyncio.ensure_future(child.finished.wait()),
-                ],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            waits = [
+                asyncio.ensure_future(child.drained.wait()),
+                asyncio.ensure_future(child.finished.wait()),
+            ]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
         waits = [asyncio.ensure_future(drained(child)) for child in alive]
         _, late = await asyncio.wait(waits, timeout=DRAIN_WAIT)

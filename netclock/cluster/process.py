@@ -356,7 +356,7 @@ async def _run_node(
                             out.say(f"node {node_id} got {name}: stopping its program")
                     break
                 assert command is not None
-                if _wants(command, "drain"):
+                if _wants(command, "drain") and drainer is None:
                     if task is not None:  # a program still running ends here, unreported
                         task.add_done_callback(_retrieved)
                         task.cancel()

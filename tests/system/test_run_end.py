@@ -18,12 +18,27 @@ from helpers import netclock
 pytestmark = [pytest.mark.system, pytest.mark.timeout(60)]
 
 PROGRAMS = """
+import asyncio
+
+
 async def send_one(node):
     await node.send("b", "last")
 
 
 async def take_one(node):
     return (await node.receive(timeout=10)).payload
+
+
+async def send_until_cut(node):
+    n = 0
+    while node.link.unacked("b") < 3:  # b no longer answers: the partition is in effect
+        n += 1
+        await node.send("b", n)
+        await asyncio.sleep(0.02)
+
+
+async def idle(node):
+    return None
 """
 
 CLUSTER = """
@@ -63,3 +78,34 @@ def test_the_last_acknowledgement_arrives_before_any_node_stops(tmp_path: Path) 
     record = [json.loads(x) for x in (run / "faults.jsonl").read_text().splitlines()]
     assert record[-1]["do"] == "stop"
     assert record[-1]["drained"] == {"a": True, "b": True}
+
+
+CUT = """
+name = "run-end-cut"
+link = "reliable"
+duration = 30
+
+[[node]]
+id = "a"
+program = "prog.py:send_until_cut"
+
+[[node]]
+id = "b"
+program = "prog.py:idle"
+
+[[action]]
+at = 0.3
+do = "partition"
+nodes = ["a", "b"]
+"""
+
+
+def test_a_node_cut_off_by_a_partition_action_is_not_waited_for(tmp_path: Path) -> None:
+    (tmp_path / "prog.py").write_text(PROGRAMS)
+    (tmp_path / "c.toml").write_text(CUT)
+    run = tmp_path / "run"
+    done = netclock("run", str(tmp_path / "c.toml"), "--out", str(run))
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    record = [json.loads(x) for x in (run / "faults.jsonl").read_text().splitlines()]
+    assert record[-1]["do"] == "stop"
+    assert record[-1]["drained"] == {"a": True, "b": True}, "a waited for b across the cut"

@@ -211,7 +211,10 @@ def load_cluster(path: str | Path, overrides: Mapping[str, Any] | None = None) -
         raise ConfigError(f"cluster file {path} is not valid TOML: {exc}") from None
     data = {**data, **(overrides or {})}
     cluster = parse_cluster(
-        data, base_dir=path.resolve().parent, default_name=path.stem, source=path.resolve()
+        data,
+        base_dir=path.resolve().parent,
+        default_name=path.stem.lstrip(".") or "cluster",  # .lab.toml: a run folder lab-TIME
+        source=path.resolve(),
     )
     return replace(cluster, overrides=dict(overrides or {}))
 
@@ -276,7 +279,7 @@ def parse_cluster(
                 f"action[{i}].after is for restart only, a number of seconds >= 0, "
                 f"not {raw['after']!r} on {action.do}"
             )
-        if raw["at"] < 0:
+        if not raw["at"] >= 0:  # NaN too
             raise ConfigError(
                 f"action[{i}].at must be seconds after the start, >= 0, not {raw['at']!r}"
             )

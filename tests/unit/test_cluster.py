@@ -121,6 +121,10 @@ def test_overrides_replace_top_level_keys(tmp_path: Path) -> None:
             "action[0].at must be seconds after the start, >= 0, not -1",
         ),
         (
+            '[[node]]\nid = "a"\nprogram = "x.py:m"\n[[action]]\nat = nan\ndo = "kill"\nnode = "a"',
+            "action[0].at must be seconds after the start, >= 0, not nan",
+        ),
+        (
             '[[node]]\nid = "a"\nprogram = "x.py:m"\naddress = "127.0.0.1:70000"',
             "port 70000 is out of range",
         ),
@@ -256,6 +260,14 @@ def test_an_action_due_after_the_duration_is_a_warning(tmp_path: Path) -> None:
         "action kill a at 50 s will not happen: the run's duration is 2 s"
     ]
     assert unreached_actions(load_cluster(write(tmp_path, text), {"duration": 60})) == []
+
+
+def test_a_dotted_cluster_file_without_a_name_names_its_runs_without_the_dot(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / ".lab.toml"
+    path.write_text('[[node]]\nid = "a"\nprogram = "x.py:m"\n')
+    assert load_cluster(path).name == "lab"
 
 
 @pytest.mark.parametrize(

@@ -739,9 +739,12 @@ class Launcher:
                 self.record.close()
 
     async def _run(self) -> RunResult:
-        for warning in unhonoured_faults(self.cluster.faults, self.cluster.link):
-            self.say(f"warning: {warning}")
-        for warning in unreached_actions(self.cluster) + unused_certificates(self.cluster):
+        cluster = self.cluster
+        for warning in (
+            unhonoured_faults(cluster.faults, cluster.link)
+            + unreached_actions(cluster)
+            + unused_certificates(cluster)
+        ):
             self.say(f"warning: {warning}")
         forks = await self._start_fork_server()
         try:

@@ -1,4 +1,4 @@
-"""``netclock check RUN_FOLDER [--json]``: a run against its links' promises."""
+"""``netclock check RUN_FOLDER [--json] [--pairs]``: a run against its links' promises."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from netclock.cli.exits import EXIT_USAGE
 from netclock.errors import ConfigError
-from netclock.tools.check import check_run, format_report, load_run, run_folders
+from netclock.tools.check import LISTED_PAIRS, check_run, format_report, load_run, run_folders
 
 
 class _UsageProblem(Exception):
@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run folder, a folder of runs (one per link compared), or one events file",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--pairs",
+        action="store_true",
+        help=f"list every pair of nodes (past {LISTED_PAIRS} pairs the report lists only those "
+        "with something to note)",
+    )
     return parser
 
 
@@ -47,11 +53,14 @@ def _ascii_only() -> bool:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``netclock check RUN_FOLDER [--json]``: 0 all promises hold, 1 one is violated, 2 usage."""
+    """``netclock check RUN_FOLDER [--json] [--pairs]``: 0 all promises hold, 1 one is
+    violated, 2 usage."""
     try:
         args = build_parser().parse_args(list(argv))
     except _UsageProblem as exc:
-        sys.stderr.write(f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json]\n")
+        sys.stderr.write(
+            f"netclock check: {exc}; usage: netclock check RUN_FOLDER [--json] [--pairs]\n"
+        )
         return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -73,5 +82,6 @@ def main(argv: Sequence[str]) -> int:
         for folder, report in reports:
             if several:
                 sys.stdout.write(f"=== {folder} ===\n")
-            sys.stdout.write(format_report(report, ascii_only=_ascii_only()) + "\n")
+            text = format_report(report, ascii_only=_ascii_only(), every_pair=args.pairs)
+            sys.stdout.write(text + "\n")
     return 0 if all(report.ok for _, report in reports) else 1

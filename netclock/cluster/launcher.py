@@ -24,6 +24,8 @@ import shutil
 import signal
 import sys
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -63,6 +65,8 @@ OUTPUT_RECORD = "output.jsonl"
 """The run folder's record of every line the programs printed, with its time and node."""
 RESULTS = "results.json"
 """The run folder's record of what each node's program returned (JSON; ``str()`` of the rest)."""
+PROGRESS_NODES = 8
+"""Up to this many nodes a progress line shows each one; beyond, the totals."""
 STOP_REASONS = ("done", "duration", "interrupted", "terminated")
 """Why a run stopped: its programs ended, its duration expired, Ctrl-C (or ``stop`` at the
 prompt), SIGTERM."""
@@ -423,26 +427,46 @@ class Launcher:
 
     # -- progress -------------------------------------------------------------------------------
     def progress_line(self) -> str:
-        """Per node: messages sent, delivered and retransmitted, and its state."""
-        parts = []
-        for child in self.children.values():
-            st = child.stats
-            state = (
-                " restarting"
-                if child.id in self._restarting
-                else " killed"
-                if child.killed
-                else " paused"
-                if child.paused
-                else " done"
-                if child.done
-                else ""
+        """Per node: messages sent, delivered and retransmitted, and its state; past
+        :data:`PROGRESS_NODES` nodes the totals, how many are in each state and the node
+        that has delivered the fewest."""
+        children = list(self.children.values())
+        if len(children) <= PROGRESS_NODES:
+            return " | ".join(
+                f"{child.id}: {self._counts(child.stats)}{self._state(child)}" for child in children
             )
-            parts.append(
-                f"{child.id}: sent {st.get('sent', 0)} deliv {st.get('delivered', 0)} "
-                f"retx {st.get('retransmitted', 0)}{state}"
-            )
-        return " | ".join(parts)
+        total: dict[str, int] = {}
+        for child in children:
+            for key in ("sent", "delivered", "retransmitted"):
+                total[key] = total.get(key, 0) + child.stats.get(key, 0)
+        states = Counter(self._state(child).strip() for child in children)
+        running = states.pop("", 0)
+        behind = min(children, key=lambda child: child.stats.get("delivered", 0))
+        return (
+            f"{len(children)} nodes: {self._counts(total)} | {running} running"
+            + "".join(f", {count} {state}" for state, count in sorted(states.items()))
+            + f" | fewest delivered: {behind.id} ({behind.stats.get('delivered', 0)})"
+        )
+
+    @staticmethod
+    def _counts(stats: Mapping[str, Any]) -> str:
+        return (
+            f"sent {stats.get('sent', 0)} deliv {stats.get('delivered', 0)} "
+            f"retx {stats.get('retransmitted', 0)}"
+        )
+
+    def _state(self, child: Child) -> str:
+        return (
+            " restarting"
+            if child.id in self._restarting
+            else " killed"
+            if child.killed
+            else " paused"
+            if child.paused
+            else " done"
+            if child.done
+            else ""
+        )
 
     async def _progress(self) -> None:
         period = 0.25 if self.interactive else 5.0

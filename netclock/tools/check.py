@@ -914,11 +914,61 @@ _COLUMNS = (
 _OPTIONAL_COLUMNS = frozenset({"lost_crashed", "unlogged", "dropped"})
 
 
+LISTED_NODES = 8
+"""Up to this many nodes the report lists each one; beyond, the nodes with nothing to tell
+(correct, one life, no role) are one summary and only the others are listed."""
+LISTED_PAIRS = 24
+"""Up to this many pairs the report lists each one; beyond, only the pairs with something
+to note (the worst first, at most this many), and ``netclock check --pairs`` lists all."""
+
+
 def _node_text(n: NodeSummary) -> str:
     incs = ",".join(str(i) for i in n.incarnations) or "-"
     state = "correct" if n.correct else "crashed"
     role = f", {n.role}" if n.role else ""
     return f"{n.node} (inc {incs}, {n.events} events, {state}{role})"
+
+
+def _nodes_line(nodes: Sequence[NodeSummary]) -> str:
+    """The report's ``nodes:`` line: every node, or past :data:`LISTED_NODES` a summary of
+    the unremarkable ones and the others in full."""
+    if len(nodes) <= LISTED_NODES:
+        return "nodes: " + ", ".join(_node_text(n) for n in nodes)
+    plain = [n for n in nodes if n.correct and len(n.incarnations) == 1 and not n.role]
+    parts = [_node_text(n) for n in nodes if n not in plain]
+    if plain:
+        low, high = min(n.events for n in plain), max(n.events for n in plain)
+        events = f"{low} events" if low == high else f"{low}-{high} events"
+        parts.insert(0, f"{len(plain)} correct with one life each ({events})")
+    return f"nodes: {len(nodes)} ({nodes[0].node} .. {nodes[-1].node}): " + ", ".join(parts)
+
+
+def _trouble(p: PairCounts) -> int:
+    """How much a pair has to note beyond what it sent and delivered."""
+    noted: int = sum(getattr(p, name) for name in _COUNT_FIELDS[2:])
+    return noted + abs(p.sent - p.delivered)
+
+
+def _listed_pairs(pairs: Sequence[PairCounts], every: bool) -> tuple[list[PairCounts], str]:
+    """The pairs the report lists and the line that says what it left out ('' for none)."""
+    if every or len(pairs) <= LISTED_PAIRS:
+        return list(pairs), ""
+    noted = [p for p in pairs if _trouble(p)]
+    worst = {id(p) for p in sorted(noted, key=_trouble, reverse=True)[:LISTED_PAIRS]}
+    listed = [p for p in pairs if id(p) in worst]
+    if not noted:
+        return [], (
+            f"  {len(pairs)} pairs, each delivered all it sent, nothing else to note "
+            "(netclock check --pairs lists them)"
+        )
+    quiet = len(pairs) - len(noted)
+    left = [f"{quiet} delivered all they sent, nothing else to note"] if quiet else []
+    if len(noted) > len(listed):
+        left.append(f"{len(noted) - len(listed)} had less to note than those listed")
+    return listed, (
+        f"  {len(pairs) - len(listed)} more pairs: {'; '.join(left)} "
+        "(netclock check --pairs lists every pair)"
+    )
 
 
 def crash_text(life: Life) -> str:
@@ -951,11 +1001,13 @@ def crash_lines(nodes: Iterable[NodeSummary]) -> list[str]:
     return out
 
 
-def format_report(report: Report, *, ascii_only: bool = False) -> str:
+def format_report(report: Report, *, ascii_only: bool = False, every_pair: bool = False) -> str:
     """The report as compact text: counts per link and pair, one line per property, verdict.
 
     ``ascii_only`` writes ``ok``/``XX``/``(info)`` instead of check marks, for terminals
-    that cannot print them.
+    that cannot print them. Past :data:`LISTED_NODES` nodes and :data:`LISTED_PAIRS`
+    pairs the lines of nodes and pairs with nothing to note are summed up, unless
+    ``every_pair``.
     """
     good, bad = ("ok", "XX") if ascii_only else ("\u2713", "\u2717")
     out: list[str] = []
@@ -964,13 +1016,14 @@ def format_report(report: Report, *, ascii_only: bool = False) -> str:
         f"netclock check: {title}" + (f" (seed {report.seed})" if report.seed is not None else "")
     )
     if report.nodes:
-        out.append("nodes: " + ", ".join(_node_text(n) for n in report.nodes))
+        out.append(_nodes_line(report.nodes))
         out.extend(crash_lines(report.nodes))
     for kind in report.links:
         sentence = promise_sentence(kind, report.link_promises.get(kind, ()))
         out.append(sentence + "; causal order is information only")
     rows = [(f"link {kind}", counts) for kind, counts in report.links.items()]
-    rows += [(f"  {p.sender} -> {p.receiver}", p) for p in report.pairs]
+    pairs, left_out = _listed_pairs(report.pairs, every_pair)
+    rows += [(f"  {p.sender} -> {p.receiver}", p) for p in pairs]
     columns = [
         (name, head)
         for name, head in _COLUMNS
@@ -993,6 +1046,8 @@ def format_report(report: Report, *, ascii_only: bool = False) -> str:
                 for (name, _), w in zip(columns, widths, strict=True)
             )
         )
+    if left_out:
+        out.append(left_out)
     name_width = max(len(p.name) for p in report.properties)
     for p in report.properties:
         mark = (good if p.status is Status.OK else bad) if p.promised else "(info)"

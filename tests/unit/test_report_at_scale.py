@@ -1,0 +1,133 @@
+"""Reports and progress lines of large clusters: what has nothing to tell is summed up.
+
+Past :data:`~netclock.tools.check.LISTED_NODES` nodes and
+:data:`~netclock.tools.check.LISTED_PAIRS` pairs, ``netclock check`` lists only the nodes
+and pairs with something to note (``--pairs`` lists every pair); past
+:data:`~netclock.cluster.launcher.PROGRESS_NODES` nodes a progress line shows totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from netclock.cli.check import main as check_cli
+from netclock.cluster.config import load_cluster
+from netclock.cluster.launcher import PROGRESS_NODES, Child, Launcher
+from netclock.tools.check import LISTED_PAIRS, check_run, format_report, load_run
+from netclock.tools.synthetic import write_synthetic_run
+
+PAIR_ROW = re.compile(r"^  n\d+ -> n\d+ ", re.MULTILINE)
+
+
+def test_a_quiet_run_of_twelve_nodes_is_summed_up_in_two_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_synthetic_run(tmp_path, nodes=12, events=3000, link="reliable", loss=0.0, seed=3)
+    report = check_run(load_run(tmp_path))
+    text = format_report(report)
+    assert report.ok, text
+    nodes = next(line for line in text.splitlines() if line.startswith("nodes:"))
+    assert re.fullmatch(
+        r"nodes: 12 \(n0 \.\. n9\): 12 correct with one life each \(\d+-\d+ events\)", nodes
+    )
+    assert "  132 pairs, each delivered all it sent, nothing else to note" in text
+    assert not PAIR_ROW.search(text)
+    assert len(PAIR_ROW.findall(format_report(report, every_pair=True))) == 132
+    assert check_cli([str(tmp_path), "--pairs"]) == 0
+    assert len(PAIR_ROW.findall(capsys.readouterr().out)) == 132
+
+
+def test_a_lossy_run_lists_its_worst_pairs_and_its_crashed_node(tmp_path: Path) -> None:
+    run = write_synthetic_run(tmp_path, nodes=12, events=6000, loss=0.05, kills=1, seed=5)
+    report = check_run(load_run(tmp_path))
+    text = format_report(report)
+    noted = [p for p in report.pairs if p.lost or p.duplicated or p.sent != p.delivered]
+    assert len(noted) > LISTED_PAIRS  # the case under test: more to note than is listed
+    rows = PAIR_ROW.findall(text)
+    assert len(rows) == LISTED_PAIRS
+    worst = max(noted, key=lambda p: p.lost + p.lost_crashed + abs(p.sent - p.delivered))
+    assert f"  {worst.sender} -> {worst.receiver} " in rows
+    quiet = len(report.pairs) - len(noted)
+    summary = f"  {132 - LISTED_PAIRS} more pairs: "
+    assert summary in text
+    assert f"{len(noted) - LISTED_PAIRS} had less to note than those listed" in text
+    if quiet:
+        assert f"{quiet} delivered all they sent, nothing else to note" in text
+    (killed,) = run.killed
+    nodes = next(line for line in text.splitlines() if line.startswith("nodes:"))
+    assert "11 correct with one life each" in nodes
+    assert re.search(rf"{killed} \(inc \d+, \d+ events, crashed\)", nodes), nodes
+
+
+def test_a_small_run_lists_every_node_and_pair(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path, nodes=3, events=300, link="reliable", loss=0.0, seed=1)
+    text = format_report(check_run(load_run(tmp_path)))
+    assert len(PAIR_ROW.findall(text)) == 6
+    assert re.search(r"^nodes: n0 \(inc \d+, \d+ events, correct\), n1 ", text, re.MULTILINE)
+
+
+@pytest.fixture
+def launchers(tmp_path: Path) -> Iterator[Callable[[int], Launcher]]:
+    """Launchers of ``n`` nodes that never start, their children's counts made up."""
+    made: list[Launcher] = []
+
+    def make(n: int) -> Launcher:
+        made.append(_launcher(tmp_path / str(len(made)), n))
+        return made[-1]
+
+    yield make
+    for launcher in made:
+        launcher.record.close()
+        launcher.output.close()
+
+
+def _launcher(tmp_path: Path, n: int) -> Launcher:
+    lines = ['name = "big"', 'link = "reliable"', 'program = "demos/pingpong.py:main"']
+    for i in range(n):
+        lines += ["[[node]]", f'id = "p{i:02d}"']
+    (tmp_path / "run").mkdir(parents=True)
+    path = tmp_path / "big.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    launcher = Launcher(load_cluster(path), tmp_path / "run", prompt=False)
+    for i in range(n):
+        child = Child(f"p{i:02d}", cast(Any, None))
+        child.stats = {"sent": 10 + i, "delivered": 20 - i, "retransmitted": 1}
+        launcher.children[child.id] = child
+    return launcher
+
+
+def test_progress_of_many_nodes_is_their_totals(launchers: Callable[[int], Launcher]) -> None:
+    launcher = launchers(12)
+    launcher.children["p03"].done = True
+    launcher.children["p05"].killed = True
+    line = launcher.progress_line()
+    sent, delivered = sum(10 + i for i in range(12)), sum(20 - i for i in range(12))
+    assert line == (
+        f"12 nodes: sent {sent} deliv {delivered} retx 12 | 10 running, 1 done, 1 killed"
+        " | fewest delivered: p11 (9)"
+    )
+
+
+def test_progress_of_a_few_nodes_names_each(launchers: Callable[[int], Launcher]) -> None:
+    launcher = launchers(PROGRESS_NODES)
+    launcher.children["p01"].paused = True
+    parts = launcher.progress_line().split(" | ")
+    assert parts[0] == "p00: sent 10 deliv 20 retx 1"
+    assert parts[1] == "p01: sent 11 deliv 19 retx 1 paused"
+    assert len(parts) == PROGRESS_NODES
+
+
+@pytest.fixture(autouse=True)
+def _loop() -> Any:
+    """A Child makes asyncio events; give them a loop of their own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()

@@ -259,6 +259,7 @@ def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) 
     report = probe(
         page,
         """out.lanes = v.lanes();
+        out.labels = v.labels();
         out.view = document.getElementById("scroller").clientWidth;
         look("all", function () {});
         look("filtered", function () { v.filter("n1, n2"); });
@@ -275,6 +276,8 @@ def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) 
     assert report["errors"] == []
     assert all(w > 0 for w in report["lanes"])
     assert sum(report["lanes"]) <= report["view"], "64 lanes fit the window"
+    # 16-px lanes are too narrow for "n10": names go on two rows and every one is whole
+    assert report["labels"] == [f"n{i}" for i in range(64)]
     shown = [w > 0 for w in report["filtered"]]
     expected = [("1" in str(n)[:1] or "2" in str(n)[:1]) for n in range(64)]
     assert shown == expected, "only n1*, n2* are left"

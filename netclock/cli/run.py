@@ -173,5 +173,8 @@ def _run_once(cluster: Cluster, run_dir: Path) -> tuple[int, Report]:
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
     """A fresh cluster CA and node certificates for one run that names no cert_dir."""
     folder = run_certificates(run_dir, nodes)
-    print(f"created a cluster CA and certificates for {', '.join(nodes)} in {folder}")
+    names = (
+        ", ".join(nodes) if len(nodes) <= 8 else f"{len(nodes)} nodes ({nodes[0]} .. {nodes[-1]})"
+    )
+    print(f"created a cluster CA and certificates for {names} in {folder}")
     return folder

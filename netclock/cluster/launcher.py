@@ -425,6 +425,20 @@ class Launcher:
                 caught.append(sig)
         return caught
 
+    def _started_line(self) -> str:
+        """Each node's address; past :data:`PROGRESS_NODES` nodes on one host, the host once."""
+        bound = [c for c in self.children.values() if c.address]
+        hosts = {c.address[0] for c in bound if c.address}
+        if len(bound) <= PROGRESS_NODES or len(hosts) != 1:
+            return (
+                "started "
+                + ", ".join(f"{c.id}@{c.address[0]}:{c.address[1]}" for c in bound if c.address)
+                + f" over {self.cluster.link}"
+            )
+        return f"started {len(bound)} nodes over {self.cluster.link} on {hosts.pop()}: " + " ".join(
+            f"{c.id}:{c.address[1]}" for c in bound if c.address
+        )
+
     # -- progress -------------------------------------------------------------------------------
     def progress_line(self) -> str:
         """Per node: messages sent, delivered and retransmitted, and its state; past
@@ -786,13 +800,7 @@ class Launcher:
         await self._introduce(list(self.children.values()))
         self._running = True
         self.started.set()
-        self.say(
-            "started "
-            + ", ".join(
-                f"{c.id}@{c.address[0]}:{c.address[1]}" for c in self.children.values() if c.address
-            )
-            + f" over {self.cluster.link}"
-        )
+        self.say(self._started_line())
         start = asyncio.get_running_loop().time()
         self._tasks += [
             asyncio.ensure_future(self._timed_actions(start)),

@@ -131,3 +131,16 @@ def _loop() -> Any:
     yield
     asyncio.set_event_loop(None)
     loop.close()
+
+
+def test_the_started_line_of_many_nodes_on_one_host_names_the_host_once(
+    launchers: Callable[[int], Launcher],
+) -> None:
+    many, few = launchers(12), launchers(2)
+    for launcher in (many, few):
+        for i, child in enumerate(launcher.children.values()):
+            child.address = ("127.0.0.1", 40000 + i)
+    assert many._started_line() == "started 12 nodes over reliable on 127.0.0.1: " + " ".join(
+        f"p{i:02d}:{40000 + i}" for i in range(12)
+    )
+    assert few._started_line() == "started p00@127.0.0.1:40000, p01@127.0.0.1:40001 over reliable"

@@ -943,17 +943,18 @@ def _nodes_line(nodes: Sequence[NodeSummary]) -> str:
     return f"nodes: {len(nodes)} ({nodes[0].node} .. {nodes[-1].node}): " + ", ".join(parts)
 
 
-def _trouble(p: PairCounts) -> int:
-    """How much a pair has to note beyond what it sent and delivered."""
-    noted: int = sum(getattr(p, name) for name in _COUNT_FIELDS[2:])
-    return noted + abs(p.sent - p.delivered)
+def _trouble(p: PairCounts) -> tuple[int, int]:
+    """What a pair has to note beyond what it sent and delivered: first what no crash
+    explains, then what one does (both 0: nothing)."""
+    unexplained: int = sum(getattr(p, name) for name in _COUNT_FIELDS[2:]) - 2 * p.lost_crashed
+    return unexplained, p.lost_crashed + (p.sent != p.delivered)
 
 
 def _listed_pairs(pairs: Sequence[PairCounts], every: bool) -> tuple[list[PairCounts], str]:
     """The pairs the report lists and the line that says what it left out ('' for none)."""
     if every or len(pairs) <= LISTED_PAIRS:
         return list(pairs), ""
-    noted = [p for p in pairs if _trouble(p)]
+    noted = [p for p in pairs if _trouble(p) != (0, 0)]
     worst = {id(p) for p in sorted(noted, key=_trouble, reverse=True)[:LISTED_PAIRS]}
     listed = [p for p in pairs if id(p) in worst]
     if not noted:

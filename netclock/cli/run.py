@@ -35,6 +35,7 @@ from netclock.cluster.launcher import (
     run_certificates,
     run_cluster,
 )
+from netclock.cluster.node_count import natural_order
 from netclock.cluster.process import run_async
 from netclock.faults.config import parse_duration
 from netclock.links.base import CERTIFIED_KINDS, LINK_KINDS
@@ -74,6 +75,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="longest the run may take: seconds, or 1.5s, 500ms",
     )
     p.add_argument("--out", help="run folder, new or empty (default: runs/NAME-TIME)")
+    p.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="run N nodes: the file's, numbered on from its last (the key nodes = N)",
+    )
     add_fault_flags(p)
 
 
@@ -96,6 +103,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["link"] = args.link
     if getattr(args, "duration", None) is not None:
         out["duration"] = args.duration
+    if getattr(args, "nodes", None) is not None:
+        out["nodes"] = args.nodes
     return out
 
 
@@ -173,8 +182,11 @@ def _run_once(cluster: Cluster, run_dir: Path) -> tuple[int, Report]:
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
     """A fresh cluster CA and node certificates for one run that names no cert_dir."""
     folder = run_certificates(run_dir, nodes)
+    ordered = sorted(nodes, key=natural_order)
     names = (
-        ", ".join(nodes) if len(nodes) <= 8 else f"{len(nodes)} nodes ({nodes[0]} .. {nodes[-1]})"
+        ", ".join(nodes)
+        if len(nodes) <= 8
+        else f"{len(nodes)} nodes ({ordered[0]} .. {ordered[-1]})"
     )
     print(f"created a cluster CA and certificates for {names} in {folder}")
     return folder

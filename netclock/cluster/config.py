@@ -19,6 +19,8 @@
 ``[[action]]`` tables (``at = 2.0``, ``do = "pause"``, ``node = "b"``; or ``do =
 "partition"``, ``nodes = ["a", "b"]``; or ``do = "restart"``, ``node = "b"``, ``after =
 1.5``) inject process and network faults during the run.
+``nodes = 32`` makes the cluster 32 nodes from the tables it has (or ``n01`` .. ``n32``
+without any; :mod:`netclock.cluster.node_count`).
 ``compare_links = ["fairloss", "reliable"]`` runs the same cluster once per link kind
 (same programs, same fault seed) and sets the verdicts side by side.
 
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from netclock.clock import check_pid
+from netclock.cluster.node_count import counted_nodes
 from netclock.detectors.options import DetectorOptions
 from netclock.errors import ClockError, ConfigError, UsageError
 from netclock.faults.plan import FaultPlan
@@ -62,6 +65,7 @@ _TOP_KEYS = {
     "faults": dict,
     "detector": dict,
     "node": list,
+    "nodes": int,
     "log_events": bool,
     "log_govector": bool,
     "clock_encoding": str,
@@ -234,8 +238,12 @@ def parse_cluster(
     default_program = data.get("program")
     default_args = data.get("args", {})
     raw_nodes = data.get("node", [])
+    if "nodes" in data:
+        raw_nodes = counted_nodes(raw_nodes, data["nodes"])
     if not raw_nodes:
-        raise ConfigError("the cluster file has no [[node]] tables; add one per process")
+        raise ConfigError(
+            "the cluster file has no [[node]] tables; add one per process, or nodes = N"
+        )
     nodes: list[NodeSpec] = []
     for i, raw in enumerate(raw_nodes):
         where = f"node[{i}]."

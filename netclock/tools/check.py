@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from netclock.cluster.node_count import natural_order
 from netclock.errors import ConfigError
 from netclock.links.base import PROMISES
 from netclock.observe.eventlog import (
@@ -940,7 +941,8 @@ def _nodes_line(nodes: Sequence[NodeSummary]) -> str:
         low, high = min(n.events for n in plain), max(n.events for n in plain)
         events = f"{low} events" if low == high else f"{low}-{high} events"
         parts.insert(0, f"{len(plain)} correct with one life each ({events})")
-    return f"nodes: {len(nodes)} ({nodes[0].node} .. {nodes[-1].node}): " + ", ".join(parts)
+    names = sorted((n.node for n in nodes), key=natural_order)
+    return f"nodes: {len(nodes)} ({names[0]} .. {names[-1]}): " + ", ".join(parts)
 
 
 def _trouble(p: PairCounts) -> tuple[int, int]:

@@ -34,7 +34,7 @@ def test_a_quiet_run_of_twelve_nodes_is_summed_up_in_two_lines(
     assert report.ok, text
     nodes = next(line for line in text.splitlines() if line.startswith("nodes:"))
     assert re.fullmatch(
-        r"nodes: 12 \(n0 \.\. n9\): 12 correct with one life each \(\d+-\d+ events\)", nodes
+        r"nodes: 12 \(n0 \.\. n11\): 12 correct with one life each \(\d+-\d+ events\)", nodes
     )
     assert "  132 pairs, each delivered all it sent, nothing else to note" in text
     assert not PAIR_ROW.search(text)

@@ -4,7 +4,7 @@ Run: ``python benchmarks/class_run.py [--nodes 32] [--seconds 60] [--every 0.01]
 reliable]``. Every node sends a small message to a random peer every ``--every`` seconds
 for ``--seconds`` (the pace a teaching exercise or a student's gossip run has, unlike the
 scale bench's all-to-all burst that keeps both cores busy), then flushes. The cluster file
-is ``nodes = N`` and one ``[[node]]`` table. Reported from the run folder: the events, the
+is ``nodes = N`` with no ``[[node]]`` table. Reported from the run folder: the events, the
 start, the time from the run's stop to the launcher's end (merge, check, viewer) and its
 share of the wall time, the peak RSS of the largest process (launcher, nodes, viewer child)
 and the run folder's size.

@@ -225,7 +225,7 @@ class _Reader:
         if link is None:
             link = self.link_of[key] = len(self.links)
             self.links.append(key)
-        lane.links += array("q", (i, link, seq))
+        lane.links.fromlist([i, link, seq])
         return True
 
     def add(self, lane: _Lane, e: Event) -> None:
@@ -250,7 +250,7 @@ class _Reader:
             if seq >= _BIG:  # past an array's numbers: kept aside
                 lane.big[i] = seq
                 seq = _BIG
-            lane.links += array("q", (i, link, seq))
+            lane.links.fromlist([i, link, seq])
             if e.peer is None or ev == "failed" or (ev == "deliver" and e.peer != mid[0]):
                 self.text(lane, i, _event_text(e, _id_text(e)))
             if e.host is not None and lane.host is None:
@@ -271,17 +271,20 @@ class _Reader:
         lane.texts[i] = self.texts.setdefault(text, text)
 
     def clock(self, lane: _Lane, i: int, clock: Any) -> None:
-        """Append how ``clock`` differs from the lane's last one: ``(name, change)`` pairs
-        (set operations in C, sorted so that a page does not depend on hashing)."""
+        """Append how ``clock`` differs from the lane's last one: ``(name, change)`` pairs,
+        sorted so that a page does not depend on hashing (a clock changes in an entry or
+        two, so sorting them costs less than comparing the clocks as sets)."""
         if i % CLOCK_MARK == 0:
             lane.marks.append(lane.clock)
         prev = lane.clock
-        changed = sorted(clock.items() - prev.items())
+        get = prev.get
+        changed = [
+            (name, value - get(name, 0)) for name, value in clock.items() if get(name) != value
+        ]
+        changed.sort()
         names = self.names
         pairs = [
-            x
-            for name, value in changed
-            for x in (names.setdefault(name, len(names)), value - prev.get(name, 0))
+            x for name, change in changed for x in (names.setdefault(name, len(names)), change)
         ]
         if len(prev) > len(clock) - len(changed):
             for name in sorted(prev.keys() - clock.keys()):
@@ -297,7 +300,7 @@ class _Reader:
             cv += pairs
         else:
             try:
-                cv += array(cv.typecode, pairs)
+                cv.fromlist(pairs)  # all or nothing
             except OverflowError:  # 32 bits, then 64, then a liar's clock: this lane keeps ints
                 if cv.typecode == "i":
                     lane.cv = array("q", cv)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, filterfalse
 from math import isfinite, isnan
-from operator import itemgetter, sub
+from operator import sub
 from pathlib import Path
 from typing import Any
 
@@ -438,15 +438,14 @@ class _Links:
         table[seq] = message + 1
 
 
-def _entries(lanes: list[_Lane]) -> Iterator[tuple[int, int, int, int]]:
-    """Every send, delivery and failure as ``(event, kind, link, seq)``, in page order."""
-    start = 0
-    for lane in lanes:
-        links, kinds = lane.links, lane.kind
-        for n in range(0, len(links), 3):
-            i, seq = links[n], links[n + 2]
-            yield start + i, kinds[i], links[n + 1], lane.big[i] if seq == _BIG else seq
-        start += len(kinds)
+def _lane_entries(lane: _Lane) -> Iterator[tuple[int, int, int]]:
+    """A lane's sends, deliveries and failures as ``(event in the lane, link, seq)``, in
+    file order."""
+    links, big = lane.links, lane.big
+    seqs: Iterable[int] = links[2::3]
+    if big:
+        seqs = [big[i] if seq == _BIG else seq for i, seq in zip(links[0::3], seqs, strict=True)]
+    return zip(links[0::3], links[1::3], seqs, strict=True)
 
 
 def page_data(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -511,11 +510,6 @@ class _Messages:
     def _lane(self, i: int) -> int:
         return bisect_right(self._first, i) - 1
 
-    def _inc(self, i: int) -> int | None:
-        p = self._lane(i)
-        incs = self._lanes[p].incs
-        return incs[bisect_right(incs, i - self._first[p], key=itemgetter(0)) - 1][1]
-
     def _broadcasts(self, lanes: list[_Lane], first: Sequence[int]) -> None:
         sends: dict[tuple[str, str], int] = {}
         delivered: dict[tuple[str, str], list[int]] = {}
@@ -544,45 +538,53 @@ class _Messages:
         table = _Links(len(reader.links))
         known: list[bool] = []  # per message: the page can make its deliveries' texts
         failed: set[int] = set()
-        base = len(self.send)
-        for i, kind, link, seq in _entries(lanes):
-            if kind != _SEND:
-                continue
-            sender, inc, to = reader.links[link]
-            if table.get(link, seq) >= 0:
-                texts.setdefault(i, f"send {sender}:{inc}:{seq} to {to}")
-                continue
-            table.put(link, seq, len(self.send) - base)
-            p = self._lane(i)
-            self.send.append(i)
-            self.delivered.append(-1)
-            self.to.append(lane_of.get(to, -1) if to is not None else -1)
-            if self.to[-1] < 0:
-                texts.setdefault(i, f"send {sender}:{inc}:{seq} to {to}")
-            own = sender == lanes[p].name
-            self.add_id(seq if own and inc == self._inc(i) else f"{sender}:{inc}:{seq}")
-            known.append(own and self.to[-1] >= 0)
-        for i, kind, link, seq in _entries(lanes):
-            if kind == _SEND:
-                continue
-            m = table.get(link, seq)
-            sender, inc, _ = reader.links[link]
-            if kind == _FAILED:
-                if m >= 0 and base + m not in failed:
-                    failed.add(base + m)
-                    self.failed.append([base + m, i])
-                continue
-            if m < 0:
-                self.unmatched.append(i)
-            elif self.delivered[base + m] < 0:
-                self.delivered[base + m] = i
-            else:
-                self.more.append([base + m, i])
-            if m < 0 or not known[m]:
-                texts.setdefault(i, f"deliver {sender}:{inc}:{seq} from {sender}")
-            if m >= 0:
-                self.edge_send.append(self.send[base + m])
-                self.edge_deliver.append(i)
+        base, first, links = len(self.send), self._first, reader.links
+        for p, lane in enumerate(lanes):
+            incs, k = lane.incs, 0  # incs[k]: the incarnation of the events from incs[k][0]
+            change = incs[1][0] if len(incs) > 1 else _BIG  # where incs[k + 1] starts
+            for i, link, seq in _lane_entries(lane):
+                if lane.kind[i] != _SEND:
+                    continue
+                while i >= change:
+                    k += 1
+                    change = incs[k + 1][0] if k + 1 < len(incs) else _BIG
+                sender, inc, to = links[link]
+                if table.get(link, seq) >= 0:
+                    texts.setdefault(first[p] + i, f"send {sender}:{inc}:{seq} to {to}")
+                    continue
+                table.put(link, seq, len(self.send) - base)
+                target = lane_of.get(to, -1) if to is not None else -1
+                self.send.append(first[p] + i)
+                self.delivered.append(-1)
+                self.to.append(target)
+                if target < 0:
+                    texts.setdefault(first[p] + i, f"send {sender}:{inc}:{seq} to {to}")
+                own = sender == lane.name
+                self.add_id(seq if own and inc == incs[k][1] else f"{sender}:{inc}:{seq}")
+                known.append(own and target >= 0)
+        for p, lane in enumerate(lanes):
+            for i, link, seq in _lane_entries(lane):
+                kind = lane.kind[i]
+                if kind == _SEND:
+                    continue
+                m, e = table.get(link, seq), first[p] + i
+                if kind == _FAILED:
+                    if m >= 0 and base + m not in failed:
+                        failed.add(base + m)
+                        self.failed.append([base + m, e])
+                    continue
+                if m < 0:
+                    self.unmatched.append(e)
+                elif self.delivered[base + m] < 0:
+                    self.delivered[base + m] = e
+                else:
+                    self.more.append([base + m, e])
+                if m < 0 or not known[m]:
+                    sender, inc, _ = links[link]
+                    texts.setdefault(e, f"deliver {sender}:{inc}:{seq} from {sender}")
+                if m >= 0:
+                    self.edge_send.append(self.send[base + m])
+                    self.edge_deliver.append(e)
 
 
 def _assemble(

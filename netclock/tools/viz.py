@@ -36,6 +36,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -508,8 +509,7 @@ def longest_chains(
     for send, deliver in zip(sends, delivers, strict=True):
         out_start[send + 1] += 1
         incoming[deliver] += 1
-    for i in range(n):
-        out_start[i + 1] += out_start[i]
+    out_start = array("i", accumulate(out_start))
     out_list, fill = array("i", [0]) * len(sends), out_start[:-1]
     for send, deliver in zip(sends, delivers, strict=True):
         out_list[fill[send]] = deliver
@@ -530,24 +530,29 @@ def longest_chains(
             incoming[stuck] = 0
             ready.append(proc_of[stuck])
         p = ready.pop()
-        i = nxt[p]
-        done[i] = 1
-        finished += 1
-        nxt[p] = i + 1
-        # Program order first, then messages: a process is put on ``ready`` exactly
-        # once per event, when its head has no pending edge left.
-        if i + 1 < first[p + 1]:
-            rank[i + 1] = max(rank[i + 1], rank[i] + 1)
-            if not incoming[i + 1]:
-                ready.append(p)
-        for o in range(out_start[i], out_start[i + 1]):
-            j = out_list[o]
-            if done[j]:
-                continue
-            rank[j] = max(rank[j], rank[i] + 1)
-            incoming[j] -= 1
-            if not incoming[j] and nxt[proc_of[j]] == j:
-                ready.append(proc_of[j])
+        end = first[p + 1]
+        # Along the process while its next event has no pending edge: it would go on
+        # ``ready`` and come straight back (ranks do not depend on the order).
+        ahead = True
+        while ahead:
+            i = nxt[p]
+            done[i] = 1
+            finished += 1
+            nxt[p] = i + 1
+            up = rank[i] + 1
+            # Program order first, then messages: a process is put on ``ready`` exactly
+            # once per event, when its head has no pending edge left.
+            ahead = i + 1 < end and not incoming[i + 1]
+            if i + 1 < end and rank[i + 1] < up:
+                rank[i + 1] = up
+            for o in range(out_start[i], out_start[i + 1]):
+                j = out_list[o]
+                if done[j]:
+                    continue
+                rank[j] = max(rank[j], up)
+                incoming[j] -= 1
+                if not incoming[j] and nxt[proc_of[j]] == j:
+                    ready.append(proc_of[j])
     return rank, broken
 
 

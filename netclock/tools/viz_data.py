@@ -286,7 +286,7 @@ class _Reader:
         pairs = [
             x for name, change in changed for x in (names.setdefault(name, len(names)), change)
         ]
-        if len(prev) > len(clock) - len(changed):
+        if len(prev) > len(clock) - len(changed) and not prev.keys() <= clock.keys():
             for name in sorted(prev.keys() - clock.keys()):
                 pairs += (names.setdefault(name, len(names)), -prev[name])
         lane.cn.append(len(pairs) // 2)

@@ -1208,6 +1208,10 @@ class _Chunks(list[Any]):
     that a column of a million numbers is neither copied into one nor held as objects."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+"""``json.dumps`` with these options, without making an encoder per call (one per text)."""
+
+
 def _json_parts(value: Any) -> Iterator[str]:
     """``value`` as compact ASCII JSON, in pieces; a column of ints (a list, an ``array``
     or :class:`_Chunks` of them) is joined as text a chunk at a time: the encoder would
@@ -1228,7 +1232,7 @@ def _json_parts(value: Any) -> Iterator[str]:
         sep = ""
         for chunk in value.chunks():
             if chunk:
-                yield sep + json.dumps(chunk, separators=(",", ":"), allow_nan=False)[1:-1]
+                yield sep + _ENCODE(chunk)[1:-1]
                 sep = ","
         yield "]"
     elif type(value) is dict:
@@ -1238,7 +1242,7 @@ def _json_parts(value: Any) -> Iterator[str]:
             yield from _json_parts(item)
         yield "}"
     else:
-        yield _inert(json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False))
+        yield _inert(_ENCODE(value))
 
 
 def _column_texts(part: Sequence[Any]) -> Iterator[str]:

@@ -428,14 +428,21 @@ class _Links:
             return table[seq] - 1
         return self.far.get((link, seq), 0) - 1
 
-    def put(self, link: int, seq: int, message: int) -> None:
+    def claim(self, link: int, seq: int, message: int) -> int:
+        """The message numbered ``seq`` on ``link`` so far, or -1 after making it ``message``."""
         table = self.tables[link]
-        if seq >= len(table):
-            if seq >= len(table) + _SLACK:
-                self.far[(link, seq)] = message + 1
-                return
+        if seq < len(table):
+            if table[seq]:
+                return table[seq] - 1
+        elif (link, seq) in self.far:
+            return self.far[(link, seq)] - 1
+        elif seq >= len(table) + _SLACK:
+            self.far[(link, seq)] = message + 1
+            return -1
+        else:
             table.extend(array("i", [0]) * (seq + 1 - len(table) + len(table) // 2))
         table[seq] = message + 1
+        return -1
 
 
 def _lane_entries(lane: _Lane) -> Iterator[tuple[int, int, int]]:
@@ -542,17 +549,17 @@ class _Messages:
         for p, lane in enumerate(lanes):
             incs, k = lane.incs, 0  # incs[k]: the incarnation of the events from incs[k][0]
             change = incs[1][0] if len(incs) > 1 else _BIG  # where incs[k + 1] starts
+            kinds = lane.kind
             for i, link, seq in _lane_entries(lane):
-                if lane.kind[i] != _SEND:
+                if kinds[i] != _SEND:
                     continue
                 while i >= change:
                     k += 1
                     change = incs[k + 1][0] if k + 1 < len(incs) else _BIG
                 sender, inc, to = links[link]
-                if table.get(link, seq) >= 0:
+                if table.claim(link, seq, len(self.send) - base) >= 0:
                     texts.setdefault(first[p] + i, f"send {sender}:{inc}:{seq} to {to}")
                     continue
-                table.put(link, seq, len(self.send) - base)
                 target = lane_of.get(to, -1) if to is not None else -1
                 self.send.append(first[p] + i)
                 self.delivered.append(-1)
@@ -563,8 +570,9 @@ class _Messages:
                 self.add_id(seq if own and inc == incs[k][1] else f"{sender}:{inc}:{seq}")
                 known.append(own and target >= 0)
         for p, lane in enumerate(lanes):
+            kinds = lane.kind
             for i, link, seq in _lane_entries(lane):
-                kind = lane.kind[i]
+                kind = kinds[i]
                 if kind == _SEND:
                     continue
                 m, e = table.get(link, seq), first[p] + i

@@ -179,28 +179,28 @@ class _Reader:
         """Take a send, or a delivery from its id's sender, straight from its decoded line
         (what :meth:`add` would make of its ``Event``); False: not such a line, nothing
         taken."""
-        peer, mid = entry.get("to" if ev == "send" else "from"), entry.get("id")
+        send, get = ev == "send", entry.get
+        peer, mid = get("to" if send else "from"), get("id")
+        if type(peer) is not str or type(mid) is not list or len(mid) != 3 or "host" in entry:
+            return False
+        sender, inc, seq = mid
         if not (
-            type(peer) is str
-            and type(mid) is list
-            and len(mid) == 3
-            and type(sender := mid[0]) is str
+            type(sender) is str
             and sender
-            and type(inc := mid[1]) is int
-            and type(seq := mid[2]) is int
+            and type(inc) is int
+            and type(seq) is int
             and inc >= 0
             and 0 <= seq < _BIG
-            and (ev == "send" or peer == sender)
-            and "host" not in entry
+            and (send or peer == sender)
         ):
             return False
         i = len(lane.kind)
-        lane.kind.append(_SEND if ev == "send" else _DELIVER)
-        t = entry.get("t")
+        lane.kind.append(_SEND if send else _DELIVER)
+        t = get("t")
         lane.time.append(
             t if type(t) is float and t - t == 0.0 else float(t) if type(t) is int else _NAN
         )
-        own = entry.get("inc")
+        own = get("inc")
         if type(own) is not int:
             own = None
         if own != lane.last_inc:
@@ -218,9 +218,9 @@ class _Reader:
             lane.clock = clock
         else:
             self.clock(lane, i, clock)
-        if entry.get("redelivered") is True:
+        if get("redelivered") is True:
             lane.again.append(i)
-        key = (sender, inc, peer if ev == "send" else lane.name)
+        key = (sender, inc, peer if send else lane.name)
         link = self.link_of.get(key)
         if link is None:
             link = self.link_of[key] = len(self.links)

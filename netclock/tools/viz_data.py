@@ -312,6 +312,8 @@ class _Reader:
 _EXACT = 2**53
 """Integers a float holds exactly: a sample's counters past it (a forged line) are kept aside."""
 _FLOAT, _INT, _NONE = 0, 1, 2
+_TYPES = {float: _FLOAT, int: _INT, type(None): _NONE}
+"""The type code of each type a sample's value may have (see :func:`~netclock.tools.viz._plain`)."""
 _FAR_US = float(2**62)
 """Microseconds from the run's start past which an event's time is taken as none (146,000
 years: a forged time, which 64-bit differences could not hold)."""
@@ -350,21 +352,20 @@ class _Samples:
         self.time.append(t)
         inbox = sample["inbox"]
         self.inbox.append(-1 if inbox is None else inbox)
+        values, types = self.values, self.types
         for peer, row in sample["links"].items():
-            if type(row) is list and len(row) == 4 and all(_plain(v) for v in row):
-                self.row_of.append(n)
-                self.peer.append(self._peers.setdefault(peer, peer))
-                for v in row:
-                    if v is None:
-                        self.values.append(_NAN)
-                        self.types.append(_NONE)
-                        continue
-                    kept = v
-                    if type(v) is int and not -_EXACT <= v <= _EXACT:
-                        self.exact[len(self.values)] = v
-                        kept = 0
-                    self.values.append(kept)
-                    self.types.append(_INT if type(v) is int else _FLOAT)
+            if type(row) is not list or len(row) != 4 or not all(map(_plain, row)):
+                continue
+            self.row_of.append(n)
+            self.peer.append(self._peers.setdefault(peer, peer))
+            for v in row:
+                kind = _TYPES[type(v)]
+                if kind == _INT and not -_EXACT <= v <= _EXACT:
+                    self.exact[len(values)] = v
+                    values.append(0)
+                else:
+                    values.append(_NAN if kind == _NONE else v)
+                types.append(kind)
 
     def columns(self, names: dict[str, int], t0: float | None, span: int) -> dict[str, Any]:
         """Process (a number of ``names``, which gains any new one), microseconds since

@@ -1103,11 +1103,12 @@ def kept_rows(keys: Iterable[Hashable], times: Iterable[int], span: int) -> list
     kept: list[int] = []
     for r, (key, t) in enumerate(zip(keys, times, strict=True)):
         slot = min(SAMPLE_SLOTS - 1, max(0, t) * SAMPLE_SLOTS // span) if span > 0 else 0
-        if key not in slot_of:
+        before = slot_of.get(key)
+        if before is None:
             kept.append(r)
             slot_of[key], last[key] = slot, -1
             continue
-        if slot != slot_of[key]:
+        if slot != before:
             if last[key] >= 0:
                 kept.append(last[key])
             slot_of[key] = slot

@@ -374,20 +374,18 @@ class _Samples:
         (``span``: the events' latest time); all empty without ``t0``."""
         if t0 is None:
             return {"p": [], "t": [], "inbox": [], "links": []}
-        peers = array("i")
-        rows, row_of, peer = len(self.row_of), self.row_of, self.peer
-        r = 0
-        processes = array("i")
-        for n, process in enumerate(self.process):
+        peers, processes = array("i"), array("i")
+        row_of, peer, r = self.row_of, self.peer, 0
+        for n, process in enumerate(self.process):  # names in order of appearance
             processes.append(names.setdefault(process, len(names)))
-            while r < rows and row_of[r] == n:
-                peers.append(names.setdefault(peer[r], len(names)))
-                r += 1
+            end = bisect_right(row_of, n, r)  # the sample's rows: r to end
+            peers.fromlist([names.setdefault(p, len(names)) for p in peer[r:end]])
+            r = end
         micros = _micros_of(self.time, t0)
         span = max(span, max(micros, default=0))
-        width, row_of = len(names), self.row_of
-        keys = (processes[row_of[r]] * width + peers[r] for r in range(len(row_of)))
-        kept = kept_rows(keys, (micros[n] for n in row_of), span)
+        width = len(names)
+        keys = (processes[n] * width + p for n, p in zip(row_of, peers, strict=True))
+        kept = kept_rows(keys, map(micros.__getitem__, row_of), span)
         links = _Rows(self._rows(peers, array("i", kept)))
         return {"p": processes, "t": micros, "inbox": self.inbox, "links": links}
 

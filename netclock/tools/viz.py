@@ -540,8 +540,8 @@ def longest_chains(
             finished += 1
             nxt[p] = i + 1
             up = rank[i] + 1
-            # Program order first, then messages: a process is put on ``ready`` exactly
-            # once per event, when its head has no pending edge left.
+            # Program order first, then messages: a process goes on ``ready`` (or on
+            # along its line) once per event, when its head has no pending edge left.
             ahead = i + 1 < end and not incoming[i + 1]
             if i + 1 < end and rank[i + 1] < up:
                 rank[i + 1] = up

@@ -501,7 +501,7 @@ class _Messages:
         self.unmatched: list[int] = []
         self.edge_send = array("i")
         self.edge_deliver = array("i")
-        self._first, self._lanes = first, lanes
+        self._first = first
         self._broadcasts(lanes, first)
         self._by_id(reader, lanes, lane_of, texts)
 

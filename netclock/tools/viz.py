@@ -36,6 +36,7 @@ from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -508,8 +509,7 @@ def longest_chains(
     for send, deliver in zip(sends, delivers, strict=True):
         out_start[send + 1] += 1
         incoming[deliver] += 1
-    for i in range(n):
-        out_start[i + 1] += out_start[i]
+    out_start = array("i", accumulate(out_start))
     out_list, fill = array("i", [0]) * len(sends), out_start[:-1]
     for send, deliver in zip(sends, delivers, strict=True):
         out_list[fill[send]] = deliver
@@ -530,24 +530,29 @@ def longest_chains(
             incoming[stuck] = 0
             ready.append(proc_of[stuck])
         p = ready.pop()
-        i = nxt[p]
-        done[i] = 1
-        finished += 1
-        nxt[p] = i + 1
-        # Program order first, then messages: a process is put on ``ready`` exactly
-        # once per event, when its head has no pending edge left.
-        if i + 1 < first[p + 1]:
-            rank[i + 1] = max(rank[i + 1], rank[i] + 1)
-            if not incoming[i + 1]:
-                ready.append(p)
-        for o in range(out_start[i], out_start[i + 1]):
-            j = out_list[o]
-            if done[j]:
-                continue
-            rank[j] = max(rank[j], rank[i] + 1)
-            incoming[j] -= 1
-            if not incoming[j] and nxt[proc_of[j]] == j:
-                ready.append(proc_of[j])
+        end = first[p + 1]
+        # Along the process while its next event has no pending edge: it would go on
+        # ``ready`` and come straight back (ranks do not depend on the order).
+        ahead = True
+        while ahead:
+            i = nxt[p]
+            done[i] = 1
+            finished += 1
+            nxt[p] = i + 1
+            up = rank[i] + 1
+            # Program order first, then messages: a process goes on ``ready`` (or on
+            # along its line) once per event, when its head has no pending edge left.
+            ahead = i + 1 < end and not incoming[i + 1]
+            if i + 1 < end and rank[i + 1] < up:
+                rank[i + 1] = up
+            for o in range(out_start[i], out_start[i + 1]):
+                j = out_list[o]
+                if done[j]:
+                    continue
+                rank[j] = max(rank[j], up)
+                incoming[j] -= 1
+                if not incoming[j] and nxt[proc_of[j]] == j:
+                    ready.append(proc_of[j])
     return rank, broken
 
 
@@ -1098,11 +1103,12 @@ def kept_rows(keys: Iterable[Hashable], times: Iterable[int], span: int) -> list
     kept: list[int] = []
     for r, (key, t) in enumerate(zip(keys, times, strict=True)):
         slot = min(SAMPLE_SLOTS - 1, max(0, t) * SAMPLE_SLOTS // span) if span > 0 else 0
-        if key not in slot_of:
+        before = slot_of.get(key)
+        if before is None:
             kept.append(r)
             slot_of[key], last[key] = slot, -1
             continue
-        if slot != slot_of[key]:
+        if slot != before:
             if last[key] >= 0:
                 kept.append(last[key])
             slot_of[key] = slot
@@ -1203,6 +1209,10 @@ class _Chunks(list[Any]):
     that a column of a million numbers is neither copied into one nor held as objects."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
+"""``json.dumps`` with these options, without making an encoder per call (one per text)."""
+
+
 def _json_parts(value: Any) -> Iterator[str]:
     """``value`` as compact ASCII JSON, in pieces; a column of ints (a list, an ``array``
     or :class:`_Chunks` of them) is joined as text a chunk at a time: the encoder would
@@ -1223,7 +1233,7 @@ def _json_parts(value: Any) -> Iterator[str]:
         sep = ""
         for chunk in value.chunks():
             if chunk:
-                yield sep + json.dumps(chunk, separators=(",", ":"), allow_nan=False)[1:-1]
+                yield sep + _ENCODE(chunk)[1:-1]
                 sep = ","
         yield "]"
     elif type(value) is dict:
@@ -1233,7 +1243,7 @@ def _json_parts(value: Any) -> Iterator[str]:
             yield from _json_parts(item)
         yield "}"
     else:
-        yield _inert(json.dumps(value, separators=(",", ":"), ensure_ascii=True, allow_nan=False))
+        yield _inert(_ENCODE(value))
 
 
 def _column_texts(part: Sequence[Any]) -> Iterator[str]:

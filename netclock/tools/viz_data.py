@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, filterfalse
 from math import isfinite, isnan
-from operator import itemgetter, sub
+from operator import sub
 from pathlib import Path
 from typing import Any
 
@@ -179,28 +179,28 @@ class _Reader:
         """Take a send, or a delivery from its id's sender, straight from its decoded line
         (what :meth:`add` would make of its ``Event``); False: not such a line, nothing
         taken."""
-        peer, mid = entry.get("to" if ev == "send" else "from"), entry.get("id")
+        send, get = ev == "send", entry.get
+        peer, mid = get("to" if send else "from"), get("id")
+        if type(peer) is not str or type(mid) is not list or len(mid) != 3 or "host" in entry:
+            return False
+        sender, inc, seq = mid
         if not (
-            type(peer) is str
-            and type(mid) is list
-            and len(mid) == 3
-            and type(sender := mid[0]) is str
+            type(sender) is str
             and sender
-            and type(inc := mid[1]) is int
-            and type(seq := mid[2]) is int
+            and type(inc) is int
+            and type(seq) is int
             and inc >= 0
             and 0 <= seq < _BIG
-            and (ev == "send" or peer == sender)
-            and "host" not in entry
+            and (send or peer == sender)
         ):
             return False
         i = len(lane.kind)
-        lane.kind.append(_SEND if ev == "send" else _DELIVER)
-        t = entry.get("t")
+        lane.kind.append(_SEND if send else _DELIVER)
+        t = get("t")
         lane.time.append(
             t if type(t) is float and t - t == 0.0 else float(t) if type(t) is int else _NAN
         )
-        own = entry.get("inc")
+        own = get("inc")
         if type(own) is not int:
             own = None
         if own != lane.last_inc:
@@ -218,14 +218,14 @@ class _Reader:
             lane.clock = clock
         else:
             self.clock(lane, i, clock)
-        if entry.get("redelivered") is True:
+        if get("redelivered") is True:
             lane.again.append(i)
-        key = (sender, inc, peer if ev == "send" else lane.name)
+        key = (sender, inc, peer if send else lane.name)
         link = self.link_of.get(key)
         if link is None:
             link = self.link_of[key] = len(self.links)
             self.links.append(key)
-        lane.links += array("q", (i, link, seq))
+        lane.links.fromlist([i, link, seq])
         return True
 
     def add(self, lane: _Lane, e: Event) -> None:
@@ -250,7 +250,7 @@ class _Reader:
             if seq >= _BIG:  # past an array's numbers: kept aside
                 lane.big[i] = seq
                 seq = _BIG
-            lane.links += array("q", (i, link, seq))
+            lane.links.fromlist([i, link, seq])
             if e.peer is None or ev == "failed" or (ev == "deliver" and e.peer != mid[0]):
                 self.text(lane, i, _event_text(e, _id_text(e)))
             if e.host is not None and lane.host is None:
@@ -271,19 +271,22 @@ class _Reader:
         lane.texts[i] = self.texts.setdefault(text, text)
 
     def clock(self, lane: _Lane, i: int, clock: Any) -> None:
-        """Append how ``clock`` differs from the lane's last one: ``(name, change)`` pairs
-        (set operations in C, sorted so that a page does not depend on hashing)."""
+        """Append how ``clock`` differs from the lane's last one: ``(name, change)`` pairs,
+        sorted so that a page does not depend on hashing (a clock changes in an entry or
+        two, so sorting them costs less than comparing the clocks as sets)."""
         if i % CLOCK_MARK == 0:
             lane.marks.append(lane.clock)
         prev = lane.clock
-        changed = sorted(clock.items() - prev.items())
+        get = prev.get
+        changed = [
+            (name, value - get(name, 0)) for name, value in clock.items() if get(name) != value
+        ]
+        changed.sort()
         names = self.names
         pairs = [
-            x
-            for name, value in changed
-            for x in (names.setdefault(name, len(names)), value - prev.get(name, 0))
+            x for name, change in changed for x in (names.setdefault(name, len(names)), change)
         ]
-        if len(prev) > len(clock) - len(changed):
+        if len(prev) > len(clock) - len(changed) and not prev.keys() <= clock.keys():
             for name in sorted(prev.keys() - clock.keys()):
                 pairs += (names.setdefault(name, len(names)), -prev[name])
         lane.cn.append(len(pairs) // 2)
@@ -297,7 +300,7 @@ class _Reader:
             cv += pairs
         else:
             try:
-                cv += array(cv.typecode, pairs)
+                cv.fromlist(pairs)  # all or nothing
             except OverflowError:  # 32 bits, then 64, then a liar's clock: this lane keeps ints
                 if cv.typecode == "i":
                     lane.cv = array("q", cv)
@@ -309,6 +312,8 @@ class _Reader:
 _EXACT = 2**53
 """Integers a float holds exactly: a sample's counters past it (a forged line) are kept aside."""
 _FLOAT, _INT, _NONE = 0, 1, 2
+_TYPES = {float: _FLOAT, int: _INT, type(None): _NONE}
+"""The type code of each type a sample's value may have (see :func:`~netclock.tools.viz._plain`)."""
 _FAR_US = float(2**62)
 """Microseconds from the run's start past which an event's time is taken as none (146,000
 years: a forged time, which 64-bit differences could not hold)."""
@@ -347,21 +352,20 @@ class _Samples:
         self.time.append(t)
         inbox = sample["inbox"]
         self.inbox.append(-1 if inbox is None else inbox)
+        values, types = self.values, self.types
         for peer, row in sample["links"].items():
-            if type(row) is list and len(row) == 4 and all(_plain(v) for v in row):
-                self.row_of.append(n)
-                self.peer.append(self._peers.setdefault(peer, peer))
-                for v in row:
-                    if v is None:
-                        self.values.append(_NAN)
-                        self.types.append(_NONE)
-                        continue
-                    kept = v
-                    if type(v) is int and not -_EXACT <= v <= _EXACT:
-                        self.exact[len(self.values)] = v
-                        kept = 0
-                    self.values.append(kept)
-                    self.types.append(_INT if type(v) is int else _FLOAT)
+            if type(row) is not list or len(row) != 4 or not all(map(_plain, row)):
+                continue
+            self.row_of.append(n)
+            self.peer.append(self._peers.setdefault(peer, peer))
+            for v in row:
+                kind = _TYPES[type(v)]
+                if kind == _INT and not -_EXACT <= v <= _EXACT:
+                    self.exact[len(values)] = v
+                    values.append(0)
+                else:
+                    values.append(_NAN if kind == _NONE else v)
+                types.append(kind)
 
     def columns(self, names: dict[str, int], t0: float | None, span: int) -> dict[str, Any]:
         """Process (a number of ``names``, which gains any new one), microseconds since
@@ -370,20 +374,18 @@ class _Samples:
         (``span``: the events' latest time); all empty without ``t0``."""
         if t0 is None:
             return {"p": [], "t": [], "inbox": [], "links": []}
-        peers = array("i")
-        rows, row_of, peer = len(self.row_of), self.row_of, self.peer
-        r = 0
-        processes = array("i")
-        for n, process in enumerate(self.process):
+        peers, processes = array("i"), array("i")
+        row_of, peer, r = self.row_of, self.peer, 0
+        for n, process in enumerate(self.process):  # names in order of appearance
             processes.append(names.setdefault(process, len(names)))
-            while r < rows and row_of[r] == n:
-                peers.append(names.setdefault(peer[r], len(names)))
-                r += 1
+            end = bisect_right(row_of, n, r)  # the sample's rows: r to end
+            peers.fromlist([names.setdefault(p, len(names)) for p in peer[r:end]])
+            r = end
         micros = _micros_of(self.time, t0)
         span = max(span, max(micros, default=0))
-        width, row_of = len(names), self.row_of
-        keys = (processes[row_of[r]] * width + peers[r] for r in range(len(row_of)))
-        kept = kept_rows(keys, (micros[n] for n in row_of), span)
+        width = len(names)
+        keys = (processes[n] * width + p for n, p in zip(row_of, peers, strict=True))
+        kept = kept_rows(keys, map(micros.__getitem__, row_of), span)
         links = _Rows(self._rows(peers, array("i", kept)))
         return {"p": processes, "t": micros, "inbox": self.inbox, "links": links}
 
@@ -425,25 +427,31 @@ class _Links:
             return table[seq] - 1
         return self.far.get((link, seq), 0) - 1
 
-    def put(self, link: int, seq: int, message: int) -> None:
+    def claim(self, link: int, seq: int, message: int) -> int:
+        """The message numbered ``seq`` on ``link`` so far, or -1 after making it ``message``."""
         table = self.tables[link]
-        if seq >= len(table):
-            if seq >= len(table) + _SLACK:
-                self.far[(link, seq)] = message + 1
-                return
+        if seq < len(table):
+            if table[seq]:
+                return table[seq] - 1
+        elif (link, seq) in self.far:
+            return self.far[(link, seq)] - 1
+        elif seq >= len(table) + _SLACK:
+            self.far[(link, seq)] = message + 1
+            return -1
+        else:
             table.extend(array("i", [0]) * (seq + 1 - len(table) + len(table) // 2))
         table[seq] = message + 1
+        return -1
 
 
-def _entries(lanes: list[_Lane]) -> Iterator[tuple[int, int, int, int]]:
-    """Every send, delivery and failure as ``(event, kind, link, seq)``, in page order."""
-    start = 0
-    for lane in lanes:
-        links, kinds = lane.links, lane.kind
-        for n in range(0, len(links), 3):
-            i, seq = links[n], links[n + 2]
-            yield start + i, kinds[i], links[n + 1], lane.big[i] if seq == _BIG else seq
-        start += len(kinds)
+def _lane_entries(lane: _Lane) -> Iterator[tuple[int, int, int]]:
+    """A lane's sends, deliveries and failures as ``(event in the lane, link, seq)``, in
+    file order."""
+    links, big = lane.links, lane.big
+    seqs: Iterable[int] = links[2::3]
+    if big:
+        seqs = [big[i] if seq == _BIG else seq for i, seq in zip(links[0::3], seqs, strict=True)]
+    return zip(links[0::3], links[1::3], seqs, strict=True)
 
 
 def page_data(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -493,7 +501,7 @@ class _Messages:
         self.unmatched: list[int] = []
         self.edge_send = array("i")
         self.edge_deliver = array("i")
-        self._first, self._lanes = first, lanes
+        self._first = first
         self._broadcasts(lanes, first)
         self._by_id(reader, lanes, lane_of, texts)
 
@@ -507,11 +515,6 @@ class _Messages:
 
     def _lane(self, i: int) -> int:
         return bisect_right(self._first, i) - 1
-
-    def _inc(self, i: int) -> int | None:
-        p = self._lane(i)
-        incs = self._lanes[p].incs
-        return incs[bisect_right(incs, i - self._first[p], key=itemgetter(0)) - 1][1]
 
     def _broadcasts(self, lanes: list[_Lane], first: Sequence[int]) -> None:
         sends: dict[tuple[str, str], int] = {}
@@ -541,45 +544,54 @@ class _Messages:
         table = _Links(len(reader.links))
         known: list[bool] = []  # per message: the page can make its deliveries' texts
         failed: set[int] = set()
-        base = len(self.send)
-        for i, kind, link, seq in _entries(lanes):
-            if kind != _SEND:
-                continue
-            sender, inc, to = reader.links[link]
-            if table.get(link, seq) >= 0:
-                texts.setdefault(i, f"send {sender}:{inc}:{seq} to {to}")
-                continue
-            table.put(link, seq, len(self.send) - base)
-            p = self._lane(i)
-            self.send.append(i)
-            self.delivered.append(-1)
-            self.to.append(lane_of.get(to, -1) if to is not None else -1)
-            if self.to[-1] < 0:
-                texts.setdefault(i, f"send {sender}:{inc}:{seq} to {to}")
-            own = sender == lanes[p].name
-            self.add_id(seq if own and inc == self._inc(i) else f"{sender}:{inc}:{seq}")
-            known.append(own and self.to[-1] >= 0)
-        for i, kind, link, seq in _entries(lanes):
-            if kind == _SEND:
-                continue
-            m = table.get(link, seq)
-            sender, inc, _ = reader.links[link]
-            if kind == _FAILED:
-                if m >= 0 and base + m not in failed:
-                    failed.add(base + m)
-                    self.failed.append([base + m, i])
-                continue
-            if m < 0:
-                self.unmatched.append(i)
-            elif self.delivered[base + m] < 0:
-                self.delivered[base + m] = i
-            else:
-                self.more.append([base + m, i])
-            if m < 0 or not known[m]:
-                texts.setdefault(i, f"deliver {sender}:{inc}:{seq} from {sender}")
-            if m >= 0:
-                self.edge_send.append(self.send[base + m])
-                self.edge_deliver.append(i)
+        base, first, links = len(self.send), self._first, reader.links
+        for p, lane in enumerate(lanes):
+            incs, k = lane.incs, 0  # incs[k]: the incarnation of the events from incs[k][0]
+            change = incs[1][0] if len(incs) > 1 else _BIG  # where incs[k + 1] starts
+            kinds = lane.kind
+            for i, link, seq in _lane_entries(lane):
+                if kinds[i] != _SEND:
+                    continue
+                while i >= change:
+                    k += 1
+                    change = incs[k + 1][0] if k + 1 < len(incs) else _BIG
+                sender, inc, to = links[link]
+                if table.claim(link, seq, len(self.send) - base) >= 0:
+                    texts.setdefault(first[p] + i, f"send {sender}:{inc}:{seq} to {to}")
+                    continue
+                target = lane_of.get(to, -1) if to is not None else -1
+                self.send.append(first[p] + i)
+                self.delivered.append(-1)
+                self.to.append(target)
+                if target < 0:
+                    texts.setdefault(first[p] + i, f"send {sender}:{inc}:{seq} to {to}")
+                own = sender == lane.name
+                self.add_id(seq if own and inc == incs[k][1] else f"{sender}:{inc}:{seq}")
+                known.append(own and target >= 0)
+        for p, lane in enumerate(lanes):
+            kinds = lane.kind
+            for i, link, seq in _lane_entries(lane):
+                kind = kinds[i]
+                if kind == _SEND:
+                    continue
+                m, e = table.get(link, seq), first[p] + i
+                if kind == _FAILED:
+                    if m >= 0 and base + m not in failed:
+                        failed.add(base + m)
+                        self.failed.append([base + m, e])
+                    continue
+                if m < 0:
+                    self.unmatched.append(e)
+                elif self.delivered[base + m] < 0:
+                    self.delivered[base + m] = e
+                else:
+                    self.more.append([base + m, e])
+                if m < 0 or not known[m]:
+                    sender, inc, _ = links[link]
+                    texts.setdefault(e, f"deliver {sender}:{inc}:{seq} from {sender}")
+                if m >= 0:
+                    self.edge_send.append(self.send[base + m])
+                    self.edge_deliver.append(e)
 
 
 def _assemble(

@@ -21,7 +21,7 @@ from netclock.cli.viz import main as cli
 from netclock.clock import VectorClock
 from netclock.errors import ConfigError
 from netclock.observe.shiviz import format_event, merge_logs
-from netclock.tools.viz import Model, build_model, render_html
+from netclock.tools.viz import Model, build_model, longest_chains, render_html
 
 PROPERTY = settings(max_examples=25, deadline=None, print_blob=True)
 
@@ -342,6 +342,42 @@ def test_delivery_logged_before_its_own_send_does_not_hang_and_is_counted(
     model = build_model(tmp_path)
     assert model["summary"]["inconsistent"] == 1
     assert len(model["events"]) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=5), st.randoms(use_true_random=False))
+def test_longest_chains_are_the_longest_paths_of_a_consistent_run(
+    sizes: list[int], rng: random.Random
+) -> None:
+    # events numbered lane by lane; messages from any event to a later one of another
+    # lane in one global order (so no cycle), found again by a plain recursion
+    first = [0]
+    for size in sizes:
+        first.append(first[-1] + size)
+    n = first[-1]
+    order = list(range(n))
+    rng.shuffle(order)
+    for p in range(len(sizes)):  # program order within the global order
+        lane = sorted(order[first[p] : first[p + 1]])
+        for i, at in zip(range(first[p], first[p + 1]), lane, strict=True):
+            order[i] = at
+    lane_of = [p for p in range(len(sizes)) for _ in range(sizes[p])]
+    edges = [
+        (i, j)
+        for i in range(n)
+        for j in range(n)
+        if lane_of[i] != lane_of[j] and order[i] < order[j] and rng.random() < 0.2
+    ]
+    before: dict[int, list[int]] = {j: [i for i, k in edges if k == j] for j in range(n)}
+    for j in range(n):
+        if j > first[lane_of[j]]:
+            before[j].append(j - 1)
+    rank: dict[int, int] = {}
+    for j in sorted(range(n), key=order.__getitem__):
+        rank[j] = max((rank[i] + 1 for i in before[j]), default=0)
+    got, broken = longest_chains(first, [i for i, _ in edges], [j for _, j in edges])
+    assert broken == 0
+    assert list(got) == [rank[j] for j in range(n)]
 
 
 # -- model from a GoVector log -------------------------------------------------------------------

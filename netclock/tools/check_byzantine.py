@@ -18,7 +18,7 @@ receivers believed:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,13 +159,29 @@ def load_adversaries(run_dir: Path) -> Adversaries:
     return Adversaries(forgeries, omissions, impersonated, told)
 
 
+_STOP = b'"ev": "stop"'
+
+
+def _stop_lines(data: bytes) -> Iterator[str]:
+    """The lines of ``data`` (as ``str.splitlines`` of its text cuts them) that hold a stop
+    event's kind, in order: only the lines around each occurrence are decoded (a newline
+    byte is never inside a UTF-8 sequence, and a line the other separators cut is cut
+    again here)."""
+    at = data.find(_STOP)
+    while at >= 0:
+        start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        end = len(data) if end < 0 else end
+        for line in data[start:end].decode("utf-8", errors="replace").splitlines():
+            if '"ev": "stop"' in line:
+                yield line
+        at = data.find(_STOP, end)
+
+
 def _omissions(path: Path) -> Omissions | None:
     """The omission counters of the last ``stop`` line of one events file (None: none)."""
     send: dict[str, int] = {}
     receive = 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if '"ev": "stop"' not in line:
-            continue
+    for line in _stop_lines(path.read_bytes()):
         try:
             stats: Any = json.loads(line).get("stats", {})
             link = stats["link"]

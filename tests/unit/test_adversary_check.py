@@ -7,8 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from netclock.observe.forgeries import ForgeryRecorder, read_forgeries
 from netclock.tools.check import check_run, format_report, load_run
+from netclock.tools.check_byzantine import _stop_lines
 
 FORGED_INC = 2**62
 T0 = 1_700_000_000.0
@@ -142,3 +146,30 @@ def test_the_viewer_marks_byzantine_and_omission_processes_and_counts_refusals(
     recorder.close()
     model = build_model(folder)
     assert {p["id"]: p["role"] for p in model["processes"]}["m"] == "Byzantine"
+
+
+_PIECES = [
+    b'"ev": "stop"',
+    b'{"ev": "stop", "stats": {}}',
+    b"\n",
+    b"\r",
+    b"\r\n",
+    "\u2028".encode(),
+    b"\x85",
+    b"\xe2\x80",
+    b"\xff",
+    b"x",
+    "é".encode(),
+    b'"ev": "send"',
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_stop_lines_are_the_lines_splitlines_would_give(pieces: list[bytes]) -> None:
+    # The omission counters read only the lines around each stop event's kind: the same
+    # lines, in the same order, as splitting the whole decoded text.
+    data = b"".join(pieces)
+    text = data.decode("utf-8", errors="replace")
+    expected = [line for line in text.splitlines() if '"ev": "stop"' in line]
+    assert list(_stop_lines(data)) == expected

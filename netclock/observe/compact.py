@@ -128,15 +128,16 @@ class ChainReader:
 
     :meth:`resolve` replaces them in a decoded line by full clocks (:class:`Resolved`);
     :meth:`lost` is called when a line was skipped, after which a delta cannot be trusted
-    until the next full clock.
+    until the next full clock. ``known`` holds the process ids that passed the rule before
+    (see :func:`checked_entries`): the readers of one run's files may share one set.
     """
 
     __slots__ = ("_clock", "_known", "_msg")
 
-    def __init__(self) -> None:
+    def __init__(self, known: set[str] | None = None) -> None:
         self._clock: dict[str, int] | None = None
         self._msg: dict[str, dict[str, int]] = {}
-        self._known: set[str] = set()
+        self._known: set[str] = set() if known is None else known
 
     def lost(self) -> None:
         """A line was skipped: forget everything."""

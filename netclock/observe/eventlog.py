@@ -832,12 +832,16 @@ def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterato
         yield event
 
 
-def iter_records(path: Path, notes: list[str]) -> Iterator[Event | MessageLine]:
+def iter_records(
+    path: Path, notes: list[str], known_ids: set[str] | None = None
+) -> Iterator[Event | MessageLine]:
     """:func:`iter_events` (strict) for a reader that wants little of a message: each
     ``send`` and ``deliver`` line whose every field is right comes as its
     :data:`MessageLine` (no :class:`Event`, no ``file:line`` text), every other line as its
-    event. The same lines, notes and errors, in the same order."""
-    chain = ChainReader()
+    event. The same lines, notes and errors, in the same order. ``known_ids`` are process
+    ids found valid before (the reader adds those it checks): one set for all the files
+    of a run checks each id once, not once per file."""
+    chain = ChainReader(known_ids)
     for name, number, entry in _numbered_lines(
         path, _EVENT_LOG, notes, _CUT_EVENT, errors="strict", pending=True
     ):

@@ -348,8 +348,9 @@ def _stream(
     files_of = tuple(files)
     current: _Building | None = None
     kept = KEPT_KINDS
+    known_ids: set[str] = set()
     for file in files:
-        for read in iter_records(file, notes):
+        for read in iter_records(file, notes, known_ids):
             if not isinstance(read, Event):  # a send or deliver: numbers, unless it comes first
                 _, _, node, inc, _, _, _, _, _, t, _ = read
                 if current is not None and node == current.node and inc == current.inc:

@@ -19,13 +19,12 @@ equal clocks (a collision of 64-bit hashes within one run is not a practical con
 
 from __future__ import annotations
 
-import heapq
 import math
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, groupby
 from typing import IO
 
 from netclock.observe.eventlog import TICKING, Clock, Event, MessageLine, MsgId
@@ -189,6 +188,10 @@ class _Sends:
             self.put(seq, fingerprint, t, where, order)
         return before
 
+    def last(self) -> int:
+        """The highest sequence number kept (-1 when none is above)."""
+        return max(self.marks.rfind(1), max(self.sparse, default=-1))
+
     def missing(self, got: _Delivered) -> Iterator[tuple[int, tuple[int, float, int, int]]]:
         """``(seq, (fingerprint, t, where, order))`` of each send ``got`` has no delivery of."""
         incs, none = got.incs, got.NONE
@@ -303,6 +306,9 @@ class Matched:
     relived_first: str = ""
 
 
+_Origin = tuple[str, dict[str, int], tuple[str, int, str], _Sends | None, _Delivered]
+"""A receiver's deliveries from one sender's incarnation: the sender, the pair's tally,
+the link, its sends and what it delivered."""
 Forgery = Callable[[MsgId, str], object | None]
 """The forgery the adversaries' record holds for ``(id, receiver)``, None when none."""
 Owed = Callable[[str, str, float | None], bool]
@@ -337,7 +343,6 @@ class LinkEvents:
         self.ids = _Ids(self.names)
         self.where = _Where()
         self.sends: dict[tuple[str, int, str], _Sends] = {}
-        self.last_seq: dict[tuple[str, int, str], int] = {}
         self.failed: dict[tuple[str, int, str], set[int]] = {}
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
         self.complete: dict[tuple[str, int], bool] = {}
@@ -446,9 +451,10 @@ class LinkEvents:
                 (0, order),
             )
             return
-        self._count(node, peer, "sent")
-        if mid[2] > self.last_seq.get(link, -1):
-            self.last_seq[link] = mid[2]
+        pair = self.counts.get((node, peer))
+        if pair is None:
+            pair = self.counts[(node, peer)] = {}
+        pair["sent"] = pair.get("sent", 0) + 1
 
     def _deliver(
         self, where: int, node: str, inc: int | None, peer: str, mid: MsgId, clock: Clock
@@ -481,7 +487,7 @@ class LinkEvents:
         if ev == "init":
             return f"a second init in incarnation {inc} of {node}"
         if ev in TICKING:
-            expected = dict(prev)
+            expected = {**prev}
             expected[node] = prev.get(node, 0) + 1
             if msg_clock is not None:
                 for pid, value in msg_clock.items():
@@ -544,7 +550,9 @@ class LinkEvents:
     ) -> dict[tuple[str, int, str], _Delivered]:
         names, text, tallies = self.names, self.where.text, m.tallies
         delivered: dict[tuple[str, int, str], _Delivered] = {}
-        high: dict[tuple[str, int], int] = {}
+        high: dict[tuple[int, int], int] = {}
+        # what the receiver's deliveries from each (sender, incarnation) need, met once
+        origins: dict[tuple[int, int], _Origin] = {}
         receiver_id, receiver = -1, ""
         rows = zip(
             self.d_node, self.d_inc, self.d_sender, self.d_sinc, self.d_seq, self.d_from,
@@ -552,20 +560,27 @@ class LinkEvents:
         )  # fmt: skip
         for i, (node_id, inc, sender_id, sinc, seq, from_id, fingerprint, where) in enumerate(rows):
             if node_id != receiver_id:
-                receiver_id, receiver, high = node_id, names[node_id], {}
-            sender, peer = names[sender_id], names[from_id]
-            t = tallies.get((sender, receiver))
-            if t is None:
-                t = tallies[(sender, receiver)] = {}
-            link = (sender, sinc, receiver)
-            sends = self.sends.get(link)
+                receiver_id, receiver, high, origins = node_id, names[node_id], {}, {}
+            origin = (sender_id, sinc)
+            cached = origins.get(origin)
+            if cached is None:
+                sender = names[sender_id]
+                t = tallies.get((sender, receiver))
+                if t is None:
+                    t = tallies[(sender, receiver)] = {}
+                link = (sender, sinc, receiver)
+                got = delivered.get(link)
+                if got is None:
+                    got = delivered[link] = _Delivered()
+                cached = origins[origin] = (sender, t, link, self.sends.get(link), got)
+            sender, t, link, sends, got = cached
             sent = None if sends is None else sends.clock(seq)
-            if sent is None or peer != sender:
-                mid = (sender, sinc, seq)
+            if sent is None or from_id != sender_id:
+                peer, mid = names[from_id], (sender, sinc, seq)
                 if sent is not None or peer != sender or not told(mid, receiver):
                     forged = forgery(mid, receiver)
                     cut = forged is None and not self.complete.get((sender, sinc), False)
-                    beyond = seq > self.last_seq.get(link, -1)
+                    beyond = seq > (-1 if sends is None else sends.last())
                     known = sender in nodes or not declared
                     if sent is not None or peer != sender or not (cut and beyond and known):
                         t["created"] = t.get("created", 0) + 1
@@ -584,9 +599,6 @@ class LinkEvents:
                     "not have",
                     (0, i),
                 )
-            got = delivered.get(link)
-            if got is None:
-                got = delivered[link] = _Delivered()
             first_inc = got.first(seq, inc)
             if first_inc is not None:
                 if inc != first_inc:
@@ -601,7 +613,6 @@ class LinkEvents:
                 continue
             t["delivered"] = t.get("delivered", 0) + 1
             firsts[i] = 1
-            origin = (sender, sinc)
             top = high.get(origin, -1)
             if seq < top:
                 t["out_of_order"] = t.get("out_of_order", 0) + 1
@@ -641,41 +652,46 @@ class LinkEvents:
 
         The rule of :meth:`netclock.tools.check` (``_Checker.check_causal``): at receiver
         ``r``, ``m2``'s first delivery is too early iff some message ``m1`` from ``s1`` that
-        ``r`` delivers later has ``k1 <= C2[s1]``; a min-heap per sender of the ``k`` of
-        what ``r`` has yet to deliver answers it with one look-up per clock entry. The
-        clocks are read back from the spill in delivery order, one receiver at a time.
+        ``r`` delivers later has ``k1 <= C2[s1]``. Per sender, the least ``(k, row)`` of what
+        ``r`` has yet to deliver from it (a suffix minimum, worked out backwards first)
+        answers it with one look-up per clock entry. The clocks are read back from the spill
+        in delivery order, one receiver at a time.
         """
         names = self.names
         records = self.clocks.records()
-        total = len(self.d_node)
         start = 0
-        while start < total:
-            receiver_id = self.d_node[start]
-            end = start
-            while end < total and self.d_node[end] == receiver_id:
-                end += 1
-            rows = [i for i in range(start, end) if firsts[i]]
-            heaps: dict[int, list[tuple[int, int]]] = {}
-            for index, i in enumerate(rows):
-                heaps.setdefault(self.d_sender[i], []).append((self.d_own[i], index))
-            for heap in heaps.values():
-                heapq.heapify(heap)
-            done = bytearray(len(rows))
-            index = 0
-            for i in range(start, end):
-                block, position = next(records)
-                if not firsts[i]:
+        for receiver_id, receiving in groupby(self.d_node):
+            end = start + len(list(receiving))
+            flags = firsts[start:end]
+            rows = list(compress(range(start, end), flags))
+            senders = list(compress(self.d_sender[start:end], flags))
+            owns = list(compress(self.d_own[start:end], flags))
+            # after[index]: the least (k, row) of its sender's rows after it; pending: per
+            # sender, the least (k, row) of its rows not yet delivered
+            pending: dict[int, tuple[int, int]] = {}
+            after: list[tuple[int, int] | None] = [None] * len(rows)
+            for index in range(len(rows) - 1, -1, -1):
+                sender, here = senders[index], (owns[index], index)
+                later = after[index] = pending.get(sender)
+                if later is None or here < later:
+                    pending[sender] = here
+            index = -1
+            # not strict: the spill's records go on with the next receiver's
+            rest = zip(range(start, end), flags, records, strict=False)
+            for i, first, (block, position) in rest:
+                if not first:
                     continue
-                done[index] = 1
+                index += 1
+                later = after[index]
+                if later is None:
+                    del pending[senders[index]]
+                else:
+                    pending[senders[index]] = later
                 size = block[position]
                 for j in range(position + 1, position + 1 + size):
-                    pending = heaps.get(block[j])
-                    if not pending:
-                        continue
-                    while pending and done[pending[0][1]]:
-                        heapq.heappop(pending)
-                    if pending and pending[0][0] <= block[j + size]:
-                        e = rows[pending[0][1]]
+                    low = pending.get(block[j])
+                    if low is not None and low[0] <= block[j + size]:
+                        e = rows[low[1]]
                         mid = (names[self.d_sender[i]], self.d_sinc[i], self.d_seq[i])
                         earlier = (names[self.d_sender[e]], self.d_sinc[e], self.d_seq[e])
                         m.causal.add(
@@ -684,7 +700,6 @@ class LinkEvents:
                             (0, i),
                         )
                         break
-                index += 1
             start = end
 
     def close(self) -> None:

@@ -70,7 +70,10 @@ __all__ = [
     "MsgId",
     "RunInfo",
     "event_files",
+    "MessageLine",
     "iter_events",
+    "iter_records",
+    "message_event",
     "read_events",
     "read_fault_record",
     "read_run_info",
@@ -469,10 +472,19 @@ _new_event = tuple.__new__
 _MESSAGE_KINDS = frozenset({"send", "deliver"})
 
 
-def _message_event(where: str, entry: dict[str, Any], ev: str) -> Event | None:
-    """A ``send`` or ``deliver`` line as :func:`_event` reads it when every field is right
-    and its clocks came whole from the :class:`ChainReader`, built without the general
-    path's calls; None for anything else (the general path then says what is wrong)."""
+MessageLine = tuple[
+    str, int, str, int, str, Resolved, str, MsgId, "Resolved | None", "float | None", bool
+]
+"""A ``send`` or ``deliver`` line whose every field is right, as :func:`iter_records` gives
+it: ``(file, line, node, inc, ev, clock, peer, id, msg_clock, t, redelivered)``, the fields
+of its :class:`Event` (whose ``where`` is ``file:line``; a send's ``msg_clock`` is None and
+its ``redelivered`` False). :func:`message_event` makes it that event."""
+
+
+def _message_line(name: str, number: int, entry: dict[str, Any], ev: str) -> MessageLine | None:
+    """Line ``number`` of ``name``, a ``send`` or ``deliver``, when every field is right and
+    its clocks came whole from the :class:`ChainReader`; None for anything else (the general
+    path of :func:`_event` then says what is wrong)."""
     node, inc, clock, mid = entry.get("node"), entry.get("inc"), entry.get("clock"), entry.get("id")
     peer = entry.get("to" if ev == "send" else "from")
     if (
@@ -496,23 +508,29 @@ def _message_event(where: str, entry: dict[str, Any], ev: str) -> Event | None:
         return None
     if sinc < 0 or seq < 0:
         return None
-    t = _time(entry)
-    ident = (intern(sender), sinc, seq)
     if ev == "send":
-        return _new_event(
-            Event,
-            (where, intern(node), inc, "send", clock, intern(peer), ident, None, None, (),
-             False, "", t, None, None, None, None, None, None, None, False),
-        )  # fmt: skip
+        return (name, number, node, inc, "send", clock, peer, (sender, sinc, seq), None,
+                _time(entry), False)  # fmt: skip
     msg = entry.get("msg_clock")
     if type(msg) is not Resolved:
         return None
+    return (name, number, node, inc, "deliver", clock, peer, (sender, sinc, seq), msg,
+            _time(entry), entry.get("redelivered") is True)  # fmt: skip
+
+
+def _message_event(where: str, line: MessageLine) -> Event:
+    """The event of a message line, its ids interned, at ``where``, in one C call."""
+    _, _, node, inc, ev, clock, peer, (sender, sinc, seq), msg, t, redelivered = line
     return _new_event(
         Event,
-        (where, intern(node), inc, "deliver", clock, intern(peer), ident, msg, None, (),
-         False, "", t, None, None, None, None, None, None, None,
-         entry.get("redelivered") is True),
+        (where, intern(node), inc, ev, clock, intern(peer), (intern(sender), sinc, seq), msg,
+         None, (), False, "", t, None, None, None, None, None, None, None, redelivered),
     )  # fmt: skip
+
+
+def message_event(line: MessageLine) -> Event:
+    """The :class:`Event` of a :data:`MessageLine`: what :func:`iter_events` gives for it."""
+    return _message_event(f"{line[0]}:{line[1]}", line)
 
 
 def _event(where: str, entry: Any) -> Event:
@@ -520,9 +538,9 @@ def _event(where: str, entry: Any) -> Event:
     if type(entry) is dict:
         ev = entry.get("ev")
         if type(ev) is str and ev in _MESSAGE_KINDS:
-            fast = _message_event(where, entry, ev)
-            if fast is not None:
-                return fast
+            line = _message_line("", 0, entry, ev)
+            if line is not None:
+                return _message_event(where, line)
     if type(entry) is not dict:
         raise _bad(where, "an event must be a JSON object")
     node = _str(where, entry, "node")
@@ -686,6 +704,8 @@ def _lenient_broadcast(entry: dict[str, Any]) -> tuple[str | None, float | None,
 
 
 _NOT_JSON = object()
+_EVENT_LOG = "a netclock event log"
+_CUT_EVENT = "skipped an unfinished last line (the node was killed)"
 
 
 def _json_lines(
@@ -705,6 +725,17 @@ def _json_lines(
     An unterminated, unparsable last line (its writer was killed in mid-write) is skipped
     with ``file:line: cut_note`` in ``notes``; any other unparsable line gives ``_NOT_JSON``.
     """
+    for name, number, value in _numbered_lines(
+        path, what, notes, cut_note, errors=errors, pending=pending
+    ):
+        yield f"{name}:{number}", value
+
+
+def _numbered_lines(
+    path: Path, what: str, notes: list[str], cut_note: str, *, errors: str, pending: bool
+) -> Iterator[tuple[str, int, Any]]:
+    """:func:`_json_lines` as ``(file, line, decoded value)``: the ``file:line`` text is left
+    to the caller, who may not need it."""
     decode = json.JSONDecoder().decode
     reading = LogReading(path, pending_for(path) if pending else None, govector=False)
     try:
@@ -734,7 +765,7 @@ _scan = json.scanner.c_make_scanner(json.JSONDecoder())  # type: ignore[attr-def
 
 def _decoded(
     lines: Iterable[str], name: str, decode: Callable[[str], Any], notes: list[str], cut_note: str
-) -> Iterator[tuple[str, Any]]:
+) -> Iterator[tuple[str, int, Any]]:
     scan = _scan
     for number, line in enumerate(lines, 1):
         try:  # one value and its line break (what our writers write), decoded in C alone
@@ -742,7 +773,7 @@ def _decoded(
         except (StopIteration, ValueError, RecursionError):
             end = -1
         if end == len(line) - 1 and line[end] == "\n":
-            yield f"{name}:{number}", entry
+            yield name, number, entry
             continue
         if line.isspace():
             continue
@@ -754,7 +785,7 @@ def _decoded(
                 log.debug("%s:%d: unfinished last line skipped", name, number)
                 continue
             entry = _NOT_JSON
-        yield f"{name}:{number}", entry
+        yield name, number, entry
 
 
 def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterator[Event]:
@@ -772,15 +803,11 @@ def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterato
     are read after the file's lines, as the lines they will become.
     """
     chain = ChainReader()
-    lines = _json_lines(
-        path,
-        "a netclock event log",
-        notes,
-        "skipped an unfinished last line (the node was killed)",
-        errors="strict" if strict else "replace",
-        pending=True,
-    )
-    for where, entry in lines:
+    errors = "strict" if strict else "replace"
+    for name, number, entry in _numbered_lines(
+        path, _EVENT_LOG, notes, _CUT_EVENT, errors=errors, pending=True
+    ):
+        where = f"{name}:{number}"
         if entry is _NOT_JSON:
             if strict:
                 raise _bad(where, "not a JSON object")
@@ -803,6 +830,34 @@ def iter_events(path: Path, notes: list[str], *, strict: bool = True) -> Iterato
             chain.lost()
             continue
         yield event
+
+
+def iter_records(
+    path: Path, notes: list[str], known_ids: set[str] | None = None
+) -> Iterator[Event | MessageLine]:
+    """:func:`iter_events` (strict) for a reader that wants little of a message: each
+    ``send`` and ``deliver`` line whose every field is right comes as its
+    :data:`MessageLine` (no :class:`Event`, no ``file:line`` text), every other line as its
+    event. The same lines, notes and errors, in the same order. ``known_ids`` are process
+    ids found valid before (the reader adds those it checks): one set for all the files
+    of a run checks each id once, not once per file."""
+    chain = ChainReader(known_ids)
+    for name, number, entry in _numbered_lines(
+        path, _EVENT_LOG, notes, _CUT_EVENT, errors="strict", pending=True
+    ):
+        if entry is _NOT_JSON:
+            raise _bad(f"{name}:{number}", "not a JSON object")
+        if type(entry) is dict:
+            problem = chain.resolve(entry)
+            if problem is not None:
+                raise _bad(f"{name}:{number}", problem)
+            ev = entry.get("ev")
+            if type(ev) is str and ev in _MESSAGE_KINDS:
+                line = _message_line(name, number, entry, ev)
+                if line is not None:
+                    yield line
+                    continue
+        yield _event(f"{name}:{number}", entry)
 
 
 def read_events(path: Path, notes: list[str], *, strict: bool = True) -> list[Event]:

@@ -63,10 +63,13 @@ from netclock.observe.eventlog import (
     Event,
     FaultRecord,
     Life,
+    MessageLine,
     MsgId,
     RunInfo,
     event_files,
     iter_events,
+    iter_records,
+    message_event,
     read_fault_record,
     read_run_info,
 )
@@ -312,7 +315,8 @@ def load_run(source: str | Path) -> Run:
 
 
 class _Building:
-    """The incarnation being read: what it keeps, how many events, the earliest time."""
+    """The incarnation being read: what it keeps, how many events, the earliest time, and
+    its last line (an event, or a message line whose event is made only if it stays last)."""
 
     __slots__ = ("count", "held", "inc", "last", "node", "t_min")
 
@@ -320,13 +324,16 @@ class _Building:
         assert first.inc is not None  # a strict read gives every event its incarnation
         self.node, self.inc = first.node, first.inc
         self.held = [first]
-        self.last = first
+        self.last: Event | MessageLine = first
         self.count = 0
         self.t_min: float | None = None
 
     def done(self, files: tuple[Path, ...]) -> Incarnation:
-        if self.last is not self.held[-1]:
-            self.held.append(self.last)
+        last = self.last
+        if not isinstance(last, Event):
+            last = message_event(last)
+        if last is not self.held[-1]:
+            self.held.append(last)
         return Incarnation(self.node, self.inc, tuple(self.held), self.count, self.t_min, files)
 
 
@@ -342,13 +349,27 @@ def _stream(
     files_of = tuple(files)
     current: _Building | None = None
     kept = KEPT_KINDS
+    known_ids: set[str] = set()
     for file in files:
-        for e in iter_events(file, notes):
+        for read in iter_records(file, notes, known_ids):
+            if not isinstance(read, Event):  # a send or deliver: numbers, unless it comes first
+                _, _, node, inc, _, _, _, _, _, t, _ = read
+                if current is not None and node == current.node and inc == current.inc:
+                    current.count += 1
+                    current.last = read
+                    if t is not None and (current.t_min is None or t < current.t_min):
+                        current.t_min = t
+                    links.feed_line(read)
+                    continue
+                e = message_event(read)
+            else:
+                e = read
             if current is None or e.node != current.node or e.inc != current.inc:
                 if current is not None:
-                    nodes.setdefault(current.node, []).append(current.done(files_of))
-                    links.end_incarnation(current.node, current.inc, current.last)
-                    broadcasts.end_incarnation(current.node, current.inc, current.last)
+                    done = current.done(files_of)
+                    nodes.setdefault(current.node, []).append(done)
+                    links.end_incarnation(current.node, current.inc, done.held[-1])
+                    broadcasts.end_incarnation(current.node, current.inc, done.held[-1])
                 assert e.inc is not None
                 if current is not None and (
                     e.inc <= current.inc
@@ -370,9 +391,10 @@ def _stream(
             links.feed(e)
             broadcasts.feed(e)
     if current is not None:
-        nodes.setdefault(current.node, []).append(current.done(files_of))
-        links.end_incarnation(current.node, current.inc, current.last)
-        broadcasts.end_incarnation(current.node, current.inc, current.last)
+        done = current.done(files_of)
+        nodes.setdefault(current.node, []).append(done)
+        links.end_incarnation(current.node, current.inc, done.held[-1])
+        broadcasts.end_incarnation(current.node, current.inc, done.held[-1])
     return {name: tuple(incs) for name, incs in nodes.items()}, links
 
 

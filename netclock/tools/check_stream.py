@@ -19,15 +19,15 @@ equal clocks (a collision of 64-bit hashes within one run is not a practical con
 
 from __future__ import annotations
 
-import heapq
 import math
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, groupby
 from typing import IO
 
-from netclock.observe.eventlog import TICKING, Clock, Event, MsgId
+from netclock.observe.eventlog import TICKING, Clock, Event, MessageLine, MsgId
 
 __all__ = ["LinkEvents", "Matched", "Ranked"]
 
@@ -113,6 +113,13 @@ class _Where:
         self.odd.append(where)
         return -len(self.odd)
 
+    def line(self, name: str, number: int) -> int:
+        """:meth:`pack` of ``name:number`` without making that text (once ``name`` is known)."""
+        found = self.index.get(name)
+        if found is None or number >= 10**9:
+            return self.pack(f"{name}:{number}")
+        return (found << 32) | number
+
     def text(self, packed: int) -> str:
         if packed < 0:
             return self.odd[-packed - 1]
@@ -139,6 +146,13 @@ class _Sends:
                 return None
             return self.fingerprint[seq], self.t[seq], self.where[seq], self.order[seq]
         return self.sparse.get(seq)
+
+    def clock(self, seq: int) -> int | None:
+        """The clock fingerprint of send ``seq``, None when it was not logged."""
+        if 0 <= seq < len(self.marks):
+            return self.fingerprint[seq] if self.marks[seq] else None
+        found = self.sparse.get(seq)
+        return None if found is None else found[0]
 
     def put(self, seq: int, fingerprint: int, t: float, where: int, order: int) -> None:
         if seq < 0 or seq > len(self.marks) + _SPARSE:
@@ -174,11 +188,23 @@ class _Sends:
             self.put(seq, fingerprint, t, where, order)
         return before
 
-    def items(self) -> Iterator[tuple[int, tuple[int, float, int, int]]]:
-        for seq, mark in enumerate(self.marks):
-            if mark:
-                yield seq, (self.fingerprint[seq], self.t[seq], self.where[seq], self.order[seq])
-        yield from self.sparse.items()
+    def last(self) -> int:
+        """The highest sequence number kept (-1 when none is above)."""
+        return max(self.marks.rfind(1), max(self.sparse, default=-1))
+
+    def missing(self, got: _Delivered) -> Iterator[tuple[int, tuple[int, float, int, int]]]:
+        """``(seq, (fingerprint, t, where, order))`` of each send ``got`` has no delivery of."""
+        incs, none = got.incs, got.NONE
+        delivered = len(incs)
+        for seq in compress(range(len(self.marks)), self.marks):
+            if seq < delivered and incs[seq] != none:
+                continue
+            if seq >= delivered and got.get(seq) is not None:
+                continue
+            yield seq, (self.fingerprint[seq], self.t[seq], self.where[seq], self.order[seq])
+        for seq, send in self.sparse.items():
+            if got.get(seq) is None:
+                yield seq, send
 
 
 class _Delivered:
@@ -197,6 +223,18 @@ class _Delivered:
             inc = self.incs[seq]
             return None if inc == self.NONE else inc
         return self.sparse.get(seq)
+
+    def first(self, seq: int, inc: int) -> int | None:
+        """Incarnation ``inc`` delivered ``seq``: the incarnation that delivered it before, or
+        None (this is the first delivery, now kept)."""
+        incs = self.incs
+        if seq == len(incs):  # the next number: the common case
+            incs.append(inc)
+            return None
+        before = self.get(seq)
+        if before is None:
+            self.put(seq, inc)
+        return before
 
     def put(self, seq: int, inc: int) -> None:
         if seq < 0 or seq > len(self.incs) + _SPARSE:
@@ -268,10 +306,28 @@ class Matched:
     relived_first: str = ""
 
 
+_Origin = tuple[str, dict[str, int], tuple[str, int, str], _Sends | None, _Delivered]
+"""A receiver's deliveries from one sender's incarnation: the sender, the pair's tally,
+the link, its sends and what it delivered."""
 Forgery = Callable[[MsgId, str], object | None]
 """The forgery the adversaries' record holds for ``(id, receiver)``, None when none."""
 Owed = Callable[[str, str, float | None], bool]
 """Whether a message from sender to receiver sent at ``t`` had to arrive (PL1)."""
+
+
+class _Ids(dict[str, int]):
+    """Node names to numbers: a name met for the first time gets the next number."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def __missing__(self, name: str) -> int:
+        number = self[name] = len(self.names)
+        self.names.append(name)
+        return number
 
 
 class LinkEvents:
@@ -284,10 +340,9 @@ class LinkEvents:
 
     def __init__(self) -> None:
         self.names: list[str] = []
-        self.ids: dict[str, int] = {}
+        self.ids = _Ids(self.names)
         self.where = _Where()
         self.sends: dict[tuple[str, int, str], _Sends] = {}
-        self.last_seq: dict[tuple[str, int, str], int] = {}
         self.failed: dict[tuple[str, int, str], set[int]] = {}
         self.counts: dict[tuple[str, str], dict[str, int]] = {}
         self.complete: dict[tuple[str, int], bool] = {}
@@ -310,19 +365,6 @@ class LinkEvents:
         self._prev: Clock | None = None
         self._last_own = 0
 
-    def _id(self, name: str) -> int:
-        found = self.ids.get(name)
-        if found is None:
-            found = self.ids[name] = len(self.names)
-            self.names.append(name)
-        return found
-
-    def _count(self, sender: str, receiver: str, what: str) -> None:
-        pair = self.counts.get((sender, receiver))
-        if pair is None:
-            pair = self.counts[(sender, receiver)] = {}
-        pair[what] = pair.get(what, 0) + 1
-
     def start_incarnation(self, node: str, inc: int) -> None:
         """The events fed next belong to incarnation ``inc`` of ``node`` (incarnations of
         one node in increasing order, one after the other)."""
@@ -343,9 +385,14 @@ class LinkEvents:
         self.order = order + 1
         ev = e.ev
         if ev == "send":
-            self._send(e, order)
+            assert e.mid is not None
+            assert e.peer is not None
+            self._send(self.where.pack(e.where), e.node, e.clock, e.peer, e.mid, e.t, order)
         elif ev == "deliver":
-            self._deliver(e)
+            assert e.mid is not None
+            assert e.msg_clock is not None
+            assert e.peer is not None
+            self._deliver(self.where.pack(e.where), e.node, e.inc, e.peer, e.mid, e.msg_clock)
         elif ev == "failed":
             assert e.mid is not None
             assert e.peer is not None
@@ -355,89 +402,107 @@ class LinkEvents:
         elif ev == "drop":
             assert e.peer is not None
             self._count(e.peer, e.node, "dropped")
-        self._check_clock(e, order)
+        problem = self._clock_problem(ev, e.inc, e.clock, e.msg_clock)
+        if problem is not None:
+            self.sanity.add(f"{e.where}: {problem}", (1, order))
         self._prev = e.clock
 
-    def _send(self, e: Event, order: int) -> None:
-        mid, peer = e.mid, e.peer
-        assert mid is not None
-        assert peer is not None
+    def feed_line(self, line: MessageLine) -> None:
+        """:meth:`feed` of a send or deliver line as
+        :func:`~netclock.observe.eventlog.iter_records` gives it, without its event."""
+        name, number, node, inc, ev, clock, peer, mid, msg_clock, t, _ = line
+        order = self.order
+        self.order = order + 1
+        if msg_clock is None:  # a send
+            self._send(self.where.line(name, number), node, clock, peer, mid, t, order)
+        else:
+            self._deliver(self.where.line(name, number), node, inc, peer, mid, msg_clock)
+        problem = self._clock_problem(ev, inc, clock, msg_clock)
+        if problem is not None:
+            self.sanity.add(f"{name}:{number}: {problem}", (1, order))
+        self._prev = clock
+
+    def _count(self, sender: str, receiver: str, what: str) -> None:
+        pair = self.counts.get((sender, receiver))
+        if pair is None:
+            pair = self.counts[(sender, receiver)] = {}
+        pair[what] = pair.get(what, 0) + 1
+
+    def _send(
+        self,
+        where: int,
+        node: str,
+        clock: Clock,
+        peer: str,
+        mid: MsgId,
+        t: float | None,
+        order: int,
+    ) -> None:
         link = (mid[0], mid[1], peer)
         sends = self.sends.get(link)
         if sends is None:
             sends = self.sends[link] = _Sends()
-        t = math.nan if e.t is None else e.t
-        fingerprint = hash(frozenset(e.clock.items()))
-        before = sends.add(mid[2], fingerprint, t, self.where.pack(e.where), order)
+        fingerprint = hash(frozenset(clock.items()))
+        before = sends.add(mid[2], fingerprint, math.nan if t is None else t, where, order)
         if before is not None:
+            text = self.where.text
             self.sanity.add(
-                f"{e.where}: id {fmt(mid)} to {peer} was already sent at "
-                f"{self.where.text(before[2])}",
+                f"{text(where)}: id {fmt(mid)} to {peer} was already sent at {text(before[2])}",
                 (0, order),
             )
             return
-        self._count(e.node, peer, "sent")
-        if mid[2] > self.last_seq.get(link, -1):
-            self.last_seq[link] = mid[2]
+        pair = self.counts.get((node, peer))
+        if pair is None:
+            pair = self.counts[(node, peer)] = {}
+        pair["sent"] = pair.get("sent", 0) + 1
 
-    def _deliver(self, e: Event) -> None:
-        mid, clock = e.mid, e.msg_clock
-        assert mid is not None
-        assert clock is not None
-        assert e.peer is not None
-        ident, ids = self._id, self.ids
-        node, sender, peer = ids.get(e.node), ids.get(mid[0]), ids.get(e.peer)
-        self.d_node.append(ident(e.node) if node is None else node)
-        self.d_inc.append(-1 if e.inc is None else e.inc)
-        self.d_sender.append(ident(mid[0]) if sender is None else sender)
+    def _deliver(
+        self, where: int, node: str, inc: int | None, peer: str, mid: MsgId, clock: Clock
+    ) -> None:
+        ids = self.ids
+        self.d_node.append(ids[node])
+        self.d_inc.append(-1 if inc is None else inc)
+        self.d_sender.append(ids[mid[0]])
         self.d_sinc.append(mid[1])
         self.d_seq.append(mid[2])
-        self.d_from.append(ident(e.peer) if peer is None else peer)
+        self.d_from.append(ids[peer])
         self.d_fingerprint.append(hash(frozenset(clock.items())))
-        self.d_where.append(self.where.pack(e.where))
+        self.d_where.append(where)
         self.d_own.append(clock.get(mid[0], 0))
-        try:
-            row = [len(clock), *map(ids.__getitem__, clock), *clock.values()]
-        except KeyError:  # a node this pass has not met yet
-            row = [len(clock), *map(ident, clock), *clock.values()]
-        self.clocks.append(row)
+        self.clocks.append([len(clock), *map(ids.__getitem__, clock), *clock.values()])
 
-    def _check_clock(self, e: Event, order: int) -> None:
-        """Each node's own entry: 1 at init, +1 per send/deliver/local, unchanged otherwise."""
+    def _clock_problem(
+        self, ev: str, inc: int | None, clock: Clock, msg_clock: Clock | None
+    ) -> str | None:
+        """What breaks the clock rules in an event (None: nothing): each node's own entry is
+        1 at init, +1 per send/deliver/local, unchanged otherwise."""
         node, prev = self._node, self._prev
-        own = e.clock.get(node, 0)
-        rank = (1, order)
         if prev is None:
-            if e.ev != "init":
-                self.sanity.add(
-                    f"{e.where}: incarnation {e.inc} of {node} starts without init", rank
-                )
-            elif own not in (1, self._last_own + 1):
-                self.sanity.add(f"{e.where}: init sets {node}'s own entry to {own}, not 1", rank)
-            return
-        if e.ev == "init":
-            self.sanity.add(f"{e.where}: a second init in incarnation {e.inc} of {node}", rank)
-            return
-        if e.ev in TICKING:
-            expected = dict(prev)
+            if ev != "init":
+                return f"incarnation {inc} of {node} starts without init"
+            own = clock.get(node, 0)
+            if own not in (1, self._last_own + 1):
+                return f"init sets {node}'s own entry to {own}, not 1"
+            return None
+        if ev == "init":
+            return f"a second init in incarnation {inc} of {node}"
+        if ev in TICKING:
+            expected = {**prev}
             expected[node] = prev.get(node, 0) + 1
-            if e.msg_clock is not None:
-                for pid, value in e.msg_clock.items():
+            if msg_clock is not None:
+                for pid, value in msg_clock.items():
                     if pid != node and value > expected.get(pid, 0):
                         expected[pid] = value
-            if e.clock == expected:
-                return
-            what = "ticks" if e.msg_clock is None else "ticks and merges"
+            if clock == expected:
+                return None
+            what = "ticks" if msg_clock is None else "ticks and merges"
         else:
-            if e.clock == prev:
-                return
+            if clock == prev:
+                return None
             expected = dict(prev)
             what = "leaves the clock unchanged"
-        should, has = clock_pair_text(expected, e.clock)
-        self.sanity.add(
-            f"{e.where}: {e.ev} should give {should} ({e.ev} {what}), the log has {has}",
-            rank,
-        )
+        should, has = clock_pair_text(expected, clock)
+        return f"{ev} should give {should} ({ev} {what}), the log has {has}"
 
     # -- after the pass ----------------------------------------------------------------------
     def match(
@@ -483,67 +548,76 @@ class LinkEvents:
         told: Callable[[MsgId, str], bool],
         forged_text: Callable[[str, MsgId, str, object], str],
     ) -> dict[tuple[str, int, str], _Delivered]:
-        names, text = self.names, self.where.text
+        names, text, tallies = self.names, self.where.text, m.tallies
         delivered: dict[tuple[str, int, str], _Delivered] = {}
-        high: dict[tuple[str, int], int] = {}
-        receiver_id = -1
-        for i in range(len(self.d_node)):
-            if self.d_node[i] != receiver_id:
-                receiver_id, high = self.d_node[i], {}
-            receiver, sender = names[receiver_id], names[self.d_sender[i]]
-            sinc, seq, peer = self.d_sinc[i], self.d_seq[i], names[self.d_from[i]]
-            mid = (sender, sinc, seq)
-            t = self._tally(m, sender, receiver)
-            link = (sender, sinc, receiver)
-            sends = self.sends.get(link)
-            send = None if sends is None else sends.get(seq)
-            if send is None and peer == sender and told(mid, receiver):
-                pass
-            elif send is None or peer != sender:
-                forged = forgery(mid, receiver)
-                cut = forged is None and not self.complete.get((sender, sinc), False)
-                beyond = seq > self.last_seq.get(link, -1)
-                known = sender in nodes or not declared
-                if send is not None or peer != sender or not (cut and beyond and known):
-                    t["created"] = t.get("created", 0) + 1
-                    why = "was never sent" if peer == sender else f"claims to come from {peer}"
-                    where = text(self.d_where[i])
-                    found = f"{where}: {fmt(mid)} {why} to {receiver}"
-                    if forged is not None:
-                        found = forged_text(where, mid, receiver, forged)
-                    m.created.add(found, (0, i))
-                    m.forged.add(found, (0, i))
-                    continue
-                t["unlogged"] = t.get("unlogged", 0) + 1
-            elif self.d_fingerprint[i] != send[0]:
+        high: dict[tuple[int, int], int] = {}
+        # what the receiver's deliveries from each (sender, incarnation) need, met once
+        origins: dict[tuple[int, int], _Origin] = {}
+        receiver_id, receiver = -1, ""
+        rows = zip(
+            self.d_node, self.d_inc, self.d_sender, self.d_sinc, self.d_seq, self.d_from,
+            self.d_fingerprint, self.d_where, strict=True,
+        )  # fmt: skip
+        for i, (node_id, inc, sender_id, sinc, seq, from_id, fingerprint, where) in enumerate(rows):
+            if node_id != receiver_id:
+                receiver_id, receiver, high, origins = node_id, names[node_id], {}, {}
+            origin = (sender_id, sinc)
+            cached = origins.get(origin)
+            if cached is None:
+                sender = names[sender_id]
+                t = tallies.get((sender, receiver))
+                if t is None:
+                    t = tallies[(sender, receiver)] = {}
+                link = (sender, sinc, receiver)
+                got = delivered.get(link)
+                if got is None:
+                    got = delivered[link] = _Delivered()
+                cached = origins[origin] = (sender, t, link, self.sends.get(link), got)
+            sender, t, link, sends, got = cached
+            sent = None if sends is None else sends.clock(seq)
+            if sent is None or from_id != sender_id:
+                peer, mid = names[from_id], (sender, sinc, seq)
+                if sent is not None or peer != sender or not told(mid, receiver):
+                    forged = forgery(mid, receiver)
+                    cut = forged is None and not self.complete.get((sender, sinc), False)
+                    beyond = seq > (-1 if sends is None else sends.last())
+                    known = sender in nodes or not declared
+                    if sent is not None or peer != sender or not (cut and beyond and known):
+                        t["created"] = t.get("created", 0) + 1
+                        why = "was never sent" if peer == sender else f"claims to come from {peer}"
+                        found = f"{text(where)}: {fmt(mid)} {why} to {receiver}"
+                        if forged is not None:
+                            found = forged_text(text(where), mid, receiver, forged)
+                        m.created.add(found, (0, i))
+                        m.forged.add(found, (0, i))
+                        continue
+                    t["unlogged"] = t.get("unlogged", 0) + 1
+            elif fingerprint != sent:
                 t["created"] = t.get("created", 0) + 1
                 m.created.add(
-                    f"{text(self.d_where[i])}: {fmt(mid)} carries a clock its send did not have",
+                    f"{text(where)}: {fmt((sender, sinc, seq))} carries a clock its send did "
+                    "not have",
                     (0, i),
                 )
-            got = delivered.get(link)
-            if got is None:
-                got = delivered[link] = _Delivered()
-            inc = self.d_inc[i]
-            first_inc = got.get(seq)
+            first_inc = got.first(seq, inc)
             if first_inc is not None:
                 if inc != first_inc:
                     m.relived += 1
                     if m.relived == 1:
-                        m.relived_first = f"{text(self.d_where[i])}: {fmt(mid)}"
+                        m.relived_first = f"{text(where)}: {fmt((sender, sinc, seq))}"
                     continue
                 t["duplicated"] = t.get("duplicated", 0) + 1
-                m.duplicated.add(f"{text(self.d_where[i])}: {fmt(mid)} delivered again", (0, i))
+                m.duplicated.add(
+                    f"{text(where)}: {fmt((sender, sinc, seq))} delivered again", (0, i)
+                )
                 continue
-            got.put(seq, inc)
             t["delivered"] = t.get("delivered", 0) + 1
             firsts[i] = 1
-            origin = (sender, sinc)
             top = high.get(origin, -1)
             if seq < top:
                 t["out_of_order"] = t.get("out_of_order", 0) + 1
                 m.fifo.add(
-                    f"{text(self.d_where[i])}: {fmt(mid)} delivered after seq {top} of the "
+                    f"{text(where)}: {fmt((sender, sinc, seq))} delivered after seq {top} of the "
                     "same sender",
                     (0, i),
                 )
@@ -559,8 +633,8 @@ class LinkEvents:
             sender, sinc, receiver = link
             got = delivered.get(link, nothing)
             failed = self.failed.get(link, set())
-            for seq, (_, t, where, order) in sends.items():
-                if got.get(seq) is not None or seq in failed:
+            for seq, (_, t, where, order) in sends.missing(got):
+                if seq in failed:
                     continue
                 tally = self._tally(m, sender, receiver)
                 tally["lost"] = tally.get("lost", 0) + 1
@@ -578,41 +652,46 @@ class LinkEvents:
 
         The rule of :meth:`netclock.tools.check` (``_Checker.check_causal``): at receiver
         ``r``, ``m2``'s first delivery is too early iff some message ``m1`` from ``s1`` that
-        ``r`` delivers later has ``k1 <= C2[s1]``; a min-heap per sender of the ``k`` of
-        what ``r`` has yet to deliver answers it with one look-up per clock entry. The
-        clocks are read back from the spill in delivery order, one receiver at a time.
+        ``r`` delivers later has ``k1 <= C2[s1]``. Per sender, the least ``(k, row)`` of what
+        ``r`` has yet to deliver from it (a suffix minimum, worked out backwards first)
+        answers it with one look-up per clock entry. The clocks are read back from the spill
+        in delivery order, one receiver at a time.
         """
         names = self.names
         records = self.clocks.records()
-        total = len(self.d_node)
         start = 0
-        while start < total:
-            receiver_id = self.d_node[start]
-            end = start
-            while end < total and self.d_node[end] == receiver_id:
-                end += 1
-            rows = [i for i in range(start, end) if firsts[i]]
-            heaps: dict[int, list[tuple[int, int]]] = {}
-            for index, i in enumerate(rows):
-                heaps.setdefault(self.d_sender[i], []).append((self.d_own[i], index))
-            for heap in heaps.values():
-                heapq.heapify(heap)
-            done = bytearray(len(rows))
-            index = 0
-            for i in range(start, end):
-                block, position = next(records)
-                if not firsts[i]:
+        for receiver_id, receiving in groupby(self.d_node):
+            end = start + len(list(receiving))
+            flags = firsts[start:end]
+            rows = list(compress(range(start, end), flags))
+            senders = list(compress(self.d_sender[start:end], flags))
+            owns = list(compress(self.d_own[start:end], flags))
+            # after[index]: the least (k, row) of its sender's rows after it; pending: per
+            # sender, the least (k, row) of its rows not yet delivered
+            pending: dict[int, tuple[int, int]] = {}
+            after: list[tuple[int, int] | None] = [None] * len(rows)
+            for index in range(len(rows) - 1, -1, -1):
+                sender, here = senders[index], (owns[index], index)
+                later = after[index] = pending.get(sender)
+                if later is None or here < later:
+                    pending[sender] = here
+            index = -1
+            # not strict: the spill's records go on with the next receiver's
+            rest = zip(range(start, end), flags, records, strict=False)
+            for i, first, (block, position) in rest:
+                if not first:
                     continue
-                done[index] = 1
+                index += 1
+                later = after[index]
+                if later is None:
+                    del pending[senders[index]]
+                else:
+                    pending[senders[index]] = later
                 size = block[position]
                 for j in range(position + 1, position + 1 + size):
-                    pending = heaps.get(block[j])
-                    if not pending:
-                        continue
-                    while pending and done[pending[0][1]]:
-                        heapq.heappop(pending)
-                    if pending and pending[0][0] <= block[j + size]:
-                        e = rows[pending[0][1]]
+                    low = pending.get(block[j])
+                    if low is not None and low[0] <= block[j + size]:
+                        e = rows[low[1]]
                         mid = (names[self.d_sender[i]], self.d_sinc[i], self.d_seq[i])
                         earlier = (names[self.d_sender[e]], self.d_sinc[e], self.d_seq[e])
                         m.causal.add(
@@ -621,7 +700,6 @@ class LinkEvents:
                             (0, i),
                         )
                         break
-                index += 1
             start = end
 
     def close(self) -> None:

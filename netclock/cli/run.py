@@ -35,7 +35,7 @@ from netclock.cluster.launcher import (
     run_certificates,
     run_cluster,
 )
-from netclock.cluster.node_count import natural_order
+from netclock.cluster.node_count import node_range
 from netclock.cluster.process import run_async
 from netclock.faults.config import parse_duration
 from netclock.links.base import CERTIFIED_KINDS, LINK_KINDS
@@ -182,11 +182,6 @@ def _run_once(cluster: Cluster, run_dir: Path) -> tuple[int, Report]:
 def _run_certificates(run_dir: Path, nodes: list[str]) -> Path:
     """A fresh cluster CA and node certificates for one run that names no cert_dir."""
     folder = run_certificates(run_dir, nodes)
-    ordered = sorted(nodes, key=natural_order)
-    names = (
-        ", ".join(nodes)
-        if len(nodes) <= 8
-        else f"{len(nodes)} nodes ({ordered[0]} .. {ordered[-1]})"
-    )
+    names = ", ".join(nodes) if len(nodes) <= 8 else f"{len(nodes)} nodes ({node_range(nodes)})"
     print(f"created a cluster CA and certificates for {names} in {folder}")
     return folder

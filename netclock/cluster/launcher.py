@@ -442,8 +442,8 @@ class Launcher:
     # -- progress -------------------------------------------------------------------------------
     def progress_line(self) -> str:
         """Per node: messages sent, delivered and retransmitted, and its state; past
-        :data:`PROGRESS_NODES` nodes the totals, how many are in each state and the node
-        that has delivered the fewest."""
+        :data:`PROGRESS_NODES` nodes the totals, the running node that has delivered the
+        fewest, and how many are in each state."""
         children = list(self.children.values())
         if len(children) <= PROGRESS_NODES:
             return " | ".join(
@@ -454,12 +454,15 @@ class Launcher:
             for key in ("sent", "delivered", "retransmitted"):
                 total[key] = total.get(key, 0) + child.stats.get(key, 0)
         states = Counter(self._state(child).strip() for child in children)
-        running = states.pop("", 0)
-        behind = min(children, key=lambda child: child.stats.get("delivered", 0))
+        running = [child for child in children if not self._state(child)]
+        line = f"{len(children)} nodes: {self._counts(total)}"
+        if running:
+            behind = min(running, key=lambda child: child.stats.get("delivered", 0))
+            line += f" | fewest delivered: {behind.id} ({behind.stats.get('delivered', 0)})"
         return (
-            f"{len(children)} nodes: {self._counts(total)} | {running} running"
+            line
+            + f" | {states.pop('', 0)} running"
             + "".join(f", {count} {state}" for state, count in sorted(states.items()))
-            + f" | fewest delivered: {behind.id} ({behind.stats.get('delivered', 0)})"
         )
 
     @staticmethod

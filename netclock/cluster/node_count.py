@@ -3,8 +3,8 @@
 A class runs the same exercise with 4 processes and with 32; writing 32 ``[[node]]``
 tables by hand is where a typo hides. With ``nodes = N`` the cluster has ``N`` nodes:
 
-* without ``[[node]]`` tables, ``n1`` .. ``nN`` (zero-padded to the width of ``N``, so
-  that names sort in order: ``n01`` .. ``n32``), each running the top-level program;
+* without ``[[node]]`` tables, ``n1`` .. ``nN``, each running the top-level program (the
+  names the demos use, so ``origin = "n1"`` means the same at 4 and at 40);
 * with fewer tables, the numbering of the last table's id goes on (``n6`` is followed by
   ``n7``, ``p04`` by ``p05``), each new node a copy of that table on the same host with a
   port the kernel picks (port 0);
@@ -20,10 +20,11 @@ from typing import Any
 from netclock.errors import ConfigError, UsageError
 from netclock.links.base import parse_address
 
-__all__ = ["MAX_NODES", "counted_nodes", "natural_order"]
+__all__ = ["MAX_NODES", "counted_nodes", "natural_order", "node_range"]
 
-MAX_NODES = 1024
-"""The most nodes ``nodes = N`` makes: more processes than one launcher can start."""
+MAX_NODES = 256
+"""The most nodes ``nodes = N`` makes (256 processes start on two cores; list tables for
+more)."""
 
 _NUMBERED = re.compile(r"(.*?)(\d+)")
 _DIGITS = re.compile(r"(\d+)")
@@ -37,26 +38,28 @@ def natural_order(name: str) -> tuple[tuple[int, int | str], ...]:
 def counted_nodes(tables: list[Any], count: object) -> list[Any]:
     """``tables`` (the file's ``[[node]]`` list) made ``count`` long, as the module says."""
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_NODES:
-        raise ConfigError(f"nodes must be a whole number from 1 to {MAX_NODES}, not {count!r}")
+        raise ConfigError(
+            f"nodes (or --nodes) must be a whole number from 1 to {MAX_NODES}, not {count!r}"
+        )
     if not tables:
-        width = len(str(count))
-        return [{"id": f"n{i:0{width}d}"} for i in range(1, count + 1)]
-    if count <= len(tables):
-        return tables[:count]
+        return [{"id": f"n{i}"} for i in range(1, count + 1)]
     last = tables[-1]
-    name = last.get("id") if isinstance(last, dict) else None
-    numbered = _NUMBERED.fullmatch(name) if isinstance(name, str) else None
+    if count <= len(tables) or not isinstance(last, dict) or not isinstance(last.get("id"), str):
+        return tables[:count]  # a malformed last table: the tables' own check names it
+    name = last["id"]
+    numbered = _NUMBERED.fullmatch(name)
     if numbered is None:
         raise ConfigError(
-            f"nodes = {count} continues the numbering of the last [[node]] id, and {name!r} "
-            "does not end in a number; name it like n1 (or p01), or list every node"
+            f"nodes = {count} (or --nodes {count}) numbers on from the last [[node]] id, and "
+            f"{name!r} does not end in a number: this cluster names its nodes, so run it "
+            "with the nodes it lists (or name them like n1)"
         )
     prefix, digits = numbered.groups()
     copy = {key: value for key, value in last.items() if key not in ("id", "address")}
-    if "address" in last:
+    if isinstance(last.get("address"), str):
         try:
             host = parse_address(last["address"])[0]
-        except (UsageError, TypeError):
+        except UsageError:
             host = None  # the table's own check names the mistake
         if host is not None:
             copy["address"] = f"[{host}]:0" if ":" in host else f"{host}:0"
@@ -65,4 +68,21 @@ def counted_nodes(tables: list[Any], count: object) -> list[Any]:
         {**copy, "id": f"{prefix}{i:0{len(digits)}d}"}
         for i in range(first, first + count - len(tables))
     ]
+    listed = {t.get("id") for t in tables if isinstance(t, dict)}
+    taken = [t["id"] for t in more if t["id"] in listed]
+    if taken:
+        raise ConfigError(
+            f"nodes = {count} numbers on from the last [[node]] id {name!r} and reaches "
+            f"{taken[0]!r}, which a [[node]] table already has; list the tables in numbering "
+            "order"
+        )
     return [*tables, *more]
+
+
+def node_range(names: list[str]) -> str:
+    """``n1 .. n32`` for numbered names of one prefix, else the first two and the last."""
+    ordered = sorted(names, key=natural_order)
+    prefixes = {m.group(1) if (m := _NUMBERED.fullmatch(n)) else None for n in ordered}
+    if len(ordered) <= 3 or (len(prefixes) == 1 and None not in prefixes):
+        return f"{ordered[0]} .. {ordered[-1]}" if len(ordered) > 3 else ", ".join(ordered)
+    return f"{ordered[0]}, {ordered[1]}, ..., {ordered[-1]}"

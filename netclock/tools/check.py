@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from netclock.cluster.node_count import natural_order
+from netclock.cluster.node_count import natural_order, node_range
 from netclock.errors import ConfigError
 from netclock.links.base import PROMISES
 from netclock.observe.eventlog import (
@@ -942,7 +942,8 @@ LISTED_NODES = 8
 (correct, one life, no role) are one summary and only the others are listed."""
 LISTED_PAIRS = 24
 """Up to this many pairs the report lists each one; beyond, only the pairs with something
-to note (the worst first, at most this many), and ``netclock check --pairs`` lists all."""
+to note, the worst first (what breaks a promise of the link, then what no crash explains,
+then the rest), at most this many; ``netclock check --pairs`` lists all."""
 
 
 def _node_text(n: NodeSummary) -> str:
@@ -963,33 +964,50 @@ def _nodes_line(nodes: Sequence[NodeSummary]) -> str:
         low, high = min(n.events for n in plain), max(n.events for n in plain)
         events = f"{low} events" if low == high else f"{low}-{high} events"
         parts.insert(0, f"{len(plain)} correct with one life each ({events})")
-    names = sorted((n.node for n in nodes), key=natural_order)
-    return f"nodes: {len(nodes)} ({names[0]} .. {names[-1]}): " + ", ".join(parts)
+    return f"nodes: {len(nodes)} ({node_range([n.node for n in nodes])}): " + ", ".join(parts)
 
 
-def _trouble(p: PairCounts) -> tuple[int, int]:
-    """What a pair has to note beyond what it sent and delivered: first what no crash
-    explains, then what one does (both 0: nothing)."""
-    unexplained: int = sum(getattr(p, name) for name in _COUNT_FIELDS[2:]) - 2 * p.lost_crashed
-    return unexplained, p.lost_crashed + (p.sent != p.delivered)
+def _trouble(p: PairCounts, promises: frozenset[str], crashed: frozenset[str]) -> tuple[int, ...]:
+    """How much a pair has to note, most telling first: what breaks a promise of the link,
+    then what else no crash explains, then what a crash does (all 0: nothing)."""
+    lost = p.lost - p.lost_crashed
+    broken = p.created
+    broken += p.duplicated if "no_duplication" in promises else 0
+    broken += lost if "reliable_delivery" in promises else 0
+    broken += p.out_of_order if "fifo" in promises else 0
+    ended = p.sender in crashed or p.receiver in crashed
+    other = lost + p.duplicated + p.out_of_order + p.unlogged + p.dropped + p.created
+    other += 0 if ended else p.failed
+    explained = p.lost_crashed + (p.failed if ended else 0) + (p.sent != p.delivered)
+    return broken, other, explained
 
 
-def _listed_pairs(pairs: Sequence[PairCounts], every: bool) -> tuple[list[PairCounts], str]:
+def _listed_pairs(report: Report, every: bool) -> tuple[list[PairCounts], str]:
     """The pairs the report lists and the line that says what it left out ('' for none)."""
+    pairs = report.pairs
     if every or len(pairs) <= LISTED_PAIRS:
         return list(pairs), ""
-    noted = [p for p in pairs if _trouble(p) != (0, 0)]
-    worst = {id(p) for p in sorted(noted, key=_trouble, reverse=True)[:LISTED_PAIRS]}
-    listed = [p for p in pairs if id(p) in worst]
+    promises = frozenset(name for kinds in report.link_promises.values() for name in kinds)
+    crashed = frozenset(n.node for n in report.nodes if not n.correct)
+    ranked = sorted(
+        ((_trouble(p, promises, crashed), p) for p in pairs),
+        key=lambda tp: (
+            tuple(-x for x in tp[0]),
+            natural_order(tp[1].sender),
+            natural_order(tp[1].receiver),
+        ),
+    )
+    noted = [p for trouble, p in ranked if any(trouble)]
     if not noted:
         return [], (
             f"  {len(pairs)} pairs, each delivered all it sent, nothing else to note "
             "(netclock check --pairs lists them)"
         )
+    listed = noted[:LISTED_PAIRS]
     quiet = len(pairs) - len(noted)
     left = [f"{quiet} delivered all they sent, nothing else to note"] if quiet else []
     if len(noted) > len(listed):
-        left.append(f"{len(noted) - len(listed)} had less to note than those listed")
+        left.append(f"{len(noted) - len(listed)} with something to note, none more than the last")
     return listed, (
         f"  {len(pairs) - len(listed)} more pairs: {'; '.join(left)} "
         "(netclock check --pairs lists every pair)"
@@ -1047,7 +1065,7 @@ def format_report(report: Report, *, ascii_only: bool = False, every_pair: bool 
         sentence = promise_sentence(kind, report.link_promises.get(kind, ()))
         out.append(sentence + "; causal order is information only")
     rows = [(f"link {kind}", counts) for kind, counts in report.links.items()]
-    pairs, left_out = _listed_pairs(report.pairs, every_pair)
+    pairs, left_out = _listed_pairs(report, every_pair)
     rows += [(f"  {p.sender} -> {p.receiver}", p) for p in pairs]
     columns = [
         (name, head)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from netclock.cluster.config import load_cluster, parse_cluster
-from netclock.cluster.node_count import MAX_NODES, natural_order
+from netclock.cluster.node_count import MAX_NODES, natural_order, node_range
 from netclock.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(10)
@@ -19,11 +19,12 @@ def _cluster(tmp_path: Path, data: dict[str, Any]) -> Any:
     return parse_cluster({"program": "algo.py:main", **data}, base_dir=tmp_path)
 
 
-def test_without_node_tables_the_nodes_are_numbered_to_sort_in_order(tmp_path: Path) -> None:
+def test_without_node_tables_the_nodes_are_numbered_as_the_demos_name_them(
+    tmp_path: Path,
+) -> None:
     cluster = _cluster(tmp_path, {"nodes": 12})
-    assert cluster.node_ids == [f"n{i:02d}" for i in range(1, 13)]
+    assert cluster.node_ids == [f"n{i}" for i in range(1, 13)]
     assert all(n.address == ("127.0.0.1", 0) for n in cluster.nodes)
-    assert _cluster(tmp_path, {"nodes": 3}).node_ids == ["n1", "n2", "n3"]
 
 
 def test_the_last_table_is_copied_on_with_its_numbering(tmp_path: Path) -> None:
@@ -53,17 +54,25 @@ def test_fewer_nodes_than_tables_keeps_the_first(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "says"),
     [
-        ({"nodes": 0}, f"nodes must be a whole number from 1 to {MAX_NODES}, not 0"),
+        ({"nodes": 0}, f"nodes (or --nodes) must be a whole number from 1 to {MAX_NODES}, not 0"),
         ({"nodes": MAX_NODES + 1}, f"from 1 to {MAX_NODES}, not {MAX_NODES + 1}"),
         ({"nodes": True}, "nodes must be"),
         ({"nodes": "32"}, "nodes must be"),
+        ({"nodes": 3, "node": [{"id": "n1", "address": 5}]}, "node[0].address must be a string"),
+        ({"nodes": 3, "node": [{"id": 5}]}, "node[0].id must be a string"),
+        ({"nodes": 3, "node": [{"address": "127.0.0.1:0"}]}, "node[0] has no id"),
         (
             {"nodes": 4, "node": [{"id": "server"}]},
-            "nodes = 4 continues the numbering of the last [[node]] id, and 'server' does not "
-            "end in a number; name it like n1 (or p01), or list every node",
+            "nodes = 4 (or --nodes 4) numbers on from the last [[node]] id, and 'server' does "
+            "not end in a number: this cluster names its nodes, so run it with the nodes it "
+            "lists (or name them like n1)",
         ),
         ({"nodes": 4, "node": [{"id": "n1"}, {"id": "n2"}, {"id": "n3x"}]}, "'n3x' does not"),
-        ({"nodes": 3, "node": [{"id": "n2"}, {"id": "n1"}]}, "node id 'n2' appears twice"),
+        (
+            {"nodes": 4, "node": [{"id": "n1"}, {"id": "n3"}, {"id": "n2"}]},
+            "nodes = 4 numbers on from the last [[node]] id 'n2' and reaches 'n3', which a "
+            "[[node]] table already has; list the tables in numbering order",
+        ),
     ],
 )
 def test_each_mistake_is_one_sentence(tmp_path: Path, data: dict[str, Any], says: str) -> None:
@@ -78,6 +87,12 @@ def test_the_command_line_count_overrides_the_file(tmp_path: Path) -> None:
     path.write_text('program = "algo.py:main"\nnodes = 4\n[[node]]\nid = "n1"\n', encoding="utf-8")
     assert load_cluster(path).node_ids == ["n1", "n2", "n3", "n4"]
     assert len(load_cluster(path, {"nodes": 40}).node_ids) == 40
+
+
+def test_a_range_of_names_is_one_only_when_they_are_numbered_alike() -> None:
+    assert node_range([f"n{i}" for i in range(1, 21)]) == "n1 .. n20"
+    assert node_range(["r1", "r2", "r3", "voter"]) == "r1, r2, ..., voter"
+    assert node_range(["b", "a"]) == "a, b"
 
 
 def test_natural_order_puts_n9_before_n10() -> None:

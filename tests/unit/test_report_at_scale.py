@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ import pytest
 from netclock.cli.check import main as check_cli
 from netclock.cluster.config import load_cluster
 from netclock.cluster.launcher import PROGRESS_NODES, Child, Launcher
-from netclock.tools.check import LISTED_PAIRS, check_run, format_report, load_run
+from netclock.tools.check import LISTED_PAIRS, PairCounts, check_run, format_report, load_run
 from netclock.tools.synthetic import write_synthetic_run
 
 PAIR_ROW = re.compile(r"^  n\d+ -> n\d+ ", re.MULTILINE)
@@ -57,13 +58,34 @@ def test_a_lossy_run_lists_its_worst_pairs_and_its_crashed_node(tmp_path: Path) 
     quiet = len(report.pairs) - len(noted)
     summary = f"  {132 - LISTED_PAIRS} more pairs: "
     assert summary in text
-    assert f"{len(noted) - LISTED_PAIRS} had less to note than those listed" in text
+    left = f"{len(noted) - LISTED_PAIRS} with something to note, none more than the last"
+    assert left in text
     if quiet:
         assert f"{quiet} delivered all they sent, nothing else to note" in text
     (killed,) = run.killed
     nodes = next(line for line in text.splitlines() if line.startswith("nodes:"))
     assert "11 correct with one life each" in nodes
     assert re.search(rf"{killed} \(inc \d+, \d+ events, crashed\)", nodes), nodes
+
+
+def test_a_pair_that_breaks_a_promise_comes_first_whatever_crashes_explain(
+    tmp_path: Path,
+) -> None:
+    # A killed node hands back messages on many pairs; one duplicate on the perfect link
+    # breaks no_duplication, and its pair must lead the list, not hide in the summary.
+    write_synthetic_run(
+        tmp_path, nodes=12, events=6000, link="reliable", loss=0.0, duplicates=0.002,
+        kills=1, seed=8,
+    )  # fmt: skip
+    report = check_run(load_run(tmp_path))
+    text = format_report(report)
+    duplicated = [p for p in report.pairs if p.duplicated]
+    assert duplicated, "the case under test: a duplicate"
+    assert "no_duplication" in report.violated
+    rows = PAIR_ROW.findall(text)
+    first = max(duplicated, key=lambda p: p.duplicated)
+    assert rows[0] == f"  {first.sender} -> {first.receiver} "
+    assert {f"  {p.sender} -> {p.receiver} " for p in duplicated} <= set(rows)
 
 
 def test_a_small_run_lists_every_node_and_pair(tmp_path: Path) -> None:
@@ -110,9 +132,11 @@ def test_progress_of_many_nodes_is_their_totals(launchers: Callable[[int], Launc
     line = launcher.progress_line()
     sent, delivered = sum(10 + i for i in range(12)), sum(20 - i for i in range(12))
     assert line == (
-        f"12 nodes: sent {sent} deliv {delivered} retx 12 | 10 running, 1 done, 1 killed"
-        " | fewest delivered: p11 (9)"
+        f"12 nodes: sent {sent} deliv {delivered} retx 12 | fewest delivered: p11 (9)"
+        " | 10 running, 1 done, 1 killed"
     )
+    launcher.children["p11"].killed = True  # the fewest among the running, not the killed
+    assert " | fewest delivered: p10 (10) | 9 running, 1 done, 2 killed" in launcher.progress_line()
 
 
 def test_progress_of_a_few_nodes_names_each(launchers: Callable[[int], Launcher]) -> None:
@@ -145,3 +169,26 @@ def test_the_started_line_of_many_nodes_on_one_host_names_the_host_once(
         f"p{i:02d}:{40000 + i}" for i in range(12)
     )
     assert few._started_line() == "started p00@127.0.0.1:40000, p01@127.0.0.1:40001 over reliable"
+
+
+def test_hand_backs_a_crash_explains_come_after_what_breaks_a_promise(tmp_path: Path) -> None:
+    run = write_synthetic_run(
+        tmp_path, nodes=12, events=3000, link="reliable", loss=0.0, kills=1, seed=4
+    )
+    (killed,) = run.killed
+    report = check_run(load_run(tmp_path))
+    others = [n.node for n in report.nodes if n.node != killed]
+    handed_back = [
+        PairCounts(sender, killed, sent=10, delivered=6, failed=4) for sender in others
+    ] + [PairCounts(killed, receiver, sent=5, delivered=1, failed=4) for receiver in others]
+    dup = PairCounts(others[3], others[4], sent=9, delivered=10, duplicated=1)
+    lost = PairCounts(others[5], others[6], sent=9, delivered=6, lost=3)
+    quiet = [PairCounts(others[0], others[i], sent=7, delivered=7) for i in range(1, 3)]
+    text = format_report(replace(report, pairs=(*handed_back, dup, lost, *quiet)))
+    rows = PAIR_ROW.findall(text)
+    assert rows[:2] == [
+        f"  {lost.sender} -> {lost.receiver} ",
+        f"  {dup.sender} -> {dup.receiver} ",
+    ]
+    assert len(rows) == LISTED_PAIRS
+    assert f"  {len(handed_back) + 4 - LISTED_PAIRS} more pairs: 2 delivered all they sent" in text

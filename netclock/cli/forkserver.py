@@ -51,8 +51,11 @@ def serve(fd: int, preload: list[str]) -> int:
     _parser = build_parser()  # once, not in every node
     gc.freeze()  # what was imported stays shared: the children's collections never touch it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher decides when nodes stop
-    sock.send(json.dumps({"ready": os.getpid()}).encode())
-    while _take(sock, (sock.fileno(),)):
+    try:
+        sock.send(json.dumps({"ready": os.getpid()}).encode())
+        while _take(sock, (sock.fileno(),)):
+            pass
+    except ConnectionError:  # the launcher closed its end: it is stopping
         pass
     return 0
 

@@ -198,9 +198,15 @@ class ForkServer:
             raise OSError(f"the fork server did not start: {answer}")
         self.ready_at = time.time()
 
+    def _open_sock(self) -> socket.socket:
+        """The socket to the server; OSError once :meth:`close` closed it (a stop can come
+        while nodes are still being forked)."""
+        if self._sock is None:
+            raise OSError("the fork server was closed")
+        return self._sock
+
     async def _answer(self) -> dict[str, Any]:
-        assert self._sock is not None
-        data = await asyncio.get_running_loop().sock_recv(self._sock, MAX_PACKET)
+        data = await asyncio.get_running_loop().sock_recv(self._open_sock(), MAX_PACKET)
         if not data:
             raise OSError("the fork server ended")
         answer: dict[str, Any] = json.loads(data)
@@ -208,19 +214,19 @@ class ForkServer:
 
     async def _send(self, packet: bytes, fds: list[int]) -> None:
         """Send one request with its descriptors, waiting while the socket is full."""
-        assert self._sock is not None
         loop = asyncio.get_running_loop()
         while True:
+            sock = self._open_sock()
             try:
-                socket.send_fds(self._sock, [packet], fds)
+                socket.send_fds(sock, [packet], fds)
                 return
             except BlockingIOError:
                 writable = loop.create_future()
-                loop.add_writer(self._sock, writable.set_result, None)
+                loop.add_writer(sock, writable.set_result, None)
                 try:
                     await writable
                 finally:
-                    loop.remove_writer(self._sock)
+                    loop.remove_writer(sock)
 
     async def _read_answers(self) -> None:
         """Hand each answer to the oldest request waiting, until none waits."""
@@ -232,6 +238,8 @@ class ForkServer:
                     if not waiter.done():
                         waiter.set_exception(OSError(f"the fork server did not answer: {exc}"))
                 self._waiting.clear()
+                return
+            if not self._waiting:  # closed meanwhile: close failed every waiter
                 return
             waiter = self._waiting.pop(0)
             if not waiter.done():
@@ -263,6 +271,7 @@ class ForkServer:
         try:
             answer = await answered
         except BaseException:
+            answered.cancel()  # when this task was cancelled: a later failure has no reader
             os.close(in_w)
             os.close(out_r)
             raise
@@ -285,6 +294,10 @@ class ForkServer:
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
+        for waiter in self._waiting:  # their answers will not come
+            if not waiter.done():
+                waiter.set_exception(OSError("the fork server was closed"))
+        self._waiting.clear()
         if self._sock is not None:
             self._sock.close()
             self._sock = None

@@ -181,6 +181,8 @@ class RunResult:
     stop_reason: str = "done"
     results: dict[str, Any] = field(default_factory=dict)
     """Each node whose (latest) program returned, and what it returned (JSON)."""
+    log_events: bool = True
+    """The cluster asked its nodes for event logs (``log_events``)."""
 
 
 KILLED_STAYS_DOWN = (
@@ -859,6 +861,7 @@ class Launcher:
             unfinished,
             self.stop_reason or "done",
             results,
+            self.cluster.log_events,
         )
 
     async def _stop(self, timeout: float = STOP_TIMEOUT) -> None:

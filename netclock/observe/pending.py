@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -60,6 +60,8 @@ RENDERING = b"netclock-rendering"
 """The start of the mark (a msgpack ``bin``) that ends a pending file being rendered: the
 text logs' sizes before, 8 bytes each, big-endian."""
 MARK_BYTES = 2 + len(RENDERING) + 16
+UNREADABLE = "unreadable records"
+NOTHING_LOGGED = "no record, not even its header (its node was killed before it logged anything)"
 RENDER_BATCH = 4096
 """Events rendered before the text is written, when a pending file is finished."""
 
@@ -176,7 +178,9 @@ class _Header:
         return stored if stored.is_absolute() else path.parent / stored
 
 
-def _records(path: Path, notes: list[str], opened: IO[bytes] | None = None) -> Iterator[Any]:
+def _records(
+    path: Path, notes: list[str], opened: IO[bytes] | None = None
+) -> Generator[Any, None, None]:
     """The decoded objects of a pending file, header first, up to a rendering mark; a cut or
     unreadable tail ends the stream with a sentence in ``notes``. ``opened``: the file,
     already open (read from its start, and closed at the end)."""
@@ -196,7 +200,7 @@ def _records(path: Path, notes: list[str], opened: IO[bytes] | None = None) -> I
                     return
                 yield record
         except (ValueError, msgpack.UnpackException) as exc:
-            notes.append(f"{path}: unreadable records from byte {unpacker.tell()} skipped")
+            notes.append(f"{path}: {UNREADABLE} from byte {unpacker.tell()} skipped")
             log.debug("%s: unreadable record: %s", path, exc)
             return
         size = os.fstat(file.fileno()).st_size
@@ -283,8 +287,13 @@ def _rendered(
 ) -> Iterator[tuple[_Header, TextRenderer]]:
     """Render ``path``'s events, yielding the renderer every :data:`RENDER_BATCH` events and
     at the end (the caller takes and clears its lines); the header first."""
+    before = len(notes)
     records = _records(path, notes, opened)
     raw = next(records, None)
+    if raw is None and not any(UNREADABLE in note for note in notes[before:]):
+        del notes[before:]  # a cut header: this one note says it all
+        notes.append(f"{path}: {NOTHING_LOGGED}")
+        return
     header = _Header(raw, path)
     renderer = TextRenderer(
         header.node,
@@ -400,6 +409,18 @@ class LogReading:
             self._file = None
 
 
+def _headerless(path: Path) -> bool:
+    """True for a pending file without a whole first record that is no garbage either (what
+    a kill leaves before or while the header is written)."""
+    notes: list[str] = []
+    records = _records(path, notes)
+    try:
+        first = next(records, None)
+    finally:
+        records.close()
+    return first is None and not any(UNREADABLE in note for note in notes)
+
+
 def _header_of(path: Path) -> _Header | None:
     try:
         return _Header(next(_records(path, []), None), path)
@@ -449,6 +470,10 @@ def finish_steps(path: Path, notes: list[str] | None = None) -> Iterator[None]:
     can let the loop run between steps. The file is removed after the last step; stopped
     before it, the file stays marked and the next :func:`finish_pending` completes it."""
     notes = [] if notes is None else notes
+    if _headerless(path):
+        notes.append(f"{path}: {NOTHING_LOGGED}, removed")
+        path.unlink()
+        return
     header = _header_of(path)
     if header is None:
         raise ConfigError(f"{path} is not a netclock pending file (version {VERSION}); remove it")

@@ -112,7 +112,7 @@ def _finish(result: RunResult, out: TextIO) -> tuple[int, Report]:
             report = check_run(load_run(run_dir))
             out.write(format_report(report) + "\n")
         else:
-            report = unchecked_report(run_dir)
+            report = unchecked_report(run_dir, logs_off=not result.log_events)
             out.write(f"netclock check: {report.name or run_dir}\n{report.notes[0]}\n")
     except BaseException:
         for helper in (child, merger):
@@ -158,7 +158,7 @@ def draw_viewer(run_dir: Path) -> str:
     try:
         write_run(run_dir, viewer)
     except ConfigError:
-        return "  viewer:      none (no node wrote a log: both logs were off)"
+        return "  viewer:      none (no node wrote an event log or a GoVector log)"
     return f"  viewer:      {viewer}"
 
 
@@ -212,10 +212,15 @@ NOT_CHECKED = (
     "link could be checked; turn log_events on to check a run"
 )
 """What a run without event logs says instead of a verdict."""
+NO_EVENT_LOG = (
+    "not checked: no node wrote an event log (the run stopped before its nodes had logged anything)"
+)
+"""What a run with event logs on says when none was written (stopped while starting)."""
 
 
-def unchecked_report(run_dir: Path) -> Report:
-    """The report of a run that wrote no event log: nothing judged, :data:`NOT_CHECKED` noted."""
+def unchecked_report(run_dir: Path, *, logs_off: bool = True) -> Report:
+    """The report of a run that wrote no event log: nothing judged, :data:`NOT_CHECKED`
+    noted when the event logs were off, :data:`NO_EVENT_LOG` when they were on."""
     from netclock.tools.check import Report
 
     info = read_run_info(run_dir)
@@ -228,6 +233,6 @@ def unchecked_report(run_dir: Path) -> Report:
         pairs=(),
         nodes=(),
         properties=(),
-        notes=(NOT_CHECKED,),
+        notes=(NOT_CHECKED if logs_off else NO_EVENT_LOG,),
         fault_record=(run_dir / FAULT_RECORD).is_file(),
     )

@@ -75,5 +75,5 @@ def test_a_run_with_a_log_off_writes_the_other_and_says_what_it_could_not_do(
     if events or govector:
         assert (run_dir / "viewer.html").stat().st_size > 0, output
     else:
-        assert "viewer:      none (no node wrote a log: both logs were off)" in output
+        assert "viewer:      none (no node wrote an event log or a GoVector log)" in output
         assert not (run_dir / "viewer.html").exists()

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from netclock.clock import VectorClock
 from netclock.observe.eventlog import EventRecorder, event_files, read_events
-from netclock.observe.pending import _header_of, _mark_rendering, finish_run, pending_for
+from netclock.observe.pending import (
+    NOTHING_LOGGED,
+    _header_of,
+    _mark_rendering,
+    finish_run,
+    pending_for,
+)
 from netclock.observe.shiviz import parse_log
 
 
@@ -117,6 +123,25 @@ def test_a_pending_file_of_garbage_is_reported_not_fatal(tmp_path: Path) -> None
     notes = finish_run(tmp_path)
     assert "not rendered" in notes[-1]
     assert event_files(tmp_path) == [tmp_path / "x.events.jsonl"]
+
+
+def test_a_pending_file_killed_before_its_header_was_whole_logged_nothing(
+    tmp_path: Path,
+) -> None:
+    # A node killed as it started leaves an empty pending file, or a cut header: the run
+    # is read and checked without it (a note says so), and the launcher's end removes it.
+    recorder = _recorder(tmp_path)
+    _a_few_events(recorder)
+    recorder.close()
+    for cut in (b"", b"\x96", b"\x96\xb0netclock-pen"):
+        pending = tmp_path / "b.events.jsonl.pending"
+        pending.write_bytes(cut)
+        notes: list[str] = []
+        events = [e.ev for f in event_files(tmp_path) for e in read_events(f, notes)]
+        assert events == ["init", "send", "send", "deliver", "local", "drop"]
+        assert notes == [f"{pending}: {NOTHING_LOGGED}"]
+        assert finish_run(tmp_path) == [f"{pending}: {NOTHING_LOGGED}, removed"]
+        assert not pending.exists()
 
 
 def test_garbage_records_after_a_good_header_are_skipped_with_a_note(tmp_path: Path) -> None:

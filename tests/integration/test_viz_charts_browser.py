@@ -287,6 +287,24 @@ def test_sixty_four_processes_fit_the_window_and_filter_by_name(tmp_path: Path) 
     assert report["reopened"] == report["lanes"], "a second click opens it again"
 
 
+@needs_chromium
+def test_long_numbered_names_keep_the_digits_that_tell_them_apart(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    write_synthetic_run(run, nodes=64, events=3000, seed=14)
+    for path in run.iterdir():  # n0 .. n63 renamed replica0 .. replica63, in every file
+        if path.is_file():
+            text = re.sub(r'"n(\d+)"', r'"replica\1"', path.read_text())
+            path.rename(path.with_name(re.sub(r"^n(\d+)", r"replica\1", path.name)))
+            path.with_name(re.sub(r"^n(\d+)", r"replica\1", path.name)).write_text(text)
+    page, _ = render_run(run)
+    report = probe(page, "out.labels = v.labels();", tmp_path)
+    assert report["errors"] == []
+    labels = report["labels"]
+    assert len(labels) == 64
+    assert len(set(labels)) == 64, f"two lanes read the same: {labels}"
+    assert all(label.endswith(str(i)) for i, label in enumerate(labels)), labels
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 @needs_chromium

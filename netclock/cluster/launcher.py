@@ -430,11 +430,13 @@ class Launcher:
     def _started_line(self) -> str:
         """Each node's address; past :data:`PROGRESS_NODES` nodes on one host, the host once."""
         bound = [c for c in self.children.values() if c.address]
-        hosts = {c.address[0] for c in bound if c.address}
+        hosts = {_host_text(c.address[0]) for c in bound if c.address}
         if len(bound) <= PROGRESS_NODES or len(hosts) != 1:
             return (
                 "started "
-                + ", ".join(f"{c.id}@{c.address[0]}:{c.address[1]}" for c in bound if c.address)
+                + ", ".join(
+                    f"{c.id}@{_host_text(c.address[0])}:{c.address[1]}" for c in bound if c.address
+                )
                 + f" over {self.cluster.link}"
             )
         return f"started {len(bound)} nodes over {self.cluster.link} on {hosts.pop()}: " + " ".join(
@@ -1009,6 +1011,11 @@ def _exit_text(code: int, stderr: Path) -> str:
         what = f"exited with code {code}"
     last = _tail(stderr, 1)
     return what if last == "(no output)" else f"{what}: {last}"
+
+
+def _host_text(host: str) -> str:
+    """A host as an address shows it: an IPv6 one in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _open(path: Path, mode: str) -> IO[Any]:

@@ -953,13 +953,17 @@ def _node_text(n: NodeSummary) -> str:
     return f"{n.node} (inc {incs}, {n.events} events, {state}{role})"
 
 
+def _unremarkable(n: NodeSummary) -> bool:
+    return n.correct and len(n.incarnations) == 1 and not n.role
+
+
 def _nodes_line(nodes: Sequence[NodeSummary]) -> str:
     """The report's ``nodes:`` line: every node, or past :data:`LISTED_NODES` a summary of
     the unremarkable ones and the others in full."""
     if len(nodes) <= LISTED_NODES:
         return "nodes: " + ", ".join(_node_text(n) for n in nodes)
-    plain = [n for n in nodes if n.correct and len(n.incarnations) == 1 and not n.role]
-    parts = [_node_text(n) for n in nodes if n not in plain]
+    plain = [n for n in nodes if _unremarkable(n)]
+    parts = [_node_text(n) for n in nodes if not _unremarkable(n)]
     if plain:
         low, high = min(n.events for n in plain), max(n.events for n in plain)
         events = f"{low} events" if low == high else f"{low}-{high} events"
@@ -1048,9 +1052,9 @@ def format_report(report: Report, *, ascii_only: bool = False, every_pair: bool 
     """The report as compact text: counts per link and pair, one line per property, verdict.
 
     ``ascii_only`` writes ``ok``/``XX``/``(info)`` instead of check marks, for terminals
-    that cannot print them. Past :data:`LISTED_NODES` nodes and :data:`LISTED_PAIRS`
-    pairs the lines of nodes and pairs with nothing to note are summed up, unless
-    ``every_pair``.
+    that cannot print them. Past :data:`LISTED_NODES` nodes those with nothing to tell
+    are one summary; past :data:`LISTED_PAIRS` pairs only those with something to note are
+    listed, unless ``every_pair``.
     """
     good, bad = ("ok", "XX") if ascii_only else ("\u2713", "\u2717")
     out: list[str] = []

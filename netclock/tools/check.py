@@ -990,7 +990,7 @@ def _listed_pairs(report: Report, every: bool) -> tuple[list[PairCounts], str]:
     """The pairs the report lists and the line that says what it left out ('' for none)."""
     pairs = report.pairs
     if every or len(pairs) <= LISTED_PAIRS:
-        return list(pairs), ""
+        return sorted(pairs, key=lambda p: (natural_order(p.sender), natural_order(p.receiver))), ""
     promises = frozenset(name for kinds in report.link_promises.values() for name in kinds)
     crashed = frozenset(n.node for n in report.nodes if not n.correct)
     ranked = sorted(

@@ -39,7 +39,9 @@ def test_a_quiet_run_of_twelve_nodes_is_summed_up_in_two_lines(
     )
     assert "  132 pairs, each delivered all it sent, nothing else to note" in text
     assert not PAIR_ROW.search(text)
-    assert len(PAIR_ROW.findall(format_report(report, every_pair=True))) == 132
+    every = PAIR_ROW.findall(format_report(report, every_pair=True))
+    assert len(every) == 132
+    assert every[:11] == [f"  n0 -> n{i} " for i in range(1, 12)], "n2 comes before n10"
     assert check_cli([str(tmp_path), "--pairs"]) == 0
     assert len(PAIR_ROW.findall(capsys.readouterr().out)) == 132
 

@@ -857,7 +857,8 @@ def _check(run: Run) -> Report:
     )
     if run.adversaries is not None:
         notes.extend(run.adversaries.notes())
-    notes.extend(refusal_notes(e for incs in run.nodes.values() for i in incs for e in i.held))
+    held = (e for incs in run.nodes.values() for i in incs for e in i.held)
+    notes.extend(refusal_notes(held, LISTED_NODES))
     if run.adversaries is None or run.adversaries.forgeries:
         # deliveries are not kept as events: read again, in a run with recorded liars only
         events = (e for ns in run.nodes.values() for i in ns for e in i.events)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netclock.cluster.node_count import natural_order
 from netclock.observe.eventlog import EVENT_SUFFIX, Event, MsgId
 from netclock.observe.forgeries import Forgery, read_forgeries
 
@@ -107,19 +108,30 @@ def role_of(adversaries: Adversaries | None, node: str) -> str:
     return "omission" if node in adversaries.omissions else ""
 
 
-def refusal_notes(events: Iterable[Event]) -> list[str]:
-    """One sentence per node whose link refused input (``refused`` events), with examples."""
+def refusal_notes(events: Iterable[Event], each_up_to: int = 8) -> list[str]:
+    """One sentence per node whose link refused input (``refused`` events), with examples;
+    past ``each_up_to`` such nodes, one sentence for them all (the most refusing named)."""
     by_node: dict[str, list[Event]] = {}
     for e in events:
         if e.ev == "refused":
             by_node.setdefault(e.node, []).append(e)
-    out = []
-    for node, refused in sorted(by_node.items()):
-        examples = list(dict.fromkeys(f"from {e.peer}: {e.text}" for e in refused))[:3]
-        out.append(
-            f"{node} refused {len(refused)} input(s) at its link (e.g. {'; '.join(examples)})"
-        )
-    return out
+
+    def examples(refused: Iterable[Event]) -> str:
+        return "; ".join(list(dict.fromkeys(f"from {e.peer}: {e.text}" for e in refused))[:3])
+
+    if len(by_node) > each_up_to:
+        total = sum(len(refused) for refused in by_node.values())
+        most = sorted(by_node.items(), key=lambda item: (-len(item[1]), natural_order(item[0])))
+        most = most[:3]
+        return [
+            f"{len(by_node)} nodes refused {total} input(s) at their links (most: "
+            + ", ".join(f"{node} {len(refused)}" for node, refused in most)
+            + f"; e.g. {examples(e for _, refused in most for e in refused)})"
+        ]
+    return [
+        f"{node} refused {len(refused)} input(s) at its link (e.g. {examples(refused)})"
+        for node, refused in sorted(by_node.items())
+    ]
 
 
 def false_claim_notes(events: Iterable[Event]) -> list[str]:

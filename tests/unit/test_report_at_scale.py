@@ -20,7 +20,9 @@ import pytest
 from netclock.cli.check import main as check_cli
 from netclock.cluster.config import load_cluster
 from netclock.cluster.launcher import PROGRESS_NODES, Child, Launcher
+from netclock.observe.eventlog import Event
 from netclock.tools.check import LISTED_PAIRS, PairCounts, check_run, format_report, load_run
+from netclock.tools.check_byzantine import refusal_notes
 from netclock.tools.synthetic import write_synthetic_run
 
 PAIR_ROW = re.compile(r"^  n\d+ -> n\d+ ", re.MULTILINE)
@@ -194,3 +196,21 @@ def test_hand_backs_a_crash_explains_come_after_what_breaks_a_promise(tmp_path: 
     ]
     assert len(rows) == LISTED_PAIRS
     assert f"  {len(handed_back) + 4 - LISTED_PAIRS} more pairs: 2 delivered all they sent" in text
+
+
+def test_refusals_of_many_nodes_are_one_note_naming_the_most_refusing() -> None:
+    def refused(node: str, count: int) -> list[Event]:
+        text = "sealed: counter accepted before"
+        return [Event(f"{node}.events.jsonl:{i}", node, 1, "refused", {node: 1}, "x", text=text)
+                for i in range(count)]  # fmt: skip
+
+    few = [e for i in range(1, 4) for e in refused(f"n{i}", i)]
+    assert refusal_notes(few, 8) == [
+        f"n{i} refused {i} input(s) at its link (e.g. from x: sealed: counter accepted before)"
+        for i in range(1, 4)
+    ]
+    many = [e for i in range(1, 13) for e in refused(f"n{i}", 1 + i % 3)]
+    assert refusal_notes(many, 8) == [
+        "12 nodes refused 24 input(s) at their links (most: n2 3, n5 3, n8 3; e.g. from x: "
+        "sealed: counter accepted before)"
+    ]

@@ -457,8 +457,9 @@ class Launcher:
         for child in children:
             for key in ("sent", "delivered", "retransmitted"):
                 total[key] = total.get(key, 0) + child.stats.get(key, 0)
-        states = Counter(self._state(child).strip() for child in children)
-        running = [child for child in children if not self._state(child)]
+        state = [self._state(child).strip() for child in children]
+        states = Counter(state)
+        running = [child for child, now in zip(children, state, strict=True) if not now]
         line = f"{len(children)} nodes: {self._counts(total)}"
         if running:
             behind = min(running, key=lambda child: child.stats.get("delivered", 0))

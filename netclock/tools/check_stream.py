@@ -451,10 +451,7 @@ class LinkEvents:
                 (0, order),
             )
             return
-        pair = self.counts.get((node, peer))
-        if pair is None:
-            pair = self.counts[(node, peer)] = {}
-        pair["sent"] = pair.get("sent", 0) + 1
+        self._count(node, peer, "sent")
 
     def _deliver(
         self, where: int, node: str, inc: int | None, peer: str, mid: MsgId, clock: Clock
